@@ -1,0 +1,52 @@
+"""poll: a public-opinion SMS poll platform and simulator."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from poll import db, i18n, web
+from poll.config import DEFAULTS
+from poll.extensions import csrf
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then POLL_* environment variables, then `config`."""
+    app = Flask(__name__, template_folder=_templates_folder(), instance_relative_config=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("POLL")
+    if config is not None:
+        app.config.from_mapping(config)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    db.init_app(app)
+    i18n.init_app(app)
+    csrf.init_app(app)
+    web.init_app(app)
+    return app
+
+
+def _templates_folder() -> str:
+    # A wheel carries the templates inside the package; a checkout (and an
+    # editable install, which imports from it) keeps them at the top level.
+    packaged = Path(__file__).parent / "templates"
+    return str(packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates")
+
+
+def _instance_secret(instance: Path) -> str:
+    # A key made once per installation, so sessions survive restarts without a
+    # secret checked into the code. POLL_SECRET_KEY overrides it.
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

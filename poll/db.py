@@ -1,0 +1,123 @@
+"""The engine and the per-request (or per-command) session.
+
+One session per unit of work: a request or a CLI command gets it from
+`get_session()`, services flush, and the caller commits once. SQLite gets the
+pragmas it needs for concurrent use (WAL, a busy timeout, foreign keys), and a
+way to open a write transaction up front, since a transaction that reads and
+then writes cannot wait for a busy lock in WAL mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from flask import Flask, current_app, g
+
+_IMMEDIATE = "poll_sqlite_immediate"
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory for `app` and close sessions after each context."""
+    url = app.config["DATABASE_URL"] or default_sqlite_url(app.instance_path)
+    app.config["DATABASE_URL"] = url
+    engine = make_engine(url)
+    app.extensions["poll.db"] = so.sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def default_sqlite_url(instance_path: str) -> str:
+    """The embedded database: a SQLite file in the instance folder."""
+    os.makedirs(instance_path, exist_ok=True)
+    return f"sqlite:///{Path(instance_path, 'poll.db')}"
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine with the settings this project relies on for `url`'s backend."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # Let SQLAlchemy emit BEGIN itself, so a write transaction can be IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        if connection.get_execution_options().get(_IMMEDIATE):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+def get_session() -> so.Session:
+    """The session of the current request or command."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["poll.db"]()
+    return g.db_session
+
+
+def begin_write(session: so.Session) -> None:
+    """Start `session`'s transaction as a writer, before its first read.
+
+    On SQLite this takes the write lock at BEGIN, so that concurrent answers
+    queue on the busy timeout instead of failing; elsewhere it does nothing.
+    Call it before the session has run any statement.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={_IMMEDIATE: True})
+
+
+def _close_session(exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        if exc is not None:
+            session.rollback()
+        session.close()
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """Alembic's configuration for the migrations shipped in this package."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    if connection is not None:
+        config.set_main_option("sqlalchemy.url", connection.engine.url.render_as_string(hide_password=False))
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema of `engine`'s database up to the newest migration, in one transaction."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+def insert_or_skip(session: so.Session, model: type, unique: list[str]) -> sa.Insert:
+    """An INSERT into `model`'s table that skips rows clashing on the `unique` columns."""
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing(index_elements=unique)
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+
+
+def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict], unique: list[str]) -> None:
+    """Insert `rows` in one executemany, skipping those that clash on the `unique` columns."""
+    if rows:
+        session.execute(insert_or_skip(session, model, unique), rows)

@@ -1,0 +1,68 @@
+"""Languages of respondent and operator pages: Arabic (default), Kurdish Sorani, English.
+
+The project speaks of Kurdish as "ku" (links, CSV files, poll texts); the
+message catalogue for Sorani is Babel's "ckb".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+from flask_babel import Babel
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    code: str
+    locale: str
+    direction: str
+    name: str
+
+
+LANGUAGES: dict[str, Language] = {
+    "ar": Language("ar", "ar", "rtl", "العربية"),
+    "ku": Language("ku", "ckb", "rtl", "کوردی"),
+    "en": Language("en", "en", "ltr", "English"),
+}
+_ALIASES = {"ckb": "ku", "ar": "ar", "ku": "ku", "en": "en"}
+
+babel = Babel()
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Babel with the language of the current request as its locale."""
+    babel.init_app(app, locale_selector=lambda: current_language().locale)
+    app.context_processor(lambda: {"language": current_language(), "languages": LANGUAGES})
+
+
+def normalize(code: str | None) -> str | None:
+    """"ar", "ku" or "en" for a language tag such as "ckb" or "ar-IQ"; None if not ours."""
+    if not code:
+        return None
+    return _ALIASES.get(code.strip().lower().replace("_", "-").split("-")[0])
+
+
+def choose_language(explicit: str | None = None, preferred: str | None = None) -> Language:
+    """Pick the page language: an explicit choice, then the recipient's, then the browser's, then the default."""
+    code = normalize(explicit) or normalize(preferred)
+    if code is None and request:
+        code = normalize(request.accept_languages.best_match(["ar", "ckb", "ku", "en"]))
+    language = LANGUAGES[code or current_app.config["DEFAULT_LANGUAGE"]]
+    g.language = language
+    return language
+
+
+def current_language() -> Language:
+    """The language chosen for this request, or the one the request asks for."""
+    if "language" not in g:
+        choose_language(request.args.get("lang") if request else None)
+    return g.language
+
+
+def pick(texts: dict[str, str], language: Language) -> str:
+    """`texts` in `language`, falling back to Arabic, then English, then any."""
+    for code in (language.code, "ar", "en"):
+        if texts.get(code):
+            return texts[code]
+    return next(iter(texts.values()), "")

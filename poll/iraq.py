@@ -1,0 +1,117 @@
+"""Iraq's governorates, adult age bands and mobile operators, read from data/iraq.toml."""
+
+from __future__ import annotations
+
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class Governorate:
+    code: str
+    en: str
+    ar: str
+    ku: str
+    population: int
+    urban: float
+    region: str
+
+    def name(self, language: str) -> str:
+        """The governorate's name in `language` ("ar", "ku" or "en")."""
+        return getattr(self, language, self.en)
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str
+    prefixes: tuple[str, ...]
+    share: float
+
+
+@cache
+def _data() -> dict:
+    return tomllib.loads(resources.files("poll.data").joinpath("iraq.toml").read_text("utf-8"))
+
+
+@cache
+def governorates() -> tuple[Governorate, ...]:
+    """The 18 governorates, most populous first."""
+    return tuple(Governorate(**row) for row in _data()["governorate"])
+
+
+@cache
+def operators() -> tuple[Operator, ...]:
+    """Mobile operators with their number prefixes and market shares."""
+    return tuple(
+        Operator(row["name"], tuple(row["prefixes"]), row["share"]) for row in _data()["operator"]
+    )
+
+
+@cache
+def age_band_shares() -> dict[str, float]:
+    """Adult population share of each age band, summing to 1."""
+    bands = _data()["age_bands"]
+    total = sum(bands.values())
+    return {band: value / total for band, value in bands.items()}
+
+
+@cache
+def male_share_by_age_band() -> dict[str, float]:
+    """Share of men within each adult age band."""
+    return dict(_data()["male_share_by_age_band"])
+
+
+AGE_BANDS: tuple[str, ...] = ("18-29", "30-44", "45-59", "60+")
+ADULT_AGE = 18
+OLDEST_AGE = 120
+
+
+def age_band(age: int) -> str:
+    """The adult age band of `age` in years; raises ValueError under 18 or over 120."""
+    if not ADULT_AGE <= age <= OLDEST_AGE:
+        raise ValueError(f"age {age} is outside {ADULT_AGE}-{OLDEST_AGE}")
+    if age < 30:
+        return "18-29"
+    if age < 45:
+        return "30-44"
+    if age < 60:
+        return "45-59"
+    return "60+"
+
+
+def normalize_age_band(text: str) -> str | None:
+    """The canonical band for spellings like "18-29", "18–29", "60+", "60 +"; None if unknown."""
+    cleaned = "".join(text.split()).replace("\u2013", "-").replace("\u2014", "-")
+    return cleaned if cleaned in AGE_BANDS else None
+
+
+def _key(text: str) -> str:
+    # Fold case, spacing, hyphens, the Arabic article and letter variants so that
+    # "Salah ad-Din", "salah al din" and "صلاح الدين" find the same row.
+    text = unicodedata.normalize("NFKC", text).casefold().strip()
+    for old, new in (("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ى", "ي"), ("ة", "ه")):
+        text = text.replace(old, new)
+    text = "".join(ch for ch in text if ch.isalnum())
+    if text.startswith("ال"):
+        text = text[2:]
+    return text.replace("ad", "al") if text.startswith("salah") else text
+
+
+@cache
+def _lookup() -> dict[str, Governorate]:
+    table: dict[str, Governorate] = {}
+    aliases = {"IQ-SU": ("Sulaimaniyah", "Sulaymaniya", "Halabja", "حلبجة"), "IQ-AR": ("Arbil", "Hawler"),
+               "IQ-DA": ("Dohuk", "Dahuk"), "IQ-NI": ("Ninawa", "Mosul"), "IQ-QA": ("Diwaniyah", "Al-Qadisiyah"),
+               "IQ-BB": ("Babylon",), "IQ-DQ": ("Thi Qar",), "IQ-SD": ("Salahuddin", "Saladin")}
+    for gov in governorates():
+        for name in (gov.code, gov.code.removeprefix("IQ-"), gov.en, gov.ar, gov.ku, *aliases.get(gov.code, ())):
+            table[_key(name)] = gov
+    return table
+
+
+def find_governorate(text: str) -> Governorate | None:
+    """The governorate named by an ISO 3166-2:IQ code, an English, Arabic or Kurdish name."""
+    return _lookup().get(_key(text))

@@ -1,0 +1,232 @@
+"""The schema: polls and their options, audiences of recipients, personal links, answers.
+
+Constraints that protect data live here, not in code: one invitation per
+recipient and poll, one phone per audience, one receipt (so one answer) per
+link. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp stored as naive UTC on every backend and read back timezone-aware."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+# Random 63-bit ids for answers; a plain INTEGER on SQLite so it is the rowid.
+RandomId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class Base(so.DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), dict[str, str]: sa.JSON()}
+
+
+class PollStatus(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Channel(enum.StrEnum):
+    WEB = "web"
+    SMS = "sms"
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    # Text per language code ("ar", "ku", "en").
+    question: so.Mapped[dict[str, str]]
+    sender: so.Mapped[dict[str, str]]
+    default_language: so.Mapped[str] = so.mapped_column(sa.String(4), default="ar")
+    status: so.Mapped[str] = so.mapped_column(sa.String(8), default=PollStatus.DRAFT)
+    opens_at: so.Mapped[datetime | None]
+    closes_at: so.Mapped[datetime | None]
+    is_anonymous: so.Mapped[bool] = so.mapped_column(default=True)
+    audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    options: so.Mapped[list[Option]] = so.relationship(
+        back_populates="poll", order_by="Option.position", cascade="all, delete-orphan"
+    )
+    audience: so.Mapped[Audience | None] = so.relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),
+    )
+
+    def phase(self, now: datetime) -> str:
+        """"draft", "scheduled" (open from a later time), "open" or "closed" at `now`."""
+        if self.status == PollStatus.DRAFT:
+            return "draft"
+        if self.status == PollStatus.CLOSED or (self.closes_at is not None and now >= self.closes_at):
+            return "closed"
+        if self.opens_at is not None and now < self.opens_at:
+            return "scheduled"
+        return "open"
+
+    def __repr__(self) -> str:
+        return f"<Poll {self.slug} {self.status}>"
+
+
+class Option(Base):
+    __tablename__ = "options"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    # What the form posts and what an SMS reply says: "1", "2", "3".
+    code: so.Mapped[str] = so.mapped_column(sa.String(8))
+    position: so.Mapped[int]
+    label: so.Mapped[dict[str, str]]
+
+    poll: so.Mapped[Poll] = so.relationship(back_populates="options")
+
+    __table_args__ = (sa.UniqueConstraint("poll_id", "code"),)
+
+    def __repr__(self) -> str:
+        return f"<Option {self.code}>"
+
+
+class Audience(Base):
+    __tablename__ = "audiences"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Audience {self.name}>"
+
+
+class Recipient(Base):
+    __tablename__ = "recipients"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    audience_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("audiences.id", ondelete="CASCADE"))
+    # E.164, e.g. +9647701234567.
+    phone: so.Mapped[str] = so.mapped_column(sa.String(16))
+    # ISO 3166-2:IQ code, e.g. IQ-BG.
+    governorate: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    sex: so.Mapped[str | None] = so.mapped_column(sa.String(1))
+    age: so.Mapped[int | None] = so.mapped_column(sa.SmallInteger)
+    age_band: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    language: so.Mapped[str | None] = so.mapped_column(sa.String(4))
+    # Columns of the imported file that the schema has no place for.
+    attributes: so.Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        sa.UniqueConstraint("audience_id", "phone"),
+        sa.CheckConstraint("sex IN ('M', 'F')", name="sex"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Recipient {self.id}>"
+
+
+class Invitation(Base):
+    """A personal link: one per recipient and poll, its token the capability to answer."""
+
+    __tablename__ = "invitations"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    recipient_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("recipients.id", ondelete="CASCADE"))
+    token: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    issued_at: so.Mapped[datetime]
+    sent_at: so.Mapped[datetime | None]
+    delivered_at: so.Mapped[datetime | None]
+    opened_at: so.Mapped[datetime | None]
+    answered_at: so.Mapped[datetime | None]
+
+    poll: so.Mapped[Poll] = so.relationship()
+    recipient: so.Mapped[Recipient] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("poll_id", "recipient_id"),)
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.id}>"
+
+
+class Receipt(Base):
+    """Proof that a link has been used; its primary key is the one-answer-per-link rule.
+
+    It is written in the same transaction as the answer, with
+    INSERT ... ON CONFLICT DO NOTHING, so a second answer through the same link
+    inserts nothing and the answer is not written.
+    """
+
+    __tablename__ = "receipts"
+
+    invitation_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Receipt {self.invitation_id}>"
+
+
+class Answer(Base):
+    """One respondent's choice, kept apart from who gave it.
+
+    In an anonymous poll nothing here leads back to the invitation: the id is
+    random (not in answering order), the time is cut to the hour, and only the
+    respondent's strata are kept for breakdowns and weighting.
+    """
+
+    __tablename__ = "answers"
+
+    id: so.Mapped[int] = so.mapped_column(RandomId, primary_key=True, autoincrement=False)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"))
+    channel: so.Mapped[str] = so.mapped_column(sa.String(8))
+    answered_hour: so.Mapped[datetime]
+    governorate: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    sex: so.Mapped[str | None] = so.mapped_column(sa.String(1))
+    age_band: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    # Only for polls that are not anonymous.
+    invitation_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("invitations.id", ondelete="SET NULL"), unique=True
+    )
+
+    __table_args__ = (
+        sa.Index("ix_answers_poll_id_option_id", "poll_id", "option_id"),
+        sa.CheckConstraint("channel IN ('web', 'sms')", name="channel"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Answer {self.id}>"

@@ -1,0 +1,37 @@
+"""Phone numbers: any common Iraqi or international spelling to E.164."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType
+
+DEFAULT_REGION = "IQ"
+_SMS_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+# Eastern Arabic and Persian digits, as people type them on Arabic keyboards.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def to_e164(raw: str, region: str = DEFAULT_REGION) -> str:
+    """The E.164 form of a mobile number ("0770 123 4567" -> "+9647701234567").
+
+    Raises ValueError with a reason a person can act on.
+    """
+    text = raw.strip().translate(_DIGITS)
+    if not text:
+        raise ValueError("no phone number")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise ValueError(f"not a phone number ({exc.args[0] if exc.args else 'unreadable'})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    if phonenumbers.number_type(number) not in _SMS_TYPES:
+        raise ValueError("not a mobile number (SMS cannot reach it)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def mask(e164: str) -> str:
+    """A number shown with its last three digits only, e.g. "+964 7•• ••• •567"."""
+    return "•" * max(len(e164) - 3, 0) + e164[-3:]

@@ -1,0 +1,1 @@
+"""Use cases. Each function takes the session first, may flush, and never commits."""

@@ -1,0 +1,196 @@
+"""Audiences: import recipients from a CSV file, in bulk and all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll import iraq, phones
+from poll.db import insert_ignoring_duplicates
+from poll.errors import Invalid
+from poll.i18n import normalize as normalize_language
+from poll.models import Poll, Recipient
+from poll.services.polls import audience_of
+from poll.simulate.population import Population
+
+KNOWN_COLUMNS = ("phone", "governorate", "sex", "age", "age_band", "language")
+_SEX = {"m": "M", "male": "M", "ذكر": "M", "نێر": "M", "f": "F", "female": "F", "أنثى": "F", "انثى": "F", "مێ": "F"}
+MAX_FIELD = 200
+
+
+@dataclass
+class ImportReport:
+    """What an import did, line by line where something was wrong."""
+
+    rows: int = 0
+    imported: int = 0
+    already_present: int = 0
+    duplicates: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for people."""
+        kept = f"; extra columns kept as attributes: {', '.join(self.extra_columns)}" if self.extra_columns else ""
+        return (
+            f"{self.rows} rows: {self.imported} imported, {self.already_present} already in the audience, "
+            f"{self.duplicates} duplicates in the file, {len(self.invalid)} invalid{kept}"
+        )
+
+
+def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size: int = 20_000) -> ImportReport:
+    """Add the recipients of a CSV file to `poll`'s audience.
+
+    Valid rows are imported and invalid ones reported with their line number.
+    A file that cannot be read as a whole (no header, no phone column, not
+    UTF-8) raises Invalid; the caller's rollback then leaves nothing written.
+    """
+    audience = audience_of(session, poll)
+    before = audience_size(session, poll)
+    report = ImportReport()
+    reader = csv.reader(_lines(stream))
+    header = _header(next(reader, None))
+    report.extra_columns = [name for name in header if name not in KNOWN_COLUMNS]
+    seen: set[str] = set()
+    batch: list[dict] = []
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        report.rows += 1
+        try:
+            values = _recipient(header, row)
+        except ValueError as exc:
+            report.invalid.append((line, str(exc)))
+            continue
+        if values["phone"] in seen:
+            report.duplicates += 1
+            continue
+        seen.add(values["phone"])
+        values["audience_id"] = audience.id
+        batch.append(values)
+        if len(batch) >= batch_size:
+            insert_ignoring_duplicates(session, Recipient, batch, ["audience_id", "phone"])
+            batch.clear()
+    insert_ignoring_duplicates(session, Recipient, batch, ["audience_id", "phone"])
+    report.imported = audience_size(session, poll) - before
+    report.already_present = len(seen) - report.imported
+    return report
+
+
+def _lines(stream: IO[bytes]) -> Iterator[str]:
+    # Decode line by line so a bad byte is reported with its line number.
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="strict")
+    number = 0
+    try:
+        for number, line in enumerate(text, start=1):  # noqa: B007
+            yield line
+    except UnicodeDecodeError:
+        raise Invalid(f"line {number + 1} is not UTF-8: save the file as UTF-8 CSV and import it again") from None
+
+
+def _header(row: list[str] | None) -> list[str]:
+    if not row:
+        raise Invalid("the file is empty: it needs a header row with at least a phone column")
+    header = [name.strip().lower() for name in row]
+    if "phone" not in header:
+        raise Invalid(f"no phone column in the header row (found: {', '.join(header)[:200]})")
+    if len(set(header)) != len(header):
+        raise Invalid("the header row names a column twice")
+    return header
+
+
+def _recipient(header: list[str], row: list[str]) -> dict:
+    if len(row) != len(header):
+        raise ValueError(f"{len(row)} fields where the header has {len(header)}")
+    cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
+    if any(len(value) > MAX_FIELD for value in cells.values()):
+        raise ValueError(f"a field is longer than {MAX_FIELD} characters")
+    values: dict = {"phone": phones.to_e164(cells["phone"])}
+    values["governorate"] = _governorate(cells.get("governorate", ""))
+    values["sex"] = _sex(cells.get("sex", ""))
+    values["age"], values["age_band"] = _age(cells.get("age", ""), cells.get("age_band", ""))
+    values["language"] = _language(cells.get("language", ""))
+    extras = {name: value for name, value in cells.items() if name not in KNOWN_COLUMNS and value}
+    values["attributes"] = extras or None
+    return values
+
+
+def _governorate(text: str) -> str | None:
+    if not text:
+        return None
+    found = iraq.find_governorate(text)
+    if found is None:
+        raise ValueError(f"unknown governorate {text!r} (use an English or Arabic name, or a code like IQ-BG)")
+    return found.code
+
+
+def _sex(text: str) -> str | None:
+    if not text:
+        return None
+    if text.casefold() not in _SEX:
+        raise ValueError(f"sex must be M or F, not {text!r}")
+    return _SEX[text.casefold()]
+
+
+def _age(age_text: str, band_text: str) -> tuple[int | None, str | None]:
+    band = None
+    if band_text:
+        band = iraq.normalize_age_band(band_text)
+        if band is None:
+            raise ValueError(f"age_band must be one of {', '.join(iraq.AGE_BANDS)}, not {band_text!r}")
+    if not age_text:
+        return None, band
+    if not age_text.isascii() or not age_text.isdigit():
+        raise ValueError(f"age must be a whole number of years, not {age_text!r}")
+    age = int(age_text)
+    try:
+        age_band = iraq.age_band(age)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if band is not None and band != age_band:
+        raise ValueError(f"age {age} does not fall in age_band {band}")
+    return age, age_band
+
+
+def _language(text: str) -> str | None:
+    if not text:
+        return None
+    code = normalize_language(text)
+    if code is None:
+        raise ValueError(f"language must be ar, ku or en, not {text!r}")
+    return code
+
+
+def audience_size(session: so.Session, poll: Poll) -> int:
+    """How many recipients `poll`'s audience holds."""
+    if poll.audience_id is None:
+        return 0
+    return session.scalar(sa.select(sa.func.count()).where(Recipient.audience_id == poll.audience_id)) or 0
+
+
+def add_population(session: so.Session, poll: Poll, population: Population, *, batch_size: int = 20_000) -> int:
+    """Add a simulated population to `poll`'s audience in bulk; returns how many were new."""
+    audience = audience_of(session, poll)
+    before = audience_size(session, poll)
+    columns = {
+        "phone": population.phones(),
+        "governorate": population.governorate_codes().tolist(),
+        "sex": population.sex_codes().tolist(),
+        "age": population.age.tolist(),
+        "age_band": population.age_band_labels().tolist(),
+        "language": population.language_codes().tolist(),
+    }
+    for start in range(0, len(population), batch_size):
+        rows = [
+            {"audience_id": audience.id, "attributes": None, **dict(zip(columns, values, strict=True))}
+            for values in zip(*(column[start : start + batch_size] for column in columns.values()), strict=True)
+        ]
+        insert_ignoring_duplicates(session, Recipient, rows, ["audience_id", "phone"])
+    return audience_size(session, poll) - before

@@ -1,0 +1,92 @@
+"""Personal links: one invitation, with an unguessable token, per recipient and poll."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from itertools import islice
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.models import Invitation, Poll, Recipient, UTCDateTime, utcnow
+
+TOKEN_BYTES = 16  # 128 bits from the operating system's CSPRNG
+TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def new_token() -> str:
+    """A fresh link token: 22 URL-safe characters carrying 128 random bits."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def is_well_formed(token: str) -> bool:
+    """Whether `token` could be one of ours; saves a database look-up for garbage."""
+    return TOKEN.fullmatch(token) is not None
+
+
+def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) -> int:
+    """Give every recipient of `poll`'s audience who has no link yet a personal link.
+
+    Set-based: the recipients without a link are read in one query and the
+    invitations written with executemany in batches. Running it again issues
+    only the missing links. Returns how many were issued.
+    """
+    if poll.audience_id is None:
+        return 0
+    already = sa.select(Invitation.id).where(
+        Invitation.poll_id == poll.id, Invitation.recipient_id == Recipient.id
+    )
+    pending = session.scalars(
+        sa.select(Recipient.id)
+        .where(Recipient.audience_id == poll.audience_id, ~already.exists())
+        .order_by(Recipient.id)
+    ).all()
+    connection = session.connection()
+    issued_at = _bound(connection, UTCDateTime(), utcnow())
+    # Written through the driver's executemany: this is the path that issues a
+    # million links, and the ORM's per-row work would dominate it. The values
+    # are bound parameters; the statement text names only our own columns.
+    statement = _insert_sql(connection)
+    issued = 0
+    ids = iter(pending)
+    while batch := list(islice(ids, batch_size)):
+        connection.exec_driver_sql(
+            statement, [(poll.id, recipient_id, new_token(), issued_at) for recipient_id in batch]
+        )
+        issued += len(batch)
+    return issued
+
+
+def _insert_sql(connection: sa.Connection) -> str:
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "INSERT INTO invitations (poll_id, recipient_id, token, issued_at) "
+        f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (poll_id, recipient_id) DO NOTHING"
+    )
+
+
+def _bound(connection: sa.Connection, type_: sa.types.TypeEngine, value):
+    # The value as the driver receives it for a column of `type_`.
+    processor = type_.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    return processor(value) if processor else value
+
+
+def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None) -> Iterator[str]:
+    """The personal link URLs of `poll`, in issue order, streamed from the database."""
+    query = sa.select(Invitation.token).where(Invitation.poll_id == poll.id).order_by(Invitation.id)
+    if limit is not None:
+        query = query.limit(limit)
+    for token in session.scalars(query.execution_options(yield_per=10_000)):
+        yield link_url(base_url, token)
+
+
+def link_url(base_url: str, token: str) -> str:
+    """The URL of a personal link, built from the configured base URL."""
+    return f"{base_url.rstrip('/')}/p/{token}"
+
+
+def count_links(session: so.Session, poll: Poll) -> int:
+    """How many personal links `poll` has."""
+    return session.scalar(sa.select(sa.func.count()).where(Invitation.poll_id == poll.id)) or 0

@@ -1,0 +1,140 @@
+"""A synthetic population of adult Iraqi mobile subscribers, drawn from census shares.
+
+Vectorised: a million people take a second or two. Names come from a small
+seeded pool of Faker names, looked up only when someone asks for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from faker import Faker
+
+from poll import iraq
+
+LANGUAGES = ("ar", "ku", "en")
+# Judgement: most people in the Kurdistan Region read Kurdish first; a few
+# elsewhere prefer English. Not a sourced figure.
+KURDISH_IN_KRI = 0.85
+KURDISH_ELSEWHERE = 0.03
+ENGLISH = 0.01
+OLDEST = 85
+NAME_POOL = 400
+
+
+@dataclass(frozen=True)
+class Population:
+    """N people as parallel arrays; index i is one person."""
+
+    governorate: np.ndarray  # index into iraq.governorates()
+    sex: np.ndarray  # 0 = M, 1 = F
+    age: np.ndarray  # years
+    age_band: np.ndarray  # index into iraq.AGE_BANDS
+    is_urban: np.ndarray  # bool
+    operator: np.ndarray  # index into iraq.operators()
+    national_number: np.ndarray  # 10 digits, 7XXXXXXXXX
+    language: np.ndarray  # index into LANGUAGES
+    name_seed: int
+
+    def __len__(self) -> int:
+        return len(self.governorate)
+
+    def phones(self) -> list[str]:
+        """E.164 numbers, e.g. "+9647801234567"."""
+        return ["+964" + str(number) for number in self.national_number.tolist()]
+
+    def governorate_codes(self) -> np.ndarray:
+        """ISO 3166-2:IQ code of each person."""
+        return np.array([gov.code for gov in iraq.governorates()])[self.governorate]
+
+    def sex_codes(self) -> np.ndarray:
+        """"M" or "F" for each person."""
+        return np.array(["M", "F"])[self.sex]
+
+    def age_band_labels(self) -> np.ndarray:
+        """"18-29", "30-44", "45-59" or "60+" for each person."""
+        return np.array(iraq.AGE_BANDS)[self.age_band]
+
+    def language_codes(self) -> np.ndarray:
+        """"ar", "ku" or "en" for each person."""
+        return np.array(LANGUAGES)[self.language]
+
+    @cached_property
+    def _names(self) -> tuple[list[str], list[str], list[str]]:
+        fake = Faker("ar_AA")
+        fake.seed_instance(self.name_seed)
+        return (
+            [fake.first_name_male() for _ in range(NAME_POOL)],
+            [fake.first_name_female() for _ in range(NAME_POOL)],
+            [fake.last_name() for _ in range(NAME_POOL)],
+        )
+
+    def name(self, i: int) -> str:
+        """A stable Arabic name for person `i`."""
+        male, female, last = self._names
+        first = (male if self.sex[i] == 0 else female)[(i * 7919) % NAME_POOL]
+        return f"{first} {last[(i * 104729 + self.name_seed) % NAME_POOL]}"
+
+
+def generate(size: int, rng: np.random.Generator) -> Population:
+    """Draw `size` adult subscribers: governorate, sex, age, urban, operator, number, language."""
+    if size < 0:
+        raise ValueError("a population cannot have a negative size")
+    governorates = iraq.governorates()
+    population = np.array([gov.population for gov in governorates], dtype=float)
+    governorate = rng.choice(len(governorates), size=size, p=population / population.sum()).astype(np.int8)
+
+    bands = iraq.age_band_shares()
+    age_band = rng.choice(len(iraq.AGE_BANDS), size=size, p=list(bands.values())).astype(np.int8)
+    male_share = np.array([iraq.male_share_by_age_band()[band] for band in iraq.AGE_BANDS])
+    sex = (rng.random(size) >= male_share[age_band]).astype(np.int8)
+    lows = np.array([18, 30, 45, 60])
+    highs = np.array([29, 44, 59, OLDEST])
+    age = rng.integers(lows[age_band], highs[age_band] + 1).astype(np.int16)
+
+    urban_share = np.array([gov.urban / 100 for gov in governorates])
+    is_urban = rng.random(size) < urban_share[governorate]
+
+    operators = iraq.operators()
+    operator = rng.choice(len(operators), size=size, p=[op.share for op in operators]).astype(np.int8)
+    national_number = _numbers(operator, rng)
+
+    in_kri = np.array([gov.region == "kri" for gov in governorates])[governorate]
+    draw = rng.random(size)
+    kurdish = np.where(in_kri, KURDISH_IN_KRI, KURDISH_ELSEWHERE)
+    language = np.where(draw < kurdish, 1, np.where(draw < kurdish + ENGLISH, 2, 0)).astype(np.int8)
+
+    return Population(
+        governorate=governorate,
+        sex=sex,
+        age=age,
+        age_band=age_band,
+        is_urban=is_urban,
+        operator=operator,
+        national_number=national_number,
+        language=language,
+        name_seed=int(rng.integers(2**31)),
+    )
+
+
+def _numbers(operator: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # 7PXXXXXXXX: P from the operator's prefixes, then 8 random digits; numbers
+    # drawn twice are drawn again until all are distinct.
+    prefixes = [[int(p) for p in op.prefixes] for op in iraq.operators()]
+    size = len(operator)
+    numbers = np.empty(size, dtype=np.int64)
+    todo = np.arange(size)
+    while len(todo):
+        choice = rng.random(len(todo))
+        prefix = np.empty(len(todo), dtype=np.int64)
+        for index, options in enumerate(prefixes):
+            mine = operator[todo] == index
+            prefix[mine] = np.array(options)[(choice[mine] * len(options)).astype(int)]
+        numbers[todo] = prefix * 100_000_000 + rng.integers(0, 100_000_000, size=len(todo))
+        _, first = np.unique(numbers, return_index=True)
+        repeated = np.ones(size, dtype=bool)
+        repeated[first] = False
+        todo = np.flatnonzero(repeated)
+    return numbers

@@ -1,0 +1,24 @@
+"""The web layer: blueprints, error pages and the headers every response carries."""
+
+from flask import Flask, Response
+
+from poll.web import errors, respond
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprints and the response hooks."""
+    errors.init_app(app)
+    app.register_blueprint(respond.bp)
+    app.after_request(_security_headers)
+
+
+def _security_headers(response: Response) -> Response:
+    # No inline script or style anywhere, so the policy can stay this strict.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response

@@ -1,0 +1,83 @@
+"""The respondent's pages: a personal link shows the poll and takes one answer.
+
+The link token is the capability to answer: it is 128 random bits, known only
+to the recipient, and it is in the URL the form posts to. A forged cross-site
+POST would need that token, which a third party does not have, so the answer
+form carries no CSRF token and works without cookies (many phones' browsers
+in SMS apps do not keep them). Every other form of the app is CSRF-protected.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+
+from poll.db import begin_write, get_session
+from poll.extensions import csrf
+from poll.i18n import choose_language, current_language, pick
+from poll.models import Channel, Invitation, utcnow
+from poll.services import answers
+from poll.services.answers import Outcome
+
+bp = Blueprint("respond", __name__, url_prefix="/p")
+
+# Each outcome's page and HTTP status.
+PAGES = {
+    Outcome.RECORDED: ("respond/recorded.html", 201),
+    Outcome.ALREADY_ANSWERED: ("respond/already.html", 409),
+    Outcome.NOT_OPEN: ("respond/not_open.html", 403),
+    Outcome.CLOSED: ("respond/closed.html", 410),
+    Outcome.INVALID_OPTION: ("respond/form.html", 400),
+}
+
+
+@bp.after_request
+def _private(response):
+    # The URL is a secret: never send it on as a Referer, never cache the page.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def answer(token: str):
+    """Show the poll (GET, which records nothing) or record the answer (POST)."""
+    session = get_session()
+    if request.method == "POST":
+        begin_write(session)
+    invitation = answers.find_link(session, token)
+    if invitation is None:
+        choose_language(request.values.get("lang"))
+        abort(404)
+    choose_language(request.values.get("lang"), invitation.recipient.language or invitation.poll.default_language)
+    now = utcnow()
+    if request.method == "GET":
+        # Seeing an answered link again is not an error: it says the answer is in.
+        refusal = answers.availability(invitation, now)
+        return _page(invitation, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
+    code = request.form.get("option")
+    outcome = answers.record_answer(session, invitation, code, channel=Channel.WEB, now=now)
+    if outcome is Outcome.RECORDED:
+        session.commit()
+    else:
+        session.rollback()
+    return _page(invitation, outcome)
+
+
+def _page(invitation: Invitation, outcome: Outcome | None, status: int | None = None):
+    template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
+    poll = invitation.poll
+    language = current_language()
+    return (
+        render_template(
+            template,
+            poll=poll,
+            token=invitation.token,
+            question=pick(poll.question, language),
+            sender=pick(poll.sender, language) if poll.sender else "",
+            options=[(option.code, pick(option.label, language)) for option in poll.options],
+            error=outcome is Outcome.INVALID_OPTION,
+        ),
+        status or default_status,
+    )
+
