@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +43,17 @@ def normalize(code: str | None) -> str | None:
     return _ALIASES.get(code.strip().lower().replace("_", "-").split("-")[0])
 
 
-def choose_language(explicit: str | None = None, preferred: str | None = None) -> Language:
-    """Pick the page language: an explicit choice, then the recipient's, then the browser's, then the default."""
+def choose_language(
+    explicit: str | None = None, preferred: str | None = None, fallback: str | None = None
+) -> Language:
+    """Pick the page language: an explicit choice (the switch), then the recipient's,
+    then the browser's Accept-Language, then the poll's `fallback`, then the app's default."""
     code = normalize(explicit) or normalize(preferred)
     if code is None and request:
         code = normalize(request.accept_languages.best_match(["ar", "ckb", "ku", "en"]))
-    language = LANGUAGES[code or current_app.config["DEFAULT_LANGUAGE"]]
+    language = LANGUAGES[code or normalize(fallback) or current_app.config["DEFAULT_LANGUAGE"]]
     g.language = language
+    refresh()  # forget a locale Flask-Babel may have cached before the choice
     return language
 
 

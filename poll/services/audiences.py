@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -85,14 +85,14 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
 
 
 def _lines(stream: IO[bytes]) -> Iterator[str]:
-    # Decode line by line so a bad byte is reported with its line number.
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="", errors="strict")
-    number = 0
-    try:
-        for number, line in enumerate(text, start=1):  # noqa: B007
-            yield line
-    except UnicodeDecodeError:
-        raise Invalid(f"line {number + 1} is not UTF-8: save the file as UTF-8 CSV and import it again") from None
+    # Decode line by line, so a bad byte is reported with its own line number.
+    for number, raw in enumerate(stream, start=1):
+        if number == 1:
+            raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Invalid(f"line {number} is not UTF-8: save the file as UTF-8 CSV and import it again") from None
 
 
 def _header(row: list[str] | None) -> list[str]:

@@ -49,7 +49,7 @@ def answer(token: str):
     if invitation is None:
         choose_language(request.values.get("lang"))
         abort(404)
-    choose_language(request.values.get("lang"), invitation.recipient.language or invitation.poll.default_language)
+    choose_language(request.values.get("lang"), invitation.recipient.language, invitation.poll.default_language)
     now = utcnow()
     if request.method == "GET":
         # Seeing an answered link again is not an error: it says the answer is in.

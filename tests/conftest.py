@@ -1,0 +1,209 @@
+"""Fixtures: an app on its own fresh database per test, a client, a CLI runner, factories.
+
+The backend is SQLite unless POLL_TEST_POSTGRES_URL names a PostgreSQL server
+(scripts/test runs the suite once each way). Either way the schema is built
+once by the real migrations into a template, and each test gets a copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from poll import create_app, db
+from poll.cli import cli
+from poll.models import Invitation, Poll, Recipient
+from poll.services import audiences, invitations, polls
+
+POSTGRES_URL = os.environ.get("POLL_TEST_POSTGRES_URL")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+class SqliteDatabases:
+    """Fresh SQLite files copied from one migrated template."""
+
+    name = "sqlite"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.template = folder / "template.db"
+        engine = db.make_engine(f"sqlite:///{self.template}")
+        db.upgrade(engine)
+        engine.dispose()
+        self.counter = itertools.count()
+
+    def create(self) -> str:
+        path = self.folder / f"test-{next(self.counter)}.db"
+        shutil.copyfile(self.template, path)
+        return f"sqlite:///{path}"
+
+    def drop(self, url: str) -> None:
+        path = Path(sa.make_url(url).database)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        pass
+
+
+class PostgresDatabases:
+    """Fresh PostgreSQL databases created from one migrated template database."""
+
+    name = "postgresql"
+
+    def __init__(self, server_url: str):
+        self.server = sa.make_url(server_url)
+        self.admin = sa.create_engine(self.server, isolation_level="AUTOCOMMIT")
+        self.prefix = f"poll_test_{uuid.uuid4().hex[:8]}"
+        self.template = f"{self.prefix}_template"
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{self.template}"')
+        engine = db.make_engine(self._url(self.template))
+        db.upgrade(engine)
+        engine.dispose()
+        self.counter = itertools.count()
+
+    def _url(self, name: str) -> str:
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def create(self) -> str:
+        name = f"{self.prefix}_{next(self.counter)}"
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY')
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
+
+    def close(self) -> None:
+        self.drop(self._url(self.template))
+        self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    """The backend under test, handing out one fresh database per test."""
+    if POSTGRES_URL:
+        factory = PostgresDatabases(POSTGRES_URL)
+    else:
+        factory = SqliteDatabases(tmp_path_factory.mktemp("databases"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def database_url(databases) -> Iterator[str]:
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "BASE_URL": "https://poll.example.iq",
+        }
+    )
+    app.instance_path = str(tmp_path / "instance")
+    yield app
+    app.extensions["poll.db"].kw["bind"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    runner = app.test_cli_runner()
+    original = runner.invoke
+
+    def invoke(args=None, **kwargs):
+        return original(cli, args, catch_exceptions=False, **kwargs)
+
+    runner.invoke = invoke
+    return runner
+
+
+@pytest.fixture
+def session(app):
+    """A session of the test's database, outside any request or app context.
+
+    No app context is held open, so each request of the test client gets its
+    own context and session, as it would in production.
+    """
+    session = app.extensions["poll.db"]()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def make_poll(session) -> Callable[..., Poll]:
+    """Create a poll (the article's poll by default), open unless told otherwise."""
+    counter = itertools.count(1)
+
+    def make(slug: str | None = None, *, status: str = "open", anonymous: bool = True, **changes) -> Poll:
+        definition = polls.builtin_definition()
+        definition["slug"] = slug or f"poll-{next(counter)}"
+        definition["anonymous"] = anonymous
+        definition.update(changes)
+        poll = polls.create_poll(session, definition)
+        if status == "open":
+            polls.open_poll(session, poll)
+        elif status == "closed":
+            polls.open_poll(session, poll)
+            polls.close_poll(session, poll)
+        session.commit()
+        return poll
+
+    return make
+
+
+@pytest.fixture
+def make_links(session) -> Callable[..., list[str]]:
+    """Give `poll` `count` recipients with links; returns their tokens in issue order."""
+    seeds = itertools.count(100)
+
+    def make(poll: Poll, count: int = 1, **recipient) -> list[str]:
+        audience = polls.audience_of(session, poll)
+        start = audiences.audience_size(session, poll)
+        for number in range(start, start + count):
+            phone = f"+964770{next(seeds) * 1000 + number:07d}"
+            values = {"governorate": "IQ-BG", "sex": "F", "age": 34, "age_band": "30-44"} | recipient
+            session.add(Recipient(audience_id=audience.id, phone=phone, **values))
+        session.flush()
+        invitations.issue_links(session, poll)
+        session.commit()
+        tokens = session.scalars(
+            sa.select(Invitation.token).where(Invitation.poll_id == poll.id).order_by(Invitation.id)
+        ).all()
+        session.commit()  # end the read, so later reads see what requests commit
+        return tokens[start:]
+
+    return make
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240110)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Where tests leave screenshots and other things for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,68 @@
+"""`poll invite` and `poll links`: one unguessable link per recipient, issued in bulk, idempotent."""
+
+import math
+from collections import Counter
+
+import sqlalchemy as sa
+
+from poll.models import Invitation
+from poll.services import invitations
+
+
+def test_invite_issues_one_link_per_recipient_and_is_idempotent(runner, session, make_poll, make_links):
+    poll = make_poll("invite-me")
+    make_links(poll, count=5)
+    session.rollback()
+    ids_before = session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all()
+    result = runner.invoke(["invite", "invite-me"])
+    assert result.exit_code == 0
+    assert "0 links issued; 5 in all" in result.output
+    session.rollback()
+    assert session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all() == ids_before
+
+
+def test_invite_issues_only_the_missing_links(runner, session, make_poll, make_links, tmp_path):
+    make_poll("grow")
+    path = tmp_path / "a.csv"
+    path.write_text("phone\n07701234567\n07701234568\n")
+    runner.invoke(["audience", "import", "grow", str(path)])
+    assert "2 links issued; 2 in all" in runner.invoke(["invite", "grow"]).output
+    path.write_text("phone\n07701234567\n07701234568\n07701234569\n")
+    runner.invoke(["audience", "import", "grow", str(path)])
+    assert "1 links issued; 3 in all" in runner.invoke(["invite", "grow"]).output
+
+
+def test_tokens_are_22_url_safe_characters_of_128_random_bits(session, make_poll, make_links):
+    tokens = make_links(make_poll(), count=2000)
+    assert len(set(tokens)) == len(tokens)
+    assert all(invitations.is_well_formed(token) for token in tokens)
+    # 21 full characters carry 6 bits each, the last 2; a CSPRNG spreads them evenly.
+    counts = Counter("".join(token[:21] for token in tokens))
+    expected = 2000 * 21 / 64
+    chi2 = sum((counts.get(ch, 0) - expected) ** 2 / expected for ch in
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    # 63 degrees of freedom: p < 1e-6 beyond 130.
+    assert chi2 < 130
+    assert math.log2(64) * 21 + 2 >= 128
+
+
+def test_links_prints_one_url_a_line_from_the_base_url(runner, make_poll, make_links):
+    tokens = make_links(make_poll("print-me"), count=4)
+    result = runner.invoke(["links", "print-me"])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [f"https://poll.example.iq/p/{token}" for token in tokens]
+    limited = runner.invoke(["links", "print-me", "--limit", "2"]).output.splitlines()
+    assert limited == [f"https://poll.example.iq/p/{token}" for token in tokens[:2]]
+
+
+def test_links_ignore_the_host_header(client, app, make_poll, make_links):
+    # Links are built from configuration only: a forged Host header changes nothing.
+    token = make_links(make_poll())[0]
+    body = client.get(f"/p/{token}", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "evil.example" not in body
+
+
+def test_links_refuse_a_negative_limit(runner, make_poll):
+    make_poll("neg")
+    result = runner.invoke(["links", "neg", "--limit", "-1"])
+    assert result.exit_code == 2

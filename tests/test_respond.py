@@ -1,0 +1,229 @@
+"""The answer page /p/<token>: every outcome, its page, its status, and the database after."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from poll.models import Answer, Invitation, Receipt, utcnow
+from poll.services import polls
+
+
+def count(session, model) -> int:
+    session.rollback()  # a fresh snapshot: see what the requests committed
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_get_shows_the_question_in_arabic_right_to_left(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    response = client.get(f"/p/{token}")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert 'dir="rtl"' in body and 'lang="ar"' in body
+    assert "هل أنت مع استمرار مهمة التحالف الدولي في العراق؟" in body
+    assert body.count('type="radio" name="option"') == 3
+    assert f'action="/p/{token}"' in body
+
+
+@pytest.mark.parametrize(
+    ("lang", "html_lang", "direction", "text"),
+    [
+        ("ku", "ckb", "rtl", "ئەرکی هاوپەیمانیی"),
+        ("en", "en", "ltr", "International Coalition"),
+        ("ar", "ar", "rtl", "التحالف الدولي"),
+    ],
+)
+def test_language_switch_by_link(client, make_poll, make_links, lang, html_lang, direction, text):
+    token = make_links(make_poll())[0]
+    body = client.get(f"/p/{token}?lang={lang}").get_data(as_text=True)
+    assert f'lang="{html_lang}" dir="{direction}"' in body
+    assert text in body
+
+
+def test_interface_strings_are_translated(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    assert "أرسل إجابتي" in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+    assert "وەڵامەکەم بنێرە" in client.get(f"/p/{token}?lang=ku").get_data(as_text=True)
+    assert "Send my answer" in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+
+
+def test_accept_language_chooses_when_the_link_does_not(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    body = client.get(f"/p/{token}", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    assert 'lang="en" dir="ltr"' in body
+    body = client.get(f"/p/{token}", headers={"Accept-Language": "ckb-IQ"}).get_data(as_text=True)
+    assert 'lang="ckb" dir="rtl"' in body
+
+
+def test_recipient_language_beats_the_browser(client, make_poll, make_links):
+    token = make_links(make_poll(), language="ku")[0]
+    body = client.get(f"/p/{token}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'lang="ckb"' in body
+
+
+def test_get_records_nothing(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    for _ in range(3):
+        assert client.get(f"/p/{token}").status_code == 200
+    assert count(session, Answer) == 0 and count(session, Receipt) == 0
+    invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
+    assert invitation.answered_at is None and invitation.opened_at is None
+
+
+def test_post_records_the_answer_and_thanks(client, session, make_poll, make_links):
+    poll = make_poll()
+    token = make_links(poll)[0]
+    response = client.post(f"/p/{token}", data={"option": "2", "lang": "en"})
+    assert response.status_code == 201
+    assert "Your answer has been recorded" in response.get_data(as_text=True)
+    answer = session.scalar(sa.select(Answer))
+    assert answer.poll_id == poll.id
+    assert answer.channel == "web"
+    assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-BG", "F", "30-44")
+    invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
+    assert invitation.answered_at is not None and invitation.opened_at is not None
+
+
+def test_second_answer_is_refused_and_changes_nothing(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
+    response = client.post(f"/p/{token}", data={"option": "3", "lang": "en"})
+    assert response.status_code == 409
+    assert "already recorded" in response.get_data(as_text=True)
+    assert count(session, Answer) == 1
+    assert session.scalar(sa.select(Answer.option_id)) == session.scalar(
+        sa.text("SELECT id FROM options WHERE code = '1' AND poll_id = (SELECT poll_id FROM answers)")
+    )
+
+
+def test_opening_an_answered_link_says_so(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    client.post(f"/p/{token}", data={"option": "1"})
+    response = client.get(f"/p/{token}?lang=en")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "Your answer is already recorded" in body and 'name="option"' not in body
+
+
+@pytest.mark.parametrize("data", [{}, {"option": ""}, {"option": "9"}, {"option": "1' OR '1'='1"}, {"option": "٣"}])
+def test_missing_or_unknown_option_is_400_with_the_form(client, session, make_poll, make_links, data):
+    token = make_links(make_poll())[0]
+    response = client.post(f"/p/{token}", data=data | {"lang": "en"})
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "Please choose one of the answers" in body and 'name="option"' in body
+    assert count(session, Answer) == 0 and count(session, Receipt) == 0
+
+
+def test_option_of_another_poll_is_refused(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    other = make_poll(options=[{"code": "7", "label": {"en": "Yes"}}, {"code": "8", "label": {"en": "No"}}])
+    assert {option.code for option in other.options} == {"7", "8"}
+    assert client.post(f"/p/{token}", data={"option": "7"}).status_code == 400
+    assert count(session, Answer) == 0
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "AAAAAAAAAAAAAAAAAAAAAA",  # well-formed, not issued
+        "short",
+        "a" * 10_000,
+        "%00%00",
+        "..%2F..%2Fetc%2Fpasswd",
+        "<script>alert(1)</script>",
+        "ＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡＡ",  # full-width look-alikes
+    ],
+)
+def test_unknown_or_malformed_token_is_404_and_reveals_nothing(client, session, make_poll, make_links, token):
+    make_links(make_poll())
+    for response in (client.get(f"/p/{token}"), client.post(f"/p/{token}", data={"option": "1"})):
+        assert response.status_code == 404
+        body = response.get_data(as_text=True)
+        assert "<script>alert" not in body
+        assert "question" not in body
+    assert count(session, Answer) == 0
+
+
+def test_unknown_token_page_is_in_the_requested_language(client):
+    response = client.get("/p/AAAAAAAAAAAAAAAAAAAAAA?lang=ar")
+    assert response.status_code == 404
+    assert "هذا الرابط غير صالح" in response.get_data(as_text=True)
+
+
+def test_closed_poll_refuses_with_its_date(client, session, make_poll, make_links):
+    poll = make_poll()
+    token = make_links(poll)[0]
+    polls.close_poll(session, poll)
+    session.commit()
+    for response in (client.get(f"/p/{token}?lang=en"), client.post(f"/p/{token}", data={"option": "1", "lang": "en"})):
+        assert response.status_code == 410
+        body = response.get_data(as_text=True)
+        assert "This poll is closed" in body and "It closed on" in body
+    assert count(session, Answer) == 0
+
+
+def test_poll_not_open_yet_shows_when_it_opens(client, session, make_poll, make_links):
+    poll = make_poll(status="draft")
+    token = make_links(poll)[0]
+    response = client.post(f"/p/{token}", data={"option": "1", "lang": "en"})
+    assert response.status_code == 403
+    assert "not open yet" in response.get_data(as_text=True)
+    polls.open_poll(session, poll, at=utcnow() + timedelta(days=2))
+    session.commit()
+    response = client.get(f"/p/{token}?lang=en")
+    assert response.status_code == 403
+    assert "It opens on" in response.get_data(as_text=True)
+    assert count(session, Answer) == 0
+
+
+def test_poll_past_its_closing_time_is_closed(client, session, make_poll, make_links):
+    poll = make_poll(status="draft")
+    token = make_links(poll)[0]
+    polls.open_poll(session, poll, at=utcnow() - timedelta(days=2), until=utcnow() - timedelta(days=1))
+    session.commit()
+    assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 410
+
+
+def test_answer_pages_send_no_referrer_and_are_not_cached(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    response = client.get(f"/p/{token}")
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_wrong_method_is_405_page(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    response = client.delete(f"/p/{token}")
+    assert response.status_code == 405
+
+
+def test_oversized_body_is_413_and_records_nothing(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    response = client.post(f"/p/{token}", data={"option": "1", "pad": "x" * 200_000})
+    assert response.status_code == 413
+    assert count(session, Answer) == 0
+
+
+def test_anonymous_answer_keeps_no_link_to_the_invitation(client, session, make_poll, make_links):
+    tokens = make_links(make_poll(), count=3)
+    for token in tokens:
+        client.post(f"/p/{token}", data={"option": "2"})
+    answers = session.scalars(sa.select(Answer)).all()
+    assert len(answers) == 3
+    assert all(answer.invitation_id is None for answer in answers)
+    # Coarse time: the hour only, never the exact moment kept on the invitation.
+    assert all(answer.answered_hour.minute == answer.answered_hour.second == 0 for answer in answers)
+    # Ids are random, so their order says nothing about who answered first.
+    invitation_ids = session.scalars(sa.select(Invitation.id)).all()
+    assert not {answer.id for answer in answers} & set(invitation_ids)
+    assert max(answer.id for answer in answers) > 2**32
+
+
+def test_poll_without_anonymity_keeps_the_invitation(client, session, make_poll, make_links):
+    token = make_links(make_poll(anonymous=False))[0]
+    client.post(f"/p/{token}", data={"option": "2"})
+    invitation_id = session.scalar(sa.select(Invitation.id).where(Invitation.token == token))
+    assert session.scalar(sa.select(Answer.invitation_id)) == invitation_id
