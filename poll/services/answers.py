@@ -83,8 +83,12 @@ def record_answer(
 
 def _take_receipt(session: so.Session, invitation: Invitation) -> bool:
     # One row inserted means this answer is the link's first; none means another got there first.
-    statement = insert_or_skip(session, Receipt, ["invitation_id"]).values(invitation_id=invitation.id)
-    return session.execute(statement).rowcount == 1
+    statement = (
+        insert_or_skip(session, Receipt, ["invitation_id"])
+        .values(invitation_id=invitation.id)
+        .returning(Receipt.invitation_id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def _answer(invitation: Invitation, option: Option, channel: str, now: datetime) -> Answer:

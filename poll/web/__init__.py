@@ -2,13 +2,14 @@
 
 from flask import Flask, Response
 
-from poll.web import errors, respond
+from poll.web import errors, health, respond
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
     app.register_blueprint(respond.bp)
+    app.register_blueprint(health.bp)
     app.after_request(_security_headers)
 
 

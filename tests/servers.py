@@ -1,0 +1,60 @@
+"""Real server processes for tests: gunicorn serving the app on a free loopback port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(database_url: str, *, workers: int = 4, base_url: str | None = None) -> Iterator[str]:
+    """Serve the app under gunicorn on loopback; yields its base URL and stops it after."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ | {
+        "POLL_DATABASE_URL": database_url,
+        "POLL_SECRET_KEY": "test-secret",
+        "POLL_BASE_URL": base_url or url,
+    }
+    command = [
+        sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--log-level", "warning", "--timeout", "60", "poll.wsgi:app",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        wait_until_serving(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Return once GET /healthz answers 200; raise if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before serving")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)  # polling a port that is not open yet, bounded by the deadline
+    raise RuntimeError(f"server at {url} did not answer within {timeout} s")

@@ -1,0 +1,50 @@
+"""Exactly one answer per link, against a real multi-process server and many simultaneous submits."""
+
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from poll.models import Answer, Invitation, Receipt
+from tests.servers import gunicorn
+
+LINKS = 40
+SUBMITS_PER_LINK = 8
+
+
+def post(url: str, option: str) -> int:
+    data = urllib.parse.urlencode({"option": option}).encode()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.slow
+def test_concurrent_double_submits_record_one_answer_per_link(database_url, session, make_poll, make_links):
+    tokens = make_links(make_poll(), count=LINKS)
+    with gunicorn(database_url, workers=4) as base:
+        # Every submit for a link waits at the link's barrier, so they really race.
+        barriers = {token: threading.Barrier(SUBMITS_PER_LINK) for token in tokens}
+
+        def submit(job: tuple[str, int]) -> int:
+            token, attempt = job
+            barriers[token].wait(timeout=60)
+            return post(f"{base}/p/{token}", str(1 + attempt % 3))
+
+        jobs = [(token, attempt) for token in tokens for attempt in range(SUBMITS_PER_LINK)]
+        with ThreadPoolExecutor(max_workers=SUBMITS_PER_LINK * 4) as pool:
+            statuses = Counter(pool.map(submit, jobs))
+
+    assert statuses == {201: LINKS, 409: LINKS * (SUBMITS_PER_LINK - 1)}
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == LINKS
+    assert session.scalar(sa.select(sa.func.count()).select_from(Receipt)) == LINKS
+    answered = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_at.is_not(None)))
+    assert answered == LINKS
