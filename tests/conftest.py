@@ -207,3 +207,44 @@ def artifacts() -> Path:
     """Where tests leave screenshots and other things for people to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def require(component: str, available: bool, install: str) -> None:
+    """Skip a test whose component is missing, unless CI=true, where that is a failure."""
+    if available:
+        return
+    message = f"{component} is not available: {install}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright."""
+    require("Chromium", CHROMIUM.exists(), "apt-get install chromium (scripts/test does it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def phone(browser):
+    """A phone-size browser page (390 x 844, touch) set to Arabic, as an Iraqi phone is."""
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
+        locale="ar-IQ",
+    )
+    page = context.new_page()
+    yield page
+    context.close()
