@@ -230,3 +230,54 @@ class Answer(Base):
 
     def __repr__(self) -> str:
         return f"<Answer {self.id}>"
+
+
+class RefusalKind(enum.StrEnum):
+    UNKNOWN_LINK = "unknown-link"
+    ALREADY_ANSWERED = "already-answered"
+    NOT_OPEN = "not-open"
+    CLOSED = "closed"
+    INVALID_OPTION = "invalid-option"
+
+
+class Refusal(Base):
+    """An answer attempt that was turned away: append-only, and without the token tried."""
+
+    __tablename__ = "refusals"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # NULL when the link was unknown: a guessed token names no poll.
+    poll_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    channel: so.Mapped[str] = so.mapped_column(sa.String(8))
+    occurred_at: so.Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"<Refusal {self.kind}>"
+
+
+class SimulationRun(Base):
+    """A simulation of a poll: its parameters and seed, and the population's true answers."""
+
+    __tablename__ = "simulation_runs"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    scenario: so.Mapped[str] = so.mapped_column(sa.String(64))
+    mode: so.Mapped[str] = so.mapped_column(sa.String(16))
+    seed: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    population_size: so.Mapped[int]
+    sample_size: so.Mapped[int]
+    # The scenario's values, and anything else the run was given.
+    parameters: so.Mapped[dict[str, Any]]
+    # True shares per option code: {"overall": {...}, "governorate": {code: {...}}, "sex": ..., "age_band": ...}
+    truth: so.Mapped[dict[str, Any]]
+    # The population's shares on each weighting margin: {"governorate": {code: share}, "sex": ..., "age_band": ...}
+    margins: so.Mapped[dict[str, Any]]
+    # Figures only the simulator knows, such as what an open link would have counted.
+    extras: so.Mapped[dict[str, Any]]
+    started_at: so.Mapped[datetime]
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SimulationRun {self.id} {self.scenario}>"

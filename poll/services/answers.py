@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -106,3 +107,96 @@ def _answer(invitation: Invitation, option: Option, channel: str, now: datetime)
         age_band=recipient.age_band,
         invitation_id=None if poll.is_anonymous else invitation.id,
     )
+
+
+@dataclass(frozen=True)
+class BulkAnswer:
+    invitation_id: int
+    option_id: int
+    answered_at: datetime
+    opened_at: datetime
+
+
+def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer], *, channel: str) -> int:
+    """Record many answers to `poll` at once, under the same one-answer-per-link rule.
+
+    For the simulator and imports of SMS replies: the receipts are claimed in
+    one statement, and only links whose receipt was new get an answer. Call it
+    inside a write transaction (`begin_write` on SQLite). Returns how many
+    answers were recorded.
+    """
+    claimed = _claim_receipts(session, [row.invitation_id for row in rows])
+    rows = [row for row in rows if row.invitation_id in claimed]
+    if not rows:
+        return 0
+    strata = {}
+    for chunk in _chunks([row.invitation_id for row in rows], 5_000):
+        strata.update(
+            (invitation_id, (governorate, sex, age_band))
+            for invitation_id, governorate, sex, age_band in session.execute(
+                sa.select(Invitation.id, Recipient.governorate, Recipient.sex, Recipient.age_band)
+                .join(Recipient, Recipient.id == Invitation.recipient_id)
+                .where(Invitation.id.in_(chunk))
+            )
+        )
+    session.execute(
+        sa.update(Invitation.__table__)
+        .where(Invitation.__table__.c.id == sa.bindparam("row_id"))
+        .values(answered_at=sa.bindparam("answered"), opened_at=sa.bindparam("opened")),
+        [{"row_id": row.invitation_id, "answered": row.answered_at, "opened": row.opened_at} for row in rows],
+    )
+    ids = _random_ids(len(rows))
+    session.execute(
+        sa.insert(Answer),
+        [
+            {
+                "id": answer_id,
+                "poll_id": poll.id,
+                "option_id": row.option_id,
+                "channel": channel,
+                "answered_hour": row.answered_at.replace(minute=0, second=0, microsecond=0),
+                "governorate": strata[row.invitation_id][0],
+                "sex": strata[row.invitation_id][1],
+                "age_band": strata[row.invitation_id][2],
+                "invitation_id": None if poll.is_anonymous else row.invitation_id,
+            }
+            for answer_id, row in zip(ids, rows, strict=True)
+        ],
+    )
+    return len(rows)
+
+
+def _claim_receipts(session: so.Session, invitation_ids: list[int]) -> set[int]:
+    # The ids whose receipt this call inserted: those links had no answer yet.
+    if session.get_bind().dialect.name == "postgresql":
+        claimed: set[int] = set()
+        for chunk in _chunks(invitation_ids, 10_000):
+            statement = (
+                insert_or_skip(session, Receipt, ["invitation_id"])
+                .from_select(["invitation_id"], sa.select(sa.func.unnest(sa.literal(chunk, sa.ARRAY(sa.Integer)))))
+                .returning(Receipt.invitation_id)
+            )
+            claimed.update(session.scalars(statement))
+        return claimed
+    # SQLite: the transaction holds the database's write lock, so no one can
+    # answer between this look-up and the insert.
+    taken: set[int] = set()
+    for chunk in _chunks(invitation_ids, 10_000):
+        taken.update(session.scalars(sa.select(Receipt.invitation_id).where(Receipt.invitation_id.in_(chunk))))
+    fresh = [invitation_id for invitation_id in dict.fromkeys(invitation_ids) if invitation_id not in taken]
+    if fresh:
+        session.execute(insert_or_skip(session, Receipt, ["invitation_id"]), [{"invitation_id": i} for i in fresh])
+    return set(fresh)
+
+
+def _chunks(values: list, size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _random_ids(count: int) -> list[int]:
+    # Distinct random 63-bit ids: answers' ids must not follow any order.
+    ids: set[int] = set()
+    while len(ids) < count:
+        ids.update(secrets.randbits(63) for _ in range(count - len(ids)))
+    return list(ids)

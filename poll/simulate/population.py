@@ -41,6 +41,20 @@ class Population:
     def __len__(self) -> int:
         return len(self.governorate)
 
+    def take(self, indices: np.ndarray) -> Population:
+        """The people at `indices`, in that order (names stay with their people)."""
+        return Population(
+            governorate=self.governorate[indices],
+            sex=self.sex[indices],
+            age=self.age[indices],
+            age_band=self.age_band[indices],
+            is_urban=self.is_urban[indices],
+            operator=self.operator[indices],
+            national_number=self.national_number[indices],
+            language=self.language[indices],
+            name_seed=self.name_seed,
+        )
+
     def phones(self) -> list[str]:
         """E.164 numbers, e.g. "+9647801234567"."""
         return ["+964" + str(number) for number in self.national_number.tolist()]

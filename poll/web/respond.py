@@ -14,8 +14,8 @@ from flask import Blueprint, abort, render_template, request
 from poll.db import begin_write, get_session
 from poll.extensions import csrf
 from poll.i18n import choose_language, current_language, pick
-from poll.models import Channel, Invitation, utcnow
-from poll.services import answers
+from poll.models import Channel, Invitation, RefusalKind, utcnow
+from poll.services import answers, refusals
 from poll.services.answers import Outcome
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
@@ -48,6 +48,8 @@ def answer(token: str):
     invitation = answers.find_link(session, token)
     if invitation is None:
         choose_language(request.values.get("lang"))
+        refusals.record(session, None, RefusalKind.UNKNOWN_LINK, channel=Channel.WEB, at=utcnow())
+        session.commit()
         abort(404)
     choose_language(request.values.get("lang"), invitation.recipient.language, invitation.poll.default_language)
     now = utcnow()
@@ -57,10 +59,9 @@ def answer(token: str):
         return _page(invitation, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     code = request.form.get("option")
     outcome = answers.record_answer(session, invitation, code, channel=Channel.WEB, now=now)
-    if outcome is Outcome.RECORDED:
-        session.commit()
-    else:
-        session.rollback()
+    if outcome is not Outcome.RECORDED:
+        refusals.record(session, invitation.poll_id, RefusalKind(outcome.value), channel=Channel.WEB, at=now)
+    session.commit()
     return _page(invitation, outcome)
 
 

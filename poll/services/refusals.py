@@ -1,0 +1,38 @@
+"""Refused answer attempts: an append-only log kept for the funnel and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.models import Poll, Refusal
+
+
+def record(session: so.Session, poll_id: int | None, kind: str, *, channel: str, at: datetime) -> None:
+    """Log one refused attempt (never the token that was tried)."""
+    session.add(Refusal(poll_id=poll_id, kind=kind, channel=channel, occurred_at=at))
+    session.flush()
+
+
+def record_many(session: so.Session, poll_id: int | None, kind: str, *, channel: str, times: Iterable[datetime]) -> int:
+    """Log many refused attempts of one kind in bulk; returns how many."""
+    rows = [{"poll_id": poll_id, "kind": kind, "channel": channel, "occurred_at": at} for at in times]
+    if rows:
+        session.execute(sa.insert(Refusal), rows)
+    return len(rows)
+
+
+def counts(session: so.Session, poll: Poll) -> dict[str, int]:
+    """Refused attempts at `poll` by kind."""
+    rows = session.execute(
+        sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)
+    )
+    return dict(rows.all())
+
+
+def unknown_link_count(session: so.Session) -> int:
+    """Attempts with tokens that belong to no poll (guesses, typos)."""
+    return session.scalar(sa.select(sa.func.count()).where(Refusal.poll_id.is_(None))) or 0

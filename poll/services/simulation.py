@@ -1,0 +1,256 @@
+"""Running a simulation into the database, through the same services the web uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.errors import Invalid
+from poll.models import (
+    Answer,
+    Audience,
+    Channel,
+    Invitation,
+    Poll,
+    PollStatus,
+    Receipt,
+    Recipient,
+    Refusal,
+    RefusalKind,
+    SimulationRun,
+    utcnow,
+)
+from poll.services import answers, audiences, invitations, polls, refusals
+from poll.simulate import behaviour, population, truth
+from poll.simulate.scenario import OPTIONS, Scenario
+
+MAX_POPULATION = 50_000_000
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to simulate: a scenario, sizes and a seed."""
+
+    scenario: Scenario
+    population_size: int
+    sample_size: int
+    seed: int
+
+    def check(self) -> None:
+        """Raise Invalid when the sizes make no sense."""
+        if not 1 <= self.population_size <= MAX_POPULATION:
+            raise Invalid(f"--population must be between 1 and {MAX_POPULATION:,}")
+        if self.sample_size < 1:
+            raise Invalid("--sample must be at least 1")
+        if self.sample_size > self.population_size:
+            raise Invalid(
+                f"--sample ({self.sample_size:,}) cannot be larger than --population ({self.population_size:,})"
+            )
+        if not 0 <= self.seed < 2**63:
+            raise Invalid("--seed must be a whole number from 0 to 2^63-1")
+
+
+@dataclass
+class Draw:
+    """The simulated world of one run, before anything is written."""
+
+    people: population.Population
+    opinion: np.ndarray
+    field: behaviour.Field
+
+
+def draw(plan: Plan) -> Draw:
+    """Generate the population, its opinions, the sample and what happens to it; pure and seeded."""
+    plan.check()
+    rng = np.random.default_rng(plan.seed)
+    people = population.generate(plan.population_size, rng)
+    opinion = behaviour.opinions(people, plan.scenario, rng)
+    invited = np.sort(rng.choice(plan.population_size, plan.sample_size, replace=False))
+    return Draw(people, opinion, behaviour.field(people, opinion, invited, plan.scenario, rng))
+
+
+def check_poll(session: so.Session, poll: Poll) -> None:
+    """Raise Invalid unless `poll` can take a simulation: the three answers, no links yet, not closed."""
+    codes = [option.code for option in poll.options]
+    if codes != list(OPTIONS):
+        raise Invalid(f"the scenarios model a poll with answers 1, 2, 3; {poll.slug} has {', '.join(codes)}")
+    if poll.status == PollStatus.CLOSED:
+        raise Invalid(f"poll {poll.slug} is closed: simulate into an open or draft poll")
+    links = invitations.count_links(session, poll)
+    if links:
+        raise Invalid(f"poll {poll.slug} already has {links:,} links: add --reset to clear it first")
+
+
+def reset(session: so.Session, poll: Poll) -> None:
+    """Remove `poll`'s audience, links, answers, refusals and runs, keeping the poll itself."""
+    invitation_ids = sa.select(Invitation.id).where(Invitation.poll_id == poll.id)
+    session.execute(sa.delete(Answer).where(Answer.poll_id == poll.id))
+    session.execute(sa.delete(Receipt).where(Receipt.invitation_id.in_(invitation_ids)))
+    session.execute(sa.delete(Refusal).where(Refusal.poll_id == poll.id))
+    session.execute(sa.delete(SimulationRun).where(SimulationRun.poll_id == poll.id))
+    session.execute(sa.delete(Invitation).where(Invitation.poll_id == poll.id))
+    if poll.audience_id is not None:
+        audience_id = poll.audience_id
+        shared = session.scalar(
+            sa.select(sa.func.count()).where(Poll.audience_id == audience_id, Poll.id != poll.id)
+        )
+        poll.audience_id = None
+        session.flush()
+        if not shared:
+            session.execute(sa.delete(Recipient).where(Recipient.audience_id == audience_id))
+            session.execute(sa.delete(Audience).where(Audience.id == audience_id))
+    session.flush()
+
+
+def run_in_process(
+    session: so.Session,
+    poll: Poll,
+    plan: Plan,
+    *,
+    mode: str = "in-process",
+    started_at: datetime | None = None,
+    progress: Progress = lambda step: None,
+    answer: bool = True,
+) -> tuple[SimulationRun, Draw]:
+    """Simulate `plan` into `poll`: recipients, links, deliveries and answers, in bulk.
+
+    With `answer=False` only the audience, links and deliveries are written
+    (the live runner then answers over HTTP). Times are simulated: the run
+    starts at `started_at` (by default so that it ends now). Returns the run
+    record, with the ground truth, and the draw behind it.
+    """
+    check_poll(session, poll)
+    progress("drawing the population")
+    world = draw(plan)
+    cutoff = timedelta(hours=plan.scenario["timing"]["cutoff_hours"])
+    start = started_at or utcnow() - cutoff
+    if poll.status == PollStatus.DRAFT:
+        polls.open_poll(session, poll, at=start)
+
+    progress("writing recipients")
+    sample = world.people.take(world.field.invited)
+    audiences.add_population(session, poll, sample)
+    progress("issuing links")
+    invitations.issue_links(session, poll)
+    ids = session.scalars(
+        sa.select(Invitation.id)
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .where(Invitation.poll_id == poll.id)
+        .order_by(Recipient.id)
+    ).all()
+    if len(ids) != plan.sample_size:
+        raise Invalid(f"poll {poll.slug}'s audience held other recipients: add --reset to clear it first")
+
+    progress("delivering messages")
+    result = world.field
+    at = _clock(start)
+    _write_deliveries(session, ids, result, at)
+
+    run = SimulationRun(
+        poll_id=poll.id,
+        scenario=plan.scenario.name,
+        mode=mode,
+        seed=plan.seed,
+        population_size=plan.population_size,
+        sample_size=plan.sample_size,
+        parameters={"scenario": dict(plan.scenario.values)},
+        truth=truth.true_shares(world.people, world.opinion),
+        margins=truth.margins(world.people),
+        extras=_extras(result),
+        started_at=start,
+    )
+    session.add(run)
+    if answer:
+        progress("recording answers")
+        record_field_answers(session, poll, ids, result, at)
+        progress("refusing duplicates and guesses")
+        run.extras = run.extras | {"guesses": _refuse_attacks(session, poll, result, at)}
+    session.flush()
+    return run, world
+
+
+def _clock(start: datetime) -> Callable[[np.ndarray], list[datetime]]:
+    def at(seconds: np.ndarray) -> list[datetime]:
+        return [start + timedelta(seconds=float(value)) for value in seconds]
+
+    return at
+
+
+def _write_deliveries(session: so.Session, ids: list[int], result: behaviour.Field, at) -> None:
+    table = Invitation.__table__
+    sent = at(result.sent_at)
+    delivered = at(result.delivered_at)
+    rows = [
+        {"row_id": invitation_id, "sent": sent_at, "delivered": delivered_at if is_delivered else None}
+        for invitation_id, sent_at, delivered_at, is_delivered in zip(
+            ids, sent, delivered, result.delivered.tolist(), strict=True
+        )
+    ]
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
+        .values(sent_at=sa.bindparam("sent"), delivered_at=sa.bindparam("delivered"))
+    )
+    for start in range(0, len(rows), 50_000):
+        session.execute(statement, rows[start : start + 50_000])
+    opened_only = np.flatnonzero(result.opened & ~result.answered)
+    if len(opened_only):
+        opened_at = at(result.opened_at[opened_only])
+        session.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(opened_at=sa.bindparam("opened")),
+            [{"row_id": ids[i], "opened": when} for i, when in zip(opened_only.tolist(), opened_at, strict=True)],
+        )
+
+
+def record_field_answers(session: so.Session, poll: Poll, ids: list[int], result: behaviour.Field, at) -> int:
+    """Record the simulated answers through the bulk answer service."""
+    option_ids = {option.code: option.id for option in poll.options}
+    chosen = np.flatnonzero(result.answered)
+    answered_at = at(result.answered_at[chosen])
+    opened_at = at(result.opened_at[chosen])
+    rows = [
+        answers.BulkAnswer(ids[i], option_ids[OPTIONS[result.answer[i]]], answered, opened)
+        for i, answered, opened in zip(chosen.tolist(), answered_at, opened_at, strict=True)
+    ]
+    return answers.record_answers_bulk(session, poll, rows, channel=Channel.WEB)
+
+
+def _refuse_attacks(session: so.Session, poll: Poll, result: behaviour.Field, at) -> dict[str, int]:
+    # Duplicates go through used links: refused as already answered. Guessed
+    # tokens are really looked up among every issued token before refusal.
+    refusals.record_many(
+        session, poll.id, RefusalKind.ALREADY_ANSWERED, channel=Channel.WEB, times=at(result.refused_duplicates)
+    )
+    guesses = invitations.new_tokens(result.refused_guesses)
+    hits = 0
+    for start in range(0, len(guesses), 5_000):
+        chunk = guesses[start : start + 5_000]
+        hits += session.scalar(sa.select(sa.func.count()).where(Invitation.token.in_(chunk))) or 0
+    spread = result.sent_at.max() if len(result.sent_at) else 0.0
+    times = at(np.linspace(0, spread, len(guesses))) if guesses else []
+    refusals.record_many(session, None, RefusalKind.UNKNOWN_LINK, channel=Channel.WEB, times=times)
+    return {"tried": len(guesses), "matched": hits}
+
+
+def _extras(result: behaviour.Field) -> dict:
+    return {
+        "forwarded_answers": int(result.by_forwardee.sum()),
+        "campaigners": int(len(result.campaigners)),
+        "campaign_submissions": int(result.stuffing_attempts),
+        "open_link_counts": {
+            code: int(count) for code, count in zip(OPTIONS, behaviour.open_link_counts(result), strict=True)
+        },
+    }
+
+
+def latest_run(session: so.Session, poll: Poll) -> SimulationRun | None:
+    """The newest simulation run of `poll`, if any."""
+    return session.scalar(
+        sa.select(SimulationRun).where(SimulationRun.poll_id == poll.id).order_by(SimulationRun.id.desc()).limit(1)
+    )

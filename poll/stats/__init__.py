@@ -1,0 +1,1 @@
+"""Statistics for poll results: pure Python and NumPy, no Flask, no database."""

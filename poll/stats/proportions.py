@@ -1,0 +1,43 @@
+"""Shares and their intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+def wilson(count: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for the proportion count/n; (0, 1), knowing nothing, when n is 0.
+
+    `n` may be an effective sample size (not a whole number) for weighted shares.
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    p = count / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def wilson_arrays(p: np.ndarray, n: np.ndarray | float, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson intervals for arrays of shares `p` with sample sizes `n` (vectorised `wilson`)."""
+    p = np.asarray(p, dtype=float)
+    n = np.broadcast_to(np.asarray(n, dtype=float), p.shape)
+    safe = np.where(n > 0, n, 1.0)
+    z2 = z * z
+    centre = (p + z2 / (2 * safe)) / (1 + z2 / safe)
+    half = z * np.sqrt(p * (1 - p) / safe + z2 / (4 * safe * safe)) / (1 + z2 / safe)
+    low = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0)
+    high = np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
+    return low, high
+
+
+def shares(counts: np.ndarray) -> np.ndarray:
+    """Each count's share of the total; zeros when the total is zero."""
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    return counts / total if total > 0 else np.zeros_like(counts)

@@ -1,0 +1,125 @@
+"""Weighting respondents to population margins: raking, trimming, design effect.
+
+Raking (iterative proportional fitting on the margins) adjusts weights until
+the weighted sample matches each margin's population shares, e.g.
+governorate, sex and age band. The result reports whether it converged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RakeResult:
+    weights: np.ndarray  # one per respondent, summing to the number of respondents
+    converged: bool
+    iterations: int
+    max_gap: float  # largest absolute gap between a weighted margin share and its target
+
+
+class RakingError(ValueError):
+    """The margins cannot be met: a category with a population share has no respondents."""
+
+
+def rake(
+    categories: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    tolerance: float = 1e-10,
+    max_iterations: int = 200,
+    base_weights: np.ndarray | None = None,
+) -> RakeResult:
+    """Rake weights so each margin's weighted shares match `targets`.
+
+    `categories[k]` holds each respondent's category index (0..len(targets[k])-1)
+    on margin k; `targets[k]` the population shares of those categories (any
+    positive scale; normalised here). Stops when every margin is within
+    `tolerance` of its targets. Raises RakingError when a category with a
+    positive target has no respondent, since no weights can reach it.
+    """
+    n = len(categories[0]) if categories else 0
+    weights = np.ones(n) if base_weights is None else np.asarray(base_weights, dtype=float).copy()
+    if n == 0:
+        return RakeResult(weights, True, 0, 0.0)
+    goals = [np.asarray(t, dtype=float) / np.sum(t) for t in targets]
+    for codes, goal in zip(categories, goals, strict=True):
+        present = np.bincount(codes, minlength=len(goal)) > 0
+        if np.any((goal > 0) & ~present):
+            raise RakingError("a category with a population share has no respondents")
+    gap = np.inf
+    for iteration in range(1, max_iterations + 1):
+        for codes, goal in zip(categories, goals, strict=True):
+            current = np.bincount(codes, weights=weights, minlength=len(goal))
+            factor = np.divide(goal * weights.sum(), current, out=np.zeros_like(goal), where=current > 0)
+            weights *= factor[codes]
+        gap = _max_gap(categories, goals, weights)
+        if gap <= tolerance:
+            return RakeResult(weights * n / weights.sum(), True, iteration, gap)
+    return RakeResult(weights * n / weights.sum(), False, max_iterations, gap)
+
+
+def _max_gap(categories: Sequence[np.ndarray], goals: Sequence[np.ndarray], weights: np.ndarray) -> float:
+    total = weights.sum()
+    return max(
+        float(np.max(np.abs(np.bincount(codes, weights=weights, minlength=len(goal)) / total - goal)))
+        for codes, goal in zip(categories, goals, strict=True)
+    )
+
+
+def trim(weights: np.ndarray, *, upper: float = 5.0, lower: float = 0.2, max_iterations: int = 50) -> np.ndarray:
+    """Cap weights at `upper` and floor them at `lower` times the mean, moving the excess onto the others.
+
+    The total weight is kept; repeated until no weight is out of bounds (the
+    redistribution can push others over), as R survey's trimWeights does.
+    """
+    weights = np.asarray(weights, dtype=float).copy()
+    total = weights.sum()
+    for _ in range(max_iterations):
+        mean = total / len(weights)
+        high, low = upper * mean, lower * mean
+        clipped = np.clip(weights, low, high)
+        free = (weights > low) & (weights < high)
+        excess = weights.sum() - clipped.sum()
+        if abs(excess) <= 1e-12 * total or not free.any():
+            return clipped
+        clipped[free] += excess * clipped[free] / clipped[free].sum()
+        weights = clipped
+    return weights
+
+
+def kish_deff(weights: np.ndarray, frequency: np.ndarray | None = None) -> float:
+    """Kish's design effect from unequal weights: n * sum(w^2) / sum(w)^2 = 1 + CV^2.
+
+    `frequency` counts how many respondents carry each weight (default one each).
+    """
+    weights = np.asarray(weights, dtype=float)
+    frequency = np.ones_like(weights) if frequency is None else np.asarray(frequency, dtype=float)
+    n = frequency.sum()
+    if n == 0:
+        return 1.0
+    return float(n * np.sum(frequency * weights**2) / np.sum(frequency * weights) ** 2)
+
+
+def effective_n(weights: np.ndarray, frequency: np.ndarray | None = None) -> float:
+    """Kish's effective sample size: sum(w)^2 / sum(w^2), i.e. n / deff."""
+    frequency = np.ones(len(weights)) if frequency is None else np.asarray(frequency, dtype=float)
+    n = frequency.sum()
+    return float(n / kish_deff(weights, frequency)) if n else 0.0
+
+
+def weighted_shares(options: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
+    """Weighted share of each of `count` options."""
+    totals = np.bincount(options, weights=weights, minlength=count)
+    total = totals.sum()
+    return totals / total if total > 0 else np.zeros(count)
+
+
+def margin_targets(population_codes: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
+    """Population shares of each category on each margin, from per-person category codes."""
+    return {
+        name: np.bincount(codes, minlength=sizes[name]) / len(codes) for name, codes in population_codes.items()
+    }
