@@ -7,17 +7,22 @@ commits once at the end; a refusal rolls everything back and prints one line.
 from __future__ import annotations
 
 import functools
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import numpy as np
 import sqlalchemy as sa
+from tqdm import tqdm
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from poll import create_app, db
-from poll.errors import PollError
-from poll.services import audiences, demo, invitations, polls
+from poll import create_app, db, reports
+from poll.errors import Invalid, PollError
+from poll.i18n import LANGUAGES, pick
+from poll.services import audiences, demo, invitations, polls, results, simulation
+from poll.simulate import live, montecarlo, scenario
 
 
 class PollGroup(click.Group):
@@ -78,12 +83,13 @@ def init_command() -> None:
 
 
 @cli.command("demo")
-@click.option("--size", default=20_000, show_default=True, help="Simulated subscribers in the audience.")
-@click.option("--seed", default=2024, show_default=True, help="Seed for the simulated audience.")
+@click.option("--population", default=200_000, show_default=True, help="Size of the synthetic population.")
+@click.option("--sample", default=20_000, show_default=True, help="How many of them get the poll.")
+@click.option("--seed", default=2024, show_default=True, help="Seed of the simulation.")
 @unit_of_work
-def demo_command(session, size: int, seed: int) -> None:
-    """Load the article's poll (coalition-2024) with a simulated audience and personal links."""
-    report = demo.load_demo(session, size=size, seed=seed)
+def demo_command(session, population: int, sample: int, seed: int) -> None:
+    """Load the article's poll (coalition-2024), answered by a simulated audience (baseline scenario)."""
+    report = demo.load_demo(session, population=population, sample=sample, seed=seed)
     click.echo(report.summary())
 
 
@@ -189,3 +195,100 @@ def links_command(session, slug: str, limit: int | None) -> None:
     poll = polls.get_poll(session, slug)
     for url in invitations.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit):
         click.echo(url)
+
+
+@cli.command("simulate")
+@click.argument("slug")
+@click.option("--scenario", "scenario_name", default="baseline", show_default=True,
+              help=f"A shipped scenario ({', '.join(scenario.shipped())}) or a .toml file.")
+@click.option("--population", default=200_000, show_default=True, type=int, help="Size of the synthetic population.")
+@click.option("--sample", default=50_000, show_default=True, type=int, help="How many of them are sent the poll.")
+@click.option("--seed", default=7, show_default=True, type=int, help="The same seed gives the same result.")
+@click.option("--live", "live_url", metavar="URL", help="Answer over HTTP against a running server on this machine.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="With --live.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True),
+              help="With --live: simulated seconds per real second (default: the cut-off in about 2 minutes).")
+@click.option("--max-seconds", default=900, show_default=True, type=click.FloatRange(1, 86_400),
+              help="With --live: stop after this long.")
+@click.option("--replications", type=click.IntRange(min=1, max=1_000_000),
+              help="Monte Carlo: replicate the poll this many times without the database.")
+@click.option("--reset", is_flag=True, help="First clear the poll's audience, links, answers and runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@unit_of_work
+def simulate_command(session, slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
+                     max_seconds, replications, reset, as_json) -> None:
+    """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
+
+    Builds a synthetic population of Iraqi mobile subscribers with known true
+    opinions, sends the poll to a sample and plays out the scenario: delivery,
+    who answers and when, forwarded links, repeat attempts, guessed tokens.
+    """
+    poll = polls.get_poll(session, slug)
+    chosen = scenario.load(scenario_name)
+    plan = simulation.Plan(chosen, population, sample, seed)
+    plan.check()
+    labels = {option.code: pick(option.label, LANGUAGES["en"]) for option in poll.options}
+    if replications:
+        if live_url or reset:
+            raise Invalid("--replications runs without the database: leave out --live and --reset")
+        with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
+            mc = montecarlo.run(chosen, population_size=population, sample_size=sample,
+                                replications=replications, seed=seed, progress=lambda done: bar.update(1))
+        click.echo(json.dumps(reports.montecarlo_json(mc, chosen.name)) if as_json
+                   else reports.montecarlo_table(mc, chosen.name, labels))
+        return
+    base = None
+    if live_url:
+        try:
+            base = live.check_target(live_url)
+        except live.LiveError as exc:
+            raise Invalid(str(exc)) from None
+    if reset:
+        simulation.reset(session, poll)
+    steps = ["drawing the population", "writing recipients", "issuing links", "delivering messages"]
+    if not base:
+        steps += ["recording answers", "refusing duplicates and guesses"]
+    with tqdm(total=len(steps), desc="simulating", unit="step", disable=None) as bar:
+
+        def progress(step: str) -> None:
+            if bar.n < bar.total and step != steps[0]:
+                bar.update(1)
+            bar.set_postfix_str(step)
+
+        time_scale = 1.0
+        if base:
+            cutoff = chosen["timing"]["cutoff_hours"] * 3600
+            time_scale = speed or cutoff / 120
+        run, world = simulation.run_in_process(
+            session, poll, plan, mode="live" if base else "in-process", progress=progress,
+            answer=not base, time_scale=time_scale,
+        )
+        bar.update(bar.total - bar.n)
+    if base:
+        session.commit()  # the server must see the links before the phones use them
+        events = simulation.live_events(session, poll, world)
+        session.commit()  # hold no snapshot while the server writes
+        with tqdm(total=len(events), desc="phones answering", unit="req", disable=None) as bar:
+            statuses = live.play(base, events, speed=time_scale, concurrency=concurrency,
+                                 max_seconds=max_seconds, on_done=lambda: bar.update(1))
+        run.extras = run.extras | {"live": {f"{kind} {status}": n for (kind, status), n in sorted(statuses.items())}}
+        session.commit()
+        session.expire_all()
+    outcome = results.poll_results(session, poll)
+    if as_json:
+        click.echo(json.dumps(reports.results_json(outcome)))
+    else:
+        click.echo(reports.results_table(outcome, labels))
+        if base:
+            sent = ", ".join(f"{key}: {n:,}" for key, n in run.extras["live"].items())
+            click.echo(f"  live requests (kind status): {sent}")
+
+
+@cli.command("results")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@unit_of_work
+def results_command(session, slug: str, as_json: bool) -> None:
+    """Print the results of poll SLUG: the funnel, and raw, weighted and (simulations) true shares."""
+    outcome = results.poll_results(session, polls.get_poll(session, slug))
+    click.echo(json.dumps(reports.results_json(outcome)) if as_json else reports.results_table(outcome))

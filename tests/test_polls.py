@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from poll.models import Invitation, Poll, Recipient
+from poll.models import Answer, Invitation, Poll, Recipient
 
 
 def test_create_builtin_then_open_and_close(runner, session):
@@ -44,14 +44,17 @@ def test_open_with_closing_time_before_opening_is_refused(runner):
 
 
 def test_demo_loads_the_article_poll_once(runner, session):
-    result = runner.invoke(["demo", "--size", "500", "--seed", "3"])
+    result = runner.invoke(["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
     assert result.exit_code == 0
-    assert "500 simulated recipients added, 500 links issued" in result.output
-    again = runner.invoke(["demo", "--size", "500", "--seed", "3"])
-    assert "already there; 0 simulated recipients added, 0 links issued" in again.output
+    assert "created; simulated the baseline scenario: 2,000 links" in result.output
+    answers = session.scalar(sa.select(sa.func.count()).select_from(Answer))
+    assert answers > 0
+    session.rollback()
+    again = runner.invoke(["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
+    assert f"already there; kept its audience: 2,000 links, {answers:,} answers" in again.output
     assert session.scalar(sa.select(Poll.status)) == "open"
-    assert session.scalar(sa.select(sa.func.count()).select_from(Recipient)) == 500
-    assert session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 500
+    assert session.scalar(sa.select(sa.func.count()).select_from(Recipient)) == 2000
+    assert session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 2000
 
 
 def test_unmigrated_database_says_to_run_init(tmp_path):

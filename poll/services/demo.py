@@ -1,44 +1,44 @@
-"""The demo: the article's poll, open, with a simulated audience and their personal links."""
+"""The demo: the article's poll, open, answered by a simulated audience with a known truth."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import Poll, PollStatus
-from poll.services import audiences, invitations, polls
-from poll.simulate import population
+from poll.models import Poll
+from poll.services import invitations, polls, results, simulation
+from poll.simulate import scenario
 
 
 @dataclass
 class DemoReport:
     slug: str
     created: bool
-    recipients_added: int
-    links_issued: int
+    simulated: bool
+    links: int
+    answers: int
 
     def summary(self) -> str:
         """One line for people."""
         what = "created" if self.created else "already there"
-        return (
-            f"poll {self.slug}: {what}; {self.recipients_added} simulated recipients added, "
-            f"{self.links_issued} links issued"
-        )
+        done = "simulated the baseline scenario" if self.simulated else "kept its audience"
+        return f"poll {self.slug}: {what}; {done}: {self.links:,} links, {self.answers:,} answers"
 
 
-def load_demo(session: so.Session, *, size: int, seed: int) -> DemoReport:
-    """Load the article's poll with `size` simulated subscribers; a second run adds nothing."""
+def load_demo(session: so.Session, *, population: int, sample: int, seed: int) -> DemoReport:
+    """Load the article's poll and simulate the baseline scenario into it, once.
+
+    A second run finds the poll with its links and changes nothing.
+    """
     poll = session.scalar(sa.select(Poll).where(Poll.slug == polls.BUILTIN))
     created = poll is None
     if poll is None:
         poll = polls.create_poll(session, polls.builtin_definition())
-    if poll.status == PollStatus.DRAFT:
-        polls.open_poll(session, poll)
-    added = 0
-    if audiences.audience_size(session, poll) == 0:
-        added = audiences.add_population(session, poll, population.generate(size, np.random.default_rng(seed)))
-    issued = invitations.issue_links(session, poll)
-    return DemoReport(poll.slug, created, added, issued)
+    simulated = invitations.count_links(session, poll) == 0
+    if simulated:
+        plan = simulation.Plan(scenario.load("baseline"), population, sample, seed)
+        simulation.run_in_process(session, poll, plan)
+    counts = results.funnel(session, poll)
+    return DemoReport(poll.slug, created, simulated, counts["invited"], counts["answered"])

@@ -26,7 +26,7 @@ from poll.models import (
     utcnow,
 )
 from poll.services import answers, audiences, invitations, polls, refusals
-from poll.simulate import behaviour, population, truth
+from poll.simulate import behaviour, live, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
 MAX_POPULATION = 50_000_000
@@ -117,19 +117,21 @@ def run_in_process(
     started_at: datetime | None = None,
     progress: Progress = lambda step: None,
     answer: bool = True,
+    time_scale: float = 1.0,
 ) -> tuple[SimulationRun, Draw]:
     """Simulate `plan` into `poll`: recipients, links, deliveries and answers, in bulk.
 
     With `answer=False` only the audience, links and deliveries are written
     (the live runner then answers over HTTP). Times are simulated: the run
-    starts at `started_at` (by default so that it ends now). Returns the run
+    starts at `started_at` (by default so that it ends now), and simulated
+    seconds pass `time_scale` times faster than real ones. Returns the run
     record, with the ground truth, and the draw behind it.
     """
     check_poll(session, poll)
     progress("drawing the population")
     world = draw(plan)
-    cutoff = timedelta(hours=plan.scenario["timing"]["cutoff_hours"])
-    start = started_at or utcnow() - cutoff
+    cutoff = timedelta(hours=plan.scenario["timing"]["cutoff_hours"]) / time_scale
+    start = started_at or (utcnow() if not answer else utcnow() - cutoff)
     if poll.status == PollStatus.DRAFT:
         polls.open_poll(session, poll, at=start)
 
@@ -149,7 +151,7 @@ def run_in_process(
 
     progress("delivering messages")
     result = world.field
-    at = _clock(start)
+    at = _clock(start, time_scale)
     _write_deliveries(session, ids, result, at)
 
     run = SimulationRun(
@@ -175,9 +177,9 @@ def run_in_process(
     return run, world
 
 
-def _clock(start: datetime) -> Callable[[np.ndarray], list[datetime]]:
+def _clock(start: datetime, scale: float = 1.0) -> Callable[[np.ndarray], list[datetime]]:
     def at(seconds: np.ndarray) -> list[datetime]:
-        return [start + timedelta(seconds=float(value)) for value in seconds]
+        return [start + timedelta(seconds=float(value) / scale) for value in seconds]
 
     return at
 
@@ -247,6 +249,35 @@ def _extras(result: behaviour.Field) -> dict:
             code: int(count) for code, count in zip(OPTIONS, behaviour.open_link_counts(result), strict=True)
         },
     }
+
+
+def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event]:
+    """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
+    result = world.field
+    tokens = session.scalars(
+        sa.select(Invitation.token)
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .where(Invitation.poll_id == poll.id)
+        .order_by(Recipient.id)
+    ).all()
+    events = [
+        live.Event(float(result.answered_at[i]), "answer", tokens[i], OPTIONS[result.answer[i]])
+        for i in np.flatnonzero(result.answered).tolist()
+    ]
+    # Repeat, forwarded and campaign attempts go through links that have been used.
+    events += [
+        live.Event(float(at), "duplicate", tokens[owner], OPTIONS[option])
+        for at, owner, option in zip(
+            result.refused_duplicates.tolist(),
+            result.refused_duplicate_owners.tolist(),
+            result.refused_duplicate_answers.tolist(),
+            strict=True,
+        )
+    ]
+    spread = float(result.sent_at.max()) if len(result.sent_at) else 0.0
+    guesses = invitations.new_tokens(result.refused_guesses)
+    events += [live.Event(spread * i / max(len(guesses), 1), "guess", token) for i, token in enumerate(guesses)]
+    return events
 
 
 def latest_run(session: so.Session, poll: Poll) -> SimulationRun | None:

@@ -80,6 +80,7 @@ class Field:
     by_forwardee: np.ndarray  # bool: the recorded answer came from someone the link was forwarded to
     refused_duplicates: np.ndarray  # seconds of attempts through an already-used link
     refused_duplicate_answers: np.ndarray  # the option each of those attempts chose
+    refused_duplicate_owners: np.ndarray  # the invitee position whose link each attempt used
     refused_guesses: int  # random tokens tried
     stuffing_option: int
     stuffing_attempts: int  # all campaign submissions (what an open link would count)
@@ -154,6 +155,9 @@ def field(
     duplicate_answers = np.concatenate(
         [loser_answer, np.full(len(campaign_extra), stuffing_option), np.repeat(answer, extra)]
     ).astype(np.int8)
+    owners = np.concatenate(
+        [np.flatnonzero(both), np.repeat(campaigners, max(attempts_each - 1, 0)), np.repeat(np.arange(n), extra)]
+    )
     order = np.argsort(duplicates, kind="stable")
     return Field(
         invited=invited,
@@ -168,6 +172,7 @@ def field(
         by_forwardee=forwardee_first & answered,
         refused_duplicates=duplicates[order],
         refused_duplicate_answers=duplicate_answers[order],
+        refused_duplicate_owners=owners[order],
         refused_guesses=scenario["bots"]["guesses"],
         stuffing_option=stuffing_option,
         stuffing_attempts=len(campaigners) * attempts_each,

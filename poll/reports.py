@@ -1,0 +1,173 @@
+"""Plain-text tables and JSON documents of results, for the terminal and for machines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from poll.i18n import LANGUAGES, pick
+from poll.services.results import Results
+from poll.simulate.montecarlo import MonteCarlo
+from poll.simulate.scenario import OPTIONS
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:5.1f}%"
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"({100 * part / whole:.1f}%)" if whole else ""
+
+
+def results_table(results: Results, labels: Mapping[str, str] | None = None) -> str:
+    """The funnel, refusals and per-option shares (raw, weighted, true) as aligned text."""
+    lines = [f"poll {results.poll.slug} ({results.poll.status})"]
+    if results.run:
+        run = results.run
+        lines.append(
+            f"simulation: scenario {run.scenario}, seed {run.seed}, population {run.population_size:,}, "
+            f"sample {run.sample_size:,} ({run.mode})"
+        )
+    lines.append("")
+    for name, value, base in [
+        ("invited", results.invited, None),
+        ("sent", results.sent, results.invited),
+        ("delivered", results.delivered, results.invited),
+        ("opened", results.opened, results.invited),
+        ("answered", results.answered, results.invited),
+    ]:
+        lines.append(f"  {name:<12}{value:>12,}  {_rate(value, base) if base else ''}")
+    refused = ", ".join(f"{kind} {count:,}" for kind, count in sorted(results.refused.items())) or "none"
+    lines.append(f"  refused attempts: {refused}")
+    guesses = results.run.extras.get("guesses") if results.run else None
+    if guesses and guesses["tried"]:
+        lines.append(f"  guessed links: {guesses['tried']:,} tried, {guesses['matched']:,} matched a real link, all refused")
+    lines.append("")
+    has_truth = any(option.true_share is not None for option in results.options)
+    header = f"  {'answer':<44}{'count':>9}{'raw':>8}{'95% interval':>17}{'weighted':>10}"
+    header += f"{'true':>8}{'error':>8}" if has_truth else ""
+    lines.append(header)
+    english = LANGUAGES["en"]
+    for option in results.options:
+        label = (labels or {}).get(option.code) or pick(option.label, english)
+        interval = f"[{100 * option.ci95[0]:.1f}, {100 * option.ci95[1]:.1f}]"
+        row = f"  {option.code + ' ' + label[:40]:<44}{option.count:>9,}{_pct(option.share):>8}{interval:>17}"
+        row += f"{_pct(option.weighted_share):>10}"
+        if has_truth:
+            error = None if option.true_share is None else option.share - option.true_share
+            row += f"{_pct(option.true_share):>8}" + ("" if error is None else f"{100 * error:+7.1f}")
+        lines.append(row)
+    if results.weighting:
+        w = results.weighting
+        lines.append("")
+        lines.append(
+            f"  weighted: raked to the {w.margins}'s governorate, sex and age band; "
+            f"design effect {w.design_effect:.2f}, effective n {w.effective_n:,.0f}"
+            + ("" if w.converged else " (did not converge)")
+        )
+    lines.extend(f"  note: {note}" for note in results.notes)
+    if results.run and results.run.extras.get("campaign_submissions"):
+        counts = results.run.extras["open_link_counts"]
+        total = sum(counts.values())
+        shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in OPTIONS)
+        lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
+    return "\n".join(lines)
+
+
+def results_json(results: Results) -> dict:
+    """The results as the API and `--json` give them."""
+    document = {
+        "poll": results.poll.slug,
+        "status": results.poll.status,
+        "invited": results.invited,
+        "sent": results.sent,
+        "delivered": results.delivered,
+        "opened": results.opened,
+        "answered": results.answered,
+        "refused": dict(results.refused),
+        "options": [
+            {
+                "code": option.code,
+                "label": option.label.get("en") or next(iter(option.label.values())),
+                "labels": dict(option.label),
+                "count": option.count,
+                "share": option.share,
+                "ci95": list(option.ci95),
+                "raw_share": option.share,
+                "weighted_share": option.weighted_share,
+                "weighted_ci95": list(option.weighted_ci95) if option.weighted_ci95 else None,
+                "true_share": option.true_share,
+            }
+            for option in results.options
+        ],
+    }
+    if results.weighting:
+        w = results.weighting
+        document["weighting"] = {
+            "margins": w.margins,
+            "respondents": w.respondents,
+            "converged": w.converged,
+            "iterations": w.iterations,
+            "design_effect": w.design_effect,
+            "effective_n": w.effective_n,
+        }
+    if results.run:
+        run = results.run
+        document["simulation"] = {
+            "scenario": run.scenario,
+            "mode": run.mode,
+            "seed": run.seed,
+            "population": run.population_size,
+            "sample": run.sample_size,
+            **run.extras,
+        }
+    return document
+
+
+def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -> str:
+    """Bias, RMSE and interval coverage of raw and weighted estimates, as aligned text."""
+    lines = [
+        f"Monte Carlo: scenario {scenario}, {mc.replications:,} replications, population {mc.population_size:,}, "
+        f"sample {mc.sample_size:,}, {mc.answers_mean:,.0f} answers on average",
+        "",
+        f"  {'answer':<40}{'true':>8}  {'raw: mean':>10}{'bias':>8}{'rmse':>8}{'cover':>7}"
+        f"  {'weighted: mean':>15}{'bias':>8}{'rmse':>8}{'cover':>7}",
+    ]
+    for i, code in enumerate(OPTIONS):
+        raw, weighted = mc.raw, mc.weighted
+        lines.append(
+            f"  {code + ' ' + labels.get(code, '')[:36]:<40}{_pct(mc.true_shares[i]):>8}  "
+            f"{_pct(raw.mean[i]):>10}{100 * raw.bias[i]:+8.1f}{100 * raw.rmse[i]:8.1f}{100 * raw.coverage[i]:6.0f}%"
+            f"  {_pct(weighted.mean[i]):>15}{100 * weighted.bias[i]:+8.1f}{100 * weighted.rmse[i]:8.1f}"
+            f"{100 * weighted.coverage[i]:6.0f}%"
+        )
+    lines.append("")
+    lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
+    if mc.weighting_failures:
+        lines.append(f"  weighting was impossible in {mc.weighting_failures} replications (a category had no answers)")
+    return "\n".join(lines)
+
+
+def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
+    """The Monte Carlo summary for machines."""
+
+    def block(estimates, i):
+        return {
+            "mean": float(estimates.mean[i]),
+            "bias": float(estimates.bias[i]),
+            "rmse": float(estimates.rmse[i]),
+            "coverage": float(estimates.coverage[i]),
+        }
+
+    return {
+        "scenario": scenario,
+        "replications": mc.replications,
+        "population": mc.population_size,
+        "invited": mc.sample_size,
+        "answered": mc.answers_mean,
+        "weighting_failures": mc.weighting_failures,
+        "options": [
+            {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
+             "weighted": block(mc.weighted, i)}
+            for i, code in enumerate(OPTIONS)
+        ],
+    }

@@ -1,0 +1,90 @@
+"""poll.stats against independent references: statsmodels' Wilson interval and a cross-table IPF."""
+
+import numpy as np
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from poll.stats import proportions, weighting
+
+
+@pytest.mark.parametrize(("count", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (37, 1000), (9_999, 10_000), (3, 7)])
+def test_wilson_matches_statsmodels(count, n):
+    low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
+    ours = proportions.wilson(count, n)
+    assert ours == pytest.approx((low, high), abs=1e-12)
+    arrays = proportions.wilson_arrays(np.array([count / n]), n)
+    assert (arrays[0][0], arrays[1][0]) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_wilson_with_no_answers_knows_nothing():
+    assert proportions.wilson(0, 0) == (0.0, 1.0)
+    low, high = proportions.wilson_arrays(np.array([0.0]), 0)
+    assert (low[0], high[0]) == (0.0, 1.0)
+
+
+def cross_table_ipf(table: np.ndarray, targets: list[np.ndarray], sweeps: int = 2000) -> np.ndarray:
+    """Classic iterative proportional fitting of a dense 3-way table to its one-way margins."""
+    fitted = table.astype(float).copy()
+    total = fitted.sum()
+    for _ in range(sweeps):
+        for axis, target in enumerate(targets):
+            others = tuple(a for a in range(3) if a != axis)
+            current = fitted.sum(axis=others)
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            fitted *= (target / target.sum() * total / current).reshape(shape)
+    return fitted
+
+
+def test_raking_matches_cross_table_ipf_to_1e9(rng):
+    n = 5000
+    gov, sex, age = rng.integers(0, 18, n), rng.integers(0, 2, n), rng.integers(0, 4, n)
+    option = (rng.random(n) < 0.2 + 0.03 * gov / 18 + 0.1 * sex).astype(int)
+    targets = [rng.random(18) + 0.2, np.array([0.498, 0.502]), np.array([0.377, 0.312, 0.215, 0.096])]
+    result = weighting.rake([gov, sex, age], targets, tolerance=1e-13)
+    assert result.converged and result.max_gap <= 1e-13
+    ours = weighting.weighted_shares(option, result.weights, 2)
+
+    cells = np.zeros((2, 18, 2, 4))
+    np.add.at(cells, (option, gov, sex, age), 1)
+    fitted = cross_table_ipf(cells.sum(axis=0), targets)
+    # Each cell's weight is spread over its respondents; the option split within a cell is kept.
+    per_cell = np.divide(fitted, cells.sum(axis=0), out=np.zeros_like(fitted), where=cells.sum(axis=0) > 0)
+    reference = np.array([(cells[k] * per_cell).sum() for k in range(2)])
+    assert ours == pytest.approx(reference / reference.sum(), abs=1e-9)
+    for codes, target in zip([gov, sex, age], targets, strict=True):
+        achieved = np.bincount(codes, weights=result.weights) / result.weights.sum()
+        assert achieved == pytest.approx(target / target.sum(), abs=1e-9)
+
+
+def test_raking_refuses_a_category_without_respondents():
+    with pytest.raises(weighting.RakingError):
+        weighting.rake([np.array([0, 0, 1])], [np.array([0.3, 0.3, 0.4])])
+
+
+def test_raking_reports_when_it_does_not_converge(rng):
+    gov, sex = rng.integers(0, 5, 300), rng.integers(0, 2, 300)
+    result = weighting.rake([gov, sex], [np.ones(5), np.array([0.3, 0.7])], max_iterations=1, tolerance=1e-15)
+    assert result.iterations == 1
+    assert not result.converged and result.max_gap > 1e-15
+
+
+def test_trim_caps_weights_and_keeps_the_total(rng):
+    weights = rng.lognormal(0, 1.2, 2000)
+    trimmed = weighting.trim(weights, upper=3.0, lower=0.3)
+    mean = weights.mean()
+    assert trimmed.sum() == pytest.approx(weights.sum())
+    assert trimmed.max() <= 3.0 * mean * (1 + 1e-9)
+    assert trimmed.min() >= 0.3 * mean * (1 - 1e-9)
+
+
+def test_design_effect_and_effective_n():
+    weights = np.array([1.0, 1.0, 2.0, 4.0])
+    n = len(weights)
+    cv2 = weights.var() / weights.mean() ** 2  # population variance, ddof = 0
+    assert weighting.kish_deff(weights) == pytest.approx(1 + cv2)
+    assert weighting.effective_n(weights) == pytest.approx(weights.sum() ** 2 / (weights**2).sum())
+    # Weights given once with frequencies equal the same weights repeated.
+    assert weighting.kish_deff(np.array([1.0, 2.0, 4.0]), np.array([2, 1, 1])) == pytest.approx(
+        weighting.kish_deff(weights))
+    assert weighting.effective_n(weights) == pytest.approx(n / weighting.kish_deff(weights))
