@@ -28,9 +28,11 @@ def machine() -> str:
 def report(name: str, rows: list[dict], bar: str) -> None:
     """Print a table of ours / floor / ratio per row, and keep it as JSON under results/."""
     print(f"\n{name}  ({machine()})")
-    print(f"{'case':<34}{'ours':>14}{'floor':>14}{'ratio':>8}  bar: {bar}")
+    print(f"{'case':<40}{'ours':>12}{'floor':>12}{'ratio':>8}  ({bar})")
     for row in rows:
-        print(f"{row['case']:<34}{row['ours']:>14,.0f}{row['floor']:>14,.0f}{row['ratio']:>8.2f}  {row['unit']}")
+        ours, floor = row["ours"], row["floor"]
+        digits = ",.0f" if max(ours, floor) >= 100 else ",.2f"
+        print(f"{row['case']:<40}{ours:>12{digits}}{floor:>12{digits}}{row['ratio']:>8.2f}  {row['unit']}")
     RESULTS.mkdir(exist_ok=True)
     record = {"benchmark": name, "bar": bar, "machine": machine(),
               "taken_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows}
