@@ -121,3 +121,15 @@ def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict
     """Insert `rows` in one executemany, skipping those that clash on the `unique` columns."""
     if rows:
         session.execute(insert_or_skip(session, model, unique), rows)
+
+
+def upsert_add(session: so.Session, model: type, rows: list[dict], keys: list[str], column: str) -> None:
+    """Add each row's `column` to the row with the same `keys`, creating it if missing (one statement)."""
+    if not rows:
+        return
+    table = model.__table__
+    insert = postgresql_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
+    statement = insert.on_conflict_do_update(
+        index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
+    )
+    session.execute(statement, rows)

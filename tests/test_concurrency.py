@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Invitation, Receipt
+from poll.models import Answer, Invitation, Poll, Receipt
+from poll.services import tallies
 from tests.servers import gunicorn
 
 LINKS = 40
@@ -48,3 +49,9 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
     assert session.scalar(sa.select(sa.func.count()).select_from(Receipt)) == LINKS
     answered = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_at.is_not(None)))
     assert answered == LINKS
+    # The tallies kept by the racing transactions equal a recount.
+    poll = session.scalar(sa.select(Poll))
+    kept = tallies.kept(session, poll)
+    assert kept == tallies.recount(session, poll)
+    assert kept["counters"]["answered"] == LINKS
+    assert kept["counters"]["refused:already-answered"] == LINKS * (SUBMITS_PER_LINK - 1)

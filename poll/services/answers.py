@@ -12,6 +12,7 @@ import sqlalchemy.orm as so
 
 from poll.db import insert_or_skip
 from poll.models import Answer, Invitation, Option, Poll, Receipt, Recipient
+from poll.services import tallies
 from poll.services.invitations import is_well_formed
 
 
@@ -72,12 +73,15 @@ def record_answer(
         return Outcome.INVALID_OPTION
     if not _take_receipt(session, invitation):
         return Outcome.ALREADY_ANSWERED
+    tallies.bump(session, invitation.poll_id, {"answered": 1, "opened": int(invitation.opened_at is None)})
     session.execute(
         sa.update(Invitation)
         .where(Invitation.id == invitation.id)
         .values(answered_at=now, opened_at=sa.func.coalesce(Invitation.opened_at, now))
     )
-    session.add(_answer(invitation, option, channel, now))
+    answer = _answer(invitation, option, channel, now)
+    session.add(answer)
+    tallies.count_answers(session, invitation.poll_id, [_cell(answer)])
     session.flush()
     return Outcome.RECORDED
 
@@ -90,6 +94,12 @@ def _take_receipt(session: so.Session, invitation: Invitation) -> bool:
         .returning(Receipt.invitation_id)
     )
     return session.execute(statement).first() is not None
+
+
+def _cell(answer: Answer) -> tallies.Cell:
+    return tallies.Cell(
+        answer.option_id, answer.governorate, answer.sex, answer.age_band, answer.channel, answer.answered_hour
+    )
 
 
 def _answer(invitation: Invitation, option: Option, channel: str, now: datetime) -> Answer:
@@ -130,6 +140,7 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     if not rows:
         return 0
     strata = {}
+    unopened = 0
     for chunk in _chunks([row.invitation_id for row in rows], 5_000):
         strata.update(
             (invitation_id, (governorate, sex, age_band))
@@ -139,6 +150,9 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
                 .where(Invitation.id.in_(chunk))
             )
         )
+        unopened += session.scalar(
+            sa.select(sa.func.count()).where(Invitation.id.in_(chunk), Invitation.opened_at.is_(None))
+        )
     session.execute(
         sa.update(Invitation.__table__)
         .where(Invitation.__table__.c.id == sa.bindparam("row_id"))
@@ -146,9 +160,7 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
         [{"row_id": row.invitation_id, "answered": row.answered_at, "opened": row.opened_at} for row in rows],
     )
     ids = _random_ids(len(rows))
-    session.execute(
-        sa.insert(Answer),
-        [
+    values = [
             {
                 "id": answer_id,
                 "poll_id": poll.id,
@@ -161,7 +173,16 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
                 "invitation_id": None if poll.is_anonymous else row.invitation_id,
             }
             for answer_id, row in zip(ids, rows, strict=True)
-        ],
+    ]
+    session.execute(sa.insert(Answer), values)
+    tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened})
+    tallies.count_answers(
+        session,
+        poll.id,
+        (
+            tallies.Cell(v["option_id"], v["governorate"], v["sex"], v["age_band"], channel, v["answered_hour"])
+            for v in values
+        ),
     )
     return len(rows)
 

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import Invitation, Poll, Recipient, UTCDateTime, utcnow
+from poll.services import tallies
 
 TOKEN_BYTES = 16  # 128 bits from the operating system's CSPRNG
 TOKEN = re.compile(r"[A-Za-z0-9_-]{22}")
@@ -63,6 +64,9 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
         rows = zip(repeat(poll.id), batch, new_tokens(len(batch)), repeat(issued_at))
         connection.exec_driver_sql(statement, list(rows))
         issued += len(batch)
+    tallies.bump(session, poll.id, {"invited": issued})
+    if issued:
+        tallies.set_invited_by_stratum(session, poll)
     return issued
 
 

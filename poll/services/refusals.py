@@ -9,11 +9,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import Poll, Refusal
+from poll.services import tallies
 
 
 def record(session: so.Session, poll_id: int | None, kind: str, *, channel: str, at: datetime) -> None:
     """Log one refused attempt (never the token that was tried)."""
     session.add(Refusal(poll_id=poll_id, kind=kind, channel=channel, occurred_at=at))
+    if poll_id is not None:
+        tallies.bump(session, poll_id, {f"refused:{kind}": 1})
     session.flush()
 
 
@@ -22,15 +25,18 @@ def record_many(session: so.Session, poll_id: int | None, kind: str, *, channel:
     rows = [{"poll_id": poll_id, "kind": kind, "channel": channel, "occurred_at": at} for at in times]
     if rows:
         session.execute(sa.insert(Refusal), rows)
+        if poll_id is not None:
+            tallies.bump(session, poll_id, {f"refused:{kind}": len(rows)})
     return len(rows)
 
 
 def counts(session: so.Session, poll: Poll) -> dict[str, int]:
-    """Refused attempts at `poll` by kind."""
-    rows = session.execute(
-        sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)
-    )
-    return dict(rows.all())
+    """Refused attempts at `poll` by kind, from the kept counters."""
+    return {
+        name.removeprefix("refused:"): value
+        for name, value in tallies.counters(session, poll).items()
+        if name.startswith("refused:") and value
+    }
 
 
 def unknown_link_count(session: so.Session) -> int:

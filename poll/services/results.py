@@ -1,18 +1,26 @@
-"""A poll's results: the funnel, counts and shares with intervals, weighted estimates, and truth."""
+"""A poll's results: the funnel, counts and shares with intervals, weighted estimates, breakdowns, truth.
+
+Everything here reads the kept counters and tallies (services.tallies), whose
+size depends on the poll's design, not on how many answered: the results of
+a million answers cost what those of ten thousand do.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
-import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import Answer, Invitation, Poll, SimulationRun
-from poll.services import refusals
+from poll import iraq
+from poll.models import Poll, SimulationRun
+from poll.services import tallies
 from poll.services.simulation import latest_run
 from poll.simulate import truth as ground_truth
 from poll.stats import proportions, weighting
+
+SMALL_CELL = 10  # fewer answers than this: too few to read, suppressed in public
 
 
 @dataclass
@@ -35,8 +43,28 @@ class Weighting:
     respondents: int  # answers with every stratum known
     converged: bool
     iterations: int
+    max_gap: float
     design_effect: float
     effective_n: float
+
+
+@dataclass
+class Category:
+    """One governorate, sex or age band: its links, answers and shares."""
+
+    code: str
+    invited: int
+    answered: int
+    shares: list[float]  # per option, in option order
+    true_shares: list[float] | None
+
+    @property
+    def response_rate(self) -> float | None:
+        return self.answered / self.invited if self.invited else None
+
+    @property
+    def is_small(self) -> bool:
+        return self.answered < SMALL_CELL
 
 
 @dataclass
@@ -51,107 +79,136 @@ class Results:
     options: list[OptionResult]
     weighting: Weighting | None
     run: SimulationRun | None
+    breakdowns: dict[str, list[Category]] = field(default_factory=dict)
+    timeline: list[tuple[datetime, list[int]]] = field(default_factory=list)
+    channels: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-
-def funnel(session: so.Session, poll: Poll) -> dict[str, int]:
-    """Invited, sent, delivered, opened and answered counts of `poll`'s links."""
-    row = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.count(Invitation.sent_at),
-            sa.func.count(Invitation.delivered_at),
-            sa.func.count(Invitation.opened_at),
-            sa.func.count(Invitation.answered_at),
-        ).where(Invitation.poll_id == poll.id)
-    ).one()
-    return dict(zip(("invited", "sent", "delivered", "opened", "answered"), row, strict=True))
+    @property
+    def response_rate(self) -> float | None:
+        """Answers per link sent (AAPOR RR1 with every link taken as an eligible case)."""
+        base = self.sent or self.invited
+        return self.answered / base if base else None
 
 
 def poll_results(session: so.Session, poll: Poll) -> Results:
-    """Everything the results views show, computed from the database."""
-    counts = funnel(session, poll)
-    option_counts = dict(
-        session.execute(
-            sa.select(Answer.option_id, sa.func.count()).where(Answer.poll_id == poll.id).group_by(Answer.option_id)
-        ).all()
-    )
-    total = sum(option_counts.values())
+    """Everything the results views show, from the kept counters and tallies."""
+    counts = tallies.counters(session, poll)
+    cells = tallies.stratum_cells(session, poll)
     run = latest_run(session, poll)
-    options = []
-    for option in poll.options:
-        count = option_counts.get(option.id, 0)
-        options.append(
-            OptionResult(
-                code=option.code,
-                label=option.label,
-                count=count,
-                share=count / total if total else 0.0,
-                ci95=proportions.wilson(count, total),
-                true_share=run.truth["overall"].get(option.code) if run else None,
-            )
-        )
-    notes: list[str] = []
-    weights = _weighted(session, poll, options, run, notes)
-    return Results(
+    options = poll.options
+    position = {option.id: i for i, option in enumerate(options)}
+    option_counts = np.zeros(len(options), dtype=int)
+    channels: dict[str, int] = {}
+    for option_id, _gov, _sex, _age, channel, number in cells:
+        option_counts[position[option_id]] += number
+        channels[channel] = channels.get(channel, 0) + number
+    total = int(option_counts.sum())
+    results = Results(
         poll=poll,
         invited=counts["invited"],
         sent=counts["sent"],
         delivered=counts["delivered"],
         opened=counts["opened"],
         answered=total,
-        refused=refusals.counts(session, poll),
-        options=options,
-        weighting=weights,
+        refused={name.removeprefix("refused:"): v for name, v in counts.items() if name.startswith("refused:") and v},
+        options=[
+            OptionResult(
+                code=option.code,
+                label=option.label,
+                count=int(option_counts[i]),
+                share=option_counts[i] / total if total else 0.0,
+                ci95=proportions.wilson(int(option_counts[i]), total),
+                true_share=run.truth["overall"].get(option.code) if run else None,
+            )
+            for i, option in enumerate(options)
+        ],
+        weighting=None,
         run=run,
-        notes=notes,
+        channels=channels,
     )
+    results.weighting = _weighted(results, cells, position, run)
+    results.breakdowns = _breakdowns(counts, cells, position, run, options)
+    results.timeline = _timeline(session, poll, position)
+    return results
 
 
-def _weighted(
-    session: so.Session, poll: Poll, options: list[OptionResult], run: SimulationRun | None, notes: list[str]
-) -> Weighting | None:
+def _weighted(results: Results, cells, position: dict[int, int], run: SimulationRun | None) -> Weighting | None:
     # Rake the answer cells (governorate x sex x age band x option) to the margins.
-    cells = session.execute(
-        sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.option_id, sa.func.count())
-        .where(
-            Answer.poll_id == poll.id,
-            Answer.governorate.is_not(None),
-            Answer.sex.is_not(None),
-            Answer.age_band.is_not(None),
-        )
-        .group_by(Answer.governorate, Answer.sex, Answer.age_band, Answer.option_id)
-    ).all()
-    if not cells:
+    known = [cell for cell in cells if cell[1] and cell[2] and cell[3]]
+    if not known:
         return None
     margins = run.margins if run else ground_truth.census_margins()
     strata = ground_truth.STRATA
     index = {name: {label: i for i, label in enumerate(ground_truth.labels(name))} for name in strata}
-    option_index = {option.code: i for i, option in enumerate(options)}
-    code_of = {o.id: o.code for o in poll.options}
-    categories = [np.array([index[name][cell[k]] for cell in cells]) for k, name in enumerate(strata)]
-    counts = np.array([cell[4] for cell in cells], dtype=float)
+    categories = [np.array([index[name][cell[k + 1]] for cell in known]) for k, name in enumerate(strata)]
+    counts = np.array([cell[5] for cell in known], dtype=float)
     targets = [np.array([margins[name][label] for label in ground_truth.labels(name)]) for name in strata]
-    chosen = np.array([option_index[code_of[cell[3]]] for cell in cells])
+    chosen = np.array([position[cell[0]] for cell in known])
     try:
         raked = weighting.rake(categories, targets, base_weights=counts)
     except weighting.RakingError:
-        notes.append("No weighted estimate: some governorate, sex or age band has no answers yet.")
+        results.notes.append("No weighted estimate yet: some governorate, sex or age band has no answers.")
         return None
-    # Cell weights are totals; per-respondent weight is the cell total over its count.
+    # Cell weights are totals; each respondent's weight is the cell's total over its count.
     per_person = raked.weights / counts
     n_eff = weighting.effective_n(per_person, counts)
-    shares = weighting.weighted_shares(chosen, raked.weights, len(options))
-    for option, share in zip(options, shares, strict=True):
+    shares = weighting.weighted_shares(chosen, raked.weights, len(results.options))
+    for option, share in zip(results.options, shares, strict=True):
         option.weighted_share = float(share)
         option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
     if not raked.converged:
-        notes.append(f"Weighting did not converge in {raked.iterations} iterations (largest gap {raked.max_gap:.1e}).")
+        results.notes.append(f"Weighting did not converge in {raked.iterations} iterations.")
     return Weighting(
         margins="simulated population" if run else "census",
         respondents=int(counts.sum()),
         converged=raked.converged,
         iterations=raked.iterations,
+        max_gap=raked.max_gap,
         design_effect=weighting.kish_deff(per_person, counts),
         effective_n=n_eff,
     )
+
+
+def _breakdowns(counts, cells, position, run, options) -> dict[str, list[Category]]:
+    out = {}
+    for k, stratum in enumerate(ground_truth.STRATA):
+        by_value: dict[str, np.ndarray] = {}
+        for cell in cells:
+            row = by_value.setdefault(cell[k + 1], np.zeros(len(options), dtype=int))
+            row[position[cell[0]]] += cell[5]
+        categories = []
+        for code in ground_truth.labels(stratum):
+            row = by_value.get(code, np.zeros(len(options), dtype=int))
+            answered = int(row.sum())
+            truth = run.truth.get(stratum, {}).get(code) if run else None
+            categories.append(
+                Category(
+                    code=code,
+                    invited=counts.get(f"invited:{stratum}:{code}", 0),
+                    answered=answered,
+                    shares=[float(v / answered) if answered else 0.0 for v in row],
+                    true_shares=[truth.get(option.code, 0.0) for option in options] if truth else None,
+                )
+            )
+        out[stratum] = categories
+    return out
+
+
+def _timeline(session: so.Session, poll: Poll, position: dict[int, int]) -> list[tuple[datetime, list[int]]]:
+    series: dict[datetime, list[int]] = {}
+    for hour, option_id, number in tallies.hourly(session, poll):
+        series.setdefault(hour, [0] * len(position))[position[option_id]] += number
+    return sorted(series.items())
+
+
+def governorate_name(code: str, language: str) -> str:
+    """A governorate's name in `language`, or the code if unknown."""
+    found = iraq.find_governorate(code)
+    return found.name(language) if found else code
+
+
+def funnel(session: so.Session, poll: Poll) -> dict[str, int]:
+    """Invited, sent, delivered, opened and answered counts of `poll`'s links."""
+    counts = tallies.counters(session, poll)
+    return {name: counts[name] for name in tallies.FUNNEL}

@@ -25,7 +25,7 @@ from poll.models import (
     SimulationRun,
     utcnow,
 )
-from poll.services import answers, audiences, invitations, polls, refusals
+from poll.services import answers, audiences, invitations, polls, refusals, tallies
 from poll.simulate import behaviour, live, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
@@ -95,6 +95,7 @@ def reset(session: so.Session, poll: Poll) -> None:
     session.execute(sa.delete(Refusal).where(Refusal.poll_id == poll.id))
     session.execute(sa.delete(SimulationRun).where(SimulationRun.poll_id == poll.id))
     session.execute(sa.delete(Invitation).where(Invitation.poll_id == poll.id))
+    tallies.clear(session, poll)
     if poll.audience_id is not None:
         audience_id = poll.audience_id
         shared = session.scalar(
@@ -152,7 +153,7 @@ def run_in_process(
     progress("delivering messages")
     result = world.field
     at = _clock(start, time_scale)
-    _write_deliveries(session, ids, result, at)
+    _write_deliveries(session, poll.id, ids, result, at)
 
     run = SimulationRun(
         poll_id=poll.id,
@@ -184,7 +185,7 @@ def _clock(start: datetime, scale: float = 1.0) -> Callable[[np.ndarray], list[d
     return at
 
 
-def _write_deliveries(session: so.Session, ids: list[int], result: behaviour.Field, at) -> None:
+def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result: behaviour.Field, at) -> None:
     table = Invitation.__table__
     sent = at(result.sent_at)
     delivered = at(result.delivered_at)
@@ -202,6 +203,9 @@ def _write_deliveries(session: so.Session, ids: list[int], result: behaviour.Fie
     for start in range(0, len(rows), 50_000):
         session.execute(statement, rows[start : start + 50_000])
     opened_only = np.flatnonzero(result.opened & ~result.answered)
+    tallies.bump(
+        session, poll_id, {"sent": len(rows), "delivered": int(result.delivered.sum()), "opened": len(opened_only)}
+    )
     if len(opened_only):
         opened_at = at(result.opened_at[opened_only])
         session.execute(

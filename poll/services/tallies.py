@@ -1,0 +1,177 @@
+"""Running counts of a poll, kept in the same transactions as the rows they count.
+
+Counters: "invited", "sent", "delivered", "opened", "answered" and
+"refused:<kind>". Tallies: answers by option, stratum and channel, and by
+option and hour. Results read these, never a scan of every answer; `recount`
+computes the same figures from the rows themselves, and tests hold the two
+equal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.db import upsert_add
+from poll.models import Answer, AnswerTally, HourlyTally, Invitation, Poll, PollCounter, Recipient, Refusal
+
+FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One answer's place in the tallies."""
+
+    option_id: int
+    governorate: str | None
+    sex: str | None
+    age_band: str | None
+    channel: str
+    hour: datetime
+
+
+def bump(session: so.Session, poll_id: int, changes: Mapping[str, int]) -> None:
+    """Add to `poll_id`'s counters, e.g. {"answered": 1, "opened": 1}."""
+    rows = [{"poll_id": poll_id, "name": name, "value": by} for name, by in changes.items() if by]
+    upsert_add(session, PollCounter, rows, ["poll_id", "name"], "value")
+
+
+def count_answers(session: so.Session, poll_id: int, cells: Iterable[Cell]) -> None:
+    """Add answers to the stratum and hourly tallies of `poll_id`."""
+    by_stratum: Counter = Counter()
+    by_hour: Counter = Counter()
+    for cell in cells:
+        by_stratum[(cell.option_id, cell.governorate or "", cell.sex or "", cell.age_band or "", cell.channel)] += 1
+        by_hour[(cell.option_id, cell.hour)] += 1
+    upsert_add(
+        session,
+        AnswerTally,
+        [
+            {"poll_id": poll_id, "option_id": o, "governorate": g, "sex": s, "age_band": a, "channel": c, "count": n}
+            for (o, g, s, a, c), n in sorted(by_stratum.items())
+        ],
+        ["poll_id", "option_id", "governorate", "sex", "age_band", "channel"],
+        "count",
+    )
+    upsert_add(
+        session,
+        HourlyTally,
+        [{"poll_id": poll_id, "option_id": o, "hour": h, "count": n} for (o, h), n in sorted(by_hour.items())],
+        ["poll_id", "option_id", "hour"],
+        "count",
+    )
+
+
+STRATA = ("governorate", "sex", "age_band")
+
+
+def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
+    """Count `poll`'s links by governorate, sex and age band again, into "invited:<stratum>:<value>" counters.
+
+    Links change only when they are issued (or cleared), so this runs then,
+    once, and the views read the counters.
+    """
+    session.execute(
+        sa.delete(PollCounter).where(PollCounter.poll_id == poll.id, PollCounter.name.like("invited:%"))
+    )
+    rows = []
+    for stratum in STRATA:
+        column = getattr(Recipient, stratum)
+        for value, number in session.execute(
+            sa.select(column, sa.func.count())
+            .join(Invitation, Invitation.recipient_id == Recipient.id)
+            .where(Invitation.poll_id == poll.id)
+            .group_by(column)
+        ):
+            rows.append({"poll_id": poll.id, "name": f"invited:{stratum}:{value or ''}", "value": number})
+    if rows:
+        session.execute(sa.insert(PollCounter), rows)
+
+
+def counters(session: so.Session, poll: Poll) -> dict[str, int]:
+    """`poll`'s counters, zero where nothing was counted yet."""
+    found = dict(
+        session.execute(sa.select(PollCounter.name, PollCounter.value).where(PollCounter.poll_id == poll.id)).all()
+    )
+    return {name: found.get(name, 0) for name in FUNNEL} | {k: v for k, v in found.items() if k not in FUNNEL}
+
+
+def stratum_cells(session: so.Session, poll: Poll) -> list[tuple[int, str, str, str, str, int]]:
+    """(option_id, governorate, sex, age_band, channel, count) rows of the stratum tally."""
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(
+                AnswerTally.option_id, AnswerTally.governorate, AnswerTally.sex, AnswerTally.age_band,
+                AnswerTally.channel, AnswerTally.count,
+            ).where(AnswerTally.poll_id == poll.id, AnswerTally.count > 0)
+        )
+    ]
+
+
+def hourly(session: so.Session, poll: Poll) -> list[tuple[datetime, int, int]]:
+    """(hour, option_id, count) rows of the hourly tally, in time order."""
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(HourlyTally.hour, HourlyTally.option_id, HourlyTally.count)
+            .where(HourlyTally.poll_id == poll.id)
+            .order_by(HourlyTally.hour)
+        )
+    ]
+
+
+def recount(session: so.Session, poll: Poll) -> dict:
+    """Every counter and tally of `poll` counted again from the rows: what they must equal."""
+    funnel = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(Invitation.sent_at),
+            sa.func.count(Invitation.delivered_at),
+            sa.func.count(Invitation.opened_at),
+            sa.func.count(Invitation.answered_at),
+        ).where(Invitation.poll_id == poll.id)
+    ).one()
+    counts = dict(zip(("invited", "sent", "delivered", "opened", "answered"), funnel, strict=True))
+    for kind, number in session.execute(
+        sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)
+    ):
+        counts[f"refused:{kind}"] = number
+    strata = {
+        (o, g or "", s or "", a or "", c): n
+        for o, g, s, a, c, n in session.execute(
+            sa.select(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, Answer.channel, sa.func.count())
+            .where(Answer.poll_id == poll.id)
+            .group_by(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, Answer.channel)
+        )
+    }
+    hours = {
+        (hour, o): n
+        for hour, o, n in session.execute(
+            sa.select(Answer.answered_hour, Answer.option_id, sa.func.count())
+            .where(Answer.poll_id == poll.id)
+            .group_by(Answer.answered_hour, Answer.option_id)
+        )
+    }
+    return {"counters": {k: v for k, v in counts.items() if v}, "strata": strata, "hours": hours}
+
+
+def kept(session: so.Session, poll: Poll) -> dict:
+    """The counters and tallies as kept, in the shape of `recount`."""
+    counts = {
+        name: value for name, value in counters(session, poll).items() if value and not name.startswith("invited:")
+    }
+    strata = {(o, g, s, a, c): n for o, g, s, a, c, n in stratum_cells(session, poll)}
+    hours = {(hour, o): n for hour, o, n in hourly(session, poll) if n}
+    return {"counters": counts, "strata": strata, "hours": hours}
+
+
+def clear(session: so.Session, poll: Poll) -> None:
+    """Drop `poll`'s counters and tallies (when its rows are cleared too)."""
+    for model in (PollCounter, AnswerTally, HourlyTally):
+        session.execute(sa.delete(model).where(model.poll_id == poll.id))

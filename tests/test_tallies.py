@@ -1,0 +1,46 @@
+"""The kept counters and tallies always equal a recount of the rows."""
+
+import pytest
+
+from poll.services import polls, tallies
+
+
+def assert_kept_equals_recount(session, slug):
+    session.rollback()
+    poll = polls.get_poll(session, slug)
+    kept, recount = tallies.kept(session, poll), tallies.recount(session, poll)
+    assert kept == recount
+    return kept
+
+
+def test_tallies_after_web_answers_and_refusals(client, session, make_poll, make_links):
+    poll = make_poll("web")
+    tokens = make_links(poll, count=6, governorate="IQ-AR", sex="M", age_band="18-29", age=20)
+    for i, token in enumerate(tokens[:4]):
+        assert client.post(f"/p/{token}", data={"option": str(1 + i % 3)}).status_code == 201
+    client.post(f"/p/{tokens[0]}", data={"option": "2"})  # already answered
+    client.post(f"/p/{tokens[5]}", data={"option": "9"})  # invalid option
+    kept = assert_kept_equals_recount(session, "web")
+    assert kept["counters"]["answered"] == 4
+    assert kept["counters"]["refused:already-answered"] == 1
+    assert kept["counters"]["refused:invalid-option"] == 1
+    assert sum(kept["strata"].values()) == 4
+
+
+@pytest.mark.parametrize("name", ["baseline", "forwarded-links", "ballot-stuffing"])
+def test_tallies_after_a_simulation(runner, session, make_poll, name):
+    make_poll("sim", status="draft")
+    result = runner.invoke(["simulate", "sim", "--population", "20000", "--sample", "8000", "--seed", "3",
+                            "--scenario", name, "--json"])
+    assert result.exit_code == 0, result.output
+    kept = assert_kept_equals_recount(session, "sim")
+    assert kept["counters"]["invited"] == 8000
+
+
+def test_tallies_are_cleared_with_a_reset(runner, session, make_poll):
+    make_poll("again", status="draft")
+    args = ["simulate", "again", "--population", "5000", "--sample", "2000", "--seed", "1", "--json"]
+    runner.invoke(args)
+    runner.invoke([*args, "--reset"])
+    kept = assert_kept_equals_recount(session, "again")
+    assert kept["counters"]["invited"] == 2000
