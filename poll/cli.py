@@ -6,8 +6,11 @@ commits once at the end; a refusal rolls everything back and prints one line.
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
+import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +24,7 @@ from flask.cli import ScriptInfo, with_appcontext
 from poll import create_app, db, reports
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
-from poll.services import audiences, demo, invitations, polls, results, simulation
+from poll.services import audiences, audit, demo, exports, invitations, operators, polls, results, simulation
 from poll.simulate import live, montecarlo, scenario
 
 
@@ -117,6 +120,7 @@ def polls_create(session, definition: Path | None, builtin: bool) -> None:
         raise PollError("give either a DEFINITION file or --builtin")
     spec = polls.builtin_definition() if builtin else polls.read_definition(definition)
     poll = polls.create_poll(session, spec)
+    audit.record(session, "poll-created", poll.slug, detail={"via": "cli"})
     click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options)")
 
 
@@ -137,6 +141,7 @@ def polls_list(session) -> None:
 def polls_open(session, slug: str, at_: datetime | None, until: datetime | None) -> None:
     """Open poll SLUG for answers."""
     poll = polls.open_poll(session, polls.get_poll(session, slug), at=_utc(at_), until=_utc(until))
+    audit.record(session, "poll-opened", poll.slug, detail={"via": "cli"})
     click.echo(f"{poll.slug} is open from {poll.opens_at:%Y-%m-%d %H:%M} UTC" + (
         f" until {poll.closes_at:%Y-%m-%d %H:%M} UTC" if poll.closes_at else ""))
 
@@ -147,6 +152,7 @@ def polls_open(session, slug: str, at_: datetime | None, until: datetime | None)
 def polls_close(session, slug: str) -> None:
     """Close poll SLUG: no more answers are accepted."""
     poll = polls.close_poll(session, polls.get_poll(session, slug))
+    audit.record(session, "poll-closed", poll.slug, detail={"via": "cli"})
     click.echo(f"{poll.slug} is closed")
 
 
@@ -173,6 +179,8 @@ def audience_import(session, slug: str, file) -> None:
     report = audiences.import_csv(session, poll, file, batch_size=current_app.config["BULK_BATCH_SIZE"])
     for line, reason in report.invalid:
         click.echo(f"line {line}: {reason}", err=True)
+    audit.record(session, "audience-imported", slug, detail={
+        "via": "cli", "imported": report.imported, "invalid": len(report.invalid)})
     click.echo(report.summary())
 
 
@@ -183,6 +191,7 @@ def invite_command(session, slug: str) -> None:
     """Issue a personal link to every recipient of poll SLUG who has none yet."""
     poll = polls.get_poll(session, slug)
     issued = invitations.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
+    audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
     click.echo(f"{issued} links issued; {invitations.count_links(session, poll)} in all")
 
 
@@ -292,3 +301,53 @@ def results_command(session, slug: str, as_json: bool) -> None:
     """Print the results of poll SLUG: the funnel, and raw, weighted and (simulations) true shares."""
     outcome = results.poll_results(session, polls.get_poll(session, slug))
     click.echo(json.dumps(reports.results_json(outcome)) if as_json else reports.results_table(outcome))
+
+
+@cli.group("operators")
+def operators_group() -> None:
+    """Manage the people who log in to dashboards."""
+
+
+@operators_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "viewer"]), default="viewer", show_default=True)
+@unit_of_work
+def operators_create(session, name: str, role: str) -> None:
+    """Create operator NAME; the password comes from POLL_OPERATOR_PASSWORD or a prompt."""
+    password = os.environ.get("POLL_OPERATOR_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise Invalid("set POLL_OPERATOR_PASSWORD, or run this in a terminal to be asked for the password")
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    operator = operators.create_operator(session, name, password, role)
+    click.echo(f"operator {operator.name} created ({operator.role})")
+
+
+@cli.command("export")
+@click.argument("slug")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--what", type=click.Choice(["answers", "results"]), default="answers", show_default=True)
+@unit_of_work
+def export_command(session, slug: str, fmt: str, what: str) -> None:
+    """Write poll SLUG's answers (anonymous fields) or results to standard output."""
+    poll = polls.get_poll(session, slug)
+    audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
+    if what == "results":
+        document = reports.results_json(results.poll_results(session, poll))
+        if fmt == "json":
+            click.echo(json.dumps(document, ensure_ascii=False))
+            return
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["code", "label", "count", "share", "ci95_low", "ci95_high", "weighted_share", "true_share"])
+        for option in document["options"]:
+            writer.writerow([option["code"], option["label"], option["count"], option["share"], *option["ci95"],
+                             option["weighted_share"], option["true_share"]])
+        return
+    header, rows = exports.answer_rows(session, poll)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+    else:
+        for row in rows:
+            click.echo(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False))

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from poll import create_app, db
 from poll.cli import cli
 from poll.models import Invitation, Poll, Recipient
-from poll.services import audiences, invitations, polls
+from poll.services import audiences, invitations, operators, polls
 
 POSTGRES_URL = os.environ.get("POLL_TEST_POSTGRES_URL")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -115,6 +115,8 @@ def app(database_url, tmp_path):
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret",
             "BASE_URL": "https://poll.example.iq",
+            # CSRF is on everywhere but here; tests/test_security.py turns it back on.
+            "WTF_CSRF_ENABLED": False,
         }
     )
     app.instance_path = str(tmp_path / "instance")
@@ -195,6 +197,30 @@ def make_links(session) -> Callable[..., list[str]]:
         return tokens[start:]
 
     return make
+
+
+@pytest.fixture
+def make_operator(session) -> Callable[..., tuple[str, str]]:
+    """Create an operator; returns (name, password)."""
+
+    def make(name: str = "ops", role: str = "admin", password: str = "correct horse battery") -> tuple[str, str]:
+        operators.create_operator(session, name, password, role)
+        session.commit()
+        return name, password
+
+    return make
+
+
+@pytest.fixture
+def login(client, make_operator):
+    """Log the test client in as a new operator of `role` (admin by default)."""
+
+    def log_in(role: str = "admin", name: str | None = None) -> None:
+        name, password = make_operator(name or role, role)
+        response = client.post("/login", data={"name": name, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    return log_in
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 from flask import Flask, Response
 
-from poll.web import errors, health, respond
+from poll.web import admin, api, auth, dashboard, errors, health, respond, results
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    app.register_blueprint(respond.bp)
-    app.register_blueprint(health.bp)
+    for blueprint in (respond, results, dashboard, auth, admin, api, health):
+        app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
 
 

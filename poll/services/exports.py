@@ -1,0 +1,135 @@
+"""Exports and API documents: answer rows streamed from the database, public aggregates, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.models import Answer, Invitation, Option, Poll, Recipient
+from poll.services.results import SMALL_CELL, Results
+
+ANSWER_FIELDS = ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
+LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
+               "opened_at", "answered_at"]
+
+
+def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
+    """Anonymous answer fields, streamed in batches (never all in memory), in random-id order."""
+    query = (
+        sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex, Answer.age_band)
+        .join(Option, Option.id == Answer.option_id)
+        .where(Answer.poll_id == poll.id)
+        .order_by(Answer.id)
+        .execution_options(yield_per=5_000)
+    )
+
+    def rows() -> Iterator[tuple]:
+        for code, channel, hour, governorate, sex, age_band in session.execute(query):
+            yield code, channel, hour.strftime("%Y-%m-%dT%H:00Z"), governorate or "", sex or "", age_band or ""
+
+    return ANSWER_FIELDS, rows()
+
+
+def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
+    """Each link's recipient and state, with the phone number: for admins only."""
+    query = (
+        sa.select(
+            Recipient.phone, Recipient.governorate, Recipient.sex, Recipient.age_band, Recipient.language,
+            Invitation.issued_at, Invitation.sent_at, Invitation.delivered_at, Invitation.opened_at,
+            Invitation.answered_at,
+        )
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .where(Invitation.poll_id == poll.id)
+        .order_by(Invitation.id)
+        .execution_options(yield_per=5_000)
+    )
+
+    def rows() -> Iterator[tuple]:
+        for row in session.execute(query):
+            yield tuple("" if value is None else (value.isoformat() if hasattr(value, "isoformat") else value)
+                        for value in row)
+
+    return LINK_FIELDS, rows()
+
+
+def public_document(document: dict, results: Results) -> dict:
+    """The results JSON with breakdowns, where cells under 10 answers show no shares."""
+    document = dict(document)
+    document["breakdowns"] = {
+        stratum: [
+            {
+                "code": category.code,
+                "answered": category.answered if not category.is_small else None,
+                "response_rate": category.response_rate if not category.is_small else None,
+                "shares": None if category.is_small else dict(
+                    zip([o.code for o in results.options], category.shares, strict=True)
+                ),
+                "suppressed": category.is_small,
+            }
+            for category in categories
+        ]
+        for stratum, categories in results.breakdowns.items()
+    }
+    document["small_cell"] = SMALL_CELL
+    document["self_selected"] = True
+    return document
+
+
+def openapi_document() -> dict:
+    """The OpenAPI 3.1 description of the public results endpoint and the exports."""
+    option = {
+        "type": "object",
+        "required": ["code", "label", "count", "share", "ci95"],
+        "properties": {
+            "code": {"type": "string"},
+            "label": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "count": {"type": "integer", "minimum": 0},
+            "share": {"type": "number", "minimum": 0, "maximum": 1},
+            "ci95": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            "weighted_share": {"type": ["number", "null"]},
+            "weighted_ci95": {"type": ["array", "null"], "items": {"type": "number"}},
+            "true_share": {"type": ["number", "null"]},
+        },
+    }
+    slug = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9-]+$"}}
+    error = {"description": "No such poll", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}}}
+    login = {"description": "Not logged in: a redirect to /login"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "poll API", "version": "1",
+                 "description": "Results of SMS polls. Aggregates are public; answer data needs an operator login."},
+        "paths": {
+            "/api/v1/polls/{slug}/results": {"get": {
+                "summary": "A poll's results: funnel, shares with 95% intervals, weighted and true shares",
+                "parameters": [slug],
+                "responses": {
+                    "200": {"description": "Results", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "required": ["invited", "answered", "options"],
+                        "properties": {
+                            "poll": {"type": "string"},
+                            "invited": {"type": "integer"},
+                            "answered": {"type": "integer"},
+                            "options": {"type": "array", "items": option},
+                        },
+                    }}}},
+                    "404": error,
+                },
+            }},
+            "/api/v1/polls/{slug}/answers.csv": {"get": {
+                "summary": "Every answer's anonymous fields (option, channel, hour, governorate, sex, age band)",
+                "parameters": [slug],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "302": login,
+                              "404": error},
+            }},
+            "/api/v1/polls/{slug}/results.csv": {"get": {
+                "summary": "The results table", "parameters": [slug],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "302": login,
+                              "404": error},
+            }},
+        },
+    }

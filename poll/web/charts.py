@@ -1,0 +1,253 @@
+"""Server-rendered SVG charts: no script, no CDN, every text escaped.
+
+Each function returns Markup holding one <svg>. With `rtl` the charts mirror,
+so bars grow from the right as Arabic and Kurdish readers expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from markupsafe import Markup, escape
+
+PALETTE = ("#b23a48", "#e09f3e", "#2a7f62", "#3c6e9f", "#7b5ea7", "#6b7280")
+TRUTH = "#111827"
+MUTED = "#6b7280"
+GRID = "#e5e7eb"
+
+
+def colour(index: int) -> str:
+    """The colour of the option at `index`."""
+    return PALETTE[index % len(PALETTE)]
+
+
+class _Canvas:
+    """Collects SVG elements, mirroring x when right-to-left."""
+
+    def __init__(self, width: int, height: int, rtl: bool, title: str):
+        self.width, self.height, self.rtl = width, height, rtl
+        self.parts = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'width="100%" role="img" aria-label="{escape(title)}" class="chart">',
+            f"<title>{escape(title)}</title>",
+        ]
+
+    def x(self, value: float) -> float:
+        return self.width - value if self.rtl else value
+
+    def rect(self, x: float, y: float, w: float, h: float, fill: str, extra: str = "") -> None:
+        left = self.x(x + w) if self.rtl else x
+        self.parts.append(
+            f'<rect x="{left:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{extra}/>'
+        )
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1.5, dash: str = "") -> None:
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        self.parts.append(
+            f'<line x1="{self.x(x1):.1f}" y1="{y1:.1f}" x2="{self.x(x2):.1f}" y2="{y2:.1f}" '
+            f'stroke="{stroke}" stroke-width="{width}"{dashed}/>'
+        )
+
+    def text(self, x: float, y: float, content: str, *, anchor: str = "start", size: int = 13,
+             fill: str = "#1f2937", weight: str = "normal") -> None:
+        if self.rtl:
+            anchor = {"start": "end", "end": "start"}.get(anchor, anchor)
+        self.parts.append(
+            # direction="ltr" keeps anchors literal; Arabic letters still run right to left.
+            f'<text x="{self.x(x):.1f}" y="{y:.1f}" text-anchor="{anchor}" direction="ltr" font-size="{size}" '
+            f'fill="{fill}" font-weight="{weight}">{escape(content)}</text>'
+        )
+
+    def diamond(self, x: float, y: float, size: float, fill: str) -> None:
+        cx = self.x(x)
+        points = f"{cx:.1f},{y - size:.1f} {cx + size:.1f},{y:.1f} {cx:.1f},{y + size:.1f} {cx - size:.1f},{y:.1f}"
+        self.parts.append(f'<polygon points="{points}" fill="{fill}" stroke="#fff" stroke-width="1"/>')
+
+    def done(self) -> Markup:
+        return Markup("".join(self.parts) + "</svg>")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+@dataclass
+class ShareRow:
+    label: str
+    share: float
+    ci95: tuple[float, float]
+    weighted: float | None = None
+    true: float | None = None
+
+
+def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[str, str]) -> Markup:
+    """Horizontal bars of each answer's share with its 95% interval, the weighted estimate and the truth."""
+    width, left, right, row_h = 640, 12, 70, 58
+    height = 34 + row_h * len(rows)
+    canvas = _Canvas(width, height, rtl, title)
+    span = width - left - right
+    top = 22
+    _legend(canvas, [(legend["raw"], "bar"), (legend["weighted"], "diamond"), (legend["true"], "truth")], width)
+    for i, row in enumerate(rows):
+        y = top + 8 + i * row_h
+        canvas.text(left, y + 10, row.label, size=13, weight="600")
+        bar_y = y + 16
+        canvas.rect(left, bar_y, span, 18, GRID)
+        canvas.rect(left, bar_y, span * row.share, 18, colour(i))
+        low, high = row.ci95
+        canvas.line(left + span * low, bar_y + 9, left + span * high, bar_y + 9, TRUTH, 1.5)
+        for end in (low, high):
+            canvas.line(left + span * end, bar_y + 4, left + span * end, bar_y + 14, TRUTH, 1.5)
+        if row.weighted is not None:
+            canvas.diamond(left + span * row.weighted, bar_y + 9, 6, "#ffffff")
+            canvas.diamond(left + span * row.weighted, bar_y + 9, 4, TRUTH)
+        if row.true is not None:
+            canvas.line(left + span * row.true, bar_y - 3, left + span * row.true, bar_y + 21, TRUTH, 2.5, "3,2")
+        canvas.text(width - right + 8, bar_y + 14, _pct(row.share), size=13, weight="600")
+    return canvas.done()
+
+
+def _legend(canvas: _Canvas, items: list[tuple[str, str]], width: int) -> None:
+    x = 12
+    for label, kind in items:
+        if kind == "bar":
+            canvas.rect(x, 6, 14, 10, PALETTE[3])
+        elif kind == "diamond":
+            canvas.diamond(x + 7, 11, 5, TRUTH)
+        else:
+            canvas.line(x + 7, 3, x + 7, 19, TRUTH, 2.5, "3,2")
+        canvas.text(x + 20, 16, label, size=11, fill=MUTED)
+        x += 28 + 7 * len(label)
+
+
+def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup:
+    """Bars for invited -> sent -> delivered -> opened -> answered, with the share of the first step."""
+    width, left, row_h = 640, 12, 34
+    canvas = _Canvas(width, 10 + row_h * len(steps), rtl, title)
+    base = steps[0][1] if steps and steps[0][1] else 0
+    span = width - left - 230
+    for i, (label, value) in enumerate(steps):
+        y = 8 + i * row_h
+        share = value / base if base else 0.0
+        canvas.text(left, y + 17, label, size=13)
+        canvas.rect(left + 110, y + 4, span, 20, GRID)
+        canvas.rect(left + 110, y + 4, span * share, 20, PALETTE[3])
+        canvas.text(left + 118 + span, y + 19, f"{value:,}" + (f"  ({_pct(share)})" if base and i else ""), size=12)
+    return canvas.done()
+
+
+def timeline(series: Sequence[tuple[datetime, list[int]]], *, rtl: bool, title: str, empty: str) -> Markup:
+    """Answers per hour, stacked by answer."""
+    width, height, pad = 640, 180, 30
+    canvas = _Canvas(width, height, rtl, title)
+    if not series:
+        canvas.text(width / 2, height / 2, empty, anchor="middle", fill=MUTED)
+        return canvas.done()
+    peak = max(sum(counts) for _, counts in series) or 1
+    step = (width - 2 * pad) / len(series)
+    for i, (_hour, counts) in enumerate(series):
+        y = height - pad
+        for j, count in enumerate(counts):
+            h = (height - 2 * pad) * count / peak
+            canvas.rect(pad + i * step, y - h, max(step - 1, 1), h, colour(j))
+            y -= h
+    canvas.line(pad, height - pad, width - pad, height - pad, MUTED, 1)
+    first, last = series[0][0], series[-1][0]
+    canvas.text(pad, height - 10, f"{first:%Y-%m-%d %H:00}", size=11, fill=MUTED)
+    canvas.text(width - pad, height - 10, f"{last:%Y-%m-%d %H:00} UTC", size=11, fill=MUTED, anchor="end")
+    canvas.text(pad, 16, f"{peak:,} / h", size=11, fill=MUTED)
+    return canvas.done()
+
+
+# Iraq's governorates on a tile grid (column, row), roughly where they lie.
+TILES = {
+    "IQ-DA": (2, 0), "IQ-NI": (1, 1), "IQ-AR": (2, 1), "IQ-SU": (3, 1), "IQ-SD": (1, 2), "IQ-KI": (2, 2),
+    "IQ-DI": (3, 2), "IQ-AN": (0, 3), "IQ-BG": (2, 3), "IQ-WA": (3, 3), "IQ-KA": (1, 4), "IQ-BB": (2, 4),
+    "IQ-MA": (4, 4), "IQ-NA": (1, 5), "IQ-QA": (2, 5), "IQ-DQ": (3, 5), "IQ-BA": (4, 5), "IQ-MU": (2, 6),
+}
+
+
+@dataclass
+class Tile:
+    name: str
+    value: float | None  # None: too few answers to show
+    text: str
+
+
+def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue: str = "#2a7f62") -> Markup:
+    """Iraq's 18 governorates as tiles shaded by `value` (0..`high`); small cells are hatched grey."""
+    size, gap = 104, 6
+    width, height = 5 * (size + gap) + gap, 7 * (size + gap) + gap
+    # Map geography: west stays west, so the grid is not mirrored for right-to-left readers.
+    canvas = _Canvas(width, height, False, title)
+    canvas.parts.append(
+        '<defs><pattern id="small" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3f4f6"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#d1d5db" stroke-width="3"/></pattern></defs>'
+    )
+    for code, (col, row) in TILES.items():
+        tile = tiles.get(code)
+        x, y = gap + col * (size + gap), gap + row * (size + gap)
+        if tile is None or tile.value is None:
+            fill, opacity = "url(#small)", 1.0
+        else:
+            fill, opacity = hue, 0.12 + 0.88 * min(tile.value / high, 1.0) if high > 0 else 0.12
+        canvas.parts.append(
+            f'<rect x="{x}" y="{y}" width="{size}" height="{size}" rx="8" fill="{fill}" fill-opacity="{opacity:.2f}"'
+            f' stroke="#ffffff"/>'
+        )
+        dark = tile is not None and tile.value is not None and high > 0 and tile.value / high > 0.55
+        ink = "#ffffff" if dark else "#1f2937"
+        name = tile.name if tile else code
+        canvas.text(x + size / 2, y + 42, name[:14], anchor="middle", size=13, fill=ink, weight="600")
+        canvas.text(x + size / 2, y + 66, tile.text if tile else "", anchor="middle", size=14, fill=ink)
+    return canvas.done()
+
+
+def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: str, small: str) -> Markup:
+    """One 100% bar per category split by answer; categories with too few answers are marked, not drawn."""
+    width, left, row_h = 640, 12, 40
+    canvas = _Canvas(width, 8 + row_h * len(rows), rtl, title)
+    span = width - left - 150
+    for i, (label, shares, is_small) in enumerate(rows):
+        y = 6 + i * row_h
+        canvas.text(left, y + 22, label, size=13)
+        x = left + 140
+        if is_small:
+            canvas.rect(x, y + 6, span, 24, GRID)
+            canvas.text(x + span / 2, y + 23, small, anchor="middle", size=12, fill=MUTED)
+            continue
+        for j, share in enumerate(shares):
+            canvas.rect(x, y + 6, span * share, 24, colour(j))
+            if share >= 0.08:
+                canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=11,
+                            fill="#ffffff")
+            x += span * share
+    return canvas.done()
+
+
+def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, bins: int = 30) -> Markup:
+    """A histogram of replicated estimates with the true share marked."""
+    width, height, pad = 640, 170, 26
+    canvas = _Canvas(width, height, rtl, title)
+    if not values:
+        return canvas.done()
+    low, high = min(min(values), truth), max(max(values), truth)
+    margin = (high - low) * 0.1 or 0.01
+    low, high = low - margin, high + margin
+    counts = [0] * bins
+    for value in values:
+        counts[min(int((value - low) / (high - low) * bins), bins - 1)] += 1
+    peak = max(counts) or 1
+    step = (width - 2 * pad) / bins
+    for i, count in enumerate(counts):
+        h = (height - 2 * pad) * count / peak
+        canvas.rect(pad + i * step, height - pad - h, step - 1, h, PALETTE[3])
+    x = pad + (truth - low) / (high - low) * (width - 2 * pad)
+    canvas.line(x, 8, x, height - pad, TRUTH, 2.5, "4,3")
+    canvas.text(pad, height - 8, _pct(low), size=11, fill=MUTED)
+    canvas.text(width - pad, height - 8, _pct(high), size=11, fill=MUTED, anchor="end")
+    canvas.text(x + 4, 18, _pct(truth), size=12, weight="600")
+    return canvas.done()

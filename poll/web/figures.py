@@ -1,0 +1,109 @@
+"""Turn a poll's Results into the charts and rows the dashboard and public pages show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from poll import iraq
+from poll.i18n import Language, pick
+from poll.services.results import Category, Results
+from poll.web import charts
+
+
+@dataclass
+class Figures:
+    headline: Markup
+    funnel: Markup
+    timeline: Markup
+    response_map: Markup
+    share_map: Markup
+    map_option: str
+    sex: Markup
+    age: Markup
+
+
+def option_labels(results: Results, language: Language) -> list[str]:
+    """Each option's label in `language`."""
+    return [pick(option.label, language) for option in results.options]
+
+
+def build(results: Results, language: Language, *, map_option: str | None = None, public: bool = False) -> Figures:
+    """Every chart of the results, in `language`; `public` leaves out the truth where no simulation shows it."""
+    rtl = language.direction == "rtl"
+    labels = option_labels(results, language)
+    codes = [option.code for option in results.options]
+    chosen = map_option if map_option in codes else codes[-1]
+    chosen_index = codes.index(chosen)
+    headline = charts.share_bars(
+        [
+            charts.ShareRow(f"{o.code}. {label}", o.share, o.ci95, o.weighted_share, o.true_share)
+            for o, label in zip(results.options, labels, strict=True)
+        ],
+        rtl=rtl,
+        title=_("Answers: share with 95% interval"),
+        legend={"raw": _("raw share"), "weighted": _("weighted"), "true": _("true share")},
+    )
+    steps = [
+        (_("invited"), results.invited),
+        (_("sent"), results.sent),
+        (_("delivered"), results.delivered),
+        (_("opened"), results.opened),
+        (_("answered"), results.answered),
+    ]
+    governorates = results.breakdowns.get("governorate", [])
+    top_rate = max((c.response_rate or 0.0 for c in governorates), default=0.0)
+    response_map = charts.tile_map(
+        {
+            c.code: charts.Tile(
+                _name(c.code, language),
+                None if c.invited == 0 else c.response_rate,
+                "" if c.invited == 0 else f"{100 * (c.response_rate or 0):.1f}%",
+            )
+            for c in governorates
+        },
+        rtl=rtl,
+        title=_("Response rate by governorate"),
+        high=top_rate or 1.0,
+        hue="#3c6e9f",
+    )
+    share_map = charts.tile_map(
+        {
+            c.code: charts.Tile(
+                _name(c.code, language),
+                None if c.is_small else c.shares[chosen_index],
+                _("too few") if c.is_small else f"{100 * c.shares[chosen_index]:.0f}%",
+            )
+            for c in governorates
+        },
+        rtl=rtl,
+        title=_("Share answering %(answer)s, by governorate", answer=labels[chosen_index]),
+        high=1.0,
+        hue=charts.colour(chosen_index),
+    )
+    return Figures(
+        headline=headline,
+        funnel=charts.funnel(steps, rtl=rtl, title=_("From invitation to answer")),
+        timeline=charts.timeline(results.timeline, rtl=rtl, title=_("Answers per hour"), empty=_("No answers yet")),
+        response_map=response_map,
+        share_map=share_map,
+        map_option=chosen,
+        sex=_stacked(results.breakdowns.get("sex", []), language, {"M": _("men"), "F": _("women")}, rtl),
+        age=_stacked(results.breakdowns.get("age_band", []), language, {}, rtl),
+    )
+
+
+def _name(code: str, language: Language) -> str:
+    found = iraq.find_governorate(code)
+    return found.name(language.code) if found else code
+
+
+def _stacked(categories: list[Category], language: Language, names: dict[str, str], rtl: bool) -> Markup:
+    return charts.stacked(
+        [(names.get(c.code, c.code), c.shares, c.is_small) for c in categories],
+        rtl=rtl,
+        title=_("Answers by group"),
+        small=_("fewer than 10 answers: too few to read"),
+    )

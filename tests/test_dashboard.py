@@ -1,0 +1,167 @@
+"""Operator pages, public results and the API: who sees what, and what they see."""
+
+import csv
+import io
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from poll.models import AuditEvent
+
+
+@pytest.fixture
+def simulated(runner, make_poll):
+    make_poll("sim", status="draft")
+    result = runner.invoke(["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/sim", "/dashboard/sim/panel",
+                                 "/api/v1/polls/sim/answers.csv", "/api/v1/polls/sim/results.csv", "/admin/audit",
+                                 "/api/v1/polls/sim/links.csv"])
+def test_operator_pages_need_a_login(client, simulated, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_viewer_sees_dashboards_but_not_admin_pages_or_phones(client, simulated, login):
+    login("viewer")
+    assert client.get("/dashboard/sim").status_code == 200
+    assert client.get("/admin/audit").status_code == 403
+    assert client.get("/api/v1/polls/sim/links.csv").status_code == 403
+
+
+def test_admin_exports_links_with_phones(client, simulated, login):
+    login("admin")
+    response = client.get("/api/v1/polls/sim/links.csv")
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][0] == "phone" and len(rows) == 20001
+    assert rows[1][0].startswith("+9647")
+
+
+def test_login_is_refused_with_a_wrong_password_and_audited(client, session, make_operator):
+    name, _ = make_operator("amina")
+    response = client.post("/login?lang=en", data={"name": name, "password": "wrong password!"})
+    assert response.status_code == 401
+    assert "Wrong name or password" in response.get_data(as_text=True)
+    assert client.get("/dashboard/").status_code == 302
+    session.rollback()
+    actions = session.scalars(sa.select(AuditEvent.action)).all()
+    assert "login-failed" in actions and "login" not in actions
+
+
+def test_login_redirects_only_within_the_site(client, make_operator):
+    name, password = make_operator("nadia")
+    response = client.post("/login?next=//evil.example/x", data={"name": name, "password": password})
+    assert response.headers["Location"] == "/dashboard/"
+
+
+def test_dashboard_shows_every_figure_with_the_truth(client, simulated, login):
+    login()
+    body = client.get("/dashboard/sim?lang=en").get_data(as_text=True)
+    for text in ["Answers", "From invitation to answer", "Answers per hour", "By governorate", "By sex and age",
+                 "true share", "error of raw", "Response rate", "Simulation", "design effect"]:
+        assert text in body, text
+    assert body.count("<svg") >= 7
+    assert f"{simulated['answered']:,}" in body
+    assert 'data-refresh="/dashboard/sim/panel' in body
+
+
+def test_dashboard_in_arabic(client, simulated, login):
+    login()
+    body = client.get("/dashboard/sim?lang=ar").get_data(as_text=True)
+    assert 'dir="rtl"' in body
+    assert "بغداد" in body  # the map names governorates in the page's language
+
+
+def test_dashboard_of_a_poll_without_answers_shows_no_fake_data(client, make_poll, login):
+    make_poll("empty")
+    login()
+    response = client.get("/dashboard/empty?lang=en")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "No answers yet" in body
+    assert "nan" not in body.lower().replace("nana", "")
+
+
+def test_public_results_hold_aggregates_only(client, simulated):
+    response = client.get("/results/sim?lang=en")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "not a probability sample" in body
+    assert "+9647" not in body
+    assert "weighted" in body
+
+
+def test_results_api_keeps_the_contract(client, simulated):
+    response = client.get("/api/v1/polls/sim/results")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["invited"] == 20000
+    assert document["answered"] == simulated["answered"]
+    assert [o["code"] for o in document["options"]] == ["1", "2", "3"]
+    for option in document["options"]:
+        assert {"code", "label", "count", "share", "ci95", "weighted_share", "true_share"} <= set(option)
+        low, high = option["ci95"]
+        assert 0 <= low <= option["share"] <= high <= 1
+    assert sum(o["count"] for o in document["options"]) == document["answered"]
+    for stratum in ("governorate", "sex", "age_band"):
+        for cell in document["breakdowns"][stratum]:
+            assert cell["suppressed"] == (cell["shares"] is None)
+            if cell["suppressed"]:
+                assert cell["answered"] is None
+
+
+def test_results_api_suppresses_small_cells(client, make_poll, make_links):
+    poll = make_poll("tiny")
+    for token in make_links(poll, count=3):
+        client.post(f"/p/{token}", data={"option": "1"})
+    document = client.get("/api/v1/polls/tiny/results").get_json()
+    assert document["answered"] == 3
+    baghdad = next(c for c in document["breakdowns"]["governorate"] if c["code"] == "IQ-BG")
+    assert baghdad["suppressed"] and baghdad["shares"] is None
+
+
+def test_unknown_poll_is_404_everywhere(client, login):
+    assert client.get("/api/v1/polls/nope/results").status_code == 404
+    assert client.get("/api/v1/polls/nope/results").get_json()["error"] == "not-found"
+    assert client.get("/results/nope").status_code == 404
+    login()
+    assert client.get("/dashboard/nope").status_code == 404
+    assert client.get("/api/v1/polls/nope/answers.csv").status_code == 404
+
+
+def test_answer_export_streams_anonymous_fields_and_is_audited(client, session, simulated, login):
+    login()
+    response = client.get("/api/v1/polls/sim/answers.csv")
+    assert response.status_code == 200 and response.is_streamed
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
+    assert len(rows) - 1 == simulated["answered"]
+    lines = client.get("/api/v1/polls/sim/answers.json").get_data(as_text=True).splitlines()
+    assert len(lines) == simulated["answered"] and set(json.loads(lines[0])) == set(rows[0])
+    assert client.get("/api/v1/polls/sim/answers.xml").status_code == 404
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "export")) == 2
+
+
+def test_openapi_document_describes_the_results_endpoint(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    schema = document["paths"]["/api/v1/polls/{slug}/results"]["get"]["responses"]["200"]
+    assert {"invited", "answered", "options"} <= set(
+        schema["content"]["application/json"]["schema"]["required"])
+
+
+def test_results_and_export_commands(runner, simulated):
+    table = runner.invoke(["results", "sim"]).output
+    assert "invited" in table and "true" in table and "weighted" in table
+    exported = runner.invoke(["export", "sim", "--format", "csv"]).output.splitlines()
+    assert exported[0] == "option,channel,answered_hour,governorate,sex,age_band"
+    assert len(exported) - 1 == simulated["answered"]
+    document = json.loads(runner.invoke(["export", "sim", "--what", "results", "--format", "json"]).output)
+    assert document["answered"] == simulated["answered"]
