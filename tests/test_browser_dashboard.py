@@ -1,0 +1,65 @@
+"""The dashboard in Chromium: charts in Arabic and English, and answers arriving without a reload."""
+
+import pytest
+from playwright.sync_api import expect
+
+from poll.services import operators
+from tests.servers import gunicorn
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def log_in(page, base, name, password):
+    page.goto(f"{base}/login?lang=en")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{base}/dashboard/")
+
+
+def test_dashboard_charts_in_arabic_and_english(
+    database_url, client, session, make_poll, make_links, browser, artifacts
+):
+    poll = make_poll("charts")
+    for i, token in enumerate(make_links(poll, count=12)):
+        assert client.post(f"/p/{token}", data={"option": str(1 + i % 3)}).status_code == 201
+    operators.create_operator(session, "chief", "a long enough password", "admin")
+    session.commit()
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ar-IQ")
+    page = context.new_page()
+    with gunicorn(database_url, workers=2) as base:
+        log_in(page, base, "chief", "a long enough password")
+        for lang, direction, heading in [("en", "ltr", "From invitation to answer"), ("ar", "rtl", None)]:
+            page.goto(f"{base}/dashboard/charts?lang={lang}")
+            assert page.locator("html").get_attribute("dir") == direction
+            assert page.locator("svg.chart").count() >= 7
+            if heading:
+                expect(page.get_by_role("heading", name=heading)).to_be_visible()
+            # Every chart has a title a screen reader can read.
+            assert all(label for label in page.locator("svg.chart").evaluate_all(
+                "nodes => nodes.map(n => n.getAttribute('aria-label'))"))
+            page.screenshot(path=artifacts / f"dashboard-{lang}.png", full_page=True)
+    context.close()
+
+
+def test_an_answer_shows_up_on_an_open_dashboard(database_url, session, make_poll, make_links, browser, phone,
+                                                 artifacts):
+    poll = make_poll("watch")
+    token = make_links(poll, count=1)[0]
+    operators.create_operator(session, "watcher", "a long enough password", "viewer")
+    session.commit()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with gunicorn(database_url, workers=2) as base:
+        log_in(page, base, "watcher", "a long enough password")
+        page.goto(f"{base}/dashboard/watch?lang=en")
+        answered = page.locator("[data-figure=answered]")
+        expect(answered).to_have_text("0")
+        phone.goto(f"{base}/p/{token}?lang=en")
+        phone.locator("label.choice").nth(2).tap()
+        phone.get_by_role("button").click()
+        expect(phone.locator("h1")).to_contain_text("recorded")
+        # The page's script fetches fresh figures; no reload here.
+        expect(answered).to_have_text("1", timeout=15_000)
+        page.screenshot(path=artifacts / "dashboard-live.png", full_page=True)
+    context.close()
