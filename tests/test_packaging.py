@@ -96,3 +96,15 @@ def test_migrations_go_down_and_up_again(tmp_path):
     db.upgrade(engine)
     assert "answers" in sa.inspect(engine).get_table_names()
     engine.dispose()
+
+
+@pytest.mark.parametrize("locale", ["ar", "ckb"])
+def test_every_interface_string_is_translated(locale):
+    from babel.messages.pofile import read_po
+
+    with open(ROOT / "poll" / "translations" / locale / "LC_MESSAGES" / "messages.po", "rb") as source:
+        catalog = read_po(source, locale=locale)
+    with open(ROOT / "poll" / "translations" / "messages.pot", "rb") as source:
+        template = read_po(source)
+    missing = [m.id for m in template if m.id and not (catalog.get(m.id) and catalog.get(m.id).string)]
+    assert missing == []

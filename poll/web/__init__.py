@@ -2,7 +2,7 @@
 
 from flask import Flask, Response
 
-from poll.web import admin, api, auth, dashboard, errors, health, respond, results
+from poll.web import admin, api, auth, dashboard, errors, health, respond, results, words
 
 
 def init_app(app: Flask) -> None:
@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (respond, results, dashboard, auth, admin, api, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
+    app.jinja_env.globals.update(word=words.word, words=words)
 
 
 def _security_headers(response: Response) -> Response:
