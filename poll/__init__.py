@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from poll import db, i18n, web
 from poll.config import DEFAULTS
-from poll.extensions import csrf
+from poll.extensions import csrf, limiter
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,7 +30,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     i18n.init_app(app)
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    if int(app.config["PROXY_COUNT"]):
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
     csrf.init_app(app)
+    limiter.init_app(app)
     web.init_app(app)
     return app
 

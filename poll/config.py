@@ -23,7 +23,22 @@ DEFAULTS: dict[str, object] = {
     # An answer is a few hundred bytes; anything far larger is refused with 413.
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
+    # None means: Secure exactly when BASE_URL is https.
+    "SESSION_COOKIE_SECURE": None,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Rate limits. In-process memory suits one process; with several gunicorn
+    # workers or machines use a shared store, e.g. POLL_RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # Look-ups of links that do not exist, per client: what token guessing looks like.
+    "RATE_LIMIT_UNKNOWN_LINKS": "30 per minute",
+    # Answer posts per client address. Generous: Iraqi operators put many phones behind one address.
+    "RATE_LIMIT_ANSWERS": "600 per minute",
+    "RATE_LIMIT_LOGIN_CLIENT": "30 per 5 minutes",
+    "RATE_LIMIT_LOGIN_ACCOUNT": "10 per 15 minutes",
+    # How many proxies in front of the app set X-Forwarded-For (0: trust none).
+    "PROXY_COUNT": 0,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).
     "BULK_BATCH_SIZE": 20_000,
 }

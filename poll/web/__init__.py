@@ -1,6 +1,6 @@
 """The web layer: blueprints, error pages and the headers every response carries."""
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 
 from poll.web import admin, api, auth, dashboard, errors, health, respond, results, words
 
@@ -23,4 +23,7 @@ def _security_headers(response: Response) -> Response:
     )
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if current_app.config["BASE_URL"].startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from poll.db import get_session
+from poll.extensions import limiter
 from poll.i18n import choose_language
 from poll.services import audit, operators
 
@@ -59,7 +60,15 @@ def admin_required(view):
     return guarded
 
 
+def _login_name() -> str:
+    return "login:" + (request.form.get("name") or "").strip()[:64]
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATE_LIMIT_LOGIN_CLIENT"], methods=["POST"], scope="login-client",
+               deduct_when=lambda response: response.status_code == 401)
+@limiter.limit(lambda: current_app.config["RATE_LIMIT_LOGIN_ACCOUNT"], methods=["POST"], key_func=_login_name,
+               scope="login-account", deduct_when=lambda response: response.status_code == 401)
 def login():
     """The operator login form."""
     language = choose_language(request.args.get("lang") or session.get("lang"))

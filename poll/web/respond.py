@@ -9,10 +9,10 @@ in SMS apps do not keep them). Every other form of the app is CSRF-protected.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
 from poll.db import begin_write, get_session
-from poll.extensions import csrf
+from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
 from poll.models import Channel, Invitation, RefusalKind, utcnow
 from poll.services import answers, refusals
@@ -38,8 +38,15 @@ def _private(response):
     return response
 
 
+def _config(name: str):
+    return lambda: current_app.config[name]
+
+
 @bp.route("/<token>", methods=["GET", "POST"])
 @csrf.exempt
+@limiter.limit(_config("RATE_LIMIT_UNKNOWN_LINKS"), scope="unknown-link",
+               deduct_when=lambda response: response.status_code == 404)
+@limiter.limit(_config("RATE_LIMIT_ANSWERS"), scope="answer", methods=["POST"])
 def answer(token: str):
     """Show the poll (GET, which records nothing) or record the answer (POST)."""
     session = get_session()
