@@ -19,6 +19,9 @@ def to_e164(raw: str, region: str = DEFAULT_REGION) -> str:
     text = raw.strip().translate(_DIGITS)
     if not text:
         raise ValueError("no phone number")
+    if any(ch.isalpha() for ch in text):
+        # phonenumbers would read keypad letters (ABC = 222); in an audience file they are mistakes.
+        raise ValueError("not a phone number (it has letters)")
     if text.startswith("00"):
         text = "+" + text[2:]
     try:

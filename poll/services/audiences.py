@@ -55,11 +55,14 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
     before = audience_size(session, poll)
     report = ImportReport()
     reader = csv.reader(_lines(stream))
-    header = _header(next(reader, None))
+    try:
+        header = _header(next(reader, None))
+    except csv.Error as exc:
+        raise Invalid(f"line 1 cannot be read as CSV: {exc}") from None
     report.extra_columns = [name for name in header if name not in KNOWN_COLUMNS]
     seen: set[str] = set()
     batch: list[dict] = []
-    for row in reader:
+    for row in _rows(reader):
         line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue
@@ -82,6 +85,18 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
     report.imported = audience_size(session, poll) - before
     report.already_present = len(seen) - report.imported
     return report
+
+
+def _rows(reader) -> Iterator[list[str]]:
+    # The csv module gives up on NUL bytes and on fields over its size limit;
+    # say where, and stop: what follows such a line cannot be trusted.
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise Invalid(f"line {reader.line_num} cannot be read as CSV ({exc}): fix it and import again") from None
 
 
 def _lines(stream: IO[bytes]) -> Iterator[str]:

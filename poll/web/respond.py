@@ -64,7 +64,9 @@ def answer(token: str):
         # Seeing an answered link again is not an error: it says the answer is in.
         refusal = answers.availability(invitation, now)
         return _page(invitation, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
-    code = request.form.get("option")
+    # A form has one radio group: two values for it are not an answer.
+    chosen = request.form.getlist("option")
+    code = chosen[0] if len(chosen) == 1 else None
     outcome = answers.record_answer(session, invitation, code, channel=Channel.WEB, now=now)
     if outcome is not Outcome.RECORDED:
         refusals.record(session, invitation.poll_id, RefusalKind(outcome.value), channel=Channel.WEB, at=now)
