@@ -243,8 +243,9 @@ def simulate_command(session, slug, scenario_name, population, sample, seed, liv
         with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
             mc = montecarlo.run(chosen, population_size=population, sample_size=sample,
                                 replications=replications, seed=seed, progress=lambda done: bar.update(1))
-        click.echo(json.dumps(reports.montecarlo_json(mc, chosen.name)) if as_json
-                   else reports.montecarlo_table(mc, chosen.name, labels))
+        summary = reports.montecarlo_json(mc, chosen.name)
+        simulation.keep_montecarlo(session, poll, plan, mc, summary)
+        click.echo(json.dumps(summary) if as_json else reports.montecarlo_table(mc, chosen.name, labels))
         return
     base = None
     if live_url:

@@ -165,3 +165,17 @@ def test_results_and_export_commands(runner, simulated):
     assert len(exported) - 1 == simulated["answered"]
     document = json.loads(runner.invoke(["export", "sim", "--what", "results", "--format", "json"]).output)
     assert document["answered"] == simulated["answered"]
+
+
+def test_dashboard_shows_monte_carlo_histograms(client, runner, session, make_poll, login):
+    make_poll("mc", status="draft")
+    result = runner.invoke(["simulate", "mc", "--replications", "50", "--population", "20000", "--sample", "15000",
+                            "--scenario", "kurdistan-surge", "--json"])
+    assert result.exit_code == 0, result.output
+    login()
+    body = client.get("/dashboard/mc?lang=en").get_data(as_text=True)
+    assert "Monte Carlo: estimates around the truth" in body
+    assert "50 replications" in body
+    assert body.count('aria-label="Raw estimates over the replications"') == 3
+    # The summary is kept, the replications wrote no answers, and no answering run is shown as truth.
+    assert "error of raw" not in body

@@ -16,7 +16,7 @@ import sqlalchemy.orm as so
 from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.services import tallies
-from poll.services.simulation import latest_run
+from poll.services.simulation import latest_montecarlo, latest_run
 from poll.simulate import truth as ground_truth
 from poll.stats import proportions, weighting
 
@@ -79,6 +79,7 @@ class Results:
     options: list[OptionResult]
     weighting: Weighting | None
     run: SimulationRun | None
+    montecarlo: SimulationRun | None = None
     breakdowns: dict[str, list[Category]] = field(default_factory=dict)
     timeline: list[tuple[datetime, list[int]]] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)
@@ -130,6 +131,7 @@ def poll_results(session: so.Session, poll: Poll) -> Results:
     results.weighting = _weighted(results, cells, position, run)
     results.breakdowns = _breakdowns(counts, cells, position, run, options)
     results.timeline = _timeline(session, poll, position)
+    results.montecarlo = latest_montecarlo(session, poll)
     return results
 
 

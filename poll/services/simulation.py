@@ -26,7 +26,7 @@ from poll.models import (
     utcnow,
 )
 from poll.services import answers, audiences, invitations, polls, refusals, tallies
-from poll.simulate import behaviour, live, population, truth
+from poll.simulate import behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
 MAX_POPULATION = 50_000_000
@@ -284,8 +284,55 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
     return events
 
 
+MONTE_CARLO = "monte-carlo"
+KEPT_REPLICATIONS = 5_000
+
+
 def latest_run(session: so.Session, poll: Poll) -> SimulationRun | None:
-    """The newest simulation run of `poll`, if any."""
+    """The newest simulation of `poll` that wrote answers (not a Monte Carlo summary), if any."""
     return session.scalar(
-        sa.select(SimulationRun).where(SimulationRun.poll_id == poll.id).order_by(SimulationRun.id.desc()).limit(1)
+        sa.select(SimulationRun)
+        .where(SimulationRun.poll_id == poll.id, SimulationRun.mode != MONTE_CARLO)
+        .order_by(SimulationRun.id.desc())
+        .limit(1)
     )
+
+
+def latest_montecarlo(session: so.Session, poll: Poll) -> SimulationRun | None:
+    """The newest Monte Carlo summary of `poll`, if any."""
+    return session.scalar(
+        sa.select(SimulationRun)
+        .where(SimulationRun.poll_id == poll.id, SimulationRun.mode == MONTE_CARLO)
+        .order_by(SimulationRun.id.desc())
+        .limit(1)
+    )
+
+
+def keep_montecarlo(session: so.Session, poll: Poll, plan: Plan, mc: montecarlo.MonteCarlo, summary: dict) -> None:
+    """Keep a Monte Carlo run's summary and (up to 5,000 of) its estimates for the dashboard's histograms.
+
+    Only this one row is written: the replications themselves never touch the database.
+    """
+    kept = slice(0, KEPT_REPLICATIONS)
+    session.add(
+        SimulationRun(
+            poll_id=poll.id,
+            scenario=plan.scenario.name,
+            mode=MONTE_CARLO,
+            seed=plan.seed,
+            population_size=plan.population_size,
+            sample_size=plan.sample_size,
+            parameters={"scenario": dict(plan.scenario.values), "replications": mc.replications},
+            truth={"overall": {code: float(share) for code, share in zip(OPTIONS, mc.true_shares, strict=True)}},
+            margins={},
+            extras={
+                "summary": summary,
+                "estimates": {
+                    name: {code: [round(float(v), 6) for v in values[kept, i]] for i, code in enumerate(OPTIONS)}
+                    for name, values in (("raw", mc.raw.values), ("weighted", mc.weighted.values))
+                },
+            },
+            started_at=utcnow(),
+        )
+    )
+    session.flush()

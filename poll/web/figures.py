@@ -23,6 +23,7 @@ class Figures:
     map_option: str
     sex: Markup
     age: Markup
+    montecarlo: list[tuple[str, Markup, Markup]]
 
 
 def option_labels(results: Results, language: Language) -> list[str]:
@@ -92,7 +93,27 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         map_option=chosen,
         sex=_stacked(results.breakdowns.get("sex", []), language, {"M": _("men"), "F": _("women")}, rtl),
         age=_stacked(results.breakdowns.get("age_band", []), language, {}, rtl),
+        montecarlo=_montecarlo(results, labels, rtl),
     )
+
+
+def _montecarlo(results: Results, labels: list[str], rtl: bool) -> list[tuple[str, Markup, Markup]]:
+    # Per answer: the spread of raw and of weighted estimates over the replications, truth marked.
+    run = results.montecarlo
+    if run is None:
+        return []
+    estimates = run.extras.get("estimates", {})
+    out = []
+    for option, label in zip(results.options, labels, strict=True):
+        truth = run.truth["overall"].get(option.code, 0.0)
+        out.append((
+            f"{option.code}. {label}",
+            charts.histogram(estimates.get("raw", {}).get(option.code, []), truth, rtl=rtl,
+                             title=_("Raw estimates over the replications")),
+            charts.histogram(estimates.get("weighted", {}).get(option.code, []), truth, rtl=rtl,
+                             title=_("Weighted estimates over the replications")),
+        ))
+    return out
 
 
 def _name(code: str, language: Language) -> str:
