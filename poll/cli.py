@@ -11,7 +11,9 @@ import functools
 import json
 import os
 import sys
-from datetime import UTC, datetime
+import time
+import urllib.parse
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -24,8 +26,11 @@ from flask.cli import ScriptInfo, with_appcontext
 from poll import create_app, db, reports
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
-from poll.services import audiences, audit, demo, exports, invitations, operators, polls, results, simulation
+from poll.services import (
+    audiences, audit, demo, exports, invitations, operators, outbox, polls, results, simulation,
+)
 from poll.simulate import live, montecarlo, scenario
+from poll.sms import gateways
 
 
 class PollGroup(click.Group):
@@ -352,3 +357,101 @@ def export_command(session, slug: str, fmt: str, what: str) -> None:
     else:
         for row in rows:
             click.echo(json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False))
+
+
+@cli.group("sms")
+def sms_group() -> None:
+    """Preview and queue the SMS that carries each personal link."""
+
+
+@sms_group.command("preview")
+@click.argument("slug")
+@unit_of_work
+def sms_preview(session, slug: str) -> None:
+    """Show poll SLUG's SMS in each language: text, encoding, segments, and the cost for its audience."""
+    config = current_app.config
+    poll = polls.get_poll(session, slug)
+    price, currency = float(config["SMS_PRICE_PER_SEGMENT"]), config["SMS_CURRENCY"]
+    total = 0.0
+    for item in outbox.preview(session, poll, config["BASE_URL"], price):
+        enc = item.encoding
+        warning = "  (over the limit of %d segments)" % config["SMS_MAX_SEGMENTS"] if (
+            enc.segments > int(config["SMS_MAX_SEGMENTS"])) else ""
+        click.echo(f"[{item.language}] {item.text}")
+        click.echo(f"     {enc.name}, {enc.units} units, {enc.segments} segment(s) of {enc.part_limit if enc.segments > 1 else enc.single_limit}"
+                   f"; {item.recipients:,} recipients; {item.cost:,.2f} {currency}{warning}")
+        total += item.cost
+    click.echo(f"total: {total:,.2f} {currency} at {price:g} {currency} a segment")
+
+
+@sms_group.command("queue")
+@click.argument("slug")
+@unit_of_work
+def sms_queue(session, slug: str) -> None:
+    """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped)."""
+    config = current_app.config
+    poll = polls.get_poll(session, slug)
+    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]))
+    audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
+    click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
+
+
+@cli.command("dispatch")
+@click.option("--once", is_flag=True, help="Drain the outbox, then exit.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Messages per second (POLL_SMS_RATE).")
+@click.option("--batch", type=click.IntRange(1, 10_000), help="Messages claimed at a time (POLL_SMS_BATCH).")
+@with_appcontext
+def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
+    """Send queued SMS through the configured gateway (POLL_SMS_GATEWAY), at a steady rate.
+
+    Several dispatchers may run at once on PostgreSQL; on SQLite run one.
+    """
+    config = current_app.config
+    try:
+        gateway = gateways.from_config(config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    factory = current_app.extensions["poll.db"]
+    secret = urllib.parse.quote(str(config["SMS_SECRET"]), safe="")
+
+    def dlr_url(message_id: int) -> str:
+        return f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
+
+    pacer = Pacer(rate or float(config["SMS_RATE"]))
+    sent = 0
+    try:
+        while True:
+            claimed = outbox.dispatch_batch(
+                factory, gateway, batch=batch or int(config["SMS_BATCH"]),
+                lease=timedelta(seconds=int(config["SMS_LEASE_SECONDS"])),
+                max_attempts=int(config["SMS_MAX_ATTEMPTS"]), dlr_url=dlr_url, pace=pacer.wait,
+            )
+            sent += claimed
+            if claimed == 0:
+                if once:
+                    break
+                time.sleep(1.0)  # an idle worker looks for new messages once a second
+    except sa.exc.OperationalError as exc:
+        raise click.ClickException(_database_problem(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    with factory() as session:
+        states = outbox.state_counts(session)
+    click.echo(f"{sent:,} messages handed to the {gateway.name} gateway; outbox: "
+               + ", ".join(f"{state} {count:,}" for state, count in sorted(states.items())))
+
+
+class Pacer:
+    """Spaces calls to at most `rate` a second."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self.next = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self.next > now:
+            time.sleep(self.next - now)  # pacing the send rate
+        self.next = max(self.next, now) + self.interval
+if __name__ == "__main__":
+    cli()

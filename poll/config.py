@@ -16,6 +16,17 @@ DEFAULTS: dict[str, object] = {
     "KANNEL_USERNAME": "",
     "KANNEL_PASSWORD": "",
     "SMS_SECRET": "",
+    # Price of one SMS segment, for cost estimates, and its currency.
+    "SMS_PRICE_PER_SEGMENT": 0.01,
+    "SMS_CURRENCY": "USD",
+    # Refuse to queue a message longer than this many segments.
+    "SMS_MAX_SEGMENTS": 3,
+    # Dispatcher: messages per second, per claim, attempts before giving up,
+    # and how long a claim lasts before another dispatcher may take it over.
+    "SMS_RATE": 50.0,
+    "SMS_BATCH": 100,
+    "SMS_MAX_ATTEMPTS": 5,
+    "SMS_LEASE_SECONDS": 300,
     # Respondent pages: Arabic unless the link, the recipient or the browser says otherwise.
     "DEFAULT_LANGUAGE": "ar",
     # Dates on pages are shown in Iraqi time.

@@ -78,6 +78,10 @@ class Poll(Base):
     opens_at: so.Mapped[datetime | None]
     closes_at: so.Mapped[datetime | None]
     is_anonymous: so.Mapped[bool] = so.mapped_column(default=True)
+    # SMS text per language with a {link} placeholder; empty: "{sender}: {question} {link}".
+    sms_template: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
+    # Option codes that an SMS "yes" or "no" stands for, e.g. {"yes": "1", "no": "2"}.
+    yes_no: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
@@ -373,3 +377,67 @@ class HourlyTally(Base):
     option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
     hour: so.Mapped[datetime] = so.mapped_column(primary_key=True)
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+
+
+class MessageState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class OutboxMessage(Base):
+    """An SMS to send: queued, claimed by one dispatcher, sent once, then delivered or failed."""
+
+    __tablename__ = "outbox_messages"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    invitation_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    )
+    # "invitation", "reminder-1", "reminder-2"..., or "reply".
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    phone: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)
+    text: so.Mapped[str] = so.mapped_column(sa.Text)
+    segments: so.Mapped[int]
+    state: so.Mapped[str] = so.mapped_column(sa.String(10), default=MessageState.QUEUED)
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    # Given to the gateway with every attempt, so a retried send can be recognised.
+    idempotency_key: so.Mapped[str] = so.mapped_column(sa.String(48), unique=True)
+    gateway_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    claimed_at: so.Mapped[datetime | None]
+    sent_at: so.Mapped[datetime | None]
+    delivered_at: so.Mapped[datetime | None]
+
+    __table_args__ = (sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),)
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.state}>"
+
+
+class InboundMessage(Base):
+    """An SMS received through the gateway, kept once per gateway message id (retries deduplicate)."""
+
+    __tablename__ = "inbound_messages"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    gateway_id: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    phone: so.Mapped[str] = so.mapped_column(sa.String(32))
+    text: so.Mapped[str] = so.mapped_column(sa.String(480))
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(20))
+    reply: so.Mapped[str] = so.mapped_column(sa.String(480), default="")
+    received_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+
+class OptOut(Base):
+    """A number that asked for no more messages; the dispatcher honours it."""
+
+    __tablename__ = "opt_outs"
+
+    phone: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    opted_out_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

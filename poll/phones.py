@@ -35,6 +35,17 @@ def to_e164(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def from_gateway(raw: str) -> str:
+    """E.164 from a gateway's sender, which often drops the "+" ("9647701234567")."""
+    text = raw.strip()
+    if text.isdigit() and not text.startswith("0") and len(text) > 10:
+        try:
+            return to_e164("+" + text)
+        except ValueError:
+            pass
+    return to_e164(text)
+
+
 def mask(e164: str) -> str:
     """A number shown with its last three digits only, e.g. "+964 7•• ••• •567"."""
     return "•" * max(len(e164) - 3, 0) + e164[-3:]

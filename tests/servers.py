@@ -23,15 +23,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(database_url: str, *, workers: int = 4, base_url: str | None = None) -> Iterator[str]:
+def gunicorn(
+    database_url: str, *, workers: int = 4, base_url: str | None = None, port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
     """Serve the app under gunicorn on loopback; yields its base URL and stops it after."""
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {
         "POLL_DATABASE_URL": database_url,
         "POLL_SECRET_KEY": "test-secret",
         "POLL_BASE_URL": base_url or url,
-    }
+    } | (env or {})
     command = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--log-level", "warning", "--timeout", "60", "poll.wsgi:app",

@@ -19,7 +19,8 @@ from poll.models import Audience, Option, Poll, PollStatus, utcnow
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 OPTION_CODE = re.compile(r"[0-9A-Za-z]{1,8}")
 BUILTIN = "coalition-2024"
-_TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options"}
+_TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "sms", "yes_no"}
+SMS_PLACEHOLDERS = {"link", "question", "sender"}
 _OPTION_KEYS = {"code", "label"}
 
 
@@ -49,6 +50,8 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         sender=dict(definition.get("sender", {})),
         default_language=definition.get("default_language", "ar"),
         is_anonymous=definition.get("anonymous", True),
+        sms_template=dict(definition.get("sms", {})),
+        yes_no=dict(definition.get("yes_no", {})),
         status=PollStatus.DRAFT,
         options=[
             Option(code=str(item["code"]), position=index, label=dict(item["label"]))
@@ -73,6 +76,9 @@ def _validate(definition: dict[str, Any]) -> None:
         raise Invalid("anonymous must be true or false")
     _validate_texts("question", definition.get("question"), required=True)
     _validate_texts("sender", definition.get("sender", {}), required=False)
+    _validate_texts("sms", definition.get("sms", {}), required=False)
+    for code, text in definition.get("sms", {}).items():
+        check_sms_template(f"sms.{code}", text)
     options = definition.get("options")
     if not isinstance(options, list) or len(options) < 2:
         raise Invalid("a poll needs at least two [[options]]")
@@ -87,6 +93,19 @@ def _validate(definition: dict[str, Any]) -> None:
             raise Invalid(f"option {number}: code {code!r} is used twice")
         codes.add(code)
         _validate_texts(f"option {number} label", item.get("label"), required=True)
+    yes_no = definition.get("yes_no", {})
+    if not isinstance(yes_no, dict) or set(yes_no) - {"yes", "no"} or not set(yes_no.values()) <= codes:
+        raise Invalid("yes_no maps \"yes\" and \"no\" to option codes of this poll")
+
+
+def check_sms_template(name: str, text: str) -> None:
+    """Raise Invalid unless `text` has the {link} placeholder and no other unknown one."""
+    found = set(re.findall(r"\{(\w*)\}", text))
+    if "link" not in found:
+        raise Invalid(f"{name} has no {{link}} placeholder: the message must carry the personal link")
+    unknown = found - SMS_PLACEHOLDERS
+    if unknown:
+        raise Invalid(f"{name} uses unknown placeholder {{{sorted(unknown)[0]}}} (use link, question, sender)")
 
 
 def _validate_texts(name: str, texts: Any, *, required: bool) -> None:

@@ -18,7 +18,9 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import upsert_add
-from poll.models import Answer, AnswerTally, HourlyTally, Invitation, Poll, PollCounter, Recipient, Refusal
+from poll.models import (
+    Answer, AnswerTally, HourlyTally, Invitation, OutboxMessage, Poll, PollCounter, Recipient, Refusal,
+)
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
 
@@ -138,6 +140,12 @@ def recount(session: so.Session, poll: Poll) -> dict:
         ).where(Invitation.poll_id == poll.id)
     ).one()
     counts = dict(zip(("invited", "sent", "delivered", "opened", "answered"), funnel, strict=True))
+    counts["failed"] = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .join(Invitation, Invitation.id == OutboxMessage.invitation_id)
+        .where(Invitation.poll_id == poll.id, OutboxMessage.state == "failed")
+    )
     for kind, number in session.execute(
         sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)
     ):

@@ -2,13 +2,13 @@
 
 from flask import Flask, Response, current_app
 
-from poll.web import admin, api, auth, dashboard, errors, health, respond, results, words
+from poll.web import admin, api, auth, dashboard, errors, health, respond, results, sms, words
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    for blueprint in (respond, results, dashboard, auth, admin, api, health):
+    for blueprint in (respond, results, dashboard, auth, admin, api, sms, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(word=words.word, words=words)

@@ -1,0 +1,94 @@
+"""Incoming SMS: answers by reply ("1", "٢", "نعم"), stop requests, and everything else.
+
+A reply answers the newest open poll that sent this number a link, under the
+same one-answer rule and into the same tallies as the web, with channel
+"sms". Each gateway message id is handled once: a retried delivery of the
+same message gets the same reply and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll import phones
+from poll.db import insert_or_skip
+from poll.models import Channel, InboundMessage, Invitation, Poll, Recipient, RefusalKind
+from poll.services import answers, outbox, refusals
+from poll.services.answers import Outcome
+from poll.sms import replies
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What a reply did, for the caller to word the answer SMS."""
+
+    outcome: str  # an answers.Outcome value, or "stopped", "unknown-number", "no-poll", "unreadable", "duplicate"
+    language: str
+    codes: tuple[str, ...] = ()
+    stored_reply: str = ""
+
+
+def previous(session: so.Session, gateway_id: str) -> InboundMessage | None:
+    """The message already handled under this gateway id, if any."""
+    return session.scalar(sa.select(InboundMessage).where(InboundMessage.gateway_id == gateway_id))
+
+
+def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now: datetime) -> Handled:
+    """Act on one incoming SMS; the caller then stores it with `remember` and commits once."""
+    done = previous(session, gateway_id)
+    if done is not None:
+        return Handled("duplicate", "ar", stored_reply=done.reply)
+    try:
+        phone = phones.from_gateway(sender)
+    except ValueError:
+        return Handled("unknown-number", "ar")
+    reply = replies.read(text, [])
+    if reply.kind == "stop":
+        outbox.opt_out(session, phone)
+        return Handled("stopped", _language_of(session, phone))
+    invitation = _latest_invitation(session, phone)
+    if invitation is None:
+        return Handled("no-poll", _language_of(session, phone))
+    poll = invitation.poll
+    language = invitation.recipient.language or poll.default_language
+    codes = tuple(option.code for option in poll.options)
+    reply = replies.read(text, list(codes), poll.yes_no or None)
+    if reply.kind != "answer":
+        return Handled("unreadable", language, codes)
+    outcome = answers.record_answer(session, invitation, reply.code, channel=Channel.SMS, now=now)
+    if outcome is not Outcome.RECORDED:
+        refusals.record(session, poll.id, RefusalKind(outcome.value), channel=Channel.SMS, at=now)
+    return Handled(outcome.value, language, codes)
+
+
+def remember(session: so.Session, *, gateway_id: str, sender: str, text: str, outcome: str, reply: str) -> bool:
+    """Store the message under its gateway id; False if a concurrent request stored it first."""
+    statement = (
+        insert_or_skip(session, InboundMessage, ["gateway_id"])
+        .values(gateway_id=gateway_id, phone=sender[:32], text=text[:480], outcome=outcome, reply=reply[:480])
+        .returning(InboundMessage.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def _latest_invitation(session: so.Session, phone: str) -> Invitation | None:
+    return session.scalar(
+        sa.select(Invitation)
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .join(Poll, Poll.id == Invitation.poll_id)
+        .where(Recipient.phone == phone, Poll.status != "draft")
+        .order_by(Invitation.sent_at.desc().nulls_last(), Invitation.id.desc())
+        .options(so.joinedload(Invitation.poll).selectinload(Poll.options), so.joinedload(Invitation.recipient))
+        .limit(1)
+    )
+
+
+def _language_of(session: so.Session, phone: str) -> str:
+    language = session.scalar(
+        sa.select(Recipient.language).where(Recipient.phone == phone, Recipient.language.is_not(None)).limit(1)
+    )
+    return language or "ar"

@@ -1,0 +1,1 @@
+"""SMS: message text and segments, gateways (simulated, Kannel, log), and reading replies."""

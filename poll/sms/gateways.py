@@ -1,0 +1,105 @@
+"""SMS gateways behind one small interface: simulated (default), Kannel's smsbox, or a log.
+
+A gateway takes one message and says whether it was accepted, and if not,
+whether trying again could help.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger("poll.sms")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    message_id: int
+    phone: str  # E.164
+    text: str
+    idempotency_key: str
+    dlr_url: str  # where delivery reports for this message go
+
+
+@dataclass(frozen=True)
+class Sent:
+    accepted: bool
+    permanent: bool = False  # a refusal that retrying will not change
+    gateway_id: str | None = None
+    error: str = ""
+
+
+class Gateway(Protocol):
+    name: str
+
+    def send(self, message: Outgoing) -> Sent: ...
+
+
+class SimulatedGateway:
+    """Accepts everything: the outbox row is the handset's inbox (/phone/<number>), and the simulator decides delivery."""
+
+    name = "simulated"
+
+    def send(self, message: Outgoing) -> Sent:
+        return Sent(accepted=True, gateway_id=message.idempotency_key)
+
+
+class LogGateway:
+    """Writes each message to the log instead of sending it."""
+
+    name = "log"
+
+    def send(self, message: Outgoing) -> Sent:
+        log.info("SMS to %s [%s]: %s", message.phone, message.idempotency_key, message.text)
+        return Sent(accepted=True, gateway_id=message.idempotency_key)
+
+
+class KannelGateway:
+    """Kannel's smsbox: GET /cgi-bin/sendsms, Unicode as UCS-2, delivery reports to our dlr-url."""
+
+    name = "kannel"
+    # Delivered (1), failed (2), SMSC accepted (8), SMSC rejected (16).
+    DLR_MASK = 27
+
+    def __init__(self, url: str, username: str, password: str, *, timeout: float = 10.0):
+        self.url, self.username, self.password, self.timeout = url, username, password, timeout
+
+    def send(self, message: Outgoing) -> Sent:
+        params = {
+            "username": self.username,
+            "password": self.password,
+            "to": message.phone,
+            "text": message.text,
+            "charset": "UTF-8",
+            "dlr-mask": str(self.DLR_MASK),
+            "dlr-url": message.dlr_url,
+        }
+        if not message.text.isascii():
+            params["coding"] = "2"  # UCS-2: Arabic and Kurdish need it
+        request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(params)}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read().decode("utf-8", "replace").strip()
+                return Sent(accepted=True, gateway_id=message.idempotency_key, error=body[:200])
+        except urllib.error.HTTPError as error:
+            body = error.read().decode("utf-8", "replace").strip()[:200]
+            # smsbox: 4xx are refusals of this message (auth, routing, fields); 5xx may pass later.
+            return Sent(accepted=False, permanent=400 <= error.code < 500, error=f"{error.code} {body}")
+        except (urllib.error.URLError, OSError) as error:
+            return Sent(accepted=False, error=f"cannot reach smsbox: {getattr(error, 'reason', error)}"[:200])
+
+
+def from_config(config) -> Gateway:
+    """The gateway POLL_SMS_GATEWAY names; raises ValueError for an unknown name."""
+    name = config["SMS_GATEWAY"]
+    if name == "simulated":
+        return SimulatedGateway()
+    if name == "log":
+        return LogGateway()
+    if name == "kannel":
+        return KannelGateway(config["KANNEL_SENDSMS_URL"], config["KANNEL_USERNAME"], config["KANNEL_PASSWORD"])
+    raise ValueError(f"unknown SMS gateway {name!r}: use simulated, kannel or log")

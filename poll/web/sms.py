@@ -1,0 +1,134 @@
+"""Kannel's callbacks (incoming SMS and delivery reports) and the simulated handset's inbox.
+
+The callbacks are exempt from CSRF (Kannel posts no form) and instead must
+carry the shared secret POLL_SMS_SECRET; without one configured they are off.
+"""
+
+from __future__ import annotations
+
+import hmac
+import urllib.parse
+
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from poll import phones
+from poll.db import begin_write, get_session
+from poll.extensions import csrf
+from poll.i18n import LANGUAGES, choose_language
+from poll.models import utcnow
+from poll.services import inbound, outbox
+from poll.web.auth import login_required
+
+bp = Blueprint("sms", __name__)
+PLAIN = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+MAX_TEXT = 1600
+
+
+def _authorised() -> bool:
+    secret = current_app.config["SMS_SECRET"]
+    given = request.args.get("secret", "")
+    return bool(secret) and hmac.compare_digest(given.encode(), str(secret).encode())
+
+
+@bp.get("/sms/kannel/mo")
+@csrf.exempt
+def kannel_mo():
+    """An SMS from a phone, as Kannel's sms-service get-url delivers it; the body is the reply SMS."""
+    if not _authorised():
+        return "forbidden\n", 403, PLAIN
+    sender = request.args.get("from", "").strip()
+    text = _mo_text()
+    gateway_id = request.args.get("id", "").strip()
+    if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
+        return "bad request: from, id and text are required\n", 400, PLAIN
+    session = get_session()
+    begin_write(session)
+    handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow())
+    if handled.outcome == "duplicate":
+        session.rollback()
+        return _reply_sms(handled.stored_reply)
+    reply = _reply(handled)
+    if not inbound.remember(session, gateway_id=gateway_id, sender=sender, text=text, outcome=handled.outcome,
+                            reply=reply):
+        session.rollback()  # another delivery of the same message won the race; it did the work
+        earlier = inbound.previous(session, gateway_id)
+        return _reply_sms(earlier.reply if earlier else "")
+    session.commit()
+    return _reply_sms(reply)
+
+
+def _reply_sms(text: str):
+    # The response body goes back to the phone as an SMS. Arabic and Kurdish
+    # must go as UCS-2: X-Kannel-Coding tells smsbox (its sms-service needs
+    # accept-x-kannel-headers = true).
+    headers = dict(PLAIN)
+    if not text.isascii():
+        headers["X-Kannel-Coding"] = "2"
+    return text, 200, headers
+
+
+def _mo_text() -> str:
+    """The message text, decoded from the raw query: Kannel's %a passes UCS-2 messages as raw UTF-16 bytes.
+
+    With "&coding=%c" in the get-url, coding 2 says so; without it, NUL bytes in
+    an even-length text give UCS-2 away (no UTF-8 text of a reply has them).
+    """
+    raw = urllib.parse.parse_qs(request.query_string, keep_blank_values=True).get(b"text", [b""])[0]
+    coding = request.args.get("coding", "")
+    if coding == "2" or (not coding and b"\x00" in raw and len(raw) % 2 == 0):
+        try:
+            return raw.decode("utf-16-be")
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+def _reply(handled: inbound.Handled) -> str:
+    with force_locale(LANGUAGES.get(handled.language, LANGUAGES["ar"]).locale):
+        codes = ", ".join(handled.codes)
+        return {
+            "recorded": _("Thank you. Your answer has been recorded."),
+            "already-answered": _("Your answer is already recorded."),
+            "closed": _("This poll is closed."),
+            "not-open": _("This poll is not open yet."),
+            "invalid-option": _("Please reply with one of: %(codes)s", codes=codes),
+            "unreadable": _("Please reply with one of: %(codes)s", codes=codes),
+            "stopped": _("You will get no more messages from us."),
+            "no-poll": _("There is no poll for this number to answer."),
+            "unknown-number": _("There is no poll for this number to answer."),
+        }[handled.outcome]
+
+
+@bp.get("/sms/kannel/dlr")
+@csrf.exempt
+def kannel_dlr():
+    """A delivery report for one of our messages: dlr-url ...?secret=S&message=ID&status=%d."""
+    if not _authorised():
+        return "forbidden\n", 403, PLAIN
+    message_id = request.args.get("message", type=int)
+    status = request.args.get("status", type=int)
+    if message_id is None or status is None:
+        return "bad request: message and status are required\n", 400, PLAIN
+    session = get_session()
+    begin_write(session)
+    if not outbox.delivery_report(session, message_id, status, now=utcnow()):
+        return "no such message\n", 404, PLAIN
+    session.commit()
+    return "ok\n", 200, PLAIN
+
+
+@bp.get("/phone/<number>")
+@login_required
+def phone(number: str):
+    """A simulated handset: the messages sent to `number`, with their links, like a phone shows them."""
+    if current_app.config["SMS_GATEWAY"] != "simulated":
+        abort(404)
+    try:
+        e164 = phones.to_e164(number)
+    except ValueError:
+        abort(404)
+    choose_language(request.args.get("lang"))
+    messages = outbox.messages_for(get_session(), e164)
+    return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages)

@@ -1,0 +1,180 @@
+"""Kannel on loopback for tests: bearerbox, the fakesmsc SMSC simulator and smsbox, with our own config."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.servers import free_port
+
+BEARERBOX = Path("/usr/sbin/bearerbox")
+SMSBOX = Path("/usr/sbin/smsbox")
+FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
+USERNAME, PASSWORD = "poll", "poll-test-pass"
+
+
+@dataclass
+class Kannel:
+    folder: Path
+    app_port: int
+    secret: str
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list = field(default_factory=list)
+    fakesmsc: subprocess.Popen | None = None
+
+    @property
+    def sendsms_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sendsms']}/cgi-bin/sendsms"
+
+    def config(self) -> str:
+        mo = (f"http://127.0.0.1:{self.app_port}/sms/kannel/mo?secret={self.secret}"
+              "&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c")
+        return f"""group = core
+admin-port = {self.ports['admin']}
+admin-password = test-admin
+admin-deny-ip = "*.*.*.*"
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {self.ports['smsbox']}
+box-deny-ip = "*.*.*.*"
+box-allow-ip = "127.0.0.1"
+dlr-storage = internal
+log-level = 1
+
+group = smsc
+smsc = fake
+smsc-id = FAKE
+port = {self.ports['smsc']}
+connect-allow-ip = 127.0.0.1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {self.ports['smsbox']}
+sendsms-port = {self.ports['sendsms']}
+sendsms-interface = 127.0.0.1
+global-sender = 12345
+http-request-retry = 60
+http-queue-delay = 1
+log-level = 1
+
+group = sendsms-user
+username = {USERNAME}
+password = {PASSWORD}
+user-deny-ip = "*.*.*.*"
+user-allow-ip = "127.0.0.1"
+max-messages = 5
+concatenation = true
+
+group = sms-service
+keyword = default
+catch-all = true
+get-url = "{mo}"
+max-messages = 1
+accept-x-kannel-headers = true
+"""
+
+    def start(self) -> None:
+        self.ports = {name: free_port() for name in ("admin", "smsbox", "smsc", "sendsms")}
+        conf = self.folder / "kannel.conf"
+        conf.write_text(self.config())
+        # The order of Kannel's own check_fakesmsc.sh: bearerbox, then the SMSC, then smsbox.
+        self._spawn([str(BEARERBOX), str(conf)], "bearerbox.log")
+        wait_for_port(self.ports["smsc"])
+        self.fakesmsc = subprocess.Popen(
+            [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(self.ports["smsc"]), "-m", "-1"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log("fakesmsc.log"),
+        )
+        self.processes.append(self.fakesmsc)
+        self._spawn([str(SMSBOX), str(conf)], "smsbox.log")
+        wait_for_port(self.ports["sendsms"])
+
+    def _log(self, name: str):
+        handle = (self.folder / name).open("wb")
+        self.logs.append(handle)
+        return handle
+
+    def _spawn(self, command: list[str], log: str) -> None:
+        self.processes.append(subprocess.Popen(command, stdout=self._log(log), stderr=subprocess.STDOUT))
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.fakesmsc is not None:
+            self.fakesmsc.stdin.close()
+        for handle in self.logs:
+            handle.close()
+
+    def inject(self, sender: str, text: str) -> None:
+        """A phone sends an SMS: fakesmsc hands it to bearerbox as a UCS-2 message."""
+        body = urllib.parse.quote(text.encode("utf-16-be"), safe="")
+        self.fakesmsc.stdin.write(f"{sender} 12345 ucs2 {body}\n".encode())
+        self.fakesmsc.stdin.flush()
+
+    def received(self) -> list[str]:
+        """Messages fakesmsc has received so far, as "RECEIVER TEXT", long ones put back together."""
+        texts, parts = [], {}
+        for line in (self.folder / "fakesmsc.log").read_text(errors="replace").splitlines():
+            if "Got message" not in line:
+                continue
+            _sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            if kind == "udh":
+                # A part of a concatenated message: UDH 05 00 03 <reference> <total> <number>.
+                udh, _data, body = rest.split(" ", 2)
+                header = urllib.parse.unquote_to_bytes(udh)
+                reference, total, number = header[3], header[4], header[5]
+                pieces = parts.setdefault((receiver, reference), {})
+                pieces[number] = _octets(body)
+                if len(pieces) == total:
+                    whole = b"".join(pieces[i] for i in range(1, total + 1))
+                    texts.append(f"{receiver} " + _decode(whole))
+                    del parts[(receiver, reference)]
+            elif kind == "ucs-2":
+                texts.append(f"{receiver} " + _octets(rest).decode("utf-16-be"))
+            else:
+                texts.append(f"{receiver} " + urllib.parse.unquote(rest.replace("+", " ")))
+        return texts
+
+
+def _octets(logged: str) -> bytes:
+    # fakesmsc logs octets URL-encoded, with "+" for the byte 0x20.
+    return urllib.parse.unquote_to_bytes(logged.replace("+", "%20"))
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-16-be")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    """Return once something listens on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port that is not open yet, bounded by the deadline
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+def eventually(check, timeout: float = 60, what: str = "condition"):
+    """Poll `check` until it returns a truthy value; raise after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last value {value!r}")
+        time.sleep(0.1)  # polling for an effect of another process, bounded by the deadline
