@@ -75,7 +75,10 @@ def _mo_text() -> str:
     With "&coding=%c" in the get-url, coding 2 says so; without it, NUL bytes in
     an even-length text give UCS-2 away (no UTF-8 text of a reply has them).
     """
-    raw = urllib.parse.parse_qs(request.query_string, keep_blank_values=True).get(b"text", [b""])[0]
+    # Latin-1 maps each byte to one character and back, so the octets survive parsing.
+    query = request.query_string.decode("latin-1")
+    raw = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, encoding="latin-1")).get("text", "")
+    raw = raw.encode("latin-1")
     coding = request.args.get("coding", "")
     if coding == "2" or (not coding and b"\x00" in raw and len(raw) % 2 == 0):
         try:

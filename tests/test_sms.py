@@ -1,0 +1,294 @@
+"""SMS: segments and encodings, reading replies, the outbox and dispatcher, Kannel's callbacks."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from poll.db import begin_write
+from poll.errors import Invalid
+from poll.models import Answer, InboundMessage, MessageState, OptOut, OutboxMessage, Recipient, utcnow
+from poll.services import outbox, polls, tallies
+from poll.sms import encoding, replies
+from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
+from tests.servers import free_port
+
+SECRET = "s3cret-for-tests"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "units", "segments"),
+    [
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("[]" * 40, "GSM-7", 160, 1),  # extension characters take two slots
+        ("€" * 81, "GSM-7", 162, 2),
+        ("ع" * 70, "UCS-2", 70, 1),
+        ("ع" * 71, "UCS-2", 71, 2),
+        ("a" * 69 + "ع", "UCS-2", 70, 1),  # one Arabic letter makes the whole message UCS-2
+        ("😀" * 35, "UCS-2", 70, 1),  # outside the BMP: two units each
+        ("", "GSM-7", 0, 1),
+    ],
+)
+def test_encoding_and_segments(text, name, units, segments):
+    result = encoding.analyze(text)
+    assert (result.name, result.units, result.segments) == (name, units, segments)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "code"),
+    [("1", "answer", "1"), (" 2 ", "answer", "2"), ("٣", "answer", "3"), ("۲", "answer", "2"),
+     ("3 please", "answer", "3"), ("STOP", "stop", None), ("stop", "stop", None), ("توقف", "stop", None),
+     ("إيقاف", "stop", None), ("وەستان", "stop", None), ("hello", "unknown", None), ("9", "unknown", None),
+     ("", "unknown", None), ("\x00\xff", "unknown", None), ("نعم", "answer", "1"), ("لا", "answer", "2")],
+)
+def test_reading_replies(text, kind, code):
+    assert replies.read(text, ["1", "2", "3"], {"yes": "1", "no": "2"}) == replies.Reply(kind, code)
+
+
+def test_yes_no_only_where_the_poll_allows():
+    assert replies.read("نعم", ["1", "2", "3"]).kind == "unknown"
+
+
+def test_template_without_the_link_is_refused(make_poll):
+    with pytest.raises(Invalid, match="no {link} placeholder"):
+        make_poll(sms={"ar": "{question}"})
+    with pytest.raises(Invalid, match="unknown placeholder {name}"):
+        make_poll(sms={"en": "{name} {link}"})
+
+
+def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links):
+    make_links(make_poll("pre"), count=10, language="ar")
+    out = runner.invoke(["sms", "preview", "pre"]).output
+    assert "[ar]" in out and "UCS-2" in out and "10 recipients" in out
+    assert "[en]" in out and "GSM-7" in out
+    assert "https://poll.example.iq/p/" in out
+    assert "total: 0.30 USD" in out  # 10 x 3 segments x 0.01
+
+
+def test_a_message_over_the_segment_limit_is_not_queued(runner, session, app, make_poll, make_links):
+    make_links(make_poll("long"), count=2)
+    app.config["SMS_MAX_SEGMENTS"] = 1
+    result = runner.invoke(["sms", "queue", "long"])
+    assert result.exit_code == 1 and "segments (limit 1)" in result.output
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+@pytest.fixture
+def queued(runner, session, make_poll, make_links):
+    tokens = make_links(make_poll("out"), count=3, language="en")
+    assert "3 messages queued" in runner.invoke(["sms", "queue", "out"]).output
+    session.rollback()
+    return tokens
+
+
+def test_queueing_is_idempotent_and_texts_carry_the_link(runner, session, queued):
+    assert "0 messages queued" in runner.invoke(["sms", "queue", "out"]).output
+    session.rollback()
+    texts = session.scalars(sa.select(OutboxMessage.text).order_by(OutboxMessage.id)).all()
+    assert [text.rsplit("/p/", 1)[1] for text in texts] == queued
+    assert all(text.startswith("Opinion Measurement Centre: Dear citizen") for text in texts)
+
+
+def test_dispatch_once_sends_everything_and_marks_links_sent(runner, session, queued):
+    out = runner.invoke(["dispatch", "--once", "--rate", "1000"]).output
+    assert "3 messages handed to the simulated gateway; outbox: sent 3" in out
+    session.rollback()
+    assert session.scalar(sa.text("SELECT count(*) FROM invitations WHERE sent_at IS NOT NULL")) == 3
+    assert "outbox: sent 3" in runner.invoke(["dispatch", "--once"]).output  # nothing sent twice
+
+
+def claim_now(app, **kwargs):
+    with app.extensions["poll.db"]() as session:
+        begin_write(session)
+        claimed = outbox.claim(session, batch=kwargs.get("batch", 100), now=kwargs.get("now", utcnow()),
+                               lease=timedelta(seconds=300))
+        ids = [message.id for message in claimed]
+        session.commit()
+    return ids
+
+
+def test_a_dead_dispatchers_claims_are_taken_over_after_the_lease(app, session, queued):
+    first = claim_now(app)
+    assert len(first) == 3
+    assert claim_now(app) == []  # still leased
+    again = claim_now(app, now=utcnow() + timedelta(seconds=301))
+    assert again == first
+    session.rollback()
+    messages = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [m.attempts for m in messages] == [2, 2, 2]
+    assert [m.idempotency_key for m in messages] == [f"inv-{m.invitation_id}" for m in messages]
+
+
+def test_concurrent_dispatchers_never_claim_the_same_message(app, session, make_poll, make_links, runner):
+    make_links(make_poll("many"), count=60)
+    runner.invoke(["sms", "queue", "many"])
+    results, barrier = [], threading.Barrier(3)
+
+    def work():
+        barrier.wait(timeout=30)
+        results.append(claim_now(app, batch=25))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    claimed = [message for batch in results for message in batch]
+    assert len(claimed) == len(set(claimed)) == 60
+
+
+def test_unreachable_gateway_retries_with_backoff_then_fails(app, session, queued):
+    gateway = KannelGateway(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "u", "p", timeout=2)
+    factory = app.extensions["poll.db"]
+    for _attempt in range(2):
+        with factory() as s:
+            s.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow()))
+            s.commit()
+        outbox.dispatch_batch(factory, gateway, batch=10, lease=timedelta(seconds=300), max_attempts=2,
+                              dlr_url=lambda i: "http://x/")
+    session.rollback()
+    messages = session.scalars(sa.select(OutboxMessage)).all()
+    assert {m.state for m in messages} == {MessageState.FAILED}
+    assert all("cannot reach smsbox" in m.last_error for m in messages)
+    poll = polls.get_poll(session, "out")
+    assert tallies.counters(session, poll)["failed"] == 3
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_first_failure_is_queued_again_later(app, session, queued):
+    gateway = KannelGateway(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "u", "p", timeout=2)
+    before = utcnow()
+    outbox.dispatch_batch(app.extensions["poll.db"], gateway, batch=10, lease=timedelta(seconds=300),
+                          max_attempts=5, dlr_url=lambda i: "http://x/")
+    session.rollback()
+    for message in session.scalars(sa.select(OutboxMessage)):
+        assert message.state == MessageState.QUEUED and message.attempts == 1
+        assert message.next_attempt_at >= before + timedelta(seconds=29)
+
+
+def mo(client, **params):
+    return client.get("/sms/kannel/mo", query_string={"secret": SECRET, **params})
+
+
+@pytest.fixture
+def sms_app(app):
+    app.config["SMS_SECRET"] = SECRET
+    return app
+
+
+@pytest.fixture
+def phone(session, make_poll, make_links):
+    make_links(make_poll("reply"), count=1, language="en")
+    session.rollback()
+    return session.scalar(sa.select(Recipient.phone))
+
+
+def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, session, phone):
+    first = mo(client, **{"from": phone[1:], "text": "2", "id": "k-1"})
+    assert first.status_code == 200 and "recorded" in first.get_data(as_text=True)
+    replay = mo(client, **{"from": phone[1:], "text": "2", "id": "k-1"})
+    assert replay.get_data(as_text=True) == first.get_data(as_text=True)
+    second = mo(client, **{"from": phone, "text": "1", "id": "k-2"})
+    assert "already recorded" in second.get_data(as_text=True)
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+    assert session.scalar(sa.select(Answer.channel)) == "sms"
+    assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
+def test_forged_callbacks_are_refused(sms_app, client, session, phone, secret):
+    params = {"from": phone, "text": "1", "id": "f-1"} | ({} if secret is None else {"secret": secret})
+    assert client.get("/sms/kannel/mo", query_string=params).status_code == 403
+    assert client.get("/sms/kannel/dlr", query_string={"message": 1, "status": 1, "secret": secret or ""}).status_code == 403
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
+
+
+def test_callbacks_are_off_without_a_configured_secret(client, phone):
+    response = client.get("/sms/kannel/mo", query_string={"secret": "", "from": phone, "text": "1", "id": "x"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "text"),
+    [
+        ({"from": "9647999999999", "text": "1", "id": "u-1"}, 200, "لا يوجد استطلاع"),
+        ({"from": "not a number", "text": "1", "id": "u-2"}, 200, "لا يوجد استطلاع"),
+        ({"text": "1", "id": "u-3"}, 400, "required"),
+        ({"from": "9647700000000", "text": "1"}, 400, "required"),
+        ({"from": "9647700000000", "text": "x" * 2000, "id": "u-4"}, 400, "required"),
+    ],
+)
+def test_odd_replies_get_clear_answers(sms_app, client, session, phone, params, status, text):
+    response = mo(client, **params)
+    assert response.status_code == status
+    assert text in response.get_data(as_text=True)
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+
+
+def test_garbage_bytes_and_help(sms_app, client, session, phone):
+    response = client.get(f"/sms/kannel/mo?secret={SECRET}&from={phone[1:]}&id=g-1&text=%FF%FE%00%01%C3%28")
+    assert response.status_code == 200
+    assert "Please reply with one of: 1, 2, 3" in response.get_data(as_text=True)
+
+
+def test_reply_to_a_closed_poll_is_refused(sms_app, client, session, phone):
+    polls.close_poll(session, polls.get_poll(session, "reply"))
+    session.commit()
+    response = mo(client, **{"from": phone[1:], "text": "1", "id": "c-1"})
+    assert "closed" in response.get_data(as_text=True)
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+
+
+def test_stop_opts_out_and_the_dispatcher_honours_it(sms_app, client, runner, session, phone):
+    runner.invoke(["sms", "queue", "reply"])
+    response = mo(client, **{"from": phone[1:], "text": "STOP", "id": "s-1"})
+    assert "no more messages" in response.get_data(as_text=True)
+    session.rollback()
+    assert session.get(OptOut, phone) is not None
+    assert session.scalar(sa.select(OutboxMessage.state)) == MessageState.CANCELLED
+    assert "handed to the simulated gateway; outbox: cancelled 1" in runner.invoke(["dispatch", "--once"]).output
+
+
+def test_delivery_reports_mark_links_delivered_or_failed(sms_app, client, runner, session, queued):
+    runner.invoke(["dispatch", "--once"])
+    session.rollback()
+    first, second = session.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id)).all()[:2]
+    for status in (8, 1):
+        assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": first,
+                                                           "status": status}).status_code == 200
+    assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": second,
+                                                       "status": 16}).status_code == 200
+    assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": 999999,
+                                                       "status": 1}).status_code == 404
+    assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": "x"}).status_code == 400
+    session.rollback()
+    states = dict(session.execute(sa.select(OutboxMessage.id, OutboxMessage.state)).all())
+    assert states[first] == "delivered" and states[second] == "failed"
+    poll = polls.get_poll(session, "out")
+    counts = tallies.counters(session, poll)
+    assert (counts["delivered"], counts["failed"]) == (1, 1)
+
+
+def test_simulated_handset_shows_its_messages(client, runner, session, queued, login):
+    runner.invoke(["dispatch", "--once"])
+    session.rollback()
+    phone = session.scalar(sa.select(OutboxMessage.phone).order_by(OutboxMessage.id))
+    login("viewer")
+    body = client.get(f"/phone/{phone}?lang=en").get_data(as_text=True)
+    assert f'<a href="https://poll.example.iq/p/{queued[0]}">' in body
+    assert "•••" + phone[-3:] in body  # the number shown masked
+    assert client.get("/phone/12345").status_code == 404
+
+
+def test_simulated_gateway_accepts_with_its_key():
+    sent = SimulatedGateway().send(Outgoing(1, "+9647701234567", "hi", "inv-1", "http://x"))
+    assert sent.accepted and sent.gateway_id == "inv-1"
