@@ -396,6 +396,21 @@ def sms_queue(session, slug: str) -> None:
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
 
+@sms_group.command("remind")
+@click.argument("slug")
+@click.option("--after", "hours", type=click.FloatRange(min=0), default=24.0, show_default=True,
+              help="Hours since the last message before a reminder.")
+@unit_of_work
+def sms_remind(session, slug: str, hours: float) -> None:
+    """Queue reminders to recipients of poll SLUG who have not answered (at most POLL_SMS_MAX_REMINDERS each)."""
+    config = current_app.config
+    poll = polls.get_poll(session, slug)
+    queued = outbox.queue_reminders(session, poll, config["BASE_URL"], after=timedelta(hours=hours),
+                                    max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC))
+    audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
+    click.echo(f"{queued:,} reminders queued")
+
+
 @cli.command("dispatch")
 @click.option("--once", is_flag=True, help="Drain the outbox, then exit.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Messages per second (POLL_SMS_RATE).")

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, object] = {
     "SMS_BATCH": 100,
     "SMS_MAX_ATTEMPTS": 5,
     "SMS_LEASE_SECONDS": 300,
+    # Reminders to those who have not answered, at most this many per link.
+    "SMS_MAX_REMINDERS": 1,
     # Respondent pages: Arabic unless the link, the recipient or the browser says otherwise.
     "DEFAULT_LANGUAGE": "ar",
     # Dates on pages are shown in Iraqi time.

@@ -292,3 +292,18 @@ def test_simulated_handset_shows_its_messages(client, runner, session, queued, l
 def test_simulated_gateway_accepts_with_its_key():
     sent = SimulatedGateway().send(Outgoing(1, "+9647701234567", "hi", "inv-1", "http://x"))
     assert sent.accepted and sent.gateway_id == "inv-1"
+
+
+def test_reminders_go_to_non_responders_at_most_the_configured_number(app, client, runner, session, queued):
+    runner.invoke(["dispatch", "--once"])
+    client.post(f"/p/{queued[0]}", data={"option": "1"})
+    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "1"]).output
+    assert "2 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output
+    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output  # pending
+    runner.invoke(["dispatch", "--once"])
+    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output  # limit 1
+    app.config["SMS_MAX_REMINDERS"] = 2
+    assert "2 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output
+    session.rollback()
+    kinds = sorted(session.scalars(sa.select(OutboxMessage.kind)).all())
+    assert kinds == ["invitation"] * 3 + ["reminder-1"] * 2 + ["reminder-2"] * 2

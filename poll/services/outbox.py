@@ -110,6 +110,56 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
     return len(values)
 
 
+def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,
+                    now: datetime) -> int:
+    """Queue a reminder to each link sent at least `after` ago and not answered, up to `max_reminders` each.
+
+    The n-th reminder waits `after` from the previous message; opted-out
+    numbers and closed polls get none. Returns how many were queued.
+    """
+    if poll.phase(now) != "open":
+        return 0
+    previous = (
+        sa.select(
+            OutboxMessage.invitation_id,
+            sa.func.count().label("sent"),
+            sa.func.max(OutboxMessage.sent_at).label("last_sent_at"),
+        )
+        .where(OutboxMessage.state.in_([MessageState.SENT, MessageState.DELIVERED]))
+        .group_by(OutboxMessage.invitation_id)
+        .subquery()
+    )
+    pending = sa.select(OutboxMessage.id).where(
+        OutboxMessage.invitation_id == Invitation.id,
+        OutboxMessage.state.in_([MessageState.QUEUED, MessageState.SENDING]),
+    )
+    opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
+    rows = session.execute(
+        sa.select(Invitation.id, Invitation.token, Recipient.phone, Recipient.language, previous.c.sent)
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .join(previous, previous.c.invitation_id == Invitation.id)
+        .where(
+            Invitation.poll_id == poll.id,
+            Invitation.answered_at.is_(None),
+            previous.c.last_sent_at <= now - after,
+            previous.c.sent <= max_reminders,
+            ~pending.exists(),
+            ~opted_out.exists(),
+        )
+    ).all()
+    values = []
+    for invitation_id, token, phone, language, sent in rows:
+        text = compose(poll, language or poll.default_language, invitations.link_url(base_url, token))
+        values.append({
+            "invitation_id": invitation_id, "kind": f"reminder-{sent}", "phone": phone, "text": text,
+            "segments": encoding.analyze(text).segments, "state": MessageState.QUEUED,
+            "idempotency_key": f"inv-{invitation_id}-r{sent}", "attempts": 0,
+        })
+    if values:
+        session.execute(sa.insert(OutboxMessage), values)
+    return len(values)
+
+
 def queue_reply(session: so.Session, phone: str, text: str, key: str) -> None:
     """Queue a short reply to an incoming SMS (when the gateway cannot answer in the same request)."""
     session.add(OutboxMessage(kind="reply", phone=phone, text=text, segments=encoding.analyze(text).segments,
