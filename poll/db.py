@@ -9,6 +9,7 @@ then writes cannot wait for a busy lock in WAL mode.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -125,11 +126,13 @@ def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict
 
 def upsert_add(session: so.Session, model: type, rows: list[dict], keys: list[str], column: str) -> None:
     """Add each row's `column` to the row with the same `keys`, creating it if missing (one statement)."""
-    if not rows:
-        return
+    if rows:
+        session.execute(_upsert_add(session.get_bind().dialect.name, model, tuple(keys), column), rows)
+
+
+@functools.cache
+def _upsert_add(dialect: str, model: type, keys: tuple[str, ...], column: str) -> sa.Insert:
+    # Built once per table: this runs in every answer's transaction.
     table = model.__table__
-    insert = postgresql_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
-    statement = insert.on_conflict_do_update(
-        index_elements=keys, set_={column: table.c[column] + insert.excluded[column]}
-    )
-    session.execute(statement, rows)
+    insert = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    return insert.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + insert.excluded[column]})

@@ -29,13 +29,18 @@ def find_link(session: so.Session, token: str) -> Invitation | None:
     """The invitation whose token is `token`, with its poll, options and recipient; None if none."""
     if not is_well_formed(token):
         return None
-    return session.scalar(
-        sa.select(Invitation)
-        .where(Invitation.token == token)
-        .options(
-            so.joinedload(Invitation.poll).selectinload(Poll.options),
-            so.joinedload(Invitation.recipient),
+    # One query for the link, its poll with the options, and the recipient: this runs on every answer.
+    return (
+        session.scalars(
+            sa.select(Invitation)
+            .where(Invitation.token == token)
+            .options(
+                so.joinedload(Invitation.poll).joinedload(Poll.options),
+                so.joinedload(Invitation.recipient),
+            )
         )
+        .unique()
+        .one_or_none()
     )
 
 

@@ -1,0 +1,140 @@
+"""Answers over HTTP under gunicorn: our answer flow against a bare Flask + sqlite3 app doing the same.
+
+Each simulated phone GETs its link and POSTs an answer (wrk with a Lua script,
+each link used once). Same gunicorn settings, same SQLite file layout; rate
+limits off for the load (one client address). Bar: ours >= 0.6 of the floor.
+Usage: python scripts/bench/answers.py [--links N] [--workers W] [--connections C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
+from _common import report  # noqa: E402
+
+from poll import db  # noqa: E402
+from poll.services import audiences, invitations, polls  # noqa: E402
+from poll.simulate import population  # noqa: E402
+from tests.servers import free_port, wait_until_serving  # noqa: E402
+
+LUA = """
+local tokens = {}
+local counter = 0
+local index = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+end
+function init(args)
+  for line in io.lines(args[1]) do table.insert(tokens, line) end
+  step = tonumber(args[2])
+  index = id + 1
+  posting = false
+end
+function request()
+  if index > #tokens then index = id + 1 end
+  local path = "/p/" .. tokens[index]
+  if posting then
+    posting = false
+    index = index + step
+    return wrk.format("POST", path, {["Content-Type"] = "application/x-www-form-urlencoded"}, "option=2")
+  end
+  posting = true
+  return wrk.format("GET", path)
+end
+"""
+
+
+def prepare(path: Path, links: int) -> list[str]:
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    with sa.orm.Session(engine) as session:
+        poll = polls.create_poll(session, polls.builtin_definition())
+        polls.open_poll(session, poll)
+        audiences.add_population(session, poll, population.generate(links, np.random.default_rng(1)))
+        invitations.issue_links(session, poll)
+        session.commit()
+        tokens = session.scalars(sa.text("SELECT token FROM invitations ORDER BY id")).all()
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TABLE floor_answers (invitation_id INTEGER PRIMARY KEY, option TEXT NOT NULL)")
+    engine.dispose()
+    return list(tokens)
+
+
+def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", app],
+        cwd=ROOT, env=os.environ | env,
+    )
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", server) if "poll" in app else _wait(port, server)
+        script = folder / "flow.lua"
+        script.write_text(LUA)
+        result = subprocess.run(
+            ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "-s", str(script),
+             f"http://127.0.0.1:{port}", "--", str(tokens_file), "2"],
+            capture_output=True, text=True, check=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", result.stdout)
+    if errors:
+        print(f"  {app}: {errors.group(1)} non-2xx responses (links answered twice after wrapping)")
+    return float(match.group(1))
+
+
+def _wait(port: int, server: subprocess.Popen) -> None:
+    from tests.kannel import wait_for_port
+
+    wait_for_port(port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=int, default=60_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        template = folder / "template.db"
+        tokens = prepare(template, args.links)
+        tokens_file = folder / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+        for side, app, variable in (("floor", "floor.answers_app:app", "FLOOR_DATABASE"),
+                                    ("ours", "poll.wsgi:app", None)):
+            path = folder / f"{side}.db"
+            shutil.copyfile(template, path)
+            env = {"PYTHONPATH": str(Path(__file__).resolve().parent), "FLOOR_DATABASE": str(path),
+                   "POLL_DATABASE_URL": f"sqlite:///{path}", "POLL_SECRET_KEY": "bench",
+                   "POLL_RATELIMIT_ENABLED": "false"}
+            rates[side] = run(app, env, folder, tokens_file, args)
+    report("answers", [{"case": f"GET + POST per link, {args.workers} workers, SQLite", "ours": rates["ours"],
+                        "floor": rates["floor"], "ratio": rates["ours"] / rates["floor"], "unit": "requests/s"}],
+           ">= 0.60")
+
+
+if __name__ == "__main__":
+    main()
