@@ -179,3 +179,18 @@ def test_dashboard_shows_monte_carlo_histograms(client, runner, session, make_po
     assert body.count('aria-label="Raw estimates over the replications"') == 3
     # The summary is kept, the replications wrote no answers, and no answering run is shown as truth.
     assert "error of raw" not in body
+
+
+def test_long_timelines_are_drawn_in_a_bounded_number_of_bars():
+    from datetime import datetime, timedelta
+
+    from poll.web import charts
+
+    start = datetime(2024, 1, 10, 9)
+    series = [(start + timedelta(hours=h), [h % 3, 1]) for h in range(0, 2000, 7)]
+    bars = charts._buckets(series, charts.MAX_BARS)
+    assert len(bars) <= charts.MAX_BARS
+    assert [sum(col) for col in zip(*(counts for _, counts in bars), strict=True)] == [
+        sum(col) for col in zip(*(counts for _, counts in series), strict=True)]
+    svg = charts.timeline(series, rtl=False, title="t", empty="none")
+    assert svg.count("<rect") <= 2 * charts.MAX_BARS

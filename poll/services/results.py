@@ -92,8 +92,12 @@ class Results:
         return self.answered / base if base else None
 
 
-def poll_results(session: so.Session, poll: Poll) -> Results:
-    """Everything the results views show, from the kept counters and tallies."""
+def poll_results(session: so.Session, poll: Poll, *, with_timeline: bool = True) -> Results:
+    """Everything the results views show, from the kept counters and tallies.
+
+    The timeline (answers per hour) is left out when `with_timeline` is false,
+    as the JSON API does: its size follows how long the poll has run.
+    """
     counts = tallies.counters(session, poll)
     cells = tallies.stratum_cells(session, poll)
     run = latest_run(session, poll)
@@ -130,7 +134,7 @@ def poll_results(session: so.Session, poll: Poll) -> Results:
     )
     results.weighting = _weighted(results, cells, position, run)
     results.breakdowns = _breakdowns(counts, cells, position, run, options)
-    results.timeline = _timeline(session, poll, position)
+    results.timeline = _timeline(session, poll, position) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
 

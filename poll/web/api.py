@@ -35,7 +35,7 @@ def poll_results(slug: str):
     poll = _poll_or_404(slug)
     if poll is None:
         return _not_found(slug)
-    outcome = results.poll_results(get_session(), poll)
+    outcome = results.poll_results(get_session(), poll, with_timeline=False)
     return jsonify(exports.public_document(results_json(outcome), outcome))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
@@ -139,12 +139,13 @@ def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup
 
 
 def timeline(series: Sequence[tuple[datetime, list[int]]], *, rtl: bool, title: str, empty: str) -> Markup:
-    """Answers per hour, stacked by answer."""
+    """Answers per hour, stacked by answer; long polls are drawn in buckets of several hours."""
     width, height, pad = 640, 180, 30
     canvas = _Canvas(width, height, rtl, title)
     if not series:
         canvas.text(width / 2, height / 2, empty, anchor="middle", fill=MUTED)
         return canvas.done()
+    series = _buckets(series, MAX_BARS)
     peak = max(sum(counts) for _, counts in series) or 1
     step = (width - 2 * pad) / len(series)
     for i, (_hour, counts) in enumerate(series):
@@ -159,6 +160,24 @@ def timeline(series: Sequence[tuple[datetime, list[int]]], *, rtl: bool, title: 
     canvas.text(width - pad, height - 10, f"{last:%Y-%m-%d %H:00} UTC", size=11, fill=MUTED, anchor="end")
     canvas.text(pad, 16, f"{peak:,} / h", size=11, fill=MUTED)
     return canvas.done()
+
+
+MAX_BARS = 96
+
+
+def _buckets(series: Sequence[tuple[datetime, list[int]]], most: int) -> list[tuple[datetime, list[int]]]:
+    # One bar per hour from the first answer to the last, hours without answers
+    # included; past `most` hours, each bar sums several, so the chart's size
+    # stays the same however long the poll runs.
+    start = series[0][0]
+    hours = int((series[-1][0] - start).total_seconds() // 3600) + 1
+    width = -(-hours // most)
+    bars = [[0] * len(series[0][1]) for _ in range(-(-hours // width))]
+    for hour, counts in series:
+        row = bars[int((hour - start).total_seconds() // 3600) // width]
+        for i, count in enumerate(counts):
+            row[i] += count
+    return [(start + timedelta(hours=i * width), row) for i, row in enumerate(bars)]
 
 
 # Iraq's governorates on a tile grid (column, row), roughly where they lie.
