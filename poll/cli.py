@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-import numpy as np
 import sqlalchemy as sa
 from tqdm import tqdm
 from flask import current_app
@@ -338,18 +337,10 @@ def export_command(session, slug: str, fmt: str, what: str) -> None:
     """Write poll SLUG's answers (anonymous fields) or results to standard output."""
     poll = polls.get_poll(session, slug)
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
-    if what == "results":
-        document = reports.results_json(results.poll_results(session, poll))
-        if fmt == "json":
-            click.echo(json.dumps(document, ensure_ascii=False))
-            return
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["code", "label", "count", "share", "ci95_low", "ci95_high", "weighted_share", "true_share"])
-        for option in document["options"]:
-            writer.writerow([option["code"], option["label"], option["count"], option["share"], *option["ci95"],
-                             option["weighted_share"], option["true_share"]])
+    if what == "results" and fmt == "json":
+        click.echo(json.dumps(reports.results_json(results.poll_results(session, poll)), ensure_ascii=False))
         return
-    header, rows = exports.answer_rows(session, poll)
+    header, rows = (exports.result_rows if what == "results" else exports.answer_rows)(session, poll)
     if fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(header)

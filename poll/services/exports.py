@@ -8,7 +8,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import Answer, Invitation, Option, Poll, Recipient
-from poll.services.results import SMALL_CELL, Results
+from poll.reports import results_json
+from poll.services.results import SMALL_CELL, Results, poll_results
 
 ANSWER_FIELDS = ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
 LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
@@ -52,6 +53,19 @@ def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tupl
                         for value in row)
 
     return LINK_FIELDS, rows()
+
+
+RESULT_FIELDS = ["code", "label", "count", "share", "ci95_low", "ci95_high", "weighted_share", "true_share"]
+
+
+def result_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
+    """The results table: one row per answer with count, share, interval, weighted and true share."""
+    document = results_json(poll_results(session, poll, with_timeline=False))
+    rows = (
+        (o["code"], o["label"], o["count"], o["share"], *o["ci95"], o["weighted_share"], o["true_share"])
+        for o in document["options"]
+    )
+    return RESULT_FIELDS, rows
 
 
 def public_document(document: dict, results: Results) -> dict:

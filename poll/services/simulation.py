@@ -141,12 +141,7 @@ def run_in_process(
     audiences.add_population(session, poll, sample)
     progress("issuing links")
     invitations.issue_links(session, poll)
-    ids = session.scalars(
-        sa.select(Invitation.id)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .where(Invitation.poll_id == poll.id)
-        .order_by(Recipient.id)
-    ).all()
+    ids = _in_sample_order(session, poll, Invitation.id)
     if len(ids) != plan.sample_size:
         raise Invalid(f"poll {poll.slug}'s audience held other recipients: add --reset to clear it first")
 
@@ -176,6 +171,16 @@ def run_in_process(
         run.extras = run.extras | {"guesses": _refuse_attacks(session, poll, result, at)}
     session.flush()
     return run, world
+
+
+def _in_sample_order(session: so.Session, poll: Poll, column) -> list:
+    # Recipients were written in the sample's order, so their ids give the invitee positions.
+    return session.scalars(
+        sa.select(column)
+        .join(Recipient, Recipient.id == Invitation.recipient_id)
+        .where(Invitation.poll_id == poll.id)
+        .order_by(Recipient.id)
+    ).all()
 
 
 def _clock(start: datetime, scale: float = 1.0) -> Callable[[np.ndarray], list[datetime]]:
@@ -258,12 +263,7 @@ def _extras(result: behaviour.Field) -> dict:
 def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event]:
     """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
     result = world.field
-    tokens = session.scalars(
-        sa.select(Invitation.token)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .where(Invitation.poll_id == poll.id)
-        .order_by(Recipient.id)
-    ).all()
+    tokens = _in_sample_order(session, poll, Invitation.token)
     events = [
         live.Event(float(result.answered_at[i]), "answer", tokens[i], OPTIONS[result.answer[i]])
         for i in np.flatnonzero(result.answered).tolist()

@@ -62,27 +62,8 @@ def links_export(slug: str, fmt: str):
 @bp.get("/polls/<slug>/results.<fmt>")
 @login_required
 def results_export(slug: str, fmt: str):
-    """The results table as CSV or JSON."""
-    poll = _poll_or_404(slug)
-    if poll is None:
-        return _not_found(slug)
-    if fmt not in ("csv", "json"):
-        return jsonify(error="bad-format", message="use .csv or .json"), 404
-    session = get_session()
-    outcome = results.poll_results(session, poll)
-    audit.record(session, "export", slug, operator_id=g.operator.id, detail={"what": "results", "format": fmt})
-    session.commit()
-    document = results_json(outcome)
-    if fmt == "json":
-        return jsonify(document)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["code", "label", "count", "share", "ci95_low", "ci95_high", "weighted_share", "true_share"])
-    for option in document["options"]:
-        writer.writerow([option["code"], option["label"], option["count"], option["share"], *option["ci95"],
-                         option["weighted_share"], option["true_share"]])
-    return Response(buffer.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{slug}-results.csv"'})
+    """The results table as CSV or JSON lines, a row per answer."""
+    return _export(slug, fmt, "results", exports.result_rows)
 
 
 def _export(slug: str, fmt: str, what: str, rows_of):

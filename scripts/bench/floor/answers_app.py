@@ -35,7 +35,7 @@ def answer(token):
     if row is None:
         return "unknown", 404
     if request.method == "GET":
-        return f'<form method="post"><input type="radio" name="option" value="1"><button>Send</button></form>'
+        return '<form method="post"><input type="radio" name="option" value="1"><button>Send</button></form>'
     cursor = db.execute(
         "INSERT INTO floor_answers (invitation_id, option) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (row[0], request.form.get("option", "")),
