@@ -112,10 +112,14 @@ def upgrade(engine: sa.Engine) -> None:
 
 def insert_or_skip(session: so.Session, model: type, unique: list[str]) -> sa.Insert:
     """An INSERT into `model`'s table that skips rows clashing on the `unique` columns."""
-    table = model.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(table).on_conflict_do_nothing(index_elements=unique)
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=unique)
+    return skipping_insert(session.get_bind().dialect.name, model, tuple(unique))
+
+
+@functools.cache
+def skipping_insert(dialect: str, model: type, unique: tuple[str, ...]) -> sa.Insert:
+    """`insert_or_skip` for a dialect by name, built once per table."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return insert(model.__table__).on_conflict_do_nothing(index_elements=list(unique))
 
 
 def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict], unique: list[str]) -> None:

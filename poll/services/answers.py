@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import insert_or_skip
+from poll.db import insert_or_skip, skipping_insert
 from poll.models import Answer, Invitation, Option, Poll, Receipt, Recipient
 from poll.services import tallies
 from poll.services.invitations import is_well_formed
@@ -79,26 +80,39 @@ def record_answer(
     if not _take_receipt(session, invitation):
         return Outcome.ALREADY_ANSWERED
     tallies.bump(session, invitation.poll_id, {"answered": 1, "opened": int(invitation.opened_at is None)})
-    session.execute(
-        sa.update(Invitation)
-        .where(Invitation.id == invitation.id)
-        .values(answered_at=now, opened_at=sa.func.coalesce(Invitation.opened_at, now))
-    )
+    # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
+    session.execute(_MARK_ANSWERED, {"row_id": invitation.id, "now": now})
     answer = _answer(invitation, option, channel, now)
-    session.add(answer)
+    session.execute(_INSERT_ANSWER, _row(answer))
     tallies.count_answers(session, invitation.poll_id, [_cell(answer)])
-    session.flush()
     return Outcome.RECORDED
+
+
+_invitations = Invitation.__table__
+_MARK_ANSWERED = (
+    sa.update(_invitations)
+    .where(_invitations.c.id == sa.bindparam("row_id"))
+    .values(
+        answered_at=sa.bindparam("now", type_=Invitation.answered_at.type),
+        opened_at=sa.func.coalesce(_invitations.c.opened_at, sa.bindparam("now", type_=Invitation.opened_at.type)),
+    )
+)
+_INSERT_ANSWER = sa.insert(Answer.__table__)
+
+
+def _row(answer: Answer) -> dict:
+    return {column.key: getattr(answer, column.key) for column in Answer.__table__.columns}
 
 
 def _take_receipt(session: so.Session, invitation: Invitation) -> bool:
     # One row inserted means this answer is the link's first; none means another got there first.
-    statement = (
-        insert_or_skip(session, Receipt, ["invitation_id"])
-        .values(invitation_id=invitation.id)
-        .returning(Receipt.invitation_id)
-    )
-    return session.execute(statement).first() is not None
+    statement = _claim_statement(session.get_bind().dialect.name)
+    return session.execute(statement, {"invitation_id": invitation.id}).first() is not None
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> sa.Insert:
+    return skipping_insert(dialect, Receipt, ("invitation_id",)).returning(Receipt.__table__.c.invitation_id)
 
 
 def _cell(answer: Answer) -> tallies.Cell:
