@@ -39,6 +39,13 @@ class PollGroup(click.Group):
         extra.setdefault("obj", ScriptInfo(create_app=create_app, set_debug_flag=False))
         return super().make_context(info_name, args, parent=parent, **extra)
 
+    def invoke(self, ctx):
+        # Building the app can refuse too (a bad POLL_DATABASE_URL): one line, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except PollError as exc:
+            raise click.ClickException(str(exc)) from None
+
 
 @click.group(cls=PollGroup)
 def cli() -> None:

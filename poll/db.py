@@ -21,6 +21,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from flask import Flask, current_app, g
 
+from poll.errors import Invalid
+
 _IMMEDIATE = "poll_sqlite_immediate"
 
 
@@ -40,7 +42,19 @@ def default_sqlite_url(instance_path: str) -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine with the settings this project relies on for `url`'s backend."""
+    """An engine with the settings this project relies on for `url`'s backend.
+
+    Raises Invalid, naming what to fix, for a URL that is malformed or names a
+    database driver that is not installed.
+    """
+    try:
+        return _engine(url)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+        shown = url.split("@")[-1] if "@" in url else url
+        raise Invalid(f"POLL_DATABASE_URL (…{shown}) cannot be used: {exc}") from None
+
+
+def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)

@@ -1,5 +1,6 @@
 """`poll polls`, `poll init` and `poll demo`: the poll's life cycle from the command line."""
 
+import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Invitation, Poll, Recipient
@@ -68,3 +69,23 @@ def test_unmigrated_database_says_to_run_init(tmp_path):
     result = app.test_cli_runner().invoke(cli, ["init"])
     assert result.exit_code == 0 and "database ready" in result.output
     assert app.test_cli_runner().invoke(cli, ["polls", "list"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://x@127.0.0.1/db", "No module named 'asyncpg'"),
+        ("not a url", "cannot be used"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/db", "Connection refused"),
+    ],
+)
+def test_an_unusable_database_url_is_one_line(url, message, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("POLL_DATABASE_URL", url)
+    result = subprocess.run([sys.executable, "-m", "poll.cli", "polls", "list"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("Error:")
