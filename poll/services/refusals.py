@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import Poll, Refusal
+from poll.models import Refusal
 from poll.services import tallies
 
 
@@ -28,17 +28,3 @@ def record_many(session: so.Session, poll_id: int | None, kind: str, *, channel:
         if poll_id is not None:
             tallies.bump(session, poll_id, {f"refused:{kind}": len(rows)})
     return len(rows)
-
-
-def counts(session: so.Session, poll: Poll) -> dict[str, int]:
-    """Refused attempts at `poll` by kind, from the kept counters."""
-    return {
-        name.removeprefix("refused:"): value
-        for name, value in tallies.counters(session, poll).items()
-        if name.startswith("refused:") and value
-    }
-
-
-def unknown_link_count(session: so.Session) -> int:
-    """Attempts with tokens that belong to no poll (guesses, typos)."""
-    return session.scalar(sa.select(sa.func.count()).where(Refusal.poll_id.is_(None))) or 0

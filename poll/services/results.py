@@ -13,7 +13,6 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy.orm as so
 
-from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.services import tallies
 from poll.services.simulation import latest_montecarlo, latest_run
@@ -206,12 +205,6 @@ def _timeline(session: so.Session, poll: Poll, position: dict[int, int]) -> list
     for hour, option_id, number in tallies.hourly(session, poll):
         series.setdefault(hour, [0] * len(position))[position[option_id]] += number
     return sorted(series.items())
-
-
-def governorate_name(code: str, language: str) -> str:
-    """A governorate's name in `language`, or the code if unknown."""
-    found = iraq.find_governorate(code)
-    return found.name(language) if found else code
 
 
 def funnel(session: so.Session, poll: Poll) -> dict[str, int]:

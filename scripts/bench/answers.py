@@ -34,6 +34,7 @@ from _common import report  # noqa: E402
 from poll import db  # noqa: E402
 from poll.services import audiences, invitations, polls  # noqa: E402
 from poll.simulate import population  # noqa: E402
+from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
 
 LUA = """
@@ -89,7 +90,10 @@ def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
         cwd=ROOT, env=os.environ | env,
     )
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}", server) if "poll" in app else _wait(port, server)
+        if "poll" in app:
+            wait_until_serving(f"http://127.0.0.1:{port}", server)
+        else:
+            wait_for_port(port)
         script = folder / "flow.lua"
         script.write_text(LUA)
         result = subprocess.run(
@@ -105,12 +109,6 @@ def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
     if errors:
         print(f"  {app}: {errors.group(1)} non-2xx responses (links answered twice after wrapping)")
     return float(match.group(1))
-
-
-def _wait(port: int, server: subprocess.Popen) -> None:
-    from tests.kannel import wait_for_port
-
-    wait_for_port(port)
 
 
 def main() -> None:
