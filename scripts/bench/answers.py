@@ -3,7 +3,9 @@
 Each simulated phone GETs its link and POSTs an answer (wrk with a Lua script,
 each link used once). Same gunicorn settings, same SQLite file layout; rate
 limits off for the load (one client address). Bar: ours >= 0.6 of the floor.
-Usage: python scripts/bench/answers.py [--links N] [--workers W] [--connections C]
+Usage: python scripts/bench/answers.py [--links N] [--workers W] [--connections C] [--postgres SERVER_URL]
+With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
+both sides run on fresh PostgreSQL databases made from one template.
 
 Where the time goes (pyinstrument, one worker, test client): a GET is the link
 look-up (one joined query through the ORM) and the template; a POST adds a
@@ -65,8 +67,8 @@ end
 """
 
 
-def prepare(path: Path, links: int) -> list[str]:
-    engine = db.make_engine(f"sqlite:///{path}")
+def prepare(url: str, links: int) -> list[str]:
+    engine = db.make_engine(url)
     db.upgrade(engine)
     with sa.orm.Session(engine) as session:
         poll = polls.create_poll(session, polls.builtin_definition())
@@ -117,27 +119,77 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--postgres", metavar="SERVER_URL", help="Run on PostgreSQL instead of SQLite.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     rates = {}
+    databases = Postgres(args.postgres) if args.postgres else Sqlite()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        template = folder / "template.db"
-        tokens = prepare(template, args.links)
+        tokens = prepare(databases.template(folder), args.links)
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens) + "\n")
-        for side, app, variable in (("floor", "floor.answers_app:app", "FLOOR_DATABASE"),
-                                    ("ours", "poll.wsgi:app", None)):
-            path = folder / f"{side}.db"
-            shutil.copyfile(template, path)
-            env = {"PYTHONPATH": str(Path(__file__).resolve().parent), "FLOOR_DATABASE": str(path),
-                   "POLL_DATABASE_URL": f"sqlite:///{path}", "POLL_SECRET_KEY": "bench",
-                   "POLL_RATELIMIT_ENABLED": "false"}
-            rates[side] = run(app, env, folder, tokens_file, args)
-    report("answers", [{"case": f"GET + POST per link, {args.workers} workers, SQLite", "ours": rates["ours"],
-                        "floor": rates["floor"], "ratio": rates["ours"] / rates["floor"], "unit": "requests/s"}],
+        try:
+            for side, app in (("floor", "floor.answers_app:app"), ("ours", "poll.wsgi:app")):
+                url = databases.copy(folder, side)
+                env = {"PYTHONPATH": str(Path(__file__).resolve().parent), "FLOOR_DATABASE": databases.plain(url),
+                       "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench", "POLL_RATELIMIT_ENABLED": "false"}
+                rates[side] = run(app, env, folder, tokens_file, args)
+        finally:
+            databases.drop()
+    name = "answers-postgresql" if args.postgres else "answers"
+    report(name, [{"case": f"GET + POST per link, {args.workers} workers, {databases.name}", "ours": rates["ours"],
+                   "floor": rates["floor"], "ratio": rates["ours"] / rates["floor"], "unit": "requests/s"}],
            ">= 0.60")
+
+
+class Sqlite:
+    name = "SQLite"
+
+    def template(self, folder: Path) -> str:
+        return f"sqlite:///{folder / 'template.db'}"
+
+    def copy(self, folder: Path, side: str) -> str:
+        shutil.copyfile(folder / "template.db", folder / f"{side}.db")
+        return f"sqlite:///{folder / f'{side}.db'}"
+
+    def plain(self, url: str) -> str:
+        return url.removeprefix("sqlite:///")
+
+    def drop(self) -> None:
+        pass
+
+
+class Postgres:
+    name = "PostgreSQL"
+
+    def __init__(self, server: str):
+        self.server = sa.make_url(server)
+        self.admin = sa.create_engine(self.server, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def _create(self, name: str, template: str | None = None) -> str:
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        self.names.append(name)
+        return self.server.set(database=name).render_as_string(hide_password=False)
+
+    def template(self, folder: Path) -> str:
+        return self._create("poll_bench_template")
+
+    def copy(self, folder: Path, side: str) -> str:
+        return self._create(f"poll_bench_{side}", "poll_bench_template")
+
+    def plain(self, url: str) -> str:
+        return url.replace("postgresql+psycopg://", "postgresql://")
+
+    def drop(self) -> None:
+        with self.admin.connect() as connection:
+            for name in reversed(self.names):
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
 
 
 if __name__ == "__main__":
