@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +66,31 @@ def timings(path: Path, repeat: int) -> dict[str, float]:
     return out
 
 
+# VmHWM, the peak resident size of this process's memory: ru_maxrss would carry
+# over the peak of the benchmark process it was started from.
+SERVE_AND_MEASURE = """
+import sys
+from pathlib import Path
+from poll import create_app
+app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False,
+                  "RATELIMIT_ENABLED": False})
+client = app.test_client()
+client.post("/login", data={"name": "bench", "password": "bench password long"})
+for _ in range(20):
+    assert client.get("/api/v1/polls/coalition-2024/results").status_code == 200
+    assert client.get("/dashboard/coalition-2024?lang=en").status_code == 200
+status = Path("/proc/self/status").read_text()
+print(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) // 1024)
+"""
+
+
+def serving_memory(path: Path) -> int:
+    """Peak resident MB of a fresh process serving the results and dashboard of the poll at `path`."""
+    result = subprocess.run([sys.executable, "-c", SERVE_AND_MEASURE, f"sqlite:///{path}"],
+                            capture_output=True, text=True, check=True)
+    return int(result.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=10_000)
@@ -77,10 +103,13 @@ def main() -> None:
         small_answers = build(folder / "small.db", args.small, chosen)
         large_answers = build(folder / "large.db", args.large, chosen)
         small, large = timings(folder / "small.db", args.repeat), timings(folder / "large.db", args.repeat)
+        memory = serving_memory(folder / "large.db")
     rows = [{"case": f"{name}: {large_answers:,} vs {small_answers:,} answers", "ours": large[name],
              "floor": small[name], "ratio": large[name] / small[name], "unit": "ms (median); ours = at the large"}
             for name in small]
     report("results", rows, "ratio <= 1.5")
+    print(f"memory: one process serving results at {large_answers:,} answers peaked at {memory} MB resident "
+          "(bar: 300 MB per worker)")
 
 
 if __name__ == "__main__":
