@@ -151,15 +151,12 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
     targets = [np.array([margins[name][label] for label in ground_truth.labels(name)]) for name in strata]
     chosen = np.array([position[cell[0]] for cell in known])
     try:
-        raked = weighting.rake(categories, targets, base_weights=counts)
+        estimate = weighting.estimate_from_cells(categories, targets, counts, chosen, len(results.options))
     except weighting.RakingError:
         results.notes.append("No weighted estimate yet: some governorate, sex or age band has no answers.")
         return None
-    # Cell weights are totals; each respondent's weight is the cell's total over its count.
-    per_person = raked.weights / counts
-    n_eff = weighting.effective_n(per_person, counts)
-    shares = weighting.weighted_shares(chosen, raked.weights, len(results.options))
-    for option, share in zip(results.options, shares, strict=True):
+    raked, n_eff = estimate.rake, estimate.effective_n
+    for option, share in zip(results.options, estimate.shares, strict=True):
         option.weighted_share = float(share)
         option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
     if not raked.converged:
@@ -170,7 +167,7 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         converged=raked.converged,
         iterations=raked.iterations,
         max_gap=raked.max_gap,
-        design_effect=weighting.kish_deff(per_person, counts),
+        design_effect=estimate.design_effect,
         effective_n=n_eff,
     )
 

@@ -146,17 +146,15 @@ def run(
 
         rows_stratum, rows_option = np.nonzero(table)
         try:
-            raked = weighting.rake(
-                [part[rows_stratum] for part in stratum_parts], targets, base_weights=table[rows_stratum, rows_option]
+            estimate = weighting.estimate_from_cells(
+                [part[rows_stratum] for part in stratum_parts], targets, table[rows_stratum, rows_option],
+                rows_option, k,
             )
         except weighting.RakingError:
             failures += 1
         else:
-            shares = weighting.weighted_shares(rows_option, raked.weights, k)
-            per_person = raked.weights / table[rows_stratum, rows_option]
-            n_eff = weighting.effective_n(per_person, table[rows_stratum, rows_option])
-            weighted[r] = shares
-            low, high = proportions.wilson_arrays(shares, n_eff)
+            weighted[r] = estimate.shares
+            low, high = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
             weighted_hit[r] = (low <= truth) & (truth <= high)
         progress(r + 1)
 

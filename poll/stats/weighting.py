@@ -118,6 +118,37 @@ def weighted_shares(options: np.ndarray, weights: np.ndarray, count: int) -> np.
     return totals / total if total > 0 else np.zeros(count)
 
 
+@dataclass(frozen=True)
+class CellEstimate:
+    """Weighted answer shares from raked cells, with what the weighting cost."""
+
+    shares: np.ndarray
+    effective_n: float
+    design_effect: float
+    rake: RakeResult
+
+
+def estimate_from_cells(
+    categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, options: np.ndarray,
+    option_count: int,
+) -> CellEstimate:
+    """Rake cells of alike respondents and estimate each answer's share.
+
+    Each cell holds `counts` respondents with the same category on every
+    margin (`categories[k]`) and the same answer (`options`). Raises
+    RakingError as `rake` does.
+    """
+    raked = rake(categories, targets, base_weights=counts)
+    # Cell weights are totals; each respondent's weight is the cell's total over its count.
+    per_person = raked.weights / counts
+    return CellEstimate(
+        shares=weighted_shares(options, raked.weights, option_count),
+        effective_n=effective_n(per_person, counts),
+        design_effect=kish_deff(per_person, counts),
+        rake=raked,
+    )
+
+
 def margin_targets(population_codes: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
     """Population shares of each category on each margin, from per-person category codes."""
     return {
