@@ -82,9 +82,13 @@ def record_answer(
     tallies.bump(session, invitation.poll_id, {"answered": 1, "opened": int(invitation.opened_at is None)})
     # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
     session.execute(_MARK_ANSWERED, {"row_id": invitation.id, "now": now})
-    answer = _answer(invitation, option, channel, now)
-    session.execute(_INSERT_ANSWER, _row(answer))
-    tallies.count_answers(session, invitation.poll_id, [_cell(answer)])
+    recipient = invitation.recipient
+    row = _answer_row(
+        invitation.poll, invitation.id, option.id, channel, now,
+        (recipient.governorate, recipient.sex, recipient.age_band), secrets.randbits(63),
+    )
+    session.execute(_INSERT_ANSWER, row)
+    tallies.count_answers(session, invitation.poll_id, [_cell(row)])
     return Outcome.RECORDED
 
 
@@ -100,10 +104,6 @@ _MARK_ANSWERED = (
 _INSERT_ANSWER = sa.insert(Answer.__table__)
 
 
-def _row(answer: Answer) -> dict:
-    return {column.key: getattr(answer, column.key) for column in Answer.__table__.columns}
-
-
 def _take_receipt(session: so.Session, invitation: Invitation) -> bool:
     # One row inserted means this answer is the link's first; none means another got there first.
     statement = _claim_statement(session.get_bind().dialect.name)
@@ -115,27 +115,30 @@ def _claim_statement(dialect: str) -> sa.Insert:
     return skipping_insert(dialect, Receipt, ("invitation_id",)).returning(Receipt.__table__.c.invitation_id)
 
 
-def _cell(answer: Answer) -> tallies.Cell:
+def _cell(row: dict) -> tallies.Cell:
     return tallies.Cell(
-        answer.option_id, answer.governorate, answer.sex, answer.age_band, answer.channel, answer.answered_hour
+        row["option_id"], row["governorate"], row["sex"], row["age_band"], row["channel"], row["answered_hour"]
     )
 
 
-def _answer(invitation: Invitation, option: Option, channel: str, now: datetime) -> Answer:
-    recipient: Recipient = invitation.recipient
-    poll: Poll = invitation.poll
-    return Answer(
+def _answer_row(
+    poll: Poll, invitation_id: int, option_id: int, channel: str, answered_at: datetime,
+    strata: tuple[str | None, str | None, str | None], answer_id: int,
+) -> dict:
+    """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll."""
+    governorate, sex, age_band = strata
+    return {
         # Random, so that answer ids do not follow the order of invitations or answers.
-        id=secrets.randbits(63),
-        poll_id=poll.id,
-        option_id=option.id,
-        channel=channel,
-        answered_hour=now.replace(minute=0, second=0, microsecond=0),
-        governorate=recipient.governorate,
-        sex=recipient.sex,
-        age_band=recipient.age_band,
-        invitation_id=None if poll.is_anonymous else invitation.id,
-    )
+        "id": answer_id,
+        "poll_id": poll.id,
+        "option_id": option_id,
+        "channel": channel,
+        "answered_hour": answered_at.replace(minute=0, second=0, microsecond=0),
+        "governorate": governorate,
+        "sex": sex,
+        "age_band": age_band,
+        "invitation_id": None if poll.is_anonymous else invitation_id,
+    }
 
 
 @dataclass(frozen=True)
@@ -180,29 +183,13 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     )
     ids = _random_ids(len(rows))
     values = [
-            {
-                "id": answer_id,
-                "poll_id": poll.id,
-                "option_id": row.option_id,
-                "channel": channel,
-                "answered_hour": row.answered_at.replace(minute=0, second=0, microsecond=0),
-                "governorate": strata[row.invitation_id][0],
-                "sex": strata[row.invitation_id][1],
-                "age_band": strata[row.invitation_id][2],
-                "invitation_id": None if poll.is_anonymous else row.invitation_id,
-            }
-            for answer_id, row in zip(ids, rows, strict=True)
+        _answer_row(poll, row.invitation_id, row.option_id, channel, row.answered_at, strata[row.invitation_id],
+                    answer_id)
+        for answer_id, row in zip(ids, rows, strict=True)
     ]
-    session.execute(sa.insert(Answer), values)
+    session.execute(_INSERT_ANSWER, values)
     tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened})
-    tallies.count_answers(
-        session,
-        poll.id,
-        (
-            tallies.Cell(v["option_id"], v["governorate"], v["sex"], v["age_band"], channel, v["answered_hour"])
-            for v in values
-        ),
-    )
+    tallies.count_answers(session, poll.id, (_cell(value) for value in values))
     return len(rows)
 
 
