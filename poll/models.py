@@ -65,6 +65,17 @@ class Channel(enum.StrEnum):
     SMS = "sms"
 
 
+def poll_phase(status: str, opens_at: datetime | None, closes_at: datetime | None, now: datetime) -> str:
+    """A poll's phase at `now` from its status and schedule: see `Poll.phase`."""
+    if status == PollStatus.DRAFT:
+        return "draft"
+    if status == PollStatus.CLOSED or (closes_at is not None and now >= closes_at):
+        return "closed"
+    if opens_at is not None and now < opens_at:
+        return "scheduled"
+    return "open"
+
+
 class Poll(Base):
     __tablename__ = "polls"
 
@@ -96,13 +107,7 @@ class Poll(Base):
 
     def phase(self, now: datetime) -> str:
         """"draft", "scheduled" (open from a later time), "open" or "closed" at `now`."""
-        if self.status == PollStatus.DRAFT:
-            return "draft"
-        if self.status == PollStatus.CLOSED or (self.closes_at is not None and now >= self.closes_at):
-            return "closed"
-        if self.opens_at is not None and now < self.opens_at:
-            return "scheduled"
-        return "open"
+        return poll_phase(self.status, self.opens_at, self.closes_at, now)
 
     def __repr__(self) -> str:
         return f"<Poll {self.slug} {self.status}>"

@@ -123,6 +123,37 @@ def test_option_of_another_poll_is_refused(client, session, make_poll, make_link
     assert count(session, Answer) == 0
 
 
+def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, make_links):
+    first = make_links(make_poll())[0]
+    assert "International Coalition" in client.get(f"/p/{first}?lang=en").get_data(as_text=True)
+    other = make_poll(question={"en": "Is the water clean?"},
+                      options=[{"code": "7", "label": {"en": "Clean"}}, {"code": "8", "label": {"en": "Dirty"}}])
+    second = make_links(other)[0]
+    body = client.get(f"/p/{second}?lang=en").get_data(as_text=True)
+    assert "Is the water clean?" in body and "Dirty" in body and "Coalition" not in body
+    assert client.post(f"/p/{second}", data={"option": "8"}).status_code == 201
+    assert client.post(f"/p/{first}", data={"option": "8"}).status_code == 400
+    session.rollback()
+    assert session.scalar(sa.select(Answer.option_id)) == other.options[1].id
+
+
+def test_a_page_view_reads_one_row_once_the_poll_is_known(app, client, make_poll, make_links):
+    first, second = make_links(make_poll(), 2)
+    client.get(f"/p/{first}")
+    engine = app.extensions["poll.db"].kw["bind"]
+    statements = []
+
+    def seen(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert client.get(f"/p/{second}").status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert [s.split()[0] for s in statements if s.split()[0] != "BEGIN"] == ["SELECT"]
+
+
 @pytest.mark.parametrize(
     "token",
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import secrets
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import insert_or_skip, skipping_insert
-from poll.models import Answer, Invitation, Option, Poll, Receipt, Recipient
+from poll.models import Answer, Invitation, Poll, PollStatus, Receipt, Recipient, poll_phase
 from poll.services import tallies
 from poll.services.invitations import is_well_formed
 
@@ -26,73 +27,167 @@ class Outcome(enum.StrEnum):
     INVALID_OPTION = "invalid-option"
 
 
-def find_link(session: so.Session, token: str) -> Invitation | None:
-    """The invitation whose token is `token`, with its poll, options and recipient; None if none."""
+@dataclass(frozen=True)
+class Choice:
+    """One option as the answer form shows it and an answer records it."""
+
+    id: int
+    code: str
+    label: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """What a poll asks and how its answers are kept: fixed once the poll exists."""
+
+    poll_id: int
+    question: dict[str, str]
+    sender: dict[str, str]
+    default_language: str
+    is_anonymous: bool
+    yes_no: dict[str, str]
+    choices: tuple[Choice, ...]
+
+    @classmethod
+    def of(cls, poll: Poll) -> Ballot:
+        return cls(
+            poll.id, poll.question, poll.sender, poll.default_language, poll.is_anonymous, poll.yes_no,
+            tuple(Choice(option.id, option.code, option.label) for option in poll.options),
+        )
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(choice.code for choice in self.choices)
+
+    def choice(self, code: str | None) -> Choice | None:
+        """The option whose reply code is `code`."""
+        return next((choice for choice in self.choices if choice.code == code), None)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A personal link as answering sees it.
+
+    Read afresh on every request: whether the link is used and whether its poll
+    is open. What the poll asks comes from `ballot`, which is loaded once per
+    process.
+    """
+
+    invitation_id: int
+    token: str
+    status: str
+    opens_at: datetime | None
+    closes_at: datetime | None
+    opened_at: datetime | None
+    answered_at: datetime | None
+    language: str | None
+    strata: tuple[str | None, str | None, str | None]
+    ballot: Ballot
+
+    @property
+    def poll_id(self) -> int:
+        return self.ballot.poll_id
+
+    def phase(self, now: datetime) -> str:
+        return poll_phase(self.status, self.opens_at, self.closes_at, now)
+
+
+def find_link(session: so.Session, token: str) -> Link | None:
+    """The link whose token is `token`, None if there is none."""
     if not is_well_formed(token):
         return None
-    # One query for the link, its poll with the options, and the recipient: this runs on every answer.
-    return (
-        session.scalars(
-            sa.select(Invitation)
-            .where(Invitation.token == token)
-            .options(
-                so.joinedload(Invitation.poll).joinedload(Poll.options),
-                so.joinedload(Invitation.recipient),
-            )
-        )
-        .unique()
-        .one_or_none()
+    return _link(session, _LINK.where(_invitations.c.token == token))
+
+
+def latest_link(session: so.Session, phone: str) -> Link | None:
+    """The link most recently sent to `phone` for a poll past its draft: what an SMS reply answers."""
+    return _link(
+        session,
+        _LINK.where(_recipients.c.phone == phone, _polls.c.status != PollStatus.DRAFT)
+        .order_by(_invitations.c.sent_at.desc().nulls_last(), _invitations.c.id.desc())
+        .limit(1),
     )
 
 
-def availability(invitation: Invitation, now: datetime) -> Outcome | None:
-    """Why `invitation` cannot take an answer at `now`, or None if it can."""
-    phase = invitation.poll.phase(now)
+_invitations = Invitation.__table__
+_polls = Poll.__table__
+_recipients = Recipient.__table__
+# Plain columns and one row: this runs on every page view and answer.
+_LINK = (
+    sa.select(
+        _invitations.c.id, _invitations.c.token, _polls.c.status, _polls.c.opens_at, _polls.c.closes_at,
+        _invitations.c.opened_at, _invitations.c.answered_at, _recipients.c.language,
+        _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band,
+        _polls.c.id, _polls.c.created_at,
+    )
+    .join(_polls, _polls.c.id == _invitations.c.poll_id)
+    .join(_recipients, _recipients.c.id == _invitations.c.recipient_id)
+)
+
+
+def _link(session: so.Session, statement: sa.Select) -> Link | None:
+    row = session.execute(statement).first()
+    if row is None:
+        return None
+    (invitation_id, token, status, opens_at, closes_at, opened_at, answered_at, language,
+     governorate, sex, age_band, poll_id, created_at) = row
+    return Link(
+        invitation_id, token, status, opens_at, closes_at, opened_at, answered_at, language,
+        (governorate, sex, age_band), _ballot(session, poll_id, created_at),
+    )
+
+
+# Ballots by engine, then by poll id and creation time (a deleted poll's id can come back).
+_ballots: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[int, datetime], Ballot]] = weakref.WeakKeyDictionary()
+
+
+def _ballot(session: so.Session, poll_id: int, created_at: datetime) -> Ballot:
+    known = _ballots.setdefault(session.get_bind(), {})
+    ballot = known.get((poll_id, created_at))
+    if ballot is None:
+        poll = session.scalars(
+            sa.select(Poll).where(Poll.id == poll_id).options(so.selectinload(Poll.options))
+        ).one()
+        ballot = known[(poll_id, created_at)] = Ballot.of(poll)
+    return ballot
+
+
+def availability(link: Link, now: datetime) -> Outcome | None:
+    """Why `link` cannot take an answer at `now`, or None if it can."""
+    phase = link.phase(now)
     if phase in ("draft", "scheduled"):
         return Outcome.NOT_OPEN
     if phase == "closed":
         return Outcome.CLOSED
-    if invitation.answered_at is not None:
+    if link.answered_at is not None:
         return Outcome.ALREADY_ANSWERED
     return None
 
 
-def option_for(poll: Poll, code: str | None) -> Option | None:
-    """The option of `poll` whose reply code is `code`."""
-    return next((option for option in poll.options if option.code == code), None)
-
-
-def record_answer(
-    session: so.Session, invitation: Invitation, code: str | None, *, channel: str, now: datetime
-) -> Outcome:
-    """Record the answer `code` given through `invitation`, once.
+def record_answer(session: so.Session, link: Link, code: str | None, *, channel: str, now: datetime) -> Outcome:
+    """Record the answer `code` given through `link`, once.
 
     The receipt insert is the guard: of any number of concurrent answers for
     one link, exactly one inserts its receipt and writes an answer; the others
     see ALREADY_ANSWERED and write nothing.
     """
-    refusal = availability(invitation, now)
+    refusal = availability(link, now)
     if refusal is not None:
         return refusal
-    option = option_for(invitation.poll, code)
-    if option is None:
+    choice = link.ballot.choice(code)
+    if choice is None:
         return Outcome.INVALID_OPTION
-    if not _take_receipt(session, invitation):
+    if not _take_receipt(session, link.invitation_id):
         return Outcome.ALREADY_ANSWERED
-    tallies.bump(session, invitation.poll_id, {"answered": 1, "opened": int(invitation.opened_at is None)})
+    tallies.bump(session, link.poll_id, {"answered": 1, "opened": int(link.opened_at is None)})
     # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
-    session.execute(_MARK_ANSWERED, {"row_id": invitation.id, "now": now})
-    recipient = invitation.recipient
-    row = _answer_row(
-        invitation.poll, invitation.id, option.id, channel, now,
-        (recipient.governorate, recipient.sex, recipient.age_band), secrets.randbits(63),
-    )
+    session.execute(_MARK_ANSWERED, {"row_id": link.invitation_id, "now": now})
+    row = _answer_row(link.ballot, link.invitation_id, choice.id, channel, now, link.strata, secrets.randbits(63))
     session.execute(_INSERT_ANSWER, row)
-    tallies.count_answers(session, invitation.poll_id, [_cell(row)])
+    tallies.count_answers(session, link.poll_id, [_cell(row)])
     return Outcome.RECORDED
 
 
-_invitations = Invitation.__table__
 _MARK_ANSWERED = (
     sa.update(_invitations)
     .where(_invitations.c.id == sa.bindparam("row_id"))
@@ -104,10 +199,10 @@ _MARK_ANSWERED = (
 _INSERT_ANSWER = sa.insert(Answer.__table__)
 
 
-def _take_receipt(session: so.Session, invitation: Invitation) -> bool:
+def _take_receipt(session: so.Session, invitation_id: int) -> bool:
     # One row inserted means this answer is the link's first; none means another got there first.
     statement = _claim_statement(session.get_bind().dialect.name)
-    return session.execute(statement, {"invitation_id": invitation.id}).first() is not None
+    return session.execute(statement, {"invitation_id": invitation_id}).first() is not None
 
 
 @functools.cache
@@ -122,7 +217,7 @@ def _cell(row: dict) -> tallies.Cell:
 
 
 def _answer_row(
-    poll: Poll, invitation_id: int, option_id: int, channel: str, answered_at: datetime,
+    ballot: Ballot, invitation_id: int, option_id: int, channel: str, answered_at: datetime,
     strata: tuple[str | None, str | None, str | None], answer_id: int,
 ) -> dict:
     """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll."""
@@ -130,14 +225,14 @@ def _answer_row(
     return {
         # Random, so that answer ids do not follow the order of invitations or answers.
         "id": answer_id,
-        "poll_id": poll.id,
+        "poll_id": ballot.poll_id,
         "option_id": option_id,
         "channel": channel,
         "answered_hour": answered_at.replace(minute=0, second=0, microsecond=0),
         "governorate": governorate,
         "sex": sex,
         "age_band": age_band,
-        "invitation_id": None if poll.is_anonymous else invitation_id,
+        "invitation_id": None if ballot.is_anonymous else invitation_id,
     }
 
 
@@ -182,8 +277,9 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
         [{"row_id": row.invitation_id, "answered": row.answered_at, "opened": row.opened_at} for row in rows],
     )
     ids = _random_ids(len(rows))
+    ballot = Ballot.of(poll)
     values = [
-        _answer_row(poll, row.invitation_id, row.option_id, channel, row.answered_at, strata[row.invitation_id],
+        _answer_row(ballot, row.invitation_id, row.option_id, channel, row.answered_at, strata[row.invitation_id],
                     answer_id)
         for answer_id, row in zip(ids, rows, strict=True)
     ]

@@ -16,7 +16,7 @@ import sqlalchemy.orm as so
 
 from poll import phones
 from poll.db import insert_or_skip
-from poll.models import Channel, InboundMessage, Invitation, Poll, Recipient, RefusalKind
+from poll.models import Channel, InboundMessage, Recipient, RefusalKind
 from poll.services import answers, outbox, refusals
 from poll.services.answers import Outcome
 from poll.sms import replies
@@ -50,19 +50,18 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     if reply.kind == "stop":
         outbox.opt_out(session, phone)
         return Handled("stopped", _language_of(session, phone))
-    invitation = _latest_invitation(session, phone)
-    if invitation is None:
+    link = answers.latest_link(session, phone)
+    if link is None:
         return Handled("no-poll", _language_of(session, phone))
-    poll = invitation.poll
-    language = invitation.recipient.language or poll.default_language
-    codes = tuple(option.code for option in poll.options)
-    reply = replies.read(text, list(codes), poll.yes_no or None)
+    ballot = link.ballot
+    language = link.language or ballot.default_language
+    reply = replies.read(text, list(ballot.codes), ballot.yes_no or None)
     if reply.kind != "answer":
-        return Handled("unreadable", language, codes)
-    outcome = answers.record_answer(session, invitation, reply.code, channel=Channel.SMS, now=now)
+        return Handled("unreadable", language, ballot.codes)
+    outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now)
     if outcome is not Outcome.RECORDED:
-        refusals.record(session, poll.id, RefusalKind(outcome.value), channel=Channel.SMS, at=now)
-    return Handled(outcome.value, language, codes)
+        refusals.record(session, link.poll_id, RefusalKind(outcome.value), channel=Channel.SMS, at=now)
+    return Handled(outcome.value, language, ballot.codes)
 
 
 def remember(session: so.Session, *, gateway_id: str, sender: str, text: str, outcome: str, reply: str) -> bool:
@@ -73,18 +72,6 @@ def remember(session: so.Session, *, gateway_id: str, sender: str, text: str, ou
         .returning(InboundMessage.id)
     )
     return session.execute(statement).first() is not None
-
-
-def _latest_invitation(session: so.Session, phone: str) -> Invitation | None:
-    return session.scalar(
-        sa.select(Invitation)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .join(Poll, Poll.id == Invitation.poll_id)
-        .where(Recipient.phone == phone, Poll.status != "draft")
-        .order_by(Invitation.sent_at.desc().nulls_last(), Invitation.id.desc())
-        .options(so.joinedload(Invitation.poll).selectinload(Poll.options), so.joinedload(Invitation.recipient))
-        .limit(1)
-    )
 
 
 def _language_of(session: so.Session, phone: str) -> str:

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from poll.db import begin_write, get_session
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
-from poll.models import Channel, Invitation, RefusalKind, utcnow
+from poll.models import Channel, RefusalKind, utcnow
 from poll.services import answers, refusals
 from poll.services.answers import Outcome
 
@@ -52,42 +52,40 @@ def answer(token: str):
     session = get_session()
     if request.method == "POST":
         begin_write(session)
-    invitation = answers.find_link(session, token)
-    if invitation is None:
+    link = answers.find_link(session, token)
+    if link is None:
         choose_language(request.values.get("lang"))
         refusals.record(session, None, RefusalKind.UNKNOWN_LINK, channel=Channel.WEB, at=utcnow())
         session.commit()
         abort(404)
-    choose_language(request.values.get("lang"), invitation.recipient.language, invitation.poll.default_language)
+    choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     now = utcnow()
     if request.method == "GET":
         # Seeing an answered link again is not an error: it says the answer is in.
-        refusal = answers.availability(invitation, now)
-        return _page(invitation, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
+        refusal = answers.availability(link, now)
+        return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     # A form has one radio group: two values for it are not an answer.
     chosen = request.form.getlist("option")
     code = chosen[0] if len(chosen) == 1 else None
-    outcome = answers.record_answer(session, invitation, code, channel=Channel.WEB, now=now)
+    outcome = answers.record_answer(session, link, code, channel=Channel.WEB, now=now)
     if outcome is not Outcome.RECORDED:
-        refusals.record(session, invitation.poll_id, RefusalKind(outcome.value), channel=Channel.WEB, at=now)
+        refusals.record(session, link.poll_id, RefusalKind(outcome.value), channel=Channel.WEB, at=now)
     session.commit()
-    return _page(invitation, outcome)
+    return _page(link, outcome)
 
 
-def _page(invitation: Invitation, outcome: Outcome | None, status: int | None = None):
+def _page(link: answers.Link, outcome: Outcome | None, status: int | None = None):
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
-    poll = invitation.poll
+    ballot = link.ballot
     language = current_language()
     return (
         render_template(
             template,
-            poll=poll,
-            token=invitation.token,
-            question=pick(poll.question, language),
-            sender=pick(poll.sender, language) if poll.sender else "",
-            options=[(option.code, pick(option.label, language)) for option in poll.options],
+            link=link,
+            question=pick(ballot.question, language),
+            sender=pick(ballot.sender, language) if ballot.sender else "",
+            options=[(choice.code, pick(choice.label, language)) for choice in ballot.choices],
             error=outcome is Outcome.INVALID_OPTION,
         ),
         status or default_status,
     )
-
