@@ -1,7 +1,9 @@
 """The kept counters and tallies always equal a recount of the rows."""
 
 import pytest
+import sqlalchemy as sa
 
+from poll.models import Answer, Invitation, utcnow
 from poll.services import polls, tallies
 
 
@@ -25,6 +27,22 @@ def test_tallies_after_web_answers_and_refusals(client, session, make_poll, make
     assert kept["counters"]["refused:already-answered"] == 1
     assert kept["counters"]["refused:invalid-option"] == 1
     assert sum(kept["strata"].values()) == 4
+
+
+def test_tallies_after_web_answers_with_unknown_strata_and_opened_links(client, session, make_poll, make_links):
+    poll = make_poll("bare", anonymous=False)
+    tokens = make_links(poll, count=3, governorate=None, sex=None, age_band=None, age=None)
+    opened = session.scalars(sa.select(Invitation).where(Invitation.token == tokens[0])).one()
+    opened.opened_at = utcnow()  # as when the simulator or a gateway saw the link opened
+    tallies.bump(session, poll.id, {"opened": 1})
+    session.commit()
+    for token in tokens:
+        assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
+    kept = assert_kept_equals_recount(session, "bare")
+    assert kept["counters"]["answered"] == 3 and kept["counters"]["opened"] == 3
+    rows = session.execute(sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.invitation_id)).all()
+    assert {row[:3] for row in rows} == {(None, None, None)}
+    assert all(row.invitation_id is not None for row in rows)
 
 
 @pytest.mark.parametrize("name", ["baseline", "forwarded-links", "ballot-stuffing"])

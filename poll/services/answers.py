@@ -177,15 +177,74 @@ def record_answer(session: so.Session, link: Link, code: str | None, *, channel:
     choice = link.ballot.choice(code)
     if choice is None:
         return Outcome.INVALID_OPTION
-    if not _take_receipt(session, link.invitation_id):
-        return Outcome.ALREADY_ANSWERED
-    tallies.bump(session, link.poll_id, {"answered": 1, "opened": int(link.opened_at is None)})
-    # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
-    session.execute(_MARK_ANSWERED, {"row_id": link.invitation_id, "now": now})
     row = _answer_row(link.ballot, link.invitation_id, choice.id, channel, now, link.strata, secrets.randbits(63))
+    opened = int(link.opened_at is None)
+    if session.get_bind().dialect.name == "postgresql":
+        written = _write_in_one_statement(session, link.invitation_id, row, now, opened)
+    else:
+        written = _write(session, link.invitation_id, row, now, opened)
+    return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
+
+
+def _write(session: so.Session, invitation_id: int, row: dict, now: datetime, opened: int) -> bool:
+    # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
+    if not _take_receipt(session, invitation_id):
+        return False
+    tallies.bump(session, row["poll_id"], {"answered": 1, "opened": opened})
+    session.execute(_MARK_ANSWERED, {"row_id": invitation_id, "now": now})
     session.execute(_INSERT_ANSWER, row)
-    tallies.count_answers(session, link.poll_id, [_cell(row)])
-    return Outcome.RECORDED
+    tallies.count_answers(session, row["poll_id"], [_cell(row)])
+    return True
+
+
+def _write_in_one_statement(session: so.Session, invitation_id: int, row: dict, now: datetime, opened: int) -> bool:
+    # What `_write` does, as one statement: on PostgreSQL each statement is a
+    # round trip to the server, and the answer is every respondent's request.
+    # Every part is conditional on the receipt, so a link's second answer
+    # writes nothing here either.
+    params = row | {"link": invitation_id, "now": now, "opened": opened}
+    return session.execute(_ANSWER_IN_ONE_STATEMENT, params).first() is not None
+
+
+_ANSWER_IN_ONE_STATEMENT = sa.text("""
+WITH receipt AS (
+    INSERT INTO receipts (invitation_id) VALUES (:link)
+    ON CONFLICT (invitation_id) DO NOTHING
+    RETURNING invitation_id
+), marked AS (
+    UPDATE invitations SET answered_at = :now, opened_at = coalesce(opened_at, :now)
+    WHERE id IN (SELECT invitation_id FROM receipt)
+), counted AS (
+    INSERT INTO poll_counters (poll_id, name, value)
+    SELECT :poll_id, counter.name, counter.value
+    FROM receipt, (VALUES ('answered', 1), ('opened', :opened)) AS counter (name, value)
+    WHERE counter.value > 0
+    ON CONFLICT (poll_id, name) DO UPDATE SET value = poll_counters.value + excluded.value
+), by_stratum AS (
+    INSERT INTO answer_tallies (poll_id, option_id, governorate, sex, age_band, channel, count)
+    SELECT :poll_id, :option_id, coalesce(:governorate, ''), coalesce(:sex, ''), coalesce(:age_band, ''), :channel, 1
+    FROM receipt
+    ON CONFLICT (poll_id, option_id, governorate, sex, age_band, channel)
+    DO UPDATE SET count = answer_tallies.count + 1
+), by_hour AS (
+    INSERT INTO hourly_tallies (poll_id, option_id, hour, count)
+    SELECT :poll_id, :option_id, :answered_hour, 1 FROM receipt
+    ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1
+)
+INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, invitation_id)
+SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :invitation_id
+FROM receipt
+RETURNING id
+""").bindparams(
+    sa.bindparam("now", type_=Invitation.answered_at.type),
+    sa.bindparam("answered_hour", type_=Answer.answered_hour.type),
+    sa.bindparam("opened", type_=sa.BigInteger),
+    # Typed, since they can be NULL.
+    sa.bindparam("invitation_id", type_=sa.Integer),
+    sa.bindparam("governorate", type_=sa.String),
+    sa.bindparam("sex", type_=sa.String),
+    sa.bindparam("age_band", type_=sa.String),
+)
 
 
 _MARK_ANSWERED = (
