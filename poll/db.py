@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,7 +60,40 @@ def _engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection unused for longer than this is tested before it is handed out.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Test a server connection before reuse when it has been idle, instead of on every checkout.
+
+    A connection that sat in the pool may have been closed by a server
+    restart, a failover or a firewall. SQLAlchemy's pool_pre_ping tests every
+    checkout, which costs a round trip on every request; a busy worker's
+    connections are seconds old at most, so they are used as they are. If one
+    does fail, SQLAlchemy invalidates the whole pool at the first error, and
+    only the request that met it fails.
+    """
+
+    @sa.event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out a fresh one.
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
