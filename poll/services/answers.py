@@ -96,17 +96,12 @@ def find_link(session: so.Session, token: str) -> Link | None:
     """The link whose token is `token`, None if there is none."""
     if not is_well_formed(token):
         return None
-    return _link(session, _LINK.where(_invitations.c.token == token))
+    return _link(session, _LINK_BY_TOKEN, {"token": token})
 
 
 def latest_link(session: so.Session, phone: str) -> Link | None:
     """The link most recently sent to `phone` for a poll past its draft: what an SMS reply answers."""
-    return _link(
-        session,
-        _LINK.where(_recipients.c.phone == phone, _polls.c.status != PollStatus.DRAFT)
-        .order_by(_invitations.c.sent_at.desc().nulls_last(), _invitations.c.id.desc())
-        .limit(1),
-    )
+    return _link(session, _LATEST_LINK_BY_PHONE, {"phone": phone})
 
 
 _invitations = Invitation.__table__
@@ -123,10 +118,17 @@ _LINK = (
     .join(_polls, _polls.c.id == _invitations.c.poll_id)
     .join(_recipients, _recipients.c.id == _invitations.c.recipient_id)
 )
+# Built once, with the values as parameters: building and keying a statement per request costs as much as running it.
+_LINK_BY_TOKEN = _LINK.where(_invitations.c.token == sa.bindparam("token"))
+_LATEST_LINK_BY_PHONE = (
+    _LINK.where(_recipients.c.phone == sa.bindparam("phone"), _polls.c.status != PollStatus.DRAFT)
+    .order_by(_invitations.c.sent_at.desc().nulls_last(), _invitations.c.id.desc())
+    .limit(1)
+)
 
 
-def _link(session: so.Session, statement: sa.Select) -> Link | None:
-    row = session.execute(statement).first()
+def _link(session: so.Session, statement: sa.Select, params: dict) -> Link | None:
+    row = session.execute(statement, params).first()
     if row is None:
         return None
     (invitation_id, token, status, opens_at, closes_at, opened_at, answered_at, language,
