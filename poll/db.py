@@ -134,6 +134,21 @@ def begin_write(session: so.Session) -> None:
         session.connection(execution_options={_IMMEDIATE: True})
 
 
+def begin_single_statements(session: so.Session, *, writes: bool = False) -> None:
+    """Start a request whose statements are each complete on their own, before its first statement.
+
+    On PostgreSQL each statement then commits by itself, which saves the
+    BEGIN and COMMIT round trips around it; writes that belong together must
+    be one statement, or come after `session.commit()`, which ends this mode
+    for the session. SQLite, where a transaction costs no round trip, keeps
+    its transaction, taken as a writer if `writes` (see `begin_write`).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    elif writes:
+        begin_write(session)
+
+
 def _close_session(exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

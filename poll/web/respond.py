@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from poll.db import begin_write, get_session
+from poll.db import begin_single_statements, get_session
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
 from poll.models import Channel, RefusalKind, utcnow
@@ -50,13 +50,12 @@ def _config(name: str):
 def answer(token: str):
     """Show the poll (GET, which records nothing) or record the answer (POST)."""
     session = get_session()
-    if request.method == "POST":
-        begin_write(session)
+    # A page view reads one row; an answer is one statement more (see answers.record_answer).
+    begin_single_statements(session, writes=request.method == "POST")
     link = answers.find_link(session, token)
     if link is None:
         choose_language(request.values.get("lang"))
-        refusals.record(session, None, RefusalKind.UNKNOWN_LINK, channel=Channel.WEB, at=utcnow())
-        session.commit()
+        _refuse(session, None, RefusalKind.UNKNOWN_LINK, utcnow())
         abort(404)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     now = utcnow()
@@ -69,9 +68,16 @@ def answer(token: str):
     code = chosen[0] if len(chosen) == 1 else None
     outcome = answers.record_answer(session, link, code, channel=Channel.WEB, now=now)
     if outcome is not Outcome.RECORDED:
-        refusals.record(session, link.poll_id, RefusalKind(outcome.value), channel=Channel.WEB, at=now)
+        _refuse(session, link.poll_id, RefusalKind(outcome.value), now)
     session.commit()
     return _page(link, outcome)
+
+
+def _refuse(session, poll_id: int | None, kind: RefusalKind, at) -> None:
+    # A refusal and its counter belong together: their own transaction, after what the request did so far.
+    session.commit()
+    refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
+    session.commit()
 
 
 def _page(link: answers.Link, outcome: Outcome | None, status: int | None = None):
