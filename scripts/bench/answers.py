@@ -31,7 +31,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import report  # noqa: E402
+from _common import Databases, report  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.services import audiences, invitations, polls  # noqa: E402
@@ -124,7 +124,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     rates = {}
-    databases = Postgres(args.postgres) if args.postgres else Sqlite()
+    databases = Databases.on(args.postgres)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         tokens = prepare(databases.template(folder), args.links)
@@ -142,54 +142,6 @@ def main() -> None:
     report(name, [{"case": f"GET + POST per link, {args.workers} workers, {databases.name}", "ours": rates["ours"],
                    "floor": rates["floor"], "ratio": rates["ours"] / rates["floor"], "unit": "requests/s"}],
            ">= 0.60")
-
-
-class Sqlite:
-    name = "SQLite"
-
-    def template(self, folder: Path) -> str:
-        return f"sqlite:///{folder / 'template.db'}"
-
-    def copy(self, folder: Path, side: str) -> str:
-        shutil.copyfile(folder / "template.db", folder / f"{side}.db")
-        return f"sqlite:///{folder / f'{side}.db'}"
-
-    def plain(self, url: str) -> str:
-        return url.removeprefix("sqlite:///")
-
-    def drop(self) -> None:
-        pass
-
-
-class Postgres:
-    name = "PostgreSQL"
-
-    def __init__(self, server: str):
-        self.server = sa.make_url(server)
-        self.admin = sa.create_engine(self.server, isolation_level="AUTOCOMMIT")
-        self.names: list[str] = []
-
-    def _create(self, name: str, template: str | None = None) -> str:
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        self.names.append(name)
-        return self.server.set(database=name).render_as_string(hide_password=False)
-
-    def template(self, folder: Path) -> str:
-        return self._create("poll_bench_template")
-
-    def copy(self, folder: Path, side: str) -> str:
-        return self._create(f"poll_bench_{side}", "poll_bench_template")
-
-    def plain(self, url: str) -> str:
-        return url.replace("postgresql+psycopg://", "postgresql://")
-
-    def drop(self) -> None:
-        with self.admin.connect() as connection:
-            for name in reversed(self.names):
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.dispose()
 
 
 if __name__ == "__main__":

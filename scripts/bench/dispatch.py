@@ -2,9 +2,11 @@
 
 Both send the same N Arabic invitation texts to smsbox's /cgi-bin/sendsms on
 loopback (Kannel's bearerbox, smsbox and fakesmsc from Debian). Ours claims
-from the SQLite outbox, sends, and records each result; the floor only loops
-over HTTP GETs. Prints messages per second and the ratio.
-Usage: python scripts/bench/dispatch.py [--messages N]
+from the outbox, sends, and records each result; the floor only loops over
+HTTP GETs. On PostgreSQL (--postgres SERVER_URL) it also runs several
+dispatchers at once on one outbox against as many bare loops, and checks
+that fakesmsc got every message exactly once.
+Usage: python scripts/bench/dispatch.py [--messages N] [--workers W] [--postgres SERVER_URL]
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 import tempfile
 import urllib.parse
 import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +27,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import report, timed  # noqa: E402
+from _common import Databases, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.services import audiences, invitations, outbox, polls  # noqa: E402
@@ -32,8 +36,8 @@ from poll.sms.gateways import KannelGateway  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 
 
-def prepare(path: Path, count: int) -> list[tuple[str, str]]:
-    engine = db.make_engine(f"sqlite:///{path}")
+def prepare(url: str, count: int) -> list[tuple[str, str]]:
+    engine = db.make_engine(url)
     db.upgrade(engine)
     with sa.orm.Session(engine) as session:
         poll = polls.create_poll(session, polls.builtin_definition())
@@ -47,48 +51,78 @@ def prepare(path: Path, count: int) -> list[tuple[str, str]]:
     return [tuple(row) for row in rows]
 
 
-def ours(path: Path, gateway: KannelGateway) -> int:
-    engine = db.make_engine(f"sqlite:///{path}")
+def ours(url: str, gateway: KannelGateway, workers: int) -> int:
+    """Drain the outbox with `workers` dispatchers at once; returns how many messages they sent."""
+    engine = db.make_engine(url)
     factory = sa.orm.sessionmaker(bind=engine)
-    sent = 0
-    while claimed := outbox.dispatch_batch(factory, gateway, batch=200, lease=timedelta(minutes=5), max_attempts=3,
-                                           dlr_url=lambda i: f"http://127.0.0.1:9/dlr?message={i}&status=%d"):
-        sent += claimed
+
+    def dispatcher() -> int:
+        sent = 0
+        while claimed := outbox.dispatch_batch(
+            factory, gateway, batch=50, lease=timedelta(minutes=5), max_attempts=3,
+            dlr_url=lambda i: f"http://127.0.0.1:9/dlr?message={i}&status=%d",
+        ):
+            sent += claimed
+        return sent
+
+    with ThreadPoolExecutor(workers) as pool:
+        sent = sum(pool.map(lambda _: dispatcher(), range(workers)))
     engine.dispose()
     return sent
 
 
-def floor(messages: list[tuple[str, str]], url: str) -> int:
-    for phone, text in messages:
-        query = urllib.parse.urlencode({"username": USERNAME, "password": PASSWORD, "to": phone, "text": text,
-                                        "charset": "UTF-8", "coding": "2", "dlr-mask": "27",
-                                        "dlr-url": "http://127.0.0.1:9/dlr?status=%d"})
-        with urllib.request.urlopen(f"{url}?{query}", timeout=10) as response:
-            response.read()
-    return len(messages)
+def floor(messages: list[tuple[str, str]], url: str, workers: int) -> int:
+    """Send `messages` with `workers` bare sendsms loops, each its share."""
+
+    def loop(share: list[tuple[str, str]]) -> int:
+        for phone, text in share:
+            query = urllib.parse.urlencode({"username": USERNAME, "password": PASSWORD, "to": phone, "text": text,
+                                            "charset": "UTF-8", "coding": "2", "dlr-mask": "27",
+                                            "dlr-url": "http://127.0.0.1:9/dlr?status=%d"})
+            with urllib.request.urlopen(f"{url}?{query}", timeout=10) as response:
+                response.read()
+        return len(share)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return sum(pool.map(loop, [messages[i::workers] for i in range(workers)]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4, help="Dispatchers at once on PostgreSQL.")
+    parser.add_argument("--postgres", metavar="SERVER_URL", help="Run on PostgreSQL instead of SQLite.")
     args = parser.parse_args()
+    databases = Databases.on(args.postgres)
+    # SQLite takes one dispatcher (see `poll dispatch --help`); PostgreSQL several.
+    cases = [1, args.workers] if args.postgres and args.workers > 1 else [1]
+    rows = []
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "bench.db")
-        messages = prepare(path, args.messages)
-        kannel = Kannel(Path(folder), app_port=9, secret="x")
+        folder = Path(folder)
+        messages = prepare(databases.template(folder), args.messages)
+        kannel = Kannel(folder, app_port=9, secret="x")
         kannel.start()
         try:
             gateway = KannelGateway(kannel.sendsms_url, USERNAME, PASSWORD)
-            floor_seconds, _ = timed(floor, messages, kannel.sendsms_url)
-            ours_seconds, sent = timed(ours, path, gateway)
-            assert sent == args.messages, sent
-            eventually(lambda: len(kannel.received()) >= 2 * args.messages, timeout=300, what="fakesmsc")
+            expected = Counter()
+            for workers in cases:
+                floor_seconds, _ = timed(floor, messages, kannel.sendsms_url, workers)
+                url = databases.copy(folder, f"ours_{workers}")
+                ours_seconds, sent = timed(ours, url, gateway, workers)
+                assert sent == args.messages, f"{sent} of {args.messages} sent"
+                expected.update(f"{phone} {text}" for phone, text in messages * 2)
+                rows.append({"case": f"{args.messages:,} SMS via Kannel, {workers} at once, {databases.name}",
+                             "ours": args.messages / ours_seconds, "floor": args.messages / floor_seconds,
+                             "ratio": floor_seconds / ours_seconds, "unit": "messages/s"})
+            total = sum(expected.values())
+            eventually(lambda: len(kannel.received()) >= total, timeout=300, what="fakesmsc")
+            duplicates = Counter(kannel.received()) - expected
+            assert not duplicates, f"sent more than once: {list(duplicates)[:3]}"
         finally:
             kannel.stop()
-    ours_rate, floor_rate = args.messages / ours_seconds, args.messages / floor_seconds
-    report("dispatch", [{"case": f"{args.messages:,} SMS via Kannel to fakesmsc", "ours": ours_rate,
-                         "floor": floor_rate, "ratio": ours_rate / floor_rate, "unit": "messages/s"}],
-           "ratio = ours / bare sendsms loop")
+            databases.drop()
+    name = "dispatch-postgresql" if args.postgres else "dispatch"
+    report(name, rows, "ratio = ours / bare sendsms loops")
 
 
 if __name__ == "__main__":
