@@ -81,16 +81,17 @@ def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
     session.execute(
         sa.delete(PollCounter).where(PollCounter.poll_id == poll.id, PollCounter.name.like("invited:%"))
     )
-    rows = []
-    for stratum in STRATA:
-        column = getattr(Recipient, stratum)
-        for value, number in session.execute(
-            sa.select(column, sa.func.count())
-            .join(Invitation, Invitation.recipient_id == Recipient.id)
-            .where(Invitation.poll_id == poll.id)
-            .group_by(column)
-        ):
-            rows.append({"poll_id": poll.id, "name": f"invited:{stratum}:{value or ''}", "value": number})
+    # One pass over the links, by all three strata at once; the sums per stratum are made here.
+    counts: Counter = Counter()
+    for *values, number in session.execute(
+        sa.select(*(getattr(Recipient, stratum) for stratum in STRATA), sa.func.count())
+        .join(Invitation, Invitation.recipient_id == Recipient.id)
+        .where(Invitation.poll_id == poll.id)
+        .group_by(*(getattr(Recipient, stratum) for stratum in STRATA))
+    ):
+        for stratum, value in zip(STRATA, values, strict=True):
+            counts[f"invited:{stratum}:{value or ''}"] += number
+    rows = [{"poll_id": poll.id, "name": name, "value": number} for name, number in counts.items()]
     if rows:
         session.execute(sa.insert(PollCounter), rows)
 
