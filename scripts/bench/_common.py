@@ -28,18 +28,29 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def report(name: str, rows: list[dict], bar: str) -> None:
-    """Print a table of ours / floor / ratio per row, and keep it as JSON under results/."""
+def report(name: str, rows: list[dict], bar: str, notes: list[str] = ()) -> None:
+    """Print a table of ours / floor / ratio per row, and notes; keep them as JSON under results/."""
     print(f"\n{name}  ({machine()})")
     print(f"{'case':<40}{'ours':>12}{'floor':>12}{'ratio':>8}  ({bar})")
     for row in rows:
         ours, floor = row["ours"], row["floor"]
         digits = ",.0f" if max(ours, floor) >= 100 else ",.2f"
         print(f"{row['case']:<40}{ours:>12{digits}}{floor:>12{digits}}{row['ratio']:>8.2f}  {row['unit']}")
+    for note in notes:
+        print(note)
     RESULTS.mkdir(exist_ok=True)
     record = {"benchmark": name, "bar": bar, "machine": machine(),
-              "taken_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows}
+              "taken_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": rows, "notes": list(notes)}
     (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def peak_resident_mb() -> int:
+    """The peak resident size of this process so far, in MB (Linux's VmHWM).
+
+    Not ru_maxrss: a child process's ru_maxrss starts from its parent's peak.
+    """
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) // 1024
 
 
 def median(values: list[float]) -> float:

@@ -66,11 +66,10 @@ def timings(path: Path, repeat: int) -> dict[str, float]:
     return out
 
 
-# VmHWM, the peak resident size of this process's memory: ru_maxrss would carry
-# over the peak of the benchmark process it was started from.
+# A fresh process, so that its peak is the serving's alone.
 SERVE_AND_MEASURE = """
 import sys
-from pathlib import Path
+from _common import peak_resident_mb
 from poll import create_app
 app = create_app({"DATABASE_URL": sys.argv[1], "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False,
                   "RATELIMIT_ENABLED": False})
@@ -79,15 +78,14 @@ client.post("/login", data={"name": "bench", "password": "bench password long"})
 for _ in range(20):
     assert client.get("/api/v1/polls/coalition-2024/results").status_code == 200
     assert client.get("/dashboard/coalition-2024?lang=en").status_code == 200
-status = Path("/proc/self/status").read_text()
-print(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) // 1024)
+print(peak_resident_mb())
 """
 
 
 def serving_memory(path: Path) -> int:
     """Peak resident MB of a fresh process serving the results and dashboard of the poll at `path`."""
     result = subprocess.run([sys.executable, "-c", SERVE_AND_MEASURE, f"sqlite:///{path}"],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent)
     return int(result.stdout.strip())
 
 
@@ -107,9 +105,9 @@ def main() -> None:
     rows = [{"case": f"{name}: {large_answers:,} vs {small_answers:,} answers", "ours": large[name],
              "floor": small[name], "ratio": large[name] / small[name], "unit": "ms (median); ours = at the large"}
             for name in small]
-    report("results", rows, "ratio <= 1.5")
-    print(f"memory: one process serving results at {large_answers:,} answers peaked at {memory} MB resident "
-          "(bar: 300 MB per worker)")
+    report("results", rows, "ratio <= 1.5",
+           [f"memory: one process serving results at {large_answers:,} answers peaked at {memory} MB resident "
+            "(bar: 300 MB per worker)"])
 
 
 if __name__ == "__main__":
