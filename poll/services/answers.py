@@ -140,6 +140,8 @@ def _link(session: so.Session, statement: sa.Select, params: dict) -> Link | Non
 
 
 # Ballots by engine, then by poll id and creation time (a deleted poll's id can come back).
+# Nothing edits a poll's question or options once it exists (services.polls); if that
+# changes, the key needs a version that every edit bumps.
 _ballots: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[int, datetime], Ballot]] = weakref.WeakKeyDictionary()
 
 
