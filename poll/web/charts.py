@@ -54,8 +54,10 @@ class _Canvas:
              fill: str = "#1f2937", weight: str = "normal") -> None:
         if self.rtl:
             anchor = {"start": "end", "end": "start"}.get(anchor, anchor)
+            # A right-to-left isolate: "1. <answer>" reads number first, on the right, as on the page.
+            content = f"\u2067{content}\u2069"
         self.parts.append(
-            # direction="ltr" keeps anchors literal; Arabic letters still run right to left.
+            # direction="ltr" keeps the anchors literal; the isolate sets the reading order.
             f'<text x="{self.x(x):.1f}" y="{y:.1f}" text-anchor="{anchor}" direction="ltr" font-size="{size}" '
             f'fill="{fill}" font-weight="{weight}">{escape(content)}</text>'
         )
