@@ -9,6 +9,9 @@ in SMS apps do not keep them). Every other form of the app is CSRF-protected.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import sqlalchemy.orm as so
 from flask import Blueprint, abort, current_app, render_template, request
 
 from poll.db import begin_single_statements, get_session
@@ -73,7 +76,7 @@ def answer(token: str):
     return _page(link, outcome)
 
 
-def _refuse(session, poll_id: int | None, kind: RefusalKind, at) -> None:
+def _refuse(session: so.Session, poll_id: int | None, kind: RefusalKind, at: datetime) -> None:
     # A refusal and its counter belong together: their own transaction, after what the request did so far.
     session.commit()
     refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
