@@ -12,12 +12,16 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections.abc import Mapping, Sequence
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from flask import Flask, current_app, g
@@ -189,6 +193,94 @@ def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict
     """Insert `rows` in one executemany, skipping those that clash on the `unique` columns."""
     if rows:
         session.execute(insert_or_skip(session, model, unique), rows)
+
+
+# Rows per statement (PostgreSQL) or per executemany (SQLite) of the bulk helpers.
+BULK_CHUNK = 50_000
+
+
+def bulk_insert(
+    session: so.Session, model: type, columns: Mapping[str, Sequence], *, same: Mapping[str, Any] | None = None,
+    skip_conflicts_on: Sequence[str] = (),
+) -> None:
+    """Insert rows given column by column (equal lengths), with `same` values for every row.
+
+    With `skip_conflicts_on`, rows that clash on those columns are skipped.
+    This is the path of a million recipients or links, so it goes around the
+    ORM and SQLAlchemy's per-row work: on SQLite the driver's executemany of
+    bound tuples; on PostgreSQL, where each row of an executemany is a
+    statement of its own, one INSERT ... SELECT unnest(arrays) per chunk.
+    """
+    table, same = model.__table__, dict(same or {})
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    statement = (
+        skipping_insert(connection.dialect.name, model, tuple(skip_conflicts_on))
+        if skip_conflicts_on else sa.insert(table)
+    )
+    for chunk in _chunks(columns):
+        if postgres:
+            rows = sa.select(
+                *(_array(table.c[name], values) for name, values in chunk.items()),
+                *(sa.literal(value, table.c[name].type) for name, value in same.items()),
+            )
+            session.execute(statement.from_select([*chunk, *same], rows))
+        else:
+            constants = _bound(connection, table, {name: [value] for name, value in same.items()})
+            bound = _bound(connection, table, chunk) | {name: repeat(values[0]) for name, values in constants.items()}
+            _executemany(connection, statement.compile(dialect=connection.dialect, column_keys=list(bound)), bound)
+
+
+def bulk_update(session: so.Session, model: type, key: str, columns: Mapping[str, Sequence]) -> None:
+    """Set, row by row, the given columns of the rows whose `key` column is columns[key] (equal lengths).
+
+    On SQLite the driver's executemany; on PostgreSQL one UPDATE ... FROM
+    unnest(arrays) per chunk, for the reason `bulk_insert` gives.
+    """
+    table = model.__table__
+    connection = session.connection()
+    for chunk in _chunks(columns):
+        if connection.dialect.name == "postgresql":
+            given = sa.select(*(_array(table.c[name], values).label(name) for name, values in chunk.items()))
+            given = given.subquery("given")
+            session.execute(
+                sa.update(table)
+                .where(table.c[key] == given.c[key])
+                .values({name: given.c[name] for name in chunk if name != key})
+            )
+        else:
+            statement = (
+                sa.update(table)
+                .where(table.c[key] == sa.bindparam(f"given_{key}"))
+                .values({name: sa.bindparam(f"given_{name}") for name in chunk if name != key})
+            )
+            bound = {f"given_{name}": values for name, values in _bound(connection, table, chunk).items()}
+            _executemany(connection, statement.compile(dialect=connection.dialect), bound)
+
+
+def _chunks(columns: Mapping[str, Sequence]):
+    count = len(next(iter(columns.values())))
+    for start in range(0, count, BULK_CHUNK):
+        yield {name: values[start : start + BULK_CHUNK] for name, values in columns.items()}
+
+
+def _array(column: sa.Column, values: Sequence) -> sa.ColumnElement:
+    # One PostgreSQL array parameter, unnested into a column of rows.
+    return sa.func.unnest(sa.literal(list(values), postgresql.ARRAY(column.type)))
+
+
+def _bound(connection: sa.Connection, table: sa.Table, columns: Mapping[str, Sequence]) -> dict[str, list]:
+    # Each column's values as the driver receives them.
+    bound = {}
+    for name, values in columns.items():
+        processor = table.c[name].type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+        bound[name] = [processor(value) for value in values] if processor else list(values)
+    return bound
+
+
+def _executemany(connection: sa.Connection, compiled: sa.engine.Compiled, bound: Mapping[str, Any]) -> None:
+    # The driver's executemany, each row's values in the order of the statement's parameters.
+    connection.exec_driver_sql(str(compiled), list(zip(*(bound[name] for name in compiled.positiontup))))
 
 
 def upsert_add(session: so.Session, model: type, rows: list[dict], keys: list[str], column: str) -> None:

@@ -1,9 +1,40 @@
-"""The engine on a database server: pooled connections that the server closed are not handed out."""
+"""The database layer: bulk writes on both backends, and pooled server connections that were closed."""
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from poll import db
+from poll.models import Invitation, Recipient
+from poll.services import invitations, polls
+
+
+def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session, make_poll):
+    poll = make_poll()
+    audience = polls.audience_of(session, poll)
+    phones = [f"+96477000000{i:02d}" for i in range(30)]
+    db.bulk_insert(session, Recipient, {"phone": phones[:20], "governorate": ["IQ-BG"] * 20},
+                   same={"audience_id": audience.id}, skip_conflicts_on=("audience_id", "phone"))
+    # Ten clash with rows already there and are skipped; ten are new; one stratum is missing.
+    db.bulk_insert(session, Recipient, {"phone": phones[10:], "governorate": ["IQ-NI"] * 19 + [None]},
+                   same={"audience_id": audience.id}, skip_conflicts_on=("audience_id", "phone"))
+    stored = dict(session.execute(sa.select(Recipient.phone, Recipient.governorate)).all())
+    assert len(stored) == 30
+    assert [stored[phone] for phone in (phones[0], phones[15], phones[25], phones[29])] == [
+        "IQ-BG", "IQ-BG", "IQ-NI", None]
+
+    assert invitations.issue_links(session, poll) == 30
+    ids = session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all()
+    start = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+    sent = [start + timedelta(seconds=i) for i in range(30)]
+    db.bulk_update(session, Invitation, "id", {
+        "id": ids, "sent_at": sent, "delivered_at": [when if i % 3 else None for i, when in enumerate(sent)],
+    })
+    session.commit()
+    rows = session.execute(sa.select(Invitation.sent_at, Invitation.delivered_at).order_by(Invitation.id)).all()
+    assert [row.sent_at for row in rows] == sent
+    assert [row.delivered_at for row in rows] == [when if i % 3 else None for i, when in enumerate(sent)]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll import iraq, phones
-from poll.db import insert_ignoring_duplicates
+from poll.db import bulk_insert, insert_ignoring_duplicates
 from poll.errors import Invalid
 from poll.i18n import normalize as normalize_language
 from poll.models import Poll, Recipient
@@ -190,7 +190,7 @@ def audience_size(session: so.Session, poll: Poll) -> int:
     return session.scalar(sa.select(sa.func.count()).where(Recipient.audience_id == poll.audience_id)) or 0
 
 
-def add_population(session: so.Session, poll: Poll, population: Population, *, batch_size: int = 20_000) -> int:
+def add_population(session: so.Session, poll: Poll, population: Population) -> int:
     """Add a simulated population to `poll`'s audience in bulk; returns how many were new."""
     audience = audience_of(session, poll)
     before = audience_size(session, poll)
@@ -202,10 +202,5 @@ def add_population(session: so.Session, poll: Poll, population: Population, *, b
         "age_band": population.age_band_labels().tolist(),
         "language": population.language_codes().tolist(),
     }
-    for start in range(0, len(population), batch_size):
-        rows = [
-            {"audience_id": audience.id, "attributes": None, **dict(zip(columns, values, strict=True))}
-            for values in zip(*(column[start : start + batch_size] for column in columns.values()), strict=True)
-        ]
-        insert_ignoring_duplicates(session, Recipient, rows, ["audience_id", "phone"])
+    bulk_insert(session, Recipient, columns, same={"audience_id": audience.id}, skip_conflicts_on=("audience_id", "phone"))
     return audience_size(session, poll) - before

@@ -6,12 +6,13 @@ import base64
 import re
 import secrets
 from collections.abc import Iterator
-from itertools import islice, repeat
+from itertools import islice
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import Invitation, Poll, Recipient, UTCDateTime, utcnow
+from poll.db import bulk_insert
+from poll.models import Invitation, Poll, Recipient, utcnow
 from poll.services import tallies
 
 TOKEN_BYTES = 16  # 128 bits from the operating system's CSPRNG
@@ -39,7 +40,7 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
     """Give every recipient of `poll`'s audience who has no link yet a personal link.
 
     Set-based: the recipients without a link are read in one query and the
-    invitations written with executemany in batches. Running it again issues
+    invitations written in bulk (`db.bulk_insert`) in batches. Running it again issues
     only the missing links. Returns how many were issued.
     """
     if poll.audience_id is None:
@@ -57,35 +58,17 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
             .order_by(Recipient.id)
         )
     ]
-    issued_at = _bound(connection, UTCDateTime(), utcnow())
-    # Written through the driver's executemany: this is the path that issues a
-    # million links, and the ORM's per-row work would dominate it. The values
-    # are bound parameters; the statement text names only our own columns.
-    statement = _insert_sql(connection)
+    issued_at = utcnow()
     issued = 0
     ids = iter(pending)
     while batch := list(islice(ids, batch_size)):
-        rows = zip(repeat(poll.id), batch, new_tokens(len(batch)), repeat(issued_at))
-        connection.exec_driver_sql(statement, list(rows))
+        bulk_insert(session, Invitation, {"recipient_id": batch, "token": new_tokens(len(batch))},
+                    same={"poll_id": poll.id, "issued_at": issued_at}, skip_conflicts_on=("poll_id", "recipient_id"))
         issued += len(batch)
     tallies.bump(session, poll.id, {"invited": issued})
     if issued:
         tallies.set_invited_by_stratum(session, poll)
     return issued
-
-
-def _insert_sql(connection: sa.Connection) -> str:
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    return (
-        "INSERT INTO invitations (poll_id, recipient_id, token, issued_at) "
-        f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (poll_id, recipient_id) DO NOTHING"
-    )
-
-
-def _bound(connection: sa.Connection, type_: sa.types.TypeEngine, value):
-    # The value as the driver receives it for a column of `type_`.
-    processor = type_.dialect_impl(connection.dialect).bind_processor(connection.dialect)
-    return processor(value) if processor else value
 
 
 def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None) -> Iterator[str]:

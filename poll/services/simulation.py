@@ -10,6 +10,7 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll.db import bulk_update
 from poll.errors import Invalid
 from poll.models import (
     Answer,
@@ -191,32 +192,19 @@ def _clock(start: datetime, scale: float = 1.0) -> Callable[[np.ndarray], list[d
 
 
 def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result: behaviour.Field, at) -> None:
-    table = Invitation.__table__
-    sent = at(result.sent_at)
-    delivered = at(result.delivered_at)
-    rows = [
-        {"row_id": invitation_id, "sent": sent_at, "delivered": delivered_at if is_delivered else None}
-        for invitation_id, sent_at, delivered_at, is_delivered in zip(
-            ids, sent, delivered, result.delivered.tolist(), strict=True
-        )
-    ]
-    statement = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("row_id"))
-        .values(sent_at=sa.bindparam("sent"), delivered_at=sa.bindparam("delivered"))
-    )
-    for start in range(0, len(rows), 50_000):
-        session.execute(statement, rows[start : start + 50_000])
+    delivered = result.delivered.tolist()
+    bulk_update(session, Invitation, "id", {
+        "id": ids,
+        "sent_at": at(result.sent_at),
+        "delivered_at": [when if is_delivered else None
+                         for when, is_delivered in zip(at(result.delivered_at), delivered, strict=True)],
+    })
     opened_only = np.flatnonzero(result.opened & ~result.answered)
-    tallies.bump(
-        session, poll_id, {"sent": len(rows), "delivered": int(result.delivered.sum()), "opened": len(opened_only)}
-    )
+    tallies.bump(session, poll_id, {"sent": len(ids), "delivered": sum(delivered), "opened": len(opened_only)})
     if len(opened_only):
-        opened_at = at(result.opened_at[opened_only])
-        session.execute(
-            sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(opened_at=sa.bindparam("opened")),
-            [{"row_id": ids[i], "opened": when} for i, when in zip(opened_only.tolist(), opened_at, strict=True)],
-        )
+        bulk_update(session, Invitation, "id", {
+            "id": [ids[i] for i in opened_only.tolist()], "opened_at": at(result.opened_at[opened_only]),
+        })
 
 
 def record_field_answers(session: so.Session, poll: Poll, ids: list[int], result: behaviour.Field, at) -> int:
