@@ -213,22 +213,21 @@ def bulk_insert(
     """
     table, same = model.__table__, dict(same or {})
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
     statement = (
         skipping_insert(connection.dialect.name, model, tuple(skip_conflicts_on))
         if skip_conflicts_on else sa.insert(table)
     )
-    for chunk in _chunks(columns):
-        if postgres:
-            rows = sa.select(
-                *(_array(table.c[name], values) for name, values in chunk.items()),
-                *(sa.literal(value, table.c[name].type) for name, value in same.items()),
-            )
+    if connection.dialect.name == "postgresql":
+        constants = [sa.literal(value, table.c[name].type) for name, value in same.items()]
+        for chunk in _chunks(columns):
+            rows = sa.select(*(_array(table.c[name], values) for name, values in chunk.items()), *constants)
             session.execute(statement.from_select([*chunk, *same], rows))
-        else:
-            constants = _bound(connection, table, {name: [value] for name, value in same.items()})
-            bound = _bound(connection, table, chunk) | {name: repeat(values[0]) for name, values in constants.items()}
-            _executemany(connection, statement.compile(dialect=connection.dialect, column_keys=list(bound)), bound)
+        return
+    bound_same = _bound(connection, table, {name: [value] for name, value in same.items()})
+    constants = {name: repeat(values[0]) for name, values in bound_same.items()}
+    compiled = statement.compile(dialect=connection.dialect, column_keys=[*columns, *same])
+    for chunk in _chunks(columns):
+        _executemany(connection, compiled, _bound(connection, table, chunk) | constants)
 
 
 def bulk_update(session: so.Session, model: type, key: str, columns: Mapping[str, Sequence]) -> None:
@@ -239,8 +238,8 @@ def bulk_update(session: so.Session, model: type, key: str, columns: Mapping[str
     """
     table = model.__table__
     connection = session.connection()
-    for chunk in _chunks(columns):
-        if connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
+        for chunk in _chunks(columns):
             given = sa.select(*(_array(table.c[name], values).label(name) for name, values in chunk.items()))
             given = given.subquery("given")
             session.execute(
@@ -248,14 +247,16 @@ def bulk_update(session: so.Session, model: type, key: str, columns: Mapping[str
                 .where(table.c[key] == given.c[key])
                 .values({name: given.c[name] for name in chunk if name != key})
             )
-        else:
-            statement = (
-                sa.update(table)
-                .where(table.c[key] == sa.bindparam(f"given_{key}"))
-                .values({name: sa.bindparam(f"given_{name}") for name in chunk if name != key})
-            )
-            bound = {f"given_{name}": values for name, values in _bound(connection, table, chunk).items()}
-            _executemany(connection, statement.compile(dialect=connection.dialect), bound)
+        return
+    compiled = (
+        sa.update(table)
+        .where(table.c[key] == sa.bindparam(f"given_{key}"))
+        .values({name: sa.bindparam(f"given_{name}") for name in columns if name != key})
+        .compile(dialect=connection.dialect)
+    )
+    for chunk in _chunks(columns):
+        bound = _bound(connection, table, chunk)
+        _executemany(connection, compiled, {f"given_{name}": values for name, values in bound.items()})
 
 
 def _chunks(columns: Mapping[str, Sequence]):
@@ -294,4 +295,6 @@ def _upsert_add(dialect: str, model: type, keys: tuple[str, ...], column: str) -
     # Built once per table: this runs in every answer's transaction.
     table = model.__table__
     insert = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
-    return insert.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + insert.excluded[column]})
+    return insert.on_conflict_do_update(
+        index_elements=list(keys), set_={column: table.c[column] + insert.excluded[column]}
+    )
