@@ -12,7 +12,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import insert_or_skip, skipping_insert
+from poll.db import bulk_update, insert_or_skip, skipping_insert
 from poll.models import Answer, Invitation, Poll, PollStatus, Receipt, Recipient, poll_phase
 from poll.services import tallies
 from poll.services.invitations import is_well_formed
@@ -322,23 +322,18 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     strata = {}
     unopened = 0
     for chunk in _chunks([row.invitation_id for row in rows], 5_000):
-        strata.update(
-            (invitation_id, (governorate, sex, age_band))
-            for invitation_id, governorate, sex, age_band in session.execute(
-                sa.select(Invitation.id, Recipient.governorate, Recipient.sex, Recipient.age_band)
-                .join(Recipient, Recipient.id == Invitation.recipient_id)
-                .where(Invitation.id.in_(chunk))
-            )
-        )
-        unopened += session.scalar(
-            sa.select(sa.func.count()).where(Invitation.id.in_(chunk), Invitation.opened_at.is_(None))
-        )
-    session.execute(
-        sa.update(Invitation.__table__)
-        .where(Invitation.__table__.c.id == sa.bindparam("row_id"))
-        .values(answered_at=sa.bindparam("answered"), opened_at=sa.bindparam("opened")),
-        [{"row_id": row.invitation_id, "answered": row.answered_at, "opened": row.opened_at} for row in rows],
-    )
+        for invitation_id, opened_at, governorate, sex, age_band in session.execute(
+            sa.select(Invitation.id, Invitation.opened_at, Recipient.governorate, Recipient.sex, Recipient.age_band)
+            .join(Recipient, Recipient.id == Invitation.recipient_id)
+            .where(Invitation.id.in_(chunk))
+        ):
+            strata[invitation_id] = (governorate, sex, age_band)
+            unopened += opened_at is None
+    bulk_update(session, Invitation, "id", {
+        "id": [row.invitation_id for row in rows],
+        "answered_at": [row.answered_at for row in rows],
+        "opened_at": [row.opened_at for row in rows],
+    })
     ids = _random_ids(len(rows))
     ballot = Ballot.of(poll)
     values = [
