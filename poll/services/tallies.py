@@ -83,11 +83,12 @@ def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
     )
     # One pass over the links, by all three strata at once; the sums per stratum are made here.
     counts: Counter = Counter()
+    columns = [getattr(Recipient, stratum) for stratum in STRATA]
     for *values, number in session.execute(
-        sa.select(*(getattr(Recipient, stratum) for stratum in STRATA), sa.func.count())
+        sa.select(*columns, sa.func.count())
         .join(Invitation, Invitation.recipient_id == Recipient.id)
         .where(Invitation.poll_id == poll.id)
-        .group_by(*(getattr(Recipient, stratum) for stratum in STRATA))
+        .group_by(*columns)
     ):
         for stratum, value in zip(STRATA, values, strict=True):
             counts[f"invited:{stratum}:{value or ''}"] += number
@@ -140,7 +141,7 @@ def recount(session: so.Session, poll: Poll) -> dict:
             sa.func.count(Invitation.answered_at),
         ).where(Invitation.poll_id == poll.id)
     ).one()
-    counts = dict(zip(("invited", "sent", "delivered", "opened", "answered"), funnel, strict=True))
+    counts = dict(zip(FUNNEL, funnel, strict=True))
     counts["failed"] = session.scalar(
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
