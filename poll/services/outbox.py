@@ -10,13 +10,14 @@ keeps one idempotency key for all its attempts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import begin_write
+from poll.db import begin_write, bulk_insert
 from poll.errors import Invalid
 from poll.i18n import LANGUAGES, pick
 from poll.models import (
@@ -93,21 +94,11 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
         .where(Invitation.poll_id == poll.id, ~already.exists(), ~opted_out.exists())
         .order_by(Invitation.id)
     ).all()
-    texts: dict[str, str] = {}
-    values = []
-    for invitation_id, token, phone, language in rows:
-        language = language or poll.default_language
-        if language not in texts:
-            texts[language] = compose(poll, language, "\0")
-        text = texts[language].replace("\0", invitations.link_url(base_url, token))
-        values.append({
-            "invitation_id": invitation_id, "kind": "invitation", "phone": phone, "text": text,
-            "segments": encoding.analyze(text).segments, "state": MessageState.QUEUED,
-            "idempotency_key": f"inv-{invitation_id}", "attempts": 0,
-        })
-    for start in range(0, len(values), 10_000):
-        session.execute(sa.insert(OutboxMessage), values[start : start + 10_000])
-    return len(values)
+    text = _composer(poll, base_url)
+    return _queue(session, [
+        (invitation_id, "invitation", phone, text(language, token), f"inv-{invitation_id}")
+        for invitation_id, token, phone, language in rows
+    ])
 
 
 def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,
@@ -147,17 +138,39 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
             ~opted_out.exists(),
         )
     ).all()
-    values = []
-    for invitation_id, token, phone, language, sent in rows:
-        text = compose(poll, language or poll.default_language, invitations.link_url(base_url, token))
-        values.append({
-            "invitation_id": invitation_id, "kind": f"reminder-{sent}", "phone": phone, "text": text,
-            "segments": encoding.analyze(text).segments, "state": MessageState.QUEUED,
-            "idempotency_key": f"inv-{invitation_id}-r{sent}", "attempts": 0,
-        })
-    if values:
-        session.execute(sa.insert(OutboxMessage), values)
-    return len(values)
+    text = _composer(poll, base_url)
+    return _queue(session, [
+        (invitation_id, f"reminder-{sent}", phone, text(language, token), f"inv-{invitation_id}-r{sent}")
+        for invitation_id, token, phone, language, sent in rows
+    ])
+
+
+def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str], str]:
+    # text(language, token): each language's message is composed once, then each recipient's link put in.
+    composed: dict[str, str] = {}
+
+    def text(language: str | None, token: str) -> str:
+        language = language or poll.default_language
+        if language not in composed:
+            composed[language] = compose(poll, language, "\0")
+        return composed[language].replace("\0", invitations.link_url(base_url, token))
+
+    return text
+
+
+def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, str]]) -> int:
+    # (invitation_id, kind, phone, text, idempotency_key) rows, queued in bulk; returns how many.
+    if not messages:
+        return 0
+    invitation_ids, kinds, phones, texts, keys = (list(column) for column in zip(*messages, strict=True))
+    now = utcnow()
+    bulk_insert(
+        session, OutboxMessage,
+        {"invitation_id": invitation_ids, "kind": kinds, "phone": phones, "text": texts,
+         "segments": [encoding.analyze(text).segments for text in texts], "idempotency_key": keys},
+        same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "next_attempt_at": now},
+    )
+    return len(messages)
 
 
 def queue_reply(session: so.Session, phone: str, text: str, key: str) -> None:
