@@ -189,12 +189,6 @@ def skipping_insert(dialect: str, model: type, unique: tuple[str, ...]) -> sa.In
     return insert(model.__table__).on_conflict_do_nothing(index_elements=list(unique))
 
 
-def insert_ignoring_duplicates(session: so.Session, model: type, rows: list[dict], unique: list[str]) -> None:
-    """Insert `rows` in one executemany, skipping those that clash on the `unique` columns."""
-    if rows:
-        session.execute(insert_or_skip(session, model, unique), rows)
-
-
 # Rows per statement (PostgreSQL) or per executemany (SQLite) of the bulk helpers.
 BULK_CHUNK = 50_000
 

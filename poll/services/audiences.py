@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll import iraq, phones
-from poll.db import bulk_insert, insert_ignoring_duplicates
+from poll.db import bulk_insert
 from poll.errors import Invalid
 from poll.i18n import normalize as normalize_language
 from poll.models import Poll, Recipient
@@ -76,15 +76,21 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
             report.duplicates += 1
             continue
         seen.add(values["phone"])
-        values["audience_id"] = audience.id
         batch.append(values)
         if len(batch) >= batch_size:
-            insert_ignoring_duplicates(session, Recipient, batch, ["audience_id", "phone"])
+            _insert(session, audience.id, batch)
             batch.clear()
-    insert_ignoring_duplicates(session, Recipient, batch, ["audience_id", "phone"])
+    _insert(session, audience.id, batch)
     report.imported = audience_size(session, poll) - before
     report.already_present = len(seen) - report.imported
     return report
+
+
+def _insert(session: so.Session, audience_id: int, batch: list[dict]) -> None:
+    # Rows of `_recipient`, all with the same keys; a phone already in the audience is skipped.
+    if batch:
+        bulk_insert(session, Recipient, {name: [values[name] for values in batch] for name in batch[0]},
+                    same={"audience_id": audience_id}, skip_conflicts_on=("audience_id", "phone"))
 
 
 def _rows(reader) -> Iterator[list[str]]:
