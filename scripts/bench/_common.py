@@ -54,6 +54,26 @@ def peak_resident_mb() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) // 1024
 
 
+def open_poll_with_links(url: str, count: int) -> sa.Engine:
+    """Migrate the database at `url` and give it the article's poll, open, with `count` simulated links."""
+    # Imported here: results.py's memory probe imports this module and must not pay for them.
+    import numpy as np
+
+    from poll import db
+    from poll.services import audiences, invitations, polls
+    from poll.simulate import population
+
+    engine = db.make_engine(url)
+    db.upgrade(engine)
+    with sa.orm.Session(engine) as session:
+        poll = polls.create_poll(session, polls.builtin_definition())
+        polls.open_poll(session, poll)
+        audiences.add_population(session, poll, population.generate(count, np.random.default_rng(1)))
+        invitations.issue_links(session, poll)
+        session.commit()
+    return engine
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

@@ -33,17 +33,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import Databases, median, report  # noqa: E402
+from _common import Databases, median, open_poll_with_links, report  # noqa: E402
 
-from poll import db  # noqa: E402
-from poll.services import audiences, invitations, polls  # noqa: E402
-from poll.simulate import population  # noqa: E402
 from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
 
@@ -76,16 +72,9 @@ end
 
 
 def prepare(url: str, links: int) -> list[str]:
-    engine = db.make_engine(url)
-    db.upgrade(engine)
-    with sa.orm.Session(engine) as session:
-        poll = polls.create_poll(session, polls.builtin_definition())
-        polls.open_poll(session, poll)
-        audiences.add_population(session, poll, population.generate(links, np.random.default_rng(1)))
-        invitations.issue_links(session, poll)
-        session.commit()
-        tokens = session.scalars(sa.text("SELECT token FROM invitations ORDER BY id")).all()
+    engine = open_poll_with_links(url, links)
     with engine.begin() as connection:
+        tokens = connection.scalars(sa.text("SELECT token FROM invitations ORDER BY id")).all()
         connection.exec_driver_sql(
             "CREATE TABLE floor_answers (invitation_id INTEGER PRIMARY KEY, option TEXT NOT NULL)")
     engine.dispose()

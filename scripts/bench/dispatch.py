@@ -21,29 +21,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import Databases, report, timed  # noqa: E402
+from _common import Databases, open_poll_with_links, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
-from poll.services import audiences, invitations, outbox, polls  # noqa: E402
-from poll.simulate import population  # noqa: E402
+from poll.services import outbox, polls  # noqa: E402
 from poll.sms.gateways import KannelGateway  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 
 
 def prepare(url: str, count: int) -> list[tuple[str, str]]:
-    engine = db.make_engine(url)
-    db.upgrade(engine)
+    engine = open_poll_with_links(url, count)
     with sa.orm.Session(engine) as session:
-        poll = polls.create_poll(session, polls.builtin_definition())
-        polls.open_poll(session, poll)
-        audiences.add_population(session, poll, population.generate(count, np.random.default_rng(1)))
-        invitations.issue_links(session, poll)
+        poll = polls.get_poll(session, polls.BUILTIN)
         outbox.queue_invitations(session, poll, "http://127.0.0.1:5000", max_segments=5)
         session.commit()
         rows = session.execute(sa.text("SELECT phone, text FROM outbox_messages ORDER BY id")).all()
