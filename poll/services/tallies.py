@@ -21,6 +21,7 @@ from poll.db import upsert_add
 from poll.models import (
     Answer, AnswerTally, HourlyTally, Invitation, OutboxMessage, Poll, PollCounter, Recipient, Refusal,
 )
+from poll.simulate.truth import STRATA
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
 
@@ -67,9 +68,6 @@ def count_answers(session: so.Session, poll_id: int, cells: Iterable[Cell]) -> N
         ["poll_id", "option_id", "hour"],
         "count",
     )
-
-
-STRATA = ("governorate", "sex", "age_band")
 
 
 def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
