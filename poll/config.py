@@ -48,8 +48,15 @@ DEFAULTS: dict[str, object] = {
     "RATE_LIMIT_UNKNOWN_LINKS": "30 per minute",
     # Answer posts per client address. Generous: Iraqi operators put many phones behind one address.
     "RATE_LIMIT_ANSWERS": "600 per minute",
+    # Failed logins: per client address; per account and address; per account from
+    # anywhere, which a browser that logged in to that account before is exempt
+    # from (so an attacker cannot lock the owner out of their usual browser).
     "RATE_LIMIT_LOGIN_CLIENT": "30 per 5 minutes",
     "RATE_LIMIT_LOGIN_ACCOUNT": "10 per 15 minutes",
+    "RATE_LIMIT_LOGIN_ACCOUNT_ANYWHERE": "100 per hour",
+    # Operator browser sessions end after this long unused, and this long after login at most.
+    "SESSION_IDLE_MINUTES": 30,
+    "SESSION_MAX_HOURS": 12,
     # How many proxies in front of the app set X-Forwarded-For (0: trust none).
     "PROXY_COUNT": 0,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).

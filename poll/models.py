@@ -45,6 +45,12 @@ class UTCDateTime(sa.TypeDecorator):
         return value
 
 
+def one_of(column: str, vocabulary: type[enum.StrEnum], name: str | None = None) -> sa.CheckConstraint:
+    """A CHECK that `column` holds one of `vocabulary`'s values, written from the enum itself."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=name or column)
+
+
 # Random 63-bit ids for answers; a plain INTEGER on SQLite so it is the rowid.
 RandomId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
@@ -306,6 +312,8 @@ class Operator(Base):
     name: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
     role: so.Mapped[str] = so.mapped_column(sa.String(8))
+    # A disabled operator cannot log in, and every session and token of theirs is revoked.
+    is_disabled: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_login_at: so.Mapped[datetime | None]
 
@@ -328,6 +336,8 @@ class AuditEvent(Base):
     occurred_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     # NULL for the command line and for failed logins by unknown names.
     operator_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("operators.id", ondelete="SET NULL"))
+    # The operator's name when it happened: kept after the operator is deleted.
+    actor: so.Mapped[str] = so.mapped_column(sa.String(64), default="", server_default="")
     action: so.Mapped[str] = so.mapped_column(sa.String(32))
     subject: so.Mapped[str] = so.mapped_column(sa.String(128), default="")
     detail: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
@@ -338,6 +348,36 @@ class AuditEvent(Base):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.action} {self.subject}>"
+
+
+class SessionKind(enum.StrEnum):
+    BROWSER = "browser"
+    API = "api"
+
+
+class OperatorSession(Base):
+    """A logged-in browser or an API token: revocable on the server, whatever the client keeps.
+
+    Only a SHA-256 digest of the secret is stored; the browser holds the
+    secret in its signed session cookie, a script in its Authorization header.
+    """
+
+    __tablename__ = "operator_sessions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    operator_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(8))
+    secret_digest: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    last_seen_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    # None for API tokens, which last until revoked.
+    expires_at: so.Mapped[datetime | None]
+    revoked_at: so.Mapped[datetime | None]
+
+    __table_args__ = (one_of("kind", SessionKind),)
+
+    def __repr__(self) -> str:
+        return f"<OperatorSession {self.id} {self.kind}>"
 
 
 class PollCounter(Base):

@@ -96,9 +96,15 @@ WEB_CASES = [
     ("results: unknown slug", "GET", "/results/nope", None, {}, 404),
     ("results: markup slug", "GET", "/results/%3Cscript%3Ealert(1)%3C%2Fscript%3E", None, {}, 404),
     ("results: traversal slug", "GET", "/results/..%2F..%2Fetc%2Fpasswd", None, {}, 404),
+    ("results: a draft poll", "GET", "/results/later", None, {}, 404),
+    ("api: a draft poll", "GET", "/api/v1/polls/later/results", None, {}, 404),
     ("api: unknown slug", "GET", "/api/v1/polls/nope/results", None, {}, 404),
     ("api: SQL slug", "GET", "/api/v1/polls/x'%20OR%201=1--/results", None, {}, 404),
-    ("export: not logged in", "GET", "/api/v1/polls/target/answers.csv", None, {}, 302),
+    ("export: not logged in", "GET", "/api/v1/polls/target/answers.csv", None, {}, 401),
+    ("export: a forged bearer token", "GET", "/api/v1/polls/target/answers.csv", None,
+     {"Authorization": "Bearer " + "A" * 43}, 401),
+    ("export: a bearer token of 10 kB", "GET", "/api/v1/polls/target/links.csv", None,
+     {"Authorization": "Bearer " + "A" * 10_000}, 401),
     ("dashboard: not logged in", "GET", "/dashboard/target", None, {}, 302),
     ("admin: not logged in", "GET", "/admin/audit", None, {}, 302),
     ("login: no fields", "POST", "/login", {}, {}, 400),
@@ -144,7 +150,7 @@ def test_stored_markup_is_shown_as_text_to_admins(client, session, world, login)
 def test_malformed_query_parameters_are_ignored_safely(client, world, login):
     login("admin", name="reader")
     for url in ["/dashboard/target?option=%3Cscript%3E", "/dashboard/target?lang=%3Cscript%3E",
-                "/results/target?option=' OR 1=1", "/results/target?lang=xx-YY", "/admin/audit?before=abc",
+                "/results/target?option=' OR 1=1", "/results/target?lang=xx-YY",
                 "/dashboard/target/panel?option=999999999999999999999"]:
         response = client.get(url)
         assert response.status_code == 200, url

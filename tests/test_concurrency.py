@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Invitation, Poll, Receipt
+from poll.models import Answer, AuditEvent, Invitation, Poll, Receipt
 from poll.services import tallies
 from tests.servers import gunicorn
 
@@ -18,8 +18,8 @@ LINKS = 40
 SUBMITS_PER_LINK = 8
 
 
-def post(url: str, option: str) -> int:
-    data = urllib.parse.urlencode({"option": option}).encode()
+def post(url: str, fields: dict[str, str]) -> int:
+    data = urllib.parse.urlencode(fields).encode()
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as response:
             return response.status
@@ -37,7 +37,7 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
         def submit(job: tuple[str, int]) -> int:
             token, attempt = job
             barriers[token].wait(timeout=60)
-            return post(f"{base}/p/{token}", str(1 + attempt % 3))
+            return post(f"{base}/p/{token}", {"option": str(1 + attempt % 3)})
 
         jobs = [(token, attempt) for token in tokens for attempt in range(SUBMITS_PER_LINK)]
         with ThreadPoolExecutor(max_workers=SUBMITS_PER_LINK * 4) as pool:
@@ -55,3 +55,28 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
     assert kept == tallies.recount(session, poll)
     assert kept["counters"]["answered"] == LINKS
     assert kept["counters"]["refused:already-answered"] == LINKS * (SUBMITS_PER_LINK - 1)
+
+
+LOGINS = 40
+
+
+@pytest.mark.slow
+def test_concurrent_wrong_logins_are_each_refused_and_audited(database_url, session, make_operator):
+    name, _ = make_operator("besieged")
+    limits = {"POLL_RATE_LIMIT_LOGIN_CLIENT": "1000 per minute", "POLL_RATE_LIMIT_LOGIN_ACCOUNT": "1000 per minute",
+              "POLL_RATE_LIMIT_LOGIN_ACCOUNT_ANYWHERE": "1000 per minute", "POLL_WTF_CSRF_ENABLED": "false"}
+    with gunicorn(database_url, workers=4, env=limits) as base:
+        barrier = threading.Barrier(LOGINS)
+
+        def attempt(number: int) -> int:
+            barrier.wait(timeout=60)
+            return post(f"{base}/login", {"name": name, "password": f"wrong guess {number}"})
+
+        with ThreadPoolExecutor(max_workers=LOGINS) as pool:
+            statuses = Counter(pool.map(attempt, range(LOGINS)))
+
+    assert statuses == {401: LOGINS}
+    session.rollback()
+    failed = session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login-failed"))
+    assert failed == LOGINS
+

@@ -18,13 +18,21 @@ def simulated(runner, make_poll):
     return json.loads(result.output)
 
 
-@pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/sim", "/dashboard/sim/panel",
-                                 "/api/v1/polls/sim/answers.csv", "/api/v1/polls/sim/results.csv", "/admin/audit",
-                                 "/api/v1/polls/sim/links.csv"])
+@pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/sim", "/dashboard/sim/panel", "/admin/audit"])
 def test_operator_pages_need_a_login(client, simulated, url):
     response = client.get(url)
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("url", ["/api/v1/polls/sim/answers.csv", "/api/v1/polls/sim/results.csv",
+                                 "/api/v1/polls/sim/links.csv", "/api/v1/polls/sim/answers.json"])
+def test_exports_without_a_login_are_401_problems(client, simulated, url):
+    response = client.get(url)
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_viewer_sees_dashboards_but_not_admin_pages_or_phones(client, simulated, login):
@@ -128,7 +136,7 @@ def test_results_api_suppresses_small_cells(client, make_poll, make_links):
 
 def test_unknown_poll_is_404_everywhere(client, login):
     assert client.get("/api/v1/polls/nope/results").status_code == 404
-    assert client.get("/api/v1/polls/nope/results").get_json()["error"] == "not-found"
+    assert client.get("/api/v1/polls/nope/results").get_json()["type"].endswith("not-found")
     assert client.get("/results/nope").status_code == 404
     login()
     assert client.get("/dashboard/nope").status_code == 404

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -14,6 +18,39 @@ from poll.services.results import SMALL_CELL, Results, poll_results
 ANSWER_FIELDS = ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
 LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
                "opened_at", "answered_at"]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# ... unless it is a plain signed number, such as a phone number in E.164 or a negative error.
+PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula, prefixed with ' so it stays text; other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_chunks(header: list[str], rows: Iterable[tuple], *, rows_per_chunk: int = 1000) -> Iterator[str]:
+    """A CSV file in pieces of `rows_per_chunk` rows, every text cell spreadsheet-safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([spreadsheet_safe(value) for value in row])
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def json_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
+    """One JSON object per row and line (JSON Lines)."""
+    for row in rows:
+        yield json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False, default=str) + "\n"
 
 
 def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:

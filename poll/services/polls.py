@@ -126,6 +126,18 @@ def get_poll(session: so.Session, slug: str) -> Poll:
     return poll
 
 
+def get_published_poll(session: so.Session, slug: str) -> Poll:
+    """The poll with `slug` if the public may see it (it has been opened); raises NotFound otherwise.
+
+    A draft is the operator's work in progress: its question, and any test
+    answers, are nobody else's business until it opens.
+    """
+    poll = session.scalar(sa.select(Poll).where(Poll.slug == slug, Poll.status != PollStatus.DRAFT))
+    if poll is None:
+        raise NotFound(f"no published poll with slug {slug!r}")
+    return poll
+
+
 def list_polls(session: so.Session) -> list[Poll]:
     """Every poll, newest first."""
     return list(session.scalars(sa.select(Poll).order_by(Poll.created_at.desc(), Poll.id.desc())))

@@ -1,6 +1,8 @@
 """The web layer: blueprints, error pages and the headers every response carries."""
 
-from flask import Flask, Response, current_app
+from urllib.parse import urlencode
+
+from flask import Flask, Response, current_app, request
 
 from poll.web import admin, api, auth, dashboard, errors, health, respond, results, sms, words
 
@@ -11,7 +13,18 @@ def init_app(app: Flask) -> None:
     for blueprint in (respond, results, dashboard, auth, admin, api, sms, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(word=words.word, words=words)
+    app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
+    app.jinja_env.filters["visible"] = words.visible
+
+
+def language_url(code: str) -> str:
+    """This page in language `code`: a query-only link, so the path is never echoed into the page.
+
+    Echoing request.path would let `/%5Cevil.example/x` become `href="/\\evil.example/x"`,
+    which browsers resolve to another site.
+    """
+    args = [(name, value) for name, value in request.args.items(multi=True) if name != "lang"]
+    return "?" + urlencode([*args, ("lang", code)])
 
 
 def _security_headers(response: Response) -> Response:
@@ -24,6 +37,9 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    # Pages hold links, phone numbers or live figures: no cache keeps them
+    # unless a view says otherwise (static files and public snapshots do).
+    response.headers.setdefault("Cache-Control", "no-store")
     if current_app.config["BASE_URL"].startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

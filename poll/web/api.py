@@ -1,39 +1,36 @@
-"""The JSON API and the exports: public aggregates, and answer data for logged-in operators."""
+"""The JSON API and the exports: public aggregates, and answer data for logged-in operators.
+
+Errors are problem documents (`application/problem+json`); without a login
+or API token the exports answer 401, never a redirect to the HTML login.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
-
 from flask import Blueprint, Response, g, jsonify, stream_with_context
 
-from poll.db import get_session
+from poll.db import begin_write, get_session
 from poll.errors import NotFound
+from poll.models import Poll
 from poll.reports import results_json
 from poll.services import audit, exports, polls, results
 from poll.web.auth import admin_required, login_required
+from poll.web.errors import problem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-
-def _poll_or_404(slug: str):
-    try:
-        return polls.get_poll(get_session(), slug)
-    except NotFound:
-        return None
+FORMATS = {"csv": ("text/csv", "csv"), "json": ("application/x-ndjson", "jsonl")}
 
 
 def _not_found(slug: str):
-    return jsonify(error="not-found", message=f"no poll with slug {slug!r}"), 404
+    return problem(404, f"There is no poll with slug {slug!r}.", kind="not-found")
 
 
 @bp.get("/polls/<slug>/results")
 def poll_results(slug: str):
     """Results of a poll as JSON: public, aggregates only, small cells suppressed."""
-    poll = _poll_or_404(slug)
-    if poll is None:
+    try:
+        poll = polls.get_published_poll(get_session(), slug)
+    except NotFound:
         return _not_found(slug)
     outcome = results.poll_results(get_session(), poll, with_timeline=False)
     return jsonify(exports.public_document(results_json(outcome), outcome))
@@ -67,35 +64,18 @@ def results_export(slug: str, fmt: str):
 
 
 def _export(slug: str, fmt: str, what: str, rows_of):
-    poll = _poll_or_404(slug)
-    if poll is None:
-        return _not_found(slug)
-    if fmt not in ("csv", "json"):
-        return jsonify(error="bad-format", message="use .csv or .json"), 404
     session = get_session()
-    audit.record(session, "export", slug, operator_id=g.operator.id, detail={"what": what, "format": fmt})
+    begin_write(session)  # the export is audited before it streams
+    try:
+        poll: Poll = polls.get_poll(session, slug)
+    except NotFound:
+        return _not_found(slug)
+    if fmt not in FORMATS:
+        return problem(404, "Exports come as .csv or .json (JSON lines).", kind="unknown-format")
+    audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
     session.commit()
     header, rows = rows_of(session, poll)
-    body = _csv(header, rows) if fmt == "csv" else _json_lines(header, rows)
-    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    filename = f"{slug}-{what}.{'csv' if fmt == 'csv' else 'jsonl'}"
+    body = exports.csv_chunks(header, rows) if fmt == "csv" else exports.json_lines(header, rows)
+    mimetype, extension = FORMATS[fmt]
     return Response(stream_with_context(body), mimetype=mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _csv(header: list[str], rows: Iterator[tuple]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    for count, row in enumerate(rows, start=1):
-        writer.writerow(row)
-        if count % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def _json_lines(header: list[str], rows: Iterator[tuple]) -> Iterator[str]:
-    for row in rows:
-        yield json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False, default=str) + "\n"
+                    headers={"Content-Disposition": f'attachment; filename="{slug}-{what}.{extension}"'})

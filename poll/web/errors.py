@@ -1,17 +1,65 @@
-"""Error pages in the visitor's language, for every HTTP error the app can raise."""
+"""Error pages in the visitor's language, and JSON problems under /api/.
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException, InternalServerError
+Every HTTP error the app raises keeps the headers that belong to it (Allow on
+405, Retry-After on 429). Under /api/ errors are RFC 9457 problem documents
+(`application/problem+json`), since scripts read them; elsewhere they are
+pages for people.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+API_PREFIX = "/api/"
+
+TITLES = {
+    400: "Bad request",
+    401: "Login required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Busy",
+}
 
 
 def init_app(app: Flask) -> None:
-    """Render HTTP errors as pages of our own instead of Werkzeug's English ones."""
+    """Render HTTP errors as our own pages, and a busy database as 503 rather than 500."""
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sa.exc.OperationalError, _database_busy)
+
+
+def problem(status: int, detail: str, *, kind: str | None = None, headers: dict | None = None):
+    """An application/problem+json response: {type, title, status, detail}."""
+    response = jsonify(type=f"about:blank#{kind}" if kind else "about:blank",
+                       title=TITLES.get(status, "Error"), status=status, detail=detail)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    response.headers.update(headers or {})
+    return response
+
+
+def wants_json() -> bool:
+    """Whether this request is an API call (its errors are JSON, not pages)."""
+    return request.path.startswith(API_PREFIX)
 
 
 def _http_error(error: HTTPException):
-    if isinstance(error, InternalServerError):
-        code = 500
-    else:
-        code = error.code or 500
-    return render_template("errors/error.html", code=code), code
+    code = 500 if isinstance(error, InternalServerError) else (error.code or 500)
+    headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
+    if wants_json():
+        return problem(code, error.description or TITLES.get(code, "Error"), headers=headers)
+    template = "errors/operator.html" if g.get("operator") is not None else "errors/error.html"
+    return render_template(template, code=code), code, headers
+
+
+def _database_busy(error: sa.exc.OperationalError):
+    # SQLite answers "database is locked" when a writer held the lock past the
+    # busy timeout: say so and ask to retry, instead of an opaque 500.
+    current_app.logger.warning("database unavailable: %s", str(error.orig or error).splitlines()[0])
+    return _http_error(ServiceUnavailable(retry_after=5))

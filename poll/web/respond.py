@@ -53,16 +53,18 @@ def _config(name: str):
 def answer(token: str):
     """Show the poll (GET, which records nothing) or record the answer (POST)."""
     session = get_session()
+    posting = request.method == "POST"
     # A page view reads one row; an answer is one statement more (see answers.record_answer).
-    begin_single_statements(session, writes=request.method == "POST")
+    begin_single_statements(session, writes=posting)
     link = answers.find_link(session, token)
     if link is None:
         choose_language(request.values.get("lang"))
-        _refuse(session, None, RefusalKind.UNKNOWN_LINK, utcnow())
+        if request.method != "HEAD":  # HEAD records nothing, ever
+            _refuse(session, None, RefusalKind.UNKNOWN_LINK, utcnow())
         abort(404)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     now = utcnow()
-    if request.method == "GET":
+    if not posting:  # GET or HEAD: show, never record
         # Seeing an answered link again is not an error: it says the answer is in.
         refusal = answers.availability(link, now)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)

@@ -18,7 +18,7 @@ def public(slug: str):
     """The shareable summary of poll `slug`."""
     session = get_session()
     try:
-        poll = polls.get_poll(session, slug)
+        poll = polls.get_published_poll(session, slug)
     except NotFound:
         choose_language(request.args.get("lang"))
         return render_template("errors/error.html", code=404), 404

@@ -20,6 +20,7 @@ from poll.i18n import LANGUAGES, choose_language
 from poll.models import utcnow
 from poll.services import inbound, outbox
 from poll.web.auth import login_required
+from poll.web.params import parse_whole_number
 
 bp = Blueprint("sms", __name__)
 PLAIN = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
@@ -110,10 +111,9 @@ def kannel_dlr():
     """A delivery report for one of our messages: dlr-url ...?secret=S&message=ID&status=%d."""
     if not _authorised():
         return "forbidden\n", 403, PLAIN
-    message_id = request.args.get("message", type=int)
-    status = request.args.get("status", type=int)
+    message_id, status = (parse_whole_number(request.args.get(name)) for name in ("message", "status"))
     if message_id is None or status is None:
-        return "bad request: message and status are required\n", 400, PLAIN
+        return "bad request: message and status are whole numbers, and both are required\n", 400, PLAIN
     session = get_session()
     begin_write(session)
     if not outbox.delivery_report(session, message_id, status, now=utcnow()):

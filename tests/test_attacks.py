@@ -1,0 +1,316 @@
+"""Attacks on the respondents' privacy and on the operators' accounts, each played as an attacker would.
+
+Each test names the finding it answers (issue: privacy under attack). The
+re-identification and differencing attacks on figures live in
+tests/test_disclosure.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from poll.models import Answer, AuditEvent, Invitation, Refusal
+
+SECRET = "s3cret-for-tests"
+
+
+def rows(session, model) -> int:
+    session.rollback()  # see what the requests committed
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+# Finding 7: HEAD was handled as an answer.
+
+def test_head_on_a_link_records_nothing_even_with_a_body(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    response = client.open(f"/p/{token}", method="HEAD", data={"option": "1"})
+    assert response.status_code == 200 and response.get_data() == b""
+    response = client.open(f"/p/{token}", method="HEAD")
+    assert response.status_code == 200
+    assert rows(session, Answer) == 0 and rows(session, Refusal) == 0
+    assert session.scalar(sa.select(Invitation.answered_at)) is None
+
+
+def test_head_on_an_unknown_link_records_no_refusal(client, session):
+    assert client.open("/p/" + "Q" * 22, method="HEAD").status_code == 404
+    assert rows(session, Refusal) == 0
+    assert client.get("/p/" + "Q" * 22).status_code == 404
+    assert rows(session, Refusal) == 1
+
+
+# Finding 10: the language links echoed the raw path.
+
+@pytest.mark.parametrize("path", ["/%5Cevil.example/x", "/%5C%5Cevil.example", "//evil.example/x",
+                                  "/p/%5Cevil.example", "/results/%5Cevil.example"])
+def test_language_links_never_point_off_site(client, path):
+    body = client.get(path).get_data(as_text=True)
+    links = [part.split('"', 1)[0] for part in body.split('<a href="')[1:]]
+    assert links, body
+    for href in links:
+        assert not href.startswith(("/\\", "//", "\\", "http")), href
+    assert 'href="?lang=en"' in body
+
+
+def test_language_links_keep_the_other_query_arguments(client, make_poll):
+    make_poll("shown")
+    body = client.get("/results/shown?option=2&lang=ar").get_data(as_text=True)
+    assert 'href="?option=2&amp;lang=en"' in body
+
+
+# Finding 11: integers too large for the database gave 500.
+
+@pytest.mark.parametrize("before", ["99999999999999999999999", "9223372036854775808", "-1", "1e3", "abc"])
+def test_audit_paging_refuses_what_is_not_an_id(client, login, before):
+    login("admin")
+    response = client.get(f"/admin/audit?before={before}")
+    assert response.status_code == 400
+
+
+def test_audit_paging_takes_the_largest_id(client, login):
+    login("admin")
+    assert client.get("/admin/audit?before=9223372036854775807").status_code == 200
+
+
+@pytest.mark.parametrize("message", ["99999999999999999999999", "9223372036854775808", "x"])
+def test_delivery_reports_with_impossible_ids_are_refused(app, client, message):
+    app.config["SMS_SECRET"] = SECRET
+    response = client.get(f"/sms/kannel/dlr?secret={SECRET}&message={message}&status=1")
+    assert response.status_code == 400
+
+
+# Finding 12: draft polls were public.
+
+def test_a_draft_is_not_public_until_it_opens(client, session, make_poll, make_links):
+    poll = make_poll("soon", status="draft")
+    assert client.get("/results/soon").status_code == 404
+    assert client.get("/api/v1/polls/soon/results").status_code == 404
+    from poll.services import polls
+
+    polls.open_poll(session, poll)
+    session.commit()
+    assert client.get("/results/soon").status_code == 200
+    assert client.get("/api/v1/polls/soon/results").status_code == 200
+
+
+# Finding 13: CSV exports wrote formulas from labels as they were.
+
+@pytest.mark.parametrize("label", ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)*cmd",
+                                   "-2+3", "\tleading tab"])
+def test_csv_exports_neutralise_formulas(client, runner, make_poll, login, label):
+    make_poll("formula", options=[{"code": "1", "label": {"en": label}}, {"code": "2", "label": {"en": "no"}}])
+    login("viewer")
+    body = client.get("/api/v1/polls/formula/results.csv").get_data(as_text=True)
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert "'" + label in cells and label not in cells
+    result = runner.invoke(["export", "formula", "--what", "results"])
+    cells = [cell for row in csv.reader(io.StringIO(result.output)) for cell in row]
+    assert "'" + label in cells and label not in cells
+
+
+# Finding 14: bidi controls in the audit trail, and pages that could be cached.
+
+def test_audit_entries_show_bidi_controls_instead_of_obeying_them(client, session, login):
+    client.post("/login", data={"name": "admin\u202egnp.exe", "password": "whatever it is"})
+    login("admin", name="auditor")
+    page = client.get("/admin/audit").get_data(as_text=True)
+    assert "\u202e" not in page
+    assert "admin&lt;U+202E&gt;gnp.exe" in page or "admin<U+202E>gnp.exe" in page
+    session.rollback()
+    assert "\u202e" not in "".join(session.scalars(sa.select(AuditEvent.subject)))
+
+
+@pytest.mark.parametrize("url", ["/dashboard/sim", "/admin/audit", "/api/v1/polls/sim/answers.csv",
+                                 "/api/v1/polls/sim/links.csv", "/phone/07701000100", "/login"])
+def test_operator_pages_and_exports_are_never_cached(client, make_poll, make_links, login, url):
+    make_links(make_poll("sim"))
+    login("admin")
+    assert client.get(url).headers["Cache-Control"] == "no-store"
+
+
+# Finding 15 (part): API errors are problems, and 405 says what is allowed.
+
+def test_api_errors_are_problem_documents(client):
+    response = client.get("/api/v1/polls/nope/results")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["status"] == 404
+    response = client.post("/api/v1/polls/nope/results")
+    assert response.status_code == 405
+    assert response.headers["Allow"] and "GET" in response.headers["Allow"]
+    assert response.mimetype == "application/problem+json"
+
+
+def test_405_on_pages_carries_allow_too(client):
+    response = client.get("/logout")
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+
+
+# Finding 3: logout did not end the session; operators could not be managed.
+
+def saved_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def replay(app, cookie: str, url: str) -> int:
+    other = app.test_client()
+    other.set_cookie("session", cookie, domain="localhost")
+    return other.get(url).status_code
+
+
+def test_a_cookie_saved_before_logout_opens_nothing_after(app, client, make_poll, make_links, login):
+    make_links(make_poll("sim"))
+    login("admin")
+    cookie = saved_cookie(client)
+    assert replay(app, cookie, "/dashboard/sim") == 200
+    assert replay(app, cookie, "/api/v1/polls/sim/links.csv") == 200
+    client.post("/logout")
+    assert replay(app, cookie, "/dashboard/sim") == 302
+    assert replay(app, cookie, "/api/v1/polls/sim/links.csv") == 401
+
+
+def test_logout_ends_the_operators_other_browsers_too(app, client, make_operator):
+    name, password = make_operator("twice", "viewer")
+    phone, laptop = app.test_client(), app.test_client()
+    for browser in (phone, laptop):
+        assert browser.post("/login", data={"name": name, "password": password}).status_code == 302
+    assert laptop.get("/dashboard/").status_code == 200
+    phone.post("/logout")
+    assert laptop.get("/dashboard/").status_code == 302
+
+
+@pytest.mark.parametrize("command", [["disable", "victim"], ["reset-password", "victim"], ["delete", "victim"]])
+def test_disabling_resetting_or_deleting_ends_every_session_and_token(app, client, runner, make_operator, command,
+                                                                     monkeypatch):
+    make_operator("keeper", "admin")
+    name, password = make_operator("victim", "admin")
+    client.post("/login", data={"name": name, "password": password})
+    token = runner.invoke(["operators", "token", "victim"]).output.split()[0]
+    assert client.get("/dashboard/").status_code == 200
+    assert app.test_client().get("/api/v1/polls/x/links.csv", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    monkeypatch.setenv("POLL_OPERATOR_PASSWORD", "a brand new password")
+    result = runner.invoke(["operators", *command])
+    assert result.exit_code == 0, result.output
+    assert client.get("/dashboard/").status_code == 302
+    assert app.test_client().get("/api/v1/polls/x/links.csv", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_disabled_operator_cannot_log_in_until_enabled(client, runner, make_operator):
+    make_operator("keeper", "admin")
+    name, password = make_operator("paused", "viewer")
+    assert runner.invoke(["operators", "disable", name]).exit_code == 0
+    assert client.post("/login", data={"name": name, "password": password}).status_code == 401
+    assert runner.invoke(["operators", "enable", name]).exit_code == 0
+    assert client.post("/login", data={"name": name, "password": password}).status_code == 302
+
+
+def test_operator_commands_are_listed_refused_clearly_and_audited(session, runner, make_operator):
+    make_operator("solo", "admin")
+    make_operator("reader", "viewer")
+    listing = runner.invoke(["operators", "list"]).output
+    assert "solo\tadmin\tenabled" in listing and "reader\tviewer\tenabled" in listing
+    refused = runner.invoke(["operators", "delete", "solo"])
+    assert refused.exit_code == 1 and "last enabled admin" in refused.output
+    assert runner.invoke(["operators", "disable", "nobody"]).exit_code == 1
+    assert runner.invoke(["operators", "disable", "reader"]).exit_code == 0
+    assert runner.invoke(["operators", "delete", "reader"]).exit_code == 0
+    session.rollback()
+    actions = session.scalars(sa.select(AuditEvent.action).where(AuditEvent.subject == "reader")).all()
+    assert {"operator-created", "operator-disabled", "operator-deleted"} <= set(actions)
+
+
+def test_idle_and_absolute_lifetimes_end_a_session(app, client, login):
+    login("viewer")
+    assert client.get("/dashboard/").status_code == 200
+    app.config["SESSION_IDLE_MINUTES"] = 0
+    assert client.get("/dashboard/").status_code == 302
+    app.config["SESSION_IDLE_MINUTES"] = 30
+    login("viewer", name="again")
+    assert client.get("/dashboard/").status_code == 200
+    from poll.models import OperatorSession
+    from poll.models import utcnow as now
+
+    with app.extensions["poll.db"]() as db:
+        db.execute(sa.update(OperatorSession).values(expires_at=now()))
+        db.commit()
+    assert client.get("/dashboard/").status_code == 302
+
+
+# Finding 15: scripts need API access without a browser.
+
+def test_an_api_token_is_shown_once_stored_hashed_and_revocable(app, session, runner, make_poll, make_links,
+                                                               make_operator):
+    make_links(make_poll("sim"))
+    make_operator("script", "admin")
+    result = runner.invoke(["operators", "token", "script"])
+    token = result.output.split()[0]
+    assert len(token) >= 40
+    from poll.models import OperatorSession
+
+    session.rollback()
+    assert token not in "".join(session.scalars(sa.select(OperatorSession.secret_digest)))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert app.test_client().get("/api/v1/polls/sim/links.csv", headers=headers).status_code == 200
+    assert app.test_client().get("/dashboard/sim", headers=headers).status_code == 302  # tokens are for the API
+    assert runner.invoke(["operators", "token", "script", "--revoke"]).exit_code == 0
+    assert app.test_client().get("/api/v1/polls/sim/links.csv", headers=headers).status_code == 401
+    session.rollback()
+    actions = session.scalars(sa.select(AuditEvent.action)).all()
+    assert "token-issued" in actions and "tokens-revoked" in actions
+
+
+def test_a_viewers_token_cannot_reach_admin_exports(app, runner, make_poll, make_links, make_operator):
+    make_links(make_poll("sim"))
+    make_operator("reader", "viewer")
+    token = runner.invoke(["operators", "token", "reader"]).output.split()[0]
+    response = app.test_client().get("/api/v1/polls/sim/links.csv", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and response.mimetype == "application/problem+json"
+
+
+# Finding 8: ten wrong passwords from one address locked the account everywhere.
+
+def test_guessing_from_one_address_does_not_lock_the_owner_out(app, make_operator):
+    app.config["RATE_LIMIT_LOGIN_ACCOUNT"] = "3 per minute"
+    name, password = make_operator("target")
+    attacker, owner = app.test_client(), app.test_client()
+    for _ in range(3):
+        response = attacker.post("/login", data={"name": name, "password": "nope nope nope"},
+                                 environ_base={"REMOTE_ADDR": "10.0.0.66"})
+        assert response.status_code == 401
+    blocked = attacker.post("/login", data={"name": name, "password": password}, environ_base={"REMOTE_ADDR": "10.0.0.66"})
+    assert blocked.status_code == 429
+    response = owner.post("/login", data={"name": name, "password": password}, environ_base={"REMOTE_ADDR": "10.0.0.7"})
+    assert response.status_code == 302
+
+
+def test_guessing_from_many_addresses_spares_the_owners_usual_browser(app, make_operator):
+    app.config["RATE_LIMIT_LOGIN_ACCOUNT_ANYWHERE"] = "3 per minute"
+    name, password = make_operator("target")
+    owner = app.test_client()
+    assert owner.post("/login", data={"name": name, "password": password}).status_code == 302
+    owner.post("/logout")
+    for number in range(3):
+        response = app.test_client().post("/login", data={"name": name, "password": "nope nope nope"},
+                                          environ_base={"REMOTE_ADDR": f"10.1.0.{number}"})
+        assert response.status_code == 401
+    stranger = app.test_client().post("/login", data={"name": name, "password": password},
+                                      environ_base={"REMOTE_ADDR": "10.2.0.1"})
+    assert stranger.status_code == 429  # a new browser waits: the account is under attack
+    assert owner.post("/login", data={"name": name, "password": password}).status_code == 302
+    forged = app.test_client()
+    forged.set_cookie("poll_device", "forged.value.here", domain="localhost")
+    assert forged.post("/login", data={"name": name, "password": password}).status_code == 429
+
+
+def test_every_failed_login_is_in_the_audit_trail(client, session, make_operator):
+    name, _ = make_operator("counted")
+    for number in range(5):
+        client.post("/login", data={"name": name, "password": f"wrong {number} wrong"},
+                    environ_base={"REMOTE_ADDR": f"10.3.0.{number}"})
+    client.post("/login", data={"name": "nobody-here", "password": "whatever it is"})
+    session.rollback()
+    failed = session.scalars(sa.select(AuditEvent.subject).where(AuditEvent.action == "login-failed")).all()
+    assert failed.count(name) == 5 and "nobody-here" in failed
