@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from poll import db, i18n, web
+from poll import db, i18n, logs, web
 from poll.config import DEFAULTS
 from poll.extensions import csrf, limiter
 
@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
+    logs.init_app(app)
     db.init_app(app)
     i18n.init_app(app)
     # The cookie lives as long as the server-side session may (see poll.web.auth).

@@ -211,10 +211,13 @@ def invite_command(session, slug: str) -> None:
 @click.option("--limit", type=click.IntRange(min=0), help="Print at most this many.")
 @unit_of_work
 def links_command(session, slug: str, limit: int | None) -> None:
-    """Print the personal links of poll SLUG, one URL a line."""
+    """Print the personal links of poll SLUG, one URL a line (audited: each link lets its holder answer)."""
     poll = polls.get_poll(session, slug)
+    printed = 0
     for url in invitations.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit):
         click.echo(url)
+        printed += 1
+    audit.record(session, "links-printed", slug, detail={"via": "cli", "links": printed})
 
 
 @cli.command("simulate")
@@ -232,11 +235,13 @@ def links_command(session, slug: str, limit: int | None) -> None:
               help="With --live: stop after this long.")
 @click.option("--replications", type=click.IntRange(min=1, max=1_000_000),
               help="Monte Carlo: replicate the poll this many times without the database.")
-@click.option("--reset", is_flag=True, help="First clear the poll's audience, links, answers and runs.")
+@click.option("--reset", is_flag=True, help="First clear the poll's simulated audience, links, answers and runs.")
+@click.option("--discard-real-data", is_flag=True,
+              help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @unit_of_work
 def simulate_command(session, slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
-                     max_seconds, replications, reset, as_json) -> None:
+                     max_seconds, replications, reset, discard_real_data, as_json) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
@@ -264,8 +269,11 @@ def simulate_command(session, slug, scenario_name, population, sample, seed, liv
             base = live.check_target(live_url)
         except live.LiveError as exc:
             raise Invalid(str(exc)) from None
+    if discard_real_data and not reset:
+        raise Invalid("--discard-real-data goes with --reset")
     if reset:
-        simulation.reset(session, poll)
+        removed = simulation.reset(session, poll, discard_real_data=discard_real_data)
+        audit.record(session, "simulation-reset", slug, detail={"via": "cli", **removed})
     steps = ["drawing the population", "writing recipients", "issuing links", "delivering messages"]
     if not base:
         steps += ["recording answers", "refusing duplicates and guesses"]

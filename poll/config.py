@@ -44,10 +44,11 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # Look-ups of links that do not exist, per client: what token guessing looks like.
+    # Look-ups of links that do not exist, per client address: what token guessing
+    # looks like. A real link is never refused by it: many phones share an address.
     "RATE_LIMIT_UNKNOWN_LINKS": "30 per minute",
-    # Answer posts per client address. Generous: Iraqi operators put many phones behind one address.
-    "RATE_LIMIT_ANSWERS": "600 per minute",
+    # Posts to one personal link, from anywhere: a person sends a form once or twice.
+    "RATE_LIMIT_LINK_POSTS": "10 per minute",
     # Failed logins: per client address; per account and address; per account from
     # anywhere, which a browser that logged in to that account before is exempt
     # from (so an attacker cannot lock the owner out of their usual browser).

@@ -205,7 +205,13 @@ def bulk_insert(
     bound tuples; on PostgreSQL, where each row of an executemany is a
     statement of its own, one INSERT ... SELECT unnest(arrays) per chunk.
     """
-    table, same = model.__table__, dict(same or {})
+    table = model.__table__
+    # Scalar Python-side defaults of columns not given, as the ORM would fill them.
+    defaults = {
+        column.name: column.default.arg for column in table.columns
+        if column.default is not None and column.default.is_scalar and column.name not in columns
+    }
+    same = defaults | dict(same or {})
     connection = session.connection()
     statement = (
         skipping_insert(connection.dialect.name, model, tuple(skip_conflicts_on))

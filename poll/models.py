@@ -8,7 +8,7 @@ link. Times are UTC.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -163,6 +163,8 @@ class Recipient(Base):
     language: so.Mapped[str | None] = so.mapped_column(sa.String(4))
     # Columns of the imported file that the schema has no place for.
     attributes: so.Mapped[dict[str, Any] | None]
+    # Made by the simulator: a simulation may clear it without asking.
+    is_simulated: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     __table_args__ = (
         sa.UniqueConstraint("audience_id", "phone"),
@@ -185,8 +187,10 @@ class Invitation(Base):
     issued_at: so.Mapped[datetime]
     sent_at: so.Mapped[datetime | None]
     delivered_at: so.Mapped[datetime | None]
-    opened_at: so.Mapped[datetime | None]
-    answered_at: so.Mapped[datetime | None]
+    # Days (UTC), not times: a time beside a phone number could be matched to an
+    # answer's time. The day is all reminders and the funnel need.
+    opened_on: so.Mapped[date | None]
+    answered_on: so.Mapped[date | None]
 
     poll: so.Mapped[Poll] = so.relationship()
     recipient: so.Mapped[Recipient] = so.relationship()
@@ -253,6 +257,7 @@ class RefusalKind(enum.StrEnum):
     NOT_OPEN = "not-open"
     CLOSED = "closed"
     INVALID_OPTION = "invalid-option"
+    RATE_LIMITED = "rate-limited"
 
 
 class Refusal(Base):
@@ -395,6 +400,15 @@ class PollCounter(Base):
     value: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
+class ServerCounter(Base):
+    """A running count that belongs to no poll, such as attempts through links that do not exist."""
+
+    __tablename__ = "server_counters"
+
+    name: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    value: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+
+
 class AnswerTally(Base):
     """Answers counted by option, stratum and channel, kept in the answering transaction.
 
@@ -472,11 +486,34 @@ class InboundMessage(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     gateway_id: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
-    phone: so.Mapped[str] = so.mapped_column(sa.String(32))
-    text: so.Mapped[str] = so.mapped_column(sa.String(480))
+    # Both None for a reply to an anonymous poll: the number beside the text would be the answer.
+    phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    text: so.Mapped[str | None] = so.mapped_column(sa.String(480))
     outcome: so.Mapped[str] = so.mapped_column(sa.String(20))
     reply: so.Mapped[str] = so.mapped_column(sa.String(480), default="")
     received_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+
+class PublicSnapshot(Base):
+    """What the public sees of a poll: figures frozen at a moment, refreshed only when that is safe.
+
+    Public figures that changed answer by answer would let anyone difference
+    two looks around one answer; `services.publication` refreshes a snapshot
+    at most every POLL_PUBLIC_REFRESH_MINUTES and only when every published
+    change covers enough answers (`stats.disclosure`).
+    """
+
+    __tablename__ = "public_snapshots"
+
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+    published_at: so.Mapped[datetime]
+    # When a refresh was last considered, made or not.
+    checked_at: so.Mapped[datetime]
+    # The public results document, as the API serves it.
+    document: so.Mapped[dict[str, Any]]
+    # The counts behind it, suppressed ones included, to check what the next refresh would reveal.
+    basis: so.Mapped[dict[str, Any]]
 
 
 class OptOut(Base):

@@ -47,5 +47,10 @@ def from_gateway(raw: str) -> str:
 
 
 def mask(e164: str) -> str:
-    """A number shown with its last three digits only, e.g. "+964 7•• ••• •567"."""
+    """An Iraqi mobile number with only its network digit and last three shown: "+964 7•• ••• •567".
+
+    Other numbers keep their last three digits: "•••••••••567".
+    """
+    if e164.startswith("+9647") and len(e164) == 14:
+        return f"+964 7•• ••• •{e164[-3:]}"
     return "•" * max(len(e164) - 3, 0) + e164[-3:]

@@ -25,7 +25,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def gunicorn(
     database_url: str, *, workers: int = 4, base_url: str | None = None, port: int | None = None,
-    env: dict[str, str] | None = None,
+    env: dict[str, str] | None = None, access_log: Path | None = None,
 ) -> Iterator[str]:
     """Serve the app under gunicorn on loopback; yields its base URL and stops it after."""
     port = port or free_port()
@@ -37,8 +37,10 @@ def gunicorn(
     } | (env or {})
     command = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--log-level", "warning", "--timeout", "60", "poll.wsgi:app",
+        "--log-level", "warning", "--timeout", "60", "--logger-class", "poll.logs.GunicornLogger", "poll.wsgi:app",
     ]
+    if access_log is not None:
+        command[-1:-1] = ["--access-logfile", str(access_log)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         wait_until_serving(url, process)

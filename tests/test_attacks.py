@@ -32,7 +32,7 @@ def test_head_on_a_link_records_nothing_even_with_a_body(client, session, make_p
     response = client.open(f"/p/{token}", method="HEAD")
     assert response.status_code == 200
     assert rows(session, Answer) == 0 and rows(session, Refusal) == 0
-    assert session.scalar(sa.select(Invitation.answered_at)) is None
+    assert session.scalar(sa.select(Invitation.answered_on)) is None
 
 
 def test_head_on_an_unknown_link_records_no_refusal(client, session):
@@ -314,3 +314,175 @@ def test_every_failed_login_is_in_the_audit_trail(client, session, make_operator
     session.rollback()
     failed = session.scalars(sa.select(AuditEvent.subject).where(AuditEvent.action == "login-failed")).all()
     assert failed.count(name) == 5 and "nobody-here" in failed
+
+
+# Finding 9: the unknown-link limit blocked valid links behind a shared address.
+
+def test_guessing_is_limited_per_address_but_real_links_always_open(app, client, session, make_poll, make_links):
+    app.config["RATE_LIMIT_UNKNOWN_LINKS"] = "5 per minute"
+    poll = make_poll()
+    first, second = make_links(poll, count=2)
+    statuses = [client.get(f"/p/{'A' * 21}{i % 10}").status_code for i in range(8)]
+    assert statuses == [404] * 5 + [429] * 3
+    # A phone behind the same carrier address opens and answers its real link.
+    assert client.get(f"/p/{first}").status_code == 200
+    assert client.post(f"/p/{first}", data={"option": "1"}).status_code == 201
+    assert client.head(f"/p/{'B' * 22}").status_code == 429  # HEAD cannot probe past the limit either
+    # Another address may guess its own quota.
+    assert client.get(f"/p/{'C' * 22}", environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code == 404
+    from poll.services import tallies
+
+    session.rollback()
+    server = tallies.server_counters(session)
+    assert server == {"refused:unknown-link": 6, "refused:rate-limited": 3}
+    assert client.post(f"/p/{second}", data={"option": "2"}).status_code == 201
+
+
+def test_a_link_takes_only_so_many_posts_and_each_refusal_is_counted(app, client, session, make_poll, make_links):
+    app.config["RATE_LIMIT_LINK_POSTS"] = "3 per minute"
+    poll = make_poll()
+    token = make_links(poll)[0]
+    statuses = [client.post(f"/p/{token}", data={"option": "1"}, environ_base={"REMOTE_ADDR": f"10.4.0.{i}"}).status_code
+                for i in range(5)]
+    assert statuses == [201, 409, 409, 429, 429]
+    from poll.services import tallies
+
+    session.rollback()
+    counters = tallies.counters(session, poll)
+    assert counters["refused:rate-limited"] == 2 and counters["refused:already-answered"] == 2
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+# Finding 2: a viewer could read anyone's personal link and answer for them, unrecorded.
+
+@pytest.fixture
+def delivered(runner, session, make_poll, make_links):
+    """An open poll whose invitation SMS went out through the simulated gateway; returns (phone, token)."""
+    poll = make_poll("sent")
+    token = make_links(poll)[0]
+    assert runner.invoke(["sms", "queue", "sent"]).exit_code == 0
+    assert runner.invoke(["dispatch", "--once"]).exit_code == 0
+    from poll.models import OutboxMessage
+
+    session.rollback()
+    return session.scalar(sa.select(OutboxMessage.phone)), token
+
+
+def test_a_viewer_cannot_open_a_phone_and_its_link(client, delivered, login):
+    phone, token = delivered
+    login("viewer")
+    response = client.get(f"/phone/{phone}")
+    assert response.status_code == 403 and token not in response.get_data(as_text=True)
+
+
+def test_every_view_of_a_link_and_every_operator_answer_is_audited(client, session, runner, delivered, login):
+    phone, token = delivered
+    login("admin", name="curious")
+    assert token in client.get(f"/phone/{phone}").get_data(as_text=True)
+    assert client.post(f"/p/{token}", data={"option": "2"}).status_code == 201
+    assert runner.invoke(["links", "sent"]).exit_code == 0
+    session.rollback()
+    events = {(event.action, event.actor) for event in session.scalars(sa.select(AuditEvent))}
+    assert ("phone-viewed", "curious") in events
+    assert ("link-used-by-operator", "curious") in events
+    assert ("links-printed", "") in events
+    details = " ".join(str(event.detail) + event.subject for event in session.scalars(sa.select(AuditEvent)))
+    assert token not in details  # the audit trail names the link, never its token
+
+
+# Finding 16: `poll simulate --reset` deleted a real poll's recipients, links and answers.
+
+def test_reset_refuses_to_delete_real_recipients_and_answers(client, runner, session, make_poll, make_links):
+    token = make_links(make_poll("real"), count=3)[0]
+    assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
+    result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset"])
+    assert result.exit_code == 1
+    assert "3 recipients that were imported" in result.output and "--discard-real-data" in result.output
+    assert rows(session, Answer) == 1 and rows(session, Invitation) == 3
+    result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset",
+                            "--discard-real-data"])
+    assert result.exit_code == 0, result.output
+    session.rollback()
+    event = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "simulation-reset")).one()
+    assert event.detail["real_recipients"] == 3 and event.detail["answers"] == 1
+
+
+def test_reset_of_a_simulated_poll_needs_no_extra_word_and_is_audited(runner, session, make_poll):
+    make_poll("sim", status="draft")
+    args = ["simulate", "sim", "--population", "300", "--sample", "50", "--seed", "3"]
+    assert runner.invoke(args).exit_code == 0
+    assert runner.invoke([*args, "--reset"]).exit_code == 0
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "simulation-reset")) == 1
+
+
+# Finding 5: tokens and secrets in logs; SMS replies kept beside their numbers.
+
+@pytest.mark.slow
+def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_links, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    from tests.servers import gunicorn
+
+    token = make_links(make_poll())[0]
+    log = tmp_path / "access.log"
+    with gunicorn(database_url, workers=1, access_log=log, env={"POLL_SMS_SECRET": SECRET}) as base:
+        for url in (f"{base}/p/{token}", f"{base}/p/{token}?lang=en", f"{base}/sms/kannel/dlr?secret={SECRET}&message=1&status=1",
+                    f"{base}/p/{'Z' * 22}"):
+            try:
+                urllib.request.urlopen(urllib.request.Request(url, headers={"Referer": f"{base}/p/{token}",
+                                                                           "Authorization": "Bearer topsecret"}),
+                                       timeout=10).read()
+            except urllib.error.HTTPError:
+                pass
+    text = log.read_text()
+    assert text.count("/p/…") >= 3 and "secret=…" in text
+    assert token not in text and SECRET not in text and "Z" * 22 not in text and "topsecret" not in text
+
+
+def test_the_development_servers_request_log_is_masked(app, make_poll, make_links, caplog):
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    token = make_links(make_poll())[0]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level("INFO", logger="werkzeug"):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/p/{token}", timeout=10).read()
+    finally:
+        server.shutdown()
+    messages = " ".join(record.getMessage() for record in caplog.records)
+    assert "/p/…" in messages and token not in messages
+
+
+def test_the_log_gateway_masks_the_link_it_would_send(caplog):
+    from poll.sms.gateways import LogGateway, Outgoing
+
+    with caplog.at_level("INFO", logger="poll.sms"):
+        LogGateway().send(Outgoing(1, "+9647701234567", "Answer: https://poll.example.iq/p/abcdefghijklmnopqrstuv",
+                                   "inv-1", "https://poll.example.iq/sms/kannel/dlr?secret=x"))
+    assert "abcdefghijklmnopqrstuv" not in caplog.text and "/p/…" in caplog.text
+
+
+def test_an_sms_answer_is_kept_without_its_number_or_text(app, client, session, make_poll, make_links):
+    from poll.models import InboundMessage, Recipient
+
+    app.config["SMS_SECRET"] = SECRET
+    make_links(make_poll())
+    session.rollback()
+    phone = session.scalar(sa.select(Recipient.phone))
+    response = client.get("/sms/kannel/mo", query_string={"secret": SECRET, "from": phone[1:], "text": "2", "id": "m-1"})
+    assert response.status_code == 200
+    session.rollback()
+    kept = session.scalars(sa.select(InboundMessage)).one()
+    assert kept.outcome == "recorded" and kept.phone is None and kept.text is None
+    assert rows(session, Answer) == 1
+    # A retry of the same message is still recognised and answered the same.
+    again = client.get("/sms/kannel/mo", query_string={"secret": SECRET, "from": phone[1:], "text": "2", "id": "m-1"})
+    assert again.get_data(as_text=True) == response.get_data(as_text=True)
+    assert rows(session, Answer) == 1

@@ -67,7 +67,7 @@ def test_get_records_nothing(client, session, make_poll, make_links):
         assert client.get(f"/p/{token}").status_code == 200
     assert count(session, Answer) == 0 and count(session, Receipt) == 0
     invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
-    assert invitation.answered_at is None and invitation.opened_at is None
+    assert invitation.answered_on is None and invitation.opened_on is None
 
 
 def test_post_records_the_answer_and_thanks(client, session, make_poll, make_links):
@@ -81,7 +81,7 @@ def test_post_records_the_answer_and_thanks(client, session, make_poll, make_lin
     assert answer.channel == "web"
     assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-BG", "F", "30-44")
     invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
-    assert invitation.answered_at is not None and invitation.opened_at is not None
+    assert invitation.answered_on is not None and invitation.opened_on is not None
 
 
 def test_second_answer_is_refused_and_changes_nothing(client, session, make_poll, make_links):

@@ -66,19 +66,6 @@ def test_every_page_sends_the_security_headers(strict_app):
         assert headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_guessing_links_is_rate_limited_per_client(client, app, make_poll, make_links):
-    app.config["RATE_LIMIT_UNKNOWN_LINKS"] = "5 per minute"
-    token = make_links(make_poll())[0]
-    statuses = [client.get(f"/p/{'A' * 21}{i % 10}").status_code for i in range(8)]
-    assert statuses == [404] * 5 + [429] * 3
-    limited = client.get(f"/p/{token}?lang=en")
-    assert limited.status_code == 429
-    assert "Too many attempts" in limited.get_data(as_text=True)
-    # Another client is not affected.
-    other = client.get(f"/p/{token}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
-    assert other.status_code == 200
-
-
 @pytest.fixture
 def redis_url():
     """A real redis-server on a free loopback port, for the test's lifetime."""

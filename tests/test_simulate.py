@@ -84,7 +84,7 @@ def test_attacks_end_as_refusals_never_as_second_answers(runner, session, make_p
     out = simulate_json(runner, "stuffed", "--population", "20000", "--sample", "10000", "--seed", "5",
                         "--scenario", "ballot-stuffing")
     answers, receipts = table_count(session, Answer), table_count(session, Receipt)
-    answered_links = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_at.is_not(None)))
+    answered_links = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_on.is_not(None)))
     assert answers == receipts == answered_links == out["answered"]
     # Every campaigner's extra submissions were refused as already answered.
     extra = 300 * 19

@@ -33,7 +33,7 @@ def test_tallies_after_web_answers_with_unknown_strata_and_opened_links(client, 
     poll = make_poll("bare", anonymous=False)
     tokens = make_links(poll, count=3, governorate=None, sex=None, age_band=None, age=None)
     opened = session.scalars(sa.select(Invitation).where(Invitation.token == tokens[0])).one()
-    opened.opened_at = utcnow()  # as when the simulator or a gateway saw the link opened
+    opened.opened_on = utcnow().date()  # as when the simulator or a gateway saw the link opened
     tallies.bump(session, poll.id, {"opened": 1})
     session.commit()
     for token in tokens:

@@ -7,7 +7,7 @@ import functools
 import secrets
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -78,8 +78,8 @@ class Link:
     status: str
     opens_at: datetime | None
     closes_at: datetime | None
-    opened_at: datetime | None
-    answered_at: datetime | None
+    opened_on: date | None
+    answered_on: date | None
     language: str | None
     strata: tuple[str | None, str | None, str | None]
     ballot: Ballot
@@ -111,7 +111,7 @@ _recipients = Recipient.__table__
 _LINK = (
     sa.select(
         _invitations.c.id, _invitations.c.token, _polls.c.status, _polls.c.opens_at, _polls.c.closes_at,
-        _invitations.c.opened_at, _invitations.c.answered_at, _recipients.c.language,
+        _invitations.c.opened_on, _invitations.c.answered_on, _recipients.c.language,
         _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band,
         _polls.c.id, _polls.c.created_at,
     )
@@ -131,10 +131,10 @@ def _link(session: so.Session, statement: sa.Select, params: dict) -> Link | Non
     row = session.execute(statement, params).first()
     if row is None:
         return None
-    (invitation_id, token, status, opens_at, closes_at, opened_at, answered_at, language,
+    (invitation_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
      governorate, sex, age_band, poll_id, created_at) = row
     return Link(
-        invitation_id, token, status, opens_at, closes_at, opened_at, answered_at, language,
+        invitation_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
         (governorate, sex, age_band), _ballot(session, poll_id, created_at),
     )
 
@@ -163,7 +163,7 @@ def availability(link: Link, now: datetime) -> Outcome | None:
         return Outcome.NOT_OPEN
     if phase == "closed":
         return Outcome.CLOSED
-    if link.answered_at is not None:
+    if link.answered_on is not None:
         return Outcome.ALREADY_ANSWERED
     return None
 
@@ -182,7 +182,7 @@ def record_answer(session: so.Session, link: Link, code: str | None, *, channel:
     if choice is None:
         return Outcome.INVALID_OPTION
     row = _answer_row(link.ballot, link.invitation_id, choice.id, channel, now, link.strata, secrets.randbits(63))
-    opened = int(link.opened_at is None)
+    opened = int(link.opened_on is None)
     if session.get_bind().dialect.name == "postgresql":
         written = _write_in_one_statement(session, link.invitation_id, row, now, opened)
     else:
@@ -195,7 +195,7 @@ def _write(session: so.Session, invitation_id: int, row: dict, now: datetime, op
     if not _take_receipt(session, invitation_id):
         return False
     tallies.bump(session, row["poll_id"], {"answered": 1, "opened": opened})
-    session.execute(_MARK_ANSWERED, {"row_id": invitation_id, "now": now})
+    session.execute(_MARK_ANSWERED, {"row_id": invitation_id, "today": now.date()})
     session.execute(_INSERT_ANSWER, row)
     tallies.count_answers(session, row["poll_id"], [_cell(row)])
     return True
@@ -206,7 +206,7 @@ def _write_in_one_statement(session: so.Session, invitation_id: int, row: dict, 
     # round trip to the server, and the answer is every respondent's request.
     # Every part is conditional on the receipt, so a link's second answer
     # writes nothing here either.
-    params = row | {"link": invitation_id, "now": now, "opened": opened}
+    params = row | {"link": invitation_id, "today": now.date(), "opened": opened}
     return session.execute(_ANSWER_IN_ONE_STATEMENT, params).first() is not None
 
 
@@ -216,7 +216,7 @@ WITH receipt AS (
     ON CONFLICT (invitation_id) DO NOTHING
     RETURNING invitation_id
 ), marked AS (
-    UPDATE invitations SET answered_at = :now, opened_at = coalesce(opened_at, :now)
+    UPDATE invitations SET answered_on = :today, opened_on = coalesce(opened_on, :today)
     WHERE id IN (SELECT invitation_id FROM receipt)
 ), counted AS (
     INSERT INTO poll_counters (poll_id, name, value)
@@ -240,7 +240,7 @@ SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, 
 FROM receipt
 RETURNING id
 """).bindparams(
-    sa.bindparam("now", type_=Invitation.answered_at.type),
+    sa.bindparam("today", type_=Invitation.answered_on.type),
     sa.bindparam("answered_hour", type_=Answer.answered_hour.type),
     sa.bindparam("opened", type_=sa.BigInteger),
     # Typed, since they can be NULL.
@@ -255,8 +255,8 @@ _MARK_ANSWERED = (
     sa.update(_invitations)
     .where(_invitations.c.id == sa.bindparam("row_id"))
     .values(
-        answered_at=sa.bindparam("now", type_=Invitation.answered_at.type),
-        opened_at=sa.func.coalesce(_invitations.c.opened_at, sa.bindparam("now", type_=Invitation.opened_at.type)),
+        answered_on=sa.bindparam("today", type_=Invitation.answered_on.type),
+        opened_on=sa.func.coalesce(_invitations.c.opened_on, sa.bindparam("today", type_=Invitation.opened_on.type)),
     )
 )
 _INSERT_ANSWER = sa.insert(Answer.__table__)
@@ -322,17 +322,17 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     strata = {}
     unopened = 0
     for chunk in _chunks([row.invitation_id for row in rows], 5_000):
-        for invitation_id, opened_at, governorate, sex, age_band in session.execute(
-            sa.select(Invitation.id, Invitation.opened_at, Recipient.governorate, Recipient.sex, Recipient.age_band)
+        for invitation_id, opened_on, governorate, sex, age_band in session.execute(
+            sa.select(Invitation.id, Invitation.opened_on, Recipient.governorate, Recipient.sex, Recipient.age_band)
             .join(Recipient, Recipient.id == Invitation.recipient_id)
             .where(Invitation.id.in_(chunk))
         ):
             strata[invitation_id] = (governorate, sex, age_band)
-            unopened += opened_at is None
+            unopened += opened_on is None
     bulk_update(session, Invitation, "id", {
         "id": [row.invitation_id for row in rows],
-        "answered_at": [row.answered_at for row in rows],
-        "opened_at": [row.opened_at for row in rows],
+        "answered_on": [row.answered_at.date() for row in rows],
+        "opened_on": [row.opened_at.date() for row in rows],
     })
     ids = _random_ids(len(rows))
     ballot = Ballot.of(poll)

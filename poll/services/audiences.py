@@ -208,5 +208,6 @@ def add_population(session: so.Session, poll: Poll, population: Population) -> i
         "age_band": population.age_band_labels().tolist(),
         "language": population.language_codes().tolist(),
     }
-    bulk_insert(session, Recipient, columns, same={"audience_id": audience.id}, skip_conflicts_on=("audience_id", "phone"))
+    bulk_insert(session, Recipient, columns, same={"audience_id": audience.id, "is_simulated": True},
+                skip_conflicts_on=("audience_id", "phone"))
     return audience_size(session, poll) - before

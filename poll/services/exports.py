@@ -17,7 +17,7 @@ from poll.services.results import SMALL_CELL, Results, poll_results
 
 ANSWER_FIELDS = ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
 LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
-               "opened_at", "answered_at"]
+               "opened_on", "answered_on"]
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
@@ -75,8 +75,8 @@ def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tupl
     query = (
         sa.select(
             Recipient.phone, Recipient.governorate, Recipient.sex, Recipient.age_band, Recipient.language,
-            Invitation.issued_at, Invitation.sent_at, Invitation.delivered_at, Invitation.opened_at,
-            Invitation.answered_at,
+            Invitation.issued_at, Invitation.sent_at, Invitation.delivered_at, Invitation.opened_on,
+            Invitation.answered_on,
         )
         .join(Recipient, Recipient.id == Invitation.recipient_id)
         .where(Invitation.poll_id == poll.id)

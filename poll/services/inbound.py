@@ -30,6 +30,8 @@ class Handled:
     language: str
     codes: tuple[str, ...] = ()
     stored_reply: str = ""
+    # A reply to an anonymous poll: neither its number nor its text may be kept, since together they are the answer.
+    is_private: bool = False
 
 
 def previous(session: so.Session, gateway_id: str) -> InboundMessage | None:
@@ -56,19 +58,24 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     ballot = link.ballot
     language = link.language or ballot.default_language
     reply = replies.read(text, list(ballot.codes), ballot.yes_no or None)
+    private = ballot.is_anonymous
     if reply.kind != "answer":
-        return Handled("unreadable", language, ballot.codes)
+        return Handled("unreadable", language, ballot.codes, is_private=private)
     outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now)
     if outcome is not Outcome.RECORDED:
         refusals.record(session, link.poll_id, RefusalKind(outcome.value), channel=Channel.SMS, at=now)
-    return Handled(outcome.value, language, ballot.codes)
+    return Handled(outcome.value, language, ballot.codes, is_private=private)
 
 
-def remember(session: so.Session, *, gateway_id: str, sender: str, text: str, outcome: str, reply: str) -> bool:
-    """Store the message under its gateway id; False if a concurrent request stored it first."""
+def remember(session: so.Session, handled: Handled, *, gateway_id: str, sender: str, text: str, reply: str) -> bool:
+    """Store the message under its gateway id (so a retry is answered the same); False if a concurrent request stored it first.
+
+    A reply to an anonymous poll is kept without its number and its text.
+    """
     statement = (
         insert_or_skip(session, InboundMessage, ["gateway_id"])
-        .values(gateway_id=gateway_id, phone=sender[:32], text=text[:480], outcome=outcome, reply=reply[:480])
+        .values(gateway_id=gateway_id, phone=None if handled.is_private else sender[:32],
+                text=None if handled.is_private else text[:480], outcome=handled.outcome, reply=reply[:480])
         .returning(InboundMessage.id)
     )
     return session.execute(statement).first() is not None

@@ -131,7 +131,7 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
         .join(previous, previous.c.invitation_id == Invitation.id)
         .where(
             Invitation.poll_id == poll.id,
-            Invitation.answered_at.is_(None),
+            Invitation.answered_on.is_(None),
             previous.c.last_sent_at <= now - after,
             previous.c.sent <= max_reminders,
             ~pending.exists(),

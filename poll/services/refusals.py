@@ -13,11 +13,17 @@ from poll.services import tallies
 
 
 def record(session: so.Session, poll_id: int | None, kind: str, *, channel: str, at: datetime) -> None:
-    """Log one refused attempt (never the token that was tried)."""
+    """Log one refused attempt (never the token that was tried), counted for its poll or, without one, server-wide."""
     session.add(Refusal(poll_id=poll_id, kind=kind, channel=channel, occurred_at=at))
-    if poll_id is not None:
-        tallies.bump(session, poll_id, {f"refused:{kind}": 1})
+    _count(session, poll_id, kind, 1)
     session.flush()
+
+
+def _count(session: so.Session, poll_id: int | None, kind: str, number: int) -> None:
+    if poll_id is None:
+        tallies.bump_server(session, {f"refused:{kind}": number})
+    else:
+        tallies.bump(session, poll_id, {f"refused:{kind}": number})
 
 
 def record_many(session: so.Session, poll_id: int | None, kind: str, *, channel: str, times: Iterable[datetime]) -> int:
@@ -25,6 +31,5 @@ def record_many(session: so.Session, poll_id: int | None, kind: str, *, channel:
     rows = [{"poll_id": poll_id, "kind": kind, "channel": channel, "occurred_at": at} for at in times]
     if rows:
         session.execute(sa.insert(Refusal), rows)
-        if poll_id is not None:
-            tallies.bump(session, poll_id, {f"refused:{kind}": len(rows)})
+        _count(session, poll_id, kind, len(rows))
     return len(rows)

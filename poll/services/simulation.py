@@ -88,8 +88,32 @@ def check_poll(session: so.Session, poll: Poll) -> None:
         raise Invalid(f"poll {poll.slug} already has {links:,} links: add --reset to clear it first")
 
 
-def reset(session: so.Session, poll: Poll) -> None:
-    """Remove `poll`'s audience, links, answers, refusals and runs, keeping the poll itself."""
+def real_recipients(session: so.Session, poll: Poll) -> int:
+    """How many recipients of `poll`'s audience were not made by the simulator (imported, so real people)."""
+    if poll.audience_id is None:
+        return 0
+    return session.scalar(
+        sa.select(sa.func.count()).where(Recipient.audience_id == poll.audience_id, Recipient.is_simulated.is_(False))
+    ) or 0
+
+
+def reset(session: so.Session, poll: Poll, *, discard_real_data: bool = False) -> dict[str, int]:
+    """Remove `poll`'s audience, links, answers, refusals and runs, keeping the poll itself; returns what went.
+
+    Raises Invalid if the audience holds recipients the simulator did not make
+    (an imported audience, perhaps with real answers), unless `discard_real_data`.
+    """
+    real = real_recipients(session, poll)
+    if real and not discard_real_data:
+        raise Invalid(
+            f"poll {poll.slug} has {real:,} recipients that were imported, not simulated: --reset would delete "
+            "them with their links and answers. Add --discard-real-data if that is what you want."
+        )
+    removed = {
+        "links": invitations.count_links(session, poll),
+        "answers": session.scalar(sa.select(sa.func.count()).where(Answer.poll_id == poll.id)) or 0,
+        "real_recipients": real,
+    }
     invitation_ids = sa.select(Invitation.id).where(Invitation.poll_id == poll.id)
     session.execute(sa.delete(Answer).where(Answer.poll_id == poll.id))
     session.execute(sa.delete(Receipt).where(Receipt.invitation_id.in_(invitation_ids)))
@@ -108,6 +132,7 @@ def reset(session: so.Session, poll: Poll) -> None:
             session.execute(sa.delete(Recipient).where(Recipient.audience_id == audience_id))
             session.execute(sa.delete(Audience).where(Audience.id == audience_id))
     session.flush()
+    return removed
 
 
 def run_in_process(
@@ -203,7 +228,8 @@ def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result:
     tallies.bump(session, poll_id, {"sent": len(ids), "delivered": sum(delivered), "opened": len(opened_only)})
     if len(opened_only):
         bulk_update(session, Invitation, "id", {
-            "id": [ids[i] for i in opened_only.tolist()], "opened_at": at(result.opened_at[opened_only]),
+            "id": [ids[i] for i in opened_only.tolist()],
+            "opened_on": [moment.date() for moment in at(result.opened_at[opened_only])],
         })
 
 

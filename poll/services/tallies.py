@@ -20,6 +20,7 @@ import sqlalchemy.orm as so
 from poll.db import upsert_add
 from poll.models import (
     Answer, AnswerTally, HourlyTally, Invitation, OutboxMessage, Poll, PollCounter, Recipient, Refusal,
+    ServerCounter,
 )
 from poll.simulate.truth import STRATA
 
@@ -42,6 +43,17 @@ def bump(session: so.Session, poll_id: int, changes: Mapping[str, int]) -> None:
     """Add to `poll_id`'s counters, e.g. {"answered": 1, "opened": 1}."""
     rows = [{"poll_id": poll_id, "name": name, "value": by} for name, by in changes.items() if by]
     upsert_add(session, PollCounter, rows, ["poll_id", "name"], "value")
+
+
+def bump_server(session: so.Session, changes: Mapping[str, int]) -> None:
+    """Add to the server-wide counters, e.g. {"refused:unknown-link": 1}."""
+    rows = [{"name": name, "value": by} for name, by in changes.items() if by]
+    upsert_add(session, ServerCounter, rows, ["name"], "value")
+
+
+def server_counters(session: so.Session) -> dict[str, int]:
+    """The server-wide counters."""
+    return dict(session.execute(sa.select(ServerCounter.name, ServerCounter.value)).all())
 
 
 def count_answers(session: so.Session, poll_id: int, cells: Iterable[Cell]) -> None:
@@ -135,8 +147,8 @@ def recount(session: so.Session, poll: Poll) -> dict:
             sa.func.count(),
             sa.func.count(Invitation.sent_at),
             sa.func.count(Invitation.delivered_at),
-            sa.func.count(Invitation.opened_at),
-            sa.func.count(Invitation.answered_at),
+            sa.func.count(Invitation.opened_on),
+            sa.func.count(Invitation.answered_on),
         ).where(Invitation.poll_id == poll.id)
     ).one()
     counts = dict(zip(FUNNEL, funnel, strict=True))

@@ -13,6 +13,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
+from poll.logs import mask
+
 log = logging.getLogger("poll.sms")
 
 
@@ -54,7 +56,7 @@ class LogGateway:
     name = "log"
 
     def send(self, message: Outgoing) -> Sent:
-        log.info("SMS to %s [%s]: %s", message.phone, message.idempotency_key, message.text)
+        log.info("SMS to %s [%s]: %s", message.phone, message.idempotency_key, mask(message.text))
         return Sent(accepted=True, gateway_id=message.idempotency_key)
 
 

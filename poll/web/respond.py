@@ -12,14 +12,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy.orm as so
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 
-from poll.db import begin_single_statements, get_session
+from poll.db import begin_single_statements, begin_write, get_session
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
 from poll.models import Channel, RefusalKind, utcnow
-from poll.services import answers, refusals
+from poll.services import answers, audit, refusals
 from poll.services.answers import Outcome
+from poll.web import throttle
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
 
@@ -41,41 +42,56 @@ def _private(response):
     return response
 
 
-def _config(name: str):
-    return lambda: current_app.config[name]
-
-
 @bp.route("/<token>", methods=["GET", "POST"])
 @csrf.exempt
-@limiter.limit(_config("RATE_LIMIT_UNKNOWN_LINKS"), scope="unknown-link",
-               deduct_when=lambda response: response.status_code == 404)
-@limiter.limit(_config("RATE_LIMIT_ANSWERS"), scope="answer", methods=["POST"])
+@limiter.exempt
 def answer(token: str):
-    """Show the poll (GET, which records nothing) or record the answer (POST)."""
+    """Show the poll (GET, which records nothing) or record the answer (POST).
+
+    Limits: a client address may look up only so many tokens that do not exist
+    (POLL_RATE_LIMIT_UNKNOWN_LINKS), since that is what guessing looks like;
+    a real link is never refused by that limit, because Iraqi carriers put many
+    phones behind one address. A link may take only so many posts
+    (POLL_RATE_LIMIT_LINK_POSTS), whoever sends them.
+    """
     session = get_session()
     posting = request.method == "POST"
     # A page view reads one row; an answer is one statement more (see answers.record_answer).
     begin_single_statements(session, writes=posting)
     link = answers.find_link(session, token)
+    now = utcnow()
     if link is None:
         choose_language(request.values.get("lang"))
+        allowed = throttle.allow("RATE_LIMIT_UNKNOWN_LINKS", "unknown-link", throttle.client_address())
         if request.method != "HEAD":  # HEAD records nothing, ever
-            _refuse(session, None, RefusalKind.UNKNOWN_LINK, utcnow())
-        abort(404)
+            _refuse(session, None, RefusalKind.UNKNOWN_LINK if allowed else RefusalKind.RATE_LIMITED, now)
+        abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
-    now = utcnow()
     if not posting:  # GET or HEAD: show, never record
         # Seeing an answered link again is not an error: it says the answer is in.
         refusal = answers.availability(link, now)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
+    if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.invitation_id):
+        _refuse(session, link.poll_id, RefusalKind.RATE_LIMITED, now)
+        abort(429)
     # A form has one radio group: two values for it are not an answer.
     chosen = request.form.getlist("option")
     code = chosen[0] if len(chosen) == 1 else None
     outcome = answers.record_answer(session, link, code, channel=Channel.WEB, now=now)
     if outcome is not Outcome.RECORDED:
         _refuse(session, link.poll_id, RefusalKind(outcome.value), now)
+    if g.operator is not None:
+        _audit_operator_answer(session, link)
     session.commit()
     return _page(link, outcome)
+
+
+def _audit_operator_answer(session: so.Session, link: answers.Link) -> None:
+    # Someone logged in as an operator used a personal link: an admin trying the
+    # form, or someone answering in a respondent's place. Either way it is on record.
+    session.commit()
+    begin_write(session)
+    audit.record(session, "link-used-by-operator", f"invitation {link.invitation_id}", by=g.operator)
 
 
 def _refuse(session: so.Session, poll_id: int | None, kind: RefusalKind, at: datetime) -> None:

@@ -9,17 +9,17 @@ from __future__ import annotations
 import hmac
 import urllib.parse
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
 from poll import phones
 from poll.db import begin_write, get_session
 from poll.extensions import csrf
-from poll.i18n import LANGUAGES, choose_language
+from poll.i18n import LANGUAGES
 from poll.models import utcnow
-from poll.services import inbound, outbox
-from poll.web.auth import login_required
+from poll.services import audit, inbound, outbox
+from poll.web.auth import admin_required
 from poll.web.params import parse_whole_number
 
 bp = Blueprint("sms", __name__)
@@ -51,8 +51,7 @@ def kannel_mo():
         session.rollback()
         return _reply_sms(handled.stored_reply)
     reply = _reply(handled)
-    if not inbound.remember(session, gateway_id=gateway_id, sender=sender, text=text, outcome=handled.outcome,
-                            reply=reply):
+    if not inbound.remember(session, handled, gateway_id=gateway_id, sender=sender, text=text, reply=reply):
         session.rollback()  # another delivery of the same message won the race; it did the work
         earlier = inbound.previous(session, gateway_id)
         return _reply_sms(earlier.reply if earlier else "")
@@ -123,15 +122,22 @@ def kannel_dlr():
 
 
 @bp.get("/phone/<number>")
-@login_required
+@admin_required
 def phone(number: str):
-    """A simulated handset: the messages sent to `number`, with their links, like a phone shows them."""
+    """A simulated handset: the messages sent to `number`, with their personal links. Admins only, each view audited.
+
+    A personal link is the capability to answer in someone's name, so seeing
+    one is recorded, whoever does it.
+    """
     if current_app.config["SMS_GATEWAY"] != "simulated":
         abort(404)
     try:
         e164 = phones.to_e164(number)
     except ValueError:
         abort(404)
-    choose_language(request.args.get("lang"))
-    messages = outbox.messages_for(get_session(), e164)
+    session = get_session()
+    begin_write(session)
+    messages = outbox.messages_for(session, e164)
+    audit.record(session, "phone-viewed", e164, by=g.operator, detail={"messages": len(messages)})
+    session.commit()
     return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages)

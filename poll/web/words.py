@@ -11,6 +11,7 @@ REFUSAL = {
     "not-open": _l("poll not open yet"),
     "closed": _l("poll closed"),
     "invalid-option": _l("no valid answer chosen"),
+    "rate-limited": _l("too many attempts, turned away"),
 }
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 

@@ -1,0 +1,69 @@
+"""Logs that never carry a personal link's token or a secret.
+
+A token in a log is an answer waiting to be cast by whoever reads the log;
+Kannel's callbacks carry POLL_SMS_SECRET in their query. Every log this
+project configures passes through `mask`: the development server's request
+lines (werkzeug), the app's own logger, the log gateway, and gunicorn's access
+and error logs (`scripts/serve` runs gunicorn with `--logger-class
+poll.logs.GunicornLogger`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from gunicorn.glogging import Logger as _GunicornLogger
+
+MASK = "…"
+_SECRETS = re.compile(
+    r"(?P<link>/p/)[^\s?#\"'&<>]+"
+    r"|(?P<param>\b(?:secret|password|token|sid)=)[^&\s\"'<>]+"
+    r"|(?P<auth>\bBearer\s+)\S+",
+    re.IGNORECASE,
+)
+
+
+def mask(text: str) -> str:
+    """`text` with link tokens, secret query values and bearer tokens replaced by "…"."""
+    return _SECRETS.sub(lambda found: (found["link"] or found["param"] or found["auth"]) + MASK, text)
+
+
+class MaskingFilter(logging.Filter):
+    """Rewrites a log record's message with `mask`, arguments included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_FILTER = MaskingFilter()
+
+
+def init_app(app) -> None:
+    """Mask the app's logger and the development server's request log (`poll serve`)."""
+    # Filters of a logger see only what is logged on it, not on its children:
+    # modules log through app.logger ("poll") or mask what they log themselves.
+    for logger in (app.logger, logging.getLogger("werkzeug")):
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+class GunicornLogger(_GunicornLogger):
+    """gunicorn's logger with every access-log atom and error message masked."""
+
+    _HIDDEN = ("{authorization}i", "{cookie}i", "{http_authorization}e", "{http_cookie}e")
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            logger.addFilter(_FILTER)
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        masked = {key: mask(value) if isinstance(value, str) else value for key, value in atoms.items()}
+        masked.update({key: MASK for key in self._HIDDEN if key in masked})
+        return masked
