@@ -305,7 +305,7 @@ def simulate_command(session, slug, scenario_name, population, sample, seed, liv
         session.expire_all()
     outcome = results.poll_results(session, poll)
     if as_json:
-        click.echo(json.dumps(reports.results_json(outcome)))
+        click.echo(json.dumps(results.document(outcome)))
     else:
         click.echo(reports.results_table(outcome, labels))
         if base:
@@ -320,7 +320,7 @@ def simulate_command(session, slug, scenario_name, population, sample, seed, liv
 def results_command(session, slug: str, as_json: bool) -> None:
     """Print the results of poll SLUG: the funnel, and raw, weighted and (simulations) true shares."""
     outcome = results.poll_results(session, polls.get_poll(session, slug))
-    click.echo(json.dumps(reports.results_json(outcome)) if as_json else reports.results_table(outcome))
+    click.echo(json.dumps(results.document(outcome)) if as_json else reports.results_table(outcome))
 
 
 @cli.group("operators")
@@ -419,7 +419,7 @@ def export_command(session, slug: str, fmt: str, what: str) -> None:
     poll = polls.get_poll(session, slug)
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
     if what == "results" and fmt == "json":
-        click.echo(json.dumps(reports.results_json(results.poll_results(session, poll)), ensure_ascii=False))
+        click.echo(json.dumps(results.document(results.poll_results(session, poll)), ensure_ascii=False))
         return
     header, rows = (exports.result_rows if what == "results" else exports.answer_rows)(session, poll)
     for chunk in (exports.csv_chunks if fmt == "csv" else exports.json_lines)(header, rows):

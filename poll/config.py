@@ -60,6 +60,8 @@ DEFAULTS: dict[str, object] = {
     "SESSION_MAX_HOURS": 12,
     # How many proxies in front of the app set X-Forwarded-For (0: trust none).
     "PROXY_COUNT": 0,
+    # Public results are snapshots refreshed at most this often (and only when no answer can be isolated).
+    "PUBLIC_REFRESH_MINUTES": 15,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).
     "BULK_BATCH_SIZE": 20_000,
 }

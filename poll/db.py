@@ -127,6 +127,11 @@ def get_session() -> so.Session:
     return g.db_session
 
 
+def new_session() -> so.Session:
+    """A session of its own, for work that outlives the request (a streamed export); the caller closes it."""
+    return current_app.extensions["poll.db"]()
+
+
 def begin_write(session: so.Session) -> None:
     """Start `session`'s transaction as a writer, before its first read.
 

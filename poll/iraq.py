@@ -82,6 +82,35 @@ def age_band(age: int) -> str:
     return "60+"
 
 
+# The strata a respondent is described by: for breakdowns, weighting and the simulator.
+STRATA: tuple[str, ...] = ("governorate", "sex", "age_band")
+SEXES: tuple[str, ...] = ("M", "F")
+
+
+def categories(stratum: str) -> list[str]:
+    """The codes of a stratum's categories, in a fixed order: governorate codes, "M"/"F", age bands."""
+    if stratum == "governorate":
+        return [gov.code for gov in governorates()]
+    if stratum == "sex":
+        return list(SEXES)
+    if stratum == "age_band":
+        return list(AGE_BANDS)
+    raise ValueError(f"unknown stratum {stratum!r}")
+
+
+def census_margins() -> dict[str, dict[str, float]]:
+    """Population shares of each category of each stratum, from the figures in data/iraq.toml (sources there)."""
+    total = sum(gov.population for gov in governorates())
+    bands = age_band_shares()
+    male_share = male_share_by_age_band()
+    male = sum(bands[band] * male_share[band] for band in AGE_BANDS)
+    return {
+        "governorate": {gov.code: gov.population / total for gov in governorates()},
+        "sex": {"M": male, "F": 1 - male},
+        "age_band": dict(bands),
+    }
+
+
 def normalize_age_band(text: str) -> str | None:
     """The canonical band for spellings like "18-29", "18–29", "60+", "60 +"; None if unknown."""
     cleaned = "".join(text.split()).replace("\u2013", "-").replace("\u2014", "-")

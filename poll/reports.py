@@ -49,11 +49,12 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
     english = LANGUAGES["en"]
     for option in results.options:
         label = (labels or {}).get(option.code) or pick(option.label, english)
-        interval = f"[{100 * option.ci95[0]:.1f}, {100 * option.ci95[1]:.1f}]"
-        row = f"  {option.code + ' ' + label[:40]:<44}{option.count:>9,}{_pct(option.share):>8}{interval:>17}"
+        interval = "—" if option.ci95 is None else f"[{100 * option.ci95[0]:.1f}, {100 * option.ci95[1]:.1f}]"
+        count = "—" if option.count is None else f"{option.count:,}"
+        row = f"  {option.code + ' ' + label[:40]:<44}{count:>9}{_pct(option.share):>8}{interval:>17}"
         row += f"{_pct(option.weighted_share):>10}"
         if has_truth:
-            error = None if option.true_share is None else option.share - option.true_share
+            error = None if None in (option.true_share, option.share) else option.share - option.true_share
             row += f"{_pct(option.true_share):>8}" + ("" if error is None else f"{100 * error:+7.1f}")
         lines.append(row)
     if results.weighting:
@@ -71,56 +72,6 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
         shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in OPTIONS)
         lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
     return "\n".join(lines)
-
-
-def results_json(results: Results) -> dict:
-    """The results as the API and `--json` give them."""
-    document = {
-        "poll": results.poll.slug,
-        "status": results.poll.status,
-        "invited": results.invited,
-        "sent": results.sent,
-        "delivered": results.delivered,
-        "opened": results.opened,
-        "answered": results.answered,
-        "refused": dict(results.refused),
-        "options": [
-            {
-                "code": option.code,
-                "label": option.label.get("en") or next(iter(option.label.values())),
-                "labels": dict(option.label),
-                "count": option.count,
-                "share": option.share,
-                "ci95": list(option.ci95),
-                "raw_share": option.share,
-                "weighted_share": option.weighted_share,
-                "weighted_ci95": list(option.weighted_ci95) if option.weighted_ci95 else None,
-                "true_share": option.true_share,
-            }
-            for option in results.options
-        ],
-    }
-    if results.weighting:
-        w = results.weighting
-        document["weighting"] = {
-            "margins": w.margins,
-            "respondents": w.respondents,
-            "converged": w.converged,
-            "iterations": w.iterations,
-            "design_effect": w.design_effect,
-            "effective_n": w.effective_n,
-        }
-    if results.run:
-        run = results.run
-        document["simulation"] = {
-            "scenario": run.scenario,
-            "mode": run.mode,
-            "seed": run.seed,
-            "population": run.population_size,
-            "sample": run.sample_size,
-            **run.extras,
-        }
-    return document
 
 
 def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -> str:

@@ -28,6 +28,8 @@ start_postgres() {
     su postgres -c "psql --quiet --port $port" >&2 <<'SQL' || return 1
 SELECT 'CREATE ROLE poll_test LOGIN CREATEDB PASSWORD ''poll_test'''
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'poll_test') \gexec
+-- Dropping a test database WITH (FORCE) may have to end an autovacuum worker, which runs as the superuser.
+GRANT pg_signal_backend TO poll_test;
 SQL
     echo "postgresql+psycopg://poll_test:poll_test@127.0.0.1:$port/postgres"
 }

@@ -121,7 +121,10 @@ def app(database_url, tmp_path):
     )
     app.instance_path = str(tmp_path / "instance")
     yield app
-    app.extensions["poll.db"].kw["bind"].dispose()
+    engine = app.extensions["poll.db"].kw["bind"]
+    # A connection still out (a response never closed) would be dropped with the database later.
+    assert engine.pool.checkedout() == 0, "a test left a database connection checked out"
+    engine.dispose()
 
 
 @pytest.fixture

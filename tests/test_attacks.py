@@ -63,7 +63,8 @@ def test_language_links_keep_the_other_query_arguments(client, make_poll):
 
 # Finding 11: integers too large for the database gave 500.
 
-@pytest.mark.parametrize("before", ["99999999999999999999999", "9223372036854775808", "-1", "1e3", "abc"])
+@pytest.mark.parametrize("before", ["99999999999999999999999", "9223372036854775808", "2147483648", "-1", "1e3",
+                                    "abc"])
 def test_audit_paging_refuses_what_is_not_an_id(client, login, before):
     login("admin")
     response = client.get(f"/admin/audit?before={before}")
@@ -72,10 +73,10 @@ def test_audit_paging_refuses_what_is_not_an_id(client, login, before):
 
 def test_audit_paging_takes_the_largest_id(client, login):
     login("admin")
-    assert client.get("/admin/audit?before=9223372036854775807").status_code == 200
+    assert client.get("/admin/audit?before=2147483647").status_code == 200
 
 
-@pytest.mark.parametrize("message", ["99999999999999999999999", "9223372036854775808", "x"])
+@pytest.mark.parametrize("message", ["99999999999999999999999", "9223372036854775808", "2147483648", "x"])
 def test_delivery_reports_with_impossible_ids_are_refused(app, client, message):
     app.config["SMS_SECRET"] = SECRET
     response = client.get(f"/sms/kannel/dlr?secret={SECRET}&message={message}&status=1")
@@ -128,7 +129,9 @@ def test_audit_entries_show_bidi_controls_instead_of_obeying_them(client, sessio
 def test_operator_pages_and_exports_are_never_cached(client, make_poll, make_links, login, url):
     make_links(make_poll("sim"))
     login("admin")
-    assert client.get(url).headers["Cache-Control"] == "no-store"
+    with client.get(url) as response:
+        response.get_data()
+        assert response.headers["Cache-Control"] == "no-store"
 
 
 # Finding 15 (part): API errors are problems, and 405 says what is allowed.
@@ -158,7 +161,14 @@ def saved_cookie(client) -> str:
 def replay(app, cookie: str, url: str) -> int:
     other = app.test_client()
     other.set_cookie("session", cookie, domain="localhost")
-    return other.get(url).status_code
+    return status(other, url)
+
+
+def status(client, url: str, **kwargs) -> int:
+    """The status of GET `url`, the body read: a streamed export holds its database connection until then."""
+    with client.get(url, **kwargs) as response:
+        response.get_data()
+        return response.status_code
 
 
 def test_a_cookie_saved_before_logout_opens_nothing_after(app, client, make_poll, make_links, login):
@@ -253,7 +263,7 @@ def test_an_api_token_is_shown_once_stored_hashed_and_revocable(app, session, ru
     session.rollback()
     assert token not in "".join(session.scalars(sa.select(OperatorSession.secret_digest)))
     headers = {"Authorization": f"Bearer {token}"}
-    assert app.test_client().get("/api/v1/polls/sim/links.csv", headers=headers).status_code == 200
+    assert status(app.test_client(), "/api/v1/polls/sim/links.csv", headers=headers) == 200
     assert app.test_client().get("/dashboard/sim", headers=headers).status_code == 302  # tokens are for the API
     assert runner.invoke(["operators", "token", "script", "--revoke"]).exit_code == 0
     assert app.test_client().get("/api/v1/polls/sim/links.csv", headers=headers).status_code == 401

@@ -148,7 +148,7 @@ def test_answer_export_streams_anonymous_fields_and_is_audited(client, session, 
     response = client.get("/api/v1/polls/sim/answers.csv")
     assert response.status_code == 200 and response.is_streamed
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
+    assert rows[0] == ["option", "channel", "answered", "governorate", "sex", "age_band"]
     assert len(rows) - 1 == simulated["answered"]
     lines = client.get("/api/v1/polls/sim/answers.json").get_data(as_text=True).splitlines()
     assert len(lines) == simulated["answered"] and set(json.loads(lines[0])) == set(rows[0])
@@ -169,7 +169,7 @@ def test_results_and_export_commands(runner, simulated):
     table = runner.invoke(["results", "sim"]).output
     assert "invited" in table and "true" in table and "weighted" in table
     exported = runner.invoke(["export", "sim", "--format", "csv"]).output.splitlines()
-    assert exported[0] == "option,channel,answered_hour,governorate,sex,age_band"
+    assert exported[0] == "option,channel,answered,governorate,sex,age_band"
     assert len(exported) - 1 == simulated["answered"]
     document = json.loads(runner.invoke(["export", "sim", "--what", "results", "--format", "json"]).output)
     assert document["answered"] == simulated["answered"]
@@ -195,10 +195,9 @@ def test_long_timelines_are_drawn_in_a_bounded_number_of_bars():
     from poll.web import charts
 
     start = datetime(2024, 1, 10, 9)
-    series = [(start + timedelta(hours=h), [h % 3, 1]) for h in range(0, 2000, 7)]
+    series = [(start + timedelta(hours=h), h % 3 + 1) for h in range(0, 2000, 7)]
     bars = charts._buckets(series, charts.MAX_BARS)
     assert len(bars) <= charts.MAX_BARS
-    assert [sum(col) for col in zip(*(counts for _, counts in bars), strict=True)] == [
-        sum(col) for col in zip(*(counts for _, counts in series), strict=True)]
+    assert sum(count for _, count in bars) == sum(count for _, count in series)
     svg = charts.timeline(series, rtl=False, title="t", empty="none")
-    assert svg.count("<rect") <= 2 * charts.MAX_BARS
+    assert svg.count("<rect") <= charts.MAX_BARS

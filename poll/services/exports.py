@@ -7,15 +7,19 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
+from datetime import date
 
+import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll import iraq
+from poll.errors import Invalid
 from poll.models import Answer, Invitation, Option, Poll, Recipient
-from poll.reports import results_json
-from poll.services.results import SMALL_CELL, Results, poll_results
+from poll.services import results
+from poll.stats import disclosure
 
-ANSWER_FIELDS = ["option", "channel", "answered_hour", "governorate", "sex", "age_band"]
+ANSWER_FIELDS = ["option", "channel", "answered", "governorate", "sex", "age_band"]
 LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
                "opened_on", "answered_on"]
 
@@ -54,7 +58,16 @@ def json_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
 
 
 def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
-    """Anonymous answer fields, streamed in batches (never all in memory), in random-id order."""
+    """Each answer's option and what is kept beside it, streamed (never all in memory), in random-id order.
+
+    In an anonymous poll the other columns are quasi-identifiers: joined with
+    the list of links (which names each phone's strata and the day it
+    answered) they could name someone's answer. So they are generalised the
+    same way for every row (`anonymised_shapes`): a governorate may read as its
+    region, a day as its ISO week, and rows whose combination stays rare are
+    withheld ("*" in every column but the option). Raises Invalid when even
+    that cannot be done: fewer than ten answers, or all the same.
+    """
     query = (
         sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex, Answer.age_band)
         .join(Option, Option.id == Answer.option_id)
@@ -62,12 +75,68 @@ def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tu
         .order_by(Answer.id)
         .execution_options(yield_per=5_000)
     )
+    if not poll.is_anonymous:
+        def exact() -> Iterator[tuple]:
+            for code, channel, hour, governorate, sex, age_band in session.execute(query):
+                yield code, channel, hour.strftime("%Y-%m-%dT%H:00Z"), governorate or "", sex or "", age_band or ""
 
-    def rows() -> Iterator[tuple]:
+        return ANSWER_FIELDS, exact()
+    shape = anonymised_shape(session, poll)
+
+    def generalised() -> Iterator[tuple]:
         for code, channel, hour, governorate, sex, age_band in session.execute(query):
-            yield code, channel, hour.strftime("%Y-%m-%dT%H:00Z"), governorate or "", sex or "", age_band or ""
+            shown = shape.show(disclosure.group_key((governorate, sex, age_band, hour.date().isoformat(), channel)))
+            governorate, sex, age_band, day, channel = shown
+            yield code, channel, day, governorate, sex, age_band
 
-    return ANSWER_FIELDS, rows()
+    return ANSWER_FIELDS, generalised()
+
+
+def _region(code: str) -> str:
+    found = iraq.find_governorate(code) if code else None
+    return f"region:{found.region}" if found else code
+
+
+def _age_half(band: str) -> str:
+    return {"18-29": "18-44", "30-44": "18-44", "45-59": "45+", "60+": "45+"}.get(band, band)
+
+
+def _iso_week(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# How each quasi-identifier of an answer coarsens, finest first; the level after the last withholds it.
+ANSWER_HIERARCHIES = (
+    disclosure.Hierarchy("governorate", (str, _region)),
+    disclosure.Hierarchy("sex", (str,)),
+    disclosure.Hierarchy("age_band", (str, _age_half)),
+    disclosure.Hierarchy("answered", (str, _iso_week)),
+    disclosure.Hierarchy("channel", (str,)),
+)
+
+
+def anonymised_shape(session: so.Session, poll: Poll) -> disclosure.Generalisation:
+    """How an anonymous poll's answer rows are shown: every combination of their quasi-identifiers a safe group."""
+    position = {option.id: i for i, option in enumerate(poll.options)}
+    cells: dict[tuple, np.ndarray] = {}
+    for governorate, sex, age_band, hour, channel, option_id, number in session.execute(
+        sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.answered_hour, Answer.channel,
+                  Answer.option_id, sa.func.count())
+        .where(Answer.poll_id == poll.id)
+        .group_by(Answer.governorate, Answer.sex, Answer.age_band, Answer.answered_hour, Answer.channel,
+                  Answer.option_id)
+    ):
+        key = disclosure.group_key((governorate, sex, age_band, hour.date().isoformat(), channel))
+        cells.setdefault(key, np.zeros(len(position), dtype=np.int64))[position[option_id]] += number
+    shape = disclosure.generalise(cells, ANSWER_HIERARCHIES)
+    if shape is None:
+        answered = int(sum(counts.sum() for counts in cells.values()))
+        raise Invalid(
+            f"poll {poll.slug} has {answered} answers: an export needs at least {disclosure.MIN_GROUP} that do not "
+            "all choose the same option, or it would tell who answered what"
+        )
+    return shape
 
 
 def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
@@ -97,35 +166,13 @@ RESULT_FIELDS = ["code", "label", "count", "share", "ci95_low", "ci95_high", "we
 
 def result_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
     """The results table: one row per answer with count, share, interval, weighted and true share."""
-    document = results_json(poll_results(session, poll, with_timeline=False))
+    document = results.document(results.poll_results(session, poll, with_timeline=False))
     rows = (
-        (o["code"], o["label"], o["count"], o["share"], *o["ci95"], o["weighted_share"], o["true_share"])
+        (o["code"], o["label"], o["count"], o["share"], *(o["ci95"] or (None, None)), o["weighted_share"],
+         o["true_share"])
         for o in document["options"]
     )
     return RESULT_FIELDS, rows
-
-
-def public_document(document: dict, results: Results) -> dict:
-    """The results JSON with breakdowns, where cells under 10 answers show no shares."""
-    document = dict(document)
-    document["breakdowns"] = {
-        stratum: [
-            {
-                "code": category.code,
-                "answered": category.answered if not category.is_small else None,
-                "response_rate": category.response_rate if not category.is_small else None,
-                "shares": None if category.is_small else dict(
-                    zip([o.code for o in results.options], category.shares, strict=True)
-                ),
-                "suppressed": category.is_small,
-            }
-            for category in categories
-        ]
-        for stratum, categories in results.breakdowns.items()
-    }
-    document["small_cell"] = SMALL_CELL
-    document["self_selected"] = True
-    return document
 
 
 def openapi_document() -> dict:

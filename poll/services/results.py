@@ -3,6 +3,13 @@
 Everything here reads the kept counters and tallies (services.tallies), whose
 size depends on the poll's design, not on how many answered: the results of
 a million answers cost what those of ten thousand do.
+
+What is shown keeps the disclosure rule (stats.disclosure) for every reader,
+operators included: answer shares appear once at least ten answers chose at
+least two different options; a governorate, sex or age band shows its shares
+only if it is such a group itself and the hidden ones together are too; and
+answers over time are counted without their options, since a link keeps the
+day it was answered.
 """
 
 from __future__ import annotations
@@ -15,20 +22,22 @@ import sqlalchemy.orm as so
 
 from poll.models import Poll, SimulationRun
 from poll.services import tallies
-from poll.services.simulation import latest_montecarlo, latest_run
-from poll.simulate import truth as ground_truth
-from poll.stats import proportions, weighting
+from poll import iraq
+from poll.services.runs import latest_montecarlo, latest_run
+from poll.stats import disclosure, proportions, weighting
 
-SMALL_CELL = 10  # fewer answers than this: too few to read, suppressed in public
+SMALL_CELL = disclosure.MIN_GROUP  # the smallest group of answers shown
 
 
 @dataclass
 class OptionResult:
+    """One answer's figures; count, share and interval are None while the poll's answers are withheld."""
+
     code: str
     label: dict[str, str]
-    count: int
-    share: float
-    ci95: tuple[float, float]
+    count: int | None
+    share: float | None
+    ci95: tuple[float, float] | None
     weighted_share: float | None = None
     weighted_ci95: tuple[float, float] | None = None
     true_share: float | None = None
@@ -49,12 +58,12 @@ class Weighting:
 
 @dataclass
 class Category:
-    """One governorate, sex or age band: its links, answers and shares."""
+    """One governorate, sex or age band: its links, answers and, unless suppressed, shares."""
 
     code: str
     invited: int
     answered: int
-    shares: list[float]  # per option, in option order
+    shares: list[float] | None  # per option, in option order; None when suppressed
     true_shares: list[float] | None
 
     @property
@@ -62,8 +71,8 @@ class Category:
         return self.answered / self.invited if self.invited else None
 
     @property
-    def is_small(self) -> bool:
-        return self.answered < SMALL_CELL
+    def is_suppressed(self) -> bool:
+        return self.shares is None
 
 
 @dataclass
@@ -80,9 +89,11 @@ class Results:
     run: SimulationRun | None
     montecarlo: SimulationRun | None = None
     breakdowns: dict[str, list[Category]] = field(default_factory=dict)
-    timeline: list[tuple[datetime, list[int]]] = field(default_factory=list)
+    timeline: list[tuple[datetime, int]] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # True while the answers cannot be shown: fewer than ten, or all one option.
+    withheld: bool = False
 
     @property
     def response_rate(self) -> float | None:
@@ -91,14 +102,20 @@ class Results:
         return self.answered / base if base else None
 
 
-def poll_results(session: so.Session, poll: Poll, *, with_timeline: bool = True) -> Results:
+def poll_results(
+    session: so.Session, poll: Poll, *, with_timeline: bool = True, cells: list | None = None,
+    shown: dict[str, np.ndarray] | None = None,
+) -> Results:
     """Everything the results views show, from the kept counters and tallies.
 
     The timeline (answers per hour) is left out when `with_timeline` is false,
-    as the JSON API does: its size follows how long the poll has run.
+    as the JSON API does: its size follows how long the poll has run. `cells`
+    (the stratum tally, if already read) and `shown` (per stratum, which
+    categories to show, from `stats.disclosure`) let a publication fix both;
+    by default each breakdown is protected on its own.
     """
     counts = tallies.counters(session, poll)
-    cells = tallies.stratum_cells(session, poll)
+    cells = tallies.stratum_cells(session, poll) if cells is None else cells
     run = latest_run(session, poll)
     options = poll.options
     position = {option.id: i for i, option in enumerate(options)}
@@ -108,6 +125,7 @@ def poll_results(session: so.Session, poll: Poll, *, with_timeline: bool = True)
         option_counts[position[option_id]] += number
         channels[channel] = channels.get(channel, 0) + number
     total = int(option_counts.sum())
+    withheld = not disclosure.is_safe(option_counts)
     results = Results(
         poll=poll,
         invited=counts["invited"],
@@ -120,9 +138,9 @@ def poll_results(session: so.Session, poll: Poll, *, with_timeline: bool = True)
             OptionResult(
                 code=option.code,
                 label=option.label,
-                count=int(option_counts[i]),
-                share=option_counts[i] / total if total else 0.0,
-                ci95=proportions.wilson(int(option_counts[i]), total),
+                count=None if withheld else int(option_counts[i]),
+                share=None if withheld else float(option_counts[i] / total),
+                ci95=None if withheld else proportions.wilson(int(option_counts[i]), total),
                 true_share=run.truth["overall"].get(option.code) if run else None,
             )
             for i, option in enumerate(options)
@@ -130,10 +148,17 @@ def poll_results(session: so.Session, poll: Poll, *, with_timeline: bool = True)
         weighting=None,
         run=run,
         channels=channels,
+        withheld=withheld,
     )
-    results.weighting = _weighted(results, cells, position, run)
-    results.breakdowns = _breakdowns(counts, cells, position, run, options)
-    results.timeline = _timeline(session, poll, position) if with_timeline else []
+    if withheld:
+        results.notes.append(
+            f"Answer shares are shown from {SMALL_CELL} answers that do not all choose the same option: "
+            "fewer would tell who answered what."
+        )
+    else:
+        results.weighting = _weighted(results, cells, position, run)
+    results.breakdowns = _breakdowns(counts, cells, position, run, options, shown or {})
+    results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
 
@@ -143,12 +168,12 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
     known = [cell for cell in cells if cell[1] and cell[2] and cell[3]]
     if not known:
         return None
-    margins = run.margins if run else ground_truth.census_margins()
-    strata = ground_truth.STRATA
-    index = {name: {label: i for i, label in enumerate(ground_truth.labels(name))} for name in strata}
+    margins = run.margins if run else iraq.census_margins()
+    strata = iraq.STRATA
+    index = {name: {label: i for i, label in enumerate(iraq.categories(name))} for name in strata}
     categories = [np.array([index[name][cell[k + 1]] for cell in known]) for k, name in enumerate(strata)]
     counts = np.array([cell[5] for cell in known], dtype=float)
-    targets = [np.array([margins[name][label] for label in ground_truth.labels(name)]) for name in strata]
+    targets = [np.array([margins[name][label] for label in iraq.categories(name)]) for name in strata]
     chosen = np.array([position[cell[0]] for cell in known])
     try:
         estimate = weighting.estimate_from_cells(categories, targets, counts, chosen, len(results.options))
@@ -172,16 +197,29 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
     )
 
 
-def _breakdowns(counts, cells, position, run, options) -> dict[str, list[Category]]:
-    out = {}
-    for k, stratum in enumerate(ground_truth.STRATA):
-        by_value: dict[str, np.ndarray] = {}
+UNKNOWN = -1  # the index of the "not known" category ("") in a breakdown table: never shown on its own
+
+
+def breakdown_tables(cells, position: dict[int, int], option_count: int) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per stratum: its category codes (not known, "", last) and their answers' counts per option."""
+    tables = {}
+    for k, stratum in enumerate(iraq.STRATA):
+        codes = [*iraq.categories(stratum), ""]
+        index = {code: i for i, code in enumerate(codes)}
+        table = np.zeros((len(codes), option_count), dtype=np.int64)
         for cell in cells:
-            row = by_value.setdefault(cell[k + 1], np.zeros(len(options), dtype=int))
-            row[position[cell[0]]] += cell[5]
+            table[index[cell[k + 1]], position[cell[0]]] += cell[5]
+        tables[stratum] = (codes, table)
+    return tables
+
+
+def _breakdowns(counts, cells, position, run, options, given: dict[str, np.ndarray]) -> dict[str, list[Category]]:
+    out = {}
+    for stratum, (codes, table) in breakdown_tables(cells, position, len(options)).items():
+        shown = given[stratum] if stratum in given else disclosure.protect(table, never=[len(codes) + UNKNOWN])
         categories = []
-        for code in ground_truth.labels(stratum):
-            row = by_value.get(code, np.zeros(len(options), dtype=int))
+        # Answers of unknown stratum count towards what is hidden, but are not a category of their own.
+        for code, row, is_shown in zip(codes[:-1], table, shown, strict=False):
             answered = int(row.sum())
             truth = run.truth.get(stratum, {}).get(code) if run else None
             categories.append(
@@ -189,7 +227,7 @@ def _breakdowns(counts, cells, position, run, options) -> dict[str, list[Categor
                     code=code,
                     invited=counts.get(f"invited:{stratum}:{code}", 0),
                     answered=answered,
-                    shares=[float(v / answered) if answered else 0.0 for v in row],
+                    shares=[float(v / answered) for v in row] if is_shown else None,
                     true_shares=[truth.get(option.code, 0.0) for option in options] if truth else None,
                 )
             )
@@ -197,10 +235,12 @@ def _breakdowns(counts, cells, position, run, options) -> dict[str, list[Categor
     return out
 
 
-def _timeline(session: so.Session, poll: Poll, position: dict[int, int]) -> list[tuple[datetime, list[int]]]:
-    series: dict[datetime, list[int]] = {}
-    for hour, option_id, number in tallies.hourly(session, poll):
-        series.setdefault(hour, [0] * len(position))[position[option_id]] += number
+def _timeline(session: so.Session, poll: Poll) -> list[tuple[datetime, int]]:
+    # Answers per hour, all options together: per option, the hours of one day
+    # would add up to what that day's answerers chose, and a link keeps its day.
+    series: dict[datetime, int] = {}
+    for hour, _option_id, number in tallies.hourly(session, poll):
+        series[hour] = series.get(hour, 0) + number
     return sorted(series.items())
 
 
@@ -208,3 +248,54 @@ def funnel(session: so.Session, poll: Poll) -> dict[str, int]:
     """Invited, sent, delivered, opened and answered counts of `poll`'s links."""
     counts = tallies.counters(session, poll)
     return {name: counts[name] for name in tallies.FUNNEL}
+
+
+def document(results: Results) -> dict:
+    """The results as the API and `--json` give them (JSON-ready)."""
+    document = {
+        "poll": results.poll.slug,
+        "status": results.poll.status,
+        "invited": results.invited,
+        "sent": results.sent,
+        "delivered": results.delivered,
+        "opened": results.opened,
+        "answered": results.answered,
+        "refused": dict(results.refused),
+        "withheld": results.withheld,
+        "options": [
+            {
+                "code": option.code,
+                "label": option.label.get("en") or next(iter(option.label.values())),
+                "labels": dict(option.label),
+                "count": option.count,
+                "share": option.share,
+                "ci95": None if option.ci95 is None else list(option.ci95),
+                "raw_share": option.share,
+                "weighted_share": option.weighted_share,
+                "weighted_ci95": list(option.weighted_ci95) if option.weighted_ci95 else None,
+                "true_share": option.true_share,
+            }
+            for option in results.options
+        ],
+    }
+    if results.weighting:
+        w = results.weighting
+        document["weighting"] = {
+            "margins": w.margins,
+            "respondents": w.respondents,
+            "converged": w.converged,
+            "iterations": w.iterations,
+            "design_effect": w.design_effect,
+            "effective_n": w.effective_n,
+        }
+    if results.run:
+        run = results.run
+        document["simulation"] = {
+            "scenario": run.scenario,
+            "mode": run.mode,
+            "seed": run.seed,
+            "population": run.population_size,
+            "sample": run.sample_size,
+            **run.extras,
+        }
+    return document

@@ -26,7 +26,7 @@ from poll.models import (
     SimulationRun,
     utcnow,
 )
-from poll.services import answers, audiences, invitations, polls, refusals, tallies
+from poll.services import answers, audiences, invitations, polls, publication, refusals, runs, tallies
 from poll.simulate import behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
@@ -121,6 +121,7 @@ def reset(session: so.Session, poll: Poll, *, discard_real_data: bool = False) -
     session.execute(sa.delete(SimulationRun).where(SimulationRun.poll_id == poll.id))
     session.execute(sa.delete(Invitation).where(Invitation.poll_id == poll.id))
     tallies.clear(session, poll)
+    publication.forget(session, poll)
     if poll.audience_id is not None:
         audience_id = poll.audience_id
         shared = session.scalar(
@@ -298,28 +299,7 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
     return events
 
 
-MONTE_CARLO = "monte-carlo"
 KEPT_REPLICATIONS = 5_000
-
-
-def latest_run(session: so.Session, poll: Poll) -> SimulationRun | None:
-    """The newest simulation of `poll` that wrote answers (not a Monte Carlo summary), if any."""
-    return session.scalar(
-        sa.select(SimulationRun)
-        .where(SimulationRun.poll_id == poll.id, SimulationRun.mode != MONTE_CARLO)
-        .order_by(SimulationRun.id.desc())
-        .limit(1)
-    )
-
-
-def latest_montecarlo(session: so.Session, poll: Poll) -> SimulationRun | None:
-    """The newest Monte Carlo summary of `poll`, if any."""
-    return session.scalar(
-        sa.select(SimulationRun)
-        .where(SimulationRun.poll_id == poll.id, SimulationRun.mode == MONTE_CARLO)
-        .order_by(SimulationRun.id.desc())
-        .limit(1)
-    )
 
 
 def keep_montecarlo(session: so.Session, poll: Poll, plan: Plan, mc: montecarlo.MonteCarlo, summary: dict) -> None:
@@ -332,7 +312,7 @@ def keep_montecarlo(session: so.Session, poll: Poll, plan: Plan, mc: montecarlo.
         SimulationRun(
             poll_id=poll.id,
             scenario=plan.scenario.name,
-            mode=MONTE_CARLO,
+            mode=runs.MONTE_CARLO,
             seed=plan.seed,
             population_size=plan.population_size,
             sample_size=plan.sample_size,

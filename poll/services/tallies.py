@@ -22,7 +22,7 @@ from poll.models import (
     Answer, AnswerTally, HourlyTally, Invitation, OutboxMessage, Poll, PollCounter, Recipient, Refusal,
     ServerCounter,
 )
-from poll.simulate.truth import STRATA
+from poll.iraq import STRATA
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
 

@@ -24,7 +24,7 @@ import numpy as np
 from poll import iraq
 from poll.simulate import behaviour, population
 from poll.simulate.scenario import OPTIONS, Scenario
-from poll.simulate.truth import STRATA
+from poll.iraq import STRATA
 from poll.stats import proportions, weighting
 
 FORWARDEE_FIRST = 0.3

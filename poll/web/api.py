@@ -6,15 +6,18 @@ or API token the exports answer 401, never a redirect to the HTML login.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, jsonify, stream_with_context
+from collections.abc import Iterator
 
-from poll.db import begin_write, get_session
-from poll.errors import NotFound
-from poll.models import Poll
-from poll.reports import results_json
-from poll.services import audit, exports, polls, results
+import sqlalchemy.orm as so
+from flask import Blueprint, Response, g, jsonify
+
+from poll.db import begin_write, get_session, new_session
+from poll.errors import Invalid, NotFound
+from poll.models import Poll, utcnow
+from poll.services import audit, exports, polls, publication
 from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem
+from poll.web.results import refresh_interval
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -28,12 +31,16 @@ def _not_found(slug: str):
 @bp.get("/polls/<slug>/results")
 def poll_results(slug: str):
     """Results of a poll as JSON: public, aggregates only, small cells suppressed."""
+    session = get_session()
     try:
-        poll = polls.get_published_poll(get_session(), slug)
+        poll = polls.get_published_poll(session, slug)
     except NotFound:
         return _not_found(slug)
-    outcome = results.poll_results(get_session(), poll, with_timeline=False)
-    return jsonify(exports.public_document(results_json(outcome), outcome))
+    published = publication.current(session, poll, now=utcnow(), refresh_after=refresh_interval())
+    session.commit()
+    response = jsonify(published.document)
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
 
 
 @bp.get("/openapi.json")
@@ -72,10 +79,24 @@ def _export(slug: str, fmt: str, what: str, rows_of):
         return _not_found(slug)
     if fmt not in FORMATS:
         return problem(404, "Exports come as .csv or .json (JSON lines).", kind="unknown-format")
+    # The rows stream after the request's own session is closed: they read through a session of their own.
+    reader = new_session()
+    try:
+        header, rows = rows_of(reader, reader.get(Poll, poll.id))
+    except Invalid as refusal:
+        reader.close()
+        return problem(409, str(refusal), kind="too-few-to-export")
     audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
     session.commit()
-    header, rows = rows_of(session, poll)
     body = exports.csv_chunks(header, rows) if fmt == "csv" else exports.json_lines(header, rows)
     mimetype, extension = FORMATS[fmt]
-    return Response(stream_with_context(body), mimetype=mimetype,
+    return Response(_closing(body, reader), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{what}.{extension}"'})
+
+
+def _closing(body: Iterator[str], reader: so.Session) -> Iterator[str]:
+    # Closed when the body ends or the server closes the response early (the client went away).
+    try:
+        yield from body
+    finally:
+        reader.close()

@@ -14,6 +14,8 @@ from markupsafe import Markup, escape
 
 PALETTE = ("#b23a48", "#e09f3e", "#2a7f62", "#3c6e9f", "#7b5ea7", "#6b7280")
 TRUTH = "#111827"
+# Answers counted without their options (answers over time).
+VOLUME = "#3c6e9f"
 MUTED = "#6b7280"
 GRID = "#e5e7eb"
 
@@ -140,22 +142,19 @@ def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup
     return canvas.done()
 
 
-def timeline(series: Sequence[tuple[datetime, list[int]]], *, rtl: bool, title: str, empty: str) -> Markup:
-    """Answers per hour, stacked by answer; long polls are drawn in buckets of several hours."""
+def timeline(series: Sequence[tuple[datetime, int]], *, rtl: bool, title: str, empty: str) -> Markup:
+    """Answers per hour, all answers together; long polls are drawn in buckets of several hours."""
     width, height, pad = 640, 180, 30
     canvas = _Canvas(width, height, rtl, title)
     if not series:
         canvas.text(width / 2, height / 2, empty, anchor="middle", fill=MUTED)
         return canvas.done()
     series = _buckets(series, MAX_BARS)
-    peak = max(sum(counts) for _, counts in series) or 1
+    peak = max(count for _, count in series) or 1
     step = (width - 2 * pad) / len(series)
-    for i, (_hour, counts) in enumerate(series):
-        y = height - pad
-        for j, count in enumerate(counts):
-            h = (height - 2 * pad) * count / peak
-            canvas.rect(pad + i * step, y - h, max(step - 1, 1), h, colour(j))
-            y -= h
+    for i, (_hour, count) in enumerate(series):
+        h = (height - 2 * pad) * count / peak
+        canvas.rect(pad + i * step, height - pad - h, max(step - 1, 1), h, VOLUME)
     canvas.line(pad, height - pad, width - pad, height - pad, MUTED, 1)
     first, last = series[0][0], series[-1][0]
     canvas.text(pad, height - 10, f"{first:%Y-%m-%d %H:00}", size=11, fill=MUTED)
@@ -167,19 +166,17 @@ def timeline(series: Sequence[tuple[datetime, list[int]]], *, rtl: bool, title: 
 MAX_BARS = 96
 
 
-def _buckets(series: Sequence[tuple[datetime, list[int]]], most: int) -> list[tuple[datetime, list[int]]]:
+def _buckets(series: Sequence[tuple[datetime, int]], most: int) -> list[tuple[datetime, int]]:
     # One bar per hour from the first answer to the last, hours without answers
     # included; past `most` hours, each bar sums several, so the chart's size
     # stays the same however long the poll runs.
     start = series[0][0]
     hours = int((series[-1][0] - start).total_seconds() // 3600) + 1
     width = -(-hours // most)
-    bars = [[0] * len(series[0][1]) for _ in range(-(-hours // width))]
-    for hour, counts in series:
-        row = bars[int((hour - start).total_seconds() // 3600) // width]
-        for i, count in enumerate(counts):
-            row[i] += count
-    return [(start + timedelta(hours=i * width), row) for i, row in enumerate(bars)]
+    bars = [0] * -(-hours // width)
+    for hour, count in series:
+        bars[int((hour - start).total_seconds() // 3600) // width] += count
+    return [(start + timedelta(hours=i * width), count) for i, count in enumerate(bars)]
 
 
 # Iraq's governorates on a tile grid (column, row), roughly where they lie.
@@ -246,6 +243,15 @@ def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: 
                 canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=11,
                             fill="#ffffff")
             x += span * share
+    return canvas.done()
+
+
+def notice(text: str, *, rtl: bool, title: str) -> Markup:
+    """A chart's place with a sentence instead of figures (no answers yet, or too few to show)."""
+    width, height = 640, 60
+    canvas = _Canvas(width, height, rtl, title)
+    canvas.rect(0, 0, width, height, GRID)
+    canvas.text(width / 2, height / 2 + 5, text, anchor="middle", size=13, fill="#374151")
     return canvas.done()
 
 

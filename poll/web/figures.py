@@ -9,7 +9,7 @@ from markupsafe import Markup
 
 from poll import iraq
 from poll.i18n import Language, pick
-from poll.services.results import Category, Results
+from poll.services.results import SMALL_CELL, Category, Results
 from poll.web import charts
 
 
@@ -38,15 +38,22 @@ def build(results: Results, language: Language, *, map_option: str | None = None
     codes = [option.code for option in results.options]
     chosen = map_option if map_option in codes else codes[-1]
     chosen_index = codes.index(chosen)
-    headline = charts.share_bars(
-        [
-            charts.ShareRow(f"{o.code}. {label}", o.share, o.ci95, o.weighted_share, o.true_share)
-            for o, label in zip(results.options, labels, strict=True)
-        ],
-        rtl=rtl,
-        title=_("Answers: share with 95% interval"),
-        legend={"raw": _("raw share"), "weighted": _("weighted"), "true": _("true share")},
-    )
+    if results.withheld:
+        headline = charts.notice(
+            _("No answers yet.") if results.answered == 0 else
+            _("Shares are shown from %(n)s answers that do not all choose the same answer.", n=SMALL_CELL),
+            rtl=rtl, title=_("Answers: share with 95% interval"),
+        )
+    else:
+        headline = charts.share_bars(
+            [
+                charts.ShareRow(f"{o.code}. {label}", o.share, o.ci95, o.weighted_share, o.true_share)
+                for o, label in zip(results.options, labels, strict=True)
+            ],
+            rtl=rtl,
+            title=_("Answers: share with 95% interval"),
+            legend={"raw": _("raw share"), "weighted": _("weighted"), "true": _("true share")},
+        )
     steps = [
         (_("invited"), results.invited),
         (_("sent"), results.sent),
@@ -74,8 +81,8 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         {
             c.code: charts.Tile(
                 _name(c.code, language),
-                None if c.is_small else c.shares[chosen_index],
-                _("too few") if c.is_small else f"{100 * c.shares[chosen_index]:.0f}%",
+                None if c.is_suppressed else c.shares[chosen_index],
+                _("hidden") if c.is_suppressed else f"{100 * c.shares[chosen_index]:.0f}%",
             )
             for c in governorates
         },
@@ -123,8 +130,8 @@ def _name(code: str, language: Language) -> str:
 
 def _stacked(categories: list[Category], language: Language, names: dict[str, str], rtl: bool) -> Markup:
     return charts.stacked(
-        [(names.get(c.code, c.code), c.shares, c.is_small) for c in categories],
+        [(names.get(c.code, c.code), c.shares, c.is_suppressed) for c in categories],
         rtl=rtl,
         title=_("Answers by group"),
-        small=_("fewer than 10 answers: too few to read"),
+        small=_("hidden: too few answers, or all the same"),
     )

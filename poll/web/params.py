@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from flask import abort, request
 
-# The largest value of a 64-bit signed integer column.
-MAX_ID = 2**63 - 1
+# The largest value of an INTEGER column (ids of audit events and SMS are 32-bit on PostgreSQL).
+MAX_ID = 2**31 - 1
 
 
 def parse_whole_number(text: str | None) -> int | None:
-    """`text` as a whole number from 0 to 2^63-1, or None if it is not one.
+    """`text` as a whole number from 0 to 2^31-1, or None if it is not one.
 
     A number larger than any id cannot name a row, and handing it to the
     database would fail there instead.
     """
-    if not text or not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > MAX_ID:
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > MAX_ID:
         return None
     return int(text)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from datetime import timedelta
+
+from flask import Blueprint, current_app, render_template, request
 
 from poll.db import get_session
 from poll.errors import NotFound
 from poll.i18n import choose_language
-from poll.services import polls, results
+from poll.models import utcnow
+from poll.services import polls, publication
 from poll.web import figures
 
 bp = Blueprint("results", __name__, url_prefix="/results")
@@ -23,11 +26,21 @@ def public(slug: str):
         choose_language(request.args.get("lang"))
         return render_template("errors/error.html", code=404), 404
     language = choose_language(request.args.get("lang"), None, poll.default_language)
-    outcome = results.poll_results(session, poll)
-    return render_template(
+    published = publication.current(session, poll, now=utcnow(), refresh_after=refresh_interval())
+    session.commit()
+    outcome = publication.as_results(poll, published.document)
+    page = render_template(
         "results/public.html",
         poll=poll,
         results=outcome,
+        published_at=published.published_at,
+        refresh_minutes=current_app.config["PUBLIC_REFRESH_MINUTES"],
         charts=figures.build(outcome, language, map_option=request.args.get("option"), public=True),
         labels=figures.option_labels(outcome, language),
     )
+    return page, 200, {"Cache-Control": "public, max-age=60"}
+
+
+def refresh_interval() -> timedelta:
+    """How long public figures stay as they are at least (POLL_PUBLIC_REFRESH_MINUTES)."""
+    return timedelta(minutes=float(current_app.config["PUBLIC_REFRESH_MINUTES"]))

@@ -1,0 +1,160 @@
+"""Public figures: snapshots of a poll's results, refreshed only when no answer can be isolated by comparing two.
+
+The operator dashboard is live. What the public sees (`/results/<slug>` and
+the results API) is the newest snapshot: made on the first public look at an
+opened poll, refreshed at most every POLL_PUBLIC_REFRESH_MINUTES, and only
+when everything that differs from the previous snapshot covers enough
+answers (`stats.disclosure.protect_change`). Until then the previous
+snapshot stays, however many looks there are: a look before and a look after
+one answer show the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.db import begin_write
+from poll.models import Poll, PublicSnapshot
+from poll.services import results, tallies
+from poll.stats import disclosure
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A public snapshot as readers get it."""
+
+    document: dict
+    published_at: datetime
+    version: int
+
+
+def current(session: so.Session, poll: Poll, *, now: datetime, refresh_after: timedelta) -> Publication:
+    """The public figures of `poll`: the snapshot, refreshed first if it is due and the change is safe.
+
+    Takes the write lock (`begin_write`) only when a refresh is due, so most
+    looks only read. Commits nothing: the caller commits.
+    """
+    snapshot = session.get(PublicSnapshot, poll.id)
+    if snapshot is None or now - snapshot.checked_at >= refresh_after:
+        session.rollback()
+        begin_write(session)
+        # One refresher at a time per poll (on PostgreSQL the row lock; on SQLite the write lock taken above).
+        poll = session.get(Poll, poll.id, with_for_update=True, populate_existing=True)
+        snapshot = session.get(PublicSnapshot, poll.id, populate_existing=True)
+        if snapshot is None or now - snapshot.checked_at >= refresh_after:
+            snapshot = _refresh(session, poll, snapshot, now)
+    return Publication(snapshot.document, snapshot.published_at, snapshot.version)
+
+
+def as_results(poll: Poll, document: dict) -> results.Results:
+    """A public document read back as Results, so public pages draw it with the dashboard's charts."""
+    options = [
+        results.OptionResult(
+            code=o["code"], label=o["labels"], count=o["count"], share=o["share"],
+            ci95=tuple(o["ci95"]) if o["ci95"] else None, weighted_share=o["weighted_share"],
+            weighted_ci95=tuple(o["weighted_ci95"]) if o["weighted_ci95"] else None, true_share=o["true_share"],
+        )
+        for o in document["options"]
+    ]
+    w = document.get("weighting")
+    weighting = results.Weighting(
+        margins=w["margins"], respondents=w["respondents"], converged=w["converged"], iterations=w["iterations"],
+        max_gap=0.0, design_effect=w["design_effect"], effective_n=w["effective_n"],
+    ) if w else None
+    codes = [o.code for o in options]
+    breakdowns = {
+        stratum: [
+            results.Category(
+                code=c["code"], invited=c["invited"], answered=c["answered"] or 0,
+                shares=[c["shares"][code] for code in codes] if c["shares"] else None, true_shares=None,
+            )
+            for c in categories
+        ]
+        for stratum, categories in document["breakdowns"].items()
+    }
+    return results.Results(
+        poll=poll, invited=document["invited"], sent=document["sent"], delivered=document["delivered"],
+        opened=document["opened"], answered=document["answered"], refused=document["refused"], options=options,
+        weighting=weighting, run=None, breakdowns=breakdowns, withheld=document["withheld"],
+    )
+
+
+def _refresh(session: so.Session, poll: Poll, snapshot: PublicSnapshot | None, now: datetime) -> PublicSnapshot:
+    cells = tallies.stratum_cells(session, poll)
+    position = {option.id: i for i, option in enumerate(poll.options)}
+    tables = results.breakdown_tables(cells, position, len(position))
+    shown = _what_may_be_shown(tables, snapshot.basis if snapshot else None)
+    if snapshot is not None and shown is None:
+        snapshot.checked_at = now  # not yet: too few new answers to show without isolating some
+        session.flush()
+        return snapshot
+    outcome = results.poll_results(session, poll, with_timeline=False, cells=cells, shown=shown)
+    document = public_document(results.document(outcome), outcome) | {
+        "published_at": now.isoformat(timespec="seconds"),
+    }
+    basis = {
+        "withheld": outcome.withheld,
+        "tables": {stratum: table.tolist() for stratum, (_codes, table) in tables.items()},
+        "shown": {stratum: mask.tolist() for stratum, mask in (shown or {}).items()},
+    }
+    if snapshot is None:
+        snapshot = PublicSnapshot(poll_id=poll.id, version=1, published_at=now, checked_at=now, document=document,
+                                  basis=basis)
+        session.add(snapshot)
+    else:
+        snapshot.version += 1
+        snapshot.published_at = snapshot.checked_at = now
+        snapshot.document, snapshot.basis = document, basis
+    session.flush()
+    return snapshot
+
+
+def _what_may_be_shown(tables: dict[str, tuple[list[str], np.ndarray]], before: dict | None) -> dict | None:
+    # Per stratum, the categories to show; None when the change since `before` cannot be shown yet.
+    if before is None or before["withheld"]:
+        # Nothing of the answers' options was shown before: only this publication counts.
+        return {stratum: disclosure.protect(table, never=[len(table) + results.UNKNOWN])
+                for stratum, (_codes, table) in tables.items()}
+    shown = {}
+    for stratum, (_codes, table) in tables.items():
+        mask = disclosure.protect_change(
+            table, np.array(before["tables"][stratum]), np.array(before["shown"][stratum], dtype=bool),
+            never=[len(table) + results.UNKNOWN],
+        )
+        if mask is None:
+            return None
+        shown[stratum] = mask
+    return shown
+
+
+def public_document(document: dict, outcome: results.Results) -> dict:
+    """The results JSON with breakdowns: suppressed categories show neither shares nor answers."""
+    document = dict(document)
+    codes = [o.code for o in outcome.options]
+    document["breakdowns"] = {
+        stratum: [
+            {
+                "code": category.code,
+                "invited": category.invited,
+                "answered": None if category.is_suppressed else category.answered,
+                "response_rate": None if category.is_suppressed else category.response_rate,
+                "shares": None if category.is_suppressed else dict(zip(codes, category.shares, strict=True)),
+                "suppressed": category.is_suppressed,
+            }
+            for category in categories
+        ]
+        for stratum, categories in outcome.breakdowns.items()
+    }
+    document["small_cell"] = results.SMALL_CELL
+    document["self_selected"] = True
+    return document
+
+
+def forget(session: so.Session, poll: Poll) -> None:
+    """Drop `poll`'s snapshot (when its answers are cleared)."""
+    session.execute(sa.delete(PublicSnapshot).where(PublicSnapshot.poll_id == poll.id))

@@ -1,0 +1,201 @@
+"""Statistical disclosure control: what may be shown of a poll's answers without pointing at anyone's.
+
+The rule: nothing shown narrows a person's answer to fewer than MIN_GROUP
+answers, or to answers that all chose the same option. Three tools keep it:
+
+- `protect`: cell suppression for a breakdown (categories x options). A
+  category is shown only if it is a safe group; the hidden ones together must
+  be a safe group too (complementary suppression), since the total minus what
+  is shown gives their sum away.
+- `protect_change`: the same for what changed between two publications. Two
+  looks at published figures give away every difference that can be written
+  from both; each such difference must be no answers at all or a safe group.
+- `generalise`: k-anonymity for a row-level export. Quasi-identifiers
+  (governorate, sex, age band, day...) are coarsened along stated hierarchies,
+  the same way for every row, and rows whose combination stays rare are
+  withheld into one block that is itself safe.
+
+Pure NumPy and Python: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_GROUP = 10
+WITHHELD = "*"
+
+
+def is_safe(counts: np.ndarray, k: int = MIN_GROUP) -> bool:
+    """Whether a group of answers (counts per option) may be shown: at least `k` answers, not all one option."""
+    counts = np.asarray(counts)
+    return int(counts.sum()) >= k and int(np.count_nonzero(counts)) >= 2
+
+
+def is_safe_change(delta: np.ndarray, k: int = MIN_GROUP) -> bool:
+    """Whether a change between two publications may be seen: no answers at all, or a safe group."""
+    return int(np.asarray(delta).sum()) == 0 or is_safe(delta, k)
+
+
+def protect(table: np.ndarray, k: int = MIN_GROUP, *, never: Sequence[int] = ()) -> np.ndarray:
+    """Which categories (rows of `table`, counts per option) may be shown; False where suppressed.
+
+    A shown category is a safe group. The suppressed ones, whose sum anyone
+    can recover from the total, are together a safe group or hold no answers;
+    where they are not, the smallest shown categories are suppressed with them.
+    When the table's total is not a safe group, nothing is shown. Categories
+    in `never` (such as "not known") are never shown but count as hidden.
+    """
+    table = np.asarray(table)
+    if not is_safe(table.sum(axis=0), k):
+        return np.zeros(len(table), dtype=bool)
+    shown = np.array([is_safe(row, k) for row in table], dtype=bool)
+    shown[list(never)] = False
+    return _complete(table, shown, k)
+
+
+def _complete(table: np.ndarray, shown: np.ndarray, k: int) -> np.ndarray:
+    # Suppress the smallest shown categories until the hidden ones are safe together (or hold nothing).
+    shown = shown.copy()
+    while True:
+        hidden = table[~shown].sum(axis=0)
+        if hidden.sum() == 0 or is_safe(hidden, k) or not shown.any():
+            return shown
+        sizes = np.where(shown, table.sum(axis=1), np.iinfo(np.int64).max)
+        shown[int(np.argmin(sizes))] = False
+
+
+def protect_change(table: np.ndarray, before: np.ndarray, shown_before: np.ndarray,
+                   k: int = MIN_GROUP, *, never: Sequence[int] = ()) -> np.ndarray | None:
+    """What may be shown of `table` now, given that `before` was published with `shown_before`; None if nothing may.
+
+    Counts only grow between publications. What both publications give away
+    together is the change of every block of their common coarsening: each
+    category shown in both, and each group that the hidden sets of the two
+    tie together. Every block must have changed by nothing or by a safe
+    group; a block that has not is merged into the hidden set, and if the
+    merging reaches the whole table and even that change is not safe, the new
+    publication must wait (None).
+    """
+    table, before = np.asarray(table), np.asarray(before)
+    if not is_safe_change(table.sum(axis=0) - before.sum(axis=0), k):
+        return None
+    shown = protect(table, k, never=never)
+    delta = table - before
+    while True:
+        blocks = _common_blocks(shown, np.asarray(shown_before, dtype=bool))
+        unsafe = [block for block in blocks if not is_safe_change(delta[block].sum(axis=0), k)]
+        if not unsafe:
+            return shown
+        block = unsafe[0]
+        if len(blocks) == 1:
+            return None
+        if not shown[block].all() and shown.any():
+            # The block holds hidden categories: hide the smallest shown one outside it, joining its block in.
+            outside = np.setdiff1d(np.flatnonzero(shown), block)
+            if len(outside) == 0:
+                return None
+            shown[outside[np.argmin(table[outside].sum(axis=1))]] = False
+        else:
+            shown[block] = False
+        shown = _complete(table, shown, k)
+
+
+def _common_blocks(shown: np.ndarray, shown_before: np.ndarray) -> list[np.ndarray]:
+    # The finest partition that both publications' partitions coarsen: a shown category is a part
+    # of its own, the hidden categories one part together; parts that overlap across the two merge.
+    parent = list(range(len(shown)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for hidden in (np.flatnonzero(~shown), np.flatnonzero(~shown_before)):
+        for i in hidden[1:]:
+            parent[find(int(i))] = find(int(hidden[0]))
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(shown)):
+        groups[find(i)].append(i)
+    return [np.array(members) for members in groups.values()]
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """How one quasi-identifier coarsens: level 0 is the value itself, the last level withholds it."""
+
+    name: str
+    levels: tuple[Callable[[str], str], ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.levels)
+
+    def at(self, level: int, value: str) -> str:
+        """`value` coarsened to `level` (the last level is WITHHELD)."""
+        return WITHHELD if level >= len(self.levels) else self.levels[level](value)
+
+
+@dataclass(frozen=True)
+class Generalisation:
+    """How an export shows each combination of quasi-identifiers, and what it cost."""
+
+    levels: tuple[int, ...]  # per hierarchy
+    labels: dict[tuple, tuple]  # combination as given -> as shown (all WITHHELD for a withheld row)
+    withheld_rows: int
+    groups: int
+
+    def show(self, combination: tuple) -> tuple:
+        return self.labels[combination]
+
+
+def generalise(
+    cells: Mapping[tuple, np.ndarray], hierarchies: Sequence[Hierarchy], k: int = MIN_GROUP,
+    max_withheld: float = 0.05,
+) -> Generalisation | None:
+    """The least lossy way to show rows so that every shown combination is a safe group; None if even withholding all is not.
+
+    `cells` maps each combination of quasi-identifier values (one per
+    hierarchy, in order) to its answers' counts per option. Every level of
+    every hierarchy is tried (full-domain generalisation: each row of a
+    combination is shown the same way); rows still in unsafe groups are
+    withheld (all values WITHHELD), at most `max_withheld` of them, and the
+    withheld rows together must be a safe group. Among the choices left, the
+    one with the least discernibility (the sum of squared group sizes, a
+    withheld row counting as the whole table) wins.
+    """
+    combinations = list(cells)
+    counts = np.array([np.asarray(cells[c]) for c in combinations]) if combinations else np.zeros((0, 1))
+    total_counts = counts.sum(axis=0) if len(counts) else np.zeros(1)
+    total = int(total_counts.sum())
+    if not is_safe(total_counts, k):
+        return None
+    best: tuple[float, Generalisation] | None = None
+    for levels in itertools.product(*(range(h.depth + 1) for h in hierarchies)):
+        shown = [tuple(h.at(level, value) for h, level, value in zip(hierarchies, levels, c, strict=True))
+                 for c in combinations]
+        groups: dict[tuple, np.ndarray] = {}
+        for label, row in zip(shown, counts, strict=True):
+            groups[label] = groups.get(label, 0) + row
+        unsafe = {label for label, group in groups.items() if not is_safe(group, k)}
+        withheld_counts = sum((groups[label] for label in unsafe), np.zeros_like(total_counts))
+        withheld = int(withheld_counts.sum())
+        if withheld > max_withheld * total or (withheld and not is_safe(withheld_counts, k)):
+            continue
+        loss = sum(int(group.sum()) ** 2 for label, group in groups.items() if label not in unsafe) + withheld * total
+        if best is None or loss < best[0]:
+            everything = (WITHHELD,) * len(hierarchies)
+            labels = {c: (everything if label in unsafe else label) for c, label in zip(combinations, shown, strict=True)}
+            best = (loss, Generalisation(levels, labels, withheld, len(groups) - len(unsafe) + bool(unsafe)))
+    return best[1] if best else None
+
+
+def group_key(values: Sequence[Hashable]) -> tuple:
+    """A combination of quasi-identifier values as `generalise` keys it."""
+    return tuple("" if value is None else str(value) for value in values)

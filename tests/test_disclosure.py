@@ -1,0 +1,269 @@
+"""Nobody can tie an answer to a phone from what the app shows: the attacks played, and the rules they test.
+
+The attackers (tests/attackers.py) are written apart from the app's rules: a
+linear-programming attack on published tables, and a join of the links list
+with the answers export on every shared field. Each must find nothing that
+narrows a phone's answer to fewer than ten answers, or to one option.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from poll import iraq
+from poll.stats import disclosure
+from tests.attackers import K, Publication, narrowed, recovered_cells, reidentify
+
+
+def publication(table: np.ndarray, shown: np.ndarray) -> Publication:
+    return Publication([row.tolist() if is_shown else None for row, is_shown in zip(table, shown, strict=True)],
+                       table.sum(axis=0).tolist())
+
+
+# The rules, against the independent attacker.
+
+def test_a_lone_small_cell_gets_a_complement():
+    table = np.array([[40, 30, 20], [2, 5, 1], [30, 10, 15]])
+    shown = disclosure.protect(table)
+    assert shown.tolist() == [True, False, False]  # "totals minus cells" would have given [2, 5, 1] away
+    assert recovered_cells([publication(table, shown)]) == []
+
+
+def test_a_group_that_all_chose_one_option_is_hidden_however_large():
+    table = np.array([[40, 30, 20], [0, 25, 0], [30, 10, 15]])
+    assert not disclosure.protect(table)[1]
+
+
+def test_nothing_is_shown_until_ten_answers_chose_two_options():
+    assert not disclosure.protect(np.array([[3, 1, 0], [0, 0, 0]])).any()
+    assert not disclosure.protect(np.array([[12, 0, 0], [30, 0, 0]])).any()
+    assert disclosure.protect(np.array([[12, 3, 0], [20, 5, 1]])).all()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_suppressed_cell_can_be_recovered_from_one_publication(seed):
+    rng = np.random.default_rng(seed)
+    categories = int(rng.integers(2, 9))
+    # Sizes from empty to large, so tables mix small, lone and homogeneous cells.
+    table = np.array([rng.multinomial(int(rng.choice([0, 1, 3, 8, 12, 40])), rng.dirichlet([0.5] * 3))
+                      for _ in range(categories)])
+    shown = disclosure.protect(table)
+    if disclosure.is_safe(table.sum(axis=0)):
+        hidden = table[~shown].sum(axis=0)
+        assert hidden.sum() == 0 or disclosure.is_safe(hidden)
+        assert all(disclosure.is_safe(row) for row in table[shown])
+    else:
+        assert not shown.any()
+    assert recovered_cells([publication(table, shown)]) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_comparing_successive_publications_recovers_nothing(seed):
+    rng = np.random.default_rng(1000 + seed)
+    categories = int(rng.integers(3, 7))
+    weights = rng.dirichlet([0.7] * categories)
+    table = np.zeros((categories, 3), dtype=int)
+    published: list[Publication] = []
+    before, shown_before = None, None
+    for _look in range(8):
+        # Answers arrive in bursts of one to thirty between looks.
+        for _ in range(int(rng.integers(1, 31))):
+            table[rng.choice(categories, p=weights), rng.choice(3, p=[0.5, 0.3, 0.2])] += 1
+        if before is None or not shown_before.any():
+            shown = disclosure.protect(table)
+        else:
+            shown = disclosure.protect_change(table, before, shown_before)
+            if shown is None:
+                continue  # the snapshot stays as it was
+        if not shown.any() and not disclosure.is_safe(table.sum(axis=0)):
+            continue  # nothing is published yet
+        published.append(publication(table.copy(), shown))
+        before, shown_before = table.copy(), shown
+    assert len(published) >= 2
+    assert recovered_cells(published) == []
+
+
+def test_a_change_of_one_answer_is_not_published():
+    before = np.array([[30, 20, 10], [25, 15, 12]])
+    shown = disclosure.protect(before)
+    after = before.copy()
+    after[1, 2] += 1
+    assert disclosure.protect_change(after, before, shown) is None
+    after[0] += [6, 4, 3]
+    # The second category grew by one only: the total may move, the categories may not.
+    assert disclosure.protect_change(after, before, shown).tolist() == [False, False]
+    after[1] += [5, 4, 0]
+    assert disclosure.protect_change(after, before, shown).tolist() == [True, True]
+
+
+def test_generalised_exports_put_every_row_in_a_safe_group():
+    rng = np.random.default_rng(7)
+    hierarchies = (disclosure.Hierarchy("a", (str, lambda v: v[0])), disclosure.Hierarchy("b", (str,)))
+    cells = {}
+    for _ in range(300):
+        key = (rng.choice(["x1", "x2", "y1", "y2", "z9"]), rng.choice(["p", "q", "r"]))
+        cells.setdefault(key, np.zeros(3, dtype=int))[rng.integers(3)] += 1
+    shape = disclosure.generalise(cells, hierarchies)
+    groups: dict[tuple, np.ndarray] = {}
+    for key, counts in cells.items():
+        groups[shape.show(key)] = groups.get(shape.show(key), 0) + counts
+    assert all(disclosure.is_safe(counts) for counts in groups.values())
+    assert disclosure.generalise({("x", "p"): np.array([5, 4, 0])}, hierarchies) is None
+
+
+# The attacks, through the app.
+
+def read_csv(response) -> list[dict]:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+def attack(app, runner, slug: str) -> dict:
+    """Everything an admin and a viewer can take away about `slug`, joined on every shared field."""
+    admin, viewer = app.test_client(), app.test_client()
+    for client, (name, role) in ((admin, ("spy-admin", "admin")), (viewer, ("spy-viewer", "viewer"))):
+        runner.invoke(["operators", "create", name, "--role", role], env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+        assert client.post("/login", data={"name": name, "password": "long enough password"}).status_code == 302
+    links = read_csv(admin.get(f"/api/v1/polls/{slug}/links.csv"))
+    answers = read_csv(viewer.get(f"/api/v1/polls/{slug}/answers.csv"))
+    operator_view = json.loads(runner.invoke(["results", slug, "--json"]).output)
+    public_view = viewer.get(f"/api/v1/polls/{slug}/results").get_json()
+    return {"links": links, "answers": answers, "operator": operator_view, "public": public_view,
+            "candidates": reidentify(links, answers)}
+
+
+def assert_nobody_named(taken: dict) -> None:
+    answered = [link for link in taken["links"] if link["answered_on"]]
+    assert answered, "the attack needs phones that answered"
+    named = {phone: groups for phone, groups in taken["candidates"].items() if any(narrowed(g) for g in groups)}
+    assert named == {}, f"{len(named)} of {len(answered)} phones' answers narrowed: {list(named.items())[:3]}"
+    for view in (taken["operator"], taken["public"]):
+        if view["withheld"]:
+            assert all(option["count"] is None for option in view["options"])
+        else:
+            counts = [option["count"] for option in view["options"]]
+            assert sum(counts) >= K and sum(1 for n in counts if n) >= 2
+
+
+@pytest.fixture
+def small_poll(client, session, make_poll, make_links, rng):
+    """An open poll of 70 answers from phones spread over governorates, sexes, ages and two days."""
+    poll = make_poll("small")
+    governorates = ["IQ-BG", "IQ-BA", "IQ-NI", "IQ-AR", "IQ-MU", "IQ-DA"]
+    tokens = []
+    for number in range(90):
+        age = int(rng.integers(18, 80))
+        tokens += make_links(poll, governorate=governorates[number % 6], sex="MF"[number % 2], age=age,
+                             age_band=iraq.age_band(age))
+    for token in tokens[:70]:
+        option = str(rng.choice(["1", "2", "3"], p=[0.5, 0.3, 0.2]))
+        assert client.post(f"/p/{token}", data={"option": option}).status_code == 201
+    return poll
+
+
+def test_no_phone_of_a_small_poll_is_named_by_joining_what_operators_see(app, runner, small_poll):
+    taken = attack(app, runner, "small")
+    assert len(taken["answers"]) == 70
+    assert_nobody_named(taken)
+
+
+def test_no_phone_of_a_simulated_poll_is_named_by_joining_what_operators_see(app, runner, make_poll):
+    make_poll("demo", status="draft")
+    result = runner.invoke(["simulate", "demo", "--population", "40000", "--sample", "12000", "--seed", "11"])
+    assert result.exit_code == 0, result.output
+    taken = attack(app, runner, "demo")
+    assert len(taken["answers"]) > 200
+    assert_nobody_named(taken)
+
+
+def test_published_breakdowns_leave_no_cell_to_recover(app, small_poll):
+    document = app.test_client().get("/api/v1/polls/small/results").get_json()
+    codes = [option["code"] for option in document["options"]]
+    total = [option["count"] for option in document["options"]]
+    for stratum, categories in document["breakdowns"].items():
+        cells = [None if c["shares"] is None else [round(c["shares"][code] * c["answered"]) for code in codes]
+                 for c in categories]
+        if stratum == "governorate":
+            assert sum(cell is not None for cell in cells) >= 3  # six governorates answered, some small
+        # Answers whose stratum is not known count with the hidden ones: one more category, never shown.
+        assert recovered_cells([Publication([*cells, None], total)]) == []
+
+
+def test_a_poll_with_few_answers_publishes_no_share(client, make_poll, make_links):
+    poll = make_poll("four")
+    for token in make_links(poll, count=4):
+        client.post(f"/p/{token}", data={"option": "1"})
+    document = client.get("/api/v1/polls/four/results").get_json()
+    assert document["withheld"] and all(option["share"] is None for option in document["options"])
+    page = client.get("/results/four?lang=en").get_data(as_text=True)
+    assert "100.0%" not in page and "No shares yet" in page
+
+
+def test_twelve_answers_all_alike_are_still_withheld(client, make_poll, make_links):
+    poll = make_poll("alike")
+    for token in make_links(poll, count=12):
+        client.post(f"/p/{token}", data={"option": "3"})
+    assert client.get("/api/v1/polls/alike/results").get_json()["withheld"]
+
+
+def test_public_figures_do_not_move_with_one_answer(app, client, make_poll, make_links, rng):
+    app.config["PUBLIC_REFRESH_MINUTES"] = 0
+    poll = make_poll("diff")
+    tokens = make_links(poll, count=60, governorate="IQ-BG") + make_links(poll, count=20, governorate="IQ-MU")
+    for token in tokens[:40]:
+        client.post(f"/p/{token}", data={"option": str(rng.choice(["1", "2", "3"]))})
+    first = client.get("/api/v1/polls/diff/results").get_json()
+    assert not first["withheld"]
+    client.post(f"/p/{tokens[60]}", data={"option": "2"})  # one answer from Al-Muthanna
+    second = client.get("/api/v1/polls/diff/results").get_json()
+    assert second == first  # the look after one answer shows what the look before did
+    for token in tokens[40:60]:
+        client.post(f"/p/{token}", data={"option": str(rng.choice(["1", "2", "3"]))})
+    third = client.get("/api/v1/polls/diff/results").get_json()
+    assert third["answered"] == 61 and third["published_at"] >= first["published_at"]
+    codes = [option["code"] for option in first["options"]]
+
+    def look(document) -> Publication:
+        cells = [None if c["shares"] is None else [round(c["shares"][code] * c["answered"]) for code in codes]
+                 for c in document["breakdowns"]["governorate"]]
+        return Publication([*cells, None], [option["count"] for option in document["options"]])
+
+    assert recovered_cells([look(first), look(third)]) == []
+
+
+def test_public_figures_wait_for_the_refresh_interval(app, client, make_poll, make_links):
+    poll = make_poll("slow")
+    tokens = make_links(poll, count=40)
+    for number, token in enumerate(tokens[:20]):
+        client.post(f"/p/{token}", data={"option": "12"[number % 2]})
+    first = client.get("/api/v1/polls/slow/results").get_json()
+    for number, token in enumerate(tokens[20:]):
+        client.post(f"/p/{token}", data={"option": "123"[number % 3]})
+    assert client.get("/api/v1/polls/slow/results").get_json() == first  # 15 minutes have not passed
+    assert first["answered"] == 20
+
+
+def test_the_join_names_phones_when_an_export_keeps_exact_strata(app, runner, session, small_poll):
+    """The attacker has teeth: given answers with their exact strata and day, as exports kept them, it names phones."""
+    import sqlalchemy as sa
+
+    from poll.models import Answer, Option
+
+    taken = attack(app, runner, "small")
+    session.rollback()
+    exact = [
+        {"option": code, "channel": channel, "answered": hour.date().isoformat(), "governorate": governorate,
+         "sex": sex, "age_band": age_band}
+        for code, channel, hour, governorate, sex, age_band in session.execute(
+            sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex,
+                      Answer.age_band).join(Option, Option.id == Answer.option_id)
+        )
+    ]
+    candidates = reidentify(taken["links"], exact)
+    named = [phone for phone, groups in candidates.items() if any(narrowed(group) for group in groups)]
+    assert len(named) > 30
