@@ -162,6 +162,7 @@ def make_poll(session) -> Callable[..., Poll]:
     counter = itertools.count(1)
 
     def make(slug: str | None = None, *, status: str = "open", anonymous: bool = True, **changes) -> Poll:
+        session.commit()  # what the test did so far, and a fresh view: requests may have committed since
         definition = polls.builtin_definition()
         definition["slug"] = slug or f"poll-{next(counter)}"
         definition["anonymous"] = anonymous
@@ -184,6 +185,7 @@ def make_links(session) -> Callable[..., list[str]]:
     seeds = itertools.count(100)
 
     def make(poll: Poll, count: int = 1, **recipient) -> list[str]:
+        session.commit()  # what the test did so far, and a fresh view: requests may have committed since
         audience = polls.audience_of(session, poll)
         start = audiences.audience_size(session, poll)
         for number in range(start, start + count):
@@ -207,6 +209,7 @@ def make_operator(session) -> Callable[..., tuple[str, str]]:
     """Create an operator; returns (name, password)."""
 
     def make(name: str = "ops", role: str = "admin", password: str = "correct horse battery") -> tuple[str, str]:
+        session.commit()  # what the test did so far, and a fresh view: requests may have committed since
         operators.create_operator(session, name, password, role)
         session.commit()
         return name, password

@@ -328,7 +328,8 @@ def test_every_failed_login_is_in_the_audit_trail(client, session, make_operator
 
 # Finding 9: the unknown-link limit blocked valid links behind a shared address.
 
-def test_guessing_is_limited_per_address_but_real_links_always_open(app, client, session, make_poll, make_links):
+def test_guessing_is_limited_per_address_but_real_links_always_open(app, client, session, make_poll, make_links,
+                                                                     login):
     app.config["RATE_LIMIT_UNKNOWN_LINKS"] = "5 per minute"
     poll = make_poll()
     first, second = make_links(poll, count=2)
@@ -346,6 +347,10 @@ def test_guessing_is_limited_per_address_but_real_links_always_open(app, client,
     server = tallies.server_counters(session)
     assert server == {"refused:unknown-link": 6, "refused:rate-limited": 3}
     assert client.post(f"/p/{second}", data={"option": "2"}).status_code == 201
+    login("viewer")  # where operators look: every refused attempt is counted there
+    page = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
+    assert "Links that do not exist (all polls)" in page
+    assert "unknown link: <strong>6</strong>" in page and "too many attempts, turned away: <strong>3</strong>" in page
 
 
 def test_a_link_takes_only_so_many_posts_and_each_refusal_is_counted(app, client, session, make_poll, make_links):

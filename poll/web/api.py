@@ -16,6 +16,7 @@ from poll.errors import Invalid, NotFound
 from poll.models import Poll, utcnow
 from poll.services import audit, exports, polls, publication
 from poll.web.auth import admin_required, login_required
+from poll.web import openapi
 from poll.web.errors import problem
 from poll.web.results import refresh_interval
 
@@ -44,9 +45,9 @@ def poll_results(slug: str):
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi_document():
     """The OpenAPI document of this API."""
-    return jsonify(exports.openapi_document())
+    return jsonify(openapi.document())
 
 
 @bp.get("/polls/<slug>/answers.<fmt>")

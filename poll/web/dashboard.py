@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template, request
+from flask import Blueprint, abort, g, render_template, request
 
 from poll.db import get_session
 from poll.errors import NotFound
 from poll.i18n import current_language
 from poll.models import utcnow
-from poll.services import polls, results
+from poll.services import polls, results, tallies
 from poll.web import figures
 from poll.web.auth import login_required
 
@@ -21,7 +21,13 @@ def index():
     """Every poll with its status and counts."""
     session = get_session()
     rows = [(poll, results.funnel(session, poll)) for poll in polls.list_polls(session)]
-    return render_template("dashboard/index.html", rows=rows)
+    return render_template("dashboard/index.html", rows=rows, server_refused=_server_refusals(session))
+
+
+def _server_refusals(session) -> dict[str, int]:
+    # Attempts that named no poll (links that do not exist), by kind.
+    return {name.removeprefix("refused:"): value for name, value in tallies.server_counters(session).items()
+            if name.startswith("refused:") and value}
 
 
 @bp.get("/<slug>")
@@ -43,7 +49,7 @@ def _render(template: str, slug: str):
     try:
         poll = polls.get_poll(session, slug)
     except NotFound:
-        return render_template("errors/error.html", code=404), 404
+        abort(404)
     outcome = results.poll_results(session, poll)
     language = current_language()
     charts = figures.build(outcome, language, map_option=request.args.get("option"))
@@ -55,4 +61,5 @@ def _render(template: str, slug: str):
         labels=figures.option_labels(outcome, language),
         is_live=poll.phase(utcnow()) == "open",
         operator=g.operator,
+        server_refused=_server_refusals(session),
     )

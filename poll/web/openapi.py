@@ -1,0 +1,129 @@
+"""The OpenAPI 3.1 description of /api/v1: every endpoint, who may call it, and every error it answers."""
+
+from __future__ import annotations
+
+PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+}
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+INTERVAL = {"type": ["array", "null"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+OPTION = {
+    "type": "object",
+    "required": ["code", "label", "count", "share", "ci95"],
+    "properties": {
+        "code": {"type": "string"},
+        "label": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "count": {"type": ["integer", "null"], "minimum": 0,
+                  "description": "null while the poll's answers are withheld (fewer than 10, or all one option)"},
+        "share": {**NUMBER_OR_NULL, "minimum": 0, "maximum": 1},
+        "ci95": {**INTERVAL, "description": "Wilson 95% interval of the raw share, as if the answers were a "
+                                            "simple random sample (they are not: the poll is self-selected)"},
+        "weighted_share": NUMBER_OR_NULL,
+        "weighted_ci95": INTERVAL,
+        "true_share": NUMBER_OR_NULL,
+    },
+}
+CATEGORY = {
+    "type": "object",
+    "required": ["code", "suppressed"],
+    "properties": {
+        "code": {"type": "string"},
+        "invited": {"type": "integer"},
+        "answered": {"type": ["integer", "null"]},
+        "response_rate": NUMBER_OR_NULL,
+        "shares": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
+        "suppressed": {"type": "boolean"},
+    },
+}
+RESULTS = {
+    "type": "object",
+    "required": ["poll", "invited", "answered", "options", "withheld", "breakdowns", "published_at"],
+    "properties": {
+        "poll": {"type": "string"},
+        "status": {"type": "string", "enum": ["open", "closed"]},
+        "invited": {"type": "integer"},
+        "sent": {"type": "integer"},
+        "delivered": {"type": "integer"},
+        "opened": {"type": "integer"},
+        "answered": {"type": "integer"},
+        "withheld": {"type": "boolean"},
+        "options": {"type": "array", "items": OPTION},
+        "breakdowns": {"type": "object", "additionalProperties": {"type": "array", "items": CATEGORY}},
+        "published_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+
+def _problem(description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def document() -> dict:
+    """The OpenAPI document served at /api/v1/openapi.json."""
+    slug = {"name": "slug", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$"}}
+    fmt = {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": ["csv", "json"]},
+           "description": "csv, or json for JSON Lines (one object a line)"}
+    unauthorised = _problem("No login and no valid API token", {
+        "WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="poll"'}})
+    not_found = _problem("No such poll, or an unknown format")
+    files = {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    }
+    operator = [{"bearer": []}, {"session": []}]
+
+    def export(summary: str, *, admin: bool = False, refusals: dict | None = None) -> dict:
+        responses = {"200": {"description": "The file, streamed", "content": files}, "401": unauthorised,
+                     "404": not_found, **(refusals or {})}
+        if admin:
+            responses["403"] = _problem("The operator is not an admin")
+        return {"get": {"summary": summary, "parameters": [slug, fmt], "security": operator,
+                        "responses": responses}}
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "poll API", "version": "1",
+            "description": "Results of SMS polls. Aggregates are public snapshots; answer data needs an operator "
+                           "(browser session or `poll operators token NAME`). Errors are problem documents "
+                           "(RFC 9457).",
+        },
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from `poll operators token`"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "A browser's login"},
+        }},
+        "paths": {
+            "/api/v1/polls/{slug}/results": {"get": {
+                "summary": "A poll's public results: a snapshot, small groups suppressed",
+                "parameters": [slug],
+                "security": [],
+                "responses": {
+                    "200": {"description": "Results", "content": {"application/json": {"schema": RESULTS}}},
+                    "404": _problem("No published poll with this slug (drafts are not public)"),
+                },
+            }},
+            "/api/v1/openapi.json": {"get": {
+                "summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}},
+            }},
+            "/api/v1/polls/{slug}/answers.{format}": export(
+                "Each answer's option and generalised quasi-identifiers (anonymous polls), in random order",
+                refusals={"409": _problem("Too few answers to export without telling who answered what")},
+            ),
+            "/api/v1/polls/{slug}/results.{format}": export("The results table, a row per answer option"),
+            "/api/v1/polls/{slug}/links.{format}": export("Every link with its phone and state (admins)", admin=True),
+        },
+    }
