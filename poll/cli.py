@@ -26,7 +26,7 @@ from poll.errors import Invalid, PollError
 from poll.models import utcnow
 from poll.i18n import LANGUAGES, pick
 from poll.services import (
-    audiences, audit, demo, exports, invitations, operators, outbox, polls, results, simulation,
+    audiences, audit, demo, exports, links, operators, outbox, polls, results, simulation,
 )
 from poll.simulate import live, montecarlo, scenario
 from poll.sms import gateways
@@ -140,8 +140,7 @@ def polls_create(session, definition: Path | None, builtin: bool) -> None:
 def polls_list(session) -> None:
     """List polls with their status and number of links."""
     for poll in polls.list_polls(session):
-        links = invitations.count_links(session, poll)
-        click.echo(f"{poll.slug}\t{poll.status}\t{links} links")
+        click.echo(f"{poll.slug}\t{poll.status}\t{links.count_links(session, poll)} links")
 
 
 @polls_group.command("open")
@@ -201,9 +200,9 @@ def audience_import(session, slug: str, file) -> None:
 def invite_command(session, slug: str) -> None:
     """Issue a personal link to every recipient of poll SLUG who has none yet."""
     poll = polls.get_poll(session, slug)
-    issued = invitations.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
+    issued = links.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
     audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
-    click.echo(f"{issued} links issued; {invitations.count_links(session, poll)} in all")
+    click.echo(f"{issued} links issued; {links.count_links(session, poll)} in all")
 
 
 @cli.command("links")
@@ -214,7 +213,7 @@ def links_command(session, slug: str, limit: int | None) -> None:
     """Print the personal links of poll SLUG, one URL a line (audited: each link lets its holder answer)."""
     poll = polls.get_poll(session, slug)
     printed = 0
-    for url in invitations.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit):
+    for url in links.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit):
         click.echo(url)
         printed += 1
     audit.record(session, "links-printed", slug, detail={"via": "cli", "links": printed})

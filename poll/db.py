@@ -177,9 +177,26 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
 
 
 def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema of `engine`'s database up to the newest migration, in one transaction."""
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    """Bring the schema of `engine`'s database up to the newest migration, in one transaction.
+
+    On SQLite, migrations that change a table rebuild it (Alembic's batch
+    mode): copy, drop the old table, rename the copy. With foreign keys
+    enforced, dropping the old table would first delete or null every row
+    that refers to it, so they are off while the migrations run, and the
+    foreign keys are checked before the transaction commits.
+    """
+    with engine.connect() as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where SQLite honours it
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                command.upgrade(alembic_config(connection), "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("a migration left rows that refer to nothing; nothing was changed")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def insert_or_skip(session: so.Session, model: type, unique: list[str]) -> sa.Insert:

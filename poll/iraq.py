@@ -1,4 +1,4 @@
-"""Iraq's governorates, adult age bands and mobile operators, read from data/iraq.toml."""
+"""Iraq's governorates, strata, census margins and mobile carriers, read from data/iraq.toml."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ class Governorate:
 
 
 @dataclass(frozen=True, slots=True)
-class Operator:
+class Carrier:
+    """A mobile network (Zain, Asiacell, Korek...): not to be confused with the people who log in (`models.Operator`)."""
+
     name: str
     prefixes: tuple[str, ...]
     share: float
@@ -43,10 +45,10 @@ def governorates() -> tuple[Governorate, ...]:
 
 
 @cache
-def operators() -> tuple[Operator, ...]:
+def carriers() -> tuple[Carrier, ...]:
     """Mobile operators with their number prefixes and market shares."""
     return tuple(
-        Operator(row["name"], tuple(row["prefixes"]), row["share"]) for row in _data()["operator"]
+        Carrier(row["name"], tuple(row["prefixes"]), row["share"]) for row in _data()["carrier"]
     )
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, date, datetime
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+
+from poll.vocabulary import (
+    REFUSALS, Channel, MessageKind, MessageState, Outcome, Phase, PollStatus, Role, SessionKind, SmsOutcome,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,8 +50,8 @@ class UTCDateTime(sa.TypeDecorator):
         return value
 
 
-def one_of(column: str, vocabulary: type[enum.StrEnum], name: str | None = None) -> sa.CheckConstraint:
-    """A CHECK that `column` holds one of `vocabulary`'s values, written from the enum itself."""
+def one_of(column: str, vocabulary: Iterable[enum.StrEnum], name: str | None = None) -> sa.CheckConstraint:
+    """A CHECK that `column` holds one of `vocabulary`'s values (an enum, or some of its members)."""
     values = ", ".join(f"'{member.value}'" for member in vocabulary)
     return sa.CheckConstraint(f"{column} IN ({values})", name=name or column)
 
@@ -60,26 +65,17 @@ class Base(so.DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON(), dict[str, str]: sa.JSON()}
 
 
-class PollStatus(enum.StrEnum):
-    DRAFT = "draft"
-    OPEN = "open"
-    CLOSED = "closed"
 
 
-class Channel(enum.StrEnum):
-    WEB = "web"
-    SMS = "sms"
-
-
-def poll_phase(status: str, opens_at: datetime | None, closes_at: datetime | None, now: datetime) -> str:
+def poll_phase(status: str, opens_at: datetime | None, closes_at: datetime | None, now: datetime) -> Phase:
     """A poll's phase at `now` from its status and schedule: see `Poll.phase`."""
     if status == PollStatus.DRAFT:
-        return "draft"
+        return Phase.DRAFT
     if status == PollStatus.CLOSED or (closes_at is not None and now >= closes_at):
-        return "closed"
+        return Phase.CLOSED
     if opens_at is not None and now < opens_at:
-        return "scheduled"
-    return "open"
+        return Phase.SCHEDULED
+    return Phase.OPEN
 
 
 class Poll(Base):
@@ -108,11 +104,11 @@ class Poll(Base):
     audience: so.Mapped[Audience | None] = so.relationship()
 
     __table_args__ = (
-        sa.CheckConstraint("status IN ('draft', 'open', 'closed')", name="status"),
+        one_of("status", PollStatus),
     )
 
-    def phase(self, now: datetime) -> str:
-        """"draft", "scheduled" (open from a later time), "open" or "closed" at `now`."""
+    def phase(self, now: datetime) -> Phase:
+        """Where the poll is at `now`: draft, scheduled (open from a later time), open or closed."""
         return poll_phase(self.status, self.opens_at, self.closes_at, now)
 
     def __repr__(self) -> str:
@@ -175,10 +171,10 @@ class Recipient(Base):
         return f"<Recipient {self.id}>"
 
 
-class Invitation(Base):
+class Link(Base):
     """A personal link: one per recipient and poll, its token the capability to answer."""
 
-    __tablename__ = "invitations"
+    __tablename__ = "links"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
@@ -198,7 +194,7 @@ class Invitation(Base):
     __table_args__ = (sa.UniqueConstraint("poll_id", "recipient_id"),)
 
     def __repr__(self) -> str:
-        return f"<Invitation {self.id}>"
+        return f"<Link {self.id}>"
 
 
 class Receipt(Base):
@@ -211,12 +207,12 @@ class Receipt(Base):
 
     __tablename__ = "receipts"
 
-    invitation_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
+    link_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
     )
 
     def __repr__(self) -> str:
-        return f"<Receipt {self.invitation_id}>"
+        return f"<Receipt {self.link_id}>"
 
 
 class Answer(Base):
@@ -238,26 +234,18 @@ class Answer(Base):
     sex: so.Mapped[str | None] = so.mapped_column(sa.String(1))
     age_band: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     # Only for polls that are not anonymous.
-    invitation_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("invitations.id", ondelete="SET NULL"), unique=True
+    link_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("links.id", ondelete="SET NULL"), unique=True
     )
 
     __table_args__ = (
         sa.Index("ix_answers_poll_id_option_id", "poll_id", "option_id"),
-        sa.CheckConstraint("channel IN ('web', 'sms')", name="channel"),
+        one_of("channel", Channel),
     )
 
     def __repr__(self) -> str:
         return f"<Answer {self.id}>"
 
-
-class RefusalKind(enum.StrEnum):
-    UNKNOWN_LINK = "unknown-link"
-    ALREADY_ANSWERED = "already-answered"
-    NOT_OPEN = "not-open"
-    CLOSED = "closed"
-    INVALID_OPTION = "invalid-option"
-    RATE_LIMITED = "rate-limited"
 
 
 class Refusal(Base):
@@ -271,6 +259,8 @@ class Refusal(Base):
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     channel: so.Mapped[str] = so.mapped_column(sa.String(8))
     occurred_at: so.Mapped[datetime]
+
+    __table_args__ = (one_of("kind", REFUSALS), one_of("channel", Channel))
 
     def __repr__(self) -> str:
         return f"<Refusal {self.kind}>"
@@ -303,10 +293,6 @@ class SimulationRun(Base):
         return f"<SimulationRun {self.id} {self.scenario}>"
 
 
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    VIEWER = "viewer"
-
 
 class Operator(Base):
     """Someone who logs in: an admin manages polls and operators, a viewer only looks."""
@@ -322,7 +308,7 @@ class Operator(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_login_at: so.Mapped[datetime | None]
 
-    __table_args__ = (sa.CheckConstraint("role IN ('admin', 'viewer')", name="role"),)
+    __table_args__ = (one_of("role", Role),)
 
     @property
     def is_admin(self) -> bool:
@@ -354,10 +340,6 @@ class AuditEvent(Base):
     def __repr__(self) -> str:
         return f"<AuditEvent {self.action} {self.subject}>"
 
-
-class SessionKind(enum.StrEnum):
-    BROWSER = "browser"
-    API = "api"
 
 
 class OperatorSession(Base):
@@ -438,14 +420,6 @@ class HourlyTally(Base):
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
-class MessageState(enum.StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
 
 class OutboxMessage(Base):
     """An SMS to send: queued, claimed by one dispatcher, sent once, then delivered or failed."""
@@ -453,10 +427,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_messages"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    invitation_id: so.Mapped[int | None] = so.mapped_column(
-        sa.ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    link_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("links.id", ondelete="CASCADE"), index=True
     )
-    # "invitation", "reminder-1", "reminder-2"..., or "reply".
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     phone: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)
     text: so.Mapped[str] = so.mapped_column(sa.Text)
@@ -473,7 +446,11 @@ class OutboxMessage(Base):
     sent_at: so.Mapped[datetime | None]
     delivered_at: so.Mapped[datetime | None]
 
-    __table_args__ = (sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
+        one_of("kind", MessageKind),
+        one_of("state", MessageState),
+    )
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.state}>"
@@ -492,6 +469,8 @@ class InboundMessage(Base):
     outcome: so.Mapped[str] = so.mapped_column(sa.String(20))
     reply: so.Mapped[str] = so.mapped_column(sa.String(480), default="")
     received_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+    __table_args__ = (one_of("outcome", [*Outcome, *SmsOutcome]),)
 
 
 class PublicSnapshot(Base):

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from poll import create_app, db
 from poll.cli import cli
-from poll.models import Invitation, Poll, Recipient
-from poll.services import audiences, invitations, operators, polls
+from poll.models import Link, Poll, Recipient
+from poll.services import audiences, links, operators, polls
 
 POSTGRES_URL = os.environ.get("POLL_TEST_POSTGRES_URL")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -44,6 +44,10 @@ class SqliteDatabases:
         path = self.folder / f"test-{next(self.counter)}.db"
         shutil.copyfile(self.template, path)
         return f"sqlite:///{path}"
+
+    def create_empty(self) -> str:
+        """A database without any schema, for tests of the migrations themselves."""
+        return f"sqlite:///{self.folder / f'empty-{next(self.counter)}.db'}"
 
     def drop(self, url: str) -> None:
         path = Path(sa.make_url(url).database)
@@ -78,6 +82,13 @@ class PostgresDatabases:
         name = f"{self.prefix}_{next(self.counter)}"
         with self.admin.connect() as connection:
             connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY')
+        return self._url(name)
+
+    def create_empty(self) -> str:
+        """A database without any schema, for tests of the migrations themselves."""
+        name = f"{self.prefix}_{next(self.counter)}"
+        with self.admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         return self._url(name)
 
     def drop(self, url: str) -> None:
@@ -193,10 +204,10 @@ def make_links(session) -> Callable[..., list[str]]:
             values = {"governorate": "IQ-BG", "sex": "F", "age": 34, "age_band": "30-44"} | recipient
             session.add(Recipient(audience_id=audience.id, phone=phone, **values))
         session.flush()
-        invitations.issue_links(session, poll)
+        links.issue_links(session, poll)
         session.commit()
         tokens = session.scalars(
-            sa.select(Invitation.token).where(Invitation.poll_id == poll.id).order_by(Invitation.id)
+            sa.select(Link.token).where(Link.poll_id == poll.id).order_by(Link.id)
         ).all()
         session.commit()  # end the read, so later reads see what requests commit
         return tokens[start:]

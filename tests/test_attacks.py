@@ -13,7 +13,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, AuditEvent, Invitation, Refusal
+from poll.models import Answer, AuditEvent, Link, Refusal
 
 SECRET = "s3cret-for-tests"
 
@@ -32,7 +32,7 @@ def test_head_on_a_link_records_nothing_even_with_a_body(client, session, make_p
     response = client.open(f"/p/{token}", method="HEAD")
     assert response.status_code == 200
     assert rows(session, Answer) == 0 and rows(session, Refusal) == 0
-    assert session.scalar(sa.select(Invitation.answered_on)) is None
+    assert session.scalar(sa.select(Link.answered_on)) is None
 
 
 def test_head_on_an_unknown_link_records_no_refusal(client, session):
@@ -413,7 +413,7 @@ def test_reset_refuses_to_delete_real_recipients_and_answers(client, runner, ses
     result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset"])
     assert result.exit_code == 1
     assert "3 recipients that were imported" in result.output and "--discard-real-data" in result.output
-    assert rows(session, Answer) == 1 and rows(session, Invitation) == 3
+    assert rows(session, Answer) == 1 and rows(session, Link) == 3
     result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset",
                             "--discard-real-data"])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poll.models import (
-    Answer, AnswerTally, Audience, Invitation, Operator, Option, Poll, Receipt, Recipient, SimulationRun,
+    Answer, AnswerTally, Audience, Link, Operator, Option, Poll, Receipt, Recipient, SimulationRun,
 )
 from poll.services import polls
 
@@ -26,9 +26,9 @@ def snapshot(session) -> dict:
     session.rollback()
     counts = {
         model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model))
-        for model in (Answer, Receipt, Invitation, Recipient, Audience, Poll, Option, Operator, SimulationRun)
+        for model in (Answer, Receipt, Link, Recipient, Audience, Poll, Option, Operator, SimulationRun)
     }
-    counts["answered"] = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_on.is_not(None)))
+    counts["answered"] = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     counts["tallied"] = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(AnswerTally.count), 0)))
     return counts
 
@@ -196,7 +196,7 @@ def test_fuzzed_answers_never_fail_and_never_count_twice(client, session, world,
         response = client.post(url.replace("\x00", ""), data=data)
         assert response.status_code in (201, 400, 404, 405, 308, 409, 429), (token, option)
     session.rollback()
-    answered = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_on.is_not(None)))
+    answered = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answered == session.scalar(sa.select(sa.func.count()).select_from(Answer)) <= 2
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, AuditEvent, Invitation, Poll, Receipt
+from poll.models import Answer, AuditEvent, Link, Poll, Receipt
 from poll.services import tallies
 from tests.servers import gunicorn
 
@@ -47,7 +47,7 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
     session.rollback()
     assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == LINKS
     assert session.scalar(sa.select(sa.func.count()).select_from(Receipt)) == LINKS
-    answered = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_on.is_not(None)))
+    answered = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answered == LINKS
     # The tallies kept by the racing transactions equal a recount.
     poll = session.scalar(sa.select(Poll))

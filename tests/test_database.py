@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from poll import db
-from poll.models import Invitation, Recipient
-from poll.services import invitations, polls
+from poll.models import Link, Recipient
+from poll.services import links, polls
 
 
 def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session, make_poll):
@@ -24,15 +24,15 @@ def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session
     assert [stored[phone] for phone in (phones[0], phones[15], phones[25], phones[29])] == [
         "IQ-BG", "IQ-BG", "IQ-NI", None]
 
-    assert invitations.issue_links(session, poll) == 30
-    ids = session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all()
+    assert links.issue_links(session, poll) == 30
+    ids = session.scalars(sa.select(Link.id).order_by(Link.id)).all()
     start = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
     sent = [start + timedelta(seconds=i) for i in range(30)]
-    db.bulk_update(session, Invitation, "id", {
+    db.bulk_update(session, Link, "id", {
         "id": ids, "sent_at": sent, "delivered_at": [when if i % 3 else None for i, when in enumerate(sent)],
     })
     session.commit()
-    rows = session.execute(sa.select(Invitation.sent_at, Invitation.delivered_at).order_by(Invitation.id)).all()
+    rows = session.execute(sa.select(Link.sent_at, Link.delivered_at).order_by(Link.id)).all()
     assert [row.sent_at for row in rows] == sent
     assert [row.delivered_at for row in rows] == [when if i % 3 else None for i, when in enumerate(sent)]
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, InboundMessage, Invitation, OptOut, Recipient
+from poll.models import Answer, InboundMessage, Link, OptOut, Recipient
 from poll.services import polls, tallies
 from tests.conftest import require
 from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, Kannel, eventually
@@ -69,7 +69,7 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
             assert f"/p/{token}" in text
             assert "هل أنت مع استمرار مهمة التحالف الدولي في العراق؟" in text
 
-        delivered = sa.select(sa.func.count()).where(Invitation.delivered_at.is_not(None))
+        delivered = sa.select(sa.func.count()).where(Link.delivered_at.is_not(None))
         eventually(lambda: count(session, delivered) == 4, what="delivery reports")
 
         # One reply at a time: fakesmsc reads its input a line per read.

@@ -5,20 +5,20 @@ from collections import Counter
 
 import sqlalchemy as sa
 
-from poll.models import Invitation
-from poll.services import invitations
+from poll.models import Link
+from poll.services import links
 
 
 def test_invite_issues_one_link_per_recipient_and_is_idempotent(runner, session, make_poll, make_links):
     poll = make_poll("invite-me")
     make_links(poll, count=5)
     session.rollback()
-    ids_before = session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all()
+    ids_before = session.scalars(sa.select(Link.id).order_by(Link.id)).all()
     result = runner.invoke(["invite", "invite-me"])
     assert result.exit_code == 0
     assert "0 links issued; 5 in all" in result.output
     session.rollback()
-    assert session.scalars(sa.select(Invitation.id).order_by(Invitation.id)).all() == ids_before
+    assert session.scalars(sa.select(Link.id).order_by(Link.id)).all() == ids_before
 
 
 def test_invite_issues_only_the_missing_links(runner, session, make_poll, make_links, tmp_path):
@@ -35,7 +35,7 @@ def test_invite_issues_only_the_missing_links(runner, session, make_poll, make_l
 def test_tokens_are_22_url_safe_characters_of_128_random_bits(session, make_poll, make_links):
     tokens = make_links(make_poll(), count=2000)
     assert len(set(tokens)) == len(tokens)
-    assert all(invitations.is_well_formed(token) for token in tokens)
+    assert all(links.is_well_formed(token) for token in tokens)
     # 21 full characters carry 6 bits each, the last 2; a CSPRNG spreads them evenly.
     counts = Counter("".join(token[:21] for token in tokens))
     expected = 2000 * 21 / 64

@@ -108,3 +108,39 @@ def test_every_interface_string_is_translated(locale):
         template = read_po(source)
     missing = [m.id for m in template if m.id and not (catalog.get(m.id) and catalog.get(m.id).string)]
     assert missing == []
+
+
+def test_upgrading_keeps_every_row_that_refers_to_a_rebuilt_table(databases):
+    """Migrations that rebuild a table on SQLite must not cascade: a poll's receipts and answers survive."""
+    from alembic import command
+
+    url = databases.create_empty()
+    engine = db.make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(db.alembic_config(connection), "0005")
+        with engine.begin() as connection:
+            run = connection.exec_driver_sql
+            run("INSERT INTO polls (id, slug, question, sender, default_language, status, is_anonymous, sms_template, "
+                "yes_no, created_at) VALUES (1, 'kept', '{}', '{}', 'ar', 'open', true, '{}', '{}', '2024-01-10 09:00')")
+            run("INSERT INTO options (id, poll_id, code, position, label) VALUES (1, 1, '1', 1, '{}')")
+            run("INSERT INTO audiences (id, name, created_at) VALUES (1, 'kept', '2024-01-10 09:00')")
+            run("INSERT INTO recipients (id, audience_id, phone) VALUES (1, 1, '+9647701234567')")
+            run("INSERT INTO invitations (id, poll_id, recipient_id, token, issued_at, answered_at) "
+                "VALUES (1, 1, 1, 'AAAAAAAAAAAAAAAAAAAAAA', '2024-01-10 09:00', '2024-01-10 10:30')")
+            run("INSERT INTO receipts (invitation_id) VALUES (1)")
+            run("INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, invitation_id) "
+                "VALUES (7, 1, 1, 'web', '2024-01-10 10:00', 1)")
+            run("INSERT INTO outbox_messages (invitation_id, kind, phone, text, segments, state, attempts, "
+                "idempotency_key, created_at, next_attempt_at) VALUES (1, 'reminder-1', '+9647701234567', 'x', 1, "
+                "'sent', 1, 'inv-1-r1', '2024-01-10 09:00', '2024-01-10 09:00')")
+        db.upgrade(engine)
+        with engine.connect() as connection:
+            run = connection.exec_driver_sql
+            assert run("SELECT link_id FROM receipts").scalar_one() == 1
+            assert run("SELECT link_id FROM answers").scalar_one() == 1
+            assert run("SELECT kind, link_id FROM outbox_messages").one() == ("reminder", 1)
+            assert str(run("SELECT answered_on FROM links").scalar_one()) == "2024-01-10"
+    finally:
+        engine.dispose()
+        databases.drop(url)

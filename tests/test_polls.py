@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Invitation, Poll, Recipient
+from poll.models import Answer, Link, Poll, Recipient
 
 
 def test_create_builtin_then_open_and_close(runner, session):
@@ -55,7 +55,7 @@ def test_demo_loads_the_article_poll_once(runner, session):
     assert f"already there; kept its audience: 2,000 links, {answers:,} answers" in again.output
     assert session.scalar(sa.select(Poll.status)) == "open"
     assert session.scalar(sa.select(sa.func.count()).select_from(Recipient)) == 2000
-    assert session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 2000
+    assert session.scalar(sa.select(sa.func.count()).select_from(Link)) == 2000
 
 
 def test_unmigrated_database_says_to_run_init(tmp_path):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Invitation, Receipt, utcnow
+from poll.models import Answer, Link, Receipt, utcnow
 from poll.services import polls
 
 
@@ -66,7 +66,7 @@ def test_get_records_nothing(client, session, make_poll, make_links):
     for _ in range(3):
         assert client.get(f"/p/{token}").status_code == 200
     assert count(session, Answer) == 0 and count(session, Receipt) == 0
-    invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
+    invitation = session.scalar(sa.select(Link).where(Link.token == token))
     assert invitation.answered_on is None and invitation.opened_on is None
 
 
@@ -80,7 +80,7 @@ def test_post_records_the_answer_and_thanks(client, session, make_poll, make_lin
     assert answer.poll_id == poll.id
     assert answer.channel == "web"
     assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-BG", "F", "30-44")
-    invitation = session.scalar(sa.select(Invitation).where(Invitation.token == token))
+    invitation = session.scalar(sa.select(Link).where(Link.token == token))
     assert invitation.answered_on is not None and invitation.opened_on is not None
 
 
@@ -244,17 +244,17 @@ def test_anonymous_answer_keeps_no_link_to_the_invitation(client, session, make_
         client.post(f"/p/{token}", data={"option": "2"})
     answers = session.scalars(sa.select(Answer)).all()
     assert len(answers) == 3
-    assert all(answer.invitation_id is None for answer in answers)
+    assert all(answer.link_id is None for answer in answers)
     # Coarse time: the hour only, never the exact moment kept on the invitation.
     assert all(answer.answered_hour.minute == answer.answered_hour.second == 0 for answer in answers)
     # Ids are random, so their order says nothing about who answered first.
-    invitation_ids = session.scalars(sa.select(Invitation.id)).all()
-    assert not {answer.id for answer in answers} & set(invitation_ids)
+    link_ids = session.scalars(sa.select(Link.id)).all()
+    assert not {answer.id for answer in answers} & set(link_ids)
     assert max(answer.id for answer in answers) > 2**32
 
 
 def test_poll_without_anonymity_keeps_the_invitation(client, session, make_poll, make_links):
     token = make_links(make_poll(anonymous=False))[0]
     client.post(f"/p/{token}", data={"option": "2"})
-    invitation_id = session.scalar(sa.select(Invitation.id).where(Invitation.token == token))
-    assert session.scalar(sa.select(Answer.invitation_id)) == invitation_id
+    link_id = session.scalar(sa.select(Link.id).where(Link.token == token))
+    assert session.scalar(sa.select(Answer.link_id)) == link_id

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from poll import iraq
 from poll.errors import Invalid
-from poll.models import Answer, Invitation, Receipt, Recipient, Refusal, SimulationRun
+from poll.models import Answer, Link, Receipt, Recipient, Refusal, SimulationRun
 from poll.simulate import behaviour, population, scenario
 from tests.servers import gunicorn
 
@@ -45,15 +45,15 @@ def test_population_matches_the_census_shares(rng):
     assert all(iraq.age_band(int(age)) == iraq.AGE_BANDS[band] for age, band in zip(people.age[:5000], people.age_band[:5000]))
 
 
-def test_every_number_is_a_valid_unique_mobile_of_its_operator(rng):
+def test_every_number_is_a_valid_unique_mobile_of_its_carrier(rng):
     people = population.generate(30_000, rng)
     phones = people.phones()
     assert len(set(phones)) == len(phones)
-    for phone, operator in zip(phones, people.operator.tolist(), strict=True):
+    for phone, carrier in zip(phones, people.carrier.tolist(), strict=True):
         number = phonenumbers.parse(phone)
         assert phonenumbers.is_valid_number(number), phone
         assert phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
-        assert phone[4:6] in iraq.operators()[operator].prefixes
+        assert phone[4:6] in iraq.carriers()[carrier].prefixes
 
 
 def test_same_seed_same_population_and_names():
@@ -84,7 +84,7 @@ def test_attacks_end_as_refusals_never_as_second_answers(runner, session, make_p
     out = simulate_json(runner, "stuffed", "--population", "20000", "--sample", "10000", "--seed", "5",
                         "--scenario", "ballot-stuffing")
     answers, receipts = table_count(session, Answer), table_count(session, Receipt)
-    answered_links = session.scalar(sa.select(sa.func.count()).where(Invitation.answered_on.is_not(None)))
+    answered_links = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answers == receipts == answered_links == out["answered"]
     # Every campaigner's extra submissions were refused as already answered.
     extra = 300 * 19

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.errors import Invalid
-from poll.models import Answer, InboundMessage, MessageState, OptOut, OutboxMessage, Recipient, utcnow
+from poll.models import Answer, InboundMessage, OptOut, OutboxMessage, Recipient, utcnow
+from poll.vocabulary import MessageState
 from poll.services import outbox, polls, tallies
 from poll.sms import encoding, replies
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
@@ -98,7 +99,7 @@ def test_dispatch_once_sends_everything_and_marks_links_sent(runner, session, qu
     out = runner.invoke(["dispatch", "--once", "--rate", "1000"]).output
     assert "3 messages handed to the simulated gateway; outbox: sent 3" in out
     session.rollback()
-    assert session.scalar(sa.text("SELECT count(*) FROM invitations WHERE sent_at IS NOT NULL")) == 3
+    assert session.scalar(sa.text("SELECT count(*) FROM links WHERE sent_at IS NOT NULL")) == 3
     assert "outbox: sent 3" in runner.invoke(["dispatch", "--once"]).output  # nothing sent twice
 
 
@@ -121,7 +122,7 @@ def test_a_dead_dispatchers_claims_are_taken_over_after_the_lease(app, session, 
     session.rollback()
     messages = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
     assert [m.attempts for m in messages] == [2, 2, 2]
-    assert [m.idempotency_key for m in messages] == [f"inv-{m.invitation_id}" for m in messages]
+    assert [m.idempotency_key for m in messages] == [f"inv-{m.link_id}" for m in messages]
 
 
 def test_concurrent_dispatchers_never_claim_the_same_message(app, session, make_poll, make_links, runner):
@@ -305,5 +306,6 @@ def test_reminders_go_to_non_responders_at_most_the_configured_number(app, clien
     app.config["SMS_MAX_REMINDERS"] = 2
     assert "2 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output
     session.rollback()
-    kinds = sorted(session.scalars(sa.select(OutboxMessage.kind)).all())
-    assert kinds == ["invitation"] * 3 + ["reminder-1"] * 2 + ["reminder-2"] * 2
+    kinds = sorted(session.execute(sa.select(OutboxMessage.kind, OutboxMessage.idempotency_key)).all())
+    assert [kind for kind, _ in kinds] == ["invitation"] * 3 + ["reminder"] * 4
+    assert sorted(key.rsplit("-", 1)[-1] for kind, key in kinds if kind == "reminder") == ["r1", "r1", "r2", "r2"]

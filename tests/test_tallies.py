@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Invitation, utcnow
+from poll.models import Answer, Link, utcnow
 from poll.services import polls, tallies
 
 
@@ -32,7 +32,7 @@ def test_tallies_after_web_answers_and_refusals(client, session, make_poll, make
 def test_tallies_after_web_answers_with_unknown_strata_and_opened_links(client, session, make_poll, make_links):
     poll = make_poll("bare", anonymous=False)
     tokens = make_links(poll, count=3, governorate=None, sex=None, age_band=None, age=None)
-    opened = session.scalars(sa.select(Invitation).where(Invitation.token == tokens[0])).one()
+    opened = session.scalars(sa.select(Link).where(Link.token == tokens[0])).one()
     opened.opened_on = utcnow().date()  # as when the simulator or a gateway saw the link opened
     tallies.bump(session, poll.id, {"opened": 1})
     session.commit()
@@ -40,9 +40,9 @@ def test_tallies_after_web_answers_with_unknown_strata_and_opened_links(client, 
         assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
     kept = assert_kept_equals_recount(session, "bare")
     assert kept["counters"]["answered"] == 3 and kept["counters"]["opened"] == 3
-    rows = session.execute(sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.invitation_id)).all()
+    rows = session.execute(sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.link_id)).all()
     assert {row[:3] for row in rows} == {(None, None, None)}
-    assert all(row.invitation_id is not None for row in rows)
+    assert all(row.link_id is not None for row in rows)
 
 
 @pytest.mark.parametrize("name", ["baseline", "forwarded-links", "ballot-stuffing"])

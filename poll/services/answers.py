@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import functools
 import secrets
 import weakref
@@ -13,22 +12,14 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import bulk_update, insert_or_skip, skipping_insert
-from poll.models import Answer, Invitation, Poll, PollStatus, Receipt, Recipient, poll_phase
+from poll.models import Answer, Link, Poll, Receipt, Recipient, poll_phase
+from poll.vocabulary import Outcome, Phase, PollStatus
 from poll.services import tallies
-from poll.services.invitations import is_well_formed
-
-
-class Outcome(enum.StrEnum):
-    RECORDED = "recorded"
-    ALREADY_ANSWERED = "already-answered"
-    UNKNOWN_LINK = "unknown-link"
-    NOT_OPEN = "not-open"
-    CLOSED = "closed"
-    INVALID_OPTION = "invalid-option"
+from poll.services.links import is_well_formed
 
 
 @dataclass(frozen=True)
-class Choice:
+class BallotOption:
     """One option as the answer form shows it and an answer records it."""
 
     id: int
@@ -46,26 +37,26 @@ class Ballot:
     default_language: str
     is_anonymous: bool
     yes_no: dict[str, str]
-    choices: tuple[Choice, ...]
+    options: tuple[BallotOption, ...]
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:
         return cls(
             poll.id, poll.question, poll.sender, poll.default_language, poll.is_anonymous, poll.yes_no,
-            tuple(Choice(option.id, option.code, option.label) for option in poll.options),
+            tuple(BallotOption(option.id, option.code, option.label) for option in poll.options),
         )
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(choice.code for choice in self.choices)
+        return tuple(option.code for option in self.options)
 
-    def choice(self, code: str | None) -> Choice | None:
+    def option(self, code: str | None) -> BallotOption | None:
         """The option whose reply code is `code`."""
-        return next((choice for choice in self.choices if choice.code == code), None)
+        return next((option for option in self.options if option.code == code), None)
 
 
 @dataclass(frozen=True)
-class Link:
+class LinkState:
     """A personal link as answering sees it.
 
     Read afresh on every request: whether the link is used and whether its poll
@@ -73,7 +64,7 @@ class Link:
     process.
     """
 
-    invitation_id: int
+    link_id: int
     token: str
     status: str
     opens_at: datetime | None
@@ -92,49 +83,49 @@ class Link:
         return poll_phase(self.status, self.opens_at, self.closes_at, now)
 
 
-def find_link(session: so.Session, token: str) -> Link | None:
+def find_link(session: so.Session, token: str) -> LinkState | None:
     """The link whose token is `token`, None if there is none."""
     if not is_well_formed(token):
         return None
     return _link(session, _LINK_BY_TOKEN, {"token": token})
 
 
-def latest_link(session: so.Session, phone: str) -> Link | None:
+def latest_link(session: so.Session, phone: str) -> LinkState | None:
     """The link most recently sent to `phone` for a poll past its draft: what an SMS reply answers."""
     return _link(session, _LATEST_LINK_BY_PHONE, {"phone": phone})
 
 
-_invitations = Invitation.__table__
+_links = Link.__table__
 _polls = Poll.__table__
 _recipients = Recipient.__table__
 # Plain columns and one row: this runs on every page view and answer.
 _LINK = (
     sa.select(
-        _invitations.c.id, _invitations.c.token, _polls.c.status, _polls.c.opens_at, _polls.c.closes_at,
-        _invitations.c.opened_on, _invitations.c.answered_on, _recipients.c.language,
+        _links.c.id, _links.c.token, _polls.c.status, _polls.c.opens_at, _polls.c.closes_at,
+        _links.c.opened_on, _links.c.answered_on, _recipients.c.language,
         _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band,
         _polls.c.id, _polls.c.created_at,
     )
-    .join(_polls, _polls.c.id == _invitations.c.poll_id)
-    .join(_recipients, _recipients.c.id == _invitations.c.recipient_id)
+    .join(_polls, _polls.c.id == _links.c.poll_id)
+    .join(_recipients, _recipients.c.id == _links.c.recipient_id)
 )
 # Built once, with the values as parameters: building and keying a statement per request costs as much as running it.
-_LINK_BY_TOKEN = _LINK.where(_invitations.c.token == sa.bindparam("token"))
+_LINK_BY_TOKEN = _LINK.where(_links.c.token == sa.bindparam("token"))
 _LATEST_LINK_BY_PHONE = (
     _LINK.where(_recipients.c.phone == sa.bindparam("phone"), _polls.c.status != PollStatus.DRAFT)
-    .order_by(_invitations.c.sent_at.desc().nulls_last(), _invitations.c.id.desc())
+    .order_by(_links.c.sent_at.desc().nulls_last(), _links.c.id.desc())
     .limit(1)
 )
 
 
-def _link(session: so.Session, statement: sa.Select, params: dict) -> Link | None:
+def _link(session: so.Session, statement: sa.Select, params: dict) -> LinkState | None:
     row = session.execute(statement, params).first()
     if row is None:
         return None
-    (invitation_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
+    (link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
      governorate, sex, age_band, poll_id, created_at) = row
-    return Link(
-        invitation_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
+    return LinkState(
+        link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
         (governorate, sex, age_band), _ballot(session, poll_id, created_at),
     )
 
@@ -156,19 +147,19 @@ def _ballot(session: so.Session, poll_id: int, created_at: datetime) -> Ballot:
     return ballot
 
 
-def availability(link: Link, now: datetime) -> Outcome | None:
+def availability(link: LinkState, now: datetime) -> Outcome | None:
     """Why `link` cannot take an answer at `now`, or None if it can."""
     phase = link.phase(now)
-    if phase in ("draft", "scheduled"):
+    if phase in (Phase.DRAFT, Phase.SCHEDULED):
         return Outcome.NOT_OPEN
-    if phase == "closed":
+    if phase == Phase.CLOSED:
         return Outcome.CLOSED
     if link.answered_on is not None:
         return Outcome.ALREADY_ANSWERED
     return None
 
 
-def record_answer(session: so.Session, link: Link, code: str | None, *, channel: str, now: datetime) -> Outcome:
+def record_answer(session: so.Session, link: LinkState, code: str | None, *, channel: str, now: datetime) -> Outcome:
     """Record the answer `code` given through `link`, once.
 
     The receipt insert is the guard: of any number of concurrent answers for
@@ -178,46 +169,46 @@ def record_answer(session: so.Session, link: Link, code: str | None, *, channel:
     refusal = availability(link, now)
     if refusal is not None:
         return refusal
-    choice = link.ballot.choice(code)
-    if choice is None:
+    option = link.ballot.option(code)
+    if option is None:
         return Outcome.INVALID_OPTION
-    row = _answer_row(link.ballot, link.invitation_id, choice.id, channel, now, link.strata, secrets.randbits(63))
+    row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata, secrets.randbits(63))
     opened = int(link.opened_on is None)
     if session.get_bind().dialect.name == "postgresql":
-        written = _write_in_one_statement(session, link.invitation_id, row, now, opened)
+        written = _write_in_one_statement(session, link.link_id, row, now, opened)
     else:
-        written = _write(session, link.invitation_id, row, now, opened)
+        written = _write(session, link.link_id, row, now, opened)
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
 
 
-def _write(session: so.Session, invitation_id: int, row: dict, now: datetime, opened: int) -> bool:
+def _write(session: so.Session, link_id: int, row: dict, now: datetime, opened: int) -> bool:
     # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
-    if not _take_receipt(session, invitation_id):
+    if not _take_receipt(session, link_id):
         return False
     tallies.bump(session, row["poll_id"], {"answered": 1, "opened": opened})
-    session.execute(_MARK_ANSWERED, {"row_id": invitation_id, "today": now.date()})
+    session.execute(_MARK_ANSWERED, {"row_id": link_id, "today": now.date()})
     session.execute(_INSERT_ANSWER, row)
     tallies.count_answers(session, row["poll_id"], [_cell(row)])
     return True
 
 
-def _write_in_one_statement(session: so.Session, invitation_id: int, row: dict, now: datetime, opened: int) -> bool:
+def _write_in_one_statement(session: so.Session, link_id: int, row: dict, now: datetime, opened: int) -> bool:
     # What `_write` does, as one statement: on PostgreSQL each statement is a
     # round trip to the server, and the answer is every respondent's request.
     # Every part is conditional on the receipt, so a link's second answer
     # writes nothing here either.
-    params = row | {"link": invitation_id, "today": now.date(), "opened": opened}
+    params = row | {"link": link_id, "today": now.date(), "opened": opened}
     return session.execute(_ANSWER_IN_ONE_STATEMENT, params).first() is not None
 
 
 _ANSWER_IN_ONE_STATEMENT = sa.text("""
 WITH receipt AS (
-    INSERT INTO receipts (invitation_id) VALUES (:link)
-    ON CONFLICT (invitation_id) DO NOTHING
-    RETURNING invitation_id
+    INSERT INTO receipts (link_id) VALUES (:link)
+    ON CONFLICT (link_id) DO NOTHING
+    RETURNING link_id
 ), marked AS (
-    UPDATE invitations SET answered_on = :today, opened_on = coalesce(opened_on, :today)
-    WHERE id IN (SELECT invitation_id FROM receipt)
+    UPDATE links SET answered_on = :today, opened_on = coalesce(opened_on, :today)
+    WHERE id IN (SELECT link_id FROM receipt)
 ), counted AS (
     INSERT INTO poll_counters (poll_id, name, value)
     SELECT :poll_id, counter.name, counter.value
@@ -235,16 +226,16 @@ WITH receipt AS (
     SELECT :poll_id, :option_id, :answered_hour, 1 FROM receipt
     ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1
 )
-INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, invitation_id)
-SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :invitation_id
+INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, link_id)
+SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :link_id
 FROM receipt
 RETURNING id
 """).bindparams(
-    sa.bindparam("today", type_=Invitation.answered_on.type),
+    sa.bindparam("today", type_=Link.answered_on.type),
     sa.bindparam("answered_hour", type_=Answer.answered_hour.type),
     sa.bindparam("opened", type_=sa.BigInteger),
     # Typed, since they can be NULL.
-    sa.bindparam("invitation_id", type_=sa.Integer),
+    sa.bindparam("link_id", type_=sa.Integer),
     sa.bindparam("governorate", type_=sa.String),
     sa.bindparam("sex", type_=sa.String),
     sa.bindparam("age_band", type_=sa.String),
@@ -252,25 +243,25 @@ RETURNING id
 
 
 _MARK_ANSWERED = (
-    sa.update(_invitations)
-    .where(_invitations.c.id == sa.bindparam("row_id"))
+    sa.update(_links)
+    .where(_links.c.id == sa.bindparam("row_id"))
     .values(
-        answered_on=sa.bindparam("today", type_=Invitation.answered_on.type),
-        opened_on=sa.func.coalesce(_invitations.c.opened_on, sa.bindparam("today", type_=Invitation.opened_on.type)),
+        answered_on=sa.bindparam("today", type_=Link.answered_on.type),
+        opened_on=sa.func.coalesce(_links.c.opened_on, sa.bindparam("today", type_=Link.opened_on.type)),
     )
 )
 _INSERT_ANSWER = sa.insert(Answer.__table__)
 
 
-def _take_receipt(session: so.Session, invitation_id: int) -> bool:
+def _take_receipt(session: so.Session, link_id: int) -> bool:
     # One row inserted means this answer is the link's first; none means another got there first.
     statement = _claim_statement(session.get_bind().dialect.name)
-    return session.execute(statement, {"invitation_id": invitation_id}).first() is not None
+    return session.execute(statement, {"link_id": link_id}).first() is not None
 
 
 @functools.cache
 def _claim_statement(dialect: str) -> sa.Insert:
-    return skipping_insert(dialect, Receipt, ("invitation_id",)).returning(Receipt.__table__.c.invitation_id)
+    return skipping_insert(dialect, Receipt, ("link_id",)).returning(Receipt.__table__.c.link_id)
 
 
 def _cell(row: dict) -> tallies.Cell:
@@ -280,7 +271,7 @@ def _cell(row: dict) -> tallies.Cell:
 
 
 def _answer_row(
-    ballot: Ballot, invitation_id: int, option_id: int, channel: str, answered_at: datetime,
+    ballot: Ballot, link_id: int, option_id: int, channel: str, answered_at: datetime,
     strata: tuple[str | None, str | None, str | None], answer_id: int,
 ) -> dict:
     """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll."""
@@ -295,13 +286,13 @@ def _answer_row(
         "governorate": governorate,
         "sex": sex,
         "age_band": age_band,
-        "invitation_id": None if ballot.is_anonymous else invitation_id,
+        "link_id": None if ballot.is_anonymous else link_id,
     }
 
 
 @dataclass(frozen=True)
 class BulkAnswer:
-    invitation_id: int
+    link_id: int
     option_id: int
     answered_at: datetime
     opened_at: datetime
@@ -315,29 +306,29 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     inside a write transaction (`begin_write` on SQLite). Returns how many
     answers were recorded.
     """
-    claimed = _claim_receipts(session, [row.invitation_id for row in rows])
-    rows = [row for row in rows if row.invitation_id in claimed]
+    claimed = _claim_receipts(session, [row.link_id for row in rows])
+    rows = [row for row in rows if row.link_id in claimed]
     if not rows:
         return 0
     strata = {}
     unopened = 0
-    for chunk in _chunks([row.invitation_id for row in rows], 5_000):
-        for invitation_id, opened_on, governorate, sex, age_band in session.execute(
-            sa.select(Invitation.id, Invitation.opened_on, Recipient.governorate, Recipient.sex, Recipient.age_band)
-            .join(Recipient, Recipient.id == Invitation.recipient_id)
-            .where(Invitation.id.in_(chunk))
+    for chunk in _chunks([row.link_id for row in rows], 5_000):
+        for link_id, opened_on, governorate, sex, age_band in session.execute(
+            sa.select(Link.id, Link.opened_on, Recipient.governorate, Recipient.sex, Recipient.age_band)
+            .join(Recipient, Recipient.id == Link.recipient_id)
+            .where(Link.id.in_(chunk))
         ):
-            strata[invitation_id] = (governorate, sex, age_band)
+            strata[link_id] = (governorate, sex, age_band)
             unopened += opened_on is None
-    bulk_update(session, Invitation, "id", {
-        "id": [row.invitation_id for row in rows],
+    bulk_update(session, Link, "id", {
+        "id": [row.link_id for row in rows],
         "answered_on": [row.answered_at.date() for row in rows],
         "opened_on": [row.opened_at.date() for row in rows],
     })
     ids = _random_ids(len(rows))
     ballot = Ballot.of(poll)
     values = [
-        _answer_row(ballot, row.invitation_id, row.option_id, channel, row.answered_at, strata[row.invitation_id],
+        _answer_row(ballot, row.link_id, row.option_id, channel, row.answered_at, strata[row.link_id],
                     answer_id)
         for answer_id, row in zip(ids, rows, strict=True)
     ]
@@ -347,26 +338,26 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     return len(rows)
 
 
-def _claim_receipts(session: so.Session, invitation_ids: list[int]) -> set[int]:
+def _claim_receipts(session: so.Session, link_ids: list[int]) -> set[int]:
     # The ids whose receipt this call inserted: those links had no answer yet.
     if session.get_bind().dialect.name == "postgresql":
         claimed: set[int] = set()
-        for chunk in _chunks(invitation_ids, 10_000):
+        for chunk in _chunks(link_ids, 10_000):
             statement = (
-                insert_or_skip(session, Receipt, ["invitation_id"])
-                .from_select(["invitation_id"], sa.select(sa.func.unnest(sa.literal(chunk, sa.ARRAY(sa.Integer)))))
-                .returning(Receipt.invitation_id)
+                insert_or_skip(session, Receipt, ["link_id"])
+                .from_select(["link_id"], sa.select(sa.func.unnest(sa.literal(chunk, sa.ARRAY(sa.Integer)))))
+                .returning(Receipt.link_id)
             )
             claimed.update(session.scalars(statement))
         return claimed
     # SQLite: the transaction holds the database's write lock, so no one can
     # answer between this look-up and the insert.
     taken: set[int] = set()
-    for chunk in _chunks(invitation_ids, 10_000):
-        taken.update(session.scalars(sa.select(Receipt.invitation_id).where(Receipt.invitation_id.in_(chunk))))
-    fresh = [invitation_id for invitation_id in dict.fromkeys(invitation_ids) if invitation_id not in taken]
+    for chunk in _chunks(link_ids, 10_000):
+        taken.update(session.scalars(sa.select(Receipt.link_id).where(Receipt.link_id.in_(chunk))))
+    fresh = [link_id for link_id in dict.fromkeys(link_ids) if link_id not in taken]
     if fresh:
-        session.execute(insert_or_skip(session, Receipt, ["invitation_id"]), [{"invitation_id": i} for i in fresh])
+        session.execute(insert_or_skip(session, Receipt, ["link_id"]), [{"link_id": i} for i in fresh])
     return set(fresh)
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import Poll
-from poll.services import invitations, polls, results, simulation
+from poll.services import links, polls, results, simulation
 from poll.simulate import scenario
 
 
@@ -36,7 +36,7 @@ def load_demo(session: so.Session, *, population: int, sample: int, seed: int) -
     created = poll is None
     if poll is None:
         poll = polls.create_poll(session, polls.builtin_definition())
-    simulated = invitations.count_links(session, poll) == 0
+    simulated = links.count_links(session, poll) == 0
     if simulated:
         plan = simulation.Plan(scenario.load("baseline"), population, sample, seed)
         simulation.run_in_process(session, poll, plan)

@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 
 from poll import iraq
 from poll.errors import Invalid
-from poll.models import Answer, Invitation, Option, Poll, Recipient
+from poll.models import Answer, Link, Option, Poll, Recipient
 from poll.services import results
 from poll.stats import disclosure
 
@@ -144,12 +144,12 @@ def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tupl
     query = (
         sa.select(
             Recipient.phone, Recipient.governorate, Recipient.sex, Recipient.age_band, Recipient.language,
-            Invitation.issued_at, Invitation.sent_at, Invitation.delivered_at, Invitation.opened_on,
-            Invitation.answered_on,
+            Link.issued_at, Link.sent_at, Link.delivered_at, Link.opened_on,
+            Link.answered_on,
         )
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .where(Invitation.poll_id == poll.id)
-        .order_by(Invitation.id)
+        .join(Recipient, Recipient.id == Link.recipient_id)
+        .where(Link.poll_id == poll.id)
+        .order_by(Link.id)
         .execution_options(yield_per=5_000)
     )
 

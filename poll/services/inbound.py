@@ -16,9 +16,9 @@ import sqlalchemy.orm as so
 
 from poll import phones
 from poll.db import insert_or_skip
-from poll.models import Channel, InboundMessage, Recipient, RefusalKind
+from poll.models import InboundMessage, Recipient
+from poll.vocabulary import Channel, Outcome, SmsOutcome
 from poll.services import answers, outbox, refusals
-from poll.services.answers import Outcome
 from poll.sms import replies
 
 
@@ -26,7 +26,7 @@ from poll.sms import replies
 class Handled:
     """What a reply did, for the caller to word the answer SMS."""
 
-    outcome: str  # an answers.Outcome value, or "stopped", "unknown-number", "no-poll", "unreadable", "duplicate"
+    outcome: Outcome | SmsOutcome
     language: str
     codes: tuple[str, ...] = ()
     stored_reply: str = ""
@@ -43,28 +43,28 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     """Act on one incoming SMS; the caller then stores it with `remember` and commits once."""
     done = previous(session, gateway_id)
     if done is not None:
-        return Handled("duplicate", "ar", stored_reply=done.reply)
+        return Handled(SmsOutcome.DUPLICATE, "ar", stored_reply=done.reply)
     try:
         phone = phones.from_gateway(sender)
     except ValueError:
-        return Handled("unknown-number", "ar")
+        return Handled(SmsOutcome.UNKNOWN_NUMBER, "ar")
     reply = replies.read(text, [])
     if reply.kind == "stop":
         outbox.opt_out(session, phone)
-        return Handled("stopped", _language_of(session, phone))
+        return Handled(SmsOutcome.STOPPED, _language_of(session, phone))
     link = answers.latest_link(session, phone)
     if link is None:
-        return Handled("no-poll", _language_of(session, phone))
+        return Handled(SmsOutcome.NO_POLL, _language_of(session, phone))
     ballot = link.ballot
     language = link.language or ballot.default_language
     reply = replies.read(text, list(ballot.codes), ballot.yes_no or None)
     private = ballot.is_anonymous
     if reply.kind != "answer":
-        return Handled("unreadable", language, ballot.codes, is_private=private)
+        return Handled(SmsOutcome.UNREADABLE, language, ballot.codes, is_private=private)
     outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now)
     if outcome is not Outcome.RECORDED:
-        refusals.record(session, link.poll_id, RefusalKind(outcome.value), channel=Channel.SMS, at=now)
-    return Handled(outcome.value, language, ballot.codes, is_private=private)
+        refusals.record(session, link.poll_id, outcome, channel=Channel.SMS, at=now)
+    return Handled(outcome, language, ballot.codes, is_private=private)
 
 
 def remember(session: so.Session, handled: Handled, *, gateway_id: str, sender: str, text: str, reply: str) -> bool:

@@ -19,7 +19,8 @@ import sqlalchemy.orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from poll.errors import Invalid, NotFound
-from poll.models import Operator, OperatorSession, Role, SessionKind
+from poll.models import Operator, OperatorSession
+from poll.vocabulary import Role, SessionKind
 from poll.services import audit
 
 NAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")

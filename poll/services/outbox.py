@@ -20,10 +20,9 @@ import sqlalchemy.orm as so
 from poll.db import begin_write, bulk_insert
 from poll.errors import Invalid
 from poll.i18n import LANGUAGES, pick
-from poll.models import (
-    Invitation, MessageState, OptOut, OutboxMessage, Poll, Recipient, utcnow,
-)
-from poll.services import invitations, polls, tallies
+from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
+from poll.vocabulary import MessageKind, MessageState
+from poll.services import links, polls, tallies
 from poll.sms import encoding
 from poll.sms.gateways import Gateway, Outgoing, Sent
 
@@ -58,12 +57,12 @@ def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: f
     counts = dict(
         session.execute(
             sa.select(Recipient.language, sa.func.count())
-            .join(Invitation, Invitation.recipient_id == Recipient.id)
-            .where(Invitation.poll_id == poll.id)
+            .join(Link, Link.recipient_id == Recipient.id)
+            .where(Link.poll_id == poll.id)
             .group_by(Recipient.language)
         ).all()
     )
-    sample_link = invitations.link_url(base_url, "x" * 22)
+    sample_link = links.link_url(base_url, "x" * 22)
     out = []
     for code in LANGUAGES:
         recipients = counts.get(code, 0) + (counts.get(None, 0) if code == poll.default_language else 0)
@@ -85,19 +84,19 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
                 "shorten the poll's sms text or raise POLL_SMS_MAX_SEGMENTS"
             )
     already = sa.select(OutboxMessage.id).where(
-        OutboxMessage.invitation_id == Invitation.id, OutboxMessage.kind == "invitation"
+        OutboxMessage.link_id == Link.id, OutboxMessage.kind == MessageKind.INVITATION
     )
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
     rows = session.execute(
-        sa.select(Invitation.id, Invitation.token, Recipient.phone, Recipient.language)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .where(Invitation.poll_id == poll.id, ~already.exists(), ~opted_out.exists())
-        .order_by(Invitation.id)
+        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language)
+        .join(Recipient, Recipient.id == Link.recipient_id)
+        .where(Link.poll_id == poll.id, ~already.exists(), ~opted_out.exists())
+        .order_by(Link.id)
     ).all()
     text = _composer(poll, base_url)
     return _queue(session, [
-        (invitation_id, "invitation", phone, text(language, token), f"inv-{invitation_id}")
-        for invitation_id, token, phone, language in rows
+        (link_id, MessageKind.INVITATION, phone, text(language, token), f"inv-{link_id}")
+        for link_id, token, phone, language in rows
     ])
 
 
@@ -112,26 +111,26 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
         return 0
     previous = (
         sa.select(
-            OutboxMessage.invitation_id,
+            OutboxMessage.link_id,
             sa.func.count().label("sent"),
             sa.func.max(OutboxMessage.sent_at).label("last_sent_at"),
         )
         .where(OutboxMessage.state.in_([MessageState.SENT, MessageState.DELIVERED]))
-        .group_by(OutboxMessage.invitation_id)
+        .group_by(OutboxMessage.link_id)
         .subquery()
     )
     pending = sa.select(OutboxMessage.id).where(
-        OutboxMessage.invitation_id == Invitation.id,
+        OutboxMessage.link_id == Link.id,
         OutboxMessage.state.in_([MessageState.QUEUED, MessageState.SENDING]),
     )
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
     rows = session.execute(
-        sa.select(Invitation.id, Invitation.token, Recipient.phone, Recipient.language, previous.c.sent)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .join(previous, previous.c.invitation_id == Invitation.id)
+        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language, previous.c.sent)
+        .join(Recipient, Recipient.id == Link.recipient_id)
+        .join(previous, previous.c.link_id == Link.id)
         .where(
-            Invitation.poll_id == poll.id,
-            Invitation.answered_on.is_(None),
+            Link.poll_id == poll.id,
+            Link.answered_on.is_(None),
             previous.c.last_sent_at <= now - after,
             previous.c.sent <= max_reminders,
             ~pending.exists(),
@@ -140,8 +139,8 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
     ).all()
     text = _composer(poll, base_url)
     return _queue(session, [
-        (invitation_id, f"reminder-{sent}", phone, text(language, token), f"inv-{invitation_id}-r{sent}")
-        for invitation_id, token, phone, language, sent in rows
+        (link_id, MessageKind.REMINDER, phone, text(language, token), f"inv-{link_id}-r{sent}")
+        for link_id, token, phone, language, sent in rows
     ])
 
 
@@ -153,31 +152,24 @@ def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str], str]:
         language = language or poll.default_language
         if language not in composed:
             composed[language] = compose(poll, language, "\0")
-        return composed[language].replace("\0", invitations.link_url(base_url, token))
+        return composed[language].replace("\0", links.link_url(base_url, token))
 
     return text
 
 
 def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, str]]) -> int:
-    # (invitation_id, kind, phone, text, idempotency_key) rows, queued in bulk; returns how many.
+    # (link_id, kind, phone, text, idempotency_key) rows, queued in bulk; returns how many.
     if not messages:
         return 0
-    invitation_ids, kinds, phones, texts, keys = (list(column) for column in zip(*messages, strict=True))
+    link_ids, kinds, phones, texts, keys = (list(column) for column in zip(*messages, strict=True))
     now = utcnow()
     bulk_insert(
         session, OutboxMessage,
-        {"invitation_id": invitation_ids, "kind": kinds, "phone": phones, "text": texts,
+        {"link_id": link_ids, "kind": kinds, "phone": phones, "text": texts,
          "segments": [encoding.analyze(text).segments for text in texts], "idempotency_key": keys},
         same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "next_attempt_at": now},
     )
     return len(messages)
-
-
-def queue_reply(session: so.Session, phone: str, text: str, key: str) -> None:
-    """Queue a short reply to an incoming SMS (when the gateway cannot answer in the same request)."""
-    session.add(OutboxMessage(kind="reply", phone=phone, text=text, segments=encoding.analyze(text).segments,
-                              idempotency_key=key))
-    session.flush()
 
 
 def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta) -> list[OutboxMessage]:
@@ -199,7 +191,7 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta) -
     opted_out = set(session.scalars(sa.select(OptOut.phone).where(OptOut.phone.in_({m.phone for m in messages}))))
     claimed = []
     for message in messages:
-        if message.phone in opted_out and message.kind != "reply":
+        if message.phone in opted_out:
             message.state = MessageState.CANCELLED
             continue
         message.state = MessageState.SENDING
@@ -225,8 +217,8 @@ def record(session: so.Session, message_id: int, result: Sent, *, now: datetime,
         message.state = MessageState.SENT
         message.sent_at = now
         message.gateway_id = result.gateway_id
-        if message.invitation_id is not None:
-            invitation = session.get(Invitation, message.invitation_id)
+        if message.link_id is not None:
+            invitation = session.get(Link, message.link_id)
             if invitation.sent_at is None:
                 invitation.sent_at = now
                 tallies.bump(session, invitation.poll_id, {"sent": 1})
@@ -251,8 +243,8 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
     if status == 1 and message.state != MessageState.DELIVERED:
         message.state = MessageState.DELIVERED
         message.delivered_at = now
-        if message.invitation_id is not None:
-            invitation = session.get(Invitation, message.invitation_id)
+        if message.link_id is not None:
+            invitation = session.get(Link, message.link_id)
             if invitation.delivered_at is None:
                 invitation.delivered_at = now
                 tallies.bump(session, invitation.poll_id, {"delivered": 1})
@@ -265,8 +257,8 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
 
 
 def _count_failure(session: so.Session, message: OutboxMessage) -> None:
-    if message.invitation_id is not None:
-        poll_id = session.scalar(sa.select(Invitation.poll_id).where(Invitation.id == message.invitation_id))
+    if message.link_id is not None:
+        poll_id = session.scalar(sa.select(Link.poll_id).where(Link.id == message.link_id))
         tallies.bump(session, poll_id, {"failed": 1})
 
 
@@ -277,7 +269,7 @@ def opt_out(session: so.Session, phone: str) -> bool:
     session.add(OptOut(phone=phone))
     session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.phone == phone, OutboxMessage.state == MessageState.QUEUED, OutboxMessage.kind != "reply")
+        .where(OutboxMessage.phone == phone, OutboxMessage.state == MessageState.QUEUED)
         .values(state=MessageState.CANCELLED)
     )
     session.flush()

@@ -14,7 +14,8 @@ import sqlalchemy.orm as so
 
 from poll.errors import Invalid, NotFound
 from poll.i18n import LANGUAGES
-from poll.models import Audience, Option, Poll, PollStatus, utcnow
+from poll.models import Audience, Option, Poll, utcnow
+from poll.vocabulary import PollStatus
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 OPTION_CODE = re.compile(r"[0-9A-Za-z]{1,8}")

@@ -12,21 +12,9 @@ import sqlalchemy.orm as so
 
 from poll.db import bulk_update
 from poll.errors import Invalid
-from poll.models import (
-    Answer,
-    Audience,
-    Channel,
-    Invitation,
-    Poll,
-    PollStatus,
-    Receipt,
-    Recipient,
-    Refusal,
-    RefusalKind,
-    SimulationRun,
-    utcnow,
-)
-from poll.services import answers, audiences, invitations, polls, publication, refusals, runs, tallies
+from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
+from poll.vocabulary import Channel, Outcome, PollStatus
+from poll.services import answers, audiences, links, polls, publication, refusals, runs, tallies
 from poll.simulate import behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
@@ -83,9 +71,9 @@ def check_poll(session: so.Session, poll: Poll) -> None:
         raise Invalid(f"the scenarios model a poll with answers 1, 2, 3; {poll.slug} has {', '.join(codes)}")
     if poll.status == PollStatus.CLOSED:
         raise Invalid(f"poll {poll.slug} is closed: simulate into an open or draft poll")
-    links = invitations.count_links(session, poll)
-    if links:
-        raise Invalid(f"poll {poll.slug} already has {links:,} links: add --reset to clear it first")
+    issued = links.count_links(session, poll)
+    if issued:
+        raise Invalid(f"poll {poll.slug} already has {issued:,} links: add --reset to clear it first")
 
 
 def real_recipients(session: so.Session, poll: Poll) -> int:
@@ -110,16 +98,16 @@ def reset(session: so.Session, poll: Poll, *, discard_real_data: bool = False) -
             "them with their links and answers. Add --discard-real-data if that is what you want."
         )
     removed = {
-        "links": invitations.count_links(session, poll),
+        "links": links.count_links(session, poll),
         "answers": session.scalar(sa.select(sa.func.count()).where(Answer.poll_id == poll.id)) or 0,
         "real_recipients": real,
     }
-    invitation_ids = sa.select(Invitation.id).where(Invitation.poll_id == poll.id)
+    link_ids = sa.select(Link.id).where(Link.poll_id == poll.id)
     session.execute(sa.delete(Answer).where(Answer.poll_id == poll.id))
-    session.execute(sa.delete(Receipt).where(Receipt.invitation_id.in_(invitation_ids)))
+    session.execute(sa.delete(Receipt).where(Receipt.link_id.in_(link_ids)))
     session.execute(sa.delete(Refusal).where(Refusal.poll_id == poll.id))
     session.execute(sa.delete(SimulationRun).where(SimulationRun.poll_id == poll.id))
-    session.execute(sa.delete(Invitation).where(Invitation.poll_id == poll.id))
+    session.execute(sa.delete(Link).where(Link.poll_id == poll.id))
     tallies.clear(session, poll)
     publication.forget(session, poll)
     if poll.audience_id is not None:
@@ -167,8 +155,8 @@ def run_in_process(
     sample = world.people.take(world.field.invited)
     audiences.add_population(session, poll, sample)
     progress("issuing links")
-    invitations.issue_links(session, poll)
-    ids = _in_sample_order(session, poll, Invitation.id)
+    links.issue_links(session, poll)
+    ids = _in_sample_order(session, poll, Link.id)
     if len(ids) != plan.sample_size:
         raise Invalid(f"poll {poll.slug}'s audience held other recipients: add --reset to clear it first")
 
@@ -204,8 +192,8 @@ def _in_sample_order(session: so.Session, poll: Poll, column) -> list:
     # Recipients were written in the sample's order, so their ids give the invitee positions.
     return session.scalars(
         sa.select(column)
-        .join(Recipient, Recipient.id == Invitation.recipient_id)
-        .where(Invitation.poll_id == poll.id)
+        .join(Recipient, Recipient.id == Link.recipient_id)
+        .where(Link.poll_id == poll.id)
         .order_by(Recipient.id)
     ).all()
 
@@ -219,7 +207,7 @@ def _clock(start: datetime, scale: float = 1.0) -> Callable[[np.ndarray], list[d
 
 def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result: behaviour.Field, at) -> None:
     delivered = result.delivered.tolist()
-    bulk_update(session, Invitation, "id", {
+    bulk_update(session, Link, "id", {
         "id": ids,
         "sent_at": at(result.sent_at),
         "delivered_at": [when if is_delivered else None
@@ -228,7 +216,7 @@ def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result:
     opened_only = np.flatnonzero(result.opened & ~result.answered)
     tallies.bump(session, poll_id, {"sent": len(ids), "delivered": sum(delivered), "opened": len(opened_only)})
     if len(opened_only):
-        bulk_update(session, Invitation, "id", {
+        bulk_update(session, Link, "id", {
             "id": [ids[i] for i in opened_only.tolist()],
             "opened_on": [moment.date() for moment in at(result.opened_at[opened_only])],
         })
@@ -251,16 +239,16 @@ def _refuse_attacks(session: so.Session, poll: Poll, result: behaviour.Field, at
     # Duplicates go through used links: refused as already answered. Guessed
     # tokens are really looked up among every issued token before refusal.
     refusals.record_many(
-        session, poll.id, RefusalKind.ALREADY_ANSWERED, channel=Channel.WEB, times=at(result.refused_duplicates)
+        session, poll.id, Outcome.ALREADY_ANSWERED, channel=Channel.WEB, times=at(result.refused_duplicates)
     )
-    guesses = invitations.new_tokens(result.refused_guesses)
+    guesses = links.new_tokens(result.refused_guesses)
     hits = 0
     for start in range(0, len(guesses), 5_000):
         chunk = guesses[start : start + 5_000]
-        hits += session.scalar(sa.select(sa.func.count()).where(Invitation.token.in_(chunk))) or 0
+        hits += session.scalar(sa.select(sa.func.count()).where(Link.token.in_(chunk))) or 0
     spread = result.sent_at.max() if len(result.sent_at) else 0.0
     times = at(np.linspace(0, spread, len(guesses))) if guesses else []
-    refusals.record_many(session, None, RefusalKind.UNKNOWN_LINK, channel=Channel.WEB, times=times)
+    refusals.record_many(session, None, Outcome.UNKNOWN_LINK, channel=Channel.WEB, times=times)
     return {"tried": len(guesses), "matched": hits}
 
 
@@ -278,7 +266,7 @@ def _extras(result: behaviour.Field) -> dict:
 def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event]:
     """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
     result = world.field
-    tokens = _in_sample_order(session, poll, Invitation.token)
+    tokens = _in_sample_order(session, poll, Link.token)
     events = [
         live.Event(float(result.answered_at[i]), "answer", tokens[i], OPTIONS[result.answer[i]])
         for i in np.flatnonzero(result.answered).tolist()
@@ -294,7 +282,7 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
         )
     ]
     spread = float(result.sent_at.max()) if len(result.sent_at) else 0.0
-    guesses = invitations.new_tokens(result.refused_guesses)
+    guesses = links.new_tokens(result.refused_guesses)
     events += [live.Event(spread * i / max(len(guesses), 1), "guess", token) for i, token in enumerate(guesses)]
     return events
 

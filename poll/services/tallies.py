@@ -19,8 +19,7 @@ import sqlalchemy.orm as so
 
 from poll.db import upsert_add
 from poll.models import (
-    Answer, AnswerTally, HourlyTally, Invitation, OutboxMessage, Poll, PollCounter, Recipient, Refusal,
-    ServerCounter,
+    Answer, AnswerTally, HourlyTally, Link, OutboxMessage, Poll, PollCounter, Recipient, Refusal, ServerCounter,
 )
 from poll.iraq import STRATA
 
@@ -96,8 +95,8 @@ def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
     columns = [getattr(Recipient, stratum) for stratum in STRATA]
     for *values, number in session.execute(
         sa.select(*columns, sa.func.count())
-        .join(Invitation, Invitation.recipient_id == Recipient.id)
-        .where(Invitation.poll_id == poll.id)
+        .join(Link, Link.recipient_id == Recipient.id)
+        .where(Link.poll_id == poll.id)
         .group_by(*columns)
     ):
         for stratum, value in zip(STRATA, values, strict=True):
@@ -145,18 +144,18 @@ def recount(session: so.Session, poll: Poll) -> dict:
     funnel = session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count(Invitation.sent_at),
-            sa.func.count(Invitation.delivered_at),
-            sa.func.count(Invitation.opened_on),
-            sa.func.count(Invitation.answered_on),
-        ).where(Invitation.poll_id == poll.id)
+            sa.func.count(Link.sent_at),
+            sa.func.count(Link.delivered_at),
+            sa.func.count(Link.opened_on),
+            sa.func.count(Link.answered_on),
+        ).where(Link.poll_id == poll.id)
     ).one()
     counts = dict(zip(FUNNEL, funnel, strict=True))
     counts["failed"] = session.scalar(
         sa.select(sa.func.count())
         .select_from(OutboxMessage)
-        .join(Invitation, Invitation.id == OutboxMessage.invitation_id)
-        .where(Invitation.poll_id == poll.id, OutboxMessage.state == "failed")
+        .join(Link, Link.id == OutboxMessage.link_id)
+        .where(Link.poll_id == poll.id, OutboxMessage.state == "failed")
     )
     for kind, number in session.execute(
         sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)

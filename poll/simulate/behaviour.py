@@ -98,8 +98,8 @@ def field(
     n = len(invited)
     cutoff = scenario["timing"]["cutoff_hours"] * 3600
     sent_at = rng.random(n) * scenario["delivery"]["sent_over_minutes"] * 60
-    failure = np.array([scenario["delivery"]["failure"].get(op.name, 0.0) for op in iraq.operators()])
-    delivered = rng.random(n) >= failure[population.operator[invited]]
+    failure = np.array([scenario["delivery"]["failure"].get(op.name, 0.0) for op in iraq.carriers()])
+    delivered = rng.random(n) >= failure[population.carrier[invited]]
     delivered_at = sent_at + rng.exponential(20.0, n)
 
     mine = opinion[invited]

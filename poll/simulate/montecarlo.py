@@ -1,7 +1,7 @@
 """Monte Carlo replications of an SMS poll: how far raw and weighted estimates sit from the truth.
 
 No database. The population is grouped into cells of people who behave alike
-(governorate, sex, age band, urban, operator, opinion); each replication
+(governorate, sex, age band, urban, carrier, opinion); each replication
 draws how many of each cell are invited, delivered and answer (binomial and
 multinomial draws per cell), which is the same model as the person-level
 simulator and fast enough for thousands of replications.
@@ -83,14 +83,14 @@ def run(
     truth = np.bincount(opinion, minlength=len(OPTIONS)) / population_size
 
     stratum = (people.governorate.astype(np.int64) * 2 + people.sex) * len(iraq.AGE_BANDS) + people.age_band
-    key = ((stratum * 2 + people.is_urban) * len(iraq.operators()) + people.operator) * len(OPTIONS) + opinion
+    key = ((stratum * 2 + people.is_urban) * len(iraq.carriers()) + people.carrier) * len(OPTIONS) + opinion
     _, first, sizes = np.unique(key, return_index=True, return_counts=True)
     cell_stratum = stratum[first]
     cell_opinion = opinion[first]
 
     p_open, p_answer = behaviour.answer_probability(people, opinion, scenario)
-    failure = np.array([scenario["delivery"]["failure"].get(op.name, 0.0) for op in iraq.operators()])
-    p_delivered = 1 - failure[people.operator[first]]
+    failure = np.array([scenario["delivery"]["failure"].get(op.name, 0.0) for op in iraq.carriers()])
+    p_delivered = 1 - failure[people.carrier[first]]
     in_time = _p_in_time(scenario)
     own = p_open[first] * p_answer[first] * in_time
     forwarding = scenario["forwarding"]

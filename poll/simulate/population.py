@@ -33,7 +33,7 @@ class Population:
     age: np.ndarray  # years
     age_band: np.ndarray  # index into iraq.AGE_BANDS
     is_urban: np.ndarray  # bool
-    operator: np.ndarray  # index into iraq.operators()
+    carrier: np.ndarray  # index into iraq.carriers()
     national_number: np.ndarray  # 10 digits, 7XXXXXXXXX
     language: np.ndarray  # index into LANGUAGES
     name_seed: int
@@ -49,7 +49,7 @@ class Population:
             age=self.age[indices],
             age_band=self.age_band[indices],
             is_urban=self.is_urban[indices],
-            operator=self.operator[indices],
+            carrier=self.carrier[indices],
             national_number=self.national_number[indices],
             language=self.language[indices],
             name_seed=self.name_seed,
@@ -93,7 +93,7 @@ class Population:
 
 
 def generate(size: int, rng: np.random.Generator) -> Population:
-    """Draw `size` adult subscribers: governorate, sex, age, urban, operator, number, language."""
+    """Draw `size` adult subscribers: governorate, sex, age, urban, carrier, number, language."""
     if size < 0:
         raise ValueError("a population cannot have a negative size")
     governorates = iraq.governorates()
@@ -111,9 +111,9 @@ def generate(size: int, rng: np.random.Generator) -> Population:
     urban_share = np.array([gov.urban / 100 for gov in governorates])
     is_urban = rng.random(size) < urban_share[governorate]
 
-    operators = iraq.operators()
-    operator = rng.choice(len(operators), size=size, p=[op.share for op in operators]).astype(np.int8)
-    national_number = _numbers(operator, rng)
+    carriers = iraq.carriers()
+    carrier = rng.choice(len(carriers), size=size, p=[op.share for op in carriers]).astype(np.int8)
+    national_number = _numbers(carrier, rng)
 
     in_kri = np.array([gov.region == "kri" for gov in governorates])[governorate]
     draw = rng.random(size)
@@ -126,25 +126,25 @@ def generate(size: int, rng: np.random.Generator) -> Population:
         age=age,
         age_band=age_band,
         is_urban=is_urban,
-        operator=operator,
+        carrier=carrier,
         national_number=national_number,
         language=language,
         name_seed=int(rng.integers(2**31)),
     )
 
 
-def _numbers(operator: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    # 7PXXXXXXXX: P from the operator's prefixes, then 8 random digits; numbers
+def _numbers(carrier: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # 7PXXXXXXXX: P from the carrier's prefixes, then 8 random digits; numbers
     # drawn twice are drawn again until all are distinct.
-    prefixes = [[int(p) for p in op.prefixes] for op in iraq.operators()]
-    size = len(operator)
+    prefixes = [[int(p) for p in op.prefixes] for op in iraq.carriers()]
+    size = len(carrier)
     numbers = np.empty(size, dtype=np.int64)
     todo = np.arange(size)
     while len(todo):
         choice = rng.random(len(todo))
         prefix = np.empty(len(todo), dtype=np.int64)
         for index, options in enumerate(prefixes):
-            mine = operator[todo] == index
+            mine = carrier[todo] == index
             prefix[mine] = np.array(options)[(choice[mine] * len(options)).astype(int)]
         numbers[todo] = prefix * 100_000_000 + rng.integers(0, 100_000_000, size=len(todo))
         _, first = np.unique(numbers, return_index=True)

@@ -20,7 +20,7 @@ from poll.errors import Invalid
 REGIONS = ("kri", "sunni", "mixed", "south")
 SEXES = ("M", "F")
 URBAN = ("urban", "rural")
-OPERATORS = tuple(op.name for op in iraq.operators())
+CARRIERS = tuple(op.name for op in iraq.carriers())
 OPTIONS = ("1", "2", "3")
 
 # The shape of a scenario: for each key, either a nested schema or
@@ -40,7 +40,7 @@ SCHEMA: dict[str, Any] = {
         "support_by_governorate": (tuple(gov.code for gov in iraq.governorates()), 0.0, 1.0),
     },
     "delivery": {
-        "failure": (OPERATORS, 0.0, 1.0),
+        "failure": (CARRIERS, 0.0, 1.0),
         "sent_over_minutes": ("number", 0.0, 7 * 24 * 60),
     },
     "response": {

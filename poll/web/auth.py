@@ -32,7 +32,8 @@ from wtforms.validators import DataRequired, Length
 from poll.db import begin_write, get_session
 from poll.extensions import limiter
 from poll.i18n import choose_language
-from poll.models import SessionKind, utcnow
+from poll.models import utcnow
+from poll.vocabulary import SessionKind
 from poll.services import operators
 from poll.web.errors import problem, wants_json
 

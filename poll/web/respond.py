@@ -17,9 +17,9 @@ from flask import Blueprint, abort, g, render_template, request
 from poll.db import begin_single_statements, begin_write, get_session
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
-from poll.models import Channel, RefusalKind, utcnow
+from poll.models import utcnow
+from poll.vocabulary import Channel, Outcome
 from poll.services import answers, audit, refusals
-from poll.services.answers import Outcome
 from poll.web import throttle
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
@@ -64,44 +64,44 @@ def answer(token: str):
         choose_language(request.values.get("lang"))
         allowed = throttle.allow("RATE_LIMIT_UNKNOWN_LINKS", "unknown-link", throttle.client_address())
         if request.method != "HEAD":  # HEAD records nothing, ever
-            _refuse(session, None, RefusalKind.UNKNOWN_LINK if allowed else RefusalKind.RATE_LIMITED, now)
+            _refuse(session, None, Outcome.UNKNOWN_LINK if allowed else Outcome.RATE_LIMITED, now)
         abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     if not posting:  # GET or HEAD: show, never record
         # Seeing an answered link again is not an error: it says the answer is in.
         refusal = answers.availability(link, now)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
-    if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.invitation_id):
-        _refuse(session, link.poll_id, RefusalKind.RATE_LIMITED, now)
+    if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
+        _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)
         abort(429)
     # A form has one radio group: two values for it are not an answer.
     chosen = request.form.getlist("option")
     code = chosen[0] if len(chosen) == 1 else None
     outcome = answers.record_answer(session, link, code, channel=Channel.WEB, now=now)
     if outcome is not Outcome.RECORDED:
-        _refuse(session, link.poll_id, RefusalKind(outcome.value), now)
+        _refuse(session, link.poll_id, outcome, now)
     if g.operator is not None:
         _audit_operator_answer(session, link)
     session.commit()
     return _page(link, outcome)
 
 
-def _audit_operator_answer(session: so.Session, link: answers.Link) -> None:
+def _audit_operator_answer(session: so.Session, link: answers.LinkState) -> None:
     # Someone logged in as an operator used a personal link: an admin trying the
     # form, or someone answering in a respondent's place. Either way it is on record.
     session.commit()
     begin_write(session)
-    audit.record(session, "link-used-by-operator", f"invitation {link.invitation_id}", by=g.operator)
+    audit.record(session, "link-used-by-operator", f"invitation {link.link_id}", by=g.operator)
 
 
-def _refuse(session: so.Session, poll_id: int | None, kind: RefusalKind, at: datetime) -> None:
+def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetime) -> None:
     # A refusal and its counter belong together: their own transaction, after what the request did so far.
     session.commit()
     refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
     session.commit()
 
 
-def _page(link: answers.Link, outcome: Outcome | None, status: int | None = None):
+def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None):
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
     ballot = link.ballot
     language = current_language()
@@ -111,7 +111,7 @@ def _page(link: answers.Link, outcome: Outcome | None, status: int | None = None
             link=link,
             question=pick(ballot.question, language),
             sender=pick(ballot.sender, language) if ballot.sender else "",
-            options=[(choice.code, pick(choice.label, language)) for choice in ballot.choices],
+            options=[(option.code, pick(option.label, language)) for option in ballot.options],
             error=outcome is Outcome.INVALID_OPTION,
         ),
         status or default_status,

@@ -11,7 +11,7 @@ import urllib.parse
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import force_locale
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from poll import phones
 from poll.db import begin_write, get_session
@@ -20,6 +20,7 @@ from poll.i18n import LANGUAGES
 from poll.models import utcnow
 from poll.services import audit, inbound, outbox
 from poll.web.auth import admin_required
+from poll.vocabulary import Outcome, SmsOutcome
 from poll.web.params import parse_whole_number
 
 bp = Blueprint("sms", __name__)
@@ -47,7 +48,7 @@ def kannel_mo():
     session = get_session()
     begin_write(session)
     handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow())
-    if handled.outcome == "duplicate":
+    if handled.outcome == SmsOutcome.DUPLICATE:
         session.rollback()
         return _reply_sms(handled.stored_reply)
     reply = _reply(handled)
@@ -88,20 +89,26 @@ def _mo_text() -> str:
     return raw.decode("utf-8", "replace")
 
 
+# The reply SMS to each outcome; %(codes)s lists the poll's answer codes.
+REPLIES = {
+    Outcome.RECORDED: _l("Thank you. Your answer has been recorded."),
+    Outcome.ALREADY_ANSWERED: _l("Your answer is already recorded."),
+    Outcome.CLOSED: _l("This poll is closed."),
+    Outcome.NOT_OPEN: _l("This poll is not open yet."),
+    Outcome.INVALID_OPTION: _l("Please reply with one of: %(codes)s"),
+    Outcome.UNKNOWN_LINK: _l("There is no poll for this number to answer."),
+    Outcome.RATE_LIMITED: _l("Too many attempts."),
+    SmsOutcome.UNREADABLE: _l("Please reply with one of: %(codes)s"),
+    SmsOutcome.STOPPED: _l("You will get no more messages from us."),
+    SmsOutcome.NO_POLL: _l("There is no poll for this number to answer."),
+    SmsOutcome.UNKNOWN_NUMBER: _l("There is no poll for this number to answer."),
+    SmsOutcome.DUPLICATE: _l("Your answer is already recorded."),
+}
+
+
 def _reply(handled: inbound.Handled) -> str:
     with force_locale(LANGUAGES.get(handled.language, LANGUAGES["ar"]).locale):
-        codes = ", ".join(handled.codes)
-        return {
-            "recorded": _("Thank you. Your answer has been recorded."),
-            "already-answered": _("Your answer is already recorded."),
-            "closed": _("This poll is closed."),
-            "not-open": _("This poll is not open yet."),
-            "invalid-option": _("Please reply with one of: %(codes)s", codes=codes),
-            "unreadable": _("Please reply with one of: %(codes)s", codes=codes),
-            "stopped": _("You will get no more messages from us."),
-            "no-poll": _("There is no poll for this number to answer."),
-            "unknown-number": _("There is no poll for this number to answer."),
-        }[handled.outcome]
+        return str(REPLIES[handled.outcome]) % {"codes": ", ".join(handled.codes)}
 
 
 @bp.get("/sms/kannel/dlr")

@@ -3,15 +3,24 @@
 from flask_babel import lazy_gettext as _l
 
 from poll.text import reveal_controls
+from poll.vocabulary import MessageState, Outcome, PollStatus
 
-STATUS = {"draft": _l("draft"), "open": _l("open"), "closed": _l("closed")}
+STATUS = {PollStatus.DRAFT: _l("draft"), PollStatus.OPEN: _l("open"), PollStatus.CLOSED: _l("closed")}
 REFUSAL = {
-    "unknown-link": _l("unknown link"),
-    "already-answered": _l("link already used"),
-    "not-open": _l("poll not open yet"),
-    "closed": _l("poll closed"),
-    "invalid-option": _l("no valid answer chosen"),
-    "rate-limited": _l("too many attempts, turned away"),
+    Outcome.UNKNOWN_LINK: _l("unknown link"),
+    Outcome.ALREADY_ANSWERED: _l("link already used"),
+    Outcome.NOT_OPEN: _l("poll not open yet"),
+    Outcome.CLOSED: _l("poll closed"),
+    Outcome.INVALID_OPTION: _l("no valid answer chosen"),
+    Outcome.RATE_LIMITED: _l("too many attempts, turned away"),
+}
+MESSAGE_STATE = {
+    MessageState.QUEUED: _l("queued"),
+    MessageState.SENDING: _l("sending"),
+    MessageState.SENT: _l("sent"),
+    MessageState.DELIVERED: _l("delivered"),
+    MessageState.FAILED: _l("failed"),
+    MessageState.CANCELLED: _l("cancelled"),
 }
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 

@@ -74,9 +74,9 @@ end
 def prepare(url: str, links: int) -> list[str]:
     engine = open_poll_with_links(url, links)
     with engine.begin() as connection:
-        tokens = connection.scalars(sa.text("SELECT token FROM invitations ORDER BY id")).all()
+        tokens = connection.scalars(sa.text("SELECT token FROM links ORDER BY id")).all()
         connection.exec_driver_sql(
-            "CREATE TABLE floor_answers (invitation_id INTEGER PRIMARY KEY, option TEXT NOT NULL)")
+            "CREATE TABLE floor_answers (link_id INTEGER PRIMARY KEY, option TEXT NOT NULL)")
     engine.dispose()
     return list(tokens)
 

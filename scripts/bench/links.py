@@ -28,7 +28,7 @@ from _common import median, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.models import Poll, utcnow  # noqa: E402
-from poll.services import audiences, invitations, polls  # noqa: E402
+from poll.services import audiences, links, polls  # noqa: E402
 from poll.simulate import population  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def ours(path: Path) -> int:
     engine = db.make_engine(f"sqlite:///{path}")
     with sa.orm.Session(engine) as session:
         poll = session.scalar(sa.select(Poll))
-        issued = invitations.issue_links(session, poll)
+        issued = links.issue_links(session, poll)
         session.commit()
     engine.dispose()
     return issued
@@ -67,7 +67,7 @@ def floor(path: Path) -> int:
     rows = [(1, recipient_id, token, issued_at) for recipient_id, token in zip(recipient_ids, tokens)]
     with connection:
         connection.executemany(
-            "INSERT INTO invitations (poll_id, recipient_id, token, issued_at) VALUES (?, ?, ?, ?)", rows
+            "INSERT INTO links (poll_id, recipient_id, token, issued_at) VALUES (?, ?, ?, ?)", rows
         )
     connection.close()
     return len(rows)

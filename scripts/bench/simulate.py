@@ -69,12 +69,12 @@ def floor_in_process(path: Path, size: int, answers: int) -> None:
         raw = secrets.token_bytes(16 * size)
         stamp = "2024-01-10 09:00:00.000000"
         connection.executemany(
-            "INSERT INTO invitations (poll_id, recipient_id, token, issued_at, sent_at, delivered_at) "
+            "INSERT INTO links (poll_id, recipient_id, token, issued_at, sent_at, delivered_at) "
             "VALUES (1, ?, ?, ?, ?, ?)",
             ((i + 1, base64.urlsafe_b64encode(raw[16 * i : 16 * i + 16])[:22].decode(), stamp, stamp, stamp)
              for i in range(size)),
         )
-        connection.executemany("INSERT INTO receipts (invitation_id) VALUES (?)", ((i + 1,) for i in range(answers)))
+        connection.executemany("INSERT INTO receipts (link_id) VALUES (?)", ((i + 1,) for i in range(answers)))
         connection.executemany(
             "INSERT INTO answers (id, poll_id, option_id, channel, answered_hour) VALUES (?, 1, 1, 'web', ?)",
             ((secrets.randbits(63), stamp) for _ in range(answers)),

@@ -42,13 +42,13 @@ def close(_exc):
 @app.route("/p/<token>", methods=["GET", "POST"])
 def answer(token):
     db = connection()
-    row = db.execute(f"SELECT id FROM invitations WHERE token = {MARK}", (token,)).fetchone()
+    row = db.execute(f"SELECT id FROM links WHERE token = {MARK}", (token,)).fetchone()
     if row is None:
         return "unknown", 404
     if request.method == "GET":
         return '<form method="post"><input type="radio" name="option" value="1"><button>Send</button></form>'
     cursor = db.execute(
-        f"INSERT INTO floor_answers (invitation_id, option) VALUES ({MARK}, {MARK}) ON CONFLICT DO NOTHING",
+        f"INSERT INTO floor_answers (link_id, option) VALUES ({MARK}, {MARK}) ON CONFLICT DO NOTHING",
         (row[0], request.form.get("option", "")),
     )
     return ("recorded", 201) if cursor.rowcount else ("already", 409)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import bulk_insert
-from poll.models import Invitation, Poll, Recipient, utcnow
+from poll.models import Link, Poll, Recipient, utcnow
 from poll.services import tallies
 
 TOKEN_BYTES = 16  # 128 bits from the operating system's CSPRNG
@@ -40,13 +40,13 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
     """Give every recipient of `poll`'s audience who has no link yet a personal link.
 
     Set-based: the recipients without a link are read in one query and the
-    invitations written in bulk (`db.bulk_insert`) in batches. Running it again issues
+    links written in bulk (`db.bulk_insert`) in batches. Running it again issues
     only the missing links. Returns how many were issued.
     """
     if poll.audience_id is None:
         return 0
-    already = sa.select(Invitation.id).where(
-        Invitation.poll_id == poll.id, Invitation.recipient_id == Recipient.id
+    already = sa.select(Link.id).where(
+        Link.poll_id == poll.id, Link.recipient_id == Recipient.id
     )
     connection = session.connection()
     # Unpacked row by row: a third faster than .scalars().all() for a million ids.
@@ -62,7 +62,7 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
     issued = 0
     ids = iter(pending)
     while batch := list(islice(ids, batch_size)):
-        bulk_insert(session, Invitation, {"recipient_id": batch, "token": new_tokens(len(batch))},
+        bulk_insert(session, Link, {"recipient_id": batch, "token": new_tokens(len(batch))},
                     same={"poll_id": poll.id, "issued_at": issued_at}, skip_conflicts_on=("poll_id", "recipient_id"))
         issued += len(batch)
     tallies.bump(session, poll.id, {"invited": issued})
@@ -73,7 +73,7 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
 
 def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None) -> Iterator[str]:
     """The personal link URLs of `poll`, in issue order, streamed from the database."""
-    query = sa.select(Invitation.token).where(Invitation.poll_id == poll.id).order_by(Invitation.id)
+    query = sa.select(Link.token).where(Link.poll_id == poll.id).order_by(Link.id)
     if limit is not None:
         query = query.limit(limit)
     for token in session.scalars(query.execution_options(yield_per=10_000)):
@@ -87,4 +87,4 @@ def link_url(base_url: str, token: str) -> str:
 
 def count_links(session: so.Session, poll: Poll) -> int:
     """How many personal links `poll` has."""
-    return session.scalar(sa.select(sa.func.count()).where(Invitation.poll_id == poll.id)) or 0
+    return session.scalar(sa.select(sa.func.count()).where(Link.poll_id == poll.id)) or 0
