@@ -58,7 +58,7 @@ def close_from_the_server(url: str, pid: int) -> None:
 
 
 def test_an_idle_connection_closed_by_the_server_is_replaced(server_url, monkeypatch):
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(db.engine, "PING_AFTER_IDLE_SECONDS", 0.0)
     engine = db.make_engine(server_url)
     pid = backend_of(engine)
     close_from_the_server(server_url, pid)
@@ -67,7 +67,7 @@ def test_an_idle_connection_closed_by_the_server_is_replaced(server_url, monkeyp
 
 
 def test_a_busy_connection_is_not_pinged_and_a_failure_renews_the_pool(server_url, monkeypatch):
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    monkeypatch.setattr(db.engine, "PING_AFTER_IDLE_SECONDS", 3600.0)
     engine = db.make_engine(server_url)
     pid = backend_of(engine)
     close_from_the_server(server_url, pid)

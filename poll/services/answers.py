@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import secrets
 import weakref
 from dataclasses import dataclass
@@ -11,8 +10,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import bulk_update, insert_or_skip, skipping_insert
-from poll.models import Answer, Link, Poll, Receipt, Recipient, poll_phase
+from poll.db import bulk_update, dialects
+from poll.models import Answer, Link, Poll, Recipient, poll_phase
 from poll.vocabulary import Outcome, Phase, PollStatus
 from poll.services import tallies
 from poll.services.links import is_well_formed
@@ -173,95 +172,9 @@ def record_answer(session: so.Session, link: LinkState, code: str | None, *, cha
     if option is None:
         return Outcome.INVALID_OPTION
     row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata, secrets.randbits(63))
-    opened = int(link.opened_on is None)
-    if session.get_bind().dialect.name == "postgresql":
-        written = _write_in_one_statement(session, link.link_id, row, now, opened)
-    else:
-        written = _write(session, link.link_id, row, now, opened)
+    params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None))
+    written = dialects.of(session).write_answer(session, params)
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
-
-
-def _write(session: so.Session, link_id: int, row: dict, now: datetime, opened: int) -> bool:
-    # Core statements, not the ORM's unit of work: this is every web and SMS answer's path.
-    if not _take_receipt(session, link_id):
-        return False
-    tallies.bump(session, row["poll_id"], {"answered": 1, "opened": opened})
-    session.execute(_MARK_ANSWERED, {"row_id": link_id, "today": now.date()})
-    session.execute(_INSERT_ANSWER, row)
-    tallies.count_answers(session, row["poll_id"], [_cell(row)])
-    return True
-
-
-def _write_in_one_statement(session: so.Session, link_id: int, row: dict, now: datetime, opened: int) -> bool:
-    # What `_write` does, as one statement: on PostgreSQL each statement is a
-    # round trip to the server, and the answer is every respondent's request.
-    # Every part is conditional on the receipt, so a link's second answer
-    # writes nothing here either.
-    params = row | {"link": link_id, "today": now.date(), "opened": opened}
-    return session.execute(_ANSWER_IN_ONE_STATEMENT, params).first() is not None
-
-
-_ANSWER_IN_ONE_STATEMENT = sa.text("""
-WITH receipt AS (
-    INSERT INTO receipts (link_id) VALUES (:link)
-    ON CONFLICT (link_id) DO NOTHING
-    RETURNING link_id
-), marked AS (
-    UPDATE links SET answered_on = :today, opened_on = coalesce(opened_on, :today)
-    WHERE id IN (SELECT link_id FROM receipt)
-), counted AS (
-    INSERT INTO poll_counters (poll_id, name, value)
-    SELECT :poll_id, counter.name, counter.value
-    FROM receipt, (VALUES ('answered', 1), ('opened', :opened)) AS counter (name, value)
-    WHERE counter.value > 0
-    ON CONFLICT (poll_id, name) DO UPDATE SET value = poll_counters.value + excluded.value
-), by_stratum AS (
-    INSERT INTO answer_tallies (poll_id, option_id, governorate, sex, age_band, channel, count)
-    SELECT :poll_id, :option_id, coalesce(:governorate, ''), coalesce(:sex, ''), coalesce(:age_band, ''), :channel, 1
-    FROM receipt
-    ON CONFLICT (poll_id, option_id, governorate, sex, age_band, channel)
-    DO UPDATE SET count = answer_tallies.count + 1
-), by_hour AS (
-    INSERT INTO hourly_tallies (poll_id, option_id, hour, count)
-    SELECT :poll_id, :option_id, :answered_hour, 1 FROM receipt
-    ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1
-)
-INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, link_id)
-SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :link_id
-FROM receipt
-RETURNING id
-""").bindparams(
-    sa.bindparam("today", type_=Link.answered_on.type),
-    sa.bindparam("answered_hour", type_=Answer.answered_hour.type),
-    sa.bindparam("opened", type_=sa.BigInteger),
-    # Typed, since they can be NULL.
-    sa.bindparam("link_id", type_=sa.Integer),
-    sa.bindparam("governorate", type_=sa.String),
-    sa.bindparam("sex", type_=sa.String),
-    sa.bindparam("age_band", type_=sa.String),
-)
-
-
-_MARK_ANSWERED = (
-    sa.update(_links)
-    .where(_links.c.id == sa.bindparam("row_id"))
-    .values(
-        answered_on=sa.bindparam("today", type_=Link.answered_on.type),
-        opened_on=sa.func.coalesce(_links.c.opened_on, sa.bindparam("today", type_=Link.opened_on.type)),
-    )
-)
-_INSERT_ANSWER = sa.insert(Answer.__table__)
-
-
-def _take_receipt(session: so.Session, link_id: int) -> bool:
-    # One row inserted means this answer is the link's first; none means another got there first.
-    statement = _claim_statement(session.get_bind().dialect.name)
-    return session.execute(statement, {"link_id": link_id}).first() is not None
-
-
-@functools.cache
-def _claim_statement(dialect: str) -> sa.Insert:
-    return skipping_insert(dialect, Receipt, ("link_id",)).returning(Receipt.__table__.c.link_id)
 
 
 def _cell(row: dict) -> tallies.Cell:
@@ -306,7 +219,7 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     inside a write transaction (`begin_write` on SQLite). Returns how many
     answers were recorded.
     """
-    claimed = _claim_receipts(session, [row.link_id for row in rows])
+    claimed = dialects.of(session).claim_receipts(session, [row.link_id for row in rows])
     rows = [row for row in rows if row.link_id in claimed]
     if not rows:
         return 0
@@ -332,33 +245,10 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
                     answer_id)
         for answer_id, row in zip(ids, rows, strict=True)
     ]
-    session.execute(_INSERT_ANSWER, values)
+    session.execute(sa.insert(Answer.__table__), values)
     tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened})
     tallies.count_answers(session, poll.id, (_cell(value) for value in values))
     return len(rows)
-
-
-def _claim_receipts(session: so.Session, link_ids: list[int]) -> set[int]:
-    # The ids whose receipt this call inserted: those links had no answer yet.
-    if session.get_bind().dialect.name == "postgresql":
-        claimed: set[int] = set()
-        for chunk in _chunks(link_ids, 10_000):
-            statement = (
-                insert_or_skip(session, Receipt, ["link_id"])
-                .from_select(["link_id"], sa.select(sa.func.unnest(sa.literal(chunk, sa.ARRAY(sa.Integer)))))
-                .returning(Receipt.link_id)
-            )
-            claimed.update(session.scalars(statement))
-        return claimed
-    # SQLite: the transaction holds the database's write lock, so no one can
-    # answer between this look-up and the insert.
-    taken: set[int] = set()
-    for chunk in _chunks(link_ids, 10_000):
-        taken.update(session.scalars(sa.select(Receipt.link_id).where(Receipt.link_id.in_(chunk))))
-    fresh = [link_id for link_id in dict.fromkeys(link_ids) if link_id not in taken]
-    if fresh:
-        session.execute(insert_or_skip(session, Receipt, ["link_id"]), [{"link_id": i} for i in fresh])
-    return set(fresh)
 
 
 def _chunks(values: list, size: int):

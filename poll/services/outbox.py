@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import begin_write, bulk_insert
+from poll.db import begin_write, bulk_insert, dialects
 from poll.errors import Invalid
 from poll.i18n import LANGUAGES, pick
 from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
@@ -182,9 +182,7 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta) -
         sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
         sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
     )
-    query = sa.select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(batch)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+    query = dialects.of(session).claiming(sa.select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(batch))
     messages = list(session.scalars(query))
     if not messages:
         return []

@@ -58,8 +58,17 @@ def _http_error(error: HTTPException):
     return render_template(template, code=code), code, headers
 
 
+# What a database says when it is busy or out of reach, as opposed to a mistake in a statement.
+_UNAVAILABLE = ("database is locked", "database is busy", "unable to open database", "could not connect",
+                "server closed the connection", "terminating connection", "connection refused")
+
+
 def _database_busy(error: sa.exc.OperationalError):
     # SQLite answers "database is locked" when a writer held the lock past the
-    # busy timeout: say so and ask to retry, instead of an opaque 500.
-    current_app.logger.warning("database unavailable: %s", str(error.orig or error).splitlines()[0])
+    # busy timeout, PostgreSQL may be restarting: say so and ask to retry,
+    # instead of an opaque 500. Anything else is a fault of ours and stays a 500.
+    reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else ""
+    if not (error.connection_invalidated or any(part in reason.lower() for part in _UNAVAILABLE)):
+        raise error
+    current_app.logger.warning("database unavailable: %s", reason)
     return _http_error(ServiceUnavailable(retry_after=5))

@@ -1,0 +1,55 @@
+"""The per-request (or per-command) session, and how a unit of work begins.
+
+One session per unit of work: a request or a CLI command gets it from
+`get_session()`, services flush, and the caller commits once. Work that must
+outlive the request (a streamed export) or that commits step by step (the
+dispatcher, a live simulation) opens its own with `new_session()` and
+closes it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy.orm as so
+from flask import Flask, current_app, g
+
+from poll.db import dialects
+from poll.db.engine import default_sqlite_url, make_engine
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory for `app` and close sessions after each context."""
+    url = app.config["DATABASE_URL"] or default_sqlite_url(app.instance_path)
+    app.config["DATABASE_URL"] = url
+    engine = make_engine(url)
+    app.extensions["poll.db"] = so.sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_appcontext(_close_session)
+
+
+def get_session() -> so.Session:
+    """The session of the current request or command."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["poll.db"]()
+    return g.db_session
+
+
+def new_session() -> so.Session:
+    """A session of its own, for work that outlives the request or commits as it goes; the caller closes it."""
+    return current_app.extensions["poll.db"]()
+
+
+def begin_write(session: so.Session) -> None:
+    """Start `session`'s transaction as a writer, before its first read (see `dialects`)."""
+    dialects.of(session).begin_write(session)
+
+
+def begin_single_statements(session: so.Session, *, writes: bool = False) -> None:
+    """Start a request whose statements are each complete on their own, before its first statement (see `dialects`)."""
+    dialects.of(session).begin_single_statements(session, writes=writes)
+
+
+def _close_session(exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        if exc is not None:
+            session.rollback()
+        session.close()
