@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import sys
-import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from poll.services import (
     audiences, audit, demo, exports, links, operators, outbox, polls, results, simulation,
 )
 from poll.simulate import live, montecarlo, scenario
-from poll.sms import gateways
+from poll.sms import dispatcher, gateways
 
 
 class PollGroup(click.Group):
@@ -462,6 +461,16 @@ def sms_queue(session, slug: str) -> None:
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
 
+@sms_group.command("retry")
+@click.argument("slug")
+@unit_of_work
+def sms_retry(session, slug: str) -> None:
+    """Queue poll SLUG's failed messages again, with a fresh horizon (opted-out numbers stay out)."""
+    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow())
+    audit.record(session, "messages-retried", slug, detail={"via": "cli", "queued": queued})
+    click.echo(f"{queued:,} failed messages queued again; `poll dispatch` sends them")
+
+
 @sms_group.command("remind")
 @click.argument("slug")
 @click.option("--after", "hours", type=click.FloatRange(min=0), default=24.0, show_default=True,
@@ -478,7 +487,7 @@ def sms_remind(session, slug: str, hours: float) -> None:
 
 
 @cli.command("dispatch")
-@click.option("--once", is_flag=True, help="Drain the outbox, then exit.")
+@click.option("--once", is_flag=True, help="Drain the outbox, then exit (also when the gateway is down).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Messages per second (POLL_SMS_RATE).")
 @click.option("--batch", type=click.IntRange(1, 10_000), help="Messages claimed at a time (POLL_SMS_BATCH).")
 @with_appcontext
@@ -486,53 +495,35 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
     """Send queued SMS through the configured gateway (POLL_SMS_GATEWAY), at a steady rate.
 
     Several dispatchers may run at once on PostgreSQL; on SQLite run one.
+    While the gateway is down it pauses and tries again; see poll.sms.dispatcher.
     """
     config = current_app.config
     try:
         gateway = gateways.from_config(config)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    factory = current_app.extensions["poll.db"]
     secret = urllib.parse.quote(str(config["SMS_SECRET"]), safe="")
-
-    def dlr_url(message_id: int) -> str:
-        return f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
-
-    pacer = Pacer(rate or float(config["SMS_RATE"]))
-    sent = 0
+    settings = dispatcher.Settings(
+        rate=rate or float(config["SMS_RATE"]),
+        batch=batch or int(config["SMS_BATCH"]),
+        lease=timedelta(seconds=float(config["SMS_LEASE_SECONDS"])),
+        horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
+        max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
+        dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+    )
+    runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:
-        while True:
-            claimed = outbox.dispatch_batch(
-                factory, gateway, batch=batch or int(config["SMS_BATCH"]),
-                lease=timedelta(seconds=int(config["SMS_LEASE_SECONDS"])),
-                max_attempts=int(config["SMS_MAX_ATTEMPTS"]), dlr_url=dlr_url, pace=pacer.wait,
-            )
-            sent += claimed
-            if claimed == 0:
-                if once:
-                    break
-                time.sleep(1.0)  # an idle worker looks for new messages once a second
+        report = runner.run(once=once)
     except sa.exc.OperationalError as exc:
         raise click.ClickException(_database_problem(exc)) from None
     except KeyboardInterrupt:
-        pass
-    with factory() as session:
-        states = outbox.state_counts(session)
-    click.echo(f"{sent:,} messages handed to the {gateway.name} gateway; outbox: "
-               + ", ".join(f"{state} {count:,}" for state, count in sorted(states.items())))
+        return
+    click.echo(f"{report.handed:,} messages handed to the {gateway.name} gateway; outbox: "
+               + ", ".join(f"{state} {count:,}" for state, count in sorted(report.counts.items())))
+    if report.unavailable:
+        raise click.ClickException(f"the {gateway.name} gateway is unavailable: the rest stay queued, "
+                                   "no attempt spent; run `poll dispatch` again when it is back")
 
 
-class Pacer:
-    """Spaces calls to at most `rate` a second."""
-
-    def __init__(self, rate: float):
-        self.interval = 1.0 / rate
-        self.next = time.monotonic()
-
-    def wait(self) -> None:
-        now = time.monotonic()
-        if self.next > now:
-            time.sleep(self.next - now)  # pacing the send rate
-        self.next = max(self.next, now) + self.interval
 if __name__ == "__main__":
     cli()

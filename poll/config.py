@@ -21,12 +21,15 @@ DEFAULTS: dict[str, object] = {
     "SMS_CURRENCY": "USD",
     # Refuse to queue a message longer than this many segments.
     "SMS_MAX_SEGMENTS": 3,
-    # Dispatcher: messages per second, per claim, attempts before giving up,
-    # and how long a claim lasts before another dispatcher may take it over.
+    # Dispatcher: messages per second and per claim; how long a claim lasts
+    # before another dispatcher may take it over (renewed while it sends);
+    # how long a message may wait (a gateway outage) before it fails; the
+    # longest pause between tries while the gateway is down.
     "SMS_RATE": 50.0,
     "SMS_BATCH": 100,
-    "SMS_MAX_ATTEMPTS": 5,
-    "SMS_LEASE_SECONDS": 300,
+    "SMS_LEASE_SECONDS": 30,
+    "SMS_GIVE_UP_HOURS": 24,
+    "SMS_MAX_PAUSE_SECONDS": 60,
     # Reminders to those who have not answered, at most this many per link.
     "SMS_MAX_REMINDERS": 1,
     # Respondent pages: Arabic unless the link, the recipient or the browser says otherwise.

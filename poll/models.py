@@ -422,7 +422,11 @@ class HourlyTally(Base):
 
 
 class OutboxMessage(Base):
-    """An SMS to send: queued, claimed by one dispatcher, sent once, then delivered or failed."""
+    """An SMS to send: queued, claimed by one dispatcher, sent once, then delivered or failed.
+
+    `attempts` counts the gateway's answers (accepted or refused), never the
+    times it could not be reached.
+    """
 
     __tablename__ = "outbox_messages"
 
@@ -441,6 +445,8 @@ class OutboxMessage(Base):
     gateway_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     last_error: so.Mapped[str | None] = so.mapped_column(sa.String(200))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    # When it was (last) put in the queue: the dispatcher gives up POLL_SMS_GIVE_UP_HOURS later.
+    queued_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     claimed_at: so.Mapped[datetime | None]
     sent_at: so.Mapped[datetime | None]

@@ -26,6 +26,7 @@ class Kannel:
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list = field(default_factory=list)
     fakesmsc: subprocess.Popen | None = None
+    smsbox: subprocess.Popen | None = None
 
     @property
     def sendsms_url(self) -> str:
@@ -60,6 +61,10 @@ global-sender = 12345
 http-request-retry = 60
 http-queue-delay = 1
 log-level = 2
+reply-couldnotfetch = ""
+reply-couldnotrepresent = ""
+reply-requestfailed = ""
+reply-emptymessage = ""
 
 group = sendsms-user
 username = {USERNAME}
@@ -75,6 +80,7 @@ catch-all = true
 get-url = "{mo}"
 max-messages = 1
 accept-x-kannel-headers = true
+omit-empty = true
 """
 
     def start(self) -> None:
@@ -91,16 +97,28 @@ accept-x-kannel-headers = true
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log("fakesmsc.log"),
         )
         self.processes.append(self.fakesmsc)
-        self._spawn([str(SMSBOX), "-v", "2", str(conf)], "smsbox.log")
+        self.start_smsbox()
+
+    def start_smsbox(self) -> None:
+        """Start smsbox (again): sendsms answers once it listens."""
+        self.smsbox = self._spawn([str(SMSBOX), "-v", "2", str(self.folder / "kannel.conf")], "smsbox.log")
         wait_for_port(self.ports["sendsms"])
 
+    def stop_smsbox(self) -> None:
+        """Stop smsbox, as an outage of the gateway would: sendsms stops answering."""
+        self.smsbox.terminate()
+        self.smsbox.wait(timeout=30)
+        self.processes.remove(self.smsbox)
+
     def _log(self, name: str):
-        handle = (self.folder / name).open("wb")
+        handle = (self.folder / name).open("ab")
         self.logs.append(handle)
         return handle
 
-    def _spawn(self, command: list[str], log: str) -> None:
-        self.processes.append(subprocess.Popen(command, stdout=self._log(log), stderr=subprocess.STDOUT))
+    def _spawn(self, command: list[str], log: str) -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=self._log(log), stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
 
     def gateway_logs(self) -> str:
         """What bearerbox and smsbox logged (fakesmsc is the phones' side, not ours)."""

@@ -63,3 +63,49 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.1)  # polling a port that is not open yet, bounded by the deadline
     raise RuntimeError(f"server at {url} did not answer within {timeout} s")
+
+
+class ScriptedSendsms:
+    """An HTTP server on loopback answering sendsms requests with the statuses it is given, in order, then 202.
+
+    For the dispatcher's own tests (refusals, outages, pauses); the real
+    smsbox is driven in tests/test_kannel.py.
+    """
+
+    BODIES = {202: b"0: Accepted for delivery", 403: b"Authorization failed for sendsms",
+              503: b"Temporal failure, try again later."}
+
+    def __init__(self, statuses: list[int]):
+        import http.server
+        import threading
+
+        script, received = list(statuses), []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server API)
+                status = script.pop(0) if script else 202
+                received.append((self.path, status))
+                body = ScriptedSendsms.BODIES.get(status, b"")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/cgi-bin/sendsms"
+
+    def __enter__(self) -> ScriptedSendsms:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()

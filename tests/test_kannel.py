@@ -7,9 +7,10 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, InboundMessage, Link, OptOut, Recipient
+from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient
 from poll.services import polls, tallies
 from tests.conftest import require
+from poll.sms.gateways import KannelGateway
 from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, Kannel, eventually
 from tests.servers import free_port, gunicorn
 
@@ -110,3 +111,124 @@ def test_a_reply_sent_while_the_app_is_down_is_recorded_once(database_url, sessi
         eventually(lambda: "تم تسجيل إجابتك" in " ".join(kannel.received()), what="the thank-you SMS")
     assert count(session, sa.select(sa.func.count()).select_from(Answer)) == 1
     assert count(session, sa.select(sa.func.count()).select_from(InboundMessage)) == 1
+
+
+# The dispatcher under faults, through the real gateway.
+
+def dispatch_process(database_url: str, kannel: Kannel, **settings: str) -> subprocess.Popen:
+    env = os.environ | app_env(kannel) | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret"}
+    env |= {f"POLL_{name.upper()}": value for name, value in settings.items()}
+    return subprocess.Popen([sys.executable, "-m", "poll.cli", "dispatch"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def states(session) -> dict[str, int]:
+    session.rollback()
+    return dict(session.execute(sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state)).all())
+
+
+def test_killed_dispatchers_lose_nothing_and_their_claims_come_back_in_seconds(
+    database_url, session, make_poll, make_links, kannel
+):
+    poll = make_poll("killed")
+    make_links(poll, count=120, language="ar")
+    session.rollback()
+    phones = set(session.scalars(sa.select(Recipient.phone)))
+    settings = {"sms_lease_seconds": "2", "sms_rate": "60", "sms_batch": "20"}
+    kills = 0
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        poll_command(database_url, kannel, "sms", "queue", "killed")
+        workers = [dispatch_process(database_url, kannel, **settings) for _ in range(2)]
+        try:
+            handed = sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_not(None))
+            while count(session, handed) < 100:
+                before = count(session, handed)
+                eventually(lambda b=before: count(session, handed) >= b + 15, what="15 more sends")
+                victim = workers.pop(0)
+                victim.kill()  # SIGKILL: no chance to release its claim
+                victim.wait()
+                kills += 1
+                workers.append(dispatch_process(database_url, kannel, **settings))
+            eventually(lambda: states(session) == {"delivered": 120}, timeout=90, what="every message delivered")
+        finally:
+            for worker in workers:
+                worker.kill()
+                worker.wait()
+    received = [text.split(" ", 1)[0] for text in kannel.received()]
+    assert set(received) == phones  # nothing lost
+    assert len(received) - len(phones) <= kills  # a kill between acceptance and record may send one twice
+    assert kills >= 4
+    poll = polls.get_poll(session, "killed")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_a_gateway_outage_spends_no_attempt_and_everything_goes_once_it_is_back(
+    database_url, session, make_poll, make_links, kannel
+):
+    poll = make_poll("outage")
+    make_links(poll, count=60, language="ar")
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        poll_command(database_url, kannel, "sms", "queue", "outage")
+        worker = dispatch_process(database_url, kannel, sms_rate="10", sms_batch="10", sms_max_pause_seconds="1")
+        try:
+            sent = sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_not(None))
+            eventually(lambda: count(session, sent) >= 10, what="the first sends")
+            kannel.stop_smsbox()
+            # The dispatcher meets the outage, puts its claim back and pauses: nothing fails meanwhile.
+            waiting = sa.select(sa.func.count()).where(OutboxMessage.state == "queued", OutboxMessage.attempts == 0)
+            eventually(lambda: count(session, waiting) >= 60 - count(session, sent) > 0, what="claims released")
+            assert states(session).get("failed", 0) == 0
+            kannel.start_smsbox()
+            eventually(lambda: states(session) == {"delivered": 60}, timeout=90, what="every message delivered")
+        finally:
+            worker.kill()
+            worker.wait()
+    session.rollback()
+    assert set(session.scalars(sa.select(OutboxMessage.attempts))) == {1}  # the outage cost no attempt
+    poll = polls.get_poll(session, "outage")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+class WaitsForTheReport(KannelGateway):
+    """smsbox, but the dispatcher hears its answer only once the delivery report is in: reports come first."""
+
+    def __init__(self, url: str, session_factory):
+        super().__init__(url, USERNAME, PASSWORD)
+        self.session_factory = session_factory
+
+    def send(self, message):
+        result = super().send(message)
+
+        def delivered() -> bool:
+            with self.session_factory() as session:
+                return session.get(OutboxMessage, message.message_id).state == "delivered"
+
+        eventually(delivered, what=f"the report of message {message.message_id}")
+        return result
+
+
+def test_delivery_reports_that_overtake_the_send_never_move_a_message_back(
+    app, database_url, session, make_poll, make_links, kannel
+):
+    from datetime import timedelta
+
+    from poll.sms.dispatcher import Dispatcher, Settings
+
+    poll = make_poll("overtaken")
+    make_links(poll, count=12, language="ar")
+    secret = SECRET
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)) as base:
+        poll_command(database_url, kannel, "sms", "queue", "overtaken")
+        factory = app.extensions["poll.db"]
+        settings = Settings(rate=50, batch=12, lease=timedelta(seconds=30), horizon=timedelta(hours=1),
+                            dlr_url=lambda i: f"{base}/sms/kannel/dlr?secret={secret}&message={i}&status=%d")
+        report = Dispatcher(factory, WaitsForTheReport(kannel.sendsms_url, factory), settings).run(once=True)
+    assert report.handed == 12
+    assert states(session) == {"delivered": 12}
+    session.rollback()
+    assert session.scalar(sa.select(sa.func.count()).where(Link.sent_at.is_not(None))) == 12
+    assert session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
+    poll = polls.get_poll(session, "overtaken")
+    counters = tallies.counters(session, poll)
+    assert counters["sent"] == counters["delivered"] == 12
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)

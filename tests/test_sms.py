@@ -8,12 +8,13 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.errors import Invalid
-from poll.models import Answer, InboundMessage, OptOut, OutboxMessage, Recipient, utcnow
+from poll.models import Answer, AuditEvent, InboundMessage, OptOut, OutboxMessage, Recipient, utcnow
 from poll.vocabulary import MessageState
 from poll.services import outbox, polls, tallies
 from poll.sms import encoding, replies
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
-from tests.servers import free_port
+from poll.sms.dispatcher import Dispatcher, Settings
+from tests.servers import ScriptedSendsms, free_port
 
 SECRET = "s3cret-for-tests"
 
@@ -107,7 +108,7 @@ def claim_now(app, **kwargs):
     with app.extensions["poll.db"]() as session:
         begin_write(session)
         claimed = outbox.claim(session, batch=kwargs.get("batch", 100), now=kwargs.get("now", utcnow()),
-                               lease=timedelta(seconds=300))
+                               lease=timedelta(seconds=30), horizon=timedelta(hours=24))
         ids = [message.id for message in claimed]
         session.commit()
     return ids
@@ -117,11 +118,11 @@ def test_a_dead_dispatchers_claims_are_taken_over_after_the_lease(app, session, 
     first = claim_now(app)
     assert len(first) == 3
     assert claim_now(app) == []  # still leased
-    again = claim_now(app, now=utcnow() + timedelta(seconds=301))
+    again = claim_now(app, now=utcnow() + timedelta(seconds=31))
     assert again == first
     session.rollback()
     messages = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    assert [m.attempts for m in messages] == [2, 2, 2]
+    assert [m.attempts for m in messages] == [0, 0, 0]  # a claim is not an attempt: only the gateway's answers are
     assert [m.idempotency_key for m in messages] == [f"inv-{m.link_id}" for m in messages]
 
 
@@ -143,33 +144,67 @@ def test_concurrent_dispatchers_never_claim_the_same_message(app, session, make_
     assert len(claimed) == len(set(claimed)) == 60
 
 
-def test_unreachable_gateway_retries_with_backoff_then_fails(app, session, queued):
-    gateway = KannelGateway(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "u", "p", timeout=2)
-    factory = app.extensions["poll.db"]
-    for _attempt in range(2):
-        with factory() as s:
-            s.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow()))
-            s.commit()
-        outbox.dispatch_batch(factory, gateway, batch=10, lease=timedelta(seconds=300), max_attempts=2,
-                              dlr_url=lambda i: "http://x/")
+def dispatcher_for(app, url: str, sleeps: list | None = None, **settings) -> Dispatcher:
+    """A dispatcher against `url`, with its pauses recorded in `sleeps` instead of slept."""
+    values = {"rate": 1000.0, "batch": 10, "lease": timedelta(seconds=30), "horizon": timedelta(hours=24),
+              "dlr_url": lambda message_id: "http://127.0.0.1:9/dlr", "max_pause": 8.0} | settings
+    return Dispatcher(app.extensions["poll.db"], KannelGateway(url, "u", "p", timeout=5), Settings(**values),
+                      sleep=(sleeps.append if sleeps is not None else lambda seconds: None))
+
+
+def test_an_unreachable_gateway_spends_no_attempt_and_fails_nothing(app, session, queued):
+    report = dispatcher_for(app, f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms").run(once=True)
+    assert report.unavailable and report.handed == 0
     session.rollback()
     messages = session.scalars(sa.select(OutboxMessage)).all()
-    assert {m.state for m in messages} == {MessageState.FAILED}
-    assert all("cannot reach smsbox" in m.last_error for m in messages)
+    assert {(m.state, m.attempts) for m in messages} == {(MessageState.QUEUED, 0)}
+
+
+def test_the_dispatcher_pauses_as_a_whole_while_the_gateway_is_down(app, session, queued):
+    sleeps: list[float] = []
+    with ScriptedSendsms([503, 503, 503, 503]) as smsbox:
+        dispatcher = dispatcher_for(app, smsbox.url, sleeps)
+
+        def drained() -> bool:
+            with app.extensions["poll.db"]() as s:
+                return outbox.state_counts(s).get(MessageState.SENT, 0) == 3
+
+        report = dispatcher.run(should_stop=drained)
+    assert report.handed == 3 and report.outages == 4
+    # Each outage doubles the pause, and one message at a time tries the gateway again.
+    assert [pause for pause in sleeps if pause >= 1] == [1.0, 2.0, 4.0, 8.0]
+    assert len(smsbox.received) == 4 + 3
+    session.rollback()
+    assert [m.attempts for m in session.scalars(sa.select(OutboxMessage))] == [1, 1, 1]
+
+
+def test_a_refusal_fails_the_message_at_once_and_is_counted(app, session, queued):
+    with ScriptedSendsms([403]) as smsbox:
+        report = dispatcher_for(app, smsbox.url).run(once=True)
+    assert report.refused == 1 and report.handed == 2
+    session.rollback()
+    failed = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.state == MessageState.FAILED)).one()
+    assert failed.attempts == 1 and "403" in failed.last_error
     poll = polls.get_poll(session, "out")
-    assert tallies.counters(session, poll)["failed"] == 3
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
 
 
-def test_first_failure_is_queued_again_later(app, session, queued):
-    gateway = KannelGateway(f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms", "u", "p", timeout=2)
-    before = utcnow()
-    outbox.dispatch_batch(app.extensions["poll.db"], gateway, batch=10, lease=timedelta(seconds=300),
-                          max_attempts=5, dlr_url=lambda i: "http://x/")
+def test_messages_fail_only_past_the_horizon_and_can_be_sent_again(app, runner, session, queued):
+    with app.extensions["poll.db"]() as s:
+        s.execute(sa.update(OutboxMessage).values(queued_at=utcnow() - timedelta(hours=25)))
+        s.commit()
+    report = dispatcher_for(app, f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms").run(once=True)
+    assert report.handed == 0 and not report.unavailable  # nothing due: all failed before a send was tried
     session.rollback()
-    for message in session.scalars(sa.select(OutboxMessage)):
-        assert message.state == MessageState.QUEUED and message.attempts == 1
-        assert message.next_attempt_at >= before + timedelta(seconds=29)
+    poll = polls.get_poll(session, "out")
+    assert {m.state for m in session.scalars(sa.select(OutboxMessage))} == {MessageState.FAILED}
+    assert tallies.counters(session, poll)["failed"] == 3
+    result = runner.invoke(["sms", "retry", "out"])
+    assert "3 failed messages queued again" in result.output
+    session.rollback()
+    assert {(m.state, m.attempts) for m in session.scalars(sa.select(OutboxMessage))} == {(MessageState.QUEUED, 0)}
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+    assert session.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "messages-retried"))
 
 
 def mo(client, **params):

@@ -1,11 +1,13 @@
 """The SMS outbox: compose and queue messages, claim them for sending, record what happened.
 
-States: queued -> sending -> sent -> delivered, or failed; cancelled for
-numbers that opted out. A dispatcher claims a batch (on PostgreSQL with
-FOR UPDATE SKIP LOCKED, so many dispatchers can share one outbox), commits
-the claim, sends, then records each result. A dispatcher that dies leaves
-its claims in "sending"; after the lease they are queued again. Each message
-keeps one idempotency key for all its attempts.
+States move forward only (vocabulary.FORWARD): queued -> sending -> sent ->
+delivered, or failed; cancelled for numbers that opted out. Every move is one
+conditional UPDATE, so the dispatcher's record and a delivery report that
+overtook it cannot undo each other. A dispatcher (sms.dispatcher) claims a
+batch (on PostgreSQL with FOR UPDATE SKIP LOCKED, so many dispatchers can
+share one outbox), sends, and records each answer; one that dies leaves its
+claims in "sending" until their lease runs out. Each message keeps one
+idempotency key for all its attempts.
 """
 
 from __future__ import annotations
@@ -17,17 +19,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import begin_write, bulk_insert, dialects
+from poll.db import bulk_insert, dialects
 from poll.errors import Invalid
 from poll.i18n import LANGUAGES, pick
 from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
-from poll.vocabulary import MessageKind, MessageState
+from poll.vocabulary import FORWARD, MessageKind, MessageState
 from poll.services import links, polls, tallies
 from poll.sms import encoding
-from poll.sms.gateways import Gateway, Outgoing, Sent
+from poll.sms.gateways import Outgoing, Sent
 
 DEFAULT_TEMPLATE = "{sender}: {question} {link}"
-MAX_BACKOFF = timedelta(hours=1)
 
 
 def template(poll: Poll, language: str) -> str:
@@ -167,17 +168,20 @@ def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, 
         session, OutboxMessage,
         {"link_id": link_ids, "kind": kinds, "phone": phones, "text": texts,
          "segments": [encoding.analyze(text).segments for text in texts], "idempotency_key": keys},
-        same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "next_attempt_at": now},
+        same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "queued_at": now, "next_attempt_at": now},
     )
     return len(messages)
 
 
-def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta) -> list[OutboxMessage]:
+def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, horizon: timedelta) -> list[OutboxMessage]:
     """Take up to `batch` due messages for this dispatcher; the caller commits before sending.
 
-    Messages stuck in "sending" longer than `lease` (their dispatcher died)
-    are due again. On PostgreSQL rows locked by another dispatcher are skipped.
+    Due: queued and past their next attempt, or left in "sending" longer than
+    `lease` by a dispatcher that died. Queued messages not sent within
+    `horizon` of being queued fail first. Numbers that opted out are
+    cancelled. On PostgreSQL rows another dispatcher holds are skipped.
     """
+    _give_up(session, now - horizon, now)
     due = sa.or_(
         sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
         sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
@@ -194,10 +198,20 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta) -
             continue
         message.state = MessageState.SENDING
         message.claimed_at = now
-        message.attempts += 1
         claimed.append(message)
     session.flush()
     return claimed
+
+
+def _give_up(session: so.Session, queued_before: datetime, now: datetime) -> None:
+    # Fail what waited past the horizon: an outage longer than the operator allows.
+    expired = session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.queued_at < queued_before)
+        .values(state=MessageState.FAILED, last_error=f"not sent by {now:%Y-%m-%d %H:%M} UTC: gave up")
+        .returning(OutboxMessage.link_id)
+    ).scalars().all()
+    _count_failures(session, [link_id for link_id in expired if link_id is not None])
 
 
 def outgoing(message: OutboxMessage, dlr_url: str) -> Outgoing:
@@ -205,59 +219,135 @@ def outgoing(message: OutboxMessage, dlr_url: str) -> Outgoing:
     return Outgoing(message.id, message.phone, message.text, message.idempotency_key, dlr_url)
 
 
-def record(session: so.Session, message_id: int, result: Sent, *, now: datetime, max_attempts: int) -> str:
-    """Store the gateway's answer for one claimed message; returns its new state."""
-    message = session.get(OutboxMessage, message_id)
-    if message is None or message.state != MessageState.SENDING:
-        return message.state if message else "gone"
-    message.last_error = result.error or None
+def _move(session: so.Session, message_id: int, to: MessageState, **values) -> int | None:
+    """Move a message to state `to` if it is in a state that `to` may follow; its link's id, or None if it did not move.
+
+    One conditional UPDATE, so a delivery report and the dispatcher's own
+    record cannot undo each other, whatever order they come in.
+    """
+    moved = session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.state.in_(FORWARD[to]))
+        .values(state=to, **values)
+        .returning(OutboxMessage.link_id)
+    ).first()
+    if moved is None:
+        return None
+    return moved[0] if moved[0] is not None else 0
+
+
+def record(session: so.Session, message_id: int, result: Sent, *, now: datetime) -> None:
+    """Store the gateway's answer to one claimed message (accepted or refused; an unavailable gateway is `release`d).
+
+    Each answer counts as an attempt. A delivery report may have come first:
+    then the message stays delivered (or failed) and keeps its send time.
+    """
+    session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
+        .values(attempts=OutboxMessage.attempts + 1, last_error=result.error or None,
+                gateway_id=sa.func.coalesce(OutboxMessage.gateway_id, result.gateway_id))
+    )
     if result.accepted:
-        message.state = MessageState.SENT
-        message.sent_at = now
-        message.gateway_id = result.gateway_id
-        if message.link_id is not None:
-            invitation = session.get(Link, message.link_id)
-            if invitation.sent_at is None:
-                invitation.sent_at = now
-                tallies.bump(session, invitation.poll_id, {"sent": 1})
-    elif result.permanent or message.attempts >= max_attempts:
-        message.state = MessageState.FAILED
-        _count_failure(session, message)
-    else:
-        message.state = MessageState.QUEUED
-        message.next_attempt_at = now + min(timedelta(seconds=30 * 2 ** (message.attempts - 1)), MAX_BACKOFF)
+        _move(session, message_id, MessageState.SENT)
+        _mark_sent(session, message_id, now)
+    elif _move(session, message_id, MessageState.FAILED) is not None:
+        _count_failures(session, [_link_of(session, message_id)])
     session.flush()
-    return message.state
+
+
+def release(session: so.Session, message_ids: list[int]) -> None:
+    """Put claimed messages back in the queue without spending an attempt: the gateway did not answer for them."""
+    if message_ids:
+        session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.state == MessageState.SENDING)
+            .values(state=MessageState.QUEUED, claimed_at=None)
+        )
+
+
+def renew(session: so.Session, message_ids: list[int], *, now: datetime) -> None:
+    """Renew this dispatcher's claim on messages it has not sent yet, so no other takes them over."""
+    if message_ids:
+        session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids), OutboxMessage.state == MessageState.SENDING)
+            .values(claimed_at=now)
+        )
+
+
+def _mark_sent(session: so.Session, message_id: int, now: datetime) -> None:
+    # The message's send time and its link's, each set once, whoever comes first (report or record).
+    session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.sent_at.is_(None))
+        .values(sent_at=now)
+    )
+    link_id = _link_of(session, message_id)
+    if link_id is None:
+        return
+    poll_id = session.scalar(
+        sa.update(Link).where(Link.id == link_id, Link.sent_at.is_(None)).values(sent_at=now).returning(Link.poll_id)
+    )
+    if poll_id is not None:
+        tallies.bump(session, poll_id, {"sent": 1})
+
+
+def _link_of(session: so.Session, message_id: int) -> int | None:
+    return session.scalar(sa.select(OutboxMessage.link_id).where(OutboxMessage.id == message_id))
 
 
 def delivery_report(session: so.Session, message_id: int, status: int, *, now: datetime) -> bool:
-    """Apply a delivery report (Kannel's %d: 1 delivered, 2 failed, 16 rejected, 4/8 buffered or accepted).
+    """Apply a delivery report (Kannel's %d: 1 delivered, 2 failed, 16 rejected, 8 accepted by the SMSC, 4 buffered).
 
-    Returns False if no such message exists.
+    Reports may come in any order, before or after the dispatcher recorded
+    the send: states only move forward. Returns False if no such message exists.
     """
-    message = session.get(OutboxMessage, message_id)
-    if message is None:
+    if _link_of(session, message_id) is None and session.get(OutboxMessage, message_id) is None:
         return False
-    if status == 1 and message.state != MessageState.DELIVERED:
-        message.state = MessageState.DELIVERED
-        message.delivered_at = now
-        if message.link_id is not None:
-            invitation = session.get(Link, message.link_id)
-            if invitation.delivered_at is None:
-                invitation.delivered_at = now
-                tallies.bump(session, invitation.poll_id, {"delivered": 1})
-    elif status in (2, 16) and message.state not in (MessageState.DELIVERED, MessageState.FAILED):
-        message.state = MessageState.FAILED
-        message.last_error = f"delivery report {status}"
-        _count_failure(session, message)
+    if status == 1:
+        if _move(session, message_id, MessageState.DELIVERED, delivered_at=now) is not None:
+            _mark_sent(session, message_id, now)
+            link_id = _link_of(session, message_id)
+            poll_id = link_id and session.scalar(
+                sa.update(Link).where(Link.id == link_id, Link.delivered_at.is_(None))
+                .values(delivered_at=now).returning(Link.poll_id)
+            )
+            if poll_id:
+                tallies.bump(session, poll_id, {"delivered": 1})
+    elif status == 8:
+        if _move(session, message_id, MessageState.SENT) is not None:
+            _mark_sent(session, message_id, now)
+    elif status in (2, 16):
+        if _move(session, message_id, MessageState.FAILED, last_error=f"delivery report {status}") is not None:
+            _count_failures(session, [_link_of(session, message_id)])
     session.flush()
     return True
 
 
-def _count_failure(session: so.Session, message: OutboxMessage) -> None:
-    if message.link_id is not None:
-        poll_id = session.scalar(sa.select(Link.poll_id).where(Link.id == message.link_id))
-        tallies.bump(session, poll_id, {"failed": 1})
+def _count_failures(session: so.Session, link_ids: list[int | None]) -> None:
+    # Failed messages are counted per poll (the funnel's "failed"); messages without a link count nowhere.
+    known = [link_id for link_id in link_ids if link_id]
+    if not known:
+        return
+    for poll_id, number in session.execute(
+        sa.select(Link.poll_id, sa.func.count()).where(Link.id.in_(known)).group_by(Link.poll_id)
+    ):
+        tallies.bump(session, poll_id, {"failed": number})
+
+
+def retry_failed(session: so.Session, poll: Poll, *, now: datetime) -> int:
+    """Queue `poll`'s failed messages again (opted-out numbers excepted), with a fresh horizon; returns how many."""
+    opted_out = sa.select(OptOut.phone).where(OptOut.phone == OutboxMessage.phone)
+    link_ids = sa.select(Link.id).where(Link.poll_id == poll.id)
+    retried = session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.state == MessageState.FAILED, OutboxMessage.link_id.in_(link_ids), ~opted_out.exists())
+        .values(state=MessageState.QUEUED, attempts=0, last_error=None, queued_at=now, next_attempt_at=now,
+                claimed_at=None)
+        .returning(OutboxMessage.id)
+    ).scalars().all()
+    if retried:
+        tallies.bump(session, poll.id, {"failed": -len(retried)})
+    return len(retried)
 
 
 def opt_out(session: so.Session, phone: str) -> bool:
@@ -287,25 +377,3 @@ def messages_for(session: so.Session, phone: str) -> list[OutboxMessage]:
             [MessageState.SENT, MessageState.DELIVERED]))
         .order_by(OutboxMessage.id)
     ))
-
-
-def dispatch_batch(session_factory, gateway: Gateway, *, batch: int, lease: timedelta, max_attempts: int,
-                   dlr_url: callable, pace: callable = lambda: None) -> int:
-    """Claim one batch, send it, record the results; returns how many were claimed.
-
-    Uses a fresh session per step, so the claim is committed before any
-    message leaves, and each result is committed as soon as it is known.
-    """
-    with session_factory() as session:
-        begin_write(session)
-        claimed = claim(session, batch=batch, now=utcnow(), lease=lease)
-        jobs = [outgoing(message, dlr_url(message.id)) for message in claimed]
-        session.commit()
-    for job in jobs:
-        pace()
-        result = gateway.send(job)
-        with session_factory() as session:
-            begin_write(session)
-            record(session, job.message_id, result, now=utcnow(), max_attempts=max_attempts)
-            session.commit()
-    return len(jobs)

@@ -1,11 +1,13 @@
 """SMS gateways behind one small interface: simulated (default), Kannel's smsbox, or a log.
 
-A gateway takes one message and says whether it was accepted, and if not,
-whether trying again could help.
+A gateway takes one message and answers: accepted, refused (for good: this
+message will never pass), or unavailable (no answer, or "try again later":
+the gateway itself is down, and it says nothing about the message).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import urllib.error
 import urllib.parse
@@ -27,12 +29,21 @@ class Outgoing:
     dlr_url: str  # where delivery reports for this message go
 
 
+class Answer(enum.StrEnum):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"  # this message, for good (bad number, not routable, authentication)
+    UNAVAILABLE = "unavailable"  # the gateway, for now (unreachable, or a 5xx "try again later")
+
+
 @dataclass(frozen=True)
 class Sent:
-    accepted: bool
-    permanent: bool = False  # a refusal that retrying will not change
+    answer: Answer
     gateway_id: str | None = None
     error: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.answer is Answer.ACCEPTED
 
 
 class Gateway(Protocol):
@@ -47,7 +58,7 @@ class SimulatedGateway:
     name = "simulated"
 
     def send(self, message: Outgoing) -> Sent:
-        return Sent(accepted=True, gateway_id=message.idempotency_key)
+        return Sent(Answer.ACCEPTED, gateway_id=message.idempotency_key)
 
 
 class LogGateway:
@@ -57,7 +68,7 @@ class LogGateway:
 
     def send(self, message: Outgoing) -> Sent:
         log.info("SMS to %s [%s]: %s", message.phone, message.idempotency_key, mask(message.text))
-        return Sent(accepted=True, gateway_id=message.idempotency_key)
+        return Sent(Answer.ACCEPTED, gateway_id=message.idempotency_key)
 
 
 class KannelGateway:
@@ -86,13 +97,14 @@ class KannelGateway:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = response.read().decode("utf-8", "replace").strip()
-                return Sent(accepted=True, gateway_id=message.idempotency_key, error=body[:200])
+                return Sent(Answer.ACCEPTED, gateway_id=message.idempotency_key, error=body[:200])
         except urllib.error.HTTPError as error:
             body = error.read().decode("utf-8", "replace").strip()[:200]
-            # smsbox: 4xx are refusals of this message (auth, routing, fields); 5xx may pass later.
-            return Sent(accepted=False, permanent=400 <= error.code < 500, error=f"{error.code} {body}")
+            # smsbox: 4xx refuse this message (auth, routing, fields); 5xx say it cannot send now.
+            answer = Answer.REFUSED if 400 <= error.code < 500 else Answer.UNAVAILABLE
+            return Sent(answer, error=f"{error.code} {body}")
         except (urllib.error.URLError, OSError) as error:
-            return Sent(accepted=False, error=f"cannot reach smsbox: {getattr(error, 'reason', error)}"[:200])
+            return Sent(Answer.UNAVAILABLE, error=f"cannot reach smsbox: {getattr(error, 'reason', error)}"[:200])
 
 
 def from_config(config) -> Gateway:

@@ -31,6 +31,7 @@ from _common import Databases, open_poll_with_links, report, timed  # noqa: E402
 from poll import db  # noqa: E402
 from poll.services import outbox, polls  # noqa: E402
 from poll.sms.gateways import KannelGateway  # noqa: E402
+from poll.sms.dispatcher import Dispatcher, Settings  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 
 
@@ -50,14 +51,11 @@ def ours(url: str, gateway: KannelGateway, workers: int) -> int:
     engine = db.make_engine(url)
     factory = sa.orm.sessionmaker(bind=engine)
 
+    settings = Settings(rate=1e9, batch=50, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
+                        dlr_url=lambda i: f"http://127.0.0.1:9/dlr?message={i}&status=%d")
+
     def dispatcher() -> int:
-        sent = 0
-        while claimed := outbox.dispatch_batch(
-            factory, gateway, batch=50, lease=timedelta(minutes=5), max_attempts=3,
-            dlr_url=lambda i: f"http://127.0.0.1:9/dlr?message={i}&status=%d",
-        ):
-            sent += claimed
-        return sent
+        return Dispatcher(factory, gateway, settings).run(once=True).handed
 
     with ThreadPoolExecutor(workers) as pool:
         sent = sum(pool.map(lambda _: dispatcher(), range(workers)))
