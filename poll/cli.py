@@ -52,13 +52,19 @@ def cli() -> None:
 
 
 def unit_of_work(command):
-    """Run `command` with the session as its first argument; commit once, or roll back and exit 1."""
+    """Run `command` with the session as its first argument; commit once, or roll back and exit 1.
+
+    The transaction is a writer from its start (`db.begin_write`): most
+    commands write, if only to the audit trail, and on SQLite a transaction
+    that read first could not wait for another writer.
+    """
 
     @functools.wraps(command)
     @with_appcontext
     def run(*args, **kwargs):
         session = db.get_session()
         try:
+            db.begin_write(session)
             result = command(session, *args, **kwargs)
             session.commit()
             return result

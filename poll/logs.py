@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 from gunicorn.glogging import Logger as _GunicornLogger
 
@@ -25,7 +26,16 @@ _SECRETS = re.compile(
 
 
 def mask(text: str) -> str:
-    """`text` with link tokens, secret query values and bearer tokens replaced by "…"."""
+    """`text` with link tokens, secret query values and bearer tokens replaced by "…".
+
+    Percent-encoding is decoded first, as often as it was applied: the
+    router reads `/%70/<token>` as `/p/<token>`, and so must the mask.
+    """
+    for _ in range(3):
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
     return _SECRETS.sub(lambda found: (found["link"] or found["param"] or found["auth"]) + MASK, text)
 
 

@@ -479,6 +479,22 @@ class InboundMessage(Base):
     __table_args__ = (one_of("outcome", [*Outcome, *SmsOutcome]),)
 
 
+class ShownCategory(Base):
+    """A category of a breakdown (a governorate, a sex, an age band) whose answers have been shown on their own.
+
+    Once shown, always shown, to everyone: every view of a poll (dashboard,
+    exports, public snapshots) draws from this one growing set, so no two
+    views, now or later, hide different categories that a reader could
+    subtract from each other (`services.suppression`).
+    """
+
+    __tablename__ = "shown_categories"
+
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    stratum: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
+
+
 class PublicSnapshot(Base):
     """What the public sees of a poll: figures frozen at a moment, refreshed only when that is safe.
 

@@ -33,10 +33,10 @@ class Publication:
 def recovered_cells(publications: Sequence[Publication]) -> list[tuple[int, int, tuple[int, ...]]]:
     """Hidden growth that the publications pin down exactly and that breaks the rule.
 
-    Unknowns: each category's counts at the first look and what each later
-    look added (never negative). Returns (look, category, counts) for every
-    category whose counts at a look, or growth since the previous look, are
-    fixed to one integer vector holding 1-9 answers or answers of one option.
+    Unknowns: each category's counts at every look, never shrinking from one
+    look to the next. Returns (look, category, counts) for every category
+    whose counts at a look, or growth between any two looks, are fixed to one
+    integer vector holding 1-9 answers, or answers of one option only.
     """
     looks, categories, options = len(publications), len(publications[0].cells), len(publications[0].total)
     size = looks * categories * options  # x[t, c, o]: counts at look t
@@ -75,107 +75,81 @@ def recovered_cells(publications: Sequence[Publication]) -> list[tuple[int, int,
         assert result.status == 0, result.message
         return result.fun
 
+    def pinned(objective: np.ndarray) -> int | None:
+        low, high = math.ceil(extreme(objective) - 1e-6), math.floor(-extreme(-objective) + 1e-6)
+        return low if low == high else None
+
     found = []
-    for t in range(looks):
-        for c in range(categories):
-            if publications[t].cells[c] is not None and (t == 0 or publications[t - 1].cells[c] is not None):
-                continue  # shown: nothing to recover (its growth is checked where it is published twice)
-            fixed = []
-            for o in range(options):
-                objective = np.zeros(size)
-                objective[index(t, c, o)] = 1
-                if t:
-                    objective[index(t - 1, c, o)] = -1
-                low, high = math.ceil(extreme(objective) - 1e-6), math.floor(-extreme(-objective) + 1e-6)
-                if low != high:
-                    break
-                fixed.append(low)
-            else:
-                counts = tuple(fixed)
-                if 0 < sum(counts) and (sum(counts) < K or sum(1 for n in counts if n) < 2):
-                    found.append((t, c, counts))
-    # Growth of categories shown at two looks in a row is published outright.
-    for t in range(1, looks):
-        for c in range(categories):
-            before, after = publications[t - 1].cells[c], publications[t].cells[c]
-            if before is not None and after is not None:
-                growth = tuple(a - b for a, b in zip(after, before, strict=True))
+    # Each category at each look, and its growth between any two looks (not only consecutive ones).
+    for c in range(categories):
+        for t in range(looks):
+            for s in [None, *range(t)]:
+                shown_then = s is None or publications[s].cells[c] is not None
+                if publications[t].cells[c] is not None and shown_then:
+                    if s is None:
+                        continue  # shown outright: nothing to recover
+                    growth = tuple(a - b for a, b in zip(publications[t].cells[c], publications[s].cells[c],
+                                                         strict=True))
+                else:
+                    fixed = []
+                    for o in range(options):
+                        objective = np.zeros(size)
+                        objective[index(t, c, o)] = 1
+                        if s is not None:
+                            objective[index(s, c, o)] = -1
+                        value = pinned(objective)
+                        if value is None:
+                            break
+                        fixed.append(value)
+                    else:
+                        growth = tuple(fixed)
+                    if len(fixed) < options:
+                        continue
                 if 0 < sum(growth) and (sum(growth) < K or sum(1 for n in growth if n) < 2):
                     found.append((t, c, growth))
     return found
-
-
-def region_of(code: str) -> str:
-    from poll import iraq
-
-    found = iraq.find_governorate(code)
-    return f"region:{found.region}" if found else code
-
-
-def half_of(band: str) -> str:
-    return {"18-29": "18-44", "30-44": "18-44", "45-59": "45+", "60+": "45+"}.get(band, band)
-
-
-def week_of(day: str) -> str:
-    year, week, _ = date.fromisoformat(day).isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 QUASI_IDENTIFIERS = ("governorate", "sex", "age_band", "answered", "channel")
 
 
 def reidentify(links: list[dict], answers: list[dict]) -> dict[str, list[Counter]]:
-    """For each phone the links mark as answered, the groups of answers its own could be in, joined on every shared field.
+    """For each phone in the list of links, the groups of answers its answer (if any) could be in.
 
-    The export shows each column at one level for every row (or "*" in every
-    column for a withheld row); the attacker reads the level off the values
-    and puts each phone in the group its own values fall into, or among the
-    withheld rows if that group is not in the export. The links do not say
-    by which channel a phone answered, so each channel's group is a candidate,
-    and each must hold the rule on its own.
+    The export shows each column the same way for every row; the attacker
+    reads off the values each column takes and puts a phone where its own
+    governorate, sex and age band fall: the value itself if the export shows
+    it, else "other", else "*". Whether, when and by which channel the phone
+    answered the list does not say (in an anonymous poll), so every group of
+    the matching strata is a candidate, and each must hold the rule itself.
+    Where the list does say (answered_on), the phone's day narrows it.
     """
-    everything = ("*",) * len(QUASI_IDENTIFIERS)
-    shown = [row for row in answers if tuple(row[column] for column in QUASI_IDENTIFIERS) != everything]
-    ways = {
-        "governorate": [lambda v: v, region_of],
-        "sex": [lambda v: v],
-        "age_band": [lambda v: v, half_of],
-        "answered": [lambda v: v, week_of],
-    }
+    values = {column: {row[column] for row in answers} for column in QUASI_IDENTIFIERS}
 
-    def level(column: str) -> int:
-        values = {row[column] for row in shown}
-        if column == "governorate" and any(v.startswith("region:") for v in values):
-            return 1
-        if column == "age_band" and values & {"18-44", "45+"}:
-            return 1
-        if column == "answered" and any("-W" in v for v in values):
-            return 1
-        if values == {"*"} or not values:
-            return len(ways[column])
-        return 0
+    def shown(column: str, value: str) -> str:
+        if value in values[column]:
+            return value
+        return "other" if "other" in values[column] else "*"
 
-    levels = {column: level(column) for column in ways}
-    groups: dict[tuple, dict[str, Counter]] = {}
-    withheld: Counter = Counter()
+    groups: dict[tuple, Counter] = {}
     for row in answers:
-        if tuple(row[column] for column in QUASI_IDENTIFIERS) == everything:
-            withheld[row["option"]] += 1
-            continue
-        key = tuple(row[column] for column in ways)
-        groups.setdefault(key, {}).setdefault(row["channel"], Counter())[row["option"]] += 1
+        groups.setdefault(tuple(row[column] for column in QUASI_IDENTIFIERS), Counter())[row["option"]] += 1
     candidates = {}
     for link in links:
-        if not link["answered_on"]:
-            continue
-        values = {"governorate": link["governorate"], "sex": link["sex"], "age_band": link["age_band"],
-                  "answered": link["answered_on"]}
-        key = tuple(
-            "*" if levels[column] >= len(ways[column]) else ways[column][levels[column]](values[column])
-            for column in ways
-        )
-        candidates[link["phone"]] = list(groups[key].values()) if key in groups else [withheld]
+        if "answered_on" in link and not link["answered_on"]:
+            continue  # the list says this phone did not answer
+        strata = tuple(shown(column, link[column]) for column in ("governorate", "sex", "age_band"))
+        days = {link["answered_on"], week_of(link["answered_on"]), "*"} if link.get("answered_on") else None
+        candidates[link["phone"]] = [
+            counts for key, counts in groups.items()
+            if key[:3] == strata and (days is None or key[3] in days)
+        ]
     return candidates
+
+
+def week_of(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def narrowed(options: Counter) -> bool:

@@ -444,7 +444,7 @@ def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_
     log = tmp_path / "access.log"
     with gunicorn(database_url, workers=1, access_log=log, env={"POLL_SMS_SECRET": SECRET}) as base:
         for url in (f"{base}/p/{token}", f"{base}/p/{token}?lang=en", f"{base}/sms/kannel/dlr?secret={SECRET}&message=1&status=1",
-                    f"{base}/p/{'Z' * 22}"):
+                    f"{base}/p/{'Z' * 22}", f"{base}/%70/{token}", f"{base}/p%2F{token}", f"{base}/%2570/{token}"):
             try:
                 urllib.request.urlopen(urllib.request.Request(url, headers={"Referer": f"{base}/p/{token}",
                                                                            "Authorization": "Bearer topsecret"}),
@@ -452,7 +452,7 @@ def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_
             except urllib.error.HTTPError:
                 pass
     text = log.read_text()
-    assert text.count("/p/…") >= 3 and "secret=…" in text
+    assert text.count("/p/…") >= 5 and "secret=…" in text
     assert token not in text and SECRET not in text and "Z" * 22 not in text and "topsecret" not in text
 
 
@@ -501,3 +501,17 @@ def test_an_sms_answer_is_kept_without_its_number_or_text(app, client, session, 
     again = client.get("/sms/kannel/mo", query_string={"secret": SECRET, "from": phone[1:], "text": "2", "id": "m-1"})
     assert again.get_data(as_text=True) == response.get_data(as_text=True)
     assert rows(session, Answer) == 1
+
+
+def test_guessing_from_the_owners_own_address_spares_the_owners_browser(app, make_operator):
+    app.config["RATE_LIMIT_LOGIN_ACCOUNT"] = "3 per minute"
+    app.config["RATE_LIMIT_LOGIN_CLIENT"] = "5 per minute"
+    name, password = make_operator("shared")
+    owner, attacker = app.test_client(), app.test_client()
+    nat = {"REMOTE_ADDR": "10.8.0.1"}  # one carrier address for both
+    assert owner.post("/login", data={"name": name, "password": password}, environ_base=nat).status_code == 302
+    owner.post("/logout", environ_base=nat)
+    for _ in range(6):
+        attacker.post("/login", data={"name": name, "password": "nope nope nope"}, environ_base=nat)
+    assert attacker.post("/login", data={"name": name, "password": password}, environ_base=nat).status_code == 429
+    assert owner.post("/login", data={"name": name, "password": password}, environ_base=nat).status_code == 302

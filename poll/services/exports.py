@@ -13,15 +13,16 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll import iraq
 from poll.errors import Invalid
 from poll.models import Answer, Link, Option, Poll, Recipient
-from poll.services import results
+from poll.services import results, suppression, tallies
 from poll.stats import disclosure
 
 ANSWER_FIELDS = ["option", "channel", "answered", "governorate", "sex", "age_band"]
-LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at",
-               "opened_on", "answered_on"]
+LINK_FIELDS = ["phone", "governorate", "sex", "age_band", "language", "issued_at", "sent_at", "delivered_at"]
+RECIPIENT_FIELDS = {"phone", "governorate", "sex", "age_band", "language"}
+# Only for polls that are not anonymous: who answered (and when) is no one's business in an anonymous poll.
+LINK_RESPONSE_FIELDS = ["opened_on", "answered_on"]
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
@@ -57,16 +58,20 @@ def json_lines(header: list[str], rows: Iterable[tuple]) -> Iterator[str]:
         yield json.dumps(dict(zip(header, row, strict=True)), ensure_ascii=False, default=str) + "\n"
 
 
-def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
+def answer_rows(session: so.Session, poll: Poll, shape: disclosure.Generalisation | None = None,
+                ) -> tuple[list[str], Iterator[tuple]]:
     """Each answer's option and what is kept beside it, streamed (never all in memory), in random-id order.
 
     In an anonymous poll the other columns are quasi-identifiers: joined with
-    the list of links (which names each phone's strata and the day it
-    answered) they could name someone's answer. So they are generalised the
-    same way for every row (`anonymised_shapes`): a governorate may read as its
-    region, a day as its ISO week, and rows whose combination stays rare are
-    withheld ("*" in every column but the option). Raises Invalid when even
-    that cannot be done: fewer than ten answers, or all the same.
+    the list of links (which names each phone's strata) or with the
+    breakdowns the dashboard shows, they could name someone's answer. So they
+    are generalised the same way for every row (`anonymised_shape`): each
+    stratum shows the categories its breakdown shows and "other" for the ones
+    it hides, or nothing ("*"); a day may read as its ISO week. Every
+    combination shown is then a safe group, and the export's sums agree with
+    the breakdowns, so subtracting one from the other gives nothing away.
+    Raises Invalid when not even one group can be shown: fewer than ten
+    answers, or all the same.
     """
     query = (
         sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex, Answer.age_band)
@@ -81,7 +86,7 @@ def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tu
                 yield code, channel, hour.strftime("%Y-%m-%dT%H:00Z"), governorate or "", sex or "", age_band or ""
 
         return ANSWER_FIELDS, exact()
-    shape = anonymised_shape(session, poll)
+    shape = shape or anonymised_shape(session, poll)
 
     def generalised() -> Iterator[tuple]:
         for code, channel, hour, governorate, sex, age_band in session.execute(query):
@@ -92,13 +97,7 @@ def answer_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tu
     return ANSWER_FIELDS, generalised()
 
 
-def _region(code: str) -> str:
-    found = iraq.find_governorate(code) if code else None
-    return f"region:{found.region}" if found else code
-
-
-def _age_half(band: str) -> str:
-    return {"18-29": "18-44", "30-44": "18-44", "45-59": "45+", "60+": "45+"}.get(band, band)
+OTHER = "other"  # categories a breakdown hides, together
 
 
 def _iso_week(day: str) -> str:
@@ -106,19 +105,20 @@ def _iso_week(day: str) -> str:
     return f"{year}-W{week:02d}"
 
 
-# How each quasi-identifier of an answer coarsens, finest first; the level after the last withholds it.
-ANSWER_HIERARCHIES = (
-    disclosure.Hierarchy("governorate", (str, _region)),
-    disclosure.Hierarchy("sex", (str,)),
-    disclosure.Hierarchy("age_band", (str, _age_half)),
-    disclosure.Hierarchy("answered", (str, _iso_week)),
-    disclosure.Hierarchy("channel", (str,)),
-)
-
-
 def anonymised_shape(session: so.Session, poll: Poll) -> disclosure.Generalisation:
-    """How an anonymous poll's answer rows are shown: every combination of their quasi-identifiers a safe group."""
+    """How an anonymous poll's answer rows are shown: every combination of their quasi-identifiers a safe group.
+
+    May grow the poll's shown set (`suppression.masks`): the caller commits.
+    """
     position = {option.id: i for i, option in enumerate(poll.options)}
+    cells_by_stratum = tallies.stratum_cells(session, poll)
+    hierarchies = []
+    tables = results.breakdown_tables(cells_by_stratum, position, len(position))
+    masks = suppression.masks(session, poll, tables)
+    for stratum, (codes, _table) in tables.items():
+        visible = {code for code, is_shown in zip(codes, masks[stratum], strict=True) if is_shown}
+        hierarchies.append(disclosure.Hierarchy(stratum, (lambda value, visible=visible: value if value in visible else OTHER,)))
+    hierarchies += [disclosure.Hierarchy("answered", (str, _iso_week)), disclosure.Hierarchy("channel", (str,))]
     cells: dict[tuple, np.ndarray] = {}
     for governorate, sex, age_band, hour, channel, option_id, number in session.execute(
         sa.select(Answer.governorate, Answer.sex, Answer.age_band, Answer.answered_hour, Answer.channel,
@@ -129,7 +129,8 @@ def anonymised_shape(session: so.Session, poll: Poll) -> disclosure.Generalisati
     ):
         key = disclosure.group_key((governorate, sex, age_band, hour.date().isoformat(), channel))
         cells.setdefault(key, np.zeros(len(position), dtype=np.int64))[position[option_id]] += number
-    shape = disclosure.generalise(cells, ANSWER_HIERARCHIES)
+    # No row is withheld on its own: the export's sums must agree with the breakdowns.
+    shape = disclosure.generalise(cells, hierarchies, max_withheld=0)
     if shape is None:
         answered = int(sum(counts.sum() for counts in cells.values()))
         raise Invalid(
@@ -140,13 +141,15 @@ def anonymised_shape(session: so.Session, poll: Poll) -> disclosure.Generalisati
 
 
 def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
-    """Each link's recipient and state, with the phone number: for admins only."""
+    """Each link's recipient and delivery, with the phone number: for admins only.
+
+    In an anonymous poll the list says nothing of who opened or answered:
+    beside the breakdowns, two lists a day apart would show who answered that
+    day, and the breakdowns what that day's answers were.
+    """
+    fields = LINK_FIELDS + ([] if poll.is_anonymous else LINK_RESPONSE_FIELDS)
     query = (
-        sa.select(
-            Recipient.phone, Recipient.governorate, Recipient.sex, Recipient.age_band, Recipient.language,
-            Link.issued_at, Link.sent_at, Link.delivered_at, Link.opened_on,
-            Link.answered_on,
-        )
+        sa.select(*(getattr(Recipient if name in RECIPIENT_FIELDS else Link, name) for name in fields))
         .join(Recipient, Recipient.id == Link.recipient_id)
         .where(Link.poll_id == poll.id)
         .order_by(Link.id)
@@ -158,7 +161,7 @@ def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tupl
             yield tuple("" if value is None else (value.isoformat() if hasattr(value, "isoformat") else value)
                         for value in row)
 
-    return LINK_FIELDS, rows()
+    return fields, rows()
 
 
 RESULT_FIELDS = ["code", "label", "count", "share", "ci95_low", "ci95_high", "weighted_share", "true_share"]

@@ -4,7 +4,7 @@ The operator dashboard is live. What the public sees (`/results/<slug>` and
 the results API) is the newest snapshot: made on the first public look at an
 opened poll, refreshed at most every POLL_PUBLIC_REFRESH_MINUTES, and only
 when everything that differs from the previous snapshot covers enough
-answers (`stats.disclosure.protect_change`). Until then the previous
+answers (`stats.disclosure.change_may_be_shown`). Until then the previous
 snapshot stays, however many looks there are: a look before and a look after
 one answer show the same figures.
 """
@@ -18,9 +18,8 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import begin_write
 from poll.models import Poll, PublicSnapshot
-from poll.services import results, tallies
+from poll.services import results, suppression, tallies
 from poll.stats import disclosure
 
 
@@ -33,21 +32,23 @@ class Publication:
     version: int
 
 
+def is_due(session: so.Session, poll: Poll, *, now: datetime, refresh_after: timedelta) -> bool:
+    """Whether `poll`'s public figures should be looked at again (no snapshot yet, or the interval passed). Reads only."""
+    checked = session.scalar(sa.select(PublicSnapshot.checked_at).where(PublicSnapshot.poll_id == poll.id))
+    return checked is None or now - checked >= refresh_after
+
+
 def current(session: so.Session, poll: Poll, *, now: datetime, refresh_after: timedelta) -> Publication:
     """The public figures of `poll`: the snapshot, refreshed first if it is due and the change is safe.
 
-    Takes the write lock (`begin_write`) only when a refresh is due, so most
-    looks only read. Commits nothing: the caller commits.
+    A refresh writes: when `is_due`, call this in a transaction begun as a
+    writer (`db.begin_write`); the caller commits.
     """
-    snapshot = session.get(PublicSnapshot, poll.id)
+    # One refresher at a time per poll: on PostgreSQL the poll's row lock, on SQLite the write lock.
+    poll = session.get(Poll, poll.id, with_for_update=True, populate_existing=True)
+    snapshot = session.get(PublicSnapshot, poll.id, populate_existing=True)
     if snapshot is None or now - snapshot.checked_at >= refresh_after:
-        session.rollback()
-        begin_write(session)
-        # One refresher at a time per poll (on PostgreSQL the row lock; on SQLite the write lock taken above).
-        poll = session.get(Poll, poll.id, with_for_update=True, populate_existing=True)
-        snapshot = session.get(PublicSnapshot, poll.id, populate_existing=True)
-        if snapshot is None or now - snapshot.checked_at >= refresh_after:
-            snapshot = _refresh(session, poll, snapshot, now)
+        snapshot = _refresh(session, poll, snapshot, now)
     return Publication(snapshot.document, snapshot.published_at, snapshot.version)
 
 
@@ -88,19 +89,19 @@ def _refresh(session: so.Session, poll: Poll, snapshot: PublicSnapshot | None, n
     cells = tallies.stratum_cells(session, poll)
     position = {option.id: i for i, option in enumerate(poll.options)}
     tables = results.breakdown_tables(cells, position, len(position))
-    shown = _what_may_be_shown(tables, snapshot.basis if snapshot else None)
-    if snapshot is not None and shown is None:
+    masks = suppression.masks(session, poll, tables)
+    if snapshot is not None and not _may_follow(snapshot.basis, tables):
         snapshot.checked_at = now  # not yet: too few new answers to show without isolating some
         session.flush()
         return snapshot
-    outcome = results.poll_results(session, poll, with_timeline=False, cells=cells, shown=shown)
+    outcome = results.poll_results(session, poll, with_timeline=False, cells=cells, shown=masks)
     document = public_document(results.document(outcome), outcome) | {
         "published_at": now.isoformat(timespec="seconds"),
     }
     basis = {
         "withheld": outcome.withheld,
         "tables": {stratum: table.tolist() for stratum, (_codes, table) in tables.items()},
-        "shown": {stratum: mask.tolist() for stratum, mask in (shown or {}).items()},
+        "shown": {stratum: mask.tolist() for stratum, mask in masks.items()},
     }
     if snapshot is None:
         snapshot = PublicSnapshot(poll_id=poll.id, version=1, published_at=now, checked_at=now, document=document,
@@ -114,22 +115,15 @@ def _refresh(session: so.Session, poll: Poll, snapshot: PublicSnapshot | None, n
     return snapshot
 
 
-def _what_may_be_shown(tables: dict[str, tuple[list[str], np.ndarray]], before: dict | None) -> dict | None:
-    # Per stratum, the categories to show; None when the change since `before` cannot be shown yet.
-    if before is None or before["withheld"]:
-        # Nothing of the answers' options was shown before: only this publication counts.
-        return {stratum: disclosure.protect(table, never=[len(table) + results.UNKNOWN])
-                for stratum, (_codes, table) in tables.items()}
-    shown = {}
-    for stratum, (_codes, table) in tables.items():
-        mask = disclosure.protect_change(
-            table, np.array(before["tables"][stratum]), np.array(before["shown"][stratum], dtype=bool),
-            never=[len(table) + results.UNKNOWN],
-        )
-        if mask is None:
-            return None
-        shown[stratum] = mask
-    return shown
+def _may_follow(before: dict, tables: dict[str, tuple[list[str], np.ndarray]]) -> bool:
+    # Whether figures of `tables` may follow the snapshot whose counts and shown categories were `before`.
+    if before["withheld"]:
+        return True  # nothing of the answers' options was shown: only this publication counts
+    return all(
+        disclosure.change_may_be_shown(table, np.array(before["tables"][stratum]),
+                                       np.array(before["shown"][stratum], dtype=bool))
+        for stratum, (_codes, table) in tables.items()
+    )
 
 
 def public_document(document: dict, outcome: results.Results) -> dict:
@@ -152,6 +146,9 @@ def public_document(document: dict, outcome: results.Results) -> dict:
     }
     document["small_cell"] = results.SMALL_CELL
     document["self_selected"] = True
+    if "simulation" in document:
+        # A simulation's seed reproduces every simulated respondent and answer: operators may know it, the public not.
+        document["simulation"] = {key: value for key, value in document["simulation"].items() if key != "seed"}
     return document
 
 

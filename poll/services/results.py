@@ -21,7 +21,7 @@ import numpy as np
 import sqlalchemy.orm as so
 
 from poll.models import Poll, SimulationRun
-from poll.services import tallies
+from poll.services import suppression, tallies
 from poll import iraq
 from poll.services.runs import latest_montecarlo, latest_run
 from poll.stats import disclosure, proportions, weighting
@@ -111,8 +111,8 @@ def poll_results(
     The timeline (answers per hour) is left out when `with_timeline` is false,
     as the JSON API does: its size follows how long the poll has run. `cells`
     (the stratum tally, if already read) and `shown` (per stratum, which
-    categories to show, from `stats.disclosure`) let a publication fix both;
-    by default each breakdown is protected on its own.
+    categories to show) let a publication fix both; by default they are the
+    poll's shown set (`services.suppression`), which this may grow.
     """
     counts = tallies.counters(session, poll)
     cells = tallies.stratum_cells(session, poll) if cells is None else cells
@@ -157,7 +157,8 @@ def poll_results(
         )
     else:
         results.weighting = _weighted(results, cells, position, run)
-    results.breakdowns = _breakdowns(counts, cells, position, run, options, shown or {})
+    tables = breakdown_tables(cells, position, len(options))
+    results.breakdowns = _breakdowns(counts, tables, run, options, shown or suppression.masks(session, poll, tables))
     results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
@@ -213,10 +214,10 @@ def breakdown_tables(cells, position: dict[int, int], option_count: int) -> dict
     return tables
 
 
-def _breakdowns(counts, cells, position, run, options, given: dict[str, np.ndarray]) -> dict[str, list[Category]]:
+def _breakdowns(counts, tables, run, options, masks: dict[str, np.ndarray]) -> dict[str, list[Category]]:
     out = {}
-    for stratum, (codes, table) in breakdown_tables(cells, position, len(options)).items():
-        shown = given[stratum] if stratum in given else disclosure.protect(table, never=[len(codes) + UNKNOWN])
+    for stratum, (codes, table) in tables.items():
+        shown = masks[stratum]
         categories = []
         # Answers of unknown stratum count towards what is hidden, but are not a category of their own.
         for code, row, is_shown in zip(codes[:-1], table, shown, strict=False):

@@ -14,7 +14,7 @@ from poll.db import bulk_update
 from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
 from poll.vocabulary import Channel, Outcome, PollStatus
-from poll.services import answers, audiences, links, polls, publication, refusals, runs, tallies
+from poll.services import answers, audiences, links, polls, publication, refusals, runs, suppression, tallies
 from poll.simulate import behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 
@@ -110,6 +110,7 @@ def reset(session: so.Session, poll: Poll, *, discard_real_data: bool = False) -
     session.execute(sa.delete(Link).where(Link.poll_id == poll.id))
     tallies.clear(session, poll)
     publication.forget(session, poll)
+    suppression.forget(session, poll)
     if poll.audience_id is not None:
         audience_id = poll.audience_id
         shared = session.scalar(

@@ -7,9 +7,10 @@ answers, or to answers that all chose the same option. Three tools keep it:
   category is shown only if it is a safe group; the hidden ones together must
   be a safe group too (complementary suppression), since the total minus what
   is shown gives their sum away.
-- `protect_change`: the same for what changed between two publications. Two
-  looks at published figures give away every difference that can be written
-  from both; each such difference must be no answers at all or a safe group.
+- `extend` and `change_may_be_shown`: the same over time. What was shown
+  stays shown (each publication refines the one before), and a publication
+  follows another only when each of the earlier one's parts grew by nothing
+  or by a safe group, so no two looks, however far apart, isolate an answer.
 - `generalise`: k-anonymity for a row-level export. Quasi-identifiers
   (governorate, sex, age band, day...) are coarsened along stated hierarchies,
   the same way for every row, and rows whose combination stays rare are
@@ -21,7 +22,6 @@ Pure NumPy and Python: no Flask, no database.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -70,60 +70,43 @@ def _complete(table: np.ndarray, shown: np.ndarray, k: int) -> np.ndarray:
         shown[int(np.argmin(sizes))] = False
 
 
-def protect_change(table: np.ndarray, before: np.ndarray, shown_before: np.ndarray,
-                   k: int = MIN_GROUP, *, never: Sequence[int] = ()) -> np.ndarray | None:
-    """What may be shown of `table` now, given that `before` was published with `shown_before`; None if nothing may.
+def extend(table: np.ndarray, shown_before: np.ndarray, k: int = MIN_GROUP, *,
+           never: Sequence[int] = ()) -> np.ndarray:
+    """What may be shown of `table` when `shown_before` was shown already: all of that, and hidden categories
+    once they are safe groups and the ones still hidden stay safe together (or hold nothing).
 
-    Counts only grow between publications. What both publications give away
-    together is the change of every block of their common coarsening: each
-    category shown in both, and each group that the hidden sets of the two
-    tie together. Every block must have changed by nothing or by a safe
-    group; a block that has not is merged into the hidden set, and if the
-    merging reaches the whole table and even that change is not safe, the new
-    publication must wait (None).
+    Counts only grow, so what was shown stays safe, and so do the hidden ones
+    together. With nothing shown before, this is `protect`.
     """
-    table, before = np.asarray(table), np.asarray(before)
-    if not is_safe_change(table.sum(axis=0) - before.sum(axis=0), k):
-        return None
-    shown = protect(table, k, never=never)
-    delta = table - before
-    while True:
-        blocks = _common_blocks(shown, np.asarray(shown_before, dtype=bool))
-        unsafe = [block for block in blocks if not is_safe_change(delta[block].sum(axis=0), k)]
-        if not unsafe:
-            return shown
-        block = unsafe[0]
-        if len(blocks) == 1:
-            return None
-        if not shown[block].all() and shown.any():
-            # The block holds hidden categories: hide the smallest shown one outside it, joining its block in.
-            outside = np.setdiff1d(np.flatnonzero(shown), block)
-            if len(outside) == 0:
-                return None
-            shown[outside[np.argmin(table[outside].sum(axis=1))]] = False
-        else:
-            shown[block] = False
-        shown = _complete(table, shown, k)
+    table = np.asarray(table)
+    shown = np.asarray(shown_before, dtype=bool).copy()
+    if not shown.any():
+        return protect(table, k, never=never)
+    excluded = set(never)
+    ready = [i for i in np.flatnonzero(~shown) if i not in excluded and is_safe(table[i], k)]
+    for i in sorted(ready, key=lambda i: -int(table[i].sum())):
+        shown[i] = True
+        still_hidden = table[~shown].sum(axis=0)
+        if still_hidden.sum() and not is_safe(still_hidden, k):
+            shown[i] = False
+    return shown
 
 
-def _common_blocks(shown: np.ndarray, shown_before: np.ndarray) -> list[np.ndarray]:
-    # The finest partition that both publications' partitions coarsen: a shown category is a part
-    # of its own, the hidden categories one part together; parts that overlap across the two merge.
-    parent = list(range(len(shown)))
+def change_may_be_shown(table: np.ndarray, before: np.ndarray, shown_before: np.ndarray,
+                        k: int = MIN_GROUP) -> bool:
+    """Whether figures of `table` may follow figures of `before` published with `shown_before`.
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for hidden in (np.flatnonzero(~shown), np.flatnonzero(~shown_before)):
-        for i in hidden[1:]:
-            parent[find(int(i))] = find(int(hidden[0]))
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(shown)):
-        groups[find(i)].append(i)
-    return [np.array(members) for members in groups.values()]
+    Counts only grow. What two publications give away together is the growth
+    of every part of the earlier one: each category it showed, and its
+    hidden categories together; each must have grown by nothing or by a safe
+    group. When each publication shows at least what the one before did
+    (`extend`), the growth of any part between any two publications is a sum
+    of such growths: looks far apart give away no more than looks side by side.
+    """
+    delta = np.asarray(table) - np.asarray(before)
+    shown = np.asarray(shown_before, dtype=bool)
+    parts = [np.array([i]) for i in np.flatnonzero(shown)] + [np.flatnonzero(~shown)]
+    return all(is_safe_change(delta[part].sum(axis=0), k) for part in parts if len(part))
 
 
 @dataclass(frozen=True)

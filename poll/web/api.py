@@ -18,7 +18,7 @@ from poll.services import audit, exports, polls, publication
 from poll.web.auth import admin_required, login_required
 from poll.web import openapi
 from poll.web.errors import problem
-from poll.web.results import refresh_interval
+from poll.web.results import public_figures
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -37,9 +37,7 @@ def poll_results(slug: str):
         poll = polls.get_published_poll(session, slug)
     except NotFound:
         return _not_found(slug)
-    published = publication.current(session, poll, now=utcnow(), refresh_after=refresh_interval())
-    session.commit()
-    response = jsonify(published.document)
+    response = jsonify(public_figures(session, poll).document)
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
@@ -80,15 +78,17 @@ def _export(slug: str, fmt: str, what: str, rows_of):
         return _not_found(slug)
     if fmt not in FORMATS:
         return problem(404, "Exports come as .csv or .json (JSON lines).", kind="unknown-format")
-    # The rows stream after the request's own session is closed: they read through a session of their own.
-    reader = new_session()
     try:
-        header, rows = rows_of(reader, reader.get(Poll, poll.id))
+        # How an anonymous poll's answers are shown is decided in the request's own transaction (it may grow
+        # the poll's shown set); the rows then stream through a session of their own.
+        shape = exports.anonymised_shape(session, poll) if what == "answers" and poll.is_anonymous else None
     except Invalid as refusal:
-        reader.close()
         return problem(409, str(refusal), kind="too-few-to-export")
     audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
     session.commit()
+    reader = new_session()
+    rows_poll = reader.get(Poll, poll.id)
+    header, rows = rows_of(reader, rows_poll, shape) if shape else rows_of(reader, rows_poll)
     body = exports.csv_chunks(header, rows) if fmt == "csv" else exports.json_lines(header, rows)
     mimetype, extension = FORMATS[fmt]
     return Response(_closing(body, reader), mimetype=mimetype,

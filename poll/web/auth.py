@@ -7,15 +7,17 @@ a new password or disabling an operator take effect at once, whatever the
 client kept.
 
 Guessing passwords is throttled per client address, per account and
-address, and per account from anywhere; a browser that has logged in to an
-account before carries a signed device cookie that exempts it from the last
-limit, so an attacker who spreads guesses over many addresses cannot lock
-the owner out of their usual browser.
+address, and per account from anywhere. A browser that has logged in to an
+account before carries a signed device cookie: it is exempt from those
+limits and has one of its own, so an attacker who guesses from the owner's
+shared address, or from many addresses, cannot lock the owner out of their
+usual browser.
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -123,16 +125,20 @@ def _device_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="poll-device")
 
 
-def _known_device() -> bool:
-    """Whether this browser logged in before as the account it is trying now."""
+def _device() -> str | None:
+    """The id of this browser if it logged in before as the account it is trying now, else None."""
     cookie = request.cookies.get(DEVICE_COOKIE)
     if not cookie or request.method != "POST":
-        return False
+        return None
     try:
-        name = _device_serializer().loads(cookie, max_age=int(DEVICE_LIFETIME.total_seconds()))
-    except BadSignature:
-        return False
-    return name == _name_tried()
+        name, device = _device_serializer().loads(cookie, max_age=int(DEVICE_LIFETIME.total_seconds()))
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return device if name == _name_tried() else None
+
+
+def _known_device() -> bool:
+    return _device() is not None
 
 
 def _config(name: str):
@@ -144,11 +150,18 @@ def _failed(response) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_config("RATE_LIMIT_LOGIN_CLIENT"), methods=["POST"], scope="login-client", deduct_when=_failed)
+@limiter.limit(_config("RATE_LIMIT_LOGIN_CLIENT"), methods=["POST"], scope="login-client",
+               exempt_when=_known_device, deduct_when=_failed)
 @limiter.limit(_config("RATE_LIMIT_LOGIN_ACCOUNT"), methods=["POST"], scope="login-account-client",
-               key_func=lambda: f"{_name_tried()}@{get_remote_address()}", deduct_when=_failed)
+               key_func=lambda: f"{_name_tried()}@{get_remote_address()}", exempt_when=_known_device,
+               deduct_when=_failed)
 @limiter.limit(_config("RATE_LIMIT_LOGIN_ACCOUNT_ANYWHERE"), methods=["POST"], scope="login-account",
                key_func=_name_tried, exempt_when=_known_device, deduct_when=_failed)
+# A browser that logged in to the account before skips the limits above (an attacker sharing its address,
+# or guessing from anywhere, cannot lock it out) and has one of its own.
+@limiter.limit(_config("RATE_LIMIT_LOGIN_ACCOUNT"), methods=["POST"], scope="login-device",
+               key_func=lambda: f"{_name_tried()}#{_device()}", exempt_when=lambda: not _known_device(),
+               deduct_when=_failed)
 def login():
     """The operator login form."""
     language = choose_language(request.args.get("lang") or session.get("lang"))
@@ -172,7 +185,8 @@ def login():
             session.permanent = True
             response = redirect(_safe_next(request.args.get("next")))
             response.set_cookie(
-                DEVICE_COOKIE, _device_serializer().dumps(operator.name), max_age=int(DEVICE_LIFETIME.total_seconds()),
+                DEVICE_COOKIE, _device_serializer().dumps([operator.name, _device() or secrets.token_urlsafe(12)]),
+                max_age=int(DEVICE_LIFETIME.total_seconds()),
                 httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"], samesite="Lax",
             )
             return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, render_template, request
 
-from poll.db import get_session
+from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import current_language
 from poll.models import utcnow
@@ -46,11 +46,13 @@ def panel(slug: str):
 
 def _render(template: str, slug: str):
     session = get_session()
+    begin_write(session)  # the figures may grow the poll's shown set (services.suppression)
     try:
         poll = polls.get_poll(session, slug)
     except NotFound:
         abort(404)
     outcome = results.poll_results(session, poll)
+    session.commit()
     language = current_language()
     charts = figures.build(outcome, language, map_option=request.args.get("option"))
     return render_template(

@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from flask import Blueprint, current_app, render_template, request
 
-from poll.db import get_session
+import sqlalchemy.orm as so
+
+from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import choose_language
-from poll.models import utcnow
+from poll.models import Poll, utcnow
 from poll.services import polls, publication
 from poll.web import figures
 
@@ -26,8 +28,7 @@ def public(slug: str):
         choose_language(request.args.get("lang"))
         return render_template("errors/error.html", code=404), 404
     language = choose_language(request.args.get("lang"), None, poll.default_language)
-    published = publication.current(session, poll, now=utcnow(), refresh_after=refresh_interval())
-    session.commit()
+    published = public_figures(session, poll)
     outcome = publication.as_results(poll, published.document)
     page = render_template(
         "results/public.html",
@@ -39,6 +40,17 @@ def public(slug: str):
         labels=figures.option_labels(outcome, language),
     )
     return page, 200, {"Cache-Control": "public, max-age=60"}
+
+
+def public_figures(session: so.Session, poll: Poll) -> publication.Publication:
+    """The poll's public snapshot, refreshed first when due (then as a writer, in a transaction of its own)."""
+    now, interval = utcnow(), refresh_interval()
+    if publication.is_due(session, poll, now=now, refresh_after=interval):
+        session.rollback()  # end the read: a refresh writes, and on SQLite takes the write lock from its start
+        begin_write(session)
+    published = publication.current(session, poll, now=now, refresh_after=interval)
+    session.commit()
+    return published
 
 
 def refresh_interval() -> timedelta:
