@@ -20,7 +20,7 @@ from tqdm import tqdm
 from flask import current_app
 from flask.cli import ScriptInfo, with_appcontext
 
-from poll import create_app, db, reports
+from poll import create_app, db, live_simulation, reports
 from poll.errors import Invalid, PollError
 from poll.models import utcnow
 from poll.i18n import LANGUAGES, pick
@@ -28,6 +28,7 @@ from poll.services import (
     audiences, audit, demo, exports, links, operators, outbox, polls, results, simulation,
 )
 from poll.simulate import live, montecarlo, scenario
+from poll.simulate import report as mc_report
 from poll.sms import dispatcher, gateways
 
 
@@ -62,20 +63,25 @@ def unit_of_work(command):
     @functools.wraps(command)
     @with_appcontext
     def run(*args, **kwargs):
-        session = db.get_session()
-        try:
-            db.begin_write(session)
-            result = command(session, *args, **kwargs)
-            session.commit()
-            return result
-        except PollError as exc:
-            session.rollback()
-            raise click.ClickException(str(exc)) from None
-        except sa.exc.OperationalError as exc:
-            session.rollback()
-            raise click.ClickException(_database_problem(exc)) from None
+        return in_one_transaction(lambda session: command(session, *args, **kwargs))
 
     return run
+
+
+def in_one_transaction(work):
+    """`work(session)` as one unit of work: commit once, or roll back and exit 1 with one line."""
+    session = db.get_session()
+    try:
+        db.begin_write(session)
+        result = work(session)
+        session.commit()
+        return result
+    except PollError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    except sa.exc.OperationalError as exc:
+        session.rollback()
+        raise click.ClickException(_database_problem(exc)) from None
 
 
 def _database_problem(exc: sa.exc.OperationalError) -> str:
@@ -243,78 +249,129 @@ def links_command(session, slug: str, limit: int | None) -> None:
 @click.option("--discard-real-data", is_flag=True,
               help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
-@unit_of_work
-def simulate_command(session, slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
+@with_appcontext
+def simulate_command(slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
                      max_seconds, replications, reset, discard_real_data, as_json) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
     opinions, sends the poll to a sample and plays out the scenario: delivery,
     who answers and when, forwarded links, repeat attempts, guessed tokens.
+    In-process and Monte Carlo runs are one transaction; a live run commits
+    its audience and links before the phones use them (poll.live_simulation).
     """
-    poll = polls.get_poll(session, slug)
-    chosen = scenario.load(scenario_name)
-    plan = simulation.Plan(chosen, population, sample, seed)
-    plan.check()
-    labels = {option.code: pick(option.label, LANGUAGES["en"]) for option in poll.options}
-    if replications:
-        if live_url or reset:
+    try:
+        chosen = scenario.load(scenario_name)
+        plan = simulation.Plan(chosen, population, sample, seed)
+        plan.check()
+        if replications and (live_url or reset):
             raise Invalid("--replications runs without the database: leave out --live and --reset")
-        with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
-            mc = montecarlo.run(chosen, population_size=population, sample_size=sample,
-                                replications=replications, seed=seed, progress=lambda done: bar.update(1))
-        summary = reports.montecarlo_json(mc, chosen.name)
-        simulation.keep_montecarlo(session, poll, plan, mc, summary)
-        click.echo(json.dumps(summary) if as_json else reports.montecarlo_table(mc, chosen.name, labels))
+        if discard_real_data and not reset:
+            raise Invalid("--discard-real-data goes with --reset")
+        base = _live_target(live_url) if live_url else None
+    except PollError as exc:
+        raise click.ClickException(str(exc)) from None
+    if replications:
+        in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, as_json))
         return
-    base = None
-    if live_url:
-        try:
-            base = live.check_target(live_url)
-        except live.LiveError as exc:
-            raise Invalid(str(exc)) from None
-    if discard_real_data and not reset:
-        raise Invalid("--discard-real-data goes with --reset")
+    requests = None
+    if base:
+        requests = _simulate_live(slug, plan, base, speed, concurrency, max_seconds, reset, discard_real_data)
+    else:
+        in_one_transaction(lambda session: _simulate_in_process(session, slug, plan, reset, discard_real_data))
+    in_one_transaction(lambda session: _print_results(session, slug, as_json))
+    if requests and not as_json:  # with --json, the document's simulation.live says the same
+        click.echo("  live requests (kind status): " + ", ".join(f"{key}: {n:,}" for key, n in requests.by_kind().items()))
+
+
+def _live_target(url: str) -> str:
+    try:
+        return live.check_target(url)
+    except live.LiveError as exc:
+        raise Invalid(str(exc)) from None
+
+
+def _english_labels(poll) -> dict[str, str]:
+    return {option.code: pick(option.label, LANGUAGES["en"]) for option in poll.options}
+
+
+def _monte_carlo(session, slug: str, plan: simulation.Plan, replications: int, as_json: bool) -> None:
+    poll = polls.get_poll(session, slug)
+    chosen = plan.scenario
+    with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
+        mc = montecarlo.run(chosen, population_size=plan.population_size, sample_size=plan.sample_size,
+                            replications=replications, seed=plan.seed, progress=lambda done: bar.update(1))
+    summary = mc_report.montecarlo_json(mc, chosen.name)
+    simulation.keep_montecarlo(session, poll, plan, mc, summary)
+    click.echo(json.dumps(summary) if as_json else mc_report.montecarlo_table(mc, chosen.name, _english_labels(poll)))
+
+
+class _Steps:
+    """A progress bar over the named steps of a simulation."""
+
+    def __init__(self, steps: list[str]):
+        self.steps = steps
+        self.bar = tqdm(total=len(steps), desc="simulating", unit="step", disable=None)
+
+    def __call__(self, step: str) -> None:
+        if self.bar.n < self.bar.total and step != self.steps[0]:
+            self.bar.update(1)
+        self.bar.set_postfix_str(step)
+
+    def close(self) -> None:
+        self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
+
+
+WRITING_STEPS = ["drawing the population", "writing recipients", "issuing links", "delivering messages"]
+
+
+def _simulate_in_process(session, slug: str, plan: simulation.Plan, reset: bool, discard_real_data: bool) -> None:
+    poll = polls.get_poll(session, slug)
     if reset:
         removed = simulation.reset(session, poll, discard_real_data=discard_real_data)
         audit.record(session, "simulation-reset", slug, detail={"via": "cli", **removed})
-    steps = ["drawing the population", "writing recipients", "issuing links", "delivering messages"]
-    if not base:
-        steps += ["recording answers", "refusing duplicates and guesses"]
-    with tqdm(total=len(steps), desc="simulating", unit="step", disable=None) as bar:
+    steps = _Steps([*WRITING_STEPS, "recording answers", "refusing duplicates and guesses"])
+    try:
+        simulation.run_in_process(session, poll, plan, progress=steps)
+    finally:
+        steps.close()
 
-        def progress(step: str) -> None:
-            if bar.n < bar.total and step != steps[0]:
-                bar.update(1)
-            bar.set_postfix_str(step)
 
-        time_scale = 1.0
-        if base:
-            cutoff = chosen["timing"]["cutoff_hours"] * 3600
-            time_scale = speed or cutoff / 120
-        run, world = simulation.run_in_process(
-            session, poll, plan, mode="live" if base else "in-process", progress=progress,
-            answer=not base, time_scale=time_scale,
+def _simulate_live(slug, plan, base, speed, concurrency, max_seconds, reset, discard_real_data,
+                   ) -> live_simulation.Requests:
+    time_scale = speed or plan.scenario["timing"]["cutoff_hours"] * 3600 / 120
+    steps = _Steps(WRITING_STEPS)
+    bar = tqdm(desc="phones answering", unit="req", disable=None)
+
+    def on_request(total: int) -> None:
+        if total:
+            steps.close()
+            bar.total = total
+            bar.refresh()
+        else:
+            bar.update(1)
+
+    try:
+        requests = live_simulation.run(
+            current_app.extensions["poll.db"], slug, plan, base, speed=time_scale, concurrency=concurrency,
+            max_seconds=max_seconds, reset=reset, discard_real_data=discard_real_data, progress=steps,
+            on_request=on_request,
         )
-        bar.update(bar.total - bar.n)
-    if base:
-        session.commit()  # the server must see the links before the phones use them
-        events = simulation.live_events(session, poll, world)
-        session.commit()  # hold no snapshot while the server writes
-        with tqdm(total=len(events), desc="phones answering", unit="req", disable=None) as bar:
-            statuses = live.play(base, events, speed=time_scale, concurrency=concurrency,
-                                 max_seconds=max_seconds, on_done=lambda: bar.update(1))
-        run.extras = run.extras | {"live": {f"{kind} {status}": n for (kind, status), n in sorted(statuses.items())}}
-        session.commit()
-        session.expire_all()
+    except PollError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    return requests
+
+
+def _print_results(session, slug: str, as_json: bool) -> None:
+    poll = polls.get_poll(session, slug)
     outcome = results.poll_results(session, poll)
     if as_json:
         click.echo(json.dumps(results.document(outcome)))
     else:
-        click.echo(reports.results_table(outcome, labels))
-        if base:
-            sent = ", ".join(f"{key}: {n:,}" for key, n in run.extras["live"].items())
-            click.echo(f"  live requests (kind status): {sent}")
+        click.echo(reports.results_table(outcome, _english_labels(poll)))
 
 
 @cli.command("results")

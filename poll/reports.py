@@ -1,4 +1,4 @@
-"""Plain-text tables and JSON documents of results, for the terminal and for machines."""
+"""A poll's results as an aligned plain-text table, for the terminal."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Mapping
 
 from poll.i18n import LANGUAGES, pick
 from poll.services.results import Results
-from poll.simulate.montecarlo import MonteCarlo
-from poll.simulate.scenario import OPTIONS
 
 
 def _pct(value: float | None) -> str:
@@ -69,56 +67,6 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
     if results.run and results.run.extras.get("campaign_submissions"):
         counts = results.run.extras["open_link_counts"]
         total = sum(counts.values())
-        shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in OPTIONS)
+        shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in counts)
         lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
     return "\n".join(lines)
-
-
-def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -> str:
-    """Bias, RMSE and interval coverage of raw and weighted estimates, as aligned text."""
-    lines = [
-        f"Monte Carlo: scenario {scenario}, {mc.replications:,} replications, population {mc.population_size:,}, "
-        f"sample {mc.sample_size:,}, {mc.answers_mean:,.0f} answers on average",
-        "",
-        f"  {'answer':<40}{'true':>8}  {'raw: mean':>10}{'bias':>8}{'rmse':>8}{'cover':>7}"
-        f"  {'weighted: mean':>15}{'bias':>8}{'rmse':>8}{'cover':>7}",
-    ]
-    for i, code in enumerate(OPTIONS):
-        raw, weighted = mc.raw, mc.weighted
-        lines.append(
-            f"  {code + ' ' + labels.get(code, '')[:36]:<40}{_pct(mc.true_shares[i]):>8}  "
-            f"{_pct(raw.mean[i]):>10}{100 * raw.bias[i]:+8.1f}{100 * raw.rmse[i]:8.1f}{100 * raw.coverage[i]:6.0f}%"
-            f"  {_pct(weighted.mean[i]):>15}{100 * weighted.bias[i]:+8.1f}{100 * weighted.rmse[i]:8.1f}"
-            f"{100 * weighted.coverage[i]:6.0f}%"
-        )
-    lines.append("")
-    lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
-    if mc.weighting_failures:
-        lines.append(f"  weighting was impossible in {mc.weighting_failures} replications (a category had no answers)")
-    return "\n".join(lines)
-
-
-def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
-    """The Monte Carlo summary for machines."""
-
-    def block(estimates, i):
-        return {
-            "mean": float(estimates.mean[i]),
-            "bias": float(estimates.bias[i]),
-            "rmse": float(estimates.rmse[i]),
-            "coverage": float(estimates.coverage[i]),
-        }
-
-    return {
-        "scenario": scenario,
-        "replications": mc.replications,
-        "population": mc.population_size,
-        "invited": mc.sample_size,
-        "answered": mc.answers_mean,
-        "weighting_failures": mc.weighting_failures,
-        "options": [
-            {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
-             "weighted": block(mc.weighted, i)}
-            for i, code in enumerate(OPTIONS)
-        ],
-    }

@@ -60,8 +60,20 @@ def test_same_seed_same_population_and_names():
     a = population.generate(5000, np.random.default_rng(11))
     b = population.generate(5000, np.random.default_rng(11))
     assert a.phones() == b.phones()
-    assert [a.name(i) for i in range(20)] == [b.name(i) for i in range(20)]
+    assert list(a.names()) == list(b.names())
     assert population.generate(5000, np.random.default_rng(12)).phones() != a.phones()
+
+
+def test_names_stay_with_their_people_and_read_in_their_language(rng):
+    people = population.generate(3000, rng)
+    names = people.names()
+    sample = np.array([5, 700, 2999, 42])
+    assert list(people.take(sample).names()) == list(names[sample])
+    arabic_script = [any("\u0600" <= ch <= "\u06ff" for ch in name) for name in names]
+    readers = people.language_codes()
+    assert all(arabic_script[i] for i in np.flatnonzero(readers != "en"))
+    assert not any(arabic_script[i] for i in np.flatnonzero(readers == "en"))
+    assert len(set(names)) > 2000
 
 
 def test_same_seed_same_result_exactly(runner, make_poll):
@@ -235,3 +247,15 @@ def test_live_runner_answers_through_a_real_server(database_url, runner, session
     in_process = simulate_json(runner, "same", "--population", "8000", "--sample", "3000", "--seed", "2",
                                "--scenario", "forwarded-links")
     assert [o["count"] for o in in_process["options"]] == [o["count"] for o in out["options"]]
+
+
+def test_simulated_recipients_carry_their_names_to_the_phone_view(runner, client, session, make_poll, login):
+    make_poll("named", status="draft")
+    assert runner.invoke(["simulate", "named", "--population", "2000", "--sample", "300", "--seed", "5"]).exit_code == 0
+    assert runner.invoke(["sms", "queue", "named"]).exit_code == 0
+    assert runner.invoke(["dispatch", "--once"]).exit_code == 0
+    session.rollback()
+    phone, attributes = session.execute(sa.select(Recipient.phone, Recipient.attributes).limit(1)).one()
+    assert attributes["name"]
+    login("admin")
+    assert attributes["name"] in client.get(f"/phone/{phone}").get_data(as_text=True)

@@ -88,3 +88,20 @@ def test_design_effect_and_effective_n():
     assert weighting.kish_deff(np.array([1.0, 2.0, 4.0]), np.array([2, 1, 1])) == pytest.approx(
         weighting.kish_deff(weights))
     assert weighting.effective_n(weights) == pytest.approx(n / weighting.kish_deff(weights))
+
+
+def test_trimming_cells_equals_trimming_their_respondents_one_by_one(rng):
+    weights = rng.lognormal(0, 1.5, 40)
+    counts = rng.integers(1, 9, 40)
+    by_cell = weighting.trim(weights, counts.astype(float), upper=2.5, lower=0.4)
+    one_by_one = weighting.trim(np.repeat(weights, counts), upper=2.5, lower=0.4)
+    np.testing.assert_allclose(np.repeat(by_cell, counts), one_by_one, rtol=1e-9)
+
+
+def test_a_weighted_estimate_reports_its_largest_weight_within_the_bounds():
+    categories = [np.array([0, 0, 1, 1, 0, 1]), np.array([0, 1, 0, 1, 1, 0])]
+    targets = [np.array([0.9, 0.1]), np.array([0.5, 0.5])]
+    counts = np.array([40.0, 40.0, 2.0, 3.0, 5.0, 1.0])
+    estimate = weighting.estimate_from_cells(categories, targets, counts, np.array([0, 1, 0, 1, 2, 2]), 3)
+    assert 1.0 < estimate.largest_weight <= weighting.TRIM_UPPER + 1e-9
+    assert estimate.shares.sum() == pytest.approx(1.0)

@@ -102,6 +102,12 @@ class SQLite:
         if writes:
             self.begin_write(session)
 
+    def then_together(self, session: so.Session) -> None:
+        """After `begin_single_statements`, make what follows one writing transaction with what came before."""
+        if not session.connection().get_execution_options().get(IMMEDIATE):
+            session.commit()  # it only read: start again as a writer
+            self.begin_write(session)
+
     # The answer, in six statements of one transaction (taken IMMEDIATE by the caller).
     _RECEIPT = sa.text(_RECEIPT)
     _MARK_LINK = _typed(_MARK_LINK)
@@ -201,6 +207,11 @@ class PostgreSQL:
         answer's is), or come after `session.commit()`, which ends this mode.
         """
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+    @staticmethod
+    def then_together(session: so.Session) -> None:
+        """After `begin_single_statements`, make what follows one transaction (each statement before committed itself)."""
+        session.commit()  # ends the autocommit mode; nothing is pending
 
     # The answer, as one statement: every part hangs on the receipt.
     _ANSWER_IN_ONE_STATEMENT = _typed(

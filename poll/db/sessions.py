@@ -47,6 +47,11 @@ def begin_single_statements(session: so.Session, *, writes: bool = False) -> Non
     dialects.of(session).begin_single_statements(session, writes=writes)
 
 
+def then_together(session: so.Session) -> None:
+    """After `begin_single_statements`, write what follows (a refusal and its counter) as one transaction."""
+    dialects.of(session).then_together(session)
+
+
 def _close_session(exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

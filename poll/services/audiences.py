@@ -17,7 +17,6 @@ from poll.errors import Invalid
 from poll.i18n import normalize as normalize_language
 from poll.models import Poll, Recipient
 from poll.services.polls import audience_of
-from poll.simulate.population import Population
 
 KNOWN_COLUMNS = ("phone", "governorate", "sex", "age", "age_band", "language")
 _SEX = {"m": "M", "male": "M", "ذكر": "M", "نێر": "M", "f": "F", "female": "F", "أنثى": "F", "انثى": "F", "مێ": "F"}
@@ -194,20 +193,3 @@ def audience_size(session: so.Session, poll: Poll) -> int:
     if poll.audience_id is None:
         return 0
     return session.scalar(sa.select(sa.func.count()).where(Recipient.audience_id == poll.audience_id)) or 0
-
-
-def add_population(session: so.Session, poll: Poll, population: Population) -> int:
-    """Add a simulated population to `poll`'s audience in bulk; returns how many were new."""
-    audience = audience_of(session, poll)
-    before = audience_size(session, poll)
-    columns = {
-        "phone": population.phones(),
-        "governorate": population.governorate_codes().tolist(),
-        "sex": population.sex_codes().tolist(),
-        "age": population.age.tolist(),
-        "age_band": population.age_band_labels().tolist(),
-        "language": population.language_codes().tolist(),
-    }
-    bulk_insert(session, Recipient, columns, same={"audience_id": audience.id, "is_simulated": True},
-                skip_conflicts_on=("audience_id", "phone"))
-    return audience_size(session, poll) - before

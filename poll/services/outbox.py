@@ -369,6 +369,14 @@ def state_counts(session: so.Session) -> dict[str, int]:
     return dict(session.execute(sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state)).all())
 
 
+def recipient_name(session: so.Session, phone: str) -> str | None:
+    """The name kept for `phone` (simulated recipients carry one), from its newest audience."""
+    attributes = session.scalar(
+        sa.select(Recipient.attributes).where(Recipient.phone == phone).order_by(Recipient.id.desc()).limit(1)
+    )
+    return (attributes or {}).get("name")
+
+
 def messages_for(session: so.Session, phone: str) -> list[OutboxMessage]:
     """The messages sent to one number, oldest first (the simulated handset's inbox)."""
     return list(session.scalars(

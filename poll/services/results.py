@@ -54,6 +54,7 @@ class Weighting:
     max_gap: float
     design_effect: float
     effective_n: float
+    largest_weight: float  # the largest respondent weight over the mean, after trimming
 
 
 @dataclass
@@ -195,6 +196,7 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         max_gap=raked.max_gap,
         design_effect=estimate.design_effect,
         effective_n=n_eff,
+        largest_weight=estimate.largest_weight,
     )
 
 
@@ -288,6 +290,8 @@ def document(results: Results) -> dict:
             "iterations": w.iterations,
             "design_effect": w.design_effect,
             "effective_n": w.effective_n,
+            "largest_weight": w.largest_weight,
+            "trimmed_to": [weighting.TRIM_LOWER, weighting.TRIM_UPPER],
         }
     if results.run:
         run = results.run

@@ -10,7 +10,7 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.db import bulk_update
+from poll.db import bulk_insert, bulk_update
 from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
 from poll.vocabulary import Channel, Outcome, PollStatus
@@ -154,7 +154,7 @@ def run_in_process(
 
     progress("writing recipients")
     sample = world.people.take(world.field.invited)
-    audiences.add_population(session, poll, sample)
+    add_population(session, poll, sample)
     progress("issuing links")
     links.issue_links(session, poll)
     ids = _in_sample_order(session, poll, Link.id)
@@ -187,6 +187,24 @@ def run_in_process(
         run.extras = run.extras | {"guesses": _refuse_attacks(session, poll, result, at)}
     session.flush()
     return run, world
+
+
+def add_population(session: so.Session, poll: Poll, people: population.Population) -> int:
+    """Add simulated people to `poll`'s audience in bulk, with their Faker names; returns how many were new."""
+    audience = polls.audience_of(session, poll)
+    before = audiences.audience_size(session, poll)
+    columns = {
+        "phone": people.phones(),
+        "governorate": people.governorate_codes().tolist(),
+        "sex": people.sex_codes().tolist(),
+        "age": people.age.tolist(),
+        "age_band": people.age_band_labels().tolist(),
+        "language": people.language_codes().tolist(),
+        "attributes": [{"name": name} for name in people.names().tolist()],
+    }
+    bulk_insert(session, Recipient, columns, same={"audience_id": audience.id, "is_simulated": True},
+                skip_conflicts_on=("audience_id", "phone"))
+    return audiences.audience_size(session, poll) - before
 
 
 def _in_sample_order(session: so.Session, poll: Poll, column) -> list:

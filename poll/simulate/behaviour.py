@@ -41,8 +41,9 @@ def opinions(population: Population, scenario: Scenario, rng: np.random.Generato
     return np.where(support, SUPPORT, np.where(by_all_means, 0, 1)).astype(np.int8)
 
 
-def answer_probability(population: Population, opinion: np.ndarray, scenario: Scenario) -> np.ndarray:
-    """Probability that each person, once the SMS is delivered, opens the link and answers."""
+def answer_probability(population: Population, opinion: np.ndarray,
+                       scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Per person: the probability of opening the link once the SMS is delivered, and of answering once opened."""
     spec = scenario["response"]
     factor = np.array([spec["open_by_age"].get(b, 1.0) for b in iraq.AGE_BANDS])[population.age_band]
     factor = factor * np.array([spec["open_by_sex"].get(s, 1.0) for s in ("M", "F")])[population.sex]

@@ -1,13 +1,14 @@
 """A synthetic population of adult Iraqi mobile subscribers, drawn from census shares.
 
-Vectorised: a million people take a second or two. Names come from a small
-seeded pool of Faker names, looked up only when someone asks for them.
+Vectorised: a million people take a second or two. Names come from seeded
+pools of Faker names, picked by a key each person draws, so a person keeps
+their name in any sample of the population.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from faker import Faker
@@ -36,6 +37,7 @@ class Population:
     carrier: np.ndarray  # index into iraq.carriers()
     national_number: np.ndarray  # 10 digits, 7XXXXXXXXX
     language: np.ndarray  # index into LANGUAGES
+    name_key: np.ndarray  # picks the person's name from the pools of `name_seed`
     name_seed: int
 
     def __len__(self) -> int:
@@ -52,6 +54,7 @@ class Population:
             carrier=self.carrier[indices],
             national_number=self.national_number[indices],
             language=self.language[indices],
+            name_key=self.name_key[indices],
             name_seed=self.name_seed,
         )
 
@@ -75,21 +78,32 @@ class Population:
         """"ar", "ku" or "en" for each person."""
         return np.array(LANGUAGES)[self.language]
 
-    @cached_property
-    def _names(self) -> tuple[list[str], list[str], list[str]]:
-        fake = Faker("ar_AA")
-        fake.seed_instance(self.name_seed)
-        return (
-            [fake.first_name_male() for _ in range(NAME_POOL)],
-            [fake.first_name_female() for _ in range(NAME_POOL)],
-            [fake.last_name() for _ in range(NAME_POOL)],
-        )
+    def names(self) -> np.ndarray:
+        """A name for each person, in the script of their language: Arabic script for Arabic and Kurdish readers
+        (Faker has no Kurdish locale; many given names are shared), Latin for the few who prefer English."""
+        out = np.empty(len(self), dtype=object)
+        for language, locale in enumerate(NAME_LOCALES):
+            firsts, lasts = _name_pools(locale, self.name_seed)
+            for sex in (0, 1):
+                mine = (self.language == language) & (self.sex == sex)
+                keys = self.name_key[mine]
+                pool = firsts[sex]
+                out[mine] = np.char.add(np.char.add(pool[keys % NAME_POOL], " "), lasts[(keys // NAME_POOL) % NAME_POOL])
+        return out
 
-    def name(self, i: int) -> str:
-        """A stable Arabic name for person `i`."""
-        male, female, last = self._names
-        first = (male if self.sex[i] == 0 else female)[(i * 7919) % NAME_POOL]
-        return f"{first} {last[(i * 104729 + self.name_seed) % NAME_POOL]}"
+
+# Faker's locale for the names of each language's readers (index as in LANGUAGES).
+NAME_LOCALES = ("ar_AA", "ar_AA", "en_GB")
+
+
+@functools.cache
+def _name_pools(locale: str, seed: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    # (male first names, female first names), last names: NAME_POOL each, seeded.
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    male = np.array([fake.first_name_male() for _ in range(NAME_POOL)])
+    female = np.array([fake.first_name_female() for _ in range(NAME_POOL)])
+    return (male, female), np.array([fake.last_name() for _ in range(NAME_POOL)])
 
 
 def generate(size: int, rng: np.random.Generator) -> Population:
@@ -129,6 +143,7 @@ def generate(size: int, rng: np.random.Generator) -> Population:
         carrier=carrier,
         national_number=national_number,
         language=language,
+        name_key=rng.integers(0, NAME_POOL * NAME_POOL, size=size, dtype=np.int64),
         name_seed=int(rng.integers(2**31)),
     )
 

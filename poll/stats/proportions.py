@@ -34,10 +34,3 @@ def wilson_arrays(p: np.ndarray, n: np.ndarray | float, z: float = Z95) -> tuple
     low = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0)
     high = np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
     return low, high
-
-
-def shares(counts: np.ndarray) -> np.ndarray:
-    """Each count's share of the total; zeros when the total is zero."""
-    counts = np.asarray(counts, dtype=float)
-    total = counts.sum()
-    return counts / total if total > 0 else np.zeros_like(counts)

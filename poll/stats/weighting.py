@@ -7,7 +7,7 @@ governorate, sex and age band. The result reports whether it converged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,23 +70,33 @@ def _max_gap(categories: Sequence[np.ndarray], goals: Sequence[np.ndarray], weig
     )
 
 
-def trim(weights: np.ndarray, *, upper: float = 5.0, lower: float = 0.2, max_iterations: int = 50) -> np.ndarray:
+# Weights are trimmed to between a fifth and five times the mean weight: one respondent may then stand for
+# at most five average ones, which bounds the variance a few rare respondents can add.
+TRIM_UPPER = 5.0
+TRIM_LOWER = 0.2
+
+
+def trim(weights: np.ndarray, frequency: np.ndarray | None = None, *, upper: float = TRIM_UPPER,
+         lower: float = TRIM_LOWER, max_iterations: int = 50) -> np.ndarray:
     """Cap weights at `upper` and floor them at `lower` times the mean, moving the excess onto the others.
 
-    The total weight is kept; repeated until no weight is out of bounds (the
-    redistribution can push others over), as R survey's trimWeights does.
+    `frequency` counts the respondents carrying each weight (default one
+    each). The total weight is kept; repeated until no weight is out of
+    bounds (the redistribution can push others over), as R survey's
+    trimWeights does.
     """
     weights = np.asarray(weights, dtype=float).copy()
-    total = weights.sum()
+    frequency = np.ones_like(weights) if frequency is None else np.asarray(frequency, dtype=float)
+    total = float(np.sum(frequency * weights))
     for _ in range(max_iterations):
-        mean = total / len(weights)
+        mean = total / frequency.sum()
         high, low = upper * mean, lower * mean
         clipped = np.clip(weights, low, high)
         free = (weights > low) & (weights < high)
-        excess = weights.sum() - clipped.sum()
+        excess = total - float(np.sum(frequency * clipped))
         if abs(excess) <= 1e-12 * total or not free.any():
             return clipped
-        clipped[free] += excess * clipped[free] / clipped[free].sum()
+        clipped[free] += excess * clipped[free] / np.sum(frequency[free] * clipped[free])
         weights = clipped
     return weights
 
@@ -120,12 +130,13 @@ def weighted_shares(options: np.ndarray, weights: np.ndarray, count: int) -> np.
 
 @dataclass(frozen=True)
 class CellEstimate:
-    """Weighted answer shares from raked cells, with what the weighting cost."""
+    """Weighted answer shares from raked and trimmed cells, with what the weighting cost."""
 
     shares: np.ndarray
     effective_n: float
     design_effect: float
     rake: RakeResult
+    largest_weight: float  # the largest respondent weight over the mean weight, after trimming
 
 
 def estimate_from_cells(
@@ -135,22 +146,18 @@ def estimate_from_cells(
     """Rake cells of alike respondents and estimate each answer's share.
 
     Each cell holds `counts` respondents with the same category on every
-    margin (`categories[k]`) and the same answer (`options`). Raises
-    RakingError as `rake` does.
+    margin (`categories[k]`) and the same answer (`options`). The raked
+    weights are trimmed (`trim`, TRIM_LOWER to TRIM_UPPER times the mean), so
+    the margins then hold only approximately. Raises RakingError as `rake` does.
     """
     raked = rake(categories, targets, base_weights=counts)
     # Cell weights are totals; each respondent's weight is the cell's total over its count.
-    per_person = raked.weights / counts
+    per_person = trim(raked.weights / counts, counts)
+    mean = float(np.sum(counts * per_person) / np.sum(counts))
     return CellEstimate(
-        shares=weighted_shares(options, raked.weights, option_count),
+        shares=weighted_shares(options, per_person * counts, option_count),
         effective_n=effective_n(per_person, counts),
         design_effect=kish_deff(per_person, counts),
         rake=raked,
+        largest_weight=float(per_person.max() / mean) if mean else 1.0,
     )
-
-
-def margin_targets(population_codes: Mapping[str, np.ndarray], sizes: Mapping[str, int]) -> dict[str, np.ndarray]:
-    """Population shares of each category on each margin, from per-person category codes."""
-    return {
-        name: np.bincount(codes, minlength=sizes[name]) / len(codes) for name, codes in population_codes.items()
-    }

@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, g, render_template, request
 
-from poll.db import begin_single_statements, begin_write, get_session
+from poll.db import begin_single_statements, get_session, then_together
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
 from poll.models import utcnow
@@ -65,6 +65,7 @@ def answer(token: str):
         allowed = throttle.allow("RATE_LIMIT_UNKNOWN_LINKS", "unknown-link", throttle.client_address())
         if request.method != "HEAD":  # HEAD records nothing, ever
             _refuse(session, None, Outcome.UNKNOWN_LINK if allowed else Outcome.RATE_LIMITED, now)
+            session.commit()
         abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     if not posting:  # GET or HEAD: show, never record
@@ -73,6 +74,7 @@ def answer(token: str):
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
         _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)
+        session.commit()
         abort(429)
     # A form has one radio group: two values for it are not an answer.
     chosen = request.form.getlist("option")
@@ -81,24 +83,18 @@ def answer(token: str):
     if outcome is not Outcome.RECORDED:
         _refuse(session, link.poll_id, outcome, now)
     if g.operator is not None:
-        _audit_operator_answer(session, link)
+        # Someone logged in as an operator used a personal link: an admin trying the
+        # form, or someone answering in a respondent's place. Either way it is on record.
+        then_together(session)
+        audit.record(session, "link-used-by-operator", f"link {link.link_id}", by=g.operator)
     session.commit()
     return _page(link, outcome)
 
 
-def _audit_operator_answer(session: so.Session, link: answers.LinkState) -> None:
-    # Someone logged in as an operator used a personal link: an admin trying the
-    # form, or someone answering in a respondent's place. Either way it is on record.
-    session.commit()
-    begin_write(session)
-    audit.record(session, "link-used-by-operator", f"invitation {link.link_id}", by=g.operator)
-
-
 def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetime) -> None:
-    # A refusal and its counter belong together: their own transaction, after what the request did so far.
-    session.commit()
+    # A refusal and its counter belong together: one transaction after the single statements so far.
+    then_together(session)
     refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
-    session.commit()
 
 
 def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None):

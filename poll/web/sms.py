@@ -147,4 +147,5 @@ def phone(number: str):
     messages = outbox.messages_for(session, e164)
     audit.record(session, "phone-viewed", e164, by=g.operator, detail={"messages": len(messages)})
     session.commit()
-    return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages)
+    return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages,
+                           name=outbox.recipient_name(session, e164))

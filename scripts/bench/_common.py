@@ -60,7 +60,7 @@ def open_poll_with_links(url: str, count: int) -> sa.Engine:
     import numpy as np
 
     from poll import db
-    from poll.services import audiences, links, polls
+    from poll.services import links, polls, simulation
     from poll.simulate import population
 
     engine = db.make_engine(url)
@@ -68,7 +68,7 @@ def open_poll_with_links(url: str, count: int) -> sa.Engine:
     with sa.orm.Session(engine) as session:
         poll = polls.create_poll(session, polls.builtin_definition())
         polls.open_poll(session, poll)
-        audiences.add_population(session, poll, population.generate(count, np.random.default_rng(1)))
+        simulation.add_population(session, poll, population.generate(count, np.random.default_rng(1)))
         links.issue_links(session, poll)
         session.commit()
     return engine
