@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from poll import db, i18n, logs, web
+from poll import commands, db, i18n, logs, web
 from poll.config import DEFAULTS
 from poll.extensions import csrf, limiter
 
@@ -43,6 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     web.init_app(app)
+    for command in commands.ALL.values():
+        app.cli.add_command(command)
     return app
 
 

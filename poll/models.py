@@ -8,15 +8,24 @@ link. Times are UTC.
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.vocabulary import (
-    REFUSALS, Channel, MessageKind, MessageState, Outcome, Phase, PollStatus, Role, SessionKind, SmsOutcome,
+    REFUSALS,
+    Channel,
+    MessageKind,
+    MessageState,
+    Outcome,
+    Phase,
+    PollStatus,
+    Role,
+    SessionKind,
+    SmsOutcome,
 )
 
 NAMING_CONVENTION = {

@@ -8,9 +8,6 @@ once by the real migrations into a template, and each test gets a copy.
 from __future__ import annotations
 
 import itertools
-import os
-import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,101 +16,26 @@ import pytest
 import sqlalchemy as sa
 
 from poll import create_app, db
-from poll.cli import cli
 from poll.models import Link, Poll, Recipient
 from poll.services import audiences, links, operators, polls
-
-POSTGRES_URL = os.environ.get("POLL_TEST_POSTGRES_URL")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-class SqliteDatabases:
-    """Fresh SQLite files copied from one migrated template."""
-
-    name = "sqlite"
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.template = folder / "template.db"
-        engine = db.make_engine(f"sqlite:///{self.template}")
-        db.upgrade(engine)
-        engine.dispose()
-        self.counter = itertools.count()
-
-    def create(self) -> str:
-        path = self.folder / f"test-{next(self.counter)}.db"
-        shutil.copyfile(self.template, path)
-        return f"sqlite:///{path}"
-
-    def create_empty(self) -> str:
-        """A database without any schema, for tests of the migrations themselves."""
-        return f"sqlite:///{self.folder / f'empty-{next(self.counter)}.db'}"
-
-    def drop(self, url: str) -> None:
-        path = Path(sa.make_url(url).database)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-    def close(self) -> None:
-        pass
-
-
-class PostgresDatabases:
-    """Fresh PostgreSQL databases created from one migrated template database."""
-
-    name = "postgresql"
-
-    def __init__(self, server_url: str):
-        self.server = sa.make_url(server_url)
-        self.admin = sa.create_engine(self.server, isolation_level="AUTOCOMMIT")
-        self.prefix = f"poll_test_{uuid.uuid4().hex[:8]}"
-        self.template = f"{self.prefix}_template"
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{self.template}"')
-        engine = db.make_engine(self._url(self.template))
-        db.upgrade(engine)
-        engine.dispose()
-        self.counter = itertools.count()
-
-    def _url(self, name: str) -> str:
-        return self.server.set(database=name).render_as_string(hide_password=False)
-
-    def create(self) -> str:
-        name = f"{self.prefix}_{next(self.counter)}"
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}" STRATEGY FILE_COPY')
-        return self._url(name)
-
-    def create_empty(self) -> str:
-        """A database without any schema, for tests of the migrations themselves."""
-        name = f"{self.prefix}_{next(self.counter)}"
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        return self._url(name)
-
-    def drop(self, url: str) -> None:
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
-
-    def close(self) -> None:
-        self.drop(self._url(self.template))
-        self.admin.dispose()
+from tests.databases import Databases
+from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POSTGRES_URL, require
 
 
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory):
-    """The backend under test, handing out one fresh database per test."""
-    if POSTGRES_URL:
-        factory = PostgresDatabases(POSTGRES_URL)
-    else:
-        factory = SqliteDatabases(tmp_path_factory.mktemp("databases"))
+    """The backend under test, handing out one fresh database per test, copied from one built by the migrations."""
+    factory = Databases.on(POSTGRES_URL, tmp_path_factory.mktemp("databases"))
+    engine = db.make_engine(factory.template())
+    db.upgrade(engine)
+    engine.dispose()
     yield factory
     factory.close()
 
 
 @pytest.fixture
 def database_url(databases) -> Iterator[str]:
-    url = databases.create()
+    url = databases.copy()
     yield url
     databases.drop(url)
 
@@ -145,14 +67,8 @@ def client(app):
 
 @pytest.fixture
 def runner(app):
-    runner = app.test_cli_runner()
-    original = runner.invoke
-
-    def invoke(args=None, **kwargs):
-        return original(cli, args, catch_exceptions=False, **kwargs)
-
-    runner.invoke = invoke
-    return runner
+    """Flask's CLI runner: the app's `app.cli` holds every `poll` command."""
+    return app.test_cli_runner()
 
 
 @pytest.fixture
@@ -250,23 +166,6 @@ def artifacts() -> Path:
     """Where tests leave screenshots and other things for people to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def require(component: str, available: bool, install: str) -> None:
-    """Skip a test whose component is missing, unless CI=true, where that is a failure."""
-    if available:
-        return
-    message = f"{component} is not available: {install}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ SLUGS = ("coalition-2024", "shut", "later")
 @pytest.fixture
 def api_token(runner, make_operator) -> str:
     make_operator("script", "admin")
-    return runner.invoke(["operators", "token", "script"]).output.split()[0]
+    return runner.invoke(args=["operators", "token", "script"]).output.split()[0]
 
 
 @pytest.fixture

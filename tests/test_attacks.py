@@ -14,13 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, AuditEvent, Link, Refusal
+from tests.helpers import fresh, rows
 
 SECRET = "s3cret-for-tests"
-
-
-def rows(session, model) -> int:
-    session.rollback()  # see what the requests committed
-    return session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 # Finding 7: HEAD was handled as an answer.
@@ -107,7 +103,7 @@ def test_csv_exports_neutralise_formulas(client, runner, make_poll, login, label
     body = client.get("/api/v1/polls/formula/results.csv").get_data(as_text=True)
     cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
     assert "'" + label in cells and label not in cells
-    result = runner.invoke(["export", "formula", "--what", "results"])
+    result = runner.invoke(args=["export", "formula", "--what", "results"])
     cells = [cell for row in csv.reader(io.StringIO(result.output)) for cell in row]
     assert "'" + label in cells and label not in cells
 
@@ -120,8 +116,7 @@ def test_audit_entries_show_bidi_controls_instead_of_obeying_them(client, sessio
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "\u202e" not in page
     assert "admin&lt;U+202E&gt;gnp.exe" in page or "admin<U+202E>gnp.exe" in page
-    session.rollback()
-    assert "\u202e" not in "".join(session.scalars(sa.select(AuditEvent.subject)))
+    assert "\u202e" not in "".join(fresh(session).scalars(sa.select(AuditEvent.subject)))
 
 
 @pytest.mark.parametrize("url", ["/dashboard/sim", "/admin/audit", "/api/v1/polls/sim/answers.csv",
@@ -198,11 +193,11 @@ def test_disabling_resetting_or_deleting_ends_every_session_and_token(app, clien
     make_operator("keeper", "admin")
     name, password = make_operator("victim", "admin")
     client.post("/login", data={"name": name, "password": password})
-    token = runner.invoke(["operators", "token", "victim"]).output.split()[0]
+    token = runner.invoke(args=["operators", "token", "victim"]).output.split()[0]
     assert client.get("/dashboard/").status_code == 200
     assert app.test_client().get("/api/v1/polls/x/links.csv", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     monkeypatch.setenv("POLL_OPERATOR_PASSWORD", "a brand new password")
-    result = runner.invoke(["operators", *command])
+    result = runner.invoke(args=["operators", *command])
     assert result.exit_code == 0, result.output
     assert client.get("/dashboard/").status_code == 302
     assert app.test_client().get("/api/v1/polls/x/links.csv", headers={"Authorization": f"Bearer {token}"}).status_code == 401
@@ -211,24 +206,23 @@ def test_disabling_resetting_or_deleting_ends_every_session_and_token(app, clien
 def test_a_disabled_operator_cannot_log_in_until_enabled(client, runner, make_operator):
     make_operator("keeper", "admin")
     name, password = make_operator("paused", "viewer")
-    assert runner.invoke(["operators", "disable", name]).exit_code == 0
+    assert runner.invoke(args=["operators", "disable", name]).exit_code == 0
     assert client.post("/login", data={"name": name, "password": password}).status_code == 401
-    assert runner.invoke(["operators", "enable", name]).exit_code == 0
+    assert runner.invoke(args=["operators", "enable", name]).exit_code == 0
     assert client.post("/login", data={"name": name, "password": password}).status_code == 302
 
 
 def test_operator_commands_are_listed_refused_clearly_and_audited(session, runner, make_operator):
     make_operator("solo", "admin")
     make_operator("reader", "viewer")
-    listing = runner.invoke(["operators", "list"]).output
+    listing = runner.invoke(args=["operators", "list"]).output
     assert "solo\tadmin\tenabled" in listing and "reader\tviewer\tenabled" in listing
-    refused = runner.invoke(["operators", "delete", "solo"])
+    refused = runner.invoke(args=["operators", "delete", "solo"])
     assert refused.exit_code == 1 and "last enabled admin" in refused.output
-    assert runner.invoke(["operators", "disable", "nobody"]).exit_code == 1
-    assert runner.invoke(["operators", "disable", "reader"]).exit_code == 0
-    assert runner.invoke(["operators", "delete", "reader"]).exit_code == 0
-    session.rollback()
-    actions = session.scalars(sa.select(AuditEvent.action).where(AuditEvent.subject == "reader")).all()
+    assert runner.invoke(args=["operators", "disable", "nobody"]).exit_code == 1
+    assert runner.invoke(args=["operators", "disable", "reader"]).exit_code == 0
+    assert runner.invoke(args=["operators", "delete", "reader"]).exit_code == 0
+    actions = fresh(session).scalars(sa.select(AuditEvent.action).where(AuditEvent.subject == "reader")).all()
     assert {"operator-created", "operator-disabled", "operator-deleted"} <= set(actions)
 
 
@@ -255,27 +249,25 @@ def test_an_api_token_is_shown_once_stored_hashed_and_revocable(app, session, ru
                                                                make_operator):
     make_links(make_poll("sim"))
     make_operator("script", "admin")
-    result = runner.invoke(["operators", "token", "script"])
+    result = runner.invoke(args=["operators", "token", "script"])
     token = result.output.split()[0]
     assert len(token) >= 40
     from poll.models import OperatorSession
 
-    session.rollback()
-    assert token not in "".join(session.scalars(sa.select(OperatorSession.secret_digest)))
+    assert token not in "".join(fresh(session).scalars(sa.select(OperatorSession.secret_digest)))
     headers = {"Authorization": f"Bearer {token}"}
     assert status(app.test_client(), "/api/v1/polls/sim/links.csv", headers=headers) == 200
     assert app.test_client().get("/dashboard/sim", headers=headers).status_code == 302  # tokens are for the API
-    assert runner.invoke(["operators", "token", "script", "--revoke"]).exit_code == 0
+    assert runner.invoke(args=["operators", "token", "script", "--revoke"]).exit_code == 0
     assert app.test_client().get("/api/v1/polls/sim/links.csv", headers=headers).status_code == 401
-    session.rollback()
-    actions = session.scalars(sa.select(AuditEvent.action)).all()
+    actions = fresh(session).scalars(sa.select(AuditEvent.action)).all()
     assert "token-issued" in actions and "tokens-revoked" in actions
 
 
 def test_a_viewers_token_cannot_reach_admin_exports(app, runner, make_poll, make_links, make_operator):
     make_links(make_poll("sim"))
     make_operator("reader", "viewer")
-    token = runner.invoke(["operators", "token", "reader"]).output.split()[0]
+    token = runner.invoke(args=["operators", "token", "reader"]).output.split()[0]
     response = app.test_client().get("/api/v1/polls/sim/links.csv", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403 and response.mimetype == "application/problem+json"
 
@@ -321,8 +313,7 @@ def test_every_failed_login_is_in_the_audit_trail(client, session, make_operator
         client.post("/login", data={"name": name, "password": f"wrong {number} wrong"},
                     environ_base={"REMOTE_ADDR": f"10.3.0.{number}"})
     client.post("/login", data={"name": "nobody-here", "password": "whatever it is"})
-    session.rollback()
-    failed = session.scalars(sa.select(AuditEvent.subject).where(AuditEvent.action == "login-failed")).all()
+    failed = fresh(session).scalars(sa.select(AuditEvent.subject).where(AuditEvent.action == "login-failed")).all()
     assert failed.count(name) == 5 and "nobody-here" in failed
 
 
@@ -375,12 +366,11 @@ def delivered(runner, session, make_poll, make_links):
     """An open poll whose invitation SMS went out through the simulated gateway; returns (phone, token)."""
     poll = make_poll("sent")
     token = make_links(poll)[0]
-    assert runner.invoke(["sms", "queue", "sent"]).exit_code == 0
-    assert runner.invoke(["dispatch", "--once"]).exit_code == 0
+    assert runner.invoke(args=["sms", "queue", "sent"]).exit_code == 0
+    assert runner.invoke(args=["dispatch", "--once"]).exit_code == 0
     from poll.models import OutboxMessage
 
-    session.rollback()
-    return session.scalar(sa.select(OutboxMessage.phone)), token
+    return fresh(session).scalar(sa.select(OutboxMessage.phone)), token
 
 
 def test_a_viewer_cannot_open_a_phone_and_its_link(client, delivered, login):
@@ -395,9 +385,8 @@ def test_every_view_of_a_link_and_every_operator_answer_is_audited(client, sessi
     login("admin", name="curious")
     assert token in client.get(f"/phone/{phone}").get_data(as_text=True)
     assert client.post(f"/p/{token}", data={"option": "2"}).status_code == 201
-    assert runner.invoke(["links", "sent"]).exit_code == 0
-    session.rollback()
-    events = {(event.action, event.actor) for event in session.scalars(sa.select(AuditEvent))}
+    assert runner.invoke(args=["links", "sent"]).exit_code == 0
+    events = {(event.action, event.actor) for event in fresh(session).scalars(sa.select(AuditEvent))}
     assert ("phone-viewed", "curious") in events
     assert ("link-used-by-operator", "curious") in events
     assert ("links-printed", "") in events
@@ -410,25 +399,23 @@ def test_every_view_of_a_link_and_every_operator_answer_is_audited(client, sessi
 def test_reset_refuses_to_delete_real_recipients_and_answers(client, runner, session, make_poll, make_links):
     token = make_links(make_poll("real"), count=3)[0]
     assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
-    result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset"])
+    result = runner.invoke(args=["simulate", "real", "--population", "200", "--sample", "20", "--reset"])
     assert result.exit_code == 1
     assert "3 recipients that were imported" in result.output and "--discard-real-data" in result.output
     assert rows(session, Answer) == 1 and rows(session, Link) == 3
-    result = runner.invoke(["simulate", "real", "--population", "200", "--sample", "20", "--reset",
+    result = runner.invoke(args=["simulate", "real", "--population", "200", "--sample", "20", "--reset",
                             "--discard-real-data"])
     assert result.exit_code == 0, result.output
-    session.rollback()
-    event = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "simulation-reset")).one()
+    event = fresh(session).scalars(sa.select(AuditEvent).where(AuditEvent.action == "simulation-reset")).one()
     assert event.detail["real_recipients"] == 3 and event.detail["answers"] == 1
 
 
 def test_reset_of_a_simulated_poll_needs_no_extra_word_and_is_audited(runner, session, make_poll):
     make_poll("sim", status="draft")
     args = ["simulate", "sim", "--population", "300", "--sample", "50", "--seed", "3"]
-    assert runner.invoke(args).exit_code == 0
-    assert runner.invoke([*args, "--reset"]).exit_code == 0
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "simulation-reset")) == 1
+    assert runner.invoke(args=args).exit_code == 0
+    assert runner.invoke(args=[*args, "--reset"]).exit_code == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).where(AuditEvent.action == "simulation-reset")) == 1
 
 
 # Finding 5: tokens and secrets in logs; SMS replies kept beside their numbers.
@@ -489,12 +476,10 @@ def test_an_sms_answer_is_kept_without_its_number_or_text(app, client, session, 
 
     app.config["SMS_SECRET"] = SECRET
     make_links(make_poll())
-    session.rollback()
-    phone = session.scalar(sa.select(Recipient.phone))
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
     response = client.get("/sms/kannel/mo", query_string={"secret": SECRET, "from": phone[1:], "text": "2", "id": "m-1"})
     assert response.status_code == 200
-    session.rollback()
-    kept = session.scalars(sa.select(InboundMessage)).one()
+    kept = fresh(session).scalars(sa.select(InboundMessage)).one()
     assert kept.outcome == "recorded" and kept.phone is None and kept.text is None
     assert rows(session, Answer) == 1
     # A retry of the same message is still recognised and answered the same.

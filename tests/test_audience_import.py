@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 
 from poll.models import Recipient
+from tests.helpers import fresh
 
 GOOD = """phone,governorate,sex,age,language,employment
 0770 123 4567,Baghdad,M,34,ar,teacher
@@ -18,13 +19,12 @@ def write(tmp_path, text, name="audience.csv"):
 
 
 def recipients(session):
-    session.rollback()
-    return session.scalars(sa.select(Recipient).order_by(Recipient.phone)).all()
+    return fresh(session).scalars(sa.select(Recipient).order_by(Recipient.phone)).all()
 
 
 def test_import_normalises_and_keeps_everything(runner, session, make_poll, tmp_path):
     poll = make_poll("import-me")
-    result = runner.invoke(["audience", "import", "import-me", write(tmp_path, GOOD)])
+    result = runner.invoke(args=["audience", "import", "import-me", write(tmp_path, GOOD)])
     assert result.exit_code == 0, result.output
     assert "3 rows: 3 imported, 0 already in the audience, 0 duplicates in the file, 0 invalid" in result.output
     assert "extra columns kept as attributes: employment" in result.output
@@ -43,9 +43,9 @@ def test_import_normalises_and_keeps_everything(runner, session, make_poll, tmp_
 def test_importing_the_same_file_twice_changes_nothing(runner, session, make_poll, tmp_path):
     make_poll("twice")
     path = write(tmp_path, GOOD)
-    runner.invoke(["audience", "import", "twice", path])
+    runner.invoke(args=["audience", "import", "twice", path])
     before = [(r.id, r.phone, r.governorate, r.age) for r in recipients(session)]
-    result = runner.invoke(["audience", "import", "twice", path])
+    result = runner.invoke(args=["audience", "import", "twice", path])
     assert result.exit_code == 0
     assert "0 imported, 3 already in the audience" in result.output
     assert [(r.id, r.phone, r.governorate, r.age) for r in recipients(session)] == before
@@ -67,7 +67,7 @@ def test_bad_rows_are_reported_by_line_and_good_rows_imported(runner, session, m
         "\n"
         "07777777777,,,,60+\n"                 # 12 good, band only
     )
-    result = runner.invoke(["audience", "import", "mixed", write(tmp_path, text)])
+    result = runner.invoke(args=["audience", "import", "mixed", write(tmp_path, text)])
     assert result.exit_code == 0
     out = result.output
     for line, reason in [
@@ -82,7 +82,7 @@ def test_bad_rows_are_reported_by_line_and_good_rows_imported(runner, session, m
 
 def test_file_without_phone_column_is_refused_whole(runner, session, make_poll, tmp_path):
     make_poll("nophone")
-    result = runner.invoke(["audience", "import", "nophone", write(tmp_path, "number,sex\n07701234567,M\n")])
+    result = runner.invoke(args=["audience", "import", "nophone", write(tmp_path, "number,sex\n07701234567,M\n")])
     assert result.exit_code == 1
     assert "no phone column" in result.output
     assert recipients(session) == []
@@ -93,7 +93,7 @@ def test_file_that_is_not_utf8_is_refused_whole(runner, session, make_poll, tmp_
     path = tmp_path / "latin.csv"
     lines = ["phone,sex"] + [f"0770{n:07d},M" for n in range(30_000)] + ["07701234567,\xe9"]
     path.write_bytes("\n".join(lines[:-1]).encode() + b"\n07701234567,\xe9\n")
-    result = runner.invoke(["audience", "import", "latin", str(path)])
+    result = runner.invoke(args=["audience", "import", "latin", str(path)])
     assert result.exit_code == 1
     assert "line 30002 is not UTF-8" in result.output
     assert recipients(session) == []
@@ -101,14 +101,14 @@ def test_file_that_is_not_utf8_is_refused_whole(runner, session, make_poll, tmp_
 
 def test_empty_file_and_unknown_poll_are_one_line_errors(runner, make_poll, tmp_path):
     make_poll("empty")
-    result = runner.invoke(["audience", "import", "empty", write(tmp_path, "")])
+    result = runner.invoke(args=["audience", "import", "empty", write(tmp_path, "")])
     assert result.exit_code == 1 and "the file is empty" in result.output
-    result = runner.invoke(["audience", "import", "nope", write(tmp_path, GOOD)])
+    result = runner.invoke(args=["audience", "import", "nope", write(tmp_path, GOOD)])
     assert result.exit_code == 1 and "no poll with slug 'nope'" in result.output
 
 
 def test_markup_in_cells_is_stored_as_text_not_refused(runner, session, make_poll, tmp_path):
     make_poll("markup")
     text = 'phone,note\n07701234567,"<script>alert(1)</script>"\n'
-    assert runner.invoke(["audience", "import", "markup", write(tmp_path, text)]).exit_code == 0
+    assert runner.invoke(args=["audience", "import", "markup", write(tmp_path, text)]).exit_code == 0
     assert recipients(session)[0].attributes == {"note": "<script>alert(1)</script>"}

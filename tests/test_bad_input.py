@@ -14,9 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from poll.models import (
-    Answer, AnswerTally, Audience, Link, Operator, Option, Poll, Receipt, Recipient, SimulationRun,
+    Answer,
+    AnswerTally,
+    Audience,
+    Link,
+    Operator,
+    Option,
+    Poll,
+    Receipt,
+    Recipient,
+    SimulationRun,
 )
 from poll.services import polls
+from tests.helpers import fresh
 
 MARKUP = "<script>alert(1)</script>"
 
@@ -177,7 +187,7 @@ def test_hostile_csv_is_reported_in_one_line(runner, session, world, tmp_path, n
     before = snapshot(session)
     path = tmp_path / "hostile.csv"
     path.write_bytes(content)
-    result = runner.invoke(["audience", "import", "target", str(path)])
+    result = runner.invoke(args=["audience", "import", "target", str(path)])
     assert result.exit_code == code, result.output
     assert text in result.output
     after = snapshot(session)
@@ -195,8 +205,7 @@ def test_fuzzed_answers_never_fail_and_never_count_twice(client, session, world,
             continue
         response = client.post(url.replace("\x00", ""), data=data)
         assert response.status_code in (201, 400, 404, 405, 308, 409, 429), (token, option)
-    session.rollback()
-    answered = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
+    answered = fresh(session).scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answered == session.scalar(sa.select(sa.func.count()).select_from(Answer)) <= 2
 
 
@@ -212,9 +221,8 @@ def test_fuzzed_csv_import_reports_or_imports_valid_rows_only(runner, session, w
     writer.writerows(rows)
     path = tmp_path / "fuzz.csv"
     path.write_text(buffer.getvalue(), encoding="utf-8")
-    result = runner.invoke(["audience", "import", "target", str(path)])
+    result = runner.invoke(args=["audience", "import", "target", str(path)])
     assert result.exit_code in (0, 1)
-    session.rollback()
-    phones = session.scalars(sa.select(Recipient.phone)).all()
+    phones = fresh(session).scalars(sa.select(Recipient.phone)).all()
     assert all(phone.startswith("+") and phone[1:].isdigit() for phone in phones)
     assert json.dumps(phones)  # everything stored is plain text

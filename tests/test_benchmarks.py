@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_URL, require
+from tests.helpers import POSTGRES_URL, require
 from tests.kannel import BEARERBOX, FAKESMSC, SMSBOX
 
 pytestmark = pytest.mark.slow

@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer
+from tests.helpers import fresh
 from tests.servers import gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,8 +42,7 @@ def test_respondent_answers_on_a_phone_in_each_language(
             phone.screenshot(path=artifacts / f"respond-{lang}-recorded.png", full_page=True)
             phone.goto(f"{base}/p/{token}?lang=en")
             assert "already recorded" in phone.locator("h1").inner_text()
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == len(CASES)
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == len(CASES)
 
 
 def test_form_without_a_choice_is_not_sent(database_url, session, make_poll, make_links, phone):
@@ -53,5 +53,4 @@ def test_form_without_a_choice_is_not_sent(database_url, session, make_poll, mak
         # The browser's own validation keeps the page: the radios are required.
         assert phone.get_by_role("radio").first.evaluate("el => el.validity.valueMissing")
         assert phone.url.endswith("?lang=en")
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 0

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from poll.models import Answer, AuditEvent, Link, Poll, Receipt
 from poll.services import tallies
+from tests.helpers import fresh
 from tests.servers import gunicorn
 
 LINKS = 40
@@ -44,8 +45,7 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
             statuses = Counter(pool.map(submit, jobs))
 
     assert statuses == {201: LINKS, 409: LINKS * (SUBMITS_PER_LINK - 1)}
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == LINKS
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == LINKS
     assert session.scalar(sa.select(sa.func.count()).select_from(Receipt)) == LINKS
     answered = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answered == LINKS
@@ -76,7 +76,6 @@ def test_concurrent_wrong_logins_are_each_refused_and_audited(database_url, sess
             statuses = Counter(pool.map(attempt, range(LOGINS)))
 
     assert statuses == {401: LOGINS}
-    session.rollback()
-    failed = session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login-failed"))
+    failed = fresh(session).scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login-failed"))
     assert failed == LOGINS
 

@@ -8,12 +8,13 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import AuditEvent
+from tests.helpers import fresh
 
 
 @pytest.fixture
 def simulated(runner, make_poll):
     make_poll("sim", status="draft")
-    result = runner.invoke(["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
+    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -57,8 +58,7 @@ def test_login_is_refused_with_a_wrong_password_and_audited(client, session, mak
     assert response.status_code == 401
     assert "Wrong name or password" in response.get_data(as_text=True)
     assert client.get("/dashboard/").status_code == 302
-    session.rollback()
-    actions = session.scalars(sa.select(AuditEvent.action)).all()
+    actions = fresh(session).scalars(sa.select(AuditEvent.action)).all()
     assert "login-failed" in actions and "login" not in actions
 
 
@@ -153,8 +153,7 @@ def test_answer_export_streams_anonymous_fields_and_is_audited(client, session, 
     lines = client.get("/api/v1/polls/sim/answers.json").get_data(as_text=True).splitlines()
     assert len(lines) == simulated["answered"] and set(json.loads(lines[0])) == set(rows[0])
     assert client.get("/api/v1/polls/sim/answers.xml").status_code == 404
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "export")) == 2
+    assert fresh(session).scalar(sa.select(sa.func.count()).where(AuditEvent.action == "export")) == 2
 
 
 def test_openapi_document_describes_the_results_endpoint(client):
@@ -166,18 +165,18 @@ def test_openapi_document_describes_the_results_endpoint(client):
 
 
 def test_results_and_export_commands(runner, simulated):
-    table = runner.invoke(["results", "sim"]).output
+    table = runner.invoke(args=["results", "sim"]).output
     assert "invited" in table and "true" in table and "weighted" in table
-    exported = runner.invoke(["export", "sim", "--format", "csv"]).output.splitlines()
+    exported = runner.invoke(args=["export", "sim", "--format", "csv"]).output.splitlines()
     assert exported[0] == "option,channel,answered,governorate,sex,age_band"
     assert len(exported) - 1 == simulated["answered"]
-    document = json.loads(runner.invoke(["export", "sim", "--what", "results", "--format", "json"]).output)
+    document = json.loads(runner.invoke(args=["export", "sim", "--what", "results", "--format", "json"]).output)
     assert document["answered"] == simulated["answered"]
 
 
 def test_dashboard_shows_monte_carlo_histograms(client, runner, session, make_poll, login):
     make_poll("mc", status="draft")
-    result = runner.invoke(["simulate", "mc", "--replications", "50", "--population", "20000", "--sample", "15000",
+    result = runner.invoke(args=["simulate", "mc", "--replications", "50", "--population", "20000", "--sample", "15000",
                             "--scenario", "kurdistan-surge", "--json"])
     assert result.exit_code == 0, result.output
     login()

@@ -128,11 +128,11 @@ def attack(app, runner, slug: str) -> dict:
     """Everything an admin and a viewer can take away about `slug`, joined on every shared field."""
     admin, viewer = app.test_client(), app.test_client()
     for client, (name, role) in ((admin, ("spy-admin", "admin")), (viewer, ("spy-viewer", "viewer"))):
-        runner.invoke(["operators", "create", name, "--role", role], env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+        runner.invoke(args=["operators", "create", name, "--role", role], env={"POLL_OPERATOR_PASSWORD": "long enough password"})
         assert client.post("/login", data={"name": name, "password": "long enough password"}).status_code == 302
     links = read_csv(admin.get(f"/api/v1/polls/{slug}/links.csv"))
     answers = read_csv(viewer.get(f"/api/v1/polls/{slug}/answers.csv"))
-    operator_view = json.loads(runner.invoke(["results", slug, "--json"]).output)
+    operator_view = json.loads(runner.invoke(args=["results", slug, "--json"]).output)
     public_view = viewer.get(f"/api/v1/polls/{slug}/results").get_json()
     return {"links": links, "answers": answers, "operator": operator_view, "public": public_view,
             "candidates": reidentify(links, answers)}
@@ -175,7 +175,7 @@ def test_no_phone_of_a_small_poll_is_named_by_joining_what_operators_see(app, ru
 
 def test_no_phone_of_a_simulated_poll_is_named_by_joining_what_operators_see(app, runner, make_poll):
     make_poll("demo", status="draft")
-    result = runner.invoke(["simulate", "demo", "--population", "40000", "--sample", "12000", "--seed", "11"])
+    result = runner.invoke(args=["simulate", "demo", "--population", "40000", "--sample", "12000", "--seed", "11"])
     assert result.exit_code == 0, result.output
     taken = attack(app, runner, "demo")
     assert len(taken["answers"]) > 200
@@ -328,5 +328,5 @@ def test_public_figures_never_hide_what_they_showed(app, client, make_poll, make
 
     distinct = [look for n, look in enumerate(looks) if n == 0 or look != looks[n - 1]]
     shown_at = [{c["code"] for c in look["breakdowns"]["age_band"] if c["shares"] is not None} for look in distinct]
-    assert all(earlier <= later for earlier, later in zip(shown_at, shown_at[1:]))  # shown once, shown for good
+    assert all(earlier <= later for earlier, later in zip(shown_at, shown_at[1:], strict=False))  # shown once, shown for good
     assert recovered_cells([publication_of(look) for look in distinct if not look["withheld"]]) == []

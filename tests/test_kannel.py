@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient
 from poll.services import polls, tallies
-from tests.conftest import require
 from poll.sms.gateways import KannelGateway
+from tests.helpers import fresh, require
 from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, Kannel, eventually
 from tests.servers import free_port, gunicorn
 
@@ -48,8 +48,7 @@ def poll_command(database_url: str, kannel: Kannel, *args: str) -> str:
 
 
 def count(session, statement) -> int:
-    session.rollback()
-    return session.scalar(statement)
+    return fresh(session).scalar(statement)
 
 
 def test_invitations_replies_and_delivery_reports_through_kannel(
@@ -57,8 +56,7 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
 ):
     poll = make_poll("sms")
     tokens = make_links(poll, count=4, language="ar")
-    session.rollback()
-    phones = session.scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
         assert "4 messages queued" in poll_command(database_url, kannel, "sms", "queue", "sms")
         out = poll_command(database_url, kannel, "dispatch", "--once")
@@ -81,8 +79,7 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
             kannel.inject(phone[1:], text)  # Kannel hands on the sender without "+"
             eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
 
-    session.rollback()
-    codes = sorted(session.scalars(
+    codes = sorted(fresh(session).scalars(
         sa.text("SELECT o.code FROM answers a JOIN options o ON o.id = a.option_id WHERE a.channel = 'sms'")).all())
     assert codes == ["2", "3"]
     assert session.get(OptOut, phones[2]) is not None
@@ -99,8 +96,7 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
 def test_a_reply_sent_while_the_app_is_down_is_recorded_once(database_url, session, make_poll, make_links, kannel):
     poll = make_poll("down")
     make_links(poll, count=1)
-    session.rollback()
-    phone = session.scalar(sa.select(Recipient.phone))
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
     # The app is not running: smsbox cannot fetch the get-url and keeps retrying.
     kannel.inject(phone[1:], "1")
     eventually(lambda: "Couldn't fetch" in (kannel.folder / "smsbox.log").read_text(errors="replace"),
@@ -123,8 +119,7 @@ def dispatch_process(database_url: str, kannel: Kannel, **settings: str) -> subp
 
 
 def states(session) -> dict[str, int]:
-    session.rollback()
-    return dict(session.execute(sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state)).all())
+    return dict(fresh(session).execute(sa.select(OutboxMessage.state, sa.func.count()).group_by(OutboxMessage.state)).all())
 
 
 def test_killed_dispatchers_lose_nothing_and_their_claims_come_back_in_seconds(
@@ -132,8 +127,7 @@ def test_killed_dispatchers_lose_nothing_and_their_claims_come_back_in_seconds(
 ):
     poll = make_poll("killed")
     make_links(poll, count=120, language="ar")
-    session.rollback()
-    phones = set(session.scalars(sa.select(Recipient.phone)))
+    phones = set(fresh(session).scalars(sa.select(Recipient.phone)))
     settings = {"sms_lease_seconds": "2", "sms_rate": "60", "sms_batch": "20"}
     kills = 0
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
@@ -187,8 +181,7 @@ def test_a_gateway_outage_spends_no_attempt_and_everything_goes_once_it_is_back(
         finally:
             worker.kill()
             worker.wait()
-    session.rollback()
-    assert set(session.scalars(sa.select(OutboxMessage.attempts))) == {1}  # the outage cost no attempt
+    assert set(fresh(session).scalars(sa.select(OutboxMessage.attempts))) == {1}  # the outage cost no attempt
     poll = polls.get_poll(session, "outage")
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
 
@@ -229,8 +222,7 @@ def test_delivery_reports_that_overtake_the_send_never_move_a_message_back(
         report = Dispatcher(factory, WaitsForTheReport(kannel.sendsms_url, factory), settings).run(once=True)
     assert report.handed == 12
     assert states(session) == {"delivered": 12}
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).where(Link.sent_at.is_not(None))) == 12
+    assert fresh(session).scalar(sa.select(sa.func.count()).where(Link.sent_at.is_not(None))) == 12
     assert session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
     poll = polls.get_poll(session, "overtaken")
     counters = tallies.counters(session, poll)

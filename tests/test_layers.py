@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "poll"
-# The simulation service and the demo run the simulator into the database; nothing else of the poll may import it.
-MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.live_simulation", "poll.services.simulation", "poll.services.demo"}
+# The simulation service, the demo, the live simulation and the commands run the simulator; nothing else may import it.
+MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.commands", "poll.live_simulation", "poll.services.simulation", "poll.services.demo"}
 
 
 def module_name(path: Path) -> str:

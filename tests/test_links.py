@@ -7,29 +7,28 @@ import sqlalchemy as sa
 
 from poll.models import Link
 from poll.services import links
+from tests.helpers import fresh
 
 
 def test_invite_issues_one_link_per_recipient_and_is_idempotent(runner, session, make_poll, make_links):
     poll = make_poll("invite-me")
     make_links(poll, count=5)
-    session.rollback()
-    ids_before = session.scalars(sa.select(Link.id).order_by(Link.id)).all()
-    result = runner.invoke(["invite", "invite-me"])
+    ids_before = fresh(session).scalars(sa.select(Link.id).order_by(Link.id)).all()
+    result = runner.invoke(args=["invite", "invite-me"])
     assert result.exit_code == 0
     assert "0 links issued; 5 in all" in result.output
-    session.rollback()
-    assert session.scalars(sa.select(Link.id).order_by(Link.id)).all() == ids_before
+    assert fresh(session).scalars(sa.select(Link.id).order_by(Link.id)).all() == ids_before
 
 
 def test_invite_issues_only_the_missing_links(runner, session, make_poll, make_links, tmp_path):
     make_poll("grow")
     path = tmp_path / "a.csv"
     path.write_text("phone\n07701234567\n07701234568\n")
-    runner.invoke(["audience", "import", "grow", str(path)])
-    assert "2 links issued; 2 in all" in runner.invoke(["invite", "grow"]).output
+    runner.invoke(args=["audience", "import", "grow", str(path)])
+    assert "2 links issued; 2 in all" in runner.invoke(args=["invite", "grow"]).output
     path.write_text("phone\n07701234567\n07701234568\n07701234569\n")
-    runner.invoke(["audience", "import", "grow", str(path)])
-    assert "1 links issued; 3 in all" in runner.invoke(["invite", "grow"]).output
+    runner.invoke(args=["audience", "import", "grow", str(path)])
+    assert "1 links issued; 3 in all" in runner.invoke(args=["invite", "grow"]).output
 
 
 def test_tokens_are_22_url_safe_characters_of_128_random_bits(session, make_poll, make_links):
@@ -48,10 +47,10 @@ def test_tokens_are_22_url_safe_characters_of_128_random_bits(session, make_poll
 
 def test_links_prints_one_url_a_line_from_the_base_url(runner, make_poll, make_links):
     tokens = make_links(make_poll("print-me"), count=4)
-    result = runner.invoke(["links", "print-me"])
+    result = runner.invoke(args=["links", "print-me"])
     assert result.exit_code == 0
     assert result.output.splitlines() == [f"https://poll.example.iq/p/{token}" for token in tokens]
-    limited = runner.invoke(["links", "print-me", "--limit", "2"]).output.splitlines()
+    limited = runner.invoke(args=["links", "print-me", "--limit", "2"]).output.splitlines()
     assert limited == [f"https://poll.example.iq/p/{token}" for token in tokens[:2]]
 
 
@@ -64,5 +63,5 @@ def test_links_ignore_the_host_header(client, app, make_poll, make_links):
 
 def test_links_refuse_a_negative_limit(runner, make_poll):
     make_poll("neg")
-    result = runner.invoke(["links", "neg", "--limit", "-1"])
+    result = runner.invoke(args=["links", "neg", "--limit", "-1"])
     assert result.exit_code == 2

@@ -114,7 +114,7 @@ def test_upgrading_keeps_every_row_that_refers_to_a_rebuilt_table(databases):
     """Migrations that rebuild a table on SQLite must not cascade: a poll's receipts and answers survive."""
     from alembic import command
 
-    url = databases.create_empty()
+    url = databases.empty()
     engine = db.make_engine(url)
     try:
         with engine.begin() as connection:

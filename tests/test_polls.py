@@ -7,10 +7,10 @@ from poll.models import Answer, Link, Poll, Recipient
 
 
 def test_create_builtin_then_open_and_close(runner, session):
-    assert "created poll coalition-2024 (draft, 3 options)" in runner.invoke(["polls", "create", "--builtin"]).output
-    assert "coalition-2024\tdraft\t0 links" in runner.invoke(["polls", "list"]).output
-    assert "is open from" in runner.invoke(["polls", "open", "coalition-2024"]).output
-    assert runner.invoke(["polls", "close", "coalition-2024"]).exit_code == 0
+    assert "created poll coalition-2024 (draft, 3 options)" in runner.invoke(args=["polls", "create", "--builtin"]).output
+    assert "coalition-2024\tdraft\t0 links" in runner.invoke(args=["polls", "list"]).output
+    assert "is open from" in runner.invoke(args=["polls", "open", "coalition-2024"]).output
+    assert runner.invoke(args=["polls", "close", "coalition-2024"]).exit_code == 0
     poll = session.scalar(sa.select(Poll))
     assert poll.status == "closed" and poll.closes_at >= poll.opens_at
     assert [option.code for option in poll.options] == ["1", "2", "3"]
@@ -18,8 +18,8 @@ def test_create_builtin_then_open_and_close(runner, session):
 
 
 def test_create_twice_is_one_line_error(runner):
-    runner.invoke(["polls", "create", "--builtin"])
-    result = runner.invoke(["polls", "create", "--builtin"])
+    runner.invoke(args=["polls", "create", "--builtin"])
+    result = runner.invoke(args=["polls", "create", "--builtin"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: a poll with slug 'coalition-2024' exists already"
 
@@ -27,31 +27,31 @@ def test_create_twice_is_one_line_error(runner):
 def test_create_from_file_validates_and_names_the_key(runner, session, tmp_path):
     path = tmp_path / "p.toml"
     path.write_text('slug = "x1"\ncolour = "red"\n')
-    result = runner.invoke(["polls", "create", str(path)])
+    result = runner.invoke(args=["polls", "create", str(path)])
     assert result.exit_code == 1 and "unknown key 'colour'" in result.output
     path.write_text('slug = "ok-poll"\nquestion.en = "Tea?"\n[[options]]\ncode = "1"\nlabel.en = "Yes"\n'
                     '[[options]]\ncode = "1"\nlabel.en = "No"\n')
-    result = runner.invoke(["polls", "create", str(path)])
+    result = runner.invoke(args=["polls", "create", str(path)])
     assert result.exit_code == 1 and "code '1' is used twice" in result.output
     path.write_text("not = [toml")
-    assert "cannot read poll definition" in runner.invoke(["polls", "create", str(path)]).output
+    assert "cannot read poll definition" in runner.invoke(args=["polls", "create", str(path)]).output
     assert session.scalar(sa.select(sa.func.count()).select_from(Poll)) == 0
 
 
 def test_open_with_closing_time_before_opening_is_refused(runner):
-    runner.invoke(["polls", "create", "--builtin"])
-    result = runner.invoke(["polls", "open", "coalition-2024", "--at", "2030-01-02", "--until", "2030-01-01"])
+    runner.invoke(args=["polls", "create", "--builtin"])
+    result = runner.invoke(args=["polls", "open", "coalition-2024", "--at", "2030-01-02", "--until", "2030-01-01"])
     assert result.exit_code == 1 and "closing time must come after" in result.output
 
 
 def test_demo_loads_the_article_poll_once(runner, session):
-    result = runner.invoke(["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
+    result = runner.invoke(args=["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
     assert result.exit_code == 0
     assert "created; simulated the baseline scenario: 2,000 links" in result.output
     answers = session.scalar(sa.select(sa.func.count()).select_from(Answer))
     assert answers > 0
     session.rollback()
-    again = runner.invoke(["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
+    again = runner.invoke(args=["demo", "--population", "5000", "--sample", "2000", "--seed", "3"])
     assert f"already there; kept its audience: 2,000 links, {answers:,} answers" in again.output
     assert session.scalar(sa.select(Poll.status)) == "open"
     assert session.scalar(sa.select(sa.func.count()).select_from(Recipient)) == 2000

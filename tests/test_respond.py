@@ -7,11 +7,7 @@ import sqlalchemy as sa
 
 from poll.models import Answer, Link, Receipt, utcnow
 from poll.services import polls
-
-
-def count(session, model) -> int:
-    session.rollback()  # a fresh snapshot: see what the requests committed
-    return session.scalar(sa.select(sa.func.count()).select_from(model))
+from tests.helpers import fresh, rows
 
 
 def test_get_shows_the_question_in_arabic_right_to_left(client, make_poll, make_links):
@@ -65,7 +61,7 @@ def test_get_records_nothing(client, session, make_poll, make_links):
     token = make_links(make_poll())[0]
     for _ in range(3):
         assert client.get(f"/p/{token}").status_code == 200
-    assert count(session, Answer) == 0 and count(session, Receipt) == 0
+    assert rows(session, Answer) == 0 and rows(session, Receipt) == 0
     invitation = session.scalar(sa.select(Link).where(Link.token == token))
     assert invitation.answered_on is None and invitation.opened_on is None
 
@@ -90,7 +86,7 @@ def test_second_answer_is_refused_and_changes_nothing(client, session, make_poll
     response = client.post(f"/p/{token}", data={"option": "3", "lang": "en"})
     assert response.status_code == 409
     assert "already recorded" in response.get_data(as_text=True)
-    assert count(session, Answer) == 1
+    assert rows(session, Answer) == 1
     assert session.scalar(sa.select(Answer.option_id)) == session.scalar(
         sa.text("SELECT id FROM options WHERE code = '1' AND poll_id = (SELECT poll_id FROM answers)")
     )
@@ -112,7 +108,7 @@ def test_missing_or_unknown_option_is_400_with_the_form(client, session, make_po
     assert response.status_code == 400
     body = response.get_data(as_text=True)
     assert "Please choose one of the answers" in body and 'name="option"' in body
-    assert count(session, Answer) == 0 and count(session, Receipt) == 0
+    assert rows(session, Answer) == 0 and rows(session, Receipt) == 0
 
 
 def test_option_of_another_poll_is_refused(client, session, make_poll, make_links):
@@ -120,7 +116,7 @@ def test_option_of_another_poll_is_refused(client, session, make_poll, make_link
     other = make_poll(options=[{"code": "7", "label": {"en": "Yes"}}, {"code": "8", "label": {"en": "No"}}])
     assert {option.code for option in other.options} == {"7", "8"}
     assert client.post(f"/p/{token}", data={"option": "7"}).status_code == 400
-    assert count(session, Answer) == 0
+    assert rows(session, Answer) == 0
 
 
 def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, make_links):
@@ -133,8 +129,7 @@ def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, m
     assert "Is the water clean?" in body and "Dirty" in body and "Coalition" not in body
     assert client.post(f"/p/{second}", data={"option": "8"}).status_code == 201
     assert client.post(f"/p/{first}", data={"option": "8"}).status_code == 400
-    session.rollback()
-    assert session.scalar(sa.select(Answer.option_id)) == other.options[1].id
+    assert fresh(session).scalar(sa.select(Answer.option_id)) == other.options[1].id
 
 
 def test_a_page_view_reads_one_row_once_the_poll_is_known(app, client, make_poll, make_links):
@@ -173,7 +168,7 @@ def test_unknown_or_malformed_token_is_404_and_reveals_nothing(client, session, 
         body = response.get_data(as_text=True)
         assert "<script>alert" not in body
         assert "question" not in body
-    assert count(session, Answer) == 0
+    assert rows(session, Answer) == 0
 
 
 def test_unknown_token_page_is_in_the_requested_language(client):
@@ -191,7 +186,7 @@ def test_closed_poll_refuses_with_its_date(client, session, make_poll, make_link
         assert response.status_code == 410
         body = response.get_data(as_text=True)
         assert "This poll is closed" in body and "It closed on" in body
-    assert count(session, Answer) == 0
+    assert rows(session, Answer) == 0
 
 
 def test_poll_not_open_yet_shows_when_it_opens(client, session, make_poll, make_links):
@@ -205,7 +200,7 @@ def test_poll_not_open_yet_shows_when_it_opens(client, session, make_poll, make_
     response = client.get(f"/p/{token}?lang=en")
     assert response.status_code == 403
     assert "It opens on" in response.get_data(as_text=True)
-    assert count(session, Answer) == 0
+    assert rows(session, Answer) == 0
 
 
 def test_poll_past_its_closing_time_is_closed(client, session, make_poll, make_links):
@@ -235,7 +230,7 @@ def test_oversized_body_is_413_and_records_nothing(client, session, make_poll, m
     token = make_links(make_poll())[0]
     response = client.post(f"/p/{token}", data={"option": "1", "pad": "x" * 200_000})
     assert response.status_code == 413
-    assert count(session, Answer) == 0
+    assert rows(session, Answer) == 0
 
 
 def test_anonymous_answer_keeps_no_link_to_the_invitation(client, session, make_poll, make_links):

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from poll import create_app
-from tests.conftest import require
+from tests.helpers import require
 from tests.servers import free_port, gunicorn
 
 

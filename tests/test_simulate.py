@@ -12,18 +12,14 @@ from poll import iraq
 from poll.errors import Invalid
 from poll.models import Answer, Link, Receipt, Recipient, Refusal, SimulationRun
 from poll.simulate import behaviour, population, scenario
+from tests.helpers import fresh, rows
 from tests.servers import gunicorn
 
 
 def simulate_json(runner, *args):
-    result = runner.invoke(["simulate", *args, "--json"])
+    result = runner.invoke(args=["simulate", *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
-
-
-def table_count(session, model):
-    session.rollback()
-    return session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
 def test_population_matches_the_census_shares(rng):
@@ -42,7 +38,7 @@ def test_population_matches_the_census_shares(rng):
     assert abs(np.mean(people.sex == 0) - male) < 5 * math.sqrt(male * (1 - male) / n)
     kri = np.isin(people.governorate, [i for i, gov in enumerate(governorates) if gov.region == "kri"])
     assert abs(np.mean(people.language[kri] == 1) - population.KURDISH_IN_KRI) < 0.01
-    assert all(iraq.age_band(int(age)) == iraq.AGE_BANDS[band] for age, band in zip(people.age[:5000], people.age_band[:5000]))
+    assert all(iraq.age_band(int(age)) == iraq.AGE_BANDS[band] for age, band in zip(people.age[:5000], people.age_band[:5000], strict=True))
 
 
 def test_every_number_is_a_valid_unique_mobile_of_its_carrier(rng):
@@ -95,7 +91,7 @@ def test_attacks_end_as_refusals_never_as_second_answers(runner, session, make_p
     make_poll("stuffed", status="draft")
     out = simulate_json(runner, "stuffed", "--population", "20000", "--sample", "10000", "--seed", "5",
                         "--scenario", "ballot-stuffing")
-    answers, receipts = table_count(session, Answer), table_count(session, Receipt)
+    answers, receipts = rows(session, Answer), rows(session, Receipt)
     answered_links = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answers == receipts == answered_links == out["answered"]
     # Every campaigner's extra submissions were refused as already answered.
@@ -138,10 +134,10 @@ def test_kurdistan_surge_inflates_support_that_weighting_repairs(runner, make_po
 def test_simulating_into_a_poll_with_links_needs_reset(runner, session, make_poll, make_links):
     poll = make_poll("busy")
     make_links(poll, count=3)
-    result = runner.invoke(["simulate", "busy", "--population", "100", "--sample", "10"])
+    result = runner.invoke(args=["simulate", "busy", "--population", "100", "--sample", "10"])
     assert result.exit_code == 1
     assert "already has 3 links: add --reset" in result.output
-    assert table_count(session, Recipient) == 3
+    assert rows(session, Recipient) == 3
 
 
 @pytest.mark.parametrize(
@@ -158,11 +154,11 @@ def test_simulating_into_a_poll_with_links_needs_reset(runner, session, make_pol
 )
 def test_bad_input_is_one_line_and_writes_nothing(runner, session, make_poll, args, message):
     make_poll("bad", status="draft")
-    result = runner.invoke(["simulate", "bad", "--population", "1000", "--sample", "100", *args])
+    result = runner.invoke(args=["simulate", "bad", "--population", "1000", "--sample", "100", *args])
     assert result.exit_code == 1
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
-    assert table_count(session, Recipient) == 0 and table_count(session, SimulationRun) == 0
+    assert rows(session, Recipient) == 0 and rows(session, SimulationRun) == 0
 
 
 def test_scenario_files_are_validated_naming_the_key(tmp_path):
@@ -198,7 +194,7 @@ def test_monte_carlo_reports_bias_rmse_and_coverage(runner, session, make_poll):
     args = ["mc", "--replications", "200", "--population", "100000", "--sample", "60000", "--seed", "4"]
     out = simulate_json(runner, *args, "--scenario", "kurdistan-surge")
     assert out == simulate_json(runner, *args, "--scenario", "kurdistan-surge")
-    assert table_count(session, Answer) == 0  # no database
+    assert rows(session, Answer) == 0  # no database
     assert out["replications"] == 200
     support = out["options"][2]
     assert support["raw"]["bias"] > 0.08 and support["raw"]["coverage"] < 0.05
@@ -241,7 +237,7 @@ def test_live_runner_answers_through_a_real_server(database_url, runner, session
     assert "dropped 0" not in live
     assert live.get("answer 201", 0) == out["answered"] > 0
     assert live.get("duplicate 409", 0) == out["refused"]["already-answered"]
-    assert table_count(session, Answer) == out["answered"]
+    assert rows(session, Answer) == out["answered"]
     # Over HTTP or in-process, the same seed records the same answers.
     make_poll("same", status="draft")
     in_process = simulate_json(runner, "same", "--population", "8000", "--sample", "3000", "--seed", "2",
@@ -251,11 +247,10 @@ def test_live_runner_answers_through_a_real_server(database_url, runner, session
 
 def test_simulated_recipients_carry_their_names_to_the_phone_view(runner, client, session, make_poll, login):
     make_poll("named", status="draft")
-    assert runner.invoke(["simulate", "named", "--population", "2000", "--sample", "300", "--seed", "5"]).exit_code == 0
-    assert runner.invoke(["sms", "queue", "named"]).exit_code == 0
-    assert runner.invoke(["dispatch", "--once"]).exit_code == 0
-    session.rollback()
-    phone, attributes = session.execute(sa.select(Recipient.phone, Recipient.attributes).limit(1)).one()
+    assert runner.invoke(args=["simulate", "named", "--population", "2000", "--sample", "300", "--seed", "5"]).exit_code == 0
+    assert runner.invoke(args=["sms", "queue", "named"]).exit_code == 0
+    assert runner.invoke(args=["dispatch", "--once"]).exit_code == 0
+    phone, attributes = fresh(session).execute(sa.select(Recipient.phone, Recipient.attributes).limit(1)).one()
     assert attributes["name"]
     login("admin")
     assert attributes["name"] in client.get(f"/phone/{phone}").get_data(as_text=True)

@@ -9,11 +9,12 @@ import sqlalchemy as sa
 from poll.db import begin_write
 from poll.errors import Invalid
 from poll.models import Answer, AuditEvent, InboundMessage, OptOut, OutboxMessage, Recipient, utcnow
-from poll.vocabulary import MessageState
 from poll.services import outbox, polls, tallies
 from poll.sms import encoding, replies
-from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.sms.dispatcher import Dispatcher, Settings
+from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
+from poll.vocabulary import MessageState
+from tests.helpers import fresh
 from tests.servers import ScriptedSendsms, free_port
 
 SECRET = "s3cret-for-tests"
@@ -64,7 +65,7 @@ def test_template_without_the_link_is_refused(make_poll):
 
 def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links):
     make_links(make_poll("pre"), count=10, language="ar")
-    out = runner.invoke(["sms", "preview", "pre"]).output
+    out = runner.invoke(args=["sms", "preview", "pre"]).output
     assert "[ar]" in out and "UCS-2" in out and "10 recipients" in out
     assert "[en]" in out and "GSM-7" in out
     assert "https://poll.example.iq/p/" in out
@@ -74,34 +75,31 @@ def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links)
 def test_a_message_over_the_segment_limit_is_not_queued(runner, session, app, make_poll, make_links):
     make_links(make_poll("long"), count=2)
     app.config["SMS_MAX_SEGMENTS"] = 1
-    result = runner.invoke(["sms", "queue", "long"])
+    result = runner.invoke(args=["sms", "queue", "long"])
     assert result.exit_code == 1 and "segments (limit 1)" in result.output
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
 
 
 @pytest.fixture
 def queued(runner, session, make_poll, make_links):
     tokens = make_links(make_poll("out"), count=3, language="en")
-    assert "3 messages queued" in runner.invoke(["sms", "queue", "out"]).output
+    assert "3 messages queued" in runner.invoke(args=["sms", "queue", "out"]).output
     session.rollback()
     return tokens
 
 
 def test_queueing_is_idempotent_and_texts_carry_the_link(runner, session, queued):
-    assert "0 messages queued" in runner.invoke(["sms", "queue", "out"]).output
-    session.rollback()
-    texts = session.scalars(sa.select(OutboxMessage.text).order_by(OutboxMessage.id)).all()
+    assert "0 messages queued" in runner.invoke(args=["sms", "queue", "out"]).output
+    texts = fresh(session).scalars(sa.select(OutboxMessage.text).order_by(OutboxMessage.id)).all()
     assert [text.rsplit("/p/", 1)[1] for text in texts] == queued
     assert all(text.startswith("Opinion Measurement Centre: Dear citizen") for text in texts)
 
 
 def test_dispatch_once_sends_everything_and_marks_links_sent(runner, session, queued):
-    out = runner.invoke(["dispatch", "--once", "--rate", "1000"]).output
+    out = runner.invoke(args=["dispatch", "--once", "--rate", "1000"]).output
     assert "3 messages handed to the simulated gateway; outbox: sent 3" in out
-    session.rollback()
-    assert session.scalar(sa.text("SELECT count(*) FROM links WHERE sent_at IS NOT NULL")) == 3
-    assert "outbox: sent 3" in runner.invoke(["dispatch", "--once"]).output  # nothing sent twice
+    assert fresh(session).scalar(sa.text("SELECT count(*) FROM links WHERE sent_at IS NOT NULL")) == 3
+    assert "outbox: sent 3" in runner.invoke(args=["dispatch", "--once"]).output  # nothing sent twice
 
 
 def claim_now(app, **kwargs):
@@ -120,15 +118,14 @@ def test_a_dead_dispatchers_claims_are_taken_over_after_the_lease(app, session, 
     assert claim_now(app) == []  # still leased
     again = claim_now(app, now=utcnow() + timedelta(seconds=31))
     assert again == first
-    session.rollback()
-    messages = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    messages = fresh(session).scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
     assert [m.attempts for m in messages] == [0, 0, 0]  # a claim is not an attempt: only the gateway's answers are
     assert [m.idempotency_key for m in messages] == [f"inv-{m.link_id}" for m in messages]
 
 
 def test_concurrent_dispatchers_never_claim_the_same_message(app, session, make_poll, make_links, runner):
     make_links(make_poll("many"), count=60)
-    runner.invoke(["sms", "queue", "many"])
+    runner.invoke(args=["sms", "queue", "many"])
     results, barrier = [], threading.Barrier(3)
 
     def work():
@@ -155,8 +152,7 @@ def dispatcher_for(app, url: str, sleeps: list | None = None, **settings) -> Dis
 def test_an_unreachable_gateway_spends_no_attempt_and_fails_nothing(app, session, queued):
     report = dispatcher_for(app, f"http://127.0.0.1:{free_port()}/cgi-bin/sendsms").run(once=True)
     assert report.unavailable and report.handed == 0
-    session.rollback()
-    messages = session.scalars(sa.select(OutboxMessage)).all()
+    messages = fresh(session).scalars(sa.select(OutboxMessage)).all()
     assert {(m.state, m.attempts) for m in messages} == {(MessageState.QUEUED, 0)}
 
 
@@ -174,16 +170,14 @@ def test_the_dispatcher_pauses_as_a_whole_while_the_gateway_is_down(app, session
     # Each outage doubles the pause, and one message at a time tries the gateway again.
     assert [pause for pause in sleeps if pause >= 1] == [1.0, 2.0, 4.0, 8.0]
     assert len(smsbox.received) == 4 + 3
-    session.rollback()
-    assert [m.attempts for m in session.scalars(sa.select(OutboxMessage))] == [1, 1, 1]
+    assert [m.attempts for m in fresh(session).scalars(sa.select(OutboxMessage))] == [1, 1, 1]
 
 
 def test_a_refusal_fails_the_message_at_once_and_is_counted(app, session, queued):
     with ScriptedSendsms([403]) as smsbox:
         report = dispatcher_for(app, smsbox.url).run(once=True)
     assert report.refused == 1 and report.handed == 2
-    session.rollback()
-    failed = session.scalars(sa.select(OutboxMessage).where(OutboxMessage.state == MessageState.FAILED)).one()
+    failed = fresh(session).scalars(sa.select(OutboxMessage).where(OutboxMessage.state == MessageState.FAILED)).one()
     assert failed.attempts == 1 and "403" in failed.last_error
     poll = polls.get_poll(session, "out")
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
@@ -199,10 +193,9 @@ def test_messages_fail_only_past_the_horizon_and_can_be_sent_again(app, runner, 
     poll = polls.get_poll(session, "out")
     assert {m.state for m in session.scalars(sa.select(OutboxMessage))} == {MessageState.FAILED}
     assert tallies.counters(session, poll)["failed"] == 3
-    result = runner.invoke(["sms", "retry", "out"])
+    result = runner.invoke(args=["sms", "retry", "out"])
     assert "3 failed messages queued again" in result.output
-    session.rollback()
-    assert {(m.state, m.attempts) for m in session.scalars(sa.select(OutboxMessage))} == {(MessageState.QUEUED, 0)}
+    assert {(m.state, m.attempts) for m in fresh(session).scalars(sa.select(OutboxMessage))} == {(MessageState.QUEUED, 0)}
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
     assert session.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "messages-retried"))
 
@@ -220,8 +213,7 @@ def sms_app(app):
 @pytest.fixture
 def phone(session, make_poll, make_links):
     make_links(make_poll("reply"), count=1, language="en")
-    session.rollback()
-    return session.scalar(sa.select(Recipient.phone))
+    return fresh(session).scalar(sa.select(Recipient.phone))
 
 
 def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, session, phone):
@@ -231,8 +223,7 @@ def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, se
     assert replay.get_data(as_text=True) == first.get_data(as_text=True)
     second = mo(client, **{"from": phone, "text": "1", "id": "k-2"})
     assert "already recorded" in second.get_data(as_text=True)
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
     assert session.scalar(sa.select(Answer.channel)) == "sms"
     assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
 
@@ -242,8 +233,7 @@ def test_forged_callbacks_are_refused(sms_app, client, session, phone, secret):
     params = {"from": phone, "text": "1", "id": "f-1"} | ({} if secret is None else {"secret": secret})
     assert client.get("/sms/kannel/mo", query_string=params).status_code == 403
     assert client.get("/sms/kannel/dlr", query_string={"message": 1, "status": 1, "secret": secret or ""}).status_code == 403
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
 
 
 def test_callbacks_are_off_without_a_configured_secret(client, phone):
@@ -265,8 +255,7 @@ def test_odd_replies_get_clear_answers(sms_app, client, session, phone, params, 
     response = mo(client, **params)
     assert response.status_code == status
     assert text in response.get_data(as_text=True)
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
 
 
 def test_garbage_bytes_and_help(sms_app, client, session, phone):
@@ -280,24 +269,21 @@ def test_reply_to_a_closed_poll_is_refused(sms_app, client, session, phone):
     session.commit()
     response = mo(client, **{"from": phone[1:], "text": "1", "id": "c-1"})
     assert "closed" in response.get_data(as_text=True)
-    session.rollback()
-    assert session.scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
 
 
 def test_stop_opts_out_and_the_dispatcher_honours_it(sms_app, client, runner, session, phone):
-    runner.invoke(["sms", "queue", "reply"])
+    runner.invoke(args=["sms", "queue", "reply"])
     response = mo(client, **{"from": phone[1:], "text": "STOP", "id": "s-1"})
     assert "no more messages" in response.get_data(as_text=True)
-    session.rollback()
-    assert session.get(OptOut, phone) is not None
+    assert fresh(session).get(OptOut, phone) is not None
     assert session.scalar(sa.select(OutboxMessage.state)) == MessageState.CANCELLED
-    assert "handed to the simulated gateway; outbox: cancelled 1" in runner.invoke(["dispatch", "--once"]).output
+    assert "handed to the simulated gateway; outbox: cancelled 1" in runner.invoke(args=["dispatch", "--once"]).output
 
 
 def test_delivery_reports_mark_links_delivered_or_failed(sms_app, client, runner, session, queued):
-    runner.invoke(["dispatch", "--once"])
-    session.rollback()
-    first, second = session.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id)).all()[:2]
+    runner.invoke(args=["dispatch", "--once"])
+    first, second = fresh(session).scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id)).all()[:2]
     for status in (8, 1):
         assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": first,
                                                            "status": status}).status_code == 200
@@ -306,8 +292,7 @@ def test_delivery_reports_mark_links_delivered_or_failed(sms_app, client, runner
     assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": 999999,
                                                        "status": 1}).status_code == 404
     assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": "x"}).status_code == 400
-    session.rollback()
-    states = dict(session.execute(sa.select(OutboxMessage.id, OutboxMessage.state)).all())
+    states = dict(fresh(session).execute(sa.select(OutboxMessage.id, OutboxMessage.state)).all())
     assert states[first] == "delivered" and states[second] == "failed"
     poll = polls.get_poll(session, "out")
     counts = tallies.counters(session, poll)
@@ -315,9 +300,8 @@ def test_delivery_reports_mark_links_delivered_or_failed(sms_app, client, runner
 
 
 def test_simulated_handset_shows_its_messages(client, runner, session, queued, login):
-    runner.invoke(["dispatch", "--once"])
-    session.rollback()
-    phone = session.scalar(sa.select(OutboxMessage.phone).order_by(OutboxMessage.id))
+    runner.invoke(args=["dispatch", "--once"])
+    phone = fresh(session).scalar(sa.select(OutboxMessage.phone).order_by(OutboxMessage.id))
     login("admin")
     body = client.get(f"/phone/{phone}?lang=en").get_data(as_text=True)
     assert f'<a href="https://poll.example.iq/p/{queued[0]}">' in body
@@ -331,16 +315,15 @@ def test_simulated_gateway_accepts_with_its_key():
 
 
 def test_reminders_go_to_non_responders_at_most_the_configured_number(app, client, runner, session, queued):
-    runner.invoke(["dispatch", "--once"])
+    runner.invoke(args=["dispatch", "--once"])
     client.post(f"/p/{queued[0]}", data={"option": "1"})
-    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "1"]).output
-    assert "2 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output
-    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output  # pending
-    runner.invoke(["dispatch", "--once"])
-    assert "0 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output  # limit 1
+    assert "0 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "1"]).output
+    assert "2 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output
+    assert "0 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output  # pending
+    runner.invoke(args=["dispatch", "--once"])
+    assert "0 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output  # limit 1
     app.config["SMS_MAX_REMINDERS"] = 2
-    assert "2 reminders queued" in runner.invoke(["sms", "remind", "out", "--after", "0"]).output
-    session.rollback()
-    kinds = sorted(session.execute(sa.select(OutboxMessage.kind, OutboxMessage.idempotency_key)).all())
+    assert "2 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output
+    kinds = sorted(fresh(session).execute(sa.select(OutboxMessage.kind, OutboxMessage.idempotency_key)).all())
     assert [kind for kind, _ in kinds] == ["invitation"] * 3 + ["reminder"] * 4
     assert sorted(key.rsplit("-", 1)[-1] for kind, key in kinds if kind == "reminder") == ["r1", "r1", "r2", "r2"]

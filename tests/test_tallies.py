@@ -48,7 +48,7 @@ def test_tallies_after_web_answers_with_unknown_strata_and_opened_links(client, 
 @pytest.mark.parametrize("name", ["baseline", "forwarded-links", "ballot-stuffing"])
 def test_tallies_after_a_simulation(runner, session, make_poll, name):
     make_poll("sim", status="draft")
-    result = runner.invoke(["simulate", "sim", "--population", "20000", "--sample", "8000", "--seed", "3",
+    result = runner.invoke(args=["simulate", "sim", "--population", "20000", "--sample", "8000", "--seed", "3",
                             "--scenario", name, "--json"])
     assert result.exit_code == 0, result.output
     kept = assert_kept_equals_recount(session, "sim")
@@ -58,7 +58,7 @@ def test_tallies_after_a_simulation(runner, session, make_poll, name):
 def test_tallies_are_cleared_with_a_reset(runner, session, make_poll):
     make_poll("again", status="draft")
     args = ["simulate", "again", "--population", "5000", "--sample", "2000", "--seed", "1", "--json"]
-    runner.invoke(args)
-    runner.invoke([*args, "--reset"])
+    runner.invoke(args=args)
+    runner.invoke(args=[*args, "--reset"])
     kept = assert_kept_equals_recount(session, "again")
     assert kept["counters"]["invited"] == 2000

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Refusal, utcnow
-from poll.vocabulary import REFUSALS, FORWARD, MessageState, Outcome, SmsOutcome
+from poll.vocabulary import FORWARD, REFUSALS, MessageState, Outcome, SmsOutcome
 from poll.web import words
 from poll.web.sms import REPLIES
 

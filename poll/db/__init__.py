@@ -8,7 +8,12 @@ from poll.db.bulk import bulk_insert, bulk_update, insert_or_skip, skipping_inse
 from poll.db.engine import default_sqlite_url, make_engine
 from poll.db.migrations import alembic_config, upgrade
 from poll.db.sessions import (
-    begin_single_statements, begin_write, get_session, init_app, new_session, then_together,
+    begin_single_statements,
+    begin_write,
+    get_session,
+    init_app,
+    new_session,
+    then_together,
 )
 
 __all__ = [

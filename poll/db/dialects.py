@@ -317,5 +317,6 @@ def _bound(connection: sa.Connection, table: sa.Table, columns: Mapping[str, Seq
 
 
 def _executemany(connection: sa.Connection, compiled: sa.engine.Compiled, bound: Mapping[str, Any]) -> None:
-    # The driver's executemany, each row's values in the order of the statement's parameters.
-    connection.exec_driver_sql(str(compiled), list(zip(*(bound[name] for name in compiled.positiontup))))
+    # The driver's executemany, each row's values in the order of the statement's parameters
+    # (not strict: the values every row shares are endless repeats).
+    connection.exec_driver_sql(str(compiled), list(zip(*(bound[name] for name in compiled.positiontup), strict=False)))

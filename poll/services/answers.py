@@ -12,9 +12,9 @@ import sqlalchemy.orm as so
 
 from poll.db import bulk_update, dialects
 from poll.models import Answer, Link, Poll, Recipient, poll_phase
-from poll.vocabulary import Outcome, Phase, PollStatus
 from poll.services import tallies
 from poll.services.links import is_well_formed
+from poll.vocabulary import Outcome, Phase, PollStatus
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import sqlalchemy.orm as so
 from poll import phones
 from poll.db import insert_or_skip
 from poll.models import InboundMessage, Recipient
-from poll.vocabulary import Channel, Outcome, SmsOutcome
 from poll.services import answers, outbox, refusals
 from poll.sms import replies
+from poll.vocabulary import Channel, Outcome, SmsOutcome
 
 
 @dataclass(frozen=True)

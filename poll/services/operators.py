@@ -20,8 +20,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from poll.errors import Invalid, NotFound
 from poll.models import Operator, OperatorSession
-from poll.vocabulary import Role, SessionKind
 from poll.services import audit
+from poll.vocabulary import Role, SessionKind
 
 NAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")
 MIN_PASSWORD = 10

@@ -23,10 +23,10 @@ from poll.db import bulk_insert, dialects
 from poll.errors import Invalid
 from poll.i18n import LANGUAGES, pick
 from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
-from poll.vocabulary import FORWARD, MessageKind, MessageState
 from poll.services import links, polls, tallies
 from poll.sms import encoding
 from poll.sms.gateways import Outgoing, Sent
+from poll.vocabulary import FORWARD, MessageKind, MessageState
 
 DEFAULT_TEMPLATE = "{sender}: {question} {link}"
 

@@ -20,9 +20,9 @@ from datetime import datetime
 import numpy as np
 import sqlalchemy.orm as so
 
+from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.services import suppression, tallies
-from poll import iraq
 from poll.services.runs import latest_montecarlo, latest_run
 from poll.stats import disclosure, proportions, weighting
 

@@ -13,10 +13,10 @@ import sqlalchemy.orm as so
 from poll.db import bulk_insert, bulk_update
 from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
-from poll.vocabulary import Channel, Outcome, PollStatus
 from poll.services import answers, audiences, links, polls, publication, refusals, runs, suppression, tallies
 from poll.simulate import behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
+from poll.vocabulary import Channel, Outcome, PollStatus
 
 MAX_POPULATION = 50_000_000
 Progress = Callable[[str], None]

@@ -18,10 +18,19 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import upsert_add
-from poll.models import (
-    Answer, AnswerTally, HourlyTally, Link, OutboxMessage, Poll, PollCounter, Recipient, Refusal, ServerCounter,
-)
 from poll.iraq import STRATA
+from poll.models import (
+    Answer,
+    AnswerTally,
+    HourlyTally,
+    Link,
+    OutboxMessage,
+    Poll,
+    PollCounter,
+    Recipient,
+    Refusal,
+    ServerCounter,
+)
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
 

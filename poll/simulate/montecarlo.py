@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from poll import iraq
+from poll.iraq import STRATA
 from poll.simulate import behaviour, population
 from poll.simulate.scenario import OPTIONS, Scenario
-from poll.iraq import STRATA
 from poll.stats import proportions, weighting
 
 FORWARDEE_FIRST = 0.3

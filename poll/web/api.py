@@ -13,10 +13,10 @@ from flask import Blueprint, Response, g, jsonify
 
 from poll.db import begin_write, get_session, new_session
 from poll.errors import Invalid, NotFound
-from poll.models import Poll, utcnow
-from poll.services import audit, exports, polls, publication
-from poll.web.auth import admin_required, login_required
+from poll.models import Poll
+from poll.services import audit, exports, polls
 from poll.web import openapi
+from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem
 from poll.web.results import public_figures
 

@@ -22,7 +22,15 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for,
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -35,8 +43,8 @@ from poll.db import begin_write, get_session
 from poll.extensions import limiter
 from poll.i18n import choose_language
 from poll.models import utcnow
-from poll.vocabulary import SessionKind
 from poll.services import operators
+from poll.vocabulary import SessionKind
 from poll.web.errors import problem, wants_json
 
 bp = Blueprint("auth", __name__)

@@ -18,8 +18,8 @@ from poll.db import begin_single_statements, get_session, then_together
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
 from poll.models import utcnow
-from poll.vocabulary import Channel, Outcome
 from poll.services import answers, audit, refusals
+from poll.vocabulary import Channel, Outcome
 from poll.web import throttle
 
 bp = Blueprint("respond", __name__, url_prefix="/p")

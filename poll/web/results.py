@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, render_template, request
-
 import sqlalchemy.orm as so
+from flask import Blueprint, current_app, render_template, request
 
 from poll.db import begin_write, get_session
 from poll.errors import NotFound

@@ -19,8 +19,8 @@ from poll.extensions import csrf
 from poll.i18n import LANGUAGES
 from poll.models import utcnow
 from poll.services import audit, inbound, outbox
-from poll.web.auth import admin_required
 from poll.vocabulary import Outcome, SmsOutcome
+from poll.web.auth import admin_required
 from poll.web.params import parse_whole_number
 
 bp = Blueprint("sms", __name__)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import statistics
 import time
 from datetime import UTC, datetime
@@ -76,67 +75,3 @@ def open_poll_with_links(url: str, count: int) -> sa.Engine:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
-
-
-class Databases:
-    """Fresh databases for a benchmark's sides: SQLite files, or PostgreSQL databases on a server.
-
-    `template(folder)` gives the URL of an empty database to prepare once,
-    `copy(folder, side)` a copy of it for one side, `plain(url)` the address
-    a bare driver takes, and `drop()` removes what was made.
-    """
-
-    name = ""
-
-    @staticmethod
-    def on(server_url: str | None) -> Databases:
-        """PostgreSQL databases on `server_url` if given, else SQLite files."""
-        return Postgres(server_url) if server_url else Sqlite()
-
-
-class Sqlite(Databases):
-    name = "SQLite"
-
-    def template(self, folder: Path) -> str:
-        return f"sqlite:///{folder / 'template.db'}"
-
-    def copy(self, folder: Path, side: str) -> str:
-        shutil.copyfile(folder / "template.db", folder / f"{side}.db")
-        return f"sqlite:///{folder / f'{side}.db'}"
-
-    def plain(self, url: str) -> str:
-        return url.removeprefix("sqlite:///")
-
-    def drop(self) -> None:
-        pass
-
-
-class Postgres(Databases):
-    name = "PostgreSQL"
-
-    def __init__(self, server: str):
-        self.server = sa.make_url(server)
-        self.admin = sa.create_engine(self.server, isolation_level="AUTOCOMMIT")
-        self.names: list[str] = []
-
-    def _create(self, name: str, template: str | None = None) -> str:
-        with self.admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        self.names.append(name)
-        return self.server.set(database=name).render_as_string(hide_password=False)
-
-    def template(self, folder: Path) -> str:
-        return self._create("poll_bench_template")
-
-    def copy(self, folder: Path, side: str) -> str:
-        return self._create(f"poll_bench_{side}", "poll_bench_template")
-
-    def plain(self, url: str) -> str:
-        return url.replace("postgresql+psycopg://", "postgresql://")
-
-    def drop(self) -> None:
-        with self.admin.connect() as connection:
-            for name in reversed(self.names):
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.dispose()

@@ -38,8 +38,9 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import Databases, median, open_poll_with_links, report  # noqa: E402
+from _common import median, open_poll_with_links, report  # noqa: E402
 
+from tests.databases import Databases  # noqa: E402
 from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
 
@@ -122,21 +123,21 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     rates: dict[str, list[float]] = {"floor": [], "ours": []}
-    databases = Databases.on(args.postgres)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        tokens = prepare(databases.template(folder), args.links)
+        databases = Databases.on(args.postgres, folder)
+        tokens = prepare(databases.template(), args.links)
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens) + "\n")
         try:
             for attempt in range(args.repeat):
                 for side, app in (("floor", "floor.answers_app:app"), ("ours", "poll.wsgi:app")):
-                    url = databases.copy(folder, f"{side}_{attempt}")
+                    url = databases.copy(f"{side}_{attempt}")
                     env = {"PYTHONPATH": str(Path(__file__).resolve().parent), "FLOOR_DATABASE": databases.plain(url),
                            "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench", "POLL_RATELIMIT_ENABLED": "false"}
                     rates[side].append(run(app, env, folder, tokens_file, args))
         finally:
-            databases.drop()
+            databases.close()
     name = "answers-postgresql" if args.postgres else "answers"
     # Each run of ours is paired with the floor's run just before it.
     ratios = sorted(o / f for o, f in zip(rates["ours"], rates["floor"], strict=True))

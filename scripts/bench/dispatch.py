@@ -26,12 +26,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import Databases, open_poll_with_links, report, timed  # noqa: E402
+from _common import open_poll_with_links, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.services import outbox, polls  # noqa: E402
-from poll.sms.gateways import KannelGateway  # noqa: E402
 from poll.sms.dispatcher import Dispatcher, Settings  # noqa: E402
+from poll.sms.gateways import KannelGateway  # noqa: E402
+from tests.databases import Databases  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 
 
@@ -85,13 +86,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="Dispatchers at once on PostgreSQL.")
     parser.add_argument("--postgres", metavar="SERVER_URL", help="Run on PostgreSQL instead of SQLite.")
     args = parser.parse_args()
-    databases = Databases.on(args.postgres)
     # SQLite takes one dispatcher (see `poll dispatch --help`); PostgreSQL several.
     cases = [1, args.workers] if args.postgres and args.workers > 1 else [1]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        messages = prepare(databases.template(folder), args.messages)
+        databases = Databases.on(args.postgres, folder)
+        messages = prepare(databases.template(), args.messages)
         kannel = Kannel(folder, app_port=9, secret="x")
         kannel.start()
         try:
@@ -99,7 +100,7 @@ def main() -> None:
             expected = Counter()
             for workers in cases:
                 floor_seconds, _ = timed(floor, messages, kannel.sendsms_url, workers)
-                url = databases.copy(folder, f"ours_{workers}")
+                url = databases.copy(f"ours_{workers}")
                 ours_seconds, sent = timed(ours, url, gateway, workers)
                 assert sent == args.messages, f"{sent} of {args.messages} sent"
                 expected.update(f"{phone} {text}" for phone, text in messages * 2)
@@ -112,7 +113,7 @@ def main() -> None:
             assert not duplicates, f"sent more than once: {list(duplicates)[:3]}"
         finally:
             kannel.stop()
-            databases.drop()
+            databases.close()
     name = "dispatch-postgresql" if args.postgres else "dispatch"
     report(name, rows, "ratio = ours / bare sendsms loops")
 

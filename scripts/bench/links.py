@@ -28,7 +28,7 @@ from _common import median, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.models import Poll, utcnow  # noqa: E402
-from poll.services import audiences, links, polls, simulation  # noqa: E402
+from poll.services import links, polls, simulation  # noqa: E402
 from poll.simulate import population  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def floor(path: Path) -> int:
     # The same fast token generation as ours: the floor is the least work for the same rows.
     raw = secrets.token_bytes(16 * len(recipient_ids))
     tokens = [base64.urlsafe_b64encode(raw[i : i + 16])[:22].decode() for i in range(0, len(raw), 16)]
-    rows = [(1, recipient_id, token, issued_at) for recipient_id, token in zip(recipient_ids, tokens)]
+    rows = [(1, recipient_id, token, issued_at) for recipient_id, token in zip(recipient_ids, tokens, strict=True)]
     with connection:
         connection.executemany(
             "INSERT INTO links (poll_id, recipient_id, token, issued_at) VALUES (?, ?, ?, ?)", rows

@@ -64,7 +64,7 @@ def floor_in_process(path: Path, size: int, answers: int) -> None:
             "INSERT INTO recipients (audience_id, phone, governorate, sex, age, age_band, language) "
             "VALUES (1, ?, ?, ?, ?, ?, ?)",
             zip(people.phones(), people.governorate_codes().tolist(), people.sex_codes().tolist(),
-                people.age.tolist(), people.age_band_labels().tolist(), people.language_codes().tolist()),
+                people.age.tolist(), people.age_band_labels().tolist(), people.language_codes().tolist(), strict=True),
         )
         raw = secrets.token_bytes(16 * size)
         stamp = "2024-01-10 09:00:00.000000"
