@@ -23,6 +23,7 @@ from poll.vocabulary import (
     Outcome,
     Phase,
     PollStatus,
+    QuestionType,
     Role,
     SessionKind,
     SmsOutcome,
@@ -102,6 +103,8 @@ class Poll(Base):
     is_anonymous: so.Mapped[bool] = so.mapped_column(default=True)
     # SMS text per language with a {link} placeholder; empty: "{sender}: {question} {link}".
     sms_template: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
+    # The sender ID its messages carry (alphanumeric, up to 11 characters, or a number); None: POLL_SMS_SENDER.
+    sms_sender: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     # Option codes that an SMS "yes" or "no" stands for, e.g. {"yes": "1", "no": "2"}.
     yes_no: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
@@ -109,6 +112,9 @@ class Poll(Base):
 
     options: so.Mapped[list[Option]] = so.relationship(
         back_populates="poll", order_by="Option.position", cascade="all, delete-orphan"
+    )
+    questions: so.Mapped[list[PollQuestion]] = so.relationship(
+        back_populates="poll", order_by="PollQuestion.position", cascade="all, delete-orphan"
     )
     audience: so.Mapped[Audience | None] = so.relationship()
 
@@ -125,6 +131,8 @@ class Poll(Base):
 
 
 class Option(Base):
+    """A choice of the poll's headline question: answers and their tallies refer to it."""
+
     __tablename__ = "options"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -140,6 +148,45 @@ class Option(Base):
 
     def __repr__(self) -> str:
         return f"<Option {self.code}>"
+
+
+class PollQuestion(Base):
+    """One question of a poll's questionnaire, as defined (`poll.questionnaire`); fixed once the poll exists.
+
+    The headline's choices are the poll's options (answers refer to them);
+    every other question keeps its choices here, as code and labels.
+    """
+
+    __tablename__ = "questions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    position: so.Mapped[int]
+    name: so.Mapped[str] = so.mapped_column(sa.String(32))
+    type: so.Mapped[str] = so.mapped_column(sa.String(16))
+    role: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    maps_to: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    required: so.Mapped[bool]
+    # A condition on earlier answers (`poll.conditions`); None: always asked.
+    relevant: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    label: so.Mapped[dict[str, str]]
+    hint: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
+    # [{"code": ..., "label": {...}}] in order; empty for the headline, whose choices are the options.
+    choices: so.Mapped[list[dict[str, Any]]] = so.mapped_column(sa.JSON, default=list)
+    minimum: so.Mapped[int | None]
+    maximum: so.Mapped[int | None]
+    max_length: so.Mapped[int | None]
+
+    poll: so.Mapped[Poll] = so.relationship(back_populates="questions")
+
+    __table_args__ = (
+        sa.UniqueConstraint("poll_id", "name"),
+        sa.UniqueConstraint("poll_id", "position"),
+        one_of("type", QuestionType),
+    )
+
+    def __repr__(self) -> str:
+        return f"<PollQuestion {self.name}>"
 
 
 class Audience(Base):
@@ -242,6 +289,9 @@ class Answer(Base):
     governorate: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     sex: so.Mapped[str | None] = so.mapped_column(sa.String(1))
     age_band: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    # The answers to the questions after the headline, by name: a code, a list of
+    # codes, a number or a text. None for a one-question poll.
+    values: so.Mapped[dict[str, Any] | None]
     # Only for polls that are not anonymous.
     link_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("links.id", ondelete="SET NULL"), unique=True
@@ -418,6 +468,26 @@ class AnswerTally(Base):
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
+class ValueTally(Base):
+    """Answers to the questions after the headline, counted by question, value and headline option.
+
+    `value` is a choice's code or an integer as text; "" counts everyone who
+    answered the question (a multiple choice adds a row per code chosen).
+    Kept in the answering transaction; the headline option makes every
+    question's crossing with the headline a read of this table.
+    """
+
+    __tablename__ = "value_tallies"
+
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    question_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True
+    )
+    option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
+    value: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+
+
 class HourlyTally(Base):
     """Answers counted by option and hour, for answers over time."""
 
@@ -500,7 +570,8 @@ class ShownCategory(Base):
     __tablename__ = "shown_categories"
 
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
-    stratum: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    # A stratum, or "q:" and a question's name for its crossing with the headline.
+    stratum: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
     code: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
 
 

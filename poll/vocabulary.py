@@ -105,3 +105,20 @@ class SessionKind(enum.StrEnum):
 
     BROWSER = "browser"
     API = "api"
+
+
+class QuestionType(enum.StrEnum):
+    """What a question takes (`poll.questionnaire`)."""
+
+    SELECT_ONE = "select_one"
+    SELECT_MULTIPLE = "select_multiple"
+    INTEGER = "integer"
+    GOVERNORATE = "governorate"  # one of the 18 governorates
+    TEXT = "text"
+
+
+class QuestionRole(enum.StrEnum):
+    """What a question is for, beyond being asked."""
+
+    HEADLINE = "headline"  # the one an SMS reply answers and the public page leads with
+    PROFILE = "profile"  # who the respondent is: governorate, sex, age, employment...

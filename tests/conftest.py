@@ -93,6 +93,10 @@ def make_poll(session) -> Callable[..., Poll]:
         definition = polls.builtin_definition()
         definition["slug"] = slug or f"poll-{next(counter)}"
         definition["anonymous"] = anonymous
+        if {"question", "options"} & changes.keys():
+            # A one-question poll of the older shape, the article's headline unless told otherwise.
+            headline = definition.pop("questions")[0]
+            definition |= {"question": headline["label"], "options": headline["choices"]}
         definition.update(changes)
         poll = polls.create_poll(session, definition)
         if status == "open":

@@ -7,9 +7,8 @@ Each backend is a class with the same methods, and `of(session)` picks one;
 services never branch on the backend themselves.
 
 The answer's write (`write_answer`) is the hottest path of the project and
-the clearest difference: on SQLite six statements in one IMMEDIATE
-transaction, on PostgreSQL the same six as one statement of data-modifying
-CTEs. Both write only if the link's receipt was new, so a link's second
+the clearest difference: on SQLite six or seven statements in one IMMEDIATE
+transaction, on PostgreSQL the same as one statement of data-modifying CTEs. Both write only if the link's receipt was new, so a link's second
 answer writes nothing on either.
 """
 
@@ -54,9 +53,24 @@ INSERT INTO hourly_tallies (poll_id, option_id, hour, count)
 SELECT :poll_id, :option_id, :answered_hour, 1 {from_receipt}
 ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1"""
 _ANSWER = """
-INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, link_id)
-SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :link_id
+INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, "values", link_id)
+SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :values, :link_id
 {from_receipt}"""
+# The other questions' tally: `tally` is a JSON list of [question id, value], one per cell (see answers.tally_values).
+_BY_VALUE = """
+INSERT INTO value_tallies (poll_id, question_id, option_id, value, count)
+SELECT :poll_id, {question_id}, :option_id, {value}, 1
+FROM {cells}
+ON CONFLICT (poll_id, question_id, option_id, value) DO UPDATE SET count = value_tallies.count + 1"""
+_SQLITE_BY_VALUE = _BY_VALUE.format(
+    question_id="json_extract(cell.value, '$[0]')", value="json_extract(cell.value, '$[1]')",
+    cells="json_each(:tally) AS cell WHERE true",
+)
+_POSTGRESQL_BY_VALUE = _BY_VALUE.format(
+    question_id="(cell ->> 0)::integer", value="cell ->> 1",
+    cells="receipt, jsonb_array_elements(CAST(:tally AS jsonb)) AS cell",
+)
+NO_VALUES = "[]"
 
 
 _TYPES = {
@@ -68,6 +82,8 @@ _TYPES = {
     "governorate": sa.String(),
     "sex": sa.String(),
     "age_band": sa.String(),
+    "values": Answer.values.type,
+    "tally": sa.String(),
 }
 
 
@@ -114,6 +130,7 @@ class SQLite:
     # "WHERE true": SQLite needs a WHERE before ON CONFLICT to tell it from a join's ON.
     _WRITES = tuple(_typed(part.format(receipt="", from_receipt="WHERE true"))
                     for part in (_COUNTERS, _BY_STRATUM, _BY_HOUR, _ANSWER))
+    _BY_VALUE = _typed(_SQLITE_BY_VALUE)
 
     def write_answer(self, session: so.Session, params: Mapping[str, Any]) -> bool:
         """Write an answer, its receipt, its link's day and its tallies; False if the link had its answer already."""
@@ -122,6 +139,8 @@ class SQLite:
         session.execute(self._MARK_LINK, params)
         for statement in self._WRITES:
             session.execute(statement, params)
+        if params["tally"] != NO_VALUES:
+            session.execute(self._BY_VALUE, params)
         return True
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
@@ -219,7 +238,8 @@ class PostgreSQL:
         "marked AS (" + _MARK_LINK.replace("WHERE id = :link", "WHERE id IN (SELECT link_id FROM receipt)") + "), "
         "counted AS (" + _COUNTERS.format(receipt="receipt, ") + "), "
         "by_stratum AS (" + _BY_STRATUM.format(from_receipt="FROM receipt") + "), "
-        "by_hour AS (" + _BY_HOUR.format(from_receipt="FROM receipt") + ") "
+        "by_hour AS (" + _BY_HOUR.format(from_receipt="FROM receipt") + "), "
+        "by_value AS (" + _POSTGRESQL_BY_VALUE + ") "
         + _ANSWER.format(from_receipt="FROM receipt") + " RETURNING id"
     )
 
@@ -286,9 +306,11 @@ def of(session_or_connection: so.Session | sa.Connection | sa.Engine) -> Dialect
     return _DIALECTS[bind.dialect.name]
 
 
-def answer_params(row: Mapping[str, Any], link_id: int, today: date, opened: int) -> dict[str, Any]:
-    """What `write_answer` takes: the answers row, and the link's id, the day and whether it counts as opened."""
-    return {**row, "link": link_id, "today": today, "opened": opened}
+def answer_params(row: Mapping[str, Any], link_id: int, today: date, opened: int,
+                  tally: str = NO_VALUES) -> dict[str, Any]:
+    """What `write_answer` takes: the answers row, the link's id, the day, whether it counts as opened,
+    and the value tally's cells (JSON)."""
+    return {**row, "link": link_id, "today": today, "opened": opened, "tally": tally}
 
 
 def _chunks(values: list, size: int):

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import weakref
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll import iraq, questionnaire
 from poll.db import bulk_update, dialects
 from poll.models import Answer, Link, Poll, Recipient, poll_phase
+from poll.questionnaire import Question
 from poll.services import tallies
 from poll.services.links import is_well_formed
+from poll.services.polls import questions_of
 from poll.vocabulary import Outcome, Phase, PollStatus
 
 
@@ -37,13 +43,26 @@ class Ballot:
     is_anonymous: bool
     yes_no: dict[str, str]
     options: tuple[BallotOption, ...]
+    # Every question in order, the headline among them; and each question's id, by name.
+    questions: tuple[Question, ...] = ()
+    question_ids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:
         return cls(
             poll.id, poll.question, poll.sender, poll.default_language, poll.is_anonymous, poll.yes_no,
             tuple(BallotOption(option.id, option.code, option.label) for option in poll.options),
+            tuple(questions_of(poll)), {row.name: row.id for row in poll.questions},
         )
+
+    @property
+    def headline(self) -> Question:
+        return next(question for question in self.questions if question.is_headline)
+
+    @property
+    def follow_ups(self) -> tuple[Question, ...]:
+        """The questions after the headline's answer: all but the headline."""
+        return tuple(question for question in self.questions if not question.is_headline)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -140,7 +159,8 @@ def _ballot(session: so.Session, poll_id: int, created_at: datetime) -> Ballot:
     ballot = known.get((poll_id, created_at))
     if ballot is None:
         poll = session.scalars(
-            sa.select(Poll).where(Poll.id == poll_id).options(so.selectinload(Poll.options))
+            sa.select(Poll).where(Poll.id == poll_id)
+            .options(so.selectinload(Poll.options), so.selectinload(Poll.questions))
         ).one()
         ballot = known[(poll_id, created_at)] = Ballot.of(poll)
     return ballot
@@ -158,12 +178,17 @@ def availability(link: LinkState, now: datetime) -> Outcome | None:
     return None
 
 
-def record_answer(session: so.Session, link: LinkState, code: str | None, *, channel: str, now: datetime) -> Outcome:
-    """Record the answer `code` given through `link`, once.
+def record_answer(
+    session: so.Session, link: LinkState, code: str | None, *, channel: str, now: datetime,
+    values: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """Record the headline answer `code` given through `link`, with the `values` of the other questions, once.
 
-    The receipt insert is the guard: of any number of concurrent answers for
-    one link, exactly one inserts its receipt and writes an answer; the others
-    see ALREADY_ANSWERED and write nothing.
+    `values` are answers already read and checked (`questionnaire.read_answers`),
+    by question name, the headline's among them or not. The receipt insert is
+    the guard: of any number of concurrent answers for one link, exactly one
+    inserts its receipt and writes an answer; the others see ALREADY_ANSWERED
+    and write nothing.
     """
     refusal = availability(link, now)
     if refusal is not None:
@@ -171,8 +196,9 @@ def record_answer(session: so.Session, link: LinkState, code: str | None, *, cha
     option = link.ballot.option(code)
     if option is None:
         return Outcome.INVALID_OPTION
-    row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata, secrets.randbits(63))
-    params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None))
+    row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata, secrets.randbits(63), values)
+    params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
+                                    tally=_value_tally(link.ballot, row["values"]))
     written = dialects.of(session).write_answer(session, params)
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
 
@@ -185,10 +211,18 @@ def _cell(row: dict) -> tallies.Cell:
 
 def _answer_row(
     ballot: Ballot, link_id: int, option_id: int, channel: str, answered_at: datetime,
-    strata: tuple[str | None, str | None, str | None], answer_id: int,
+    strata: tuple[str | None, str | None, str | None], answer_id: int, values: Mapping[str, Any] | None = None,
 ) -> dict:
-    """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll."""
-    governorate, sex, age_band = strata
+    """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll.
+
+    The strata are the audience's where it has them, else what the profile
+    questions were answered ("prefer not to say" is not known).
+    """
+    stored = stored_values(ballot, values or {})
+    answered = {question.maps_to: question.stratum(stored.get(question.name))
+                for question in ballot.follow_ups if question.maps_to}
+    governorate, sex, age_band = (given or answered.get(stratum)
+                                  for given, stratum in zip(strata, iraq.STRATA, strict=True))
     return {
         # Random, so that answer ids do not follow the order of invitations or answers.
         "id": answer_id,
@@ -199,8 +233,24 @@ def _answer_row(
         "governorate": governorate,
         "sex": sex,
         "age_band": age_band,
+        "values": stored or None,
         "link_id": None if ballot.is_anonymous else link_id,
     }
+
+
+def stored_values(ballot: Ballot, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers to the questions after the headline as an answers row keeps them."""
+    return questionnaire.stored(ballot.follow_ups, values)
+
+
+def tally_values(ballot: Ballot, stored: Mapping[str, Any] | None) -> list[tuple[int, str]]:
+    """The (question id, value) cells of `value_tallies` that one answer's stored values add one to."""
+    return [(ballot.question_ids[name], value) for name, value in questionnaire.tally_cells(ballot.follow_ups, stored)]
+
+
+def _value_tally(ballot: Ballot, stored: Mapping[str, Any] | None) -> str:
+    # The cells as the answer's one statement reads them: a JSON list of [question id, value].
+    return json.dumps(tally_values(ballot, stored))
 
 
 @dataclass(frozen=True)
@@ -209,6 +259,7 @@ class BulkAnswer:
     option_id: int
     answered_at: datetime
     opened_at: datetime
+    values: Mapping[str, Any] | None = None
 
 
 def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer], *, channel: str) -> int:
@@ -242,12 +293,17 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     ballot = Ballot.of(poll)
     values = [
         _answer_row(ballot, row.link_id, row.option_id, channel, row.answered_at, strata[row.link_id],
-                    answer_id)
+                    answer_id, row.values)
         for answer_id, row in zip(ids, rows, strict=True)
     ]
     session.execute(sa.insert(Answer.__table__), values)
     tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened})
     tallies.count_answers(session, poll.id, (_cell(value) for value in values))
+    if ballot.follow_ups:
+        tallies.count_values(session, poll.id, (
+            (question_id, value["option_id"], cell)
+            for value in values for question_id, cell in tally_values(ballot, value["values"])
+        ))
     return len(rows)
 
 

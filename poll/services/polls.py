@@ -1,4 +1,4 @@
-"""Polls: define one from a TOML file, find it, open and close it."""
+"""Polls: define one from a TOML file or an XLSForm, find it, open and close it."""
 
 from __future__ import annotations
 
@@ -12,27 +12,37 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll import questionnaire
 from poll.errors import Invalid, NotFound
 from poll.i18n import LANGUAGES
-from poll.models import Audience, Option, Poll, utcnow
+from poll.models import Audience, Option, Poll, PollQuestion, utcnow
 from poll.vocabulary import PollStatus
 
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 OPTION_CODE = re.compile(r"[0-9A-Za-z]{1,8}")
+# What a phone shows as the sender: up to 11 letters and digits, or a number (GSM 03.40 TP-OA).
+SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15}")
 BUILTIN = "coalition-2024"
-_TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "sms", "yes_no"}
+BUILTINS = ("coalition-2024", "coalition-2024-two-step")
+_TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
+             "sms_sender", "yes_no"}
 SMS_PLACEHOLDERS = {"link", "question", "sender"}
-_OPTION_KEYS = {"code", "label"}
 
 
 def builtin_definition(name: str = BUILTIN) -> dict[str, Any]:
     """The definition of a poll shipped with the package (the article's poll by default)."""
+    if name not in BUILTINS:
+        raise Invalid(f"no built-in poll {name!r} (there are {', '.join(BUILTINS)})")
     text = resources.files("poll.data").joinpath("polls", f"{name}.toml").read_text("utf-8")
     return tomllib.loads(text)
 
 
 def read_definition(path: Path) -> dict[str, Any]:
-    """A poll definition from a TOML file; raises Invalid if it cannot be read."""
+    """A poll definition from a TOML file or an XLSForm (.xlsx, .xls); raises Invalid if it cannot be read."""
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        from poll.services import xlsform  # pyxform is loaded only for the files that need it
+
+        return xlsform.read(path)
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -40,23 +50,28 @@ def read_definition(path: Path) -> dict[str, Any]:
 
 
 def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
-    """Create a draft poll and its options from a validated definition."""
-    _validate(definition)
+    """Create a draft poll, its questions and its headline's options from a definition; raises Invalid first."""
+    questions = _validate(definition)
     slug = definition["slug"]
     if session.scalar(sa.select(Poll.id).where(Poll.slug == slug)) is not None:
         raise Invalid(f"a poll with slug {slug!r} exists already")
+    headline = next(question for question in questions if question.is_headline)
     poll = Poll(
         slug=slug,
-        question=dict(definition["question"]),
+        question=dict(headline.label),
         sender=dict(definition.get("sender", {})),
         default_language=definition.get("default_language", "ar"),
         is_anonymous=definition.get("anonymous", True),
         sms_template=dict(definition.get("sms", {})),
+        sms_sender=definition.get("sms_sender"),
         yes_no=dict(definition.get("yes_no", {})),
         status=PollStatus.DRAFT,
         options=[
-            Option(code=str(item["code"]), position=index, label=dict(item["label"]))
-            for index, item in enumerate(definition["options"], start=1)
+            Option(code=choice.code, position=index, label=dict(choice.label))
+            for index, choice in enumerate(headline.choices, start=1)
+        ],
+        questions=[
+            PollQuestion(position=index, **question.as_row()) for index, question in enumerate(questions, start=1)
         ],
     )
     session.add(poll)
@@ -64,7 +79,16 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
     return poll
 
 
-def _validate(definition: dict[str, Any]) -> None:
+def questions_of(poll: Poll) -> list[questionnaire.Question]:
+    """`poll`'s questionnaire, in order (the headline's choices are its options)."""
+    headline_choices = tuple(questionnaire.Choice(option.code, dict(option.label)) for option in poll.options)
+    return [
+        questionnaire.Question.from_row(row, headline_choices if row.role == "headline" else None)
+        for row in poll.questions
+    ]
+
+
+def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:
     unknown = set(definition) - _TOP_KEYS
     if unknown:
         raise Invalid(f"unknown key {sorted(unknown)[0]!r} in poll definition")
@@ -75,28 +99,23 @@ def _validate(definition: dict[str, Any]) -> None:
         raise Invalid(f"default_language must be one of {', '.join(LANGUAGES)}")
     if not isinstance(definition.get("anonymous", True), bool):
         raise Invalid("anonymous must be true or false")
-    _validate_texts("question", definition.get("question"), required=True)
     _validate_texts("sender", definition.get("sender", {}), required=False)
     _validate_texts("sms", definition.get("sms", {}), required=False)
     for code, text in definition.get("sms", {}).items():
         check_sms_template(f"sms.{code}", text)
-    options = definition.get("options")
-    if not isinstance(options, list) or len(options) < 2:
-        raise Invalid("a poll needs at least two [[options]]")
-    codes = set()
-    for number, item in enumerate(options, start=1):
-        if not isinstance(item, dict) or set(item) - _OPTION_KEYS:
-            raise Invalid(f"option {number} may only have the keys code and label")
-        code = str(item.get("code", ""))
-        if not OPTION_CODE.fullmatch(code):
-            raise Invalid(f"option {number}: code must be 1-8 letters or digits (what an SMS reply says)")
-        if code in codes:
-            raise Invalid(f"option {number}: code {code!r} is used twice")
-        codes.add(code)
-        _validate_texts(f"option {number} label", item.get("label"), required=True)
+    sender = definition.get("sms_sender")
+    if sender is not None and (not isinstance(sender, str) or not SMS_SENDER.fullmatch(sender)):
+        raise Invalid("sms_sender is up to 11 letters and digits, or a phone number")
+    questions = questionnaire.questions_of(definition)
+    headline = next(question for question in questions if question.is_headline)
+    codes = {choice.code for choice in headline.choices}
+    if not all(OPTION_CODE.fullmatch(code) for code in codes):
+        raise Invalid(f"question {headline.name!r}: the headline's codes are 1-8 letters or digits "
+                      "(what an SMS reply says)")
     yes_no = definition.get("yes_no", {})
     if not isinstance(yes_no, dict) or set(yes_no) - {"yes", "no"} or not set(yes_no.values()) <= codes:
         raise Invalid("yes_no maps \"yes\" and \"no\" to option codes of this poll")
+    return questions
 
 
 def check_sms_template(name: str, text: str) -> None:

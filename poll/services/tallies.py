@@ -2,7 +2,8 @@
 
 Counters: "invited", "sent", "delivered", "opened", "answered" and
 "refused:<kind>". Tallies: answers by option, stratum and channel, and by
-option and hour. Results read these, never a scan of every answer; `recount`
+option and hour; the answers to the questions after the headline by
+question, value and headline option. Results read these, never a scan of every answer; `recount`
 computes the same figures from the rows themselves, and tests hold the two
 equal.
 """
@@ -30,7 +31,10 @@ from poll.models import (
     Recipient,
     Refusal,
     ServerCounter,
+    ValueTally,
 )
+from poll.questionnaire import tally_cells
+from poll.services.polls import questions_of
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
 
@@ -88,6 +92,30 @@ def count_answers(session: so.Session, poll_id: int, cells: Iterable[Cell]) -> N
         ["poll_id", "option_id", "hour"],
         "count",
     )
+
+
+def count_values(session: so.Session, poll_id: int, cells: Iterable[tuple[int, int, str]]) -> None:
+    """Add (question id, headline option id, value) cells to the value tally of `poll_id`."""
+    counted = Counter(cells)
+    upsert_add(
+        session,
+        ValueTally,
+        [{"poll_id": poll_id, "question_id": q, "option_id": o, "value": v, "count": n}
+         for (q, o, v), n in sorted(counted.items())],
+        ["poll_id", "question_id", "option_id", "value"],
+        "count",
+    )
+
+
+def value_cells(session: so.Session, poll: Poll) -> list[tuple[int, int, str, int]]:
+    """(question_id, option_id, value, count) rows of the value tally."""
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(ValueTally.question_id, ValueTally.option_id, ValueTally.value, ValueTally.count)
+            .where(ValueTally.poll_id == poll.id, ValueTally.count > 0)
+        )
+    ]
 
 
 def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
@@ -186,7 +214,21 @@ def recount(session: so.Session, poll: Poll) -> dict:
             .group_by(Answer.answered_hour, Answer.option_id)
         )
     }
-    return {"counters": {k: v for k, v in counts.items() if v}, "strata": strata, "hours": hours}
+    return {"counters": {k: v for k, v in counts.items() if v}, "strata": strata, "hours": hours,
+            "values": _recount_values(session, poll)}
+
+
+def _recount_values(session: so.Session, poll: Poll) -> dict[tuple[int, int, str], int]:
+    # The value tally counted again from each answer's stored values, the way answering counts them.
+    follow_ups = [question for question in questions_of(poll) if not question.is_headline]
+    ids = {row.name: row.id for row in poll.questions}
+    counted: Counter = Counter()
+    if follow_ups:
+        for option_id, values in session.execute(
+            sa.select(Answer.option_id, Answer.values).where(Answer.poll_id == poll.id)
+        ):
+            counted.update((ids[name], option_id, v) for name, v in tally_cells(follow_ups, values))
+    return dict(counted)
 
 
 def kept(session: so.Session, poll: Poll) -> dict:
@@ -196,10 +238,11 @@ def kept(session: so.Session, poll: Poll) -> dict:
     }
     strata = {(o, g, s, a, c): n for o, g, s, a, c, n in stratum_cells(session, poll)}
     hours = {(hour, o): n for hour, o, n in hourly(session, poll) if n}
-    return {"counters": counts, "strata": strata, "hours": hours}
+    values = {(q, o, v): n for q, o, v, n in value_cells(session, poll)}
+    return {"counters": counts, "strata": strata, "hours": hours, "values": values}
 
 
 def clear(session: so.Session, poll: Poll) -> None:
     """Drop `poll`'s counters and tallies (when its rows are cleared too)."""
-    for model in (PollCounter, AnswerTally, HourlyTally):
+    for model in (PollCounter, AnswerTally, HourlyTally, ValueTally):
         session.execute(sa.delete(model).where(model.poll_id == poll.id))

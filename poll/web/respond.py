@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, g, render_template, request
 
+from poll import questionnaire
 from poll.db import begin_single_statements, get_session, then_together
 from poll.extensions import csrf, limiter
 from poll.i18n import choose_language, current_language, pick
@@ -21,6 +22,7 @@ from poll.models import utcnow
 from poll.services import answers, audit, refusals
 from poll.vocabulary import Channel, Outcome
 from poll.web import throttle
+from poll.web.questions import shown_questions
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
 
@@ -76,10 +78,15 @@ def answer(token: str):
         _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)
         session.commit()
         abort(429)
-    # A form has one radio group: two values for it are not an answer.
-    chosen = request.form.getlist("option")
-    code = chosen[0] if len(chosen) == 1 else None
-    outcome = answers.record_answer(session, link, code, channel=Channel.WEB, now=now)
+    # Every question in one post: the headline as `option`, the others by name (two values
+    # for a single choice are not an answer); questions whose condition fails are ignored.
+    submission = questionnaire.read_answers(link.ballot.questions, request.form.to_dict(flat=False))
+    if submission.is_complete:
+        headline = submission.values.get(link.ballot.headline.name)
+        outcome = answers.record_answer(session, link, headline, channel=Channel.WEB, now=now,
+                                        values=submission.values)
+    else:
+        outcome = answers.availability(link, now) or Outcome.INVALID_OPTION
     if outcome is not Outcome.RECORDED:
         _refuse(session, link.poll_id, outcome, now)
     if g.operator is not None:
@@ -88,7 +95,7 @@ def answer(token: str):
         then_together(session)
         audit.record(session, "link-used-by-operator", f"link {link.link_id}", by=g.operator)
     session.commit()
-    return _page(link, outcome)
+    return _page(link, outcome, submission=submission)
 
 
 def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetime) -> None:
@@ -97,18 +104,24 @@ def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetim
     refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
 
 
-def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None):
+def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None,
+          submission: questionnaire.Submission | None = None):
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
     ballot = link.ballot
     language = current_language()
+    refused = outcome is Outcome.INVALID_OPTION and submission is not None
+    errors = submission.errors if refused else {}
+    if refused and not errors:  # every answer readable, yet no headline option of this poll
+        errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
     return (
         render_template(
             template,
             link=link,
             question=pick(ballot.question, language),
             sender=pick(ballot.sender, language) if ballot.sender else "",
-            options=[(option.code, pick(option.label, language)) for option in ballot.options],
-            error=outcome is Outcome.INVALID_OPTION,
+            questions=shown_questions(ballot.questions, language, request.form.to_dict(flat=False) if refused else None,
+                                      errors),
+            errors=errors,
         ),
         status or default_status,
     )

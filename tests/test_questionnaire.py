@@ -1,0 +1,216 @@
+"""Questionnaires: definitions checked before anything is stored, conditions parsed safely, the whole form
+answered in one post and kept as one response with its tallies."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from poll import conditions, questionnaire
+from poll.errors import Invalid
+from poll.models import Answer, Poll, PollQuestion, Receipt, ValueTally
+from poll.services import polls, tallies
+from tests.helpers import fresh, rows
+
+WHOLE_FORM = {"option": "2", "sex": "M", "age": "37", "governorate": "IQ-NI", "employment": "5", "education": "4"}
+
+
+def definition(*questions: dict, **top) -> dict:
+    return {"slug": "custom", **top, "questions": list(questions)}
+
+
+HEADLINE = {"name": "tea", "type": "select_one", "role": "headline", "label": {"en": "Tea?"},
+            "choices": [{"code": "1", "label": {"en": "Yes"}}, {"code": "2", "label": {"en": "No"}}]}
+
+
+# --- definitions ---------------------------------------------------------------------------------------------
+
+
+def test_the_builtins_are_the_articles_form_and_its_two_step_variant():
+    whole = questionnaire.questions_of(polls.builtin_definition("coalition-2024"))
+    assert [q.name for q in whole] == ["answer", "sex", "age", "governorate", "employment", "education"]
+    assert [q.maps_to for q in whole if q.maps_to] == ["sex", "age_band", "governorate"]
+    # Profile questions offer "prefer not to say"; the 18 governorates come built in.
+    assert all(q.choices[-1].code == questionnaire.PREFER_NOT for q in whole if q.is_profile and q.takes_choices)
+    assert len(whole[3].choices) == 18 + 1
+    two_step = questionnaire.questions_of(polls.builtin_definition("coalition-2024-two-step"))
+    follow_up = two_step[1]
+    assert follow_up.relevant and follow_up.is_relevant({"support": "2"}) and not follow_up.is_relevant({"support": "1"})
+
+
+def test_an_old_one_question_definition_is_a_questionnaire_of_its_headline():
+    old = {"slug": "old", "question": {"en": "Tea?"},
+           "options": [{"code": "1", "label": {"en": "Yes"}}, {"code": "2", "label": {"en": "No"}}]}
+    (only,) = questionnaire.questions_of(old)
+    assert (only.name, only.is_headline, [c.code for c in only.choices]) == ("answer", True, ["1", "2"])
+
+
+@pytest.mark.parametrize(("questions", "message"), [
+    ((), "at least one"),
+    (({**HEADLINE, "role": None},), "exactly one question with role"),
+    ((HEADLINE, {**HEADLINE, "name": "again"}), "exactly one question with role"),
+    ((HEADLINE, {"name": "later", "type": "text", "relevant": "nope == '1'", "label": {"en": "?"}}),
+     "not an earlier question"),
+    ((HEADLINE, {"name": "later", "type": "text", "relevant": "__import__('os')", "label": {"en": "?"}}),
+     "relevant"),
+    ((HEADLINE, {"name": "age", "type": "integer", "label": {"en": "Age"}}), "min <= max"),
+    ((HEADLINE, {"name": "age", "type": "integer", "min": 10, "max": 99, "role": "profile", "maps_to": "age_band",
+                 "label": {"en": "Age"}}), "ages mapped to age bands"),
+    ((HEADLINE, {"name": "sex", "type": "select_one", "role": "profile", "maps_to": "sex", "label": {"en": "Sex"},
+                 "choices": [{"code": "m", "label": {"en": "Man"}}, {"code": "w", "label": {"en": "Woman"}}]}),
+     "mapped to sex"),
+    ((HEADLINE, {"name": "where", "type": "select_one", "maps_to": "governorate", "label": {"en": "?"},
+                 "choices": [{"code": "1", "label": {"en": "a"}}, {"code": "2", "label": {"en": "b"}}]}),
+     "maps_to"),
+    ((HEADLINE, {"name": "note", "type": "text", "max_length": 5000, "label": {"en": "?"}}), "max_length"),
+    ((HEADLINE, {"name": "tea", "type": "text", "label": {"en": "?"}}), "used twice"),
+    ((HEADLINE, {"name": "Bad Name", "type": "text", "label": {"en": "?"}}), "name must be"),
+    ((HEADLINE, {"name": "x", "type": "slider", "label": {"en": "?"}}), "type must be"),
+])
+def test_a_bad_definition_is_refused_naming_what_is_wrong(questions, message):
+    with pytest.raises(Invalid, match=message):
+        questionnaire.questions_of(definition(*questions))
+
+
+def test_a_refused_definition_writes_nothing(session):
+    bad = definition(HEADLINE, {"name": "later", "type": "text", "relevant": "tea ==", "label": {"en": "?"}})
+    with pytest.raises(Invalid):
+        polls.create_poll(session, bad)
+    session.rollback()
+    assert rows(session, Poll) == 0 and rows(session, PollQuestion) == 0
+
+
+def test_a_created_poll_reads_back_the_questionnaire_it_was_given(session):
+    given = polls.builtin_definition("coalition-2024-two-step")
+    poll = polls.create_poll(session, given)
+    session.commit()
+    assert polls.questions_of(fresh(session).get(Poll, poll.id)) == questionnaire.questions_of(given)
+    assert [option.code for option in poll.options] == ["1", "2"]  # the headline's choices
+
+
+# --- conditions ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "answers", "expected"), [
+    ("a == '1'", {"a": "1"}, True),
+    ("a == 1", {"a": "1"}, True),
+    ("a != '1'", {}, True),
+    ("a == '1'", {}, False),
+    ("a in ['1', '2'] and not b", {"a": "2"}, True),
+    ("a in ['1', '2'] and not b", {"a": "2", "b": 5}, False),
+    ("'x' in many or a == '3'", {"many": frozenset({"x", "y"})}, True),
+    ("'z' in many", {"many": frozenset({"x"})}, False),
+    ("(a == '1' or a == '2') and age != 30", {"a": "1", "age": 31}, True),
+])
+def test_conditions_hold_as_written(text, answers, expected):
+    assert conditions.parse(text).holds(answers) is expected
+
+
+@pytest.mark.parametrize("text", ["a ==", "a = '1'", "__import__('os').system('x')", "a.b == 1", "a == '1' or",
+                                  "x" * 501, "a in [", "(a == '1'", "1"])
+def test_conditions_that_are_not_the_language_are_refused(text):
+    with pytest.raises(conditions.ConditionError):
+        conditions.parse(text)
+
+
+# --- answering the whole form --------------------------------------------------------------------------------
+
+
+def test_the_whole_form_is_one_response_with_strata_from_the_profile_answers(client, session, make_poll, make_links):
+    poll = make_poll()
+    token = make_links(poll, governorate=None, sex=None, age=None, age_band=None)[0]
+    page = client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    assert all(f'name="{name}"' in page for name in WHOLE_FORM)
+    assert client.post(f"/p/{token}", data=WHOLE_FORM).status_code == 201
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-NI", "M", "30-44")
+    assert answer.values == {"sex": "M", "age": 37, "governorate": "IQ-NI", "employment": "5", "education": "4"}
+    kept = tallies.kept(session, poll)
+    assert kept == tallies.recount(session, poll)
+    assert len(kept["values"]) == 2 * 5  # answered and the value, for each of the five questions
+
+
+def test_the_audience_strata_come_before_what_the_form_says(client, session, make_poll, make_links):
+    token = make_links(make_poll(), governorate="IQ-BA", sex="F", age_band="60+")[0]
+    client.post(f"/p/{token}", data=WHOLE_FORM)
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-BA", "F", "60+")
+    assert answer.values["governorate"] == "IQ-NI"  # what was answered is kept as answered
+
+
+def test_prefer_not_to_say_is_an_answer_that_says_nothing_of_the_stratum(client, session, make_poll, make_links):
+    token = make_links(make_poll(), governorate=None, sex=None, age=None, age_band=None)[0]
+    given = WHOLE_FORM | {"sex": "-", "age": "-", "governorate": "-"}
+    assert client.post(f"/p/{token}", data=given).status_code == 201
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert (answer.governorate, answer.sex, answer.age_band) == (None, None, None)
+    assert answer.values["age"] == "-" and answer.values["sex"] == "-"
+
+
+@pytest.mark.parametrize(("changes", "question", "message"), [
+    ({"age": "seventeen"}, "age", "whole number"),
+    ({"age": "12"}, "age", "from 18 to 100"),
+    ({"sex": "X"}, "sex", "Please choose one of the answers"),
+    ({"employment": ["1", "2"]}, "employment", "only one answer"),
+    ({"option": ""}, "answer", "Please choose one of the answers"),
+])
+def test_a_refused_submission_keeps_every_value_and_says_what_is_wrong_beside_it(
+        client, session, make_poll, make_links, changes, question, message):
+    token = make_links(make_poll())[0]
+    response = client.post(f"/p/{token}", data=WHOLE_FORM | changes | {"lang": "en"})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    beside = page.split(f'id="q-{question}"')[1].split("</fieldset>")[0]
+    assert message in beside
+    # The other answers are shown as given.
+    assert 'value="IQ-NI" selected' in page and 'value="4" checked' in page
+    assert rows(session, Answer) == 0 and rows(session, Receipt) == 0 and rows(session, ValueTally) == 0
+
+
+def test_arabic_digits_are_numbers(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    assert client.post(f"/p/{token}", data=WHOLE_FORM | {"age": "٤٢"}).status_code == 201
+    assert fresh(session).scalar(sa.select(Answer)).values["age"] == 42
+
+
+def test_the_follow_up_is_asked_only_after_its_answer(client, session, make_poll, make_links):
+    poll = make_poll(**{k: v for k, v in polls.builtin_definition("coalition-2024-two-step").items() if k != "slug"})
+    first, second, third = make_links(poll, count=3)
+    # Without the script the follow-up is shown with its condition in words.
+    page = client.get(f"/p/{first}?lang=en").get_data(as_text=True)
+    assert "Answer only if your answer to question 1 is “No”" in page
+    # "Yes": the follow-up is not relevant, so what was posted for it is ignored.
+    assert client.post(f"/p/{first}", data={"option": "1", "how_end": "2"}).status_code == 201
+    # "No" without the follow-up: refused, beside the follow-up.
+    response = client.post(f"/p/{second}", data={"option": "2", "lang": "en"})
+    assert response.status_code == 400
+    assert "Please choose one of the answers" in response.get_data(as_text=True).split('id="q-how_end"')[1]
+    assert client.post(f"/p/{third}", data={"option": "2", "how_end": "2"}).status_code == 201
+    stored = sorted((a.values or {}).get("how_end", "") for a in fresh(session).scalars(sa.select(Answer)))
+    assert stored == ["", "2"]
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_a_multiple_choice_counts_each_code_and_the_respondent_once(client, session, make_poll, make_links):
+    many = {"name": "drinks", "type": "select_multiple", "label": {"en": "Which?"}, "required": False,
+            "choices": [{"code": "t", "label": {"en": "Tea"}}, {"code": "c", "label": {"en": "Coffee"}},
+                        {"code": "w", "label": {"en": "Water"}}]}
+    poll = make_poll(questions=[HEADLINE, many])
+    tokens = make_links(poll, count=3)
+    client.post(f"/p/{tokens[0]}", data={"option": "1", "drinks": ["t", "c"]})
+    client.post(f"/p/{tokens[1]}", data={"option": "2", "drinks": ["t"]})
+    client.post(f"/p/{tokens[2]}", data={"option": "2"})  # optional: skipped
+    assert client.post(f"/p/{make_links(poll)[0]}", data={"option": "2", "drinks": ["t", "beer"]}).status_code == 400
+    kept = tallies.kept(fresh(session), poll)
+    assert kept == tallies.recount(session, poll)
+    by_value = {}
+    for (_q, _o, value), n in kept["values"].items():
+        by_value[value] = by_value.get(value, 0) + n
+    assert by_value == {"": 2, "t": 2, "c": 1}
+
+
+def test_looking_records_nothing(client, session, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    client.get(f"/p/{token}")
+    client.head(f"/p/{token}")
+    assert rows(session, Answer) == 0 and rows(session, ValueTally) == 0
