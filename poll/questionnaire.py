@@ -166,6 +166,9 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
     role = item.get("role")
     if role is not None and role not in ROLES:
         raise Invalid(f"{where}: role must be headline or profile")
+    if role == QuestionRole.PROFILE and kind not in (QuestionType.SELECT_ONE, QuestionType.GOVERNORATE,
+                                                     QuestionType.INTEGER):
+        raise Invalid(f"{where}: a profile question is a select_one, governorate or integer question")
     maps_to = item.get("maps_to")
     if maps_to is not None:
         if role != QuestionRole.PROFILE or maps_to not in MAPS_TO or kind not in MAPS_TO[maps_to]:

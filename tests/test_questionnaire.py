@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from poll import conditions, questionnaire
 from poll.errors import Invalid
 from poll.models import Answer, Poll, PollQuestion, Receipt, ValueTally
-from poll.services import polls, tallies
+from poll.services import polls, results, tallies
 from tests.helpers import fresh, rows
 
 WHOLE_FORM = {"option": "2", "sex": "M", "age": "37", "governorate": "IQ-NI", "employment": "5", "education": "4"}
@@ -214,3 +214,59 @@ def test_looking_records_nothing(client, session, make_poll, make_links):
     client.get(f"/p/{token}")
     client.head(f"/p/{token}")
     assert rows(session, Answer) == 0 and rows(session, ValueTally) == 0
+
+
+# --- results per question ------------------------------------------------------------------------------------
+
+
+def answer_many(client, make_links, poll, forms: list[dict]) -> None:
+    for token, form in zip(make_links(poll, count=len(forms)), forms, strict=True):
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+
+
+def test_each_question_has_its_figures_and_small_profile_groups_stay_hidden(client, session, make_poll, make_links):
+    poll = make_poll()
+    # 40 answers spread over employment 1-4 and headline answers 1-2; three unemployed, all answering 1.
+    forms = [WHOLE_FORM | {"option": "1" if (i // 4) % 2 == 0 else "2", "employment": str(1 + i % 4),
+                           "age": str(20 + i)} for i in range(40)]
+    forms += [WHOLE_FORM | {"option": "1", "employment": "5"}] * 3
+    answer_many(client, make_links, poll, forms)
+
+    figures = {q["name"]: q for q in results.document(results.poll_results(fresh(session), poll))["questions"]}
+    assert list(figures) == ["answer", "sex", "age", "governorate", "employment", "education"]
+    employment = {o["code"]: o for o in figures["employment"]["options"]}
+    assert employment["5"]["suppressed"] and employment["5"]["count"] is None and employment["5"]["headline"] is None
+    shown = [code for code, o in employment.items() if not o["suppressed"]]
+    assert len(shown) >= 2
+    hidden = [form for form in forms if form["employment"] not in shown]
+    assert len(hidden) >= 10 and len({form["option"] for form in hidden}) == 2  # the hidden together are safe
+    for code in shown:
+        chose = [form["option"] for form in forms if form["employment"] == code]
+        assert employment[code]["count"] == len(chose)
+        assert employment[code]["headline"] == {h: chose.count(h) / len(chose) for h in ("1", "2", "3")}
+    age = figures["age"]["summary"]
+    assert age["n"] == 43 and age["q1"] <= age["median"] <= age["q3"]
+    assert figures["answer"]["options"][0]["count"] == sum(form["option"] == "1" for form in forms)
+
+
+def test_a_question_few_answered_shows_no_figures(client, session, make_poll, make_links):
+    note = {"name": "mood", "type": "select_one", "label": {"en": "Mood?"}, "required": False,
+            "choices": [{"code": "u", "label": {"en": "Up"}}, {"code": "d", "label": {"en": "Down"}}]}
+    poll = make_poll(questions=[HEADLINE, note])
+    answer_many(client, make_links, poll, [{"option": str(1 + i % 2), "mood": "ud"[i % 2]} for i in range(9)]
+                + [{"option": "1"}] * 5)
+    (mood,) = [q for q in results.document(results.poll_results(fresh(session), poll))["questions"]
+               if q["name"] == "mood"]
+    assert mood["answered"] == 9 and all(o["count"] is None for o in mood["options"])
+
+
+def test_the_public_results_carry_every_question(client, session, make_poll, make_links):
+    poll = make_poll()
+    answer_many(client, make_links, poll, [WHOLE_FORM | {"option": str(1 + i % 3), "age": str(30 + i)}
+                                           for i in range(12)])
+    document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
+    assert [q["name"] for q in document["questions"]][:3] == ["answer", "sex", "age"]
+    assert document["questions"][0]["options"] == document["options"]
+    assert document["questions"][2]["summary"]["n"] == 12
+    page = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
+    assert "What is your employment status?" in page and "Age (in years)" in page

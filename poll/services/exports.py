@@ -13,6 +13,7 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll import iraq
 from poll.errors import Invalid
 from poll.models import Answer, Link, Option, Poll, Recipient
 from poll.services import results, suppression, tallies
@@ -113,9 +114,10 @@ def anonymised_shape(session: so.Session, poll: Poll) -> disclosure.Generalisati
     position = {option.id: i for i, option in enumerate(poll.options)}
     cells_by_stratum = tallies.stratum_cells(session, poll)
     hierarchies = []
-    tables = results.breakdown_tables(cells_by_stratum, position, len(position))
+    tables, _values = results.all_tables(session, poll, cells_by_stratum)
     masks = suppression.masks(session, poll, tables)
-    for stratum, (codes, _table) in tables.items():
+    for stratum in iraq.STRATA:
+        codes, _table = tables[stratum]
         visible = {code for code, is_shown in zip(codes, masks[stratum], strict=True) if is_shown}
         hierarchies.append(disclosure.Hierarchy(stratum, (lambda value, visible=visible: value if value in visible else OTHER,)))
     hierarchies += [disclosure.Hierarchy("answered", (str, _iso_week)), disclosure.Hierarchy("channel", (str,))]

@@ -83,13 +83,13 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         poll=poll, invited=document["invited"], sent=document["sent"], delivered=document["delivered"],
         opened=document["opened"], answered=document["answered"], refused=document["refused"], options=options,
         weighting=weighting, run=None, breakdowns=breakdowns, withheld=document["withheld"],
+        questions=document.get("questions", []), strata_sources=document.get("strata_sources", {}),
     )
 
 
 def _refresh(session: so.Session, poll: Poll, snapshot: PublicSnapshot | None, now: datetime) -> PublicSnapshot:
     cells = tallies.stratum_cells(session, poll)
-    position = {option.id: i for i, option in enumerate(poll.options)}
-    tables = results.breakdown_tables(cells, position, len(position))
+    tables, _values = results.all_tables(session, poll, cells)
     masks = suppression.masks(session, poll, tables)
     if snapshot is not None and not _may_follow(snapshot.basis, tables):
         snapshot.checked_at = now  # not yet: too few new answers to show without isolating some
@@ -124,6 +124,7 @@ def _may_follow(before: dict, tables: dict[str, tuple[list[str], np.ndarray]]) -
         disclosure.change_may_be_shown(table, np.array(before["tables"][stratum]),
                                        np.array(before["shown"][stratum], dtype=bool))
         for stratum, (_codes, table) in tables.items()
+        if stratum in before["tables"]  # a breakdown the snapshot did not have showed nothing
     )
 
 

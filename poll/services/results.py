@@ -22,7 +22,8 @@ import sqlalchemy.orm as so
 
 from poll import iraq
 from poll.models import Poll, SimulationRun
-from poll.services import suppression, tallies
+from poll.services import question_results, suppression, tallies
+from poll.services.polls import questions_of
 from poll.services.runs import latest_montecarlo, latest_run
 from poll.stats import disclosure, proportions, weighting
 
@@ -95,6 +96,10 @@ class Results:
     notes: list[str] = field(default_factory=list)
     # True while the answers cannot be shown: fewer than ten, or all one option.
     withheld: bool = False
+    # Every question's figures in order, JSON-ready (`services.question_results`); the headline's are `options`.
+    questions: list[dict] = field(default_factory=list)
+    # Per stratum, where respondents' categories come from: the audience file, the answers, or both.
+    strata_sources: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def response_rate(self) -> float | None:
@@ -158,8 +163,13 @@ def poll_results(
         )
     else:
         results.weighting = _weighted(results, cells, position, run)
-    tables = breakdown_tables(cells, position, len(options))
-    results.breakdowns = _breakdowns(counts, tables, run, options, shown or suppression.masks(session, poll, tables))
+    tables, values = all_tables(session, poll, cells)
+    masks = shown or suppression.masks(session, poll, tables)
+    results.breakdowns = _breakdowns(counts, {stratum: tables[stratum] for stratum in iraq.STRATA}, run, options, masks)
+    results.questions = question_results.figures(
+        questions_of(poll), values, {}, [option.code for option in options], masks, tables,
+        truth=run.truth.get("questions") if run else None)
+    results.strata_sources = _strata_sources(poll, counts)
     results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
@@ -198,6 +208,36 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         effective_n=n_eff,
         largest_weight=estimate.largest_weight,
     )
+
+
+def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[list[str], np.ndarray]],
+                                                                 question_results.ValueTable]:
+    """Every breakdown of the headline that suppression protects: the strata's, then the profile questions' own;
+    and the value tally they were read from."""
+    options = poll.options
+    position = {option.id: i for i, option in enumerate(options)}
+    tables = breakdown_tables(cells, position, len(options))
+    values = question_results.ValueTable(
+        tallies.value_cells(session, poll) if len(poll.questions) > 1 else [],
+        {row.name: row.id for row in poll.questions}, [option.id for option in options],
+    )
+    totals = np.zeros(len(options), dtype=np.int64)
+    for cell in cells:
+        totals[position[cell[0]]] += cell[5]
+    return tables | question_results.crossing_tables(questions_of(poll), values, totals), values
+
+
+def _strata_sources(poll: Poll, counts: dict[str, int]) -> dict[str, list[str]]:
+    # "audience" where the audience file gave the stratum, and the profile question that asks it.
+    sources = {}
+    for stratum in iraq.STRATA:
+        found = []
+        if any(value for name, value in counts.items() if name.startswith(f"invited:{stratum}:")
+               and name != f"invited:{stratum}:"):
+            found.append("audience")
+        found += [f"question:{row.name}" for row in poll.questions if row.maps_to == stratum]
+        sources[stratum] = found
+    return sources
 
 
 UNKNOWN = -1  # the index of the "not known" category ("") in a breakdown table: never shown on its own
@@ -265,6 +305,7 @@ def document(results: Results) -> dict:
         "answered": results.answered,
         "refused": dict(results.refused),
         "withheld": results.withheld,
+        "strata_sources": results.strata_sources,
         "options": [
             {
                 "code": option.code,
@@ -281,6 +322,11 @@ def document(results: Results) -> dict:
             for option in results.options
         ],
     }
+    document["questions"] = [
+        question | ({"answered": None if results.withheld else results.answered, "options": document["options"]}
+                    if question["role"] == "headline" else {})
+        for question in results.questions
+    ]
     if results.weighting:
         w = results.weighting
         document["weighting"] = {

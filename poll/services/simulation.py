@@ -14,7 +14,7 @@ from poll.db import bulk_insert, bulk_update
 from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
 from poll.services import answers, audiences, links, polls, publication, refusals, runs, suppression, tallies
-from poll.simulate import behaviour, live, montecarlo, population, truth
+from poll.simulate import answering, behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario
 from poll.vocabulary import Channel, Outcome, PollStatus
 
@@ -52,6 +52,9 @@ class Draw:
     people: population.Population
     opinion: np.ndarray
     field: behaviour.Field
+    # Per invitee, what their recorded answer says to every question (None where nobody answered):
+    # drawn for a poll's questionnaire by `fill_in`.
+    forms: list[dict | None] | None = None
 
 
 def draw(plan: Plan) -> Draw:
@@ -62,6 +65,27 @@ def draw(plan: Plan) -> Draw:
     opinion = behaviour.opinions(people, plan.scenario, rng)
     invited = np.sort(rng.choice(plan.population_size, plan.sample_size, replace=False))
     return Draw(people, opinion, behaviour.field(people, opinion, invited, plan.scenario, rng))
+
+
+FORM_STREAM = 1  # the random stream of the questionnaire's answers, apart from the draw's own
+
+
+def fill_in(world: Draw, poll: Poll, plan: Plan) -> None:
+    """Draw every recorded answer's whole form for `poll`'s questions, seeded apart from the rest of the draw.
+
+    A forwarded link's answer is filled in with the invitee's attributes: the
+    simulated world does not know who the forwardee is.
+    """
+    result = world.field
+    chosen = np.flatnonzero(result.answered)
+    people = world.people.take(result.invited[chosen])
+    headline = [OPTIONS[i] for i in result.answer[chosen].tolist()]
+    rng = np.random.default_rng([plan.seed, FORM_STREAM])
+    given = answering.answers(polls.questions_of(poll), people, headline, plan.scenario["questionnaire"], rng)
+    forms: list[dict | None] = [None] * len(result.invited)
+    for position, values in zip(chosen.tolist(), given, strict=True):
+        forms[position] = values
+    world.forms = forms
 
 
 def check_poll(session: so.Session, poll: Poll) -> None:
@@ -147,6 +171,7 @@ def run_in_process(
     check_poll(session, poll)
     progress("drawing the population")
     world = draw(plan)
+    fill_in(world, poll, plan)
     cutoff = timedelta(hours=plan.scenario["timing"]["cutoff_hours"]) / time_scale
     start = started_at or (utcnow() if not answer else utcnow() - cutoff)
     if poll.status == PollStatus.DRAFT:
@@ -174,7 +199,8 @@ def run_in_process(
         population_size=plan.population_size,
         sample_size=plan.sample_size,
         parameters={"scenario": dict(plan.scenario.values)},
-        truth=truth.true_shares(world.people, world.opinion),
+        truth=truth.true_shares(world.people, world.opinion)
+        | {"questions": answering.truth(polls.questions_of(poll), world.people)},
         margins=truth.margins(world.people),
         extras=_extras(result),
         started_at=start,
@@ -182,7 +208,7 @@ def run_in_process(
     session.add(run)
     if answer:
         progress("recording answers")
-        record_field_answers(session, poll, ids, result, at)
+        record_field_answers(session, poll, ids, world, at)
         progress("refusing duplicates and guesses")
         run.extras = run.extras | {"guesses": _refuse_attacks(session, poll, result, at)}
     session.flush()
@@ -241,14 +267,16 @@ def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result:
         })
 
 
-def record_field_answers(session: so.Session, poll: Poll, ids: list[int], result: behaviour.Field, at) -> int:
-    """Record the simulated answers through the bulk answer service."""
+def record_field_answers(session: so.Session, poll: Poll, ids: list[int], world: Draw, at) -> int:
+    """Record the simulated answers, each with its whole form, through the bulk answer service."""
+    result = world.field
     option_ids = {option.code: option.id for option in poll.options}
     chosen = np.flatnonzero(result.answered)
     answered_at = at(result.answered_at[chosen])
     opened_at = at(result.opened_at[chosen])
     rows = [
-        answers.BulkAnswer(ids[i], option_ids[OPTIONS[result.answer[i]]], answered, opened)
+        answers.BulkAnswer(ids[i], option_ids[OPTIONS[result.answer[i]]], answered, opened,
+                           world.forms[i] if world.forms else None)
         for i, answered, opened in zip(chosen.tolist(), answered_at, opened_at, strict=True)
     ]
     return answers.record_answers_bulk(session, poll, rows, channel=Channel.WEB)
@@ -286,13 +314,16 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
     """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
     result = world.field
     tokens = _in_sample_order(session, poll, Link.token)
+    questions = polls.questions_of(poll)
     events = [
-        live.Event(float(result.answered_at[i]), "answer", tokens[i], OPTIONS[result.answer[i]])
+        live.Event(float(result.answered_at[i]), "answer", tokens[i],
+                   tuple(answering.as_form(questions, world.forms[i])) if world.forms
+                   else (("option", OPTIONS[result.answer[i]]),))
         for i in np.flatnonzero(result.answered).tolist()
     ]
     # Repeat, forwarded and campaign attempts go through links that have been used.
     events += [
-        live.Event(float(at), "duplicate", tokens[owner], OPTIONS[option])
+        live.Event(float(at), "duplicate", tokens[owner], (("option", OPTIONS[option]),))
         for at, owner, option in zip(
             result.refused_duplicates.tolist(),
             result.refused_duplicate_owners.tolist(),

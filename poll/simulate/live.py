@@ -29,7 +29,7 @@ class Event:
     at: float  # seconds after the start, in simulated time
     kind: str  # "answer", "duplicate", "guess"
     token: str
-    option: str = ""
+    fields: tuple[tuple[str, str], ...] = ()  # what the form posts: ("option", "2"), ("age", "35")...
 
 
 def check_target(base_url: str, timeout: float = 5.0) -> str:
@@ -111,7 +111,7 @@ def _request(base: str, event: Event) -> int:
             return _open(urllib.request.Request(url))
         if event.kind == "answer":
             _open(urllib.request.Request(url))  # the phone opens the link first
-        data = urllib.parse.urlencode({"option": event.option}).encode()
+        data = urllib.parse.urlencode(event.fields).encode()
         return _open(urllib.request.Request(url, data=data))
     except (urllib.error.URLError, OSError):
         return 0

@@ -75,6 +75,12 @@ SCHEMA: dict[str, Any] = {
         "attempts_each": ("int", 0, 10_000),
         "option": ("text",),
     },
+    "questionnaire": {
+        "prefer_not": ("prob",),
+        "age_heaping": ("prob",),
+        "other_governorate": ("prob",),
+        "break_off": ("prob",),
+    },
 }
 
 

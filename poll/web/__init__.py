@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, request
 
+from poll.i18n import current_language, pick
 from poll.web import admin, api, auth, dashboard, errors, health, respond, results, sms, words
 
 
@@ -15,6 +16,8 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
+    # A text given per language ({"ar": ..., "en": ...}) in the reader's language.
+    app.jinja_env.filters["in_language"] = lambda texts: pick(texts, current_language())
 
 
 def language_url(code: str) -> str:

@@ -43,9 +43,44 @@ CATEGORY = {
         "suppressed": {"type": "boolean"},
     },
 }
+CHOICE = {
+    "type": "object",
+    "required": ["code", "label", "count", "share", "ci95", "suppressed"],
+    "properties": {
+        "code": {"type": "string"},
+        "label": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "count": {"type": ["integer", "null"], "minimum": 0},
+        "share": {**NUMBER_OR_NULL, "minimum": 0, "maximum": 1,
+                  "description": "of those who answered the question"},
+        "ci95": INTERVAL,
+        "suppressed": {"type": "boolean",
+                       "description": "a group too small to show without pointing at someone's answers"},
+        "headline": {"type": ["object", "null"], "additionalProperties": {"type": "number"},
+                     "description": "the headline's shares among those who chose this (its crossing)"},
+    },
+}
+QUESTION = {
+    "type": "object",
+    "required": ["name", "type", "label", "answered"],
+    "properties": {
+        "name": {"type": "string"},
+        "type": {"type": "string", "enum": ["select_one", "select_multiple", "integer", "governorate", "text"]},
+        "role": {"type": ["string", "null"], "enum": ["headline", "profile", None]},
+        "label": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "answered": {"type": ["integer", "null"], "minimum": 0},
+        "options": {"type": "array", "items": {"anyOf": [OPTION, CHOICE]},
+                    "description": "choice questions; the headline's are the top-level options"},
+        "summary": {
+            "type": ["object", "null"], "description": "integer questions, from ten answers",
+            "properties": {name: NUMBER_OR_NULL for name in ("n", "mean", "median", "q1", "q3")},
+        },
+    },
+}
 RESULTS = {
     "type": "object",
-    "required": ["poll", "invited", "answered", "options", "withheld", "breakdowns", "published_at"],
+    "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
     "properties": {
         "poll": {"type": "string"},
         "status": {"type": "string", "enum": ["open", "closed"]},
@@ -56,6 +91,10 @@ RESULTS = {
         "answered": {"type": "integer"},
         "withheld": {"type": "boolean"},
         "options": {"type": "array", "items": OPTION},
+        "questions": {"type": "array", "items": QUESTION, "description": "every question in order, the headline "
+                                                                         "among them"},
+        "strata_sources": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                           "description": "per stratum: \"audience\" and/or \"question:<name>\""},
         "breakdowns": {"type": "object", "additionalProperties": {"type": "array", "items": CATEGORY}},
         "published_at": {"type": "string", "format": "date-time"},
     },

@@ -22,6 +22,7 @@ MESSAGE_STATE = {
     MessageState.FAILED: _l("failed"),
     MessageState.CANCELLED: _l("cancelled"),
 }
+STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 
 

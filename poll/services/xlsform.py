@@ -1,0 +1,343 @@
+"""Poll definitions from XLSForms (.xlsx, .xls): pyxform reads the workbook, this module maps it to a questionnaire.
+
+XLSForm is the spreadsheet format survey teams already write forms in (ODK,
+KoboToolbox). pyxform parses the sheets as it would for ODK and refuses what
+it would refuse; whatever a poll cannot honour is refused here rather than
+dropped. Every refusal names the sheet and the row as a spreadsheet shows it
+(the header is row 1). Nothing here touches the database.
+
+How a form becomes a definition (`questionnaire.questions_of` checks the rest):
+
+- survey `type`: `select_one LIST` and `select_multiple LIST` (choices: the
+  LIST's rows of the choices sheet, `name` the code), `integer`, `text`.
+  A `select_one governorate` (from a list named `governorate`) is the poll's
+  governorate question: the list holds the 18 codes (IQ-BG, ...) and the poll
+  shows its own names for them. `begin group`/`end group` are opened: a
+  group's `relevant` is joined to each of its questions' with `and`, its label
+  is dropped. Every other type is refused, and so are the columns
+  choice_filter, default, calculation, read_only and trigger; columns that
+  only change the look (appearance, media, messages) are ignored.
+- `label::Arabic (ar)`, `label::Kurdish (ku)` or `label::Sorani (ckb)`,
+  `label::English (en)`: the code in parentheses (or a bare code) names the
+  language. A plain `label` is in the form's `default_language`, else
+  English. The same for `hint`.
+- `required`: yes/true/1 or no/false/0; blank is not required, as in XLSForm.
+- `relevant`: `${q} = 'x'` becomes `q == 'x'`, `!=` stays, `selected(${q}, 'x')`
+  becomes `'x' in q`, with `not(...)`, `and`, `or`, parentheses, texts and
+  whole numbers; anything else is refused.
+- `constraint`, on integers only, a range `. >= MIN and . <= MAX` (either
+  order) that becomes min and max; an integer without one is refused.
+- `poll::role` (headline or profile) and `poll::maps_to` (governorate, sex,
+  age_band). With no headline named, the first select_one without a role is it.
+- settings: `form_id` (pyxform uses the file's name without one), lower-cased,
+  is the slug; `default_language` such as `Arabic (ar)`; `poll::anonymous`
+  (yes/no) and `poll::sms_sender`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyxform import aliases
+from pyxform.errors import PyXFormError
+from pyxform.xls2json import workbook_to_json
+from pyxform.xls2json_backends import DefinitionData, get_xlsform
+
+from poll import conditions, iraq, questionnaire
+from poll.errors import Invalid
+
+# polls.SLUG, repeated because importing polls would load the database models (a test keeps the two equal).
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+TYPES = {"select one": "select_one", "select all that apply": "select_multiple", "integer": "integer", "text": "text"}
+CHOICE_TYPES = ("select_one", "select_multiple")
+GOVERNORATE_LIST = "governorate"
+PLAIN_LANGUAGE = "en"  # of a plain `label` when the settings name no default_language
+_LANGUAGE_CODES = {"ar": "ar", "ku": "ku", "ckb": "ku", "en": "en"}
+_LANGUAGE_IN_PARENTHESES = re.compile(r"\(\s*([A-Za-z-]+)\s*\)\s*$")
+# pyxform's yes/no words, and XPath's 1 and 0.
+_YES_NO = {**aliases.yes_no, "1": True, "0": False}
+SETTINGS_ROW = "settings sheet, row 2"  # the settings' one row of values
+_BOUND = r"\.\s*(>=|<=)\s*(-?\d+)"
+_RANGE = re.compile(rf"{_BOUND}\s+and\s+{_BOUND}")
+RANGE_EXAMPLE = ". >= 18 and . <= 100"
+_XPATH = re.compile(
+    r"""\s*(?:
+        selected\(\s*\$\{(?P<multiple>[^}]*)\}\s*,\s*(?P<code>'[^']*'|"[^"]*"|-?\d+)\s*\)
+      | \$\{(?P<name>[^}]*)\}
+      | (?P<value>'[^']*'|"[^"]*"|-?\d+(?![\d.]))
+      | (?P<operator>!=|=|\(|\))
+      | (?P<word>and|or|not)\b
+    )""",
+    re.VERBOSE,
+)
+# pyxform's "[row : 5] On the 'choices' sheet, ..."; a row without a sheet is the survey's.
+_PYXFORM_PLACE = re.compile(r"\[row : (\d+)\]\s*(?:On the '(\w+)' sheet, )?")
+# questionnaire's "question 3 (sex), choice 2 ..." or "question 'support': ..."
+_QUESTION_PLACE = re.compile(r"question (\d+)(?: \(\w+\))?(?:, choice (\d+))?|question '(\w+)'")
+
+
+def read(path: Path) -> dict[str, Any]:
+    """The poll definition in the XLSForm at `path`; raises Invalid naming the sheet and row of what is wrong."""
+    workbook = _workbook(path)
+    for rows, header in ((workbook.survey, workbook.survey_header), (workbook.choices, workbook.choices_header)):
+        _number_rows(rows or [], header or [])
+    try:
+        form = workbook_to_json(workbook, fallback_form_name=path.stem, warnings=[])
+    except PyXFormError as exc:
+        raise Invalid(_pyxform_message(path, exc)) from None
+    definition = _settings(form)
+    questions, places = [], []
+    for element, around in _questions(form["children"]):
+        question, choice_rows = _question(element, around, workbook)
+        questions.append(question)
+        places.append((_row(element), choice_rows))
+    if not any(question.get("role") == "headline" for question in questions):
+        first = next((q for q in questions if q["type"] == "select_one" and "role" not in q), None)
+        if first is not None:
+            first["role"] = "headline"
+    definition["questions"] = questions
+    try:
+        questionnaire.questions_of(definition)
+    except Invalid as exc:
+        raise Invalid(_located(str(exc), questions, places)) from None
+    return definition
+
+
+def _workbook(path: Path) -> DefinitionData:
+    """The workbook's sheets as pyxform reads them: a dict per row, blank rows kept so that row numbers hold."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Invalid(f"cannot read poll definition {path}: {exc.strerror}") from None
+    try:
+        # The suffix decides the reader: pyxform would otherwise try CSV and Markdown too.
+        return get_xlsform(data, file_type=path.suffix.lower())
+    except (PyXFormError, SyntaxError, ValueError):  # a damaged workbook's XML fails as a SyntaxError
+        raise Invalid(f"cannot read poll definition {path}: it is not an Excel workbook (.xlsx or .xls)") from None
+
+
+def _number_rows(rows: list[dict[str, str]], header: Sequence[dict[str, Any]]) -> None:
+    """Give each row a `poll::row` cell with its spreadsheet row number, which pyxform carries into its JSON.
+
+    Plain columns are put first: pyxform lets a plain `label` that comes
+    after `label::Arabic (ar)` replace the translations instead of joining them.
+    """
+    if not rows or not header:
+        return
+    delimiter = "::" if any("::" in column for column in header[0]) else ":"  # the form's own style of grouping
+    column = f"poll{delimiter}row"
+    header[0][column] = None
+    for index, row in enumerate(rows):
+        if row:
+            plain = {key: value for key, value in row.items() if ":" not in key}
+            rows[index] = {**plain, **{key: value for key, value in row.items() if ":" in key}, column: str(index + 2)}
+
+
+def _pyxform_message(path: Path, error: PyXFormError) -> str:
+    text = " ".join(str(error).split())
+    found = _PYXFORM_PLACE.match(text)
+    if found is None:
+        return f"{path.name}: {text}"
+    return f"{found[2] or 'survey'} sheet, row {found[1]}: {text[found.end():]}"
+
+
+def _settings(form: dict[str, Any]) -> dict[str, Any]:
+    """The definition's top-level keys, from the settings sheet."""
+    slug = form["id_string"].lower()
+    if not SLUG.fullmatch(slug):
+        raise Invalid(f"{SETTINGS_ROW}: form_id {form['id_string']!r} cannot be the poll's slug "
+                      "(2-63 lower-case letters, digits or hyphens; without a form_id the file's name is used)")
+    definition: dict[str, Any] = {"slug": slug}
+    if form["default_language"] != "default":
+        code = _language_code(form["default_language"])
+        if code is None:
+            raise Invalid(f"{SETTINGS_ROW}: default_language {form['default_language']!r} is not one of the poll's "
+                          "languages: Arabic (ar), Kurdish (ku), English (en)")
+        definition["default_language"] = code
+    extras = dict(form.get("poll", {}))
+    anonymous = extras.pop("anonymous", None)
+    if anonymous is not None:
+        if anonymous not in _YES_NO:
+            raise Invalid(f"{SETTINGS_ROW}: poll::anonymous is yes or no, not {anonymous!r}")
+        definition["anonymous"] = _YES_NO[anonymous]
+    sms_sender = extras.pop("sms_sender", None)
+    if sms_sender is not None:
+        definition["sms_sender"] = sms_sender
+    if extras:
+        raise Invalid(f"{SETTINGS_ROW}: column poll::{sorted(extras)[0]} is not known "
+                      "(use poll::anonymous or poll::sms_sender)")
+    return definition
+
+
+def _questions(children: list[dict[str, Any]], around: tuple[str, ...] = ()) -> Iterator[tuple[dict, tuple[str, ...]]]:
+    """The questions in `children` in order, groups opened, each with the conditions of the groups around it.
+
+    What pyxform adds by itself (the `meta` group and its instanceID) has no
+    spreadsheet row and is skipped.
+    """
+    for element in children:
+        if element["type"] == "group":
+            relevant = element.get("bind", {}).get("relevant")
+            inner = (*around, _condition(relevant, _where(element))) if relevant else around
+            yield from _questions(element.get("children", []), inner)
+        elif _row(element) is not None:
+            yield element, around
+
+
+def _question(element: dict[str, Any], around: tuple[str, ...], workbook: DefinitionData) -> tuple[dict, list[int]]:
+    """One question of the definition, and the rows of its choices."""
+    where = _where(element)
+    extras = {key: value for key, value in element["poll"].items() if key != "row"}
+    if set(extras) - {"role", "maps_to"}:
+        raise Invalid(f"{where}: column poll::{sorted(set(extras) - {'role', 'maps_to'})[0]} is not known "
+                      "(use poll::role or poll::maps_to)")
+    kind = TYPES.get(element["type"])
+    if kind is None or (kind in CHOICE_TYPES and "choices" not in element):  # no choices: select_one_from_file
+        written = workbook.survey[_row(element) - 2].get("type", element["type"])
+        raise Invalid(f'{where}: type "{written}" is not supported (use select_one, select_multiple, integer or text)')
+    refused = _refused_column(element)
+    if refused is not None:
+        raise Invalid(f"{where}: the column {refused} is not supported (a poll shows every choice and computes nothing)")
+    bind = element.get("bind", {})
+    question: dict[str, Any] = {"name": element["name"], "type": kind, "label": _texts(element.get("label"), where),
+                                "required": _required(bind.get("required"), where)}
+    if element.get("hint"):
+        question["hint"] = _texts(element["hint"], where)
+    own = _condition(bind["relevant"], where) if bind.get("relevant") else None
+    relevant = [*around, own] if own else list(around)
+    if relevant:
+        question["relevant"] = relevant[0] if len(relevant) == 1 else " and ".join(f"({part})" for part in relevant)
+    question |= extras
+    constraint = bind.get("constraint")
+    if kind == "integer":
+        if constraint is None:
+            raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
+        question["min"], question["max"] = _range(constraint, where)
+    elif constraint is not None:
+        raise Invalid(f"{where}: a constraint is only read on an integer question, as a range such as {RANGE_EXAMPLE}")
+    choice_rows = []
+    if kind == "select_one" and element.get("list_name") == GOVERNORATE_LIST:
+        _check_governorates(element["choices"], where)
+        question["type"] = "governorate"
+    elif kind in CHOICE_TYPES:
+        choice_rows = [_row(choice) for choice in element["choices"]]
+        question["choices"] = [
+            {"code": choice["name"], "label": _texts(choice.get("label"), _where(choice, "choices"))}
+            for choice in element["choices"]
+        ]
+    return question, choice_rows
+
+
+def _refused_column(element: dict[str, Any]) -> str | None:
+    """The first column given that filters choices, pre-fills or computes an answer: a poll cannot honour those."""
+    bind = element.get("bind", {})
+    given = {"choice_filter": element.get("choice_filter"), "default": element.get("default"),
+             "trigger": element.get("trigger"), "calculation": bind.get("calculate"), "read_only": bind.get("readonly")}
+    return next((column for column, value in given.items() if value), None)
+
+
+def _row(element: dict[str, Any]) -> int | None:
+    row = element.get("poll", {}).get("row")
+    return None if row is None else int(row)
+
+
+def _where(element: dict[str, Any], sheet: str = "survey") -> str:
+    return f"{sheet} sheet, row {_row(element)}"
+
+
+def _texts(value: str | dict[str, str] | None, where: str) -> dict[str, str]:
+    """A label or hint per poll language, from pyxform's text (one language) or dict (by language name)."""
+    if value is None:
+        return {}
+    by_name = value if isinstance(value, dict) else {"default": value}
+    texts = {}
+    for name, text in by_name.items():
+        code = PLAIN_LANGUAGE if name == "default" else _language_code(name)
+        if code is None:
+            raise Invalid(f"{where}: the language {name!r} is not one of the poll's: Arabic (ar), Kurdish (ku), "
+                          "English (en)")
+        if code in texts:
+            raise Invalid(f"{where}: two texts in the language {code!r} (a plain column counts as "
+                          f"default_language, else English)")
+        texts[code] = text
+    return texts
+
+
+def _language_code(name: str) -> str | None:
+    """"ar", "ku" or "en" for an XLSForm language such as "Arabic (ar)", "Sorani (ckb)" or "en"; None if not ours."""
+    found = _LANGUAGE_IN_PARENTHESES.search(name)
+    return _LANGUAGE_CODES.get((found[1] if found else name.strip()).lower())
+
+
+def _required(value: str | None, where: str) -> bool:
+    if value is None:
+        return False
+    if value not in _YES_NO:
+        raise Invalid(f"{where}: required is yes or no, not {value!r}")
+    return _YES_NO[value]
+
+
+def _condition(expression: str, where: str) -> str:
+    """`expression`, an XLSForm relevant, written in the poll's condition language (see `conditions`)."""
+    pieces, position = [], 0
+    while expression[position:].strip():
+        found = _XPATH.match(expression, position)
+        if found is None:
+            culprit = re.match(r"\s*([\w.:-]+\(?|\S)", expression[position:])[1]
+            raise Invalid(f"{where}: relevant {expression!r}: {culprit!r} is not supported "
+                          "(use ${name}, =, !=, selected(), not(), and, or)")
+        if found["multiple"] is not None:
+            pieces.append(f"{found['code']} in {found['multiple']}")
+        elif found["operator"] == "=":
+            pieces.append("==")
+        else:
+            pieces.append(found[found.lastgroup])
+        position = found.end()
+    text, previous = "", "("
+    for piece in pieces:
+        text += piece if previous == "(" or piece == ")" else f" {piece}"
+        previous = piece
+    try:
+        conditions.parse(text)
+    except conditions.ConditionError as exc:
+        raise Invalid(f"{where}: relevant {expression!r} cannot be read: {exc}") from None
+    return text
+
+
+def _range(constraint: str, where: str) -> tuple[int, int]:
+    """(min, max) of an integer's constraint `. >= MIN and . <= MAX`, in either order."""
+    found = _RANGE.fullmatch(constraint.strip())
+    bounds = {found[1]: int(found[2]), found[3]: int(found[4])} if found else {}
+    if bounds.keys() != {">=", "<="}:
+        raise Invalid(f"{where}: constraint {constraint!r} is not a range; an integer question takes one such as "
+                      f"{RANGE_EXAMPLE}")
+    return bounds[">="], bounds["<="]
+
+
+def _check_governorates(choices: list[dict[str, Any]], where: str) -> None:
+    """A governorate list must hold Iraq's 18 codes, so that what ODK would record is what the poll records."""
+    codes = {choice["name"] for choice in choices}
+    expected = {governorate.code for governorate in iraq.governorates()}
+    odd = sorted(codes ^ expected)
+    if odd:
+        raise Invalid(f"{where}: a select_one from the list \"{GOVERNORATE_LIST}\" is the poll's governorate question; "
+                      f"its names are the 18 codes {', '.join(sorted(expected))}, and {odd[0]!r} is "
+                      + ("not one of them" if odd[0] in codes else "missing"))
+
+
+def _located(message: str, questions: list[dict[str, Any]], places: list[tuple[int, list[int]]]) -> str:
+    """The questionnaire's refusal `message`, prefixed with the sheet and row of the question (or choice) it names."""
+    found = _QUESTION_PLACE.match(message)
+    if found is None:
+        return f"survey sheet: {message}"
+    if found[3] is not None:
+        index = next(i for i, question in enumerate(questions) if question["name"] == found[3])
+    else:
+        index = int(found[1]) - 1
+    row, choice_rows = places[index]
+    if found[2] is not None and int(found[2]) <= len(choice_rows):
+        return f"choices sheet, row {choice_rows[int(found[2]) - 1]}: {message}"
+    return f"survey sheet, row {row}: {message}"
