@@ -130,16 +130,29 @@ def polls_group() -> None:
 
 @polls_group.command("create")
 @click.argument("definition", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--builtin", is_flag=True, help="Create the article's poll, coalition-2024.")
+@click.option("--builtin", type=click.Choice(polls.BUILTINS), is_flag=False, flag_value=polls.BUILTIN,
+              help=f"Create a poll shipped with poll (alone: {polls.BUILTIN}, the article's poll).")
 @unit_of_work
-def polls_create(session, definition: Path | None, builtin: bool) -> None:
-    """Create a draft poll from a TOML DEFINITION file (or --builtin)."""
-    if (definition is None) == (not builtin):
+def polls_create(session, definition: Path | None, builtin: str | None) -> None:
+    """Create a draft poll from a DEFINITION file (TOML, or an XLSForm .xlsx) or --builtin [NAME]."""
+    if (definition is None) == (builtin is None):
         raise PollError("give either a DEFINITION file or --builtin")
-    spec = polls.builtin_definition() if builtin else polls.read_definition(definition)
+    spec = polls.builtin_definition(builtin) if builtin else polls.read_definition(definition)
     poll = polls.create_poll(session, spec)
     audit.record(session, "poll-created", poll.slug, detail={"via": "cli"})
-    click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options)")
+    questions = len(poll.questions)
+    click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options"
+               + (f", {questions} questions)" if questions > 1 else ")"))
+
+
+@polls_group.command("show")
+@click.argument("slug")
+@click.option("--language", type=click.Choice(list(LANGUAGES)), help="Show the texts in one language only.")
+@unit_of_work
+def polls_show(session, slug: str, language: str | None) -> None:
+    """Print poll SLUG's questionnaire: each question, its type, when it is asked, and its choices."""
+    poll = polls.get_poll(session, slug)
+    click.echo(reports.questionnaire(poll, polls.questions_of(poll), language))
 
 
 @polls_group.command("list")
@@ -468,19 +481,43 @@ def operators_token(session, name: str, revoke: bool) -> None:
 
 @command_group.command("export")
 @click.argument("slug")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta"]), default="csv", show_default=True,
+              help="csv, json (JSON lines), or an SPSS (sav) or Stata (dta) file of the answers.")
 @click.option("--what", type=click.Choice(["answers", "results"]), default="answers", show_default=True)
+@click.option("--language", type=click.Choice(list(LANGUAGES)),
+              help="The labels' language in sav and dta files (default: the poll's).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write to this file instead of standard output (sav and dta need one).")
 @unit_of_work
-def export_command(session, slug: str, fmt: str, what: str) -> None:
-    """Write poll SLUG's answers (anonymous fields) or results to standard output."""
+def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None) -> None:
+    """Write poll SLUG's answers (one row per response, a column per question) or results."""
     poll = polls.get_poll(session, slug)
+    if fmt in ("sav", "dta"):
+        if what != "answers":
+            raise PollError(f"--format {fmt} is for the answers; the results come as csv or json")
+        if output is None:
+            raise PollError(f"--format {fmt} writes a binary file: give it with --output FILE.{fmt}")
+        audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
+        output.write_bytes(exports.answer_file(session, poll, fmt, language or poll.default_language))
+        click.echo(f"wrote {output}", err=True)
+        return
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
+    if output is not None:
+        with output.open("w", encoding="utf-8", newline="") as file:
+            for chunk in _export_chunks(session, poll, fmt, what):
+                file.write(chunk)
+        click.echo(f"wrote {output}", err=True)
+        return
+    for chunk in _export_chunks(session, poll, fmt, what):
+        click.echo(chunk, nl=False)
+
+
+def _export_chunks(session, poll, fmt: str, what: str):
     if what == "results" and fmt == "json":
-        click.echo(json.dumps(results.document(results.poll_results(session, poll)), ensure_ascii=False))
+        yield json.dumps(results.document(results.poll_results(session, poll)), ensure_ascii=False) + "\n"
         return
     header, rows = (exports.result_rows if what == "results" else exports.answer_rows)(session, poll)
-    for chunk in (exports.csv_chunks if fmt == "csv" else exports.json_lines)(header, rows):
-        click.echo(chunk, nl=False)
+    yield from (exports.csv_chunks if fmt == "csv" else exports.json_lines)(header, rows)
 
 
 @command_group.group("sms")

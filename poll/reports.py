@@ -1,11 +1,14 @@
-"""A poll's results as an aligned plain-text table, for the terminal."""
+"""A poll's results and its questionnaire as plain text, for the terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from poll.i18n import LANGUAGES, pick
+from poll.models import Poll
+from poll.questionnaire import Question
 from poll.services.results import Results
+from poll.vocabulary import QuestionType
 
 
 def _pct(value: float | None) -> str:
@@ -69,4 +72,30 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
         total = sum(counts.values())
         shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in counts)
         lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
+    return "\n".join(lines)
+
+
+def questionnaire(poll: Poll, questions: Sequence[Question], language: str | None = None) -> str:
+    """A poll's questions as text: number, name, type and role, when it is asked, its texts and choices."""
+    codes = [language] if language else [code for code in LANGUAGES if code in poll.question]
+    lines = [f"poll {poll.slug} ({poll.status}, {'anonymous' if poll.is_anonymous else 'not anonymous'}), "
+             f"{len(questions)} question{'s' if len(questions) != 1 else ''}"]
+    for number, question in enumerate(questions, start=1):
+        kind = str(question.type)
+        if question.type == QuestionType.INTEGER:
+            kind += f" {question.minimum}-{question.maximum}"
+        if question.type == QuestionType.TEXT:
+            kind += f" up to {question.max_length} characters"
+        traits = [kind, "required" if question.required else "optional"]
+        if question.role:
+            traits.append(str(question.role) + (f" -> {question.maps_to}" if question.maps_to else ""))
+        name = "option" if question.is_headline else question.name
+        lines += ["", f"{number}. {question.name} ({', '.join(traits)})" + ("" if name == question.name
+                                                                           else f", posted as {name}")]
+        if question.relevant:
+            lines.append(f"   asked only if: {question.relevant}")
+        lines += [f"   [{code}] {question.label[code]}" for code in codes if code in question.label]
+        for choice in question.choices:
+            texts = " | ".join(choice.label[code] for code in codes if code in choice.label)
+            lines.append(f"     {choice.code:>5}  {texts}")
     return "\n".join(lines)

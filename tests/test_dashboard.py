@@ -148,7 +148,10 @@ def test_answer_export_streams_anonymous_fields_and_is_audited(client, session, 
     response = client.get("/api/v1/polls/sim/answers.csv")
     assert response.status_code == 200 and response.is_streamed
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["option", "channel", "answered", "governorate", "sex", "age_band"]
+    # One row per response: the strata, then the questions after the headline (those mapped to a stratum are
+    # the stratum's column in an anonymous poll), then the weight.
+    assert rows[0] == ["option", "channel", "answered", "governorate", "sex", "age_band", "employment", "education",
+                       "weight"]
     assert len(rows) - 1 == simulated["answered"]
     lines = client.get("/api/v1/polls/sim/answers.json").get_data(as_text=True).splitlines()
     assert len(lines) == simulated["answered"] and set(json.loads(lines[0])) == set(rows[0])
@@ -168,7 +171,7 @@ def test_results_and_export_commands(runner, simulated):
     table = runner.invoke(args=["results", "sim"]).output
     assert "invited" in table and "true" in table and "weighted" in table
     exported = runner.invoke(args=["export", "sim", "--format", "csv"]).output.splitlines()
-    assert exported[0] == "option,channel,answered,governorate,sex,age_band"
+    assert exported[0] == "option,channel,answered,governorate,sex,age_band,employment,education,weight"
     assert len(exported) - 1 == simulated["answered"]
     document = json.loads(runner.invoke(args=["export", "sim", "--what", "results", "--format", "json"]).output)
     assert document["answered"] == simulated["answered"]

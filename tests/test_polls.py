@@ -7,7 +7,7 @@ from poll.models import Answer, Link, Poll, Recipient
 
 
 def test_create_builtin_then_open_and_close(runner, session):
-    assert "created poll coalition-2024 (draft, 3 options)" in runner.invoke(args=["polls", "create", "--builtin"]).output
+    assert "created poll coalition-2024 (draft, 3 options, 6 questions)" in runner.invoke(args=["polls", "create", "--builtin"]).output
     assert "coalition-2024\tdraft\t0 links" in runner.invoke(args=["polls", "list"]).output
     assert "is open from" in runner.invoke(args=["polls", "open", "coalition-2024"]).output
     assert runner.invoke(args=["polls", "close", "coalition-2024"]).exit_code == 0

@@ -56,6 +56,8 @@ class Weighting:
     design_effect: float
     effective_n: float
     largest_weight: float  # the largest respondent weight over the mean, after trimming
+    # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
+    cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -175,6 +177,13 @@ def poll_results(
     return results
 
 
+def cell_weights(session: so.Session, poll: Poll) -> dict[tuple[str, str, str], float] | None:
+    """Each respondent's weight by (governorate, sex, age band), or None while the weighting fails or is withheld."""
+    outcome = poll_results(session, poll, with_timeline=False)
+    weighting = outcome.weighting
+    return weighting.cell_weights if weighting is not None and weighting.converged else None
+
+
 def _weighted(results: Results, cells, position: dict[int, int], run: SimulationRun | None) -> Weighting | None:
     # Rake the answer cells (governorate x sex x age band x option) to the margins.
     known = [cell for cell in cells if cell[1] and cell[2] and cell[3]]
@@ -207,6 +216,7 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         design_effect=estimate.design_effect,
         effective_n=n_eff,
         largest_weight=estimate.largest_weight,
+        cell_weights={tuple(cell[1:4]): float(w) for cell, w in zip(known, estimate.weights, strict=True)},
     )
 
 

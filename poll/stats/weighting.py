@@ -137,6 +137,7 @@ class CellEstimate:
     design_effect: float
     rake: RakeResult
     largest_weight: float  # the largest respondent weight over the mean weight, after trimming
+    weights: np.ndarray  # each cell's respondent weight (trimmed; the mean respondent's is 1)
 
 
 def estimate_from_cells(
@@ -160,4 +161,5 @@ def estimate_from_cells(
         design_effect=kish_deff(per_person, counts),
         rake=raked,
         largest_weight=float(per_person.max() / mean) if mean else 1.0,
+        weights=per_person / mean if mean else per_person,
     )

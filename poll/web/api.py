@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import sqlalchemy.orm as so
-from flask import Blueprint, Response, g, jsonify
+from flask import Blueprint, Response, g, jsonify, request
 
 from poll.db import begin_write, get_session, new_session
 from poll.errors import Invalid, NotFound
+from poll.i18n import normalize
 from poll.models import Poll
 from poll.services import audit, exports, polls
 from poll.web import openapi
@@ -23,6 +24,8 @@ from poll.web.results import public_figures
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 FORMATS = {"csv": ("text/csv", "csv"), "json": ("application/x-ndjson", "jsonl")}
+# Statistical packages' files of the answers, labelled in the page's language (?lang=ar|ku|en).
+FILES = {"sav": ("application/x-spss-sav", "sav"), "dta": ("application/x-stata-dta", "dta")}
 
 
 def _not_found(slug: str):
@@ -76,8 +79,9 @@ def _export(slug: str, fmt: str, what: str, rows_of):
         poll: Poll = polls.get_poll(session, slug)
     except NotFound:
         return _not_found(slug)
-    if fmt not in FORMATS:
-        return problem(404, "Exports come as .csv or .json (JSON lines).", kind="unknown-format")
+    if fmt not in FORMATS and not (what == "answers" and fmt in FILES):
+        return problem(404, "Exports come as .csv or .json (JSON lines); the answers also as .sav and .dta.",
+                       kind="unknown-format")
     try:
         # How an anonymous poll's answers are shown is decided in the request's own transaction (it may grow
         # the poll's shown set); the rows then stream through a session of their own.
@@ -85,6 +89,13 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     except Invalid as refusal:
         return problem(409, str(refusal), kind="too-few-to-export")
     audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
+    if fmt in FILES:
+        language = normalize(request.args.get("lang")) or poll.default_language
+        body = exports.answer_file(session, poll, fmt, language, shape)
+        session.commit()
+        mimetype, extension = FILES[fmt]
+        return Response(body, mimetype=mimetype,
+                        headers={"Content-Disposition": f'attachment; filename="{slug}-answers.{extension}"'})
     session.commit()
     reader = new_session()
     rows_poll = reader.get(Poll, poll.id)

@@ -121,14 +121,24 @@ def document() -> dict:
         "text/csv": {"schema": {"type": "string"}},
         "application/x-ndjson": {"schema": {"type": "string"}},
     }
+    answer_files = files | {
+        "application/x-spss-sav": {"schema": {"type": "string", "format": "binary"}},
+        "application/x-stata-dta": {"schema": {"type": "string", "format": "binary"}},
+    }
+    answer_format = {**fmt, "schema": {"type": "string", "enum": ["csv", "json", "sav", "dta"]},
+                     "description": "csv; json for JSON Lines; sav (SPSS) or dta (Stata), labelled in ?lang"}
+    lang = {"name": "lang", "in": "query", "required": False,
+            "schema": {"type": "string", "enum": ["ar", "ku", "en"]},
+            "description": "the labels' language in sav and dta files (default: the poll's)"}
     operator = [{"bearer": []}, {"session": []}]
 
-    def export(summary: str, *, admin: bool = False, refusals: dict | None = None) -> dict:
-        responses = {"200": {"description": "The file, streamed", "content": files}, "401": unauthorised,
-                     "404": not_found, **(refusals or {})}
+    def export(summary: str, *, admin: bool = False, refusals: dict | None = None, answers: bool = False) -> dict:
+        responses = {"200": {"description": "The file, streamed", "content": answer_files if answers else files},
+                     "401": unauthorised, "404": not_found, **(refusals or {})}
         if admin:
             responses["403"] = _problem("The operator is not an admin")
-        return {"get": {"summary": summary, "parameters": [slug, fmt], "security": operator,
+        parameters = [slug, answer_format, lang] if answers else [slug, fmt]
+        return {"get": {"summary": summary, "parameters": parameters, "security": operator,
                         "responses": responses}}
 
     return {
@@ -159,8 +169,10 @@ def document() -> dict:
                     "schema": {"type": "object"}}}}},
             }},
             "/api/v1/polls/{slug}/answers.{format}": export(
-                "Each answer's option and generalised quasi-identifiers (anonymous polls), in random order",
+                "One row per response, a column per question and a weight; quasi-identifiers generalised "
+                "(anonymous polls); in random order",
                 refusals={"409": _problem("Too few answers to export without telling who answered what")},
+                answers=True,
             ),
             "/api/v1/polls/{slug}/results.{format}": export("The results table, a row per answer option"),
             "/api/v1/polls/{slug}/links.{format}": export("Every link with its phone and state (admins)", admin=True),

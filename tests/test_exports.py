@@ -1,0 +1,117 @@
+"""Answers for researchers: one row per response, a column per question, a weight; CSV, JSON lines, SPSS and
+Stata files read back with their labels; an anonymous poll's rows still point at no one."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter, defaultdict
+
+import pyreadstat
+import pytest
+
+from tests.test_questionnaire import HEADLINE, WHOLE_FORM
+
+QUASI_IDENTIFIERS = ["governorate", "sex", "age_band", "answered", "channel", "employment", "education"]
+
+
+@pytest.fixture
+def simulated(runner, make_poll):
+    make_poll("sim", status="draft")
+    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "7",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_an_anonymous_polls_rows_are_safe_groups_with_one_weight_each(runner, simulated):
+    rows = read_csv(runner.invoke(args=["export", "sim"]).output)
+    assert len(rows) == simulated["answered"]
+    assert "age" not in rows[0]  # an exact age would single people out: its band is the age_band column
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(row[name] for name in QUASI_IDENTIFIERS)].append(row)
+    for members in groups.values():
+        # Every combination shown is ten answers or more, not all the same.
+        assert len(members) >= 10 and len({row["option"] for row in members}) >= 2
+        # One weight per shown group, so the weight cannot tell a hidden category.
+        assert len({row["weight"] for row in members}) == 1
+    weights = [float(row["weight"]) for row in rows if row["weight"]]
+    assert weights and abs(sum(weights) / len(weights) - 1) < 0.25
+
+
+def test_a_poll_that_is_not_anonymous_exports_every_answer_as_given(client, runner, make_poll, make_links):
+    many = {"name": "drinks", "type": "select_multiple", "label": {"en": "Which?"}, "required": False,
+            "choices": [{"code": "t", "label": {"en": "Tea"}}, {"code": "c", "label": {"en": "Coffee"}}]}
+    age = {"name": "age", "type": "integer", "min": 18, "max": 99, "label": {"en": "Age"}, "required": False}
+    poll = make_poll(anonymous=False, questions=[HEADLINE, many, age])
+    tokens = make_links(poll, count=2)
+    client.post(f"/p/{tokens[0]}", data={"option": "1", "drinks": ["t", "c"], "age": "44"})
+    client.post(f"/p/{tokens[1]}", data={"option": "2"})
+    rows = read_csv(runner.invoke(args=["export", poll.slug]).output)
+    assert list(rows[0]) == ["option", "channel", "answered", "governorate", "sex", "age_band", "drinks_t",
+                             "drinks_c", "age", "weight"]
+    by_option = {row["option"]: row for row in rows}
+    assert (by_option["1"]["drinks_t"], by_option["1"]["drinks_c"], by_option["1"]["age"]) == ("1", "1", "44")
+    assert (by_option["2"]["drinks_t"], by_option["2"]["age"]) == ("", "")
+
+
+@pytest.mark.parametrize("fmt", ["sav", "dta"])
+def test_spss_and_stata_files_read_back_with_their_labels(runner, simulated, tmp_path, fmt):
+    path = tmp_path / f"answers.{fmt}"
+    result = runner.invoke(args=["export", "sim", "--format", fmt, "--output", str(path)])
+    assert result.exit_code == 0, result.output
+    read = pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta
+    frame, meta = read(str(path))
+    assert len(frame) == simulated["answered"]
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["option"].startswith("عزيزي المواطن")  # the poll's default language, Arabic
+    assert meta.variable_value_labels["option"] == {1: "إنهاء المهمة بكل الوسائل", 2: "إنهاء المهمة عبر الحوار",
+                                                    3: "أؤيد استمرار المهمة", -1: "أخرى (مجموعات أصغر من أن تُعرض)"}
+    csv_rows = read_csv(runner.invoke(args=["export", "sim"]).output)
+    # The same answers, as places in each list: option "2" is 2, and so on.
+    assert Counter(int(value) for value in frame["option"]) == Counter(int(row["option"]) for row in csv_rows)
+
+
+def test_the_labels_language_can_be_chosen(runner, simulated, tmp_path):
+    path = tmp_path / "answers.sav"
+    assert runner.invoke(args=["export", "sim", "--format", "sav", "--language", "en", "-o", str(path)]).exit_code == 0
+    _frame, meta = pyreadstat.read_sav(str(path))
+    assert meta.variable_value_labels["sex"][2.0] == "Female"
+
+
+def test_a_binary_export_needs_a_file_and_the_answers(runner, simulated):
+    refused = runner.invoke(args=["export", "sim", "--format", "sav"])
+    assert refused.exit_code != 0 and "--output" in refused.output
+    refused = runner.invoke(args=["export", "sim", "--format", "dta", "--what", "results", "-o", "x.dta"])
+    assert refused.exit_code != 0 and "for the answers" in refused.output
+
+
+def test_the_web_offers_the_same_files(client, simulated, login, tmp_path):
+    login()
+    response = client.get("/api/v1/polls/sim/answers.dta?lang=ku")
+    assert response.status_code == 200 and response.mimetype == "application/x-stata-dta"
+    path = tmp_path / "answers.dta"
+    path.write_bytes(response.get_data())
+    frame, meta = pyreadstat.read_dta(str(path))
+    assert len(frame) == simulated["answered"]
+    assert dict(zip(meta.column_names, meta.column_labels, strict=True))["sex"] == "ڕەگەز"
+    assert client.get("/api/v1/polls/sim/results.sav").status_code == 404  # files are of the answers
+
+
+def test_a_profile_answer_cannot_single_out_a_respondent(client, runner, make_poll, make_links):
+    # Twenty answers; one respondent alone says they are retired.
+    poll = make_poll()
+    forms = [WHOLE_FORM | {"option": str(1 + i % 2), "employment": str(1 + i % 2)} for i in range(20)]
+    forms.append(WHOLE_FORM | {"option": "3", "employment": "7"})
+    for token, form in zip(make_links(poll, count=len(forms)), forms, strict=True):
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+    rows = read_csv(runner.invoke(args=["export", poll.slug]).output)
+    assert "7" not in {row["employment"] for row in rows}
+    retired = [row for row in rows if row["option"] == "3"]
+    assert retired and all(row["employment"] in ("other", "*") for row in retired)
