@@ -51,10 +51,12 @@ from poll.errors import Invalid
 
 # polls.SLUG, repeated because importing polls would load the database models (a test keeps the two equal).
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
+# pyxform's names for the types it reads (select_one, select_multiple and their aliases), in the poll's words.
 TYPES = {"select one": "select_one", "select all that apply": "select_multiple", "integer": "integer", "text": "text"}
 CHOICE_TYPES = ("select_one", "select_multiple")
 GOVERNORATE_LIST = "governorate"
-PLAIN_LANGUAGE = "en"  # of a plain `label` when the settings name no default_language
+# A plain `label` is in the settings' default_language; without one pyxform files it under "default", read as this.
+PLAIN_LANGUAGE = "en"
 _LANGUAGE_CODES = {"ar": "ar", "ku": "ku", "ckb": "ku", "en": "en"}
 _LANGUAGE_IN_PARENTHESES = re.compile(r"\(\s*([A-Za-z-]+)\s*\)\s*$")
 # pyxform's yes/no words, and XPath's 1 and 0.
@@ -115,8 +117,9 @@ def _workbook(path: Path) -> DefinitionData:
     try:
         # The suffix decides the reader: pyxform would otherwise try CSV and Markdown too.
         return get_xlsform(data, file_type=path.suffix.lower())
-    except (PyXFormError, SyntaxError, ValueError):  # a damaged workbook's XML fails as a SyntaxError
-        raise Invalid(f"cannot read poll definition {path}: it is not an Excel workbook (.xlsx or .xls)") from None
+    except Exception:  # pyxform, openpyxl, xlrd and XML parsers each fail in their own way on a damaged file
+        raise Invalid(f"cannot read poll definition {path}: it is not an Excel workbook (.xlsx or .xls), "
+                      "or a damaged one") from None
 
 
 def _number_rows(rows: list[dict[str, str]], header: Sequence[dict[str, Any]]) -> None:
@@ -132,8 +135,8 @@ def _number_rows(rows: list[dict[str, str]], header: Sequence[dict[str, Any]]) -
     header[0][column] = None
     for index, row in enumerate(rows):
         if row:
-            plain = {key: value for key, value in row.items() if ":" not in key}
-            rows[index] = {**plain, **{key: value for key, value in row.items() if ":" in key}, column: str(index + 2)}
+            plain_first = sorted(row.items(), key=lambda cell: ":" in cell[0])  # stable: the order is kept otherwise
+            rows[index] = {**dict(plain_first), column: str(index + 2)}
 
 
 def _pyxform_message(path: Path, error: PyXFormError) -> str:
@@ -190,45 +193,54 @@ def _questions(children: list[dict[str, Any]], around: tuple[str, ...] = ()) -> 
 def _question(element: dict[str, Any], around: tuple[str, ...], workbook: DefinitionData) -> tuple[dict, list[int]]:
     """One question of the definition, and the rows of its choices."""
     where = _where(element)
-    extras = {key: value for key, value in element["poll"].items() if key != "row"}
-    if set(extras) - {"role", "maps_to"}:
-        raise Invalid(f"{where}: column poll::{sorted(set(extras) - {'role', 'maps_to'})[0]} is not known "
-                      "(use poll::role or poll::maps_to)")
+    kind = _kind(element, where, workbook)
+    bind = element.get("bind", {})
+    question: dict[str, Any] = {"name": element["name"], "type": kind, "label": _texts(element.get("label"), where),
+                                "required": _required(bind.get("required"), where), **_poll_columns(element, where)}
+    if element.get("hint"):
+        question["hint"] = _texts(element["hint"], where)
+    asked_when = list(around)
+    if bind.get("relevant"):
+        asked_when.append(_condition(bind["relevant"], where))
+    if len(asked_when) == 1:
+        question["relevant"] = asked_when[0]
+    elif asked_when:
+        question["relevant"] = " and ".join(f"({part})" for part in asked_when)
+    if kind == "integer":
+        question["min"], question["max"] = _range(bind.get("constraint"), where)
+    elif "constraint" in bind:
+        raise Invalid(f"{where}: a constraint is only read on an integer question, as a range such as {RANGE_EXAMPLE}")
+    if kind == "select_one" and element.get("list_name") == GOVERNORATE_LIST:
+        _check_governorates(element["choices"], where)
+        question["type"] = "governorate"
+    elif kind in CHOICE_TYPES:
+        question["choices"] = [
+            {"code": choice["name"], "label": _texts(choice.get("label"), _where(choice, "choices"))}
+            for choice in element["choices"]
+        ]
+        return question, [_row(choice) for choice in element["choices"]]
+    return question, []
+
+
+def _kind(element: dict[str, Any], where: str, workbook: DefinitionData) -> str:
+    """The question's type in the poll's words; refused if a poll cannot ask it as the form means it."""
     kind = TYPES.get(element["type"])
     if kind is None or (kind in CHOICE_TYPES and "choices" not in element):  # no choices: select_one_from_file
         written = workbook.survey[_row(element) - 2].get("type", element["type"])
         raise Invalid(f'{where}: type "{written}" is not supported (use select_one, select_multiple, integer or text)')
     refused = _refused_column(element)
     if refused is not None:
-        raise Invalid(f"{where}: the column {refused} is not supported (a poll shows every choice and computes nothing)")
-    bind = element.get("bind", {})
-    question: dict[str, Any] = {"name": element["name"], "type": kind, "label": _texts(element.get("label"), where),
-                                "required": _required(bind.get("required"), where)}
-    if element.get("hint"):
-        question["hint"] = _texts(element["hint"], where)
-    own = _condition(bind["relevant"], where) if bind.get("relevant") else None
-    relevant = [*around, own] if own else list(around)
-    if relevant:
-        question["relevant"] = relevant[0] if len(relevant) == 1 else " and ".join(f"({part})" for part in relevant)
-    question |= extras
-    constraint = bind.get("constraint")
-    if kind == "integer":
-        if constraint is None:
-            raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
-        question["min"], question["max"] = _range(constraint, where)
-    elif constraint is not None:
-        raise Invalid(f"{where}: a constraint is only read on an integer question, as a range such as {RANGE_EXAMPLE}")
-    choice_rows = []
-    if kind == "select_one" and element.get("list_name") == GOVERNORATE_LIST:
-        _check_governorates(element["choices"], where)
-        question["type"] = "governorate"
-    elif kind in CHOICE_TYPES:
-        choice_rows = [_row(choice) for choice in element["choices"]]
-        question["choices"] = [
-            {"code": choice["name"], "label": _texts(choice.get("label"), _where(choice, "choices"))}
-            for choice in element["choices"]
-        ]
-    return question, choice_rows
+        raise Invalid(f"{where}: the column {refused} is not supported (a poll shows every choice, computes nothing)")
+    return kind
+
+
+def _poll_columns(element: dict[str, Any], where: str) -> dict[str, str]:
+    """A survey row's poll::role and poll::maps_to; any other poll:: column is refused rather than ignored."""
+    columns = {key: value for key, value in element["poll"].items() if key != "row"}
+    unknown = sorted(set(columns) - {"role", "maps_to"})
+    if unknown:
+        raise Invalid(f"{where}: column poll::{unknown[0]} is not known (use poll::role or poll::maps_to)")
+    return columns
 
 
 def _refused_column(element: dict[str, Any]) -> str | None:
@@ -261,7 +273,7 @@ def _texts(value: str | dict[str, str] | None, where: str) -> dict[str, str]:
                           "English (en)")
         if code in texts:
             raise Invalid(f"{where}: two texts in the language {code!r} (a plain column counts as "
-                          f"default_language, else English)")
+                          "default_language, else English)")
         texts[code] = text
     return texts
 
@@ -296,10 +308,9 @@ def _condition(expression: str, where: str) -> str:
         else:
             pieces.append(found[found.lastgroup])
         position = found.end()
-    text, previous = "", "("
+    text = ""  # spaced as conditions are written: "not (a == '1')"
     for piece in pieces:
-        text += piece if previous == "(" or piece == ")" else f" {piece}"
-        previous = piece
+        text += piece if not text or text.endswith("(") or piece == ")" else f" {piece}"
     try:
         conditions.parse(text)
     except conditions.ConditionError as exc:
@@ -307,8 +318,10 @@ def _condition(expression: str, where: str) -> str:
     return text
 
 
-def _range(constraint: str, where: str) -> tuple[int, int]:
-    """(min, max) of an integer's constraint `. >= MIN and . <= MAX`, in either order."""
+def _range(constraint: str | None, where: str) -> tuple[int, int]:
+    """(min, max) of an integer's constraint `. >= MIN and . <= MAX`, in either order: the questionnaire needs both."""
+    if constraint is None:
+        raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
     found = _RANGE.fullmatch(constraint.strip())
     bounds = {found[1]: int(found[2]), found[3]: int(found[4])} if found else {}
     if bounds.keys() != {">=", "<="}:
