@@ -552,7 +552,8 @@ def sms_queue(session, slug: str) -> None:
     """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped)."""
     config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]))
+    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]),
+                                      sender=config["SMS_SENDER"])
     audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
@@ -577,7 +578,8 @@ def sms_remind(session, slug: str, hours: float) -> None:
     config = current_app.config
     poll = polls.get_poll(session, slug)
     queued = outbox.queue_reminders(session, poll, config["BASE_URL"], after=timedelta(hours=hours),
-                                    max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC))
+                                    max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC),
+                                    sender=config["SMS_SENDER"])
     audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} reminders queued")
 

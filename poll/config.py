@@ -12,6 +12,8 @@ DEFAULTS: dict[str, object] = {
     # Personal links are built from this, never from the request's Host header.
     "BASE_URL": "http://127.0.0.1:5000",
     "SMS_GATEWAY": "simulated",
+    # The sender ID of a poll's messages when the poll names none (alphanumeric up to 11, or a number).
+    "SMS_SENDER": "POLL",
     "KANNEL_SENDSMS_URL": "http://127.0.0.1:13013/cgi-bin/sendsms",
     "KANNEL_USERNAME": "",
     "KANNEL_PASSWORD": "",

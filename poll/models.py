@@ -517,6 +517,8 @@ class OutboxMessage(Base):
     phone: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)
     text: so.Mapped[str] = so.mapped_column(sa.Text)
     segments: so.Mapped[int]
+    # The sender ID it carries (the poll's sms_sender, else POLL_SMS_SENDER); None for rows from before.
+    sender: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     state: so.Mapped[str] = so.mapped_column(sa.String(10), default=MessageState.QUEUED)
     attempts: so.Mapped[int] = so.mapped_column(default=0)
     # Given to the gateway with every attempt, so a retried send can be recognised.

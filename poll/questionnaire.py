@@ -170,6 +170,8 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
                                                      QuestionType.INTEGER):
         raise Invalid(f"{where}: a profile question is a select_one, governorate or integer question")
     maps_to = item.get("maps_to")
+    if maps_to is not None and role is None:
+        role = QuestionRole.PROFILE  # a question mapped to a stratum is about the respondent
     if maps_to is not None:
         if role != QuestionRole.PROFILE or maps_to not in MAPS_TO or kind not in MAPS_TO[maps_to]:
             raise Invalid(f"{where}: maps_to {maps_to!r} needs role = \"profile\" and a fitting type "

@@ -57,7 +57,6 @@ bearerbox-host = 127.0.0.1
 bearerbox-port = {self.ports['smsbox']}
 sendsms-port = {self.ports['sendsms']}
 sendsms-interface = 127.0.0.1
-global-sender = 12345
 http-request-retry = 60
 http-queue-delay = 1
 log-level = 2
@@ -146,11 +145,15 @@ omit-empty = true
 
     def received(self) -> list[str]:
         """Messages fakesmsc has received so far, as "RECEIVER TEXT", long ones put back together."""
+        return [f"{receiver} {text}" for _sender, receiver, text in self.messages()]
+
+    def messages(self) -> list[tuple[str, str, str]]:
+        """Messages fakesmsc has received so far, as (sender, receiver, text), long ones put back together."""
         texts, parts = [], {}
         for line in (self.folder / "fakesmsc.log").read_text(errors="replace").splitlines():
             if "Got message" not in line:
                 continue
-            _sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
             if kind == "udh":
                 # A part of a concatenated message: UDH 05 00 03 <reference> <total> <number>.
                 udh, _data, body = rest.split(" ", 2)
@@ -160,12 +163,12 @@ omit-empty = true
                 pieces[number] = _octets(body)
                 if len(pieces) == total:
                     whole = b"".join(pieces[i] for i in range(1, total + 1))
-                    texts.append(f"{receiver} " + _decode(whole))
+                    texts.append((sender, receiver, _decode(whole)))
                     del parts[(receiver, reference)]
             elif kind == "ucs-2":
-                texts.append(f"{receiver} " + _octets(rest).decode("utf-16-be"))
+                texts.append((sender, receiver, _octets(rest).decode("utf-16-be")))
             else:
-                texts.append(f"{receiver} " + urllib.parse.unquote(rest.replace("+", " ")))
+                texts.append((sender, receiver, urllib.parse.unquote(rest.replace("+", " "))))
         return texts
 
 

@@ -54,9 +54,10 @@ def count(session, statement) -> int:
 def test_invitations_replies_and_delivery_reports_through_kannel(
     database_url, session, make_poll, make_links, kannel
 ):
-    poll = make_poll("sms")
+    poll = make_poll("sms", sms_sender="OpinionIQ")
     tokens = make_links(poll, count=4, language="ar")
     phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    # This smsbox has no global-sender: each message must carry its own sender ID, or Kannel refuses it.
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
         assert "4 messages queued" in poll_command(database_url, kannel, "sms", "queue", "sms")
         out = poll_command(database_url, kannel, "dispatch", "--once")
@@ -67,6 +68,8 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
             text = next(t for t in received if t.startswith(phone))
             assert f"/p/{token}" in text
             assert "هل أنت مع استمرار مهمة التحالف الدولي في العراق؟" in text
+            assert text.endswith("لإيقاف الرسائل أرسل STOP")  # how to stop, in the message's language
+        assert {sender for sender, _receiver, _text in kannel.messages()} == {"OpinionIQ"}
 
         delivered = sa.select(sa.func.count()).where(Link.delivered_at.is_not(None))
         eventually(lambda: count(session, delivered) == 4, what="delivery reports")

@@ -91,8 +91,10 @@ def queued(runner, session, make_poll, make_links):
 def test_queueing_is_idempotent_and_texts_carry_the_link(runner, session, queued):
     assert "0 messages queued" in runner.invoke(args=["sms", "queue", "out"]).output
     texts = fresh(session).scalars(sa.select(OutboxMessage.text).order_by(OutboxMessage.id)).all()
-    assert [text.rsplit("/p/", 1)[1] for text in texts] == queued
-    assert all(text.startswith("Opinion Measurement Centre: Dear citizen") for text in texts)
+    assert [text.rsplit("/p/", 1)[1].split("\n")[0] for text in texts] == queued
+    assert all(text.startswith("Dear citizen") and text.endswith("\nReply STOP to stop messages") for text in texts)
+    # The sender ID: the poll names none, so POLL_SMS_SENDER's.
+    assert set(fresh(session).scalars(sa.select(OutboxMessage.sender))) == {"POLL"}
 
 
 def test_dispatch_once_sends_everything_and_marks_links_sent(runner, session, queued):

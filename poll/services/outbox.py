@@ -29,6 +29,12 @@ from poll.sms.gateways import Outgoing, Sent
 from poll.vocabulary import FORWARD, MessageKind, MessageState
 
 DEFAULT_TEMPLATE = "{sender}: {question} {link}"
+# Every invitation and reminder says how to stop them, in its language (the words the reply reader knows).
+STOP_LINES = {
+    "ar": "لإيقاف الرسائل أرسل STOP",
+    "ku": "بۆ ڕاگرتنی نامەکان STOP بنێرە",
+    "en": "Reply STOP to stop messages",
+}
 
 
 def template(poll: Poll, language: str) -> str:
@@ -37,11 +43,18 @@ def template(poll: Poll, language: str) -> str:
 
 
 def compose(poll: Poll, language: str, link: str) -> str:
-    """The SMS text for one recipient."""
+    """The SMS text for one recipient: the poll's template filled in, then how to stop messages."""
     lang = LANGUAGES[language]
     text = template(poll, language)
     polls.check_sms_template(f"the {language} SMS of {poll.slug}", text)
-    return text.format(link=link, question=pick(poll.question, lang), sender=pick(poll.sender, lang) if poll.sender else "").strip()
+    filled = text.format(link=link, question=pick(poll.question, lang),
+                         sender=pick(poll.sender, lang) if poll.sender else "").strip()
+    return f"{filled}\n{STOP_LINES[language]}"
+
+
+def sender_of(poll: Poll, default: str) -> str:
+    """The sender ID `poll`'s messages carry: its own `sms_sender`, else POLL_SMS_SENDER."""
+    return poll.sms_sender or default
 
 
 @dataclass
@@ -73,9 +86,10 @@ def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: f
     return out
 
 
-def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_segments: int) -> int:
+def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_segments: int, sender: str) -> int:
     """Queue one invitation SMS per link that has none, skipping opted-out numbers; returns how many.
 
+    The messages carry `poll`'s sender ID, or `sender` if it has none.
     Raises Invalid when a language's message would take more than `max_segments`.
     """
     for item in preview(session, poll, base_url, 0.0):
@@ -98,11 +112,11 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
     return _queue(session, [
         (link_id, MessageKind.INVITATION, phone, text(language, token), f"inv-{link_id}")
         for link_id, token, phone, language in rows
-    ])
+    ], sender=sender_of(poll, sender))
 
 
 def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,
-                    now: datetime) -> int:
+                    now: datetime, sender: str) -> int:
     """Queue a reminder to each link sent at least `after` ago and not answered, up to `max_reminders` each.
 
     The n-th reminder waits `after` from the previous message; opted-out
@@ -142,7 +156,7 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
     return _queue(session, [
         (link_id, MessageKind.REMINDER, phone, text(language, token), f"inv-{link_id}-r{sent}")
         for link_id, token, phone, language, sent in rows
-    ])
+    ], sender=sender_of(poll, sender))
 
 
 def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str], str]:
@@ -158,8 +172,8 @@ def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str], str]:
     return text
 
 
-def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, str]]) -> int:
-    # (link_id, kind, phone, text, idempotency_key) rows, queued in bulk; returns how many.
+def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, str]], *, sender: str) -> int:
+    # (link_id, kind, phone, text, idempotency_key) rows, queued in bulk from `sender`; returns how many.
     if not messages:
         return 0
     link_ids, kinds, phones, texts, keys = (list(column) for column in zip(*messages, strict=True))
@@ -168,7 +182,8 @@ def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, 
         session, OutboxMessage,
         {"link_id": link_ids, "kind": kinds, "phone": phones, "text": texts,
          "segments": [encoding.analyze(text).segments for text in texts], "idempotency_key": keys},
-        same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "queued_at": now, "next_attempt_at": now},
+        same={"state": MessageState.QUEUED, "attempts": 0, "created_at": now, "queued_at": now,
+              "next_attempt_at": now, "sender": sender},
     )
     return len(messages)
 
@@ -216,7 +231,7 @@ def _give_up(session: so.Session, queued_before: datetime, now: datetime) -> Non
 
 def outgoing(message: OutboxMessage, dlr_url: str) -> Outgoing:
     """What the gateway needs to send `message`."""
-    return Outgoing(message.id, message.phone, message.text, message.idempotency_key, dlr_url)
+    return Outgoing(message.id, message.phone, message.text, message.idempotency_key, dlr_url, message.sender)
 
 
 def _move(session: so.Session, message_id: int, to: MessageState, **values) -> int | None:

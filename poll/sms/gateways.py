@@ -27,6 +27,7 @@ class Outgoing:
     text: str
     idempotency_key: str
     dlr_url: str  # where delivery reports for this message go
+    sender: str | None = None  # the sender ID the phone shows (alphanumeric, or a number)
 
 
 class Answer(enum.StrEnum):
@@ -91,6 +92,9 @@ class KannelGateway:
             "dlr-mask": str(self.DLR_MASK),
             "dlr-url": message.dlr_url,
         }
+        if message.sender:
+            # Without one, an smsbox that has no global-sender refuses every message.
+            params["from"] = message.sender
         if not message.text.isascii():
             params["coding"] = "2"  # UCS-2: Arabic and Kurdish need it
         request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(params)}")

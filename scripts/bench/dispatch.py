@@ -40,7 +40,7 @@ def prepare(url: str, count: int) -> list[tuple[str, str]]:
     engine = open_poll_with_links(url, count)
     with sa.orm.Session(engine) as session:
         poll = polls.get_poll(session, polls.BUILTIN)
-        outbox.queue_invitations(session, poll, "http://127.0.0.1:5000", max_segments=5)
+        outbox.queue_invitations(session, poll, "http://127.0.0.1:5000", max_segments=5, sender="POLL")
         session.commit()
         rows = session.execute(sa.text("SELECT phone, text FROM outbox_messages ORDER BY id")).all()
     engine.dispose()

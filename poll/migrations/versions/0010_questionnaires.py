@@ -1,4 +1,4 @@
-"""questionnaires: a poll's questions, its SMS sender ID, each answer's values beyond the headline, and their tallies
+"""questionnaires: a poll's questions, the SMS sender ID (poll and message), each answer's values beyond the headline, and their tallies
 
 Every poll so far asked one question: it becomes that poll's headline
 question, named "answer", whose choices stay the poll's options.
@@ -56,6 +56,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('values', sa.JSON(), nullable=True))
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sms_sender', sa.String(length=16), nullable=True))
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('sender', sa.String(length=16), nullable=True))
     with op.batch_alter_table('shown_categories', schema=None) as batch_op:
         batch_op.alter_column('stratum', existing_type=sa.String(length=16), type_=sa.String(length=40),
                               existing_nullable=False)
@@ -72,6 +74,8 @@ def downgrade() -> None:
     with op.batch_alter_table('shown_categories', schema=None) as batch_op:
         batch_op.alter_column('stratum', existing_type=sa.String(length=40), type_=sa.String(length=16),
                               existing_nullable=False)
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_column('sender')
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.drop_column('sms_sender')
     with op.batch_alter_table('answers', schema=None) as batch_op:
