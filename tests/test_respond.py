@@ -37,10 +37,14 @@ def test_language_switch_by_link(client, make_poll, make_links, lang, html_lang,
 
 
 def test_interface_strings_are_translated(client, make_poll, make_links):
-    token = make_links(make_poll())[0]
-    assert "أرسل إجابتي" in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
-    assert "وەڵامەکەم بنێرە" in client.get(f"/p/{token}?lang=ku").get_data(as_text=True)
-    assert "Send my answer" in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    token = make_links(make_poll())[0]  # the article's whole form: several questions
+    assert "أرسل إجاباتي" in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+    assert "وەڵامەکانم بنێرە" in client.get(f"/p/{token}?lang=ku").get_data(as_text=True)
+    assert "Send my answers" in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    single = make_links(make_poll(question={"en": "Tea?"}, options=[{"code": "1", "label": {"en": "Yes"}},
+                                                                    {"code": "2", "label": {"en": "No"}}]))[0]
+    assert "أرسل إجابتي" in client.get(f"/p/{single}?lang=ar").get_data(as_text=True)
+    assert "وەڵامەکەم بنێرە" in client.get(f"/p/{single}?lang=ku").get_data(as_text=True)
 
 
 def test_accept_language_chooses_when_the_link_does_not(client, make_poll, make_links):
