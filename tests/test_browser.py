@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer
+from poll.services import polls
 from tests.helpers import fresh
 from tests.servers import gunicorn
 
@@ -30,12 +31,12 @@ def test_respondent_answers_on_a_phone_in_each_language(
             html = phone.locator("html")
             assert html.get_attribute("lang") == lang
             assert html.get_attribute("dir") == direction
-            radios = phone.get_by_role("radio")
+            radios = phone.locator('input[name="option"]')
             assert radios.count() == 3
             box = phone.locator("label.choice").first.bounding_box()
             assert box["height"] >= 44  # a comfortable tap target
             phone.screenshot(path=artifacts / f"respond-{lang}-form.png", full_page=True)
-            phone.locator("label.choice").nth(1).tap()
+            phone.locator("#q-answer label.choice").nth(1).tap()
             assert radios.nth(1).is_checked()
             phone.get_by_role("button").click()
             assert thanks in phone.locator("h1").inner_text()
@@ -50,7 +51,104 @@ def test_form_without_a_choice_is_not_sent(database_url, session, make_poll, mak
     with gunicorn(database_url, workers=1) as base:
         phone.goto(f"{base}/p/{token}?lang=en")
         phone.get_by_role("button").click()
-        # The browser's own validation keeps the page: the radios are required.
-        assert phone.get_by_role("radio").first.evaluate("el => el.validity.valueMissing")
+        # The browser's own validation keeps the page: the headline's radios are required.
+        assert phone.locator('input[name="option"]').first.evaluate("el => el.validity.valueMissing")
         assert phone.url.endswith("?lang=en")
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 0
+
+
+TWO_STEP = {key: value for key, value in polls.builtin_definition("coalition-2024-two-step").items() if key != "slug"}
+
+
+@pytest.fixture
+def no_script_phone(browser):
+    """A phone whose browser runs no JavaScript, as some SMS apps' built-in browsers do not."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  locale="ar-IQ", java_script_enabled=False)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("lang", ["ar", "ku", "en"])
+def test_the_whole_form_is_answered_in_each_language(database_url, session, make_poll, make_links, phone, artifacts,
+                                                      lang):
+    token = make_links(make_poll(), governorate=None, sex=None, age=None, age_band=None)[0]
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang={lang}")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+        phone.screenshot(path=artifacts / f"questionnaire-{lang}-form.png", full_page=True)
+        phone.locator("#q-answer label.choice").nth(0).tap()
+        phone.locator("#q-sex label.choice").nth(1).tap()
+        phone.locator("#field-age").fill("٣٤" if lang != "en" else "34")
+        phone.locator("#field-governorate").select_option("IQ-SU")
+        phone.locator("#q-employment label.choice").nth(3).tap()
+        phone.locator("#q-education label.choice").nth(4).tap()
+        phone.locator("button[type=submit]").click()
+        assert phone.locator("h1.done").count() == 1
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert answer.values == {"sex": "F", "age": 34, "governorate": "IQ-SU", "employment": "4", "education": "5"}
+    assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-SU", "F", "30-44")
+
+
+def test_a_refused_form_comes_back_with_the_error_beside_its_question(database_url, session, make_poll, make_links,
+                                                                      phone, artifacts):
+    token = make_links(make_poll())[0]
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=ar")
+        phone.locator("#q-answer label.choice").nth(2).tap()
+        phone.locator("#field-age").fill("12")
+        phone.locator("#q-education label.choice").nth(1).tap()
+        phone.locator("button[type=submit]").click()
+        assert phone.locator("#form-error").is_visible()
+        assert "من 18 إلى 100" in phone.locator("#error-age").inner_text()
+        # What was given is still there.
+        assert phone.locator('#q-answer input[value="3"]').is_checked()
+        assert phone.locator('#q-education input[value="2"]').is_checked()
+        assert phone.locator("#field-age").input_value() == "12"
+        phone.screenshot(path=artifacts / "questionnaire-ar-refused.png", full_page=True)
+        phone.locator("#field-age").fill("40")
+        phone.locator("button[type=submit]").click()
+        assert phone.locator("h1.done").count() == 1
+    assert fresh(session).scalar(sa.select(Answer.values)) == {"age": 40, "education": "2"}
+
+
+@pytest.mark.parametrize(("choice", "follow_up"), [("1", None), ("2", "2")])
+def test_the_follow_up_shows_only_after_no(database_url, session, make_poll, make_links, phone, choice, follow_up):
+    token = make_links(make_poll(**TWO_STEP))[0]
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=en")
+        assert phone.locator("#q-how_end").is_hidden()
+        phone.locator(f'#q-support input[value="{choice}"]').check()
+        assert phone.locator("#q-how_end").is_visible() == (follow_up is not None)
+        if follow_up:
+            phone.locator(f'#q-how_end input[value="{follow_up}"]').check()
+        phone.locator("button[type=submit]").click()
+        assert phone.locator("h1.done").count() == 1
+    assert (fresh(session).scalar(sa.select(Answer.values)) or {}).get("how_end") == follow_up
+
+
+def test_without_javascript_the_follow_up_says_when_to_answer_it(database_url, session, make_poll, make_links,
+                                                                  no_script_phone, artifacts):
+    yes, no = make_links(make_poll(**TWO_STEP), count=2)
+    page = no_script_phone
+    with gunicorn(database_url, workers=1) as base:
+        page.goto(f"{base}/p/{yes}?lang=ar")
+        assert page.locator("#q-how_end").is_visible()
+        assert "«لا»" in page.locator("#when-how_end").inner_text()
+        page.screenshot(path=artifacts / "questionnaire-ar-no-script.png", full_page=True)
+        # "Yes", and a follow-up answered anyway: the server ignores it.
+        page.locator('#q-support input[value="1"]').check()
+        page.locator('#q-how_end input[value="1"]').check()
+        page.locator("button[type=submit]").click()
+        assert page.locator("h1.done").count() == 1
+        # "No" without the follow-up: refused, and said beside it.
+        page.goto(f"{base}/p/{no}?lang=en")
+        page.locator('#q-support input[value="2"]').check()
+        page.locator("button[type=submit]").click()
+        assert page.locator("#error-how_end").is_visible()
+        page.locator('#q-how_end input[value="2"]').check()
+        page.locator("button[type=submit]").click()
+        assert page.locator("h1.done").count() == 1
+    stored = sorted((values or {}).get("how_end", "") for values in fresh(session).scalars(sa.select(Answer.values)))
+    assert stored == ["", "2"]

@@ -38,7 +38,10 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
         def submit(job: tuple[str, int]) -> int:
             token, attempt = job
             barriers[token].wait(timeout=60)
-            return post(f"{base}/p/{token}", {"option": str(1 + attempt % 3)})
+            # The article's whole form, so every question's tally races too.
+            return post(f"{base}/p/{token}", {"option": str(1 + attempt % 3), "sex": "MF"[attempt % 2],
+                                              "age": str(20 + attempt), "governorate": "IQ-BA",
+                                              "employment": str(1 + attempt % 7), "education": str(1 + attempt % 5)})
 
         jobs = [(token, attempt) for token in tokens for attempt in range(SUBMITS_PER_LINK)]
         with ThreadPoolExecutor(max_workers=SUBMITS_PER_LINK * 4) as pool:
@@ -49,10 +52,11 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
     assert session.scalar(sa.select(sa.func.count()).select_from(Receipt)) == LINKS
     answered = session.scalar(sa.select(sa.func.count()).where(Link.answered_on.is_not(None)))
     assert answered == LINKS
-    # The tallies kept by the racing transactions equal a recount.
+    # The tallies kept by the racing transactions equal a recount, every question's among them.
     poll = session.scalar(sa.select(Poll))
     kept = tallies.kept(session, poll)
     assert kept == tallies.recount(session, poll)
+    assert sum(n for (_q, _o, value), n in kept["values"].items() if value == "") == LINKS * 5
     assert kept["counters"]["answered"] == LINKS
     assert kept["counters"]["refused:already-answered"] == LINKS * (SUBMITS_PER_LINK - 1)
 
