@@ -46,6 +46,8 @@ class Ballot:
     # Every question in order, the headline among them; and each question's id, by name.
     questions: tuple[Question, ...] = ()
     question_ids: dict[str, int] = field(default_factory=dict)
+    # What the web layer renders once from these and keeps (the fresh form's HTML per language).
+    rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:

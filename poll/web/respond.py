@@ -13,11 +13,12 @@ from datetime import datetime
 
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, g, render_template, request
+from markupsafe import Markup
 
 from poll import questionnaire
 from poll.db import begin_single_statements, get_session, then_together
 from poll.extensions import csrf, limiter
-from poll.i18n import choose_language, current_language, pick
+from poll.i18n import Language, choose_language, current_language, pick
 from poll.models import utcnow
 from poll.services import answers, audit, refusals
 from poll.vocabulary import Channel, Outcome
@@ -113,15 +114,35 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
     errors = submission.errors if refused else {}
     if refused and not errors:  # every answer readable, yet no headline option of this poll
         errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
+    questions = shown_questions(ballot.questions, language, request.form.to_dict(flat=False), errors) if refused \
+        else None
     return (
         render_template(
             template,
             link=link,
             question=pick(ballot.question, language),
             sender=pick(ballot.sender, language) if ballot.sender else "",
-            questions=shown_questions(ballot.questions, language, request.form.to_dict(flat=False) if refused else None,
-                                      errors),
+            fields=_fields(ballot, language, questions) if template == "respond/form.html" else None,
+            questions=questions,
+            count=len(ballot.questions),
+            branching=any(question.relevant for question in ballot.questions),
             errors=errors,
         ),
         status or default_status,
     )
+
+
+def _fields(ballot: answers.Ballot, language: Language, questions: list | None) -> Markup:
+    """The form's questions as HTML: with a refused post's values and errors, or else the same for every link.
+
+    A fresh form depends only on the poll, which never changes once it
+    exists, and the language: it is rendered once per process and kept with
+    the poll's ballot, since it is most of what a page view costs.
+    """
+    if questions is not None:
+        return Markup(render_template("respond/_questions.html", questions=questions))
+    fields = ballot.rendered.get(language.code)
+    if fields is None:
+        fields = ballot.rendered[language.code] = Markup(render_template(
+            "respond/_questions.html", questions=shown_questions(ballot.questions, language)))
+    return fields

@@ -1,7 +1,7 @@
 """The bare-stack floor for the answer benchmark: Flask and one database driver, one insert per answer.
 
 GET /p/<token> looks the link up and returns a tiny form; POST inserts the
-answer with ON CONFLICT DO NOTHING. FLOOR_DATABASE is a SQLite file (sqlite3,
+answers to the article's whole form as one row with ON CONFLICT DO NOTHING. FLOOR_DATABASE is a SQLite file (sqlite3,
 a connection per request, the pragmas ours uses) or a postgresql:// URL
 (psycopg, one connection per worker process, autocommit).
 """
@@ -47,8 +47,11 @@ def answer(token):
         return "unknown", 404
     if request.method == "GET":
         return '<form method="post"><input type="radio" name="option" value="1"><button>Send</button></form>'
+    form = request.form
     cursor = db.execute(
-        f"INSERT INTO floor_answers (link_id, option) VALUES ({MARK}, {MARK}) ON CONFLICT DO NOTHING",
-        (row[0], request.form.get("option", "")),
+        "INSERT INTO floor_answers (link_id, option, sex, age, governorate, employment, education) "
+        f"VALUES ({', '.join([MARK] * 7)}) ON CONFLICT DO NOTHING",
+        (row[0], form.get("option", ""), form.get("sex"), int(form.get("age", 0)), form.get("governorate"),
+         form.get("employment"), form.get("education")),
     )
     return ("recorded", 201) if cursor.rowcount else ("already", 409)
