@@ -70,6 +70,7 @@ def floor(messages: list[tuple[str, str]], url: str, workers: int) -> int:
     def loop(share: list[tuple[str, str]]) -> int:
         for phone, text in share:
             query = urllib.parse.urlencode({"username": USERNAME, "password": PASSWORD, "to": phone, "text": text,
+                                            "from": "POLL",
                                             "charset": "UTF-8", "coding": "2", "dlr-mask": "27",
                                             "dlr-url": "http://127.0.0.1:9/dlr?status=%d"})
             with urllib.request.urlopen(f"{url}?{query}", timeout=10) as response:
