@@ -560,6 +560,33 @@ class InboundMessage(Base):
     __table_args__ = (one_of("outcome", [*Outcome, *SmsOutcome]),)
 
 
+class SmsConversation(Base):
+    """The questions after the headline, asked by SMS one at a time, while a phone answers them.
+
+    It lives from the headline's reply until the last question, STOP, or
+    POLL_SMS_SESSION_HOURS of silence; then it is deleted, and only the
+    response (`Answer`) stays, with nothing beside it that names the phone.
+    While it lives it must find the phone's response again, so it holds the
+    answer's id, but never the number itself: only a keyed digest of it
+    (HMAC-SHA256 under the app's secret key).
+    """
+
+    __tablename__ = "sms_conversations"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    phone_digest: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    answer_id: so.Mapped[int] = so.mapped_column(RandomId, sa.ForeignKey("answers.id", ondelete="CASCADE"))
+    language: so.Mapped[str] = so.mapped_column(sa.String(4))
+    # The question waiting for its answer, and the answers so far (by name, the headline's among them).
+    asking: so.Mapped[str] = so.mapped_column(sa.String(32))
+    values: so.Mapped[dict[str, Any]]
+    expires_at: so.Mapped[datetime] = so.mapped_column(index=True)
+
+    def __repr__(self) -> str:
+        return f"<SmsConversation {self.id} {self.asking}>"
+
+
 class ShownCategory(Base):
     """A category of a breakdown (a governorate, a sex, an age band) whose answers have been shown on their own.
 

@@ -326,7 +326,7 @@ def read_answers(questions: list[Question], posted: dict[str, list[str]]) -> Sub
             continue
         submission.asked.append(question.name)
         values = [value for value in posted.get(question.form_name, []) if value != ""]
-        value, error = _read(question, values)
+        value, error = read_value(question, values)
         if error:
             submission.errors[question.name] = error
         elif value is not None:
@@ -334,7 +334,8 @@ def read_answers(questions: list[Question], posted: dict[str, list[str]]) -> Sub
     return submission
 
 
-def _read(question: Question, values: list[str]) -> tuple[Any, str | None]:
+def read_value(question: Question, values: list[str]) -> tuple[Any, str | None]:
+    """One question's answer from the values given for it (empty ones left out): the value, or why it was not taken."""
     if not values:
         return None, REQUIRED if question.required else None
     if question.type == QuestionType.SELECT_MULTIPLE:

@@ -59,6 +59,9 @@ class SmsOutcome(enum.StrEnum):
     NO_POLL = "no-poll"  # no poll sent this number a link
     UNREADABLE = "unreadable"  # not an answer of the poll it reached
     DUPLICATE = "duplicate"  # the gateway delivered the same message again
+    QUESTION_ANSWERED = "question-answered"  # an SMS conversation's question answered; the next one asked
+    QUESTION_UNREADABLE = "question-unreadable"  # not an answer to the conversation's question: asked again
+    COMPLETED = "completed"  # the conversation's last question answered: the response is whole
 
 
 class MessageKind(enum.StrEnum):

@@ -77,7 +77,8 @@ group = sms-service
 keyword = default
 catch-all = true
 get-url = "{mo}"
-max-messages = 1
+max-messages = 6
+concatenation = true
 accept-x-kannel-headers = true
 omit-empty = true
 """

@@ -54,7 +54,8 @@ def count(session, statement) -> int:
 def test_invitations_replies_and_delivery_reports_through_kannel(
     database_url, session, make_poll, make_links, kannel
 ):
-    poll = make_poll("sms", sms_sender="OpinionIQ")
+    headline = polls.builtin_definition()["questions"][0]
+    poll = make_poll("sms", sms_sender="OpinionIQ", question=headline["label"], options=headline["choices"])
     tokens = make_links(poll, count=4, language="ar")
     phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
     # This smsbox has no global-sender: each message must carry its own sender ID, or Kannel refuses it.
@@ -94,6 +95,34 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
     # Kannel's own logs, as this project configures it, hold neither a personal link nor the secret.
     logs = kannel.gateway_logs()
     assert SECRET not in logs and not any(token in logs for token in tokens)
+
+
+def test_an_sms_conversation_through_kannel_to_the_end_and_one_stopped_in_the_middle(
+    database_url, session, make_poll, make_links, kannel
+):
+    poll = make_poll("talk")
+    make_links(poll, count=2, language="ar", governorate=None, sex=None, age=None, age_band=None)
+    whole, stopped = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    handled = sa.select(sa.func.count()).select_from(InboundMessage)
+    steps = [(whole, "3", "2/6"), (whole, "٢", "3/6"), (whole, "٣٣", "4/6"), (whole, "1", "5/6"),
+             (whole, "0", "6/6"), (whole, "5", "تم تسجيل إجاباتك"),
+             (stopped, "1", "2/6"), (stopped, "توقف", "لن تصلك")]
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        for number, (phone, text, expected) in enumerate(steps, start=1):
+            before = len(kannel.messages())  # so each step waits for an SMS of its own
+            kannel.inject(phone[1:], text)
+            eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
+            eventually(lambda phone=phone, expected=expected, before=before: any(
+                receiver == phone[1:] and expected in message
+                for _sender, receiver, message in kannel.messages()[before:]), what=f"the SMS saying {expected!r}")
+    # A question with its numbered choices and how to answer is longer than one SMS, and arrives whole.
+    assert any(message.endswith("أرسل رقم إجابتك. أرسل 0 لتخطي هذا السؤال.") and "\n7 " in message
+               for _sender, _receiver, message in kannel.messages())
+    responses = {values is not None: (values, g) for values, g in fresh(session).execute(
+        sa.select(Answer.values, Answer.governorate))}
+    assert responses[True] == ({"sex": "F", "age": 33, "governorate": "IQ-BG", "education": "5"}, "IQ-BG")
+    assert responses[False] == (None, None)  # stopped after the headline: counted, and nothing more
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
 
 
 def test_a_reply_sent_while_the_app_is_down_is_recorded_once(database_url, session, make_poll, make_links, kannel):

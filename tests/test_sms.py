@@ -1,5 +1,6 @@
 """SMS: segments and encodings, reading replies, the outbox and dispatcher, Kannel's callbacks."""
 
+import itertools
 import threading
 from datetime import timedelta
 
@@ -8,13 +9,22 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.errors import Invalid
-from poll.models import Answer, AuditEvent, InboundMessage, OptOut, OutboxMessage, Recipient, utcnow
+from poll.models import (
+    Answer,
+    AuditEvent,
+    InboundMessage,
+    OptOut,
+    OutboxMessage,
+    Recipient,
+    SmsConversation,
+    utcnow,
+)
 from poll.services import outbox, polls, tallies
 from poll.sms import encoding, replies
 from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.vocabulary import MessageState
-from tests.helpers import fresh
+from tests.helpers import fresh, rows
 from tests.servers import ScriptedSendsms, free_port
 
 SECRET = "s3cret-for-tests"
@@ -212,9 +222,15 @@ def sms_app(app):
     return app
 
 
+ONE_QUESTION = {"question": {"en": "Tea?", "ar": "شاي؟"}, "options": [
+    {"code": "1", "label": {"en": "Yes", "ar": "نعم"}}, {"code": "2", "label": {"en": "No", "ar": "لا"}},
+    {"code": "3", "label": {"en": "Maybe", "ar": "ربما"}}]}
+
+
 @pytest.fixture
 def phone(session, make_poll, make_links):
-    make_links(make_poll("reply"), count=1, language="en")
+    # A poll of one question: a reply answers it, and that is all.
+    make_links(make_poll("reply", **ONE_QUESTION), count=1, language="en")
     return fresh(session).scalar(sa.select(Recipient.phone))
 
 
@@ -329,3 +345,74 @@ def test_reminders_go_to_non_responders_at_most_the_configured_number(app, clien
     kinds = sorted(fresh(session).execute(sa.select(OutboxMessage.kind, OutboxMessage.idempotency_key)).all())
     assert [kind for kind, _ in kinds] == ["invitation"] * 3 + ["reminder"] * 4
     assert sorted(key.rsplit("-", 1)[-1] for kind, key in kinds if kind == "reminder") == ["r1", "r1", "r2", "r2"]
+
+
+# --- the questions after the headline, by SMS --------------------------------------------------------------
+
+
+@pytest.fixture
+def talker(session, make_poll, make_links):
+    """A phone invited to the article's whole form, with no strata in the audience."""
+    make_links(make_poll("talk"), count=1, language="en", governorate=None, sex=None, age=None, age_band=None)
+    return fresh(session).scalar(sa.select(Recipient.phone))
+
+
+def say(client, phone: str, text: str, number: itertools.count) -> str:
+    response = mo(client, **{"from": phone[1:], "text": text, "id": f"t-{next(number)}"})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_an_sms_conversation_asks_each_question_then_keeps_one_whole_response(sms_app, client, session, talker):
+    number = itertools.count()
+    first = say(client, talker, "2", number)
+    # The headline counts at once; the next question follows with numbered choices.
+    assert "recorded" in first and "2/6 Sex" in first and "1 Male" in first and "3 Prefer not to say" in first
+    assert "0 to skip" in first
+    poll = polls.get_poll(fresh(session), "talk")
+    assert tallies.counters(session, poll)["answered"] == 1
+    assert "3/6 Age" in say(client, talker, "2", number)
+    again = say(client, talker, "seven", number)
+    assert "whole number" in again and "3/6 Age" in again  # asked again, with why
+    assert "4/6 Governorate" in say(client, talker, "٤١", number)
+    assert "5/6" in say(client, talker, "2", number)  # Nineveh, the second governorate
+    assert "6/6" in say(client, talker, "0", number)  # employment skipped
+    assert "Your answers have been recorded" in say(client, talker, "4", number)
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert answer.values == {"sex": "F", "age": 41, "governorate": "IQ-NI", "education": "4"}
+    assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-NI", "F", "30-44")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+    # Nothing of the conversation is left beside the phone, and the anonymous poll kept no texts.
+    assert rows(session, SmsConversation) == 0
+    assert fresh(session).scalars(sa.select(InboundMessage.phone)).all() == [None] * 7
+    # A later reply answers nothing more.
+    assert "already recorded" in say(client, talker, "1", number)
+
+
+def test_stop_in_the_middle_ends_the_conversation_and_keeps_what_was_answered(sms_app, client, session, talker):
+    number = itertools.count()
+    say(client, talker, "1", number)
+    say(client, talker, "1", number)  # sex: male
+    assert "no more messages" in say(client, talker, "STOP", number)
+    assert rows(session, SmsConversation) == 0
+    assert session.get(OptOut, talker) is not None
+    answer = fresh(session).scalar(sa.select(Answer))
+    assert answer.values is None  # a partial response: the headline, counted at once
+    poll = polls.get_poll(session, "talk")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_a_conversation_expires(sms_app, client, session, talker):
+    number = itertools.count()
+    say(client, talker, "1", number)
+    fresh(session).execute(sa.update(SmsConversation).values(expires_at=utcnow() - timedelta(minutes=1)))
+    session.commit()
+    # After the session's hours the phone is no longer in a conversation: "2" is a second answer, refused.
+    assert "already recorded" in say(client, talker, "2", number)
+    assert rows(session, SmsConversation) == 0
+
+
+def test_the_conversation_table_holds_no_phone_number(sms_app, client, session, talker):
+    say(client, talker, "3", itertools.count())
+    (row,) = fresh(session).execute(sa.select(SmsConversation.__table__)).all()
+    assert talker not in str(tuple(row)) and talker[1:] not in str(tuple(row))

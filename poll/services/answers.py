@@ -182,7 +182,7 @@ def availability(link: LinkState, now: datetime) -> Outcome | None:
 
 def record_answer(
     session: so.Session, link: LinkState, code: str | None, *, channel: str, now: datetime,
-    values: Mapping[str, Any] | None = None,
+    values: Mapping[str, Any] | None = None, answer_id: int | None = None,
 ) -> Outcome:
     """Record the headline answer `code` given through `link`, with the `values` of the other questions, once.
 
@@ -190,7 +190,7 @@ def record_answer(
     by question name, the headline's among them or not. The receipt insert is
     the guard: of any number of concurrent answers for one link, exactly one
     inserts its receipt and writes an answer; the others see ALREADY_ANSWERED
-    and write nothing.
+    and write nothing. `answer_id` (random by default) lets an SMS conversation find its response again.
     """
     refusal = availability(link, now)
     if refusal is not None:
@@ -198,7 +198,8 @@ def record_answer(
     option = link.ballot.option(code)
     if option is None:
         return Outcome.INVALID_OPTION
-    row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata, secrets.randbits(63), values)
+    row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata,
+                      answer_id if answer_id is not None else secrets.randbits(63), values)
     params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
                                     tally=_value_tally(link.ballot, row["values"]))
     written = dialects.of(session).write_answer(session, params)

@@ -2,12 +2,15 @@
 
 A reply answers the newest open poll that sent this number a link, under the
 same one-answer rule and into the same tallies as the web, with channel
-"sms". Each gateway message id is handled once: a retried delivery of the
-same message gets the same reply and changes nothing.
+"sms". When the poll asks more than its headline, the replies that follow
+answer those questions one by one (`services.conversations`). Each gateway
+message id is handled once: a retried delivery of the same message gets the
+same reply and changes nothing.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,7 +20,7 @@ import sqlalchemy.orm as so
 from poll import phones
 from poll.db import insert_or_skip
 from poll.models import InboundMessage, Recipient
-from poll.services import answers, outbox, refusals
+from poll.services import answers, conversations, outbox, refusals
 from poll.sms import replies
 from poll.vocabulary import Channel, Outcome, SmsOutcome
 
@@ -32,6 +35,17 @@ class Handled:
     stored_reply: str = ""
     # A reply to an anonymous poll: neither its number nor its text may be kept, since together they are the answer.
     is_private: bool = False
+    # The question the phone is asked next (an SMS conversation), and why its last reply was not taken.
+    asked: conversations.Asked | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversations:
+    """What SMS conversations need: the key of their phone digests, and how long one waits for a reply."""
+
+    secret: str
+    hours: float
 
 
 def previous(session: so.Session, gateway_id: str) -> InboundMessage | None:
@@ -39,7 +53,8 @@ def previous(session: so.Session, gateway_id: str) -> InboundMessage | None:
     return session.scalar(sa.select(InboundMessage).where(InboundMessage.gateway_id == gateway_id))
 
 
-def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now: datetime) -> Handled:
+def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now: datetime,
+           talk: Conversations) -> Handled:
     """Act on one incoming SMS; the caller then stores it with `remember` and commits once."""
     done = previous(session, gateway_id)
     if done is not None:
@@ -51,7 +66,16 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     reply = replies.read(text, [])
     if reply.kind == "stop":
         outbox.opt_out(session, phone)
+        conversations.end(session, phone, secret=talk.secret)
         return Handled(SmsOutcome.STOPPED, _language_of(session, phone))
+    conversation = conversations.find(session, phone, now=now, secret=talk.secret)
+    if conversation is not None:
+        link = answers.latest_link(session, phone)
+        ballot = link.ballot if link is not None and link.poll_id == conversation.poll_id else None
+        if ballot is not None:
+            step = conversations.answer(session, conversation, ballot, text, now=now, hours=talk.hours)
+            return Handled(step.outcome, conversation.language, is_private=ballot.is_anonymous, asked=step.asked,
+                           error=step.error)
     link = answers.latest_link(session, phone)
     if link is None:
         return Handled(SmsOutcome.NO_POLL, _language_of(session, phone))
@@ -61,10 +85,14 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     private = ballot.is_anonymous
     if reply.kind != "answer":
         return Handled(SmsOutcome.UNREADABLE, language, ballot.codes, is_private=private)
-    outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now)
+    answer_id = secrets.randbits(63)
+    outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now, answer_id=answer_id)
     if outcome is not Outcome.RECORDED:
         refusals.record(session, link.poll_id, outcome, channel=Channel.SMS, at=now)
-    return Handled(outcome, language, ballot.codes, is_private=private)
+        return Handled(outcome, language, ballot.codes, is_private=private)
+    asked = conversations.start(session, ballot, answer_id=answer_id, headline=reply.code, phone=phone,
+                                language=language, now=now, secret=talk.secret, hours=talk.hours)
+    return Handled(outcome, language, ballot.codes, is_private=private, asked=asked)
 
 
 def remember(session: so.Session, handled: Handled, *, gateway_id: str, sender: str, text: str, reply: str) -> bool:

@@ -94,6 +94,17 @@ def count_answers(session: so.Session, poll_id: int, cells: Iterable[Cell]) -> N
     )
 
 
+def move_answer(session: so.Session, poll_id: int, option_id: int, channel: str,
+                before: tuple[str | None, str | None, str | None], after: tuple[str | None, str | None, str | None],
+                ) -> None:
+    """Move one answer from the stratum cell `before` to `after` (governorate, sex, age band): its strata became known."""
+    rows = [{"poll_id": poll_id, "option_id": option_id, "governorate": g or "", "sex": s or "", "age_band": a or "",
+             "channel": channel, "count": change}
+            for (g, s, a), change in ((before, -1), (after, 1))]
+    upsert_add(session, AnswerTally, rows, ["poll_id", "option_id", "governorate", "sex", "age_band", "channel"],
+               "count")
+
+
 def count_values(session: so.Session, poll_id: int, cells: Iterable[tuple[int, int, str]]) -> None:
     """Add (question id, headline option id, value) cells to the value tally of `poll_id`."""
     counted = Counter(cells)

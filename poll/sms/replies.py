@@ -6,6 +6,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from poll.questionnaire import Question
+from poll.vocabulary import QuestionType
+
 # Arabic-Indic and Persian digits to ASCII.
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 STOP_WORDS = {
@@ -46,3 +49,25 @@ def read(text: str, option_codes: list[str], yes_no: dict[str, str] | None = Non
         if first in NO_WORDS and "no" in yes_no:
             return Reply("answer", yes_no["no"])
     return Reply("unknown")
+
+
+def question_values(question: Question, text: str) -> list[str]:
+    """A reply to one question of an SMS conversation, as the answer form would post it.
+
+    Choices may be given by their number in the list (1, 2, ...) or by their
+    code; a multiple choice takes several, separated by spaces or commas.
+    A number is read with Arabic-Indic digits too; a text is taken as written.
+    """
+    if question.type == QuestionType.TEXT:
+        return [text.strip()] if text.strip() else []
+    words = re.findall(r"[\w-]+", normalize(text))
+    if not question.takes_choices:
+        return words
+    codes = {choice.code.casefold(): choice.code for choice in question.choices}
+    values = []
+    for word in words:
+        if word.isdigit() and 1 <= int(word) <= len(question.choices):
+            values.append(question.choices[int(word) - 1].code)
+        else:
+            values.append(codes.get(word, word))
+    return values

@@ -11,17 +11,19 @@ import urllib.parse
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from poll import phones
 from poll.db import begin_write, get_session
 from poll.extensions import csrf
-from poll.i18n import LANGUAGES
+from poll.i18n import LANGUAGES, Language, pick
 from poll.models import utcnow
-from poll.services import audit, inbound, outbox
-from poll.vocabulary import Outcome, SmsOutcome
+from poll.services import audit, conversations, inbound, outbox
+from poll.vocabulary import Outcome, QuestionType, SmsOutcome
 from poll.web.auth import admin_required
 from poll.web.params import parse_whole_number
+from poll.web.questions import error_text
 
 bp = Blueprint("sms", __name__)
 PLAIN = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
@@ -47,7 +49,9 @@ def kannel_mo():
         return "bad request: from, id and text are required\n", 400, PLAIN
     session = get_session()
     begin_write(session)
-    handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow())
+    config = current_app.config
+    talk = inbound.Conversations(secret=str(config["SECRET_KEY"]), hours=float(config["SMS_SESSION_HOURS"]))
+    handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk)
     if handled.outcome == SmsOutcome.DUPLICATE:
         session.rollback()
         return _reply_sms(handled.stored_reply)
@@ -103,12 +107,40 @@ REPLIES = {
     SmsOutcome.NO_POLL: _l("There is no poll for this number to answer."),
     SmsOutcome.UNKNOWN_NUMBER: _l("There is no poll for this number to answer."),
     SmsOutcome.DUPLICATE: _l("Your answer is already recorded."),
+    SmsOutcome.QUESTION_ANSWERED: "",
+    SmsOutcome.QUESTION_UNREADABLE: "",
+    SmsOutcome.COMPLETED: _l("Thank you. Your answers have been recorded."),
 }
 
 
 def _reply(handled: inbound.Handled) -> str:
-    with force_locale(LANGUAGES.get(handled.language, LANGUAGES["ar"]).locale):
-        return str(REPLIES[handled.outcome]) % {"codes": ", ".join(handled.codes)}
+    language = LANGUAGES.get(handled.language, LANGUAGES["ar"])
+    with force_locale(language.locale):
+        said = str(REPLIES[handled.outcome]) % {"codes": ", ".join(handled.codes)}
+        if handled.asked is None:
+            return said
+        if handled.error:
+            said = error_text(handled.asked.question, handled.error)
+        return "\n".join(part for part in (said, _question_sms(handled.asked, language)) if part)
+
+
+def _question_sms(asked: conversations.Asked, language: Language) -> str:
+    """One question as an SMS: its number of all, its text, its numbered choices, and how to answer."""
+    question = asked.question
+    lines = [f"{asked.number}/{asked.total} {pick(question.label, language)}"]
+    lines += [f"{number} {pick(choice.label, language)}" for number, choice in enumerate(question.choices, start=1)]
+    if question.takes_choices and question.type == QuestionType.SELECT_MULTIPLE:
+        how = _("Reply with the numbers of your answers, e.g. 1 3.")
+    elif question.takes_choices:
+        how = _("Reply with the number of your answer.")
+    elif question.type == QuestionType.INTEGER:
+        how = _("Reply with a number from %(low)s to %(high)s.", low=question.minimum, high=question.maximum)
+    else:
+        how = _("Reply with your answer.")
+    if not question.required:
+        how = " ".join((how, _("Reply 0 to skip this question.")))
+    lines.append(how)
+    return "\n".join(lines)
 
 
 @bp.get("/sms/kannel/dlr")
