@@ -101,7 +101,11 @@ def categories(stratum: str) -> list[str]:
 
 
 def census_margins() -> dict[str, dict[str, float]]:
-    """Population shares of each category of each stratum, from the figures in data/iraq.toml (sources there)."""
+    """Population shares of each category of each stratum, from the figures in data/iraq.toml.
+
+    Not all adults' shares: the governorates' are of the whole population (see
+    `margin_sources`, which says exactly what each is and its source).
+    """
     total = sum(gov.population for gov in governorates())
     bands = age_band_shares()
     male_share = male_share_by_age_band()
@@ -111,6 +115,38 @@ def census_margins() -> dict[str, dict[str, float]]:
         "sex": {"M": male, "F": 1 - male},
         "age_band": dict(bands),
     }
+
+
+def margin_sources() -> dict[str, dict[str, str]]:
+    """Per stratum, what `census_margins` gives exactly ("what") and where it comes from ("source")."""
+    return {stratum: dict(_data()["margins"][stratum]) for stratum in STRATA}
+
+
+def regions() -> dict[str, str]:
+    """The regions governorates are merged into when weighting cannot use each one: code -> description."""
+    return dict(_data()["regions"])
+
+
+# Age bands merged when weighting cannot use each one: the two oldest together.
+AGE_BANDS_MERGED: tuple[int, ...] = (0, 1, 2, 2)
+
+
+@cache
+def weighting_merges() -> tuple[tuple[str, dict[int, tuple[int, ...]]], ...]:
+    """How far weighting on STRATA may merge categories, tried in order until it works.
+
+    Each is (what it does, {margin's index in STRATA: each category's group}):
+    nothing merged; governorates merged into regions; and with them the two
+    oldest age bands together.
+    """
+    region_codes = list(regions())
+    by_region = tuple(region_codes.index(governorate.region) for governorate in governorates())
+    governorate, age = STRATA.index("governorate"), STRATA.index("age_band")
+    return (
+        ("", {}),
+        ("governorates merged into regions", {governorate: by_region}),
+        ("governorates merged into regions, 45-59 and 60+ together", {governorate: by_region, age: AGE_BANDS_MERGED}),
+    )
 
 
 def normalize_age_band(text: str) -> str | None:

@@ -205,8 +205,8 @@ class Recipient(Base):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     audience_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("audiences.id", ondelete="CASCADE"))
-    # E.164, e.g. +9647701234567.
-    phone: so.Mapped[str] = so.mapped_column(sa.String(16))
+    # E.164, e.g. +9647701234567. Indexed: an incoming SMS finds its link by the number.
+    phone: so.Mapped[str] = so.mapped_column(sa.String(16), index=True)
     # ISO 3166-2:IQ code, e.g. IQ-BG.
     governorate: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     sex: so.Mapped[str | None] = so.mapped_column(sa.String(1))

@@ -203,6 +203,8 @@ def record_answer(
     params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
                                     tally=_value_tally(link.ballot, row["values"]))
     written = dialects.of(session).write_answer(session, params)
+    if written and row["values"] is None and link.ballot.follow_ups:
+        tallies.bump(session, link.ballot.poll_id, {"partial": 1})
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
 
 
@@ -236,7 +238,8 @@ def _answer_row(
         "governorate": governorate,
         "sex": sex,
         "age_band": age_band,
-        "values": stored or None,
+        # None: only the headline so far (an SMS reply, the rest to follow); {} or more: the whole response.
+        "values": stored if values is not None and ballot.follow_ups else None,
         "link_id": None if ballot.is_anonymous else link_id,
     }
 
@@ -300,7 +303,8 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
         for answer_id, row in zip(ids, rows, strict=True)
     ]
     session.execute(sa.insert(Answer.__table__), values)
-    tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened})
+    partial = sum(value["values"] is None for value in values) if ballot.follow_ups else 0
+    tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened, "partial": partial})
     tallies.count_answers(session, poll.id, (_cell(value) for value in values))
     if ballot.follow_ups:
         tallies.count_values(session, poll.id, (

@@ -147,7 +147,8 @@ def _complete(session: so.Session, conversation: SmsConversation, ballot: Ballot
     before = (response.governorate, response.sex, response.age_band)
     answered = {q.maps_to: q.stratum(stored.get(q.name)) for q in ballot.follow_ups if q.maps_to}
     after = tuple(given or answered.get(stratum) for given, stratum in zip(before, iraq.STRATA, strict=True))
-    response.values = stored or None
+    response.values = stored
+    tallies.bump(session, response.poll_id, {"partial": -1})  # the response is whole now
     response.governorate, response.sex, response.age_band = after
     if after != before:
         tallies.move_answer(session, response.poll_id, response.option_id, response.channel, before, after)

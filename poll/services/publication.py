@@ -20,7 +20,7 @@ import sqlalchemy.orm as so
 
 from poll.models import Poll, PublicSnapshot
 from poll.services import results, suppression, tallies
-from poll.stats import disclosure
+from poll.stats import aapor, disclosure
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
     weighting = results.Weighting(
         margins=w["margins"], respondents=w["respondents"], converged=w["converged"], iterations=w["iterations"],
         max_gap=0.0, design_effect=w["design_effect"], effective_n=w["effective_n"],
-        largest_weight=w.get("largest_weight", 1.0),
+        largest_weight=w.get("largest_weight", 1.0), merged=w.get("merged", ""),
     ) if w else None
     codes = [o.code for o in options]
     breakdowns = {
@@ -84,6 +84,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         opened=document["opened"], answered=document["answered"], refused=document["refused"], options=options,
         weighting=weighting, run=None, breakdowns=breakdowns, withheld=document["withheld"],
         questions=document.get("questions", []), strata_sources=document.get("strata_sources", {}),
+        dispositions=aapor.Dispositions(**document["rates"]["dispositions"]) if "rates" in document else None,
     )
 
 

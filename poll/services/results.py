@@ -25,7 +25,7 @@ from poll.models import Poll, SimulationRun
 from poll.services import question_results, suppression, tallies
 from poll.services.polls import questions_of
 from poll.services.runs import latest_montecarlo, latest_run
-from poll.stats import disclosure, proportions, weighting
+from poll.stats import aapor, disclosure, proportions, weighting
 
 SMALL_CELL = disclosure.MIN_GROUP  # the smallest group of answers shown
 
@@ -56,6 +56,8 @@ class Weighting:
     design_effect: float
     effective_n: float
     largest_weight: float  # the largest respondent weight over the mean, after trimming
+    # How categories were merged to make weighting possible ("" for not at all): `iraq.weighting_merges`.
+    merged: str = ""
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
@@ -102,12 +104,19 @@ class Results:
     questions: list[dict] = field(default_factory=list)
     # Per stratum, where respondents' categories come from: the audience file, the answers, or both.
     strata_sources: dict[str, list[str]] = field(default_factory=dict)
+    # Each link sent by its AAPOR final disposition (None on a public page read back from its snapshot).
+    dispositions: aapor.Dispositions | None = None
 
     @property
     def response_rate(self) -> float | None:
-        """Answers per link sent (AAPOR RR1 with every link taken as an eligible case)."""
+        """Answers per link sent."""
         base = self.sent or self.invited
         return self.answered / base if base else None
+
+    @property
+    def rates(self) -> dict | None:
+        """The AAPOR dispositions, `e` and outcome rates (`stats.aapor.document`)."""
+        return aapor.document(self.dispositions) if self.dispositions is not None else None
 
 
 def poll_results(
@@ -172,6 +181,7 @@ def poll_results(
         questions_of(poll), values, {}, [option.code for option in options], masks, tables,
         truth=run.truth.get("questions") if run else None)
     results.strata_sources = _strata_sources(poll, counts)
+    results.dispositions = dispositions(counts, tallies.stopped_unopened(session, poll))
     results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
@@ -194,19 +204,26 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
     index = {name: {label: i for i, label in enumerate(iraq.categories(name))} for name in strata}
     categories = [np.array([index[name][cell[k + 1]] for cell in known]) for k, name in enumerate(strata)]
     counts = np.array([cell[5] for cell in known], dtype=float)
-    targets = [np.array([margins[name][label] for label in iraq.categories(name)]) for name in strata]
+    targets = [np.array([margins[name].get(label, 0.0) for label in iraq.categories(name)]) for name in strata]
     chosen = np.array([position[cell[0]] for cell in known])
     try:
-        estimate = weighting.estimate_from_cells(categories, targets, counts, chosen, len(results.options))
+        estimate, merged = weighting.estimate_merging(categories, targets, counts, chosen, len(results.options),
+                                                      iraq.weighting_merges())
     except weighting.RakingError:
-        results.notes.append("No weighted estimate yet: some governorate, sex or age band has no answers.")
+        results.notes.append("No weighted estimate: even with governorates merged into regions and the two oldest "
+                             "age bands together, some category has no answers (or answers where the margins "
+                             "have no people).")
         return None
     raked, n_eff = estimate.rake, estimate.effective_n
-    for option, share in zip(results.options, estimate.shares, strict=True):
-        option.weighted_share = float(share)
-        option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
-    if not raked.converged:
-        results.notes.append(f"Weighting did not converge in {raked.iterations} iterations.")
+    if merged:
+        results.notes.append(f"Weighted with {merged}: some category had no answers.")
+    if raked.converged:
+        for option, share in zip(results.options, estimate.shares, strict=True):
+            option.weighted_share = float(share)
+            option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
+    else:
+        results.notes.append(f"Weighting did not converge in {raked.iterations} iterations: "
+                             "no weighted figures are shown.")
     return Weighting(
         margins="simulated population" if run else "census",
         respondents=int(counts.sum()),
@@ -216,6 +233,7 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         design_effect=estimate.design_effect,
         effective_n=n_eff,
         largest_weight=estimate.largest_weight,
+        merged=merged,
         cell_weights={tuple(cell[1:4]): float(w) for cell, w in zip(known, estimate.weights, strict=True)},
     )
 
@@ -235,6 +253,25 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
     for cell in cells:
         totals[position[cell[0]]] += cell[5]
     return tables | question_results.crossing_tables(questions_of(poll), values, totals), values
+
+
+def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
+    """Each link sent by its final disposition, from the kept counters and the STOPs of unopened links.
+
+    A link opened is taken as delivered, whether or not a delivery report came:
+    the counters do not say which opened links had one. A link answered without
+    having been sent (answered through a forwarded message) is a case too.
+    """
+    answered, opened = counts["answered"], counts["opened"]
+    partial = min(counts.get("partial", 0), answered)
+    refusal = max(opened - answered, 0) + stopped
+    non_contact = max(counts["delivered"] - opened - stopped, 0)
+    not_eligible = counts.get("failed", 0)
+    known = answered + refusal + non_contact + not_eligible
+    return aapor.Dispositions(
+        complete=answered - partial, partial=partial, refusal=refusal, non_contact=non_contact,
+        unknown=max(counts["sent"] - known, 0), not_eligible=not_eligible,
+    )
 
 
 def _strata_sources(poll: Poll, counts: dict[str, int]) -> dict[str, list[str]]:
@@ -337,6 +374,8 @@ def document(results: Results) -> dict:
                     if question["role"] == "headline" else {})
         for question in results.questions
     ]
+    if results.dispositions is not None:
+        document["rates"] = aapor.document(results.dispositions)
     if results.weighting:
         w = results.weighting
         document["weighting"] = {
@@ -348,6 +387,10 @@ def document(results: Results) -> dict:
             "effective_n": w.effective_n,
             "largest_weight": w.largest_weight,
             "trimmed_to": [weighting.TRIM_LOWER, weighting.TRIM_UPPER],
+            "merged": w.merged,
+            "targets": iraq.margin_sources() if w.margins == "census" else {
+                stratum: {"what": "the simulated population's own shares", "source": "simulation"}
+                for stratum in iraq.STRATA},
         }
     if results.run:
         run = results.run

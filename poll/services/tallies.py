@@ -1,6 +1,7 @@
 """Running counts of a poll, kept in the same transactions as the rows they count.
 
-Counters: "invited", "sent", "delivered", "opened", "answered" and
+Counters: "invited", "sent", "delivered", "opened", "answered", "failed",
+"partial" (answers of the headline alone, by SMS, while a poll asks more) and
 "refused:<kind>". Tallies: answers by option, stratum and channel, and by
 option and hour; the answers to the questions after the headline by
 question, value and headline option. Results read these, never a scan of every answer; `recount`
@@ -25,6 +26,7 @@ from poll.models import (
     AnswerTally,
     HourlyTally,
     Link,
+    OptOut,
     OutboxMessage,
     Poll,
     PollCounter,
@@ -205,6 +207,10 @@ def recount(session: so.Session, poll: Poll) -> dict:
         .join(Link, Link.id == OutboxMessage.link_id)
         .where(Link.poll_id == poll.id, OutboxMessage.state == "failed")
     )
+    if len(poll.questions) > 1:
+        counts["partial"] = session.scalar(
+            sa.select(sa.func.count()).where(Answer.poll_id == poll.id, _no_values())
+        )
     for kind, number in session.execute(
         sa.select(Refusal.kind, sa.func.count()).where(Refusal.poll_id == poll.id).group_by(Refusal.kind)
     ):
@@ -227,6 +233,26 @@ def recount(session: so.Session, poll: Poll) -> dict:
     }
     return {"counters": {k: v for k, v in counts.items() if v}, "strata": strata, "hours": hours,
             "values": _recount_values(session, poll)}
+
+
+def _no_values() -> sa.ColumnElement[bool]:
+    # An answers row without values: SQL NULL, or JSON null as the JSON type writes Python's None.
+    return sa.func.coalesce(sa.cast(Answer.values, sa.Text), "null") == "null"
+
+
+def stopped_unopened(session: so.Session, poll: Poll) -> int:
+    """Links of `poll` that were sent and neither opened nor answered, to numbers that then sent STOP.
+
+    Read from the opt-outs (few), not kept: a STOP names no poll.
+    """
+    return session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OptOut)
+        .join(Recipient, Recipient.phone == OptOut.phone)
+        .join(Link, Link.recipient_id == Recipient.id)
+        .where(Link.poll_id == poll.id, Link.sent_at.is_not(None), Link.opened_on.is_(None),
+               Link.answered_on.is_(None))
+    )
 
 
 def _recount_values(session: so.Session, poll: Poll) -> dict[tuple[int, int, str], int]:

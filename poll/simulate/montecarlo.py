@@ -51,7 +51,8 @@ class MonteCarlo:
     answers_mean: float
     raw: Estimates
     weighted: Estimates
-    weighting_failures: int  # replications where some category had no answers
+    weighting_failures: int  # replications where weighting failed even with categories merged: left out of `weighted`
+    weighting_merged: int = 0  # replications weighted only with categories merged (`iraq.weighting_merges`)
 
 
 def _p_in_time(scenario: Scenario) -> float:
@@ -122,6 +123,7 @@ def run(
     weighted_hit = np.zeros((replications, k), dtype=bool)
     answers_total = 0
     failures = 0
+    merged = 0
     invite_p = sample_size / population_size
     for r in range(replications):
         invited = rng.binomial(sizes, invite_p)
@@ -146,13 +148,14 @@ def run(
 
         rows_stratum, rows_option = np.nonzero(table)
         try:
-            estimate = weighting.estimate_from_cells(
+            estimate, how = weighting.estimate_merging(
                 [part[rows_stratum] for part in stratum_parts], targets, table[rows_stratum, rows_option],
-                rows_option, k,
+                rows_option, k, iraq.weighting_merges(),
             )
         except weighting.RakingError:
             failures += 1
         else:
+            merged += bool(how)
             weighted[r] = estimate.shares
             low, high = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
             weighted_hit[r] = (low <= truth) & (truth <= high)
@@ -168,6 +171,7 @@ def run(
         raw=_summarise(raw, raw_hit, truth),
         weighted=_summarise(weighted[ok], weighted_hit[ok], truth),
         weighting_failures=failures,
+        weighting_merged=merged,
     )
 
 

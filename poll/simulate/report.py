@@ -31,9 +31,15 @@ def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -
         )
     lines.append("")
     lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
-    if mc.weighting_failures:
-        lines.append(f"  weighting was impossible in {mc.weighting_failures} replications (a category had no answers)")
+    lines.append(f"  weighted figures rest on {weighted_replications(mc):,} of {mc.replications:,} replications: "
+                 f"{mc.weighting_failures:,} could not be weighted even with categories merged, "
+                 f"{mc.weighting_merged:,} only with governorates merged into regions")
     return "\n".join(lines)
+
+
+def weighted_replications(mc: MonteCarlo) -> int:
+    """How many replications the weighted bias, RMSE and coverage are computed over."""
+    return mc.replications - mc.weighting_failures
 
 
 def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
@@ -54,6 +60,8 @@ def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
         "invited": mc.sample_size,
         "answered": mc.answers_mean,
         "weighting_failures": mc.weighting_failures,
+        "weighting_merged": mc.weighting_merged,
+        "weighted_replications": weighted_replications(mc),
         "options": [
             {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
              "weighted": block(mc.weighted, i)}

@@ -7,7 +7,7 @@ governorate, sex and age band. The result reports whether it converged.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,9 @@ def rake(
     on margin k; `targets[k]` the population shares of those categories (any
     positive scale; normalised here). Stops when every margin is within
     `tolerance` of its targets. Raises RakingError when a category with a
-    positive target has no respondent, since no weights can reach it.
+    positive target has no respondent, since no weights can reach it, and
+    when respondents are in a category whose target is 0, since they would
+    silently be weighted 0.
     """
     n = len(categories[0]) if categories else 0
     weights = np.ones(n) if base_weights is None else np.asarray(base_weights, dtype=float).copy()
@@ -50,6 +52,8 @@ def rake(
         present = np.bincount(codes, minlength=len(goal)) > 0
         if np.any((goal > 0) & ~present):
             raise RakingError("a category with a population share has no respondents")
+        if np.any((goal == 0) & present):
+            raise RakingError("respondents in a category the margins give no population")
     gap = np.inf
     for iteration in range(1, max_iterations + 1):
         for codes, goal in zip(categories, goals, strict=True):
@@ -126,6 +130,33 @@ def weighted_shares(options: np.ndarray, weights: np.ndarray, count: int) -> np.
     totals = np.bincount(options, weights=weights, minlength=count)
     total = totals.sum()
     return totals / total if total > 0 else np.zeros(count)
+
+
+def collapse(codes: np.ndarray, target: np.ndarray, groups: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """One margin with its categories merged: category c becomes group `groups[c]`, targets summed per group."""
+    groups = np.asarray(groups)
+    return groups[codes], np.bincount(groups, weights=np.asarray(target, dtype=float), minlength=groups.max() + 1)
+
+
+def estimate_merging(
+    categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, options: np.ndarray,
+    option_count: int, merges: Sequence[tuple[str, Mapping[int, Sequence[int]]]],
+) -> tuple[CellEstimate, str]:
+    """`estimate_from_cells` with the first of `merges` that makes raking possible, and that merge's name.
+
+    Each merge is (its name, {margin index: each category's group}); raises
+    RakingError when none works.
+    """
+    error = RakingError("no merges to try")
+    for name, groups in merges:
+        merged_categories, merged_targets = list(categories), list(targets)
+        for k, grouping in groups.items():
+            merged_categories[k], merged_targets[k] = collapse(categories[k], targets[k], grouping)
+        try:
+            return estimate_from_cells(merged_categories, merged_targets, counts, options, option_count), name
+        except RakingError as failed:
+            error = failed
+    raise error
 
 
 @dataclass(frozen=True)

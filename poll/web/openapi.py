@@ -78,6 +78,21 @@ QUESTION = {
         },
     },
 }
+RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+RATES = {
+    "type": "object",
+    "description": "AAPOR final dispositions of the links sent and the outcome rates of the Standard Definitions "
+                   "(2023); a rate is null where its denominator is 0",
+    "required": ["dispositions", "e", "e_method", "RR1", "RR3", "COOP1", "REF1", "CON1"],
+    "properties": {
+        "dispositions": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
+                         "description": "complete, partial, refusal, non_contact, other, unknown, not_eligible"},
+        "e": {**RATE, "description": "the share of cases of unknown eligibility estimated eligible"},
+        "e_method": {"type": "string"},
+        **{name: RATE for name in ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4",
+                                   "REF1", "REF2", "REF3", "CON1", "CON2", "CON3")},
+    },
+}
 RESULTS = {
     "type": "object",
     "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
@@ -97,6 +112,7 @@ RESULTS = {
                            "description": "per stratum: \"audience\" and/or \"question:<name>\""},
         "breakdowns": {"type": "object", "additionalProperties": {"type": "array", "items": CATEGORY}},
         "published_at": {"type": "string", "format": "date-time"},
+        "rates": RATES,
     },
 }
 

@@ -23,6 +23,26 @@ MESSAGE_STATE = {
     MessageState.CANCELLED: _l("cancelled"),
 }
 STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
+DISPOSITION = {
+    "complete": _l("complete"),
+    "partial": _l("partial (headline only)"),
+    "refusal": _l("refusal or break-off"),
+    "non_contact": _l("delivered, never opened"),
+    "other": _l("other"),
+    "unknown": _l("fate unknown (no delivery report)"),
+    "not_eligible": _l("not eligible (number unreachable)"),
+}
+RATE = {
+    "RR1": _l("Response rate (RR1): completes of every link sent"),
+    "RR2": _l("Response rate (RR2): completes and partials of every link sent"),
+    "RR3": _l("Response rate (RR3): RR1 with e of the unknown cases counted"),
+    "RR4": _l("Response rate (RR4): RR2 with e of the unknown cases counted"),
+    "RR5": _l("Response rate (RR5): completes of the links known eligible"),
+    "RR6": _l("Response rate (RR6): completes and partials of the links known eligible"),
+    "COOP1": _l("Cooperation rate (COOP1)"),
+    "REF1": _l("Refusal rate (REF1)"),
+    "CON1": _l("Contact rate (CON1)"),
+}
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 
 
