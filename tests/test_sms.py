@@ -19,7 +19,7 @@ from poll.models import (
     SmsConversation,
     utcnow,
 )
-from poll.services import outbox, polls, tallies
+from poll.services import outbox, polls, results, tallies
 from poll.sms import encoding, replies
 from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
@@ -371,6 +371,7 @@ def test_an_sms_conversation_asks_each_question_then_keeps_one_whole_response(sm
     assert "0 to skip" in first
     poll = polls.get_poll(fresh(session), "talk")
     assert tallies.counters(session, poll)["answered"] == 1
+    assert tallies.counters(session, poll)["partial"] == 1  # the headline alone, until the rest arrive
     assert "3/6 Age" in say(client, talker, "2", number)
     again = say(client, talker, "seven", number)
     assert "whole number" in again and "3/6 Age" in again  # asked again, with why
@@ -381,6 +382,7 @@ def test_an_sms_conversation_asks_each_question_then_keeps_one_whole_response(sm
     answer = fresh(session).scalar(sa.select(Answer))
     assert answer.values == {"sex": "F", "age": 41, "governorate": "IQ-NI", "education": "4"}
     assert (answer.governorate, answer.sex, answer.age_band) == ("IQ-NI", "F", "30-44")
+    assert tallies.counters(session, poll)["partial"] == 0  # whole now: a complete in the AAPOR rates
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
     # Nothing of the conversation is left beside the phone, and the anonymous poll kept no texts.
     assert rows(session, SmsConversation) == 0
@@ -400,6 +402,10 @@ def test_stop_in_the_middle_ends_the_conversation_and_keeps_what_was_answered(sm
     assert answer.values is None  # a partial response: the headline, counted at once
     poll = polls.get_poll(session, "talk")
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
+    rates = results.poll_results(session, poll).rates
+    assert rates["dispositions"]["partial"] == 1 and rates["dispositions"]["complete"] == 0
+    assert (rates["RR1"], rates["RR2"]) == (0, 1)  # the one case answered, the headline alone
+
 
 
 def test_a_conversation_expires(sms_app, client, session, talker):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from poll.stats import proportions, weighting
+from poll import iraq
+from poll.stats import aapor, proportions, weighting
 
 
 @pytest.mark.parametrize(("count", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (37, 1000), (9_999, 10_000), (3, 7)])
@@ -105,3 +106,62 @@ def test_a_weighted_estimate_reports_its_largest_weight_within_the_bounds():
     estimate = weighting.estimate_from_cells(categories, targets, counts, np.array([0, 1, 0, 1, 2, 2]), 3)
     assert 1.0 < estimate.largest_weight <= weighting.TRIM_UPPER + 1e-9
     assert estimate.shares.sum() == pytest.approx(1.0)
+
+
+def test_raking_refuses_respondents_in_a_category_without_population():
+    # Weighting them 0 would drop their answers without a word.
+    with pytest.raises(weighting.RakingError, match="no population"):
+        weighting.rake([np.array([0, 1, 2])], [np.array([0.5, 0.5, 0.0])])
+
+
+def test_collapse_merges_categories_and_sums_their_targets():
+    codes, target = weighting.collapse(np.array([0, 3, 2, 1]), np.array([0.1, 0.2, 0.3, 0.4]), (0, 0, 1, 1))
+    assert codes.tolist() == [0, 1, 1, 0]
+    assert target.tolist() == pytest.approx([0.3, 0.7])
+
+
+def test_weighting_merges_categories_before_giving_up():
+    # Four categories, the third without respondents: raking on each fails; merged in pairs it works.
+    categories = [np.array([0, 1, 3, 0, 1, 3])]
+    targets = [np.array([0.2, 0.3, 0.1, 0.4])]
+    counts = np.array([10.0, 20.0, 30.0, 5.0, 5.0, 5.0])
+    options = np.array([0, 0, 0, 1, 1, 1])
+    merges = [("", {}), ("in pairs", {0: (0, 0, 1, 1)})]
+    estimate, how = weighting.estimate_merging(categories, targets, counts, options, 2, merges)
+    assert how == "in pairs"
+    # Pairs {0, 1} and {2, 3} at 0.5 each: 30 of 40 chose 0 in the first, 30 of 35 in the second.
+    assert estimate.shares[0] == pytest.approx(0.5 * 30 / 40 + 0.5 * 30 / 35)
+    with pytest.raises(weighting.RakingError):
+        weighting.estimate_merging(categories, targets, counts, options, 2, merges[:1])
+
+
+def test_iraq_weighting_merges_cover_every_governorate_and_age_band():
+    plain, regions, both = iraq.weighting_merges()
+    assert plain == ("", {})
+    governorate = iraq.STRATA.index("governorate")
+    assert len(regions[1][governorate]) == len(iraq.governorates())
+    assert sorted(set(regions[1][governorate])) == list(range(len(iraq.regions())))
+    assert len(both[1][iraq.STRATA.index("age_band")]) == len(iraq.AGE_BANDS)
+
+
+def test_aapor_rates_from_final_dispositions():
+    cases = aapor.Dispositions(complete=40, partial=10, refusal=20, non_contact=30, unknown=50, not_eligible=50)
+    rates = aapor.rates(cases)
+    e = 100 / 150  # eligible among the cases whose eligibility is known
+    assert cases.e == pytest.approx(e)
+    assert rates["RR1"] == pytest.approx(40 / 150)
+    assert rates["RR2"] == pytest.approx(50 / 150)
+    assert rates["RR3"] == pytest.approx(40 / (100 + e * 50))
+    assert rates["RR4"] == pytest.approx(50 / (100 + e * 50))
+    assert rates["RR5"] == pytest.approx(40 / 100)
+    assert rates["RR6"] == pytest.approx(50 / 100)
+    assert rates["COOP1"] == pytest.approx(40 / 70) and rates["COOP4"] == pytest.approx(50 / 70)
+    assert rates["REF1"] == pytest.approx(20 / 150) and rates["REF3"] == pytest.approx(20 / 100)
+    assert rates["CON1"] == pytest.approx(70 / 150) and rates["CON3"] == pytest.approx(70 / 100)
+    # Ordered as the definitions say they must be.
+    assert rates["RR1"] <= rates["RR3"] <= rates["RR5"] and rates["RR1"] <= rates["RR2"]
+
+
+def test_aapor_rates_without_cases_are_none():
+    rates = aapor.rates(aapor.Dispositions(0, 0, 0, 0, 0, 0))
+    assert all(value is None for value in rates.values())

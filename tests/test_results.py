@@ -1,0 +1,53 @@
+"""The results service's honesty: weighting that merges before it gives up, and says what its targets are."""
+
+from __future__ import annotations
+
+import itertools
+
+from poll import iraq
+from poll.services import polls, results
+from tests.helpers import fresh
+
+AGES = {"18-29": 20, "30-44": 35, "45-59": 50, "60+": 70}
+
+
+def answer_everywhere_but(client, make_poll, make_links, missing: set[str]) -> None:
+    """Eight answers in each governorate not in `missing`: both sexes, every age band, all three options."""
+    poll = make_poll("weighted")
+    options = itertools.cycle("1231")
+    for governorate in iraq.categories("governorate"):
+        if governorate in missing:
+            continue
+        for sex, (band, age) in itertools.product("MF", AGES.items()):
+            (token,) = make_links(poll, count=1, governorate=governorate, sex=sex, age=age, age_band=band)
+            assert client.post(f"/p/{token}", data={"option": next(options)}).status_code == 201
+
+
+def test_a_governorate_without_answers_merges_governorates_into_regions(client, session, make_poll, make_links):
+    answer_everywhere_but(client, make_poll, make_links, {"IQ-MU"})
+    outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
+    assert outcome.weighting is not None and outcome.weighting.converged
+    assert outcome.weighting.merged == "governorates merged into regions"
+    assert all(option.weighted_share is not None for option in outcome.options)
+    assert abs(sum(option.weighted_share for option in outcome.options) - 1) < 1e-9
+    document = results.document(outcome)
+    assert document["weighting"]["merged"] == "governorates merged into regions"
+    # The targets say exactly what they are: the governorates' are of the whole population, not adults.
+    targets = document["weighting"]["targets"]
+    assert "whole population" in targets["governorate"]["what"] and "COSIT 2018" in targets["governorate"]["source"]
+    assert "adults" in targets["age_band"]["what"]
+
+
+def test_a_whole_region_without_answers_leaves_no_weighted_figures(client, session, make_poll, make_links):
+    kurdistan = {g.code for g in iraq.governorates() if g.region == "kri"}
+    answer_everywhere_but(client, make_poll, make_links, kurdistan)
+    outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
+    assert outcome.weighting is None
+    assert all(option.weighted_share is None for option in outcome.options)
+    assert any("No weighted estimate" in note for note in outcome.notes)
+
+
+def test_each_governorate_answered_is_weighted_as_it_is(client, session, make_poll, make_links):
+    answer_everywhere_but(client, make_poll, make_links, set())
+    outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
+    assert outcome.weighting.merged == "" and outcome.weighting.converged
