@@ -7,7 +7,9 @@ message catalogue for Sorani is Babel's "ckb".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
+from babel.dates import format_skeleton, get_timezone
 from flask import Flask, current_app, g, request
 from flask_babel import Babel, refresh
 
@@ -70,3 +72,23 @@ def pick(texts: dict[str, str], language: Language) -> str:
         if texts.get(code):
             return texts[code]
     return next(iter(texts.values()), "")
+
+
+# The time zone pages give times in: the respondents' and operators' own (Iraq keeps UTC+3 all year).
+TIME_ZONE = "Asia/Baghdad"
+
+
+def when(moment: datetime | None, language: Language, *, with_time: bool = True) -> str:
+    """`moment` as a reader of `language` writes it: the date, and the time to the minute with its zone.
+
+    Naive datetimes are UTC, as the database keeps them. "—" for None.
+    """
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    zone = get_timezone(TIME_ZONE)
+    day = format_skeleton("yMMMd", moment, tzinfo=zone, locale=language.locale)
+    if not with_time:
+        return day
+    return f"{day} {format_skeleton('Hmv', moment, tzinfo=zone, locale=language.locale)}"

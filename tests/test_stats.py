@@ -165,3 +165,24 @@ def test_aapor_rates_from_final_dispositions():
 def test_aapor_rates_without_cases_are_none():
     rates = aapor.rates(aapor.Dispositions(0, 0, 0, 0, 0, 0))
     assert all(value is None for value in rates.values())
+
+
+@pytest.mark.parametrize(("shares", "decimals", "expected"), [
+    ([1 / 3, 1 / 3, 1 / 3], 0, [34, 33, 33]),
+    ([0.335, 0.335, 0.33], 0, [34, 33, 33]),
+    ([0.1234, 0.4567, 0.4199], 1, [12.3, 45.7, 42.0]),
+    ([0.005, 0.005, 0.99], 0, [1, 0, 99]),
+    ([0.0, 0.0, 1.0], 0, [0, 0, 100]),
+])
+def test_rounded_percentages_sum_to_100_by_largest_remainder(shares, decimals, expected):
+    rounded = proportions.rounded_percentages(shares, decimals)
+    assert rounded == pytest.approx(expected)
+    assert sum(rounded) == pytest.approx(100)
+
+
+def test_rounded_percentages_sum_to_100_for_any_shares(rng):
+    for _ in range(200):
+        shares = rng.dirichlet(np.ones(rng.integers(2, 8)))
+        rounded = proportions.rounded_percentages(list(shares), 1)
+        assert sum(rounded) == pytest.approx(100)
+        assert all(abs(r - 100 * s) < 0.1 + 1e-9 for r, s in zip(rounded, shares, strict=True))

@@ -34,3 +34,22 @@ def wilson_arrays(p: np.ndarray, n: np.ndarray | float, z: float = Z95) -> tuple
     low = np.where(n > 0, np.clip(centre - half, 0, 1), 0.0)
     high = np.where(n > 0, np.clip(centre + half, 0, 1), 1.0)
     return low, high
+
+
+def rounded_percentages(shares: list[float], decimals: int = 0) -> list[float]:
+    """`shares` (summing to 1) as percentages rounded to `decimals` places that sum to exactly 100.
+
+    Largest remainder (Hamilton): every share is rounded down, then the units
+    left over go to the shares that lost the most. Shares that do not sum to 1
+    (nothing answered) are rounded one by one.
+    """
+    scale = 10**decimals
+    units = [share * 100 * scale for share in shares]
+    if not shares or abs(sum(shares) - 1) > 1e-9:
+        return [round(unit) / scale for unit in units]
+    floors = [math.floor(unit + 1e-9) for unit in units]
+    left = round(100 * scale - sum(floors))
+    by_remainder = sorted(range(len(units)), key=lambda i: (floors[i] - units[i], i))
+    for i in by_remainder[:left]:
+        floors[i] += 1
+    return [floor / scale for floor in floors]

@@ -4,20 +4,23 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, request
 
-from poll.i18n import current_language, pick
-from poll.web import admin, api, auth, dashboard, errors, health, respond, results, sms, words
+from poll.i18n import current_language, pick, when
+from poll.web import admin, api, auth, dashboard, errors, health, home, respond, results, sms, words
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    for blueprint in (respond, results, dashboard, auth, admin, api, sms, health):
+    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
     # A text given per language ({"ar": ..., "en": ...}) in the reader's language.
     app.jinja_env.filters["in_language"] = lambda texts: pick(texts, current_language())
+    # A date and time as the reader's language writes it, in Iraq's time zone, to the minute.
+    app.jinja_env.filters["when"] = lambda moment, with_time=True: when(moment, current_language(),
+                                                                        with_time=with_time)
 
 
 def language_url(code: str) -> str:

@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 API_PREFIX = "/api/"
+RESPONDENT_PREFIX = "/p/"
 
 TITLES = {
     400: "Bad request",
@@ -54,8 +55,16 @@ def _http_error(error: HTTPException):
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
     if wants_json():
         return problem(code, error.description or TITLES.get(code, "Error"), headers=headers)
-    template = "errors/operator.html" if g.get("operator") is not None else "errors/error.html"
-    return render_template(template, code=code), code, headers
+    return render_template(error_template(), code=code), code, headers
+
+
+def error_template() -> str:
+    """The error page for this request's reader: an operator, a respondent following a link, or anyone else."""
+    if g.get("operator") is not None:
+        return "errors/operator.html"
+    if request.path.startswith(RESPONDENT_PREFIX):
+        return "errors/error.html"  # speaks of the link in the message
+    return "errors/page.html"
 
 
 # What a database says when it is busy or out of reach, as opposed to a mistake in a statement.

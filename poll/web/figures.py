@@ -10,7 +10,7 @@ from markupsafe import Markup
 from poll import iraq
 from poll.i18n import Language, pick
 from poll.services.results import SMALL_CELL, Category, Results
-from poll.web import charts
+from poll.web import charts, words
 
 
 @dataclass
@@ -98,7 +98,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         response_map=response_map,
         share_map=share_map,
         map_option=chosen,
-        sex=_stacked(results.breakdowns.get("sex", []), language, {"M": _("men"), "F": _("women")}, rtl),
+        sex=_stacked(results.breakdowns.get("sex", []), language, {code: str(name) for code, name in words.SEX.items()}, rtl),
         age=_stacked(results.breakdowns.get("age_band", []), language, {}, rtl),
         montecarlo=_montecarlo(results, labels, rtl),
     )

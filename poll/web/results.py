@@ -1,4 +1,8 @@
-"""Public results: aggregates only, small cells suppressed, and the caveats of a self-selected poll."""
+"""Public results: the published polls, each poll's figures and its methodology statement.
+
+Aggregates only, small cells suppressed, and the caveats of a self-selected
+poll; every figure comes from the poll's public snapshot (services.publication).
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,31 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import choose_language
 from poll.models import Poll, utcnow
-from poll.services import polls, publication
-from poll.web import figures
+from poll.services import methodology, polls, publication
+from poll.vocabulary import PollStatus
+from poll.web import figures, public
 
 bp = Blueprint("results", __name__, url_prefix="/results")
+PUBLIC_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
-@bp.get("/<slug>")
-def public(slug: str):
-    """The shareable summary of poll `slug`."""
-    session = get_session()
-    try:
-        poll = polls.get_published_poll(session, slug)
-    except NotFound:
-        choose_language(request.args.get("lang"))
-        return render_template("errors/error.html", code=404), 404
-    language = choose_language(request.args.get("lang"), None, poll.default_language)
-    published = public_figures(session, poll)
-    outcome = publication.as_results(poll, published.document)
+@bp.get("", strict_slashes=False)
+def index():
+    """The polls the public may see, newest first."""
+    choose_language(request.args.get("lang"))
+    listed = [poll for poll in polls.list_polls(get_session()) if poll.status != PollStatus.DRAFT]
+    listed.sort(key=lambda poll: poll.created_at, reverse=True)
+    return render_template("results/index.html", polls=listed), 200, PUBLIC_CACHE
+
+
+@bp.get("/<slug>", endpoint="public")
+def poll_page(slug: str):
+    """The shareable summary of poll `slug`: the question, the estimate, who answered, each question's figures."""
+    found = _published(slug)
+    if found is None:
+        return render_template("errors/page.html", code=404), 404
+    poll, published, outcome, language = found
+    labels = figures.option_labels(outcome, language)
     page = render_template(
         "results/public.html",
         poll=poll,
@@ -36,9 +47,41 @@ def public(slug: str):
         published_at=published.published_at,
         refresh_minutes=current_app.config["PUBLIC_REFRESH_MINUTES"],
         charts=figures.build(outcome, language, map_option=request.args.get("option"), public=True),
-        labels=figures.option_labels(outcome, language),
+        labels=labels,
+        headline=public.headline(outcome, labels),
+        groups=public.groups(outcome, language),
+        group=public.group_figures(outcome, labels, request.args.get("group"), language),
+        sender=public.sender(poll, language, current_app.config["SMS_SENDER"]),
+        field_dates=methodology.field_dates(get_session(), poll),
     )
-    return page, 200, {"Cache-Control": "public, max-age=60"}
+    return page, 200, PUBLIC_CACHE
+
+
+@bp.get("/<slug>/methodology")
+def methodology_page(slug: str):
+    """Poll `slug`'s methodology statement, from the same snapshot as its public figures."""
+    found = _published(slug)
+    if found is None:
+        return render_template("errors/page.html", code=404), 404
+    poll, published, outcome, _language = found
+    statement = methodology.statement(get_session(), poll, published.document,
+                                      sms_sender=current_app.config["SMS_SENDER"])
+    return render_template("results/methodology.html", poll=poll, results=outcome, statement=statement,
+                           field_dates=methodology.field_dates(get_session(), poll),
+                           published_at=published.published_at), 200, PUBLIC_CACHE
+
+
+def _published(slug: str):
+    # The poll, its snapshot read back as Results, and the page's language; None when the public may not see it.
+    session = get_session()
+    try:
+        poll = polls.get_published_poll(session, slug)
+    except NotFound:
+        choose_language(request.args.get("lang"))
+        return None
+    language = choose_language(request.args.get("lang"), None, poll.default_language)
+    published = public_figures(session, poll)
+    return poll, published, publication.as_results(poll, published.document), language
 
 
 def public_figures(session: so.Session, poll: Poll) -> publication.Publication:

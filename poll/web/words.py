@@ -22,6 +22,7 @@ MESSAGE_STATE = {
     MessageState.FAILED: _l("failed"),
     MessageState.CANCELLED: _l("cancelled"),
 }
+SEX = {"M": _l("men"), "F": _l("women")}
 STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
 DISPOSITION = {
     "complete": _l("complete"),

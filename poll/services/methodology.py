@@ -1,0 +1,93 @@
+"""A poll's methodology statement: the AAPOR Transparency Initiative's items, filled from the poll's own data.
+
+Who sponsored and sent it, when it was in the field, by what mode, to what
+frame and how many, every question's exact wording in order and in each
+language, the outcome rates, how it was weighted and to what, what the
+intervals mean, the quality checks, and its limitations. The figures come
+from a results document (`results.document`, or the public snapshot), so the
+statement says what the page beside it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from poll.models import AuditEvent, Poll
+from poll.services.polls import questions_of
+from poll.stats import weighting
+from poll.vocabulary import PollStatus
+
+MODE = ("SMS to mobile numbers, each carrying a personal link used once; answered on a web form in the phone's "
+        "browser, or by replying to the SMS (the first question, then the others one message at a time)")
+LIMITATIONS = (
+    "Self-selection: people chose whether to answer, and those who did may think differently from those who did "
+    "not in ways weighting cannot see.",
+    "Coverage: only people with a mobile phone whose number was in the list could be invited; people without a "
+    "phone, or sharing one, are missed or under-represented.",
+    "Forwarded links: a link may be answered by someone other than the person it was sent to.",
+    "Measurement: answers about a politically sensitive question may be withheld or misreported, more so where "
+    "people fear being identified.",
+)
+INTERVALS = ("The weighted estimate's 95% interval is model-based: it assumes that, within each governorate, "
+             "sex and age band, the people who answered think like those who did not, and it is widened by the "
+             "design effect of the weights (Wilson interval on the effective sample size). It does not cover "
+             "self-selection beyond those groups, coverage or measurement error. Raw shares describe only the "
+             "people who answered and carry no interval.")
+
+
+def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: str) -> dict:
+    """The methodology statement of `poll` whose results are `document`: JSON-ready, in English."""
+    opened, closed = field_dates(session, poll)
+    weighted = document.get("weighting")
+    return {
+        "poll": poll.slug,
+        "sponsor": dict(poll.sender),
+        "sms_sender": poll.sms_sender or sms_sender,
+        "field_dates": {"opened": _iso(opened), "closed": _iso(closed)},
+        "status": poll.status,
+        "mode": MODE,
+        "frame": {
+            "audience": poll.audience.name if poll.audience else None,
+            "invited": document["invited"], "sent": document["sent"], "delivered": document["delivered"],
+            "answered": document["answered"],
+        },
+        "questions": [
+            {"position": n, **{key: value for key, value in asdict(question).items() if value not in (None, {}, ())}}
+            for n, question in enumerate(questions_of(poll), start=1)
+        ],
+        "rates": document.get("rates"),
+        "weighting": None if weighted is None else {
+            "variables": ["governorate", "sex", "age_band"],
+            "method": "raking (iterative proportional fitting) of the answers to the population margins, weights "
+                      f"trimmed to {weighting.TRIM_LOWER:g}-{weighting.TRIM_UPPER:g} times the mean",
+            **weighted,
+        },
+        "strata_sources": document.get("strata_sources", {}),
+        "intervals": INTERVALS,
+        "quality": {"refused_attempts": document.get("refused", {}),
+                    "small_groups": "figures of fewer than 10 answers, or of answers all alike, are not shown"},
+        "limitations": list(LIMITATIONS),
+        "simulated": "simulation" in document,
+    }
+
+
+def field_dates(session: so.Session, poll: Poll) -> tuple[datetime | None, datetime | None]:
+    """When `poll` first opened and last closed, from its schedule or else the audit trail."""
+    first, last = {}, {}
+    for action, earliest, latest in session.execute(
+        sa.select(AuditEvent.action, sa.func.min(AuditEvent.occurred_at), sa.func.max(AuditEvent.occurred_at))
+        .where(AuditEvent.subject == poll.slug, AuditEvent.action.in_(("poll-opened", "poll-closed")))
+        .group_by(AuditEvent.action)
+    ):
+        first[action], last[action] = earliest, latest
+    opened = poll.opens_at or first.get("poll-opened") or poll.created_at
+    closed = poll.closes_at or (last.get("poll-closed") if poll.status == PollStatus.CLOSED else None)
+    return opened, closed
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="minutes") if moment else None

@@ -1,0 +1,116 @@
+"""What the public results page shows, in the reader's language: the estimate first, then who answered.
+
+The page leads with the weighted estimate and its model-based interval where
+weighting worked, and with the raw shares, without an interval, where it did
+not: an interval computed as if those who answered were a random sample
+would claim a precision a self-selected poll does not have. Percentages
+shown side by side are rounded by largest remainder, so they sum to 100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+
+from poll import iraq
+from poll.i18n import Language, pick
+from poll.services.results import Category, Results
+from poll.stats.proportions import rounded_percentages
+from poll.web import words
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One answer's figure: its label, its percentage as shown, the exact share and its interval if it has one."""
+
+    code: str
+    label: str
+    percent: float
+    share: float
+    interval: tuple[float, float] | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline's figures: `weighted` says whether `bars` are the weighted estimate or the raw shares."""
+
+    weighted: bool
+    bars: list[Bar]
+    raw: list[Bar]
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of respondents a reader may look at on its own (U-Report's filters): sex, age band or governorate."""
+
+    key: str  # "sex:F", as the page's `group` parameter
+    stratum: str
+    name: str
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    group: Group
+    answered: int
+    invited: int
+    bars: list[Bar] | None  # None: hidden, too few answered (or to keep another group hidden)
+
+
+def headline(outcome: Results, labels: list[str]) -> Headline | None:
+    """The headline's bars, or None while its answers are withheld."""
+    if outcome.withheld:
+        return None
+    options = outcome.options
+    raw = _bars(options, labels, [o.share for o in options], counts=[o.count for o in options])
+    if all(o.weighted_share is not None for o in options):
+        return Headline(True, _bars(options, labels, [o.weighted_share for o in options],
+                                    intervals=[o.weighted_ci95 for o in options]), raw)
+    return Headline(False, raw, raw)
+
+
+def groups(outcome: Results, language: Language) -> list[Group]:
+    """Every sex, age band and governorate the breakdowns have, in that order, named in `language`."""
+    out = []
+    for stratum in iraq.STRATA:
+        for category in outcome.breakdowns.get(stratum, []):
+            out.append(Group(f"{stratum}:{category.code}", stratum, category_name(stratum, category.code, language)))
+    return out
+
+
+def group_figures(outcome: Results, labels: list[str], key: str | None, language: Language) -> GroupFigures | None:
+    """The figures of the group `key` ("sex:F"), or None when there is no such group."""
+    stratum, _sep, code = (key or "").partition(":")
+    category: Category | None = next((c for c in outcome.breakdowns.get(stratum, []) if c.code == code), None)
+    if category is None:
+        return None
+    group = Group(key, stratum, category_name(stratum, code, language))
+    bars = None if category.is_suppressed else _bars(outcome.options, labels, category.shares)
+    return GroupFigures(group, category.answered, category.invited, bars)
+
+
+def category_name(stratum: str, code: str, language: Language) -> str:
+    """A governorate's, sex's or age band's name in `language`."""
+    if stratum == "governorate":
+        found = iraq.find_governorate(code)
+        return found.name(language.code) if found else code
+    if stratum == "sex":
+        return str(words.SEX.get(code, code))
+    return _("aged %(band)s", band=code)
+
+
+def sender(poll, language: Language, default: str) -> str:
+    """Who sent the poll, as the page says it: the poll's sender in `language`, else its SMS sender ID."""
+    return pick(poll.sender, language) if poll.sender else (poll.sms_sender or default)
+
+
+def _bars(options, labels, shares, *, intervals=None, counts=None) -> list[Bar]:
+    percents = rounded_percentages([float(share) for share in shares])
+    intervals = intervals or [None] * len(options)
+    counts = counts or [None] * len(options)
+    return [
+        Bar(option.code, label, percent, float(share), tuple(interval) if interval else None, count)
+        for option, label, share, percent, interval, count in zip(
+            options, labels, shares, percents, intervals, counts, strict=True)
+    ]

@@ -1,0 +1,108 @@
+"""The pages anyone may open: the front page, the list of results, a poll's results and its methodology."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from poll.services import polls
+from tests.helpers import fresh
+
+
+@pytest.fixture
+def simulated(runner, make_poll):
+    make_poll("sim", status="draft")
+    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_the_front_page_says_what_this_server_is_in_arabic_first(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'lang="ar"' in page and 'href="/results?lang=ar"' in page and 'href="/login?lang=ar"' in page
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert "opinion polls by SMS" in english and "This link is not valid" not in english
+
+
+def test_the_results_list_shows_published_polls_only(client, make_poll):
+    make_poll("shown")
+    make_poll("secret", status="draft")
+    page = client.get("/results?lang=en").get_data(as_text=True)
+    assert "/results/shown" in page and "secret" not in page
+    assert client.get("/results/secret").status_code == 404
+
+
+def test_public_results_lead_with_the_question_and_the_weighted_estimate(client, session, simulated):
+    page = client.get("/results/sim?lang=en").get_data(as_text=True)
+    poll = polls.get_poll(fresh(session), "sim")
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
+    assert html.unescape(heading.strip()) == poll.question["en"]
+    assert f"{simulated['answered']:,} answered of 20,000 sent" in page
+    assert "Estimate for adults in Iraq" in page and "model-based 95% interval" in page
+    assert "design effect" in page
+    # The bars' percentages sum to 100, rounded by largest remainder.
+    estimate = page.split('id="h-estimate"')[1].split("</ul>")[0]
+    percents = [int(value) for value in re.findall(r'class="bar-value">(\d+)%<', estimate)]
+    assert len(percents) == 3 and sum(percents) == 100
+    # No interval computed as if the answers were a random sample: the raw shares come without one.
+    raw = page.split("Answers as counted")[1].split("</table>")[0]
+    assert "–" not in raw and "interval" not in raw
+
+
+def test_a_group_is_shown_with_how_many_of_it_answered(client, simulated):
+    page = client.get("/results/sim?lang=en&group=sex:F").get_data(as_text=True)
+    assert "<h3>women</h3>" in page
+    section = page.split("<h3>women</h3>")[1].split("<h3>")[0]
+    assert re.search(r"[\d,]+ answered of [\d,]+ sent", section)
+    assert sum(int(v) for v in re.findall(r'class="bar-value">(\d+)%<', section)) == 100
+    # A group that does not exist is no group at all, not an error.
+    assert client.get("/results/sim?lang=en&group=sex:X").status_code == 200
+
+
+def test_a_poll_without_answers_says_so_and_draws_no_bars(client, make_poll, make_links):
+    make_links(make_poll("quiet"), count=3)
+    page = client.get("/results/quiet?lang=en").get_data(as_text=True)
+    assert "No answers yet" in page and "bar-value" not in page
+    assert "0 answered of 3 sent" in page
+
+
+def test_the_methodology_statement_is_filled_from_the_poll(client, session, simulated):
+    response = client.get("/results/sim/methodology?lang=en")
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    poll = polls.get_poll(fresh(session), "sim")
+    for question in polls.questions_of(poll):
+        for text in question.label.values():
+            assert text in page  # every question's exact wording, in each language
+    assert "RR1" in page and "COOP1" in page and "e, the share of links" in page
+    # The targets and their source: a simulation is weighted to its own population (a real poll's: test_results).
+    assert "the simulated population's own shares" in page
+    assert "model-based" in page and "Self-selection" in page
+    assert client.get("/results/nothing/methodology").status_code == 404
+
+
+def test_the_results_json_carries_the_aapor_rates(client, simulated):
+    rates = client.get("/api/v1/polls/sim/results").get_json()["rates"]
+    cases = rates["dispositions"]
+    assert cases["complete"] + cases["partial"] == simulated["answered"]
+    assert 0 < rates["RR1"] <= rates["RR3"] <= rates["RR5"] <= 1
+    assert rates["e"] is None or 0 <= rates["e"] <= 1
+
+
+def test_the_icon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert client.get(response.headers["Location"]).status_code == 200
+
+
+def test_each_reader_gets_their_own_not_found_page(client, login):
+    assert "Check that you opened the whole link" in client.get("/p/no-such-link?lang=en").get_data(as_text=True)
+    elsewhere = client.get("/no/such/page?lang=en")
+    assert elsewhere.status_code == 404 and "Page not found" in elsewhere.get_data(as_text=True)
+    assert "opened the whole link" not in elsewhere.get_data(as_text=True)
+    login()
+    operator = client.get("/dashboard/no-such-poll?lang=en").get_data(as_text=True)
+    assert "Page not found" in operator and "opened the whole link" not in operator
