@@ -228,12 +228,15 @@ def invite_command(session, slug: str) -> None:
 @command_group.command("links")
 @click.argument("slug")
 @click.option("--limit", type=click.IntRange(min=0), help="Print at most this many.")
+@click.option("--language", type=click.Choice(list(LANGUAGES)), help="Only links whose page opens in this language.")
+@click.option("--unanswered", is_flag=True, help="Only links not answered yet.")
 @unit_of_work
-def links_command(session, slug: str, limit: int | None) -> None:
+def links_command(session, slug: str, limit: int | None, language: str | None, unanswered: bool) -> None:
     """Print the personal links of poll SLUG, one URL a line (audited: each link lets its holder answer)."""
     poll = polls.get_poll(session, slug)
     printed = 0
-    for url in links.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit):
+    for url in links.personal_links(session, poll, current_app.config["BASE_URL"], limit=limit, language=language,
+                                    unanswered=unanswered):
         click.echo(url)
         printed += 1
     audit.record(session, "links-printed", slug, detail={"via": "cli", "links": printed})

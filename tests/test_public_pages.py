@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -106,3 +107,14 @@ def test_each_reader_gets_their_own_not_found_page(client, login):
     login()
     operator = client.get("/dashboard/no-such-poll?lang=en").get_data(as_text=True)
     assert "Page not found" in operator and "opened the whole link" not in operator
+
+
+def test_links_can_be_listed_by_language_and_unanswered(client, runner, simulated):
+    listed = runner.invoke(args=["links", "sim", "--language", "ar", "--unanswered", "--limit", "3"])
+    assert listed.exit_code == 0, listed.output
+    urls = listed.output.split()
+    assert len(urls) == 3
+    for url in urls:
+        page = client.get(urlsplit(url).path)
+        assert page.status_code == 200 and 'lang="ar"' in page.get_data(as_text=True)
+        assert "<form" in page.get_data(as_text=True)  # not answered yet: the form, not "already recorded"

@@ -71,9 +71,19 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
     return issued
 
 
-def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None) -> Iterator[str]:
-    """The personal link URLs of `poll`, in issue order, streamed from the database."""
+def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None,
+                   language: str | None = None, unanswered: bool = False) -> Iterator[str]:
+    """The personal link URLs of `poll`, in issue order, streamed from the database.
+
+    `language` keeps the links whose page opens in that language (the
+    recipient's, else the poll's); `unanswered` those not answered yet.
+    """
     query = sa.select(Link.token).where(Link.poll_id == poll.id).order_by(Link.id)
+    if language is not None:
+        recipient_language = sa.func.coalesce(Recipient.language, poll.default_language)
+        query = query.join(Recipient, Recipient.id == Link.recipient_id).where(recipient_language == language)
+    if unanswered:
+        query = query.where(Link.answered_on.is_(None))
     if limit is not None:
         query = query.limit(limit)
     for token in session.scalars(query.execution_options(yield_per=10_000)):
