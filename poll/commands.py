@@ -32,6 +32,7 @@ from poll.services import (
     demo,
     exports,
     links,
+    methodology,
     operators,
     outbox,
     polls,
@@ -486,7 +487,8 @@ def operators_token(session, name: str, revoke: bool) -> None:
 @click.argument("slug")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta"]), default="csv", show_default=True,
               help="csv, json (JSON lines), or an SPSS (sav) or Stata (dta) file of the answers.")
-@click.option("--what", type=click.Choice(["answers", "results"]), default="answers", show_default=True)
+@click.option("--what", type=click.Choice(["answers", "results", "methodology"]), default="answers", show_default=True,
+              help="The answers, the results table, or the methodology statement (--format json).")
 @click.option("--language", type=click.Choice(list(LANGUAGES)),
               help="The labels' language in sav and dta files (default: the poll's).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -495,6 +497,8 @@ def operators_token(session, name: str, revoke: bool) -> None:
 def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None) -> None:
     """Write poll SLUG's answers (one row per response, a column per question) or results."""
     poll = polls.get_poll(session, slug)
+    if what == "methodology" and fmt != "json":
+        raise PollError("the methodology statement comes as JSON: add --format json")
     if fmt in ("sav", "dta"):
         if what != "answers":
             raise PollError(f"--format {fmt} is for the answers; the results come as csv or json")
@@ -516,6 +520,11 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
 
 
 def _export_chunks(session, poll, fmt: str, what: str):
+    if what == "methodology":
+        document = results.document(results.poll_results(session, poll, with_timeline=False))
+        statement = methodology.statement(session, poll, document, sms_sender=current_app.config["SMS_SENDER"])
+        yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
+        return
     if what == "results" and fmt == "json":
         yield json.dumps(results.document(results.poll_results(session, poll)), ensure_ascii=False) + "\n"
         return

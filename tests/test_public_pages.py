@@ -118,3 +118,16 @@ def test_links_can_be_listed_by_language_and_unanswered(client, runner, simulate
         page = client.get(urlsplit(url).path)
         assert page.status_code == 200 and 'lang="ar"' in page.get_data(as_text=True)
         assert "<form" in page.get_data(as_text=True)  # not answered yet: the form, not "already recorded"
+
+
+def test_the_methodology_statement_exports_as_json(runner, simulated):
+    exported = runner.invoke(args=["export", "sim", "--what", "methodology", "--format", "json"])
+    assert exported.exit_code == 0, exported.output
+    statement = json.loads(exported.output)
+    assert [q["position"] for q in statement["questions"]] == list(range(1, len(statement["questions"]) + 1))
+    assert statement["rates"]["dispositions"]["complete"] + statement["rates"]["dispositions"]["partial"] == \
+        simulated["answered"]
+    assert statement["weighting"]["variables"] == ["governorate", "sex", "age_band"]
+    assert statement["simulated"] is True and statement["limitations"]
+    refused = runner.invoke(args=["export", "sim", "--what", "methodology"])
+    assert refused.exit_code != 0 and "--format json" in refused.output
