@@ -112,3 +112,33 @@ def test_markup_in_cells_is_stored_as_text_not_refused(runner, session, make_pol
     text = 'phone,note\n07701234567,"<script>alert(1)</script>"\n'
     assert runner.invoke(args=["audience", "import", "markup", write(tmp_path, text)]).exit_code == 0
     assert recipients(session)[0].attributes == {"note": "<script>alert(1)</script>"}
+
+
+def test_a_semicolon_separated_file_is_read_as_such(runner, session, make_poll, tmp_path):
+    make_poll("semicolons")
+    text = GOOD.replace(",", ";").replace("+964 781", "+964 781")
+    result = runner.invoke(args=["audience", "import", "semicolons", write(tmp_path, text)])
+    assert result.exit_code == 0, result.output
+    assert "3 rows: 3 imported" in result.output
+    assert {r.governorate for r in recipients(session)} == {"IQ-BG", "IQ-AR", "IQ-BA"}
+
+
+def test_a_tab_separated_file_with_commas_in_a_field_is_read_as_such(runner, session, make_poll, tmp_path):
+    make_poll("tabs")
+    text = "phone\tgovernorate\tnote\n07701234567\tBaghdad\tteacher, retired\n"
+    result = runner.invoke(args=["audience", "import", "tabs", write(tmp_path, text)])
+    assert result.exit_code == 0, result.output
+    (row,) = recipients(session)
+    assert row.attributes == {"note": "teacher, retired"}
+
+
+def test_every_error_of_a_line_is_reported(runner, session, make_poll, tmp_path):
+    make_poll("many-errors")
+    text = "phone,governorate,sex,age,language\n12345,Atlantis,X,thirty,fr\n"
+    result = runner.invoke(args=["audience", "import", "many-errors", write(tmp_path, text)])
+    assert result.exit_code == 0
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("line 2:"))
+    for reason in ("not a", "unknown governorate 'Atlantis'", "sex must be M or F", "age must be a whole number",
+                   "language must be ar, ku or en"):
+        assert reason in line, line
+    assert recipients(session) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -21,6 +22,8 @@ from poll.services.polls import audience_of
 KNOWN_COLUMNS = ("phone", "governorate", "sex", "age", "age_band", "language")
 _SEX = {"m": "M", "male": "M", "ذكر": "M", "نێر": "M", "f": "F", "female": "F", "أنثى": "F", "انثى": "F", "مێ": "F"}
 MAX_FIELD = 200
+# What spreadsheets separate fields with: a comma, or a semicolon where the comma is the decimal mark.
+DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass
@@ -53,7 +56,9 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
     audience = audience_of(session, poll)
     before = audience_size(session, poll)
     report = ImportReport()
-    reader = csv.reader(_lines(stream))
+    lines = _lines(stream)
+    first = next(lines, "")
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter_of(first))
     try:
         header = _header(next(reader, None))
     except csv.Error as exc:
@@ -115,6 +120,18 @@ def _lines(stream: IO[bytes]) -> Iterator[str]:
             raise Invalid(f"line {number} is not UTF-8: save the file as UTF-8 CSV and import it again") from None
 
 
+def delimiter_of(header_line: str) -> str:
+    """The delimiter that makes `header_line` name a phone column; a comma when none does."""
+    for delimiter in DELIMITERS:
+        try:
+            cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if "phone" in (cell.strip().lower() for cell in cells):
+            return delimiter
+    return ","
+
+
 def _header(row: list[str] | None) -> list[str]:
     if not row:
         raise Invalid("the file is empty: it needs a header row with at least a phone column")
@@ -132,11 +149,25 @@ def _recipient(header: list[str], row: list[str]) -> dict:
     cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
     if any(len(value) > MAX_FIELD for value in cells.values()):
         raise ValueError(f"a field is longer than {MAX_FIELD} characters")
-    values: dict = {"phone": phones.to_e164(cells["phone"])}
-    values["governorate"] = _governorate(cells.get("governorate", ""))
-    values["sex"] = _sex(cells.get("sex", ""))
-    values["age"], values["age_band"] = _age(cells.get("age", ""), cells.get("age_band", ""))
-    values["language"] = _language(cells.get("language", ""))
+    # Every field is read, and every one that is wrong is reported: one fix per import round is too slow.
+    values: dict = {}
+    errors = []
+    readers = (
+        (("phone",), lambda: phones.to_e164(cells["phone"])),
+        (("governorate",), lambda: _governorate(cells.get("governorate", ""))),
+        (("sex",), lambda: _sex(cells.get("sex", ""))),
+        (("age", "age_band"), lambda: _age(cells.get("age", ""), cells.get("age_band", ""))),
+        (("language",), lambda: _language(cells.get("language", ""))),
+    )
+    for names, read in readers:
+        try:
+            value = read()
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        values.update(zip(names, value if len(names) > 1 else (value,), strict=True))
+    if errors:
+        raise ValueError("; ".join(errors))
     extras = {name: value for name, value in cells.items() if name not in KNOWN_COLUMNS and value}
     values["attributes"] = extras or None
     return values
