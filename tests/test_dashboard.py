@@ -71,7 +71,7 @@ def test_login_redirects_only_within_the_site(client, make_operator):
 def test_dashboard_shows_every_figure_with_the_truth(client, simulated, login):
     login()
     body = client.get("/dashboard/sim?lang=en").get_data(as_text=True)
-    for text in ["Answers", "From invitation to answer", "Answers per hour", "By governorate", "By sex and age",
+    for text in ["Answers", "From invitation to answer", "Answers over time", "By governorate", "By sex and age",
                  "true share", "error of raw", "Response rate", "Simulation", "design effect"]:
         assert text in body, text
     assert body.count("<svg") >= 7
@@ -198,8 +198,15 @@ def test_long_timelines_are_drawn_in_a_bounded_number_of_bars():
 
     start = datetime(2024, 1, 10, 9)
     series = [(start + timedelta(hours=h), h % 3 + 1) for h in range(0, 2000, 7)]
-    bars = charts._buckets(series, charts.MAX_BARS)
+    width = charts.bin_hours(series[0][0], series[-1][0])
+    assert width == 24  # 2,000 hours fit in 96 bars only a day wide
+    bars = charts._buckets(series, width)
     assert len(bars) <= charts.MAX_BARS
     assert sum(count for _, count in bars) == sum(count for _, count in series)
-    svg = charts.timeline(series, rtl=False, title="t", empty="none")
-    assert svg.count("<rect") <= charts.MAX_BARS
+    svg = charts.timeline(series, rtl=False, title="t", empty="none", time_label=str,
+                          peak_label=lambda count, hours: f"{count} in {hours} h")
+    assert svg.count("<rect") <= charts.MAX_BARS and "in 24 h" in svg
+    # A poll answered within the hour is one bar among room for more, not a block across the chart.
+    one_hour = charts.timeline([(start, 40)], rtl=False, title="t", empty="none", time_label=str,
+                               peak_label=lambda count, hours: f"{count} in {hours} h")
+    assert "40 in 1 h" in one_hour and 'width="640' not in one_hour.split("<rect", 2)[-1]

@@ -6,7 +6,7 @@ so bars grow from the right as Arabic and Kurdish readers expect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -142,37 +142,49 @@ def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup
     return canvas.done()
 
 
-def timeline(series: Sequence[tuple[datetime, int]], *, rtl: bool, title: str, empty: str) -> Markup:
-    """Answers per hour, all answers together; long polls are drawn in buckets of several hours."""
+def timeline(series: Sequence[tuple[datetime, int]], *, rtl: bool, title: str, empty: str,
+             time_label: Callable[[datetime], str], peak_label: Callable[[int, int], str]) -> Markup:
+    """Answers over time, all answers together, in bins that fit the span (an hour up to a week).
+
+    `time_label` writes a bin's start in the reader's language; `peak_label(count,
+    hours)` says the tallest bar's count and its width.
+    """
     width, height, pad = 640, 180, 30
     canvas = _Canvas(width, height, rtl, title)
     if not series:
         canvas.text(width / 2, height / 2, empty, anchor="middle", fill=MUTED)
         return canvas.done()
-    series = _buckets(series, MAX_BARS)
+    hours = bin_hours(series[0][0], series[-1][0])
+    series = _buckets(series, hours)
     peak = max(count for _, count in series) or 1
-    step = (width - 2 * pad) / len(series)
-    for i, (_hour, count) in enumerate(series):
+    step = (width - 2 * pad) / max(len(series), 12)  # a lone bin is a bar, not the whole width
+    for i, (_start, count) in enumerate(series):
         h = (height - 2 * pad) * count / peak
         canvas.rect(pad + i * step, height - pad - h, max(step - 1, 1), h, VOLUME)
     canvas.line(pad, height - pad, width - pad, height - pad, MUTED, 1)
-    first, last = series[0][0], series[-1][0]
-    canvas.text(pad, height - 10, f"{first:%Y-%m-%d %H:00}", size=11, fill=MUTED)
-    canvas.text(width - pad, height - 10, f"{last:%Y-%m-%d %H:00} UTC", size=11, fill=MUTED, anchor="end")
-    canvas.text(pad, 16, f"{peak:,} / h", size=11, fill=MUTED)
+    first, last = series[0][0], series[-1][0] + timedelta(hours=hours)
+    canvas.text(pad, height - 10, time_label(first), size=13, fill=MUTED)
+    if len(series) > 1:
+        canvas.text(width - pad, height - 10, time_label(last), size=13, fill=MUTED, anchor="end")
+    canvas.text(pad, 18, peak_label(peak, hours), size=13, fill=MUTED)
     return canvas.done()
 
 
 MAX_BARS = 96
+BIN_HOURS = (1, 2, 3, 6, 12, 24, 48, 168)  # the widths a bin may have: hours, days, a week
 
 
-def _buckets(series: Sequence[tuple[datetime, int]], most: int) -> list[tuple[datetime, int]]:
-    # One bar per hour from the first answer to the last, hours without answers
-    # included; past `most` hours, each bar sums several, so the chart's size
-    # stays the same however long the poll runs.
+def bin_hours(first: datetime, last: datetime) -> int:
+    """The narrowest bin width in BIN_HOURS that draws `first` to `last` in at most MAX_BARS bars."""
+    span = int((last - first).total_seconds() // 3600) + 1
+    return next((width for width in BIN_HOURS if -(-span // width) <= MAX_BARS), BIN_HOURS[-1])
+
+
+def _buckets(series: Sequence[tuple[datetime, int]], width: int) -> list[tuple[datetime, int]]:
+    # One bar per `width` hours from the first answer to the last, empty ones
+    # included, so the chart's size stays the same however long the poll runs.
     start = series[0][0]
     hours = int((series[-1][0] - start).total_seconds() // 3600) + 1
-    width = -(-hours // most)
     bars = [0] * -(-hours // width)
     for hour, count in series:
         bars[int((hour - start).total_seconds() // 3600) // width] += count

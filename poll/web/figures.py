@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import Markup
 
 from poll import iraq
-from poll.i18n import Language, pick
+from poll.i18n import Language, pick, when
 from poll.services.results import SMALL_CELL, Category, Results
 from poll.web import charts, words
 
@@ -94,7 +95,8 @@ def build(results: Results, language: Language, *, map_option: str | None = None
     return Figures(
         headline=headline,
         funnel=charts.funnel(steps, rtl=rtl, title=_("From invitation to answer")),
-        timeline=charts.timeline(results.timeline, rtl=rtl, title=_("Answers per hour"), empty=_("No answers yet")),
+        timeline=charts.timeline(results.timeline, rtl=rtl, title=_("Answers over time"), empty=_("No answers yet"),
+                                 time_label=lambda moment: when(moment, language), peak_label=_busiest),
         response_map=response_map,
         share_map=share_map,
         map_option=chosen,
@@ -121,6 +123,15 @@ def _montecarlo(results: Results, labels: list[str], rtl: bool) -> list[tuple[st
                              title=_("Weighted estimates over the replications")),
         ))
     return out
+
+
+def _busiest(count: int, hours: int) -> str:
+    # "the busiest 6 hours: 120 answers": what the tallest bar stands for.
+    if hours % 24 == 0:
+        span = ngettext("%(num)s day", "%(num)s days", hours // 24)
+    else:
+        span = ngettext("%(num)s hour", "%(num)s hours", hours)
+    return _("Tallest bar: %(count)s answers in %(span)s", count=f"{count:,}", span=span)
 
 
 def _name(code: str, language: Language) -> str:
