@@ -1,0 +1,117 @@
+"""Every page in Chromium, in Arabic, Kurdish and English, on a phone and a laptop: axe-core finds no
+violation, the page is never wider than the window, and the console stays clean.
+
+Screenshots of each go to test-artifacts/pages/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from axe_playwright_python.sync_playwright import Axe
+
+from poll.models import Recipient, utcnow
+from poll.services import operators, polls
+from tests.helpers import fresh
+from tests.servers import gunicorn
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LANGUAGES = ("ar", "ku", "en")
+SIZES = {"phone": (390, 844), "laptop": (1440, 900)}
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def site(runner, session, make_poll, make_links, client):
+    """A simulated poll with results, and a poll of each respondent state; returns the paths to look at."""
+    make_poll("sim", status="draft")
+    result = runner.invoke(args=["simulate", "sim", "--population", "20000", "--sample", "8000", "--seed", "4",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["answered"] > 0
+    open_poll = make_poll("open")
+    form, answered, *done = make_links(open_poll, count=2 + len(LANGUAGES))
+    assert client.post(f"/p/{answered}", data={"option": "1"}).status_code == 201
+    closed = make_links(make_poll("shut", status="closed"), count=1)[0]
+    later = make_poll("later", status="draft")
+    polls.open_poll(session, later, at=utcnow() + timedelta(days=2))
+    session.commit()
+    not_yet = make_links(later, count=1)[0]
+    operators.create_operator(session, "chief", PASSWORD, "admin")
+    session.commit()
+    phone = fresh(session).scalar(sa.select(Recipient.phone).order_by(Recipient.id))
+    public = {
+        "home": "/", "results-list": "/results", "results": "/results/sim", "results-group": "/results/sim?group=sex:F",
+        "methodology": "/results/sim/methodology", "results-empty": "/results/open", "not-found": "/no/such/page",
+        "form": f"/p/{form}", "already-answered": f"/p/{answered}", "closed": f"/p/{closed}",
+        "not-open": f"/p/{not_yet}", "unknown-link": "/p/AAAAAAAAAAAAAAAAAAAAAA", "login": "/login",
+    }
+    operator = {
+        "polls": "/dashboard/", "dashboard": "/dashboard/sim", "audit": "/admin/audit",
+        "phone-view": f"/phone/{phone.lstrip('+')}", "operator-not-found": "/dashboard/no-such-poll",
+    }
+    return public, operator, dict(zip(LANGUAGES, done, strict=True))
+
+
+def check(page, console: list[tuple[str, str]], name: str, url: str | None, width: int, artifacts) -> list[str]:
+    """Open `url` (None: the page as it is), and return what is wrong with it: axe violations, a page wider
+    than the window, console errors."""
+    if url is not None:
+        console.clear()
+        page.goto(url)
+    # An error page's own status (404, 410...) is what it is for; anything else logged as an error is a fault.
+    problems = [f"console: {text} ({where})" for text, where in console
+                if not (text.startswith("Failed to load resource") and where == page.url)]
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    if scroll_width > width:
+        problems.append(f"{scroll_width}px wide in a {width}px window")
+    for violation in Axe().run(page).response["violations"]:
+        targets = [node["target"] for node in violation["nodes"]][:3]
+        problems.append(f"axe {violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+    page.screenshot(path=artifacts / f"{name}.png", full_page=True)
+    return problems
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_every_page_is_accessible_and_fits_in_every_language(database_url, browser, site, artifacts, size):
+    public, operator, done = site
+    width, height = SIZES[size]
+    folder = artifacts / "pages"
+    folder.mkdir(exist_ok=True)
+    found: dict[str, list[str]] = {}
+    env = {"POLL_SMS_GATEWAY": "simulated"}
+    with gunicorn(database_url, workers=2, env=env) as base:
+        for language in LANGUAGES:
+            context = browser.new_context(viewport={"width": width, "height": height}, locale="ar-IQ",
+                                          is_mobile=size == "phone", has_touch=size == "phone")
+            page = context.new_page()
+            console: list[tuple[str, str]] = []
+            page.on("console", lambda message, console=console: console.append(
+                (message.text, message.location.get("url", ""))) if message.type == "error" else None)
+            for name, path in public.items():
+                joiner = "&" if "?" in path else "?"
+                found[f"{name} {language} {size}"] = check(
+                    page, console, f"{name}-{language}-{size}", f"{base}{path}{joiner}lang={language}", width, folder)
+            # The page a respondent sees after answering.
+            console.clear()
+            page.goto(f"{base}/p/{done[language]}?lang={language}")
+            page.locator("input[name=option]").first.check()
+            page.locator("form button[type=submit]").last.click()
+            page.wait_for_load_state()
+            found[f"recorded {language} {size}"] = check(page, console, f"recorded-{language}-{size}", None, width,
+                                                         folder)
+            page.goto(f"{base}/login?lang={language}")
+            page.fill("#name", "chief")
+            page.fill("#password", PASSWORD)
+            page.locator("form button[type=submit]").last.click()
+            page.wait_for_url(f"{base}/dashboard/**")
+            for name, path in operator.items():
+                found[f"{name} {language} {size}"] = check(
+                    page, console, f"{name}-{language}-{size}", f"{base}{path}?lang={language}", width, folder)
+            context.close()
+    problems = {page: issues for page, issues in found.items() if issues}
+    assert problems == {}, json.dumps(problems, ensure_ascii=False, indent=1)
