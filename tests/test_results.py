@@ -51,3 +51,9 @@ def test_each_governorate_answered_is_weighted_as_it_is(client, session, make_po
     answer_everywhere_but(client, make_poll, make_links, set())
     outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
     assert outcome.weighting.merged == "" and outcome.weighting.converged
+    # The diagnostics: every margin closer to its targets after weighting, and the weights' spread.
+    balance = results.document(outcome)["weighting"]["balance"]
+    assert set(balance) == set(iraq.STRATA)
+    assert all(pair["after"] < 0.05 and pair["after"] <= pair["before"] for pair in balance.values())
+    spread = outcome.weighting.spread
+    assert spread["min"] <= spread["q1"] <= spread["median"] <= spread["q3"] <= spread["max"]

@@ -186,3 +186,22 @@ def test_rounded_percentages_sum_to_100_for_any_shares(rng):
         rounded = proportions.rounded_percentages(list(shares), 1)
         assert sum(rounded) == pytest.approx(100)
         assert all(abs(r - 100 * s) < 0.1 + 1e-9 for r, s in zip(rounded, shares, strict=True))
+
+
+def test_balance_before_and_after_weighting():
+    codes = np.array([0, 1, 2])
+    counts = np.array([60.0, 30.0, 10.0])
+    target = np.array([0.2, 0.3, 0.5])
+    # Weights that bring each category to its target exactly: 0.2/0.6, 0.3/0.3, 0.5/0.1 per respondent.
+    weights = np.array([0.2 / 0.6, 1.0, 5.0])
+    before, after = weighting.balance(codes, target, counts, weights)
+    assert before == pytest.approx(max(abs(s - t) / np.sqrt(t * (1 - t)) for s, t in zip([0.6, 0.3, 0.1], target,
+                                                                                           strict=True)))
+    assert after == pytest.approx(0.0, abs=1e-12)
+
+
+def test_weight_spread_counts_each_respondent():
+    spread = weighting.spread_of(np.array([1.0, 2.0, 4.0]), np.array([2, 1, 1]))
+    mean = (1 + 1 + 2 + 4) / 4
+    assert spread["min"] == pytest.approx(1 / mean) and spread["max"] == pytest.approx(4 / mean)
+    assert spread["median"] == pytest.approx(1 / mean) and spread["q3"] == pytest.approx(2 / mean)

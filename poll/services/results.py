@@ -58,6 +58,10 @@ class Weighting:
     largest_weight: float  # the largest respondent weight over the mean, after trimming
     # How categories were merged to make weighting possible ("" for not at all): `iraq.weighting_merges`.
     merged: str = ""
+    # Per stratum, the largest absolute standardised difference from the targets, before and after weighting.
+    balance: dict[str, dict[str, float]] = field(default_factory=dict)
+    # The respondents' weights over their mean: min, q1, median, q3, max.
+    spread: dict[str, float] = field(default_factory=dict)
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
@@ -234,6 +238,10 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         effective_n=n_eff,
         largest_weight=estimate.largest_weight,
         merged=merged,
+        balance={name: dict(zip(("before", "after"), weighting.balance(codes, target, counts, estimate.weights),
+                                strict=True))
+                 for name, codes, target in zip(strata, categories, targets, strict=True)},
+        spread=weighting.spread_of(estimate.weights, counts),
         cell_weights={tuple(cell[1:4]): float(w) for cell, w in zip(known, estimate.weights, strict=True)},
     )
 
@@ -388,6 +396,8 @@ def document(results: Results) -> dict:
             "largest_weight": w.largest_weight,
             "trimmed_to": [weighting.TRIM_LOWER, weighting.TRIM_UPPER],
             "merged": w.merged,
+            "balance": w.balance,
+            "weight_spread": w.spread,
             "targets": iraq.margin_sources() if w.margins == "census" else {
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}
                 for stratum in iraq.STRATA},

@@ -138,6 +138,41 @@ def collapse(codes: np.ndarray, target: np.ndarray, groups: Sequence[int]) -> tu
     return groups[codes], np.bincount(groups, weights=np.asarray(target, dtype=float), minlength=groups.max() + 1)
 
 
+def balance(codes: np.ndarray, target: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """How far one margin's respondents are from its targets before and after weighting.
+
+    The largest absolute standardised difference over the margin's
+    categories: |respondents' share - population share| / sqrt(p (1 - p)) of
+    the population share p, unweighted (before) and with `weights` per
+    respondent of each cell (after). 0 is perfect balance; 0.1 is a common bar.
+    """
+    goal = np.asarray(target, dtype=float) / np.sum(target)
+    spread = np.sqrt(goal * (1 - goal))
+    spread = np.where(spread > 0, spread, 1.0)
+    size = len(goal)
+
+    def largest(frequency: np.ndarray) -> float:
+        shares = np.bincount(codes, weights=frequency, minlength=size) / frequency.sum()
+        return float(np.max(np.abs(shares - goal) / spread))
+
+    return largest(counts), largest(counts * weights)
+
+
+def spread_of(weights: np.ndarray, counts: np.ndarray) -> dict[str, float]:
+    """The respondents' weights over their mean: smallest, quartiles, largest (counting each respondent)."""
+    order = np.argsort(weights)
+    sorted_weights, cumulative = weights[order], np.cumsum(counts[order])
+    total = cumulative[-1]
+
+    def at(share: float) -> float:
+        return float(sorted_weights[np.searchsorted(cumulative, share * total, side="left")])
+
+    mean = float(np.sum(weights * counts) / total)
+    return {name: value / mean for name, value in
+            (("min", float(sorted_weights[0])), ("q1", at(0.25)), ("median", at(0.5)), ("q3", at(0.75)),
+             ("max", float(sorted_weights[-1])))}
+
+
 def estimate_merging(
     categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, options: np.ndarray,
     option_count: int, merges: Sequence[tuple[str, Mapping[int, Sequence[int]]]],
