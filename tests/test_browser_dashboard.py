@@ -1,5 +1,7 @@
 """The dashboard in Chromium: charts in Arabic and English, and answers arriving without a reload."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -70,4 +72,30 @@ def test_an_answer_shows_up_on_an_open_dashboard(database_url, session, make_pol
         # The page's script fetches fresh figures; no reload here.
         expect(answered).to_have_text("1", timeout=15_000)
         page.screenshot(path=artifacts / "dashboard-live.png", full_page=True)
+    context.close()
+
+
+def test_the_live_refresh_keeps_the_readers_choice_and_says_when_it_is_stale(
+    database_url, client, session, make_poll, make_links, browser
+):
+    poll = make_poll("keep")
+    for i, token in enumerate(make_links(poll, count=12)):
+        assert client.post(f"/p/{token}", data={"option": str(1 + i % 3)}).status_code == 201
+    operators.create_operator(session, "keeper", "a long enough password", "viewer")
+    session.commit()
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    with gunicorn(database_url, workers=2) as base:
+        log_in(page, base, "keeper", "a long enough password")
+        page.goto(f"{base}/dashboard/keep?lang=en")
+        page.select_option("#map-option", "1")
+        page.locator("h1").click()  # leave the list: the refresh waits while it has the focus
+        status = page.locator("#refreshed")
+        # The script's own clock has seconds; the page's first line has none.
+        expect(status).to_have_text(re.compile(r"Updated at .*\d:\d\d:\d\d"), timeout=15_000)
+        expect(page.locator("#map-option")).to_have_value("1")
+        assert "answering End the mission by all means" in page.locator("svg[aria-label*='by governorate']").first.get_attribute("aria-label")
+    # The server is gone: the figures stay, and the page says since when.
+    expect(status).to_have_text(re.compile("Not updated since"), timeout=15_000)
+    expect(page.locator("#map-option")).to_have_value("1")
     context.close()

@@ -62,6 +62,7 @@ def _render(template: str, slug: str):
         charts=charts,
         labels=figures.option_labels(outcome, language),
         is_live=poll.phase(utcnow()) == "open",
+        now=utcnow(),
         operator=g.operator,
         server_refused=_server_refusals(session),
     )
