@@ -107,6 +107,8 @@ class Poll(Base):
     sms_sender: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     # Option codes that an SMS "yes" or "no" stands for, e.g. {"yes": "1", "no": "2"}.
     yes_no: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
+    # Whom respondents may contact about the poll, per language (shown after they answer); may be empty.
+    contact: so.Mapped[dict[str, str]] = so.mapped_column(default=dict, server_default="{}")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 

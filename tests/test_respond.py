@@ -257,3 +257,26 @@ def test_poll_without_anonymity_keeps_the_invitation(client, session, make_poll,
     client.post(f"/p/{token}", data={"option": "2"})
     link_id = session.scalar(sa.select(Link.id).where(Link.token == token))
     assert session.scalar(sa.select(Answer.link_id)) == link_id
+
+
+def test_the_pages_after_the_form_name_the_question_and_say_who_runs_the_poll(client, make_poll, make_links):
+    poll = make_poll("after", contact={"en": "pollster@example.org", "ar": "pollster@example.org"},
+                     sender={"en": "The Opinion Centre", "ar": "مركز الرأي"})
+    first, second = make_links(poll, count=2)
+    recorded = client.post(f"/p/{first}", data={"option": "2", "lang": "en"}).get_data(as_text=True)
+    # The answer just given is shown back, on this page only.
+    assert "End the mission through dialogue" in recorded.split("class=\"chosen\"")[1]
+    assert "This poll is run by The Opinion Centre" in recorded
+    assert "pollster@example.org" in recorded and "/results/after" in recorded
+    again = client.get(f"/p/{first}?lang=en").get_data(as_text=True)
+    assert "already recorded" in again and "Coalition" in again  # the question named
+    assert "class=\"chosen\"" not in again  # whoever holds the link later does not learn the answer
+
+
+def test_a_closed_poll_names_its_question(client, make_poll, make_links):
+    poll = make_poll("ended", status="closed")
+    (token,) = make_links(poll, count=1)
+    page = client.get(f"/p/{token}?lang=ar")
+    assert page.status_code == 410
+    body = page.get_data(as_text=True)
+    assert "question-named" in body and "التحالف الدولي" in body

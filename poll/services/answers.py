@@ -48,6 +48,8 @@ class Ballot:
     question_ids: dict[str, int] = field(default_factory=dict)
     # What the web layer renders once from these and keeps (the fresh form's HTML per language).
     rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    slug: str = ""
+    contact: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:
@@ -55,6 +57,7 @@ class Ballot:
             poll.id, poll.question, poll.sender, poll.default_language, poll.is_anonymous, poll.yes_no,
             tuple(BallotOption(option.id, option.code, option.label) for option in poll.options),
             tuple(questions_of(poll)), {row.name: row.id for row in poll.questions},
+            slug=poll.slug, contact=dict(poll.contact or {}),
         )
 
     @property

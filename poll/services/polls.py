@@ -25,7 +25,7 @@ SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15}")
 BUILTIN = "coalition-2024"
 BUILTINS = ("coalition-2024", "coalition-2024-two-step")
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
-             "sms_sender", "yes_no"}
+             "sms_sender", "yes_no", "contact"}
 SMS_PLACEHOLDERS = {"link", "question", "sender"}
 
 
@@ -65,6 +65,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         sms_template=dict(definition.get("sms", {})),
         sms_sender=definition.get("sms_sender"),
         yes_no=dict(definition.get("yes_no", {})),
+        contact=dict(definition.get("contact", {})),
         status=PollStatus.DRAFT,
         options=[
             Option(code=choice.code, position=index, label=dict(choice.label))
@@ -100,6 +101,7 @@ def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:
     if not isinstance(definition.get("anonymous", True), bool):
         raise Invalid("anonymous must be true or false")
     _validate_texts("sender", definition.get("sender", {}), required=False)
+    _validate_texts("contact", definition.get("contact", {}), required=False)
     _validate_texts("sms", definition.get("sms", {}), required=False)
     for code, text in definition.get("sms", {}).items():
         check_sms_template(f"sms.{code}", text)

@@ -127,9 +127,18 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
             count=len(ballot.questions),
             branching=any(question.relevant for question in ballot.questions),
             errors=errors,
+            chosen=_chosen(ballot, submission, language) if outcome is Outcome.RECORDED else None,
+            contact=pick(ballot.contact, language) if ballot.contact else "",
         ),
         status or default_status,
     )
+
+
+def _chosen(ballot: answers.Ballot, submission: questionnaire.Submission | None, language: Language) -> str | None:
+    # The headline answer just recorded, as the respondent saw it: shown back to them on this page only.
+    code = submission.values.get(ballot.headline.name) if submission is not None else None
+    option = ballot.option(code) if code is not None else None
+    return pick(option.label, language) if option is not None else None
 
 
 def _fields(ballot: answers.Ballot, language: Language, questions: list | None) -> Markup:

@@ -22,6 +22,32 @@ MESSAGE_STATE = {
     MessageState.FAILED: _l("failed"),
     MessageState.CANCELLED: _l("cancelled"),
 }
+AUDIT_ACTION = {
+    "audience-imported": _l("audience imported"),
+    "export": _l("export"),
+    "link-used-by-operator": _l("personal link used by an operator"),
+    "links-issued": _l("personal links issued"),
+    "links-printed": _l("personal links printed"),
+    "login": _l("logged in"),
+    "login-failed": _l("failed login"),
+    "logout": _l("logged out"),
+    "messages-queued": _l("SMS queued"),
+    "messages-retried": _l("failed SMS queued again"),
+    "operator-created": _l("operator created"),
+    "operator-deleted": _l("operator deleted"),
+    "operator-disabled": _l("operator disabled"),
+    "operator-enabled": _l("operator enabled"),
+    "password-reset": _l("password reset"),
+    "phone-viewed": _l("simulated phone viewed"),
+    "poll-closed": _l("poll closed"),
+    "poll-created": _l("poll created"),
+    "poll-opened": _l("poll opened"),
+    "reminders-queued": _l("reminders queued"),
+    "simulation-reset": _l("simulation reset"),
+    "token-issued": _l("API token issued"),
+    "tokens-revoked": _l("API tokens revoked"),
+}
+CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
 SEX = {"M": _l("men"), "F": _l("women")}
 STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
 DISPOSITION = {
