@@ -25,6 +25,17 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def ink_on(fill: str) -> str:
+    """Black or white, whichever reads better on `fill` ("#rrggbb"), by WCAG contrast."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(fill[k:k + 2], 16) for k in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return "#111827" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
+
+
 class _Canvas:
     """Collects SVG elements, mirroring x when right-to-left."""
 
@@ -69,6 +80,10 @@ class _Canvas:
         points = f"{cx:.1f},{y - size:.1f} {cx + size:.1f},{y:.1f} {cx:.1f},{y + size:.1f} {cx - size:.1f},{y:.1f}"
         self.parts.append(f'<polygon points="{points}" fill="{fill}" stroke="#fff" stroke-width="1"/>')
 
+    def describe(self, text: str) -> None:
+        """What the chart shows, in words: read by screen readers after its title."""
+        self.parts.insert(2, f"<desc>{escape(text)}</desc>")
+
     def done(self) -> Markup:
         return Markup("".join(self.parts) + "</svg>")
 
@@ -84,46 +99,68 @@ class ShareRow:
     ci95: tuple[float, float]
     weighted: float | None = None
     true: float | None = None
+    weighted_ci95: tuple[float, float] | None = None
 
 
 def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[str, str]) -> Markup:
-    """Horizontal bars of each answer's share with its 95% interval, the weighted estimate and the truth."""
-    width, left, right, row_h = 640, 12, 70, 58
+    """Each answer's raw share as a bar with its interval; below it, apart, the weighted estimate with its own;
+    the truth (simulations) a dashed line across both."""
+    width, left, right, row_h = 640, 12, 78, 76
     height = 34 + row_h * len(rows)
     canvas = _Canvas(width, height, rtl, title)
     span = width - left - right
-    top = 22
-    _legend(canvas, [(legend["raw"], "bar"), (legend["weighted"], "diamond"), (legend["true"], "truth")], width)
+    top = 26
+    items = [(legend["raw"], "bar")]
+    if any(row.weighted is not None for row in rows):
+        items.append((legend["weighted"], "diamond"))
+    if any(row.true is not None for row in rows):
+        items.append((legend["true"], "truth"))
+    _legend(canvas, items)
+    described = []
     for i, row in enumerate(rows):
         y = top + 8 + i * row_h
-        canvas.text(left, y + 10, row.label, size=13, weight="600")
-        bar_y = y + 16
+        canvas.text(left, y + 10, row.label, size=14, weight="600")
+        bar_y = y + 18
         canvas.rect(left, bar_y, span, 18, GRID)
         canvas.rect(left, bar_y, span * row.share, 18, colour(i))
-        low, high = row.ci95
-        canvas.line(left + span * low, bar_y + 9, left + span * high, bar_y + 9, TRUTH, 1.5)
-        for end in (low, high):
-            canvas.line(left + span * end, bar_y + 4, left + span * end, bar_y + 14, TRUTH, 1.5)
+        _whisker(canvas, left, span, row.ci95, bar_y + 9)
+        canvas.text(width - right + 8, bar_y + 14, _pct(row.share), size=14, weight="600")
+        summary = f"{row.label}: {_pct(row.share)} ({_pct(row.ci95[0])}–{_pct(row.ci95[1])})"
         if row.weighted is not None:
-            canvas.diamond(left + span * row.weighted, bar_y + 9, 6, "#ffffff")
-            canvas.diamond(left + span * row.weighted, bar_y + 9, 4, TRUTH)
+            mark_y = bar_y + 32
+            if row.weighted_ci95 is not None:
+                _whisker(canvas, left, span, row.weighted_ci95, mark_y)
+            canvas.diamond(left + span * row.weighted, mark_y, 6, TRUTH)
+            canvas.text(width - right + 8, mark_y + 5, _pct(row.weighted), size=13, fill=MUTED)
+            summary += f"; {legend['weighted']} {_pct(row.weighted)}"
         if row.true is not None:
-            canvas.line(left + span * row.true, bar_y - 3, left + span * row.true, bar_y + 21, TRUTH, 2.5, "3,2")
-        canvas.text(width - right + 8, bar_y + 14, _pct(row.share), size=13, weight="600")
+            canvas.line(left + span * row.true, bar_y - 4, left + span * row.true, bar_y + 40, TRUTH, 2, "3,2")
+            summary += f"; {legend['true']} {_pct(row.true)}"
+        described.append(summary)
+    canvas.describe(". ".join(described))
     return canvas.done()
 
 
-def _legend(canvas: _Canvas, items: list[tuple[str, str]], width: int) -> None:
+def _whisker(canvas: _Canvas, left: float, span: float, interval: tuple[float, float], y: float) -> None:
+    low, high = interval
+    canvas.line(left + span * low, y, left + span * high, y, TRUTH, 1.5)
+    for end in (low, high):
+        canvas.line(left + span * end, y - 5, left + span * end, y + 5, TRUTH, 1.5)
+
+
+def _legend(canvas: _Canvas, items: list[tuple[str, str]]) -> None:
+    # The bar's swatch shows the answers' own colours, as the bars have them.
     x = 12
     for label, kind in items:
         if kind == "bar":
-            canvas.rect(x, 6, 14, 10, PALETTE[3])
+            for k in range(3):
+                canvas.rect(x + 5 * k, 6, 5, 12, colour(k))
         elif kind == "diamond":
-            canvas.diamond(x + 7, 11, 5, TRUTH)
+            canvas.diamond(x + 7, 12, 5, TRUTH)
         else:
-            canvas.line(x + 7, 3, x + 7, 19, TRUTH, 2.5, "3,2")
-        canvas.text(x + 20, 16, label, size=11, fill=MUTED)
-        x += 28 + 7 * len(label)
+            canvas.line(x + 7, 3, x + 7, 21, TRUTH, 2, "3,2")
+        canvas.text(x + 20, 17, label, size=13, fill=MUTED)
+        x += 32 + 7.5 * len(label)
 
 
 def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup:
@@ -204,23 +241,31 @@ class Tile:
     name: str
     value: float | None  # None: too few answers to show
     text: str
+    count: str = ""  # how many it rests on, e.g. "n=120"
 
 
-def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue: str = "#2a7f62") -> Markup:
-    """Iraq's 18 governorates as tiles shaded by `value` (0..`high`); small cells are hatched grey."""
+def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue: str = "#2a7f62",
+             scale: tuple[str, str] = ("0%", "100%")) -> Markup:
+    """Iraq's 18 governorates as tiles shaded by `value` (0..`high`), each with its name, value and count;
+    a colour scale from `scale[0]` to `scale[1]` below; hidden ones hatched grey."""
     size, gap = 104, 6
-    width, height = 5 * (size + gap) + gap, 7 * (size + gap) + gap
+    width, grid_height = 5 * (size + gap) + gap, 7 * (size + gap) + gap
+    height = grid_height + 44
     # Map geography: west stays west, so the grid is not mirrored for right-to-left readers.
     canvas = _Canvas(width, height, False, title)
     canvas.parts.append(
-        '<defs><pattern id="small" width="6" height="6" patternUnits="userSpaceOnUse" '
-        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3f4f6"/>'
-        '<line x1="0" y1="0" x2="0" y2="6" stroke="#d1d5db" stroke-width="3"/></pattern></defs>'
+        f'<defs><pattern id="small" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3f4f6"/>'
+        f'<line x1="0" y1="0" x2="0" y2="6" stroke="#d1d5db" stroke-width="3"/></pattern>'
+        f'<linearGradient id="scale-{hue[1:]}"><stop offset="0" stop-color="{hue}" stop-opacity="0.12"/>'
+        f'<stop offset="1" stop-color="{hue}" stop-opacity="1"/></linearGradient></defs>'
     )
+    described = []
     for code, (col, row) in TILES.items():
         tile = tiles.get(code)
         x, y = gap + col * (size + gap), gap + row * (size + gap)
-        if tile is None or tile.value is None:
+        shown = tile is not None and tile.value is not None
+        if not shown:
             fill, opacity = "url(#small)", 1.0
         else:
             fill, opacity = hue, 0.12 + 0.88 * min(tile.value / high, 1.0) if high > 0 else 0.12
@@ -228,12 +273,41 @@ def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue:
             f'<rect x="{x}" y="{y}" width="{size}" height="{size}" rx="8" fill="{fill}" fill-opacity="{opacity:.2f}"'
             f' stroke="#ffffff"/>'
         )
-        dark = tile is not None and tile.value is not None and high > 0 and tile.value / high > 0.55
-        ink = "#ffffff" if dark else "#1f2937"
+        ink = ink_on(_over_white(hue, opacity)) if shown else "#1f2937"
         name = tile.name if tile else code
-        canvas.text(x + size / 2, y + 42, name[:14], anchor="middle", size=13, fill=ink, weight="600")
-        canvas.text(x + size / 2, y + 66, tile.text if tile else "", anchor="middle", size=14, fill=ink)
+        lines = _wrap(name, 13)
+        for k, part in enumerate(lines):
+            canvas.text(x + size / 2, y + 30 + 15 * k - 7 * (len(lines) - 1), part, anchor="middle", size=13,
+                        fill=ink, weight="600")
+        canvas.text(x + size / 2, y + 66, tile.text if tile else "", anchor="middle", size=16, fill=ink,
+                    weight="600")
+        if tile and tile.count:
+            canvas.text(x + size / 2, y + 88, tile.count, anchor="middle", size=12, fill=ink)
+        described.append(f"{name}: {tile.text if tile else ''} {tile.count if tile else ''}".strip())
+    bar_y = grid_height + 6
+    canvas.parts.append(f'<rect x="{gap}" y="{bar_y}" width="{width - 2 * gap}" height="12" rx="3" '
+                        f'fill="url(#scale-{hue[1:]})"/>')
+    canvas.text(gap, bar_y + 30, scale[0], size=13, fill=MUTED)
+    canvas.text(width - gap, bar_y + 30, scale[1], size=13, fill=MUTED, anchor="end")
+    canvas.describe("; ".join(described))
     return canvas.done()
+
+
+def _over_white(fill: str, opacity: float) -> str:
+    # The colour `fill` at `opacity` shows on a white page.
+    channels = (int(fill[k:k + 2], 16) for k in (1, 3, 5))
+    return "#" + "".join(f"{round(255 + (c - 255) * opacity):02x}" for c in channels)
+
+
+def _wrap(name: str, width: int) -> list[str]:
+    # A long name on two lines, broken at a space; a single long word is shortened.
+    if len(name) <= width:
+        return [name]
+    cut = name.rfind(" ", 0, width + 1)
+    if cut <= 0:
+        return [name[: width - 1] + "…"]
+    rest = name[cut + 1:]
+    return [name[:cut], rest if len(rest) <= width else rest[: width - 1] + "…"]
 
 
 def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: str, small: str) -> Markup:
@@ -252,8 +326,8 @@ def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: 
         for j, share in enumerate(shares):
             canvas.rect(x, y + 6, span * share, 24, colour(j))
             if share >= 0.08:
-                canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=11,
-                            fill="#ffffff")
+                canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=13,
+                            fill=ink_on(colour(j)), weight="600")
             x += span * share
     return canvas.done()
 
@@ -267,15 +341,16 @@ def notice(text: str, *, rtl: bool, title: str) -> Markup:
     return canvas.done()
 
 
-def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, bins: int = 30) -> Markup:
-    """A histogram of replicated estimates with the true share marked."""
+def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, bins: int = 30,
+              span: tuple[float, float] | None = None) -> Markup:
+    """A histogram of replicated estimates with the true share marked, over `span` (share from, to) if given,
+    so that histograms drawn side by side share their x-axis."""
     width, height, pad = 640, 170, 26
     canvas = _Canvas(width, height, rtl, title)
     if not values:
         return canvas.done()
-    low, high = min(min(values), truth), max(max(values), truth)
-    margin = (high - low) * 0.1 or 0.01
-    low, high = low - margin, high + margin
+    low, high = span or histogram_span([values], truth)
+    values = [min(max(value, low), high) for value in values]
     counts = [0] * bins
     for value in values:
         counts[min(int((value - low) / (high - low) * bins), bins - 1)] += 1
@@ -288,5 +363,14 @@ def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, b
     canvas.line(x, 8, x, height - pad, TRUTH, 2.5, "4,3")
     canvas.text(pad, height - 8, _pct(low), size=11, fill=MUTED)
     canvas.text(width - pad, height - 8, _pct(high), size=11, fill=MUTED, anchor="end")
-    canvas.text(x + 4, 18, _pct(truth), size=12, weight="600")
+    canvas.text(x + 4, 18, _pct(truth), size=13, weight="600")
+    canvas.describe(f"{len(values)} estimates from {_pct(low)} to {_pct(high)}; true share {_pct(truth)}")
     return canvas.done()
+
+
+def histogram_span(groups: Sequence[Sequence[float]], truth: float) -> tuple[float, float]:
+    """One x-range for histograms of several groups of estimates and their truth, with a margin."""
+    values = [value for group in groups for value in group] + [truth]
+    low, high = min(values), max(values)
+    margin = (high - low) * 0.1 or 0.01
+    return low - margin, high + margin

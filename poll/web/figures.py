@@ -48,7 +48,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
     else:
         headline = charts.share_bars(
             [
-                charts.ShareRow(f"{o.code}. {label}", o.share, o.ci95, o.weighted_share, o.true_share)
+                charts.ShareRow(f"{o.code}. {label}", o.share, o.ci95, o.weighted_share, o.true_share, o.weighted_ci95)
                 for o, label in zip(results.options, labels, strict=True)
             ],
             rtl=rtl,
@@ -70,6 +70,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
                 _name(c.code, language),
                 None if c.invited == 0 else c.response_rate,
                 "" if c.invited == 0 else f"{100 * (c.response_rate or 0):.1f}%",
+                "" if c.invited == 0 else _("of %(n)s", n=f"{c.invited:,}"),
             )
             for c in governorates
         },
@@ -77,6 +78,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         title=_("Response rate by governorate"),
         high=top_rate or 1.0,
         hue="#3c6e9f",
+        scale=("0%", f"{100 * (top_rate or 1.0):.1f}%"),
     )
     share_map = charts.tile_map(
         {
@@ -84,6 +86,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
                 _name(c.code, language),
                 None if c.is_suppressed else c.shares[chosen_index],
                 _("hidden") if c.is_suppressed else f"{100 * c.shares[chosen_index]:.0f}%",
+                "" if c.is_suppressed else f"n={c.answered:,}",
             )
             for c in governorates
         },
@@ -115,12 +118,14 @@ def _montecarlo(results: Results, labels: list[str], rtl: bool) -> list[tuple[st
     out = []
     for option, label in zip(results.options, labels, strict=True):
         truth = run.truth["overall"].get(option.code, 0.0)
+        raw = estimates.get("raw", {}).get(option.code, [])
+        weighted = estimates.get("weighted", {}).get(option.code, [])
+        span = charts.histogram_span([raw, weighted], truth)  # raw and weighted on one axis, side by side
         out.append((
             f"{option.code}. {label}",
-            charts.histogram(estimates.get("raw", {}).get(option.code, []), truth, rtl=rtl,
-                             title=_("Raw estimates over the replications")),
-            charts.histogram(estimates.get("weighted", {}).get(option.code, []), truth, rtl=rtl,
-                             title=_("Weighted estimates over the replications")),
+            charts.histogram(raw, truth, rtl=rtl, title=_("Raw estimates over the replications"), span=span),
+            charts.histogram(weighted, truth, rtl=rtl, title=_("Weighted estimates over the replications"),
+                             span=span),
         ))
     return out
 
