@@ -15,7 +15,7 @@ from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
 from poll.services import answers, audiences, links, polls, publication, refusals, runs, suppression, tallies
 from poll.simulate import answering, behaviour, live, montecarlo, population, truth
-from poll.simulate.scenario import OPTIONS, Scenario
+from poll.simulate.scenario import OPTIONS, Scenario, education_shares
 from poll.vocabulary import Channel, Outcome, PollStatus
 
 MAX_POPULATION = 50_000_000
@@ -61,7 +61,7 @@ def draw(plan: Plan) -> Draw:
     """Generate the population, its opinions, the sample and what happens to it; pure and seeded."""
     plan.check()
     rng = np.random.default_rng(plan.seed)
-    people = population.generate(plan.population_size, rng)
+    people = population.generate(plan.population_size, rng, education_shares(plan.scenario))
     opinion = behaviour.opinions(people, plan.scenario, rng)
     invited = np.sort(rng.choice(plan.population_size, plan.sample_size, replace=False))
     return Draw(people, opinion, behaviour.field(people, opinion, invited, plan.scenario, rng))

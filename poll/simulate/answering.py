@@ -2,9 +2,10 @@
 
 Profile questions are answered from each person's true attributes, as real
 respondents answer them: some round their age to a multiple of five (age
-heaping), a few name another governorate, some prefer not to say. Some
-leave the optional questions unanswered (break-off). Questions the
-simulated world knows nothing about (employment, education, any other) are
+heaping), a few name another governorate, some prefer not to say. A
+question named `education` with the levels of scenario.EDUCATION is answered
+from each person's education. Some leave the optional questions unanswered
+(break-off). Questions the simulated world knows nothing about (employment, any other) are
 answered uniformly at random over their choices or range: an assumption,
 stated as such in the run's truth. Rates come from the scenario's
 `[questionnaire]` table.
@@ -20,8 +21,10 @@ import numpy as np
 from poll import iraq
 from poll.questionnaire import PREFER_NOT, Question
 from poll.simulate.population import Population
+from poll.simulate.scenario import EDUCATION
 from poll.vocabulary import QuestionType
 
+EDUCATION_QUESTION = "education"
 MULTIPLE_CHOICE_RATE = 0.3  # each choice of a multiple choice is ticked with this probability (assumption)
 SIMULATED_TEXT = "—"
 
@@ -64,6 +67,8 @@ def _draw(question: Question, people: Population, spec: Mapping[str, float], rng
         values = np.clip(ages, question.minimum, question.maximum).astype(int).astype(object)
     elif question.maps_to == "age_band":
         values = people.age_band_labels().astype(object)
+    elif is_education(question):
+        values = np.array(EDUCATION, dtype=object)[people.education]
     elif question.takes_choices and question.type != QuestionType.SELECT_MULTIPLE:
         codes = np.array([c.code for c in question.choices if c.code != PREFER_NOT], dtype=object)
         values = codes[rng.integers(0, len(codes), n)]
@@ -81,6 +86,13 @@ def _draw(question: Question, people: Population, spec: Mapping[str, float], rng
     if question.is_profile:
         values = np.where(rng.random(n) < spec["prefer_not"], PREFER_NOT, values)
     return [None if value is None else (int(value) if isinstance(value, np.integer) else value) for value in values]
+
+
+def is_education(question: Question) -> bool:
+    """Whether `question` asks the education the simulated world knows: by its name and levels."""
+    codes = [choice.code for choice in question.choices if choice.code != PREFER_NOT]
+    return question.name == EDUCATION_QUESTION and question.type == QuestionType.SELECT_ONE and \
+        codes == list(EDUCATION)
 
 
 def as_form(questions: Sequence[Question], values: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -114,6 +126,10 @@ def truth(questions: Sequence[Question], people: Population) -> dict[str, dict[s
                      "age_band": people.age_band_labels}[question.maps_to]()
             found, counts = np.unique(codes, return_counts=True)
             out[question.name] = {"shares": {str(c): float(n / len(codes)) for c, n in zip(found, counts, strict=True)}}
+        elif is_education(question):
+            counts = np.bincount(people.education, minlength=len(EDUCATION))
+            out[question.name] = {"shares": {code: float(n / len(people)) for code, n in zip(EDUCATION, counts,
+                                                                                            strict=True)}}
         elif question.maps_to == "age_band":
             ages = np.clip(people.age, question.minimum, question.maximum)
             q1, median, q3 = np.percentile(ages, [25, 50, 75])

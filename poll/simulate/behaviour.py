@@ -12,7 +12,7 @@ import numpy as np
 
 from poll import iraq
 from poll.simulate.population import Population
-from poll.simulate.scenario import OPTIONS, REGIONS, Scenario
+from poll.simulate.scenario import EDUCATION, OPTIONS, REGIONS, Scenario
 
 SUPPORT = 2  # index of "support the continuation"
 
@@ -36,6 +36,7 @@ def opinions(population: Population, scenario: Scenario, rng: np.random.Generato
     logit = logit + np.array([spec["support_shift_age"].get(b, 0.0) for b in iraq.AGE_BANDS])[population.age_band]
     urban = spec["support_shift_urban"]
     logit = logit + np.where(population.is_urban, urban.get("urban", 0.0), urban.get("rural", 0.0))
+    logit = logit + np.array([spec["support_shift_education"][e] for e in EDUCATION])[population.education]
     support = rng.random(len(population)) < 1 / (1 + np.exp(-logit))
     by_all_means = rng.random(len(population)) < spec["by_all_means"]
     return np.where(support, SUPPORT, np.where(by_all_means, 0, 1)).astype(np.int8)
@@ -51,6 +52,10 @@ def answer_probability(population: Population, opinion: np.ndarray,
     factor = factor * np.where(population.is_urban, urban.get("urban", 1.0), urban.get("rural", 1.0))
     regions = np.array([spec["open_by_region"].get(r, 1.0) for r in REGIONS])[_region_index()]
     factor = factor * regions[population.governorate]
+    factor = factor * np.array([spec["open_by_education"][e] for e in EDUCATION])[population.education]
+    # Region by age: the young of some regions answer more than region and age alone say.
+    young = np.array([spec["open_young_by_region"].get(r, 1.0) for r in REGIONS])[_region_index()]
+    factor = factor * np.where(population.age_band == 0, young[population.governorate], 1.0)
     p_open = np.clip(spec["open"] * factor, 0, 1)
     p_answer = np.clip(spec["answer"] * np.array([spec["answer_by_option"][o] for o in OPTIONS])[opinion], 0, 1)
     return p_open, p_answer
@@ -110,11 +115,12 @@ def field(
     answers = opens & (rng.random(n) < p_answer[invited]) & (delay <= cutoff)
     own_at = delivered_at + delay
 
-    # Forwarding: the receiver is another person with their own opinion.
+    # Forwarding: the engaged forward most (in proportion to their chance of opening, `share` of the
+    # delivered on average); the receiver is someone of the sender's governorate, like-minded or not.
     forwarding = scenario["forwarding"]
-    forwarded = delivered & (rng.random(n) < forwarding["share"])
+    forwarded = delivered & (rng.random(n) < forward_probability(p_open[invited], forwarding["share"]))
     forwardee_answers = forwarded & (rng.random(n) < forwarding["answer"])
-    forwardee_opinion = opinion[rng.integers(0, len(population), n)]
+    forwardee_opinion = _forwardee_opinions(population, opinion, invited, forwarding["like_minded"], rng)
     forward_delay = delays(n, scenario, rng) + rng.exponential(1800.0, n)
     forwardee_answers &= forward_delay <= cutoff
     forward_at = delivered_at + forward_delay
@@ -179,6 +185,25 @@ def field(
         stuffing_attempts=len(campaigners) * attempts_each,
         campaigners=campaigners,
     )
+
+
+def forward_probability(p_open: np.ndarray, share: float, sizes: np.ndarray | None = None) -> np.ndarray:
+    """Each person's chance of forwarding their link: `share` on average, in proportion to `p_open`
+    (people who engage with the message are the ones who pass it on). `sizes` weights the mean (cells)."""
+    mean = np.average(p_open, weights=sizes) if len(p_open) else 0.0
+    return np.clip(share * p_open / mean, 0, 1) if mean > 0 else np.full(len(p_open), share)
+
+
+def _forwardee_opinions(population: Population, opinion: np.ndarray, invited: np.ndarray, like_minded: float,
+                        rng: np.random.Generator) -> np.ndarray:
+    # For each invitee, the opinion of whom they would forward to: theirs with probability `like_minded`,
+    # else that of a random person of their governorate.
+    by_governorate = np.argsort(population.governorate, kind="stable")
+    sizes = np.bincount(population.governorate, minlength=len(iraq.governorates()))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    home = population.governorate[invited]
+    neighbour = by_governorate[starts[home] + (rng.random(len(invited)) * sizes[home]).astype(np.int64)]
+    return np.where(rng.random(len(invited)) < like_minded, opinion[invited], opinion[neighbour])
 
 
 def open_link_counts(result: Field) -> np.ndarray:

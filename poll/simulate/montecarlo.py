@@ -1,7 +1,7 @@
 """Monte Carlo replications of an SMS poll: how far raw and weighted estimates sit from the truth.
 
 No database. The population is grouped into cells of people who behave alike
-(governorate, sex, age band, urban, carrier, opinion); each replication
+(governorate, sex, age band, urban, carrier, education, opinion); each replication
 draws how many of each cell are invited, delivered and answer (binomial and
 multinomial draws per cell), which is the same model as the person-level
 simulator and fast enough for thousands of replications.
@@ -9,8 +9,10 @@ simulator and fast enough for thousands of replications.
 Approximations, stated: when both a recipient and the person their link was
 forwarded to answer, the forwardee is first in FORWARDEE_FIRST of cases; the
 campaigners of a stuffing scenario are spread over the strata like the
-population; repeats and guessed links change no estimate under personal
-links, so they are left out here.
+population; a forwarded link not answered like-mindedly is answered with
+the opinions of the sender's governorate (the person-level simulator draws
+one person of it); repeats and guessed links change no estimate under
+personal links, so they are left out here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from poll import iraq
 from poll.iraq import STRATA
 from poll.simulate import behaviour, population
-from poll.simulate.scenario import OPTIONS, Scenario
+from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario, education_shares
 from poll.stats import proportions, weighting
 
 FORWARDEE_FIRST = 0.3
@@ -79,12 +81,13 @@ def run(
 ) -> MonteCarlo:
     """Replicate the poll `replications` times on one seeded population."""
     rng = np.random.default_rng(seed)
-    people = population.generate(population_size, rng)
+    people = population.generate(population_size, rng, education_shares(scenario))
     opinion = behaviour.opinions(people, scenario, rng)
     truth = np.bincount(opinion, minlength=len(OPTIONS)) / population_size
 
     stratum = (people.governorate.astype(np.int64) * 2 + people.sex) * len(iraq.AGE_BANDS) + people.age_band
-    key = ((stratum * 2 + people.is_urban) * len(iraq.carriers()) + people.carrier) * len(OPTIONS) + opinion
+    key = (((stratum * 2 + people.is_urban) * len(iraq.carriers()) + people.carrier) * len(EDUCATION)
+           + people.education) * len(OPTIONS) + opinion
     _, first, sizes = np.unique(key, return_index=True, return_counts=True)
     cell_stratum = stratum[first]
     cell_opinion = opinion[first]
@@ -95,7 +98,13 @@ def run(
     in_time = _p_in_time(scenario)
     own = p_open[first] * p_answer[first] * in_time
     forwarding = scenario["forwarding"]
-    fwd = np.full(len(first), forwarding["share"] * forwarding["answer"] * in_time)
+    like_minded = forwarding["like_minded"]
+    governorate_count = len(iraq.governorates())
+    governorate_truth = np.zeros((governorate_count, len(OPTIONS)))
+    np.add.at(governorate_truth, (people.governorate, opinion), 1)
+    governorate_truth /= np.maximum(governorate_truth.sum(axis=1, keepdims=True), 1)
+    governorate_truth[governorate_truth.sum(axis=1) == 0] = truth  # a governorate nobody lives in
+    fwd = behaviour.forward_probability(p_open[first], forwarding["share"], sizes) * forwarding["answer"] * in_time
     outcome_p = np.stack([own * (1 - fwd), fwd * (1 - own), own * fwd, (1 - own) * (1 - fwd)], axis=1)
     outcome_p = np.clip(outcome_p, 0, None)
     outcome_p /= outcome_p.sum(axis=1, keepdims=True)
@@ -107,6 +116,7 @@ def run(
         for name, size in zip(STRATA, STRATA_SIZES, strict=True)
     ]
     all_strata = np.arange(strata_count)
+    stratum_governorate = all_strata // (2 * STRATA_SIZES[2])
     stratum_parts = [
         all_strata // (2 * STRATA_SIZES[2]),
         (all_strata // STRATA_SIZES[2]) % 2,
@@ -134,8 +144,11 @@ def run(
         forwarded = outcomes[:, 1] + forwardee_wins
         table = np.zeros((strata_count, k))
         np.add.at(table, (cell_stratum, cell_opinion), own_answers)
-        forwarded_by_stratum = np.bincount(cell_stratum, weights=forwarded, minlength=strata_count)
-        table += rng.multinomial(forwarded_by_stratum.astype(np.int64), truth)
+        # Forwarded answers: like-minded ones think as the sender's cell does, the rest as the sender's governorate.
+        like = rng.binomial(forwarded.astype(np.int64), like_minded)
+        np.add.at(table, (cell_stratum, cell_opinion), like)
+        others = np.bincount(cell_stratum, weights=forwarded - like, minlength=strata_count).astype(np.int64)
+        table += rng.multinomial(others, governorate_truth[stratum_governorate])
         if campaigners:
             table[:, stuffing_option] += rng.multinomial(campaigners, stratum_shares)
 

@@ -8,6 +8,7 @@ their name in any sample of the population.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,7 @@ class Population:
     language: np.ndarray  # index into LANGUAGES
     name_key: np.ndarray  # picks the person's name from the pools of `name_seed`
     name_seed: int
+    education: np.ndarray  # index into scenario.EDUCATION: highest level completed
 
     def __len__(self) -> int:
         return len(self.governorate)
@@ -56,6 +58,7 @@ class Population:
             language=self.language[indices],
             name_key=self.name_key[indices],
             name_seed=self.name_seed,
+            education=self.education[indices],
         )
 
     def phones(self) -> list[str]:
@@ -106,8 +109,9 @@ def _name_pools(locale: str, seed: int) -> tuple[tuple[np.ndarray, np.ndarray], 
     return (male, female), np.array([fake.last_name() for _ in range(NAME_POOL)])
 
 
-def generate(size: int, rng: np.random.Generator) -> Population:
-    """Draw `size` adult subscribers: governorate, sex, age, urban, carrier, number, language."""
+def generate(size: int, rng: np.random.Generator, education: Sequence[float]) -> Population:
+    """Draw `size` adult subscribers: governorate, sex, age, urban, carrier, number, language, and education
+    with the shares `education` (the scenario's, in the order of scenario.EDUCATION)."""
     if size < 0:
         raise ValueError("a population cannot have a negative size")
     governorates = iraq.governorates()
@@ -134,6 +138,11 @@ def generate(size: int, rng: np.random.Generator) -> Population:
     kurdish = np.where(in_kri, KURDISH_IN_KRI, KURDISH_ELSEWHERE)
     language = np.where(draw < kurdish, 1, np.where(draw < kurdish + ENGLISH, 2, 0)).astype(np.int8)
 
+    name_key = rng.integers(0, NAME_POOL * NAME_POOL, size=size, dtype=np.int64)
+    name_seed = int(rng.integers(2**31))
+    # Drawn last, so that what a seed gave before education existed stays as it was.
+    levels = np.asarray(education, dtype=float)
+    schooling = rng.choice(len(levels), size=size, p=levels / levels.sum()).astype(np.int8)
     return Population(
         governorate=governorate,
         sex=sex,
@@ -143,8 +152,9 @@ def generate(size: int, rng: np.random.Generator) -> Population:
         carrier=carrier,
         national_number=national_number,
         language=language,
-        name_key=rng.integers(0, NAME_POOL * NAME_POOL, size=size, dtype=np.int64),
-        name_seed=int(rng.integers(2**31)),
+        name_key=name_key,
+        name_seed=name_seed,
+        education=schooling,
     )
 
 

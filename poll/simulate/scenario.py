@@ -22,6 +22,9 @@ SEXES = ("M", "F")
 URBAN = ("urban", "rural")
 CARRIERS = tuple(op.name for op in iraq.carriers())
 OPTIONS = ("1", "2", "3")
+# Highest education completed, as the built-in questionnaire's `education` question codes it:
+# no schooling, primary, intermediate or secondary, diploma or bachelor's, postgraduate.
+EDUCATION = ("1", "2", "3", "4", "5")
 
 # The shape of a scenario: for each key, either a nested schema or
 # (kind, low, high) where kind is "prob", "number", "int", "text", or a tuple
@@ -38,6 +41,10 @@ SCHEMA: dict[str, Any] = {
         "support_shift_age": (iraq.AGE_BANDS, -5.0, 5.0),
         "support_shift_urban": (URBAN, -5.0, 5.0),
         "support_by_governorate": (tuple(gov.code for gov in iraq.governorates()), 0.0, 1.0),
+        "support_shift_education": (EDUCATION, -5.0, 5.0),
+    },
+    "population": {
+        "education": (EDUCATION, 0.0, 1.0),
     },
     "delivery": {
         "failure": (CARRIERS, 0.0, 1.0),
@@ -51,6 +58,8 @@ SCHEMA: dict[str, Any] = {
         "open_by_urban": (URBAN, 0.0, 20.0),
         "open_by_region": (REGIONS, 0.0, 20.0),
         "answer_by_option": (OPTIONS, 0.0, 20.0),
+        "open_by_education": (EDUCATION, 0.0, 20.0),
+        "open_young_by_region": (REGIONS, 0.0, 20.0),
     },
     "timing": {
         "fast_share": ("prob",),
@@ -62,6 +71,7 @@ SCHEMA: dict[str, Any] = {
     "forwarding": {
         "share": ("prob",),
         "answer": ("prob",),
+        "like_minded": ("prob",),
     },
     "repeats": {
         "share": ("prob",),
@@ -96,6 +106,11 @@ class Scenario:
         return self.values[section]
 
 
+def education_shares(scenario: Scenario) -> list[float]:
+    """The scenario's adult shares by education level, in the order of EDUCATION."""
+    return [scenario["population"]["education"][level] for level in EDUCATION]
+
+
 def shipped() -> list[str]:
     """Names of the scenarios that ship with the package."""
     folder = resources.files("poll.data").joinpath("scenarios")
@@ -110,6 +125,9 @@ def load(name_or_path: str) -> Scenario:
     _check_complete(merged, SCHEMA, prefix="")
     if merged["stuffing"]["option"] not in OPTIONS:
         raise Invalid(f"stuffing.option must be one of {', '.join(OPTIONS)}")
+    education = merged["population"]["education"]
+    if set(education) != set(EDUCATION) or abs(sum(education.values()) - 1) > 1e-6:
+        raise Invalid(f"population.education needs a share for each of {', '.join(EDUCATION)}, summing to 1")
     name = merged.get("name") or Path(name_or_path).stem
     return Scenario(name=name, description=merged.get("description", ""), values=merged)
 

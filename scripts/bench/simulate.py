@@ -49,7 +49,7 @@ def floor_in_process(path: Path, size: int, answers: int) -> None:
     db.upgrade(engine)
     engine.dispose()
     rng = np.random.default_rng(1)
-    people = population.generate(size, rng)
+    people = population.generate(size, rng, scenario.education_shares(scenario.load("baseline")))
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
@@ -84,7 +84,7 @@ def floor_in_process(path: Path, size: int, answers: int) -> None:
 
 def floor_montecarlo(size: int, sample: int, replications: int) -> None:
     rng = np.random.default_rng(1)
-    people = population.generate(size, rng)
+    people = population.generate(size, rng, scenario.education_shares(scenario.load("baseline")))
     chosen = scenario.load("baseline")
     opinion = behaviour.opinions(people, chosen, rng)
     p_open, p_answer = behaviour.answer_probability(people, opinion, chosen)
