@@ -257,7 +257,8 @@ def test_a_question_few_answered_shows_no_figures(client, session, make_poll, ma
                 + [{"option": "1"}] * 5)
     (mood,) = [q for q in results.document(results.poll_results(fresh(session), poll))["questions"]
                if q["name"] == "mood"]
-    assert mood["answered"] == 9 and all(o["count"] is None for o in mood["options"])
+    # Nine answered; the five who did not all chose "1", so even how many answered stays hidden.
+    assert mood["answered"] is None and all(o["count"] is None for o in mood["options"])
 
 
 def test_the_public_results_carry_every_question(client, session, make_poll, make_links):
@@ -270,3 +271,33 @@ def test_the_public_results_carry_every_question(client, session, make_poll, mak
     assert document["questions"][2]["summary"]["n"] == 12
     page = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
     assert "What is your employment status?" in page and "Age (in years)" in page
+
+
+
+def test_who_did_not_answer_a_follow_up_tells_nothing_of_their_first_answer(client, session, make_poll, make_links):
+    # "How should it end?" is asked only after "no". One person answered "no" and never the follow-up:
+    # publishing how many answered the follow-up would tell that person's "no".
+    definition = polls.builtin_definition("coalition-2024-two-step")
+    definition["questions"][1]["required"] = False  # as a respondent who stops, by SMS or on the web, leaves it
+    poll = make_poll(**definition | {"slug": "branch"})
+    answer_many(client, make_links, poll, [{"option": "1"}] * 6 + [{"option": "2", "how_end": "1"}] * 3
+                + [{"option": "2", "how_end": "2"}] * 3 + [{"option": "2"}])
+    document = results.document(results.poll_results(fresh(session), poll))
+    (how_end,) = [q for q in document["questions"] if q["name"] == "how_end"]
+    assert how_end["answered"] is None
+    assert all(o["count"] is None and o["headline"] is None for o in how_end["options"])
+
+
+def test_a_rare_answer_to_any_question_shows_no_headline_share(client, session, make_poll, make_links):
+    militia = {"name": "militia", "type": "select_one", "label": {"en": "Armed group X?"},
+               "choices": [{"code": "1", "label": {"en": "Yes"}}, {"code": "2", "label": {"en": "No"}},
+                           {"code": "3", "label": {"en": "Member"}}]}
+    poll = make_poll(questions=[HEADLINE, militia])
+    answer_many(client, make_links, poll, [{"option": "12"[i % 2], "militia": "12"[i // 2 % 2]} for i in range(24)]
+                + [{"option": "1", "militia": "3"}])
+    document = results.document(results.poll_results(fresh(session), poll))
+    (asked,) = [q for q in document["questions"] if q["name"] == "militia"]
+    member = next(o for o in asked["options"] if o["code"] == "3")
+    assert member["count"] is None and member["headline"] is None  # the lone member's answer stays theirs
+    # The others show theirs where they can; one is hidden with it, so the two cannot be subtracted.
+    assert [o["headline"] is not None for o in asked["options"]].count(True) == 1

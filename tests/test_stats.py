@@ -5,7 +5,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from poll import iraq
-from poll.stats import aapor, proportions, weighting
+from poll.stats import aapor, disclosure, proportions, weighting
 
 
 @pytest.mark.parametrize(("count", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (37, 1000), (9_999, 10_000), (3, 7)])
@@ -205,3 +205,11 @@ def test_weight_spread_counts_each_respondent():
     mean = (1 + 1 + 2 + 4) / 4
     assert spread["min"] == pytest.approx(1 / mean) and spread["max"] == pytest.approx(4 / mean)
     assert spread["median"] == pytest.approx(1 / mean) and spread["q3"] == pytest.approx(2 / mean)
+
+
+def test_a_change_that_only_sums_to_nothing_is_a_change():
+    # An answer moved out of a hidden group while another came in: one in, one out tells both.
+    assert not disclosure.is_safe_change(np.array([1, -1, 0]))
+    assert disclosure.is_safe_change(np.array([0, 0, 0]))
+    assert disclosure.is_safe_change(np.array([6, 5, 0]))
+    assert not disclosure.is_safe_change(np.array([6, 5, -1]))

@@ -111,6 +111,11 @@ def answer(session: so.Session, conversation: SmsConversation, ballot: Ballot, t
     return Step(SmsOutcome.COMPLETED)
 
 
+def asking(ballot: Ballot, conversation: SmsConversation) -> Asked:
+    """The question `conversation` is waiting for an answer to."""
+    return _asked(ballot, next(q for q in ballot.questions if q.name == conversation.asking))
+
+
 def _read(question: Question, text: str) -> tuple[Any, str | None]:
     # `0` skips an optional question; otherwise the reply's words, numbers standing for choices.
     if replies.normalize(text) == SKIP and not question.required:

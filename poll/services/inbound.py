@@ -58,7 +58,10 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     """Act on one incoming SMS; the caller then stores it with `remember` and commits once."""
     done = previous(session, gateway_id)
     if done is not None:
-        return Handled(SmsOutcome.DUPLICATE, "ar", stored_reply=done.reply)
+        if done.phone is not None or done.reply:
+            return Handled(SmsOutcome.DUPLICATE, "ar", stored_reply=done.reply)
+        # A reply to an anonymous poll was not kept (it could name the answer): say again where the phone stands.
+        return _again(session, sender, now=now, talk=talk)
     try:
         phone = phones.from_gateway(sender)
     except ValueError:
@@ -98,15 +101,31 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
 def remember(session: so.Session, handled: Handled, *, gateway_id: str, sender: str, text: str, reply: str) -> bool:
     """Store the message under its gateway id (so a retry is answered the same); False if a concurrent request stored it first.
 
-    A reply to an anonymous poll is kept without its number and its text.
+    A reply to an anonymous poll is kept without its number, its text and the SMS sent back (which may ask
+    the question that follows one answer only); a retry of it is told where the phone stands instead.
     """
     statement = (
         insert_or_skip(session, InboundMessage, ["gateway_id"])
         .values(gateway_id=gateway_id, phone=None if handled.is_private else sender[:32],
-                text=None if handled.is_private else text[:480], outcome=handled.outcome, reply=reply[:480])
+                text=None if handled.is_private else text[:480], outcome=handled.outcome,
+                reply="" if handled.is_private else reply[:480])
         .returning(InboundMessage.id)
     )
     return session.execute(statement).first() is not None
+
+
+def _again(session: so.Session, sender: str, *, now: datetime, talk: Conversations) -> Handled:
+    # A retried message whose reply was not kept: "already recorded", and the question being asked, if any.
+    try:
+        phone = phones.from_gateway(sender)
+    except ValueError:
+        return Handled(SmsOutcome.DUPLICATE, "ar")
+    conversation = conversations.find(session, phone, now=now, secret=talk.secret)
+    link = answers.latest_link(session, phone) if conversation is not None else None
+    if conversation is None or link is None or link.poll_id != conversation.poll_id:
+        return Handled(SmsOutcome.DUPLICATE, _language_of(session, phone))
+    return Handled(SmsOutcome.DUPLICATE, conversation.language,
+                   asked=conversations.asking(link.ballot, conversation))
 
 
 def _language_of(session: so.Session, phone: str) -> str:

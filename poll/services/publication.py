@@ -11,6 +11,7 @@ one answer show the same figures.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -148,6 +149,12 @@ def public_document(document: dict, outcome: results.Results) -> dict:
         ]
         for stratum, categories in outcome.breakdowns.items()
     }
+    if "rates" in document:
+        # Public rates count partial responses with the completes: when only some answers are followed by
+        # more questions, the partials would tell the first answer of the few still answering by SMS.
+        cases = aapor.Dispositions(**document["rates"]["dispositions"])
+        folded = dataclasses.replace(cases, complete=cases.complete + cases.partial, partial=0)
+        document["rates"] = aapor.document(folded) | {"partials_counted_as_complete": True}
     document["small_cell"] = results.SMALL_CELL
     document["self_selected"] = True
     if "simulation" in document:

@@ -3,18 +3,25 @@
 Read from the value tally (`services.tallies.value_cells`), never from the
 answers themselves. The disclosure rule holds for every figure:
 
-- A question about the respondent (`role = "profile"`: employment,
-  education...) is a quasi-identifier, like a governorate. Its crossing with
-  the headline is a breakdown ("q:<name>") that goes through the same
-  suppression and shown set as the strata (`services.suppression`): a choice
-  shows its counts and headline shares only as a safe group. A profile
-  question mapped to a stratum is that stratum's breakdown already, so it
-  shows counts only for the categories the stratum shows.
-- Any other question is another answer of the same anonymous respondent, not
-  a way to find them: its figures and crossing appear once at least ten
-  answered it with at least two different answers, as the headline's do.
-- Numbers show n, mean, median and quartiles from ten answers; texts only
-  how many answered (operators read them in exports).
+- Every single-choice question's crossing with the headline is a breakdown
+  ("q:<name>") that goes through the same suppression, shown set and
+  snapshot checks as the strata (`services.suppression`,
+  `services.publication`): a choice shows its counts and headline shares
+  only as a safe group, and those who did not answer (not asked, skipped, or
+  an SMS conversation not finished) are a hidden category. A question about
+  the respondent (`role = "profile"`) is a quasi-identifier besides, which
+  the answers export generalises. A profile question mapped to a stratum is
+  that stratum's breakdown already, so it shows counts only for the
+  categories the stratum shows.
+- How many answered a question is a breakdown too ("a:<name>": answered,
+  and not): a question asked after one headline answer only, or a
+  conversation finishing, would otherwise tell the headline answer of the
+  few who did not answer it. It is shown only when those who did not answer
+  are no one or a safe group.
+- Multiple choices show their counts once ten answered with two different
+  answers, without headline shares; numbers show n, mean, median and
+  quartiles from ten answers; texts only how many answered (operators read
+  them in exports).
 """
 
 from __future__ import annotations
@@ -28,17 +35,28 @@ from poll.questionnaire import PREFER_NOT, Question
 from poll.stats import disclosure, proportions, summaries
 from poll.vocabulary import QuestionType
 
-CROSSING = "q:"  # the prefix of a profile question's breakdown, e.g. "q:employment"
+CROSSING = "q:"  # the prefix of a question's breakdown by its choices, e.g. "q:employment"
+ANSWERED = "a:"  # the prefix of a question's breakdown by answered or not, e.g. "a:how_end"
+ANSWERED_CODES = ["answered", ""]
 
 
 def crossing_key(question: Question) -> str:
     return CROSSING + question.name
 
 
-def is_crossed_breakdown(question: Question) -> bool:
-    """Whether the question's crossing with the headline is a protected breakdown of its own."""
-    return question.is_profile and question.maps_to is None and question.type in (
+def answered_key(question: Question) -> str:
+    return ANSWERED + question.name
+
+
+def crosses_headline(question: Question) -> bool:
+    """Whether the question's crossing with the headline is a protected breakdown of its own ("q:<name>")."""
+    return not question.is_headline and question.maps_to is None and question.type in (
         QuestionType.SELECT_ONE, QuestionType.GOVERNORATE)
+
+
+def is_crossed_breakdown(question: Question) -> bool:
+    """Whether the question is a quasi-identifier with its own breakdown: the answers export generalises it."""
+    return question.is_profile and crosses_headline(question)
 
 
 class ValueTable:
@@ -66,7 +84,8 @@ class ValueTable:
 
 def crossing_tables(questions: Sequence[Question], values: ValueTable, totals: np.ndarray,
                     ) -> dict[str, tuple[list[str], np.ndarray]]:
-    """The breakdowns of the profile questions that have their own: choice codes, then "" for not answered.
+    """Each question's breakdowns: by answered or not ("a:"), and a single choice's by its choices ("q:"),
+    choice codes then "" for not answered.
 
     The last row holds the answers that did not answer the question (never
     shown on its own, counted with the hidden), so the rows sum to the
@@ -74,7 +93,12 @@ def crossing_tables(questions: Sequence[Question], values: ValueTable, totals: n
     """
     tables = {}
     for question in questions:
-        if not is_crossed_breakdown(question):
+        if question.is_headline:
+            continue
+        answered = values.row(question, "")
+        tables[answered_key(question)] = (list(ANSWERED_CODES),
+                                          np.array([answered, np.maximum(totals - answered, 0)]))
+        if not crosses_headline(question):
             continue
         codes = [choice.code for choice in question.choices]
         table = np.array([values.row(question, code) for code in codes] + [np.zeros(values.width, np.int64)])
@@ -103,14 +127,17 @@ def figures(
             out.append(base | headline_figures)
             continue
         answered = int(values.row(question, "").sum())
-        base["answered"] = answered
+        # How many answered, only where those who did not are no one or a safe group (see "a:" above).
+        base["answered"] = answered if masks[answered_key(question)][0] else None
         if question.type == QuestionType.INTEGER:
             summary = summaries.summary(values.numbers(question))
-            base["summary"] = summary if summary["n"] >= disclosure.MIN_GROUP else None
+            base["summary"] = summary if summary["n"] >= disclosure.MIN_GROUP and base["answered"] is not None \
+                else None
             if "summary" in truth.get(question.name, {}):
                 base["true_summary"] = truth[question.name]["summary"]
         elif question.takes_choices:
-            base["options"] = _choice_figures(question, values, answered, headline_codes, masks, tables)
+            base["options"] = _choice_figures(question, values, answered, headline_codes, masks, tables,
+                                              answered_shown=base["answered"] is not None)
             true_shares = truth.get(question.name, {}).get("shares")
             if true_shares is not None:
                 for figure in base["options"]:
@@ -120,7 +147,8 @@ def figures(
 
 
 def _choice_figures(question: Question, values: ValueTable, answered: int, headline_codes: Sequence[str],
-                    masks: dict[str, np.ndarray], tables: dict[str, tuple[list[str], np.ndarray]]) -> list[dict]:
+                    masks: dict[str, np.ndarray], tables: dict[str, tuple[list[str], np.ndarray]], *,
+                    answered_shown: bool) -> list[dict]:
     rows = {choice.code: values.row(question, choice.code) for choice in question.choices}
     counts = np.array([int(row.sum()) for row in rows.values()])
     shown, crossed = _shown(question, counts, masks, tables)
@@ -131,8 +159,9 @@ def _choice_figures(question: Question, values: ValueTable, answered: int, headl
                   "labels": dict(choice.label), "suppressed": not is_shown, "count": None, "share": None,
                   "ci95": None, "headline": None}
         if is_shown and answered:
-            figure |= {"count": int(count), "share": float(count / answered),
-                       "ci95": list(proportions.wilson(int(count), answered))}
+            figure["count"] = int(count)
+            if answered_shown:  # a share of a hidden total would give the total away
+                figure |= {"share": float(count / answered), "ci95": list(proportions.wilson(int(count), answered))}
             if crossed and row.sum():
                 figure["headline"] = {h: float(n / row.sum()) for h, n in zip(headline_codes, row, strict=True)}
         figures.append(figure)
@@ -142,7 +171,7 @@ def _choice_figures(question: Question, values: ValueTable, answered: int, headl
 def _shown(question: Question, counts: np.ndarray, masks: dict[str, np.ndarray],
            tables: dict[str, tuple[list[str], np.ndarray]]) -> tuple[list[bool], bool]:
     # Which choices show their figures, and whether their headline shares are shown too.
-    if is_crossed_breakdown(question):
+    if crosses_headline(question):
         return list(masks[crossing_key(question)][:-1]), True
     if question.maps_to is not None:
         codes, _table = tables[question.maps_to]
@@ -150,5 +179,8 @@ def _shown(question: Question, counts: np.ndarray, masks: dict[str, np.ndarray],
         # "Prefer not to say" is in no stratum: its count alone says nothing of anyone's answers.
         return [choice.code in shown_codes or (choice.code == PREFER_NOT and counts.sum() >= disclosure.MIN_GROUP)
                 for choice in question.choices], False
-    safe = int(counts.sum()) >= disclosure.MIN_GROUP and int(np.count_nonzero(counts)) >= 2
-    return [safe] * len(counts), True
+    # A multiple choice: counts only, once ten answered with two different answers, and how many answered
+    # may be shown; its choices overlap, so they are no breakdown of the headline.
+    safe = int(counts.sum()) >= disclosure.MIN_GROUP and int(np.count_nonzero(counts)) >= 2 \
+        and bool(masks[answered_key(question)][0])
+    return [safe] * len(counts), False

@@ -38,8 +38,13 @@ def is_safe(counts: np.ndarray, k: int = MIN_GROUP) -> bool:
 
 
 def is_safe_change(delta: np.ndarray, k: int = MIN_GROUP) -> bool:
-    """Whether a change between two publications may be seen: no answers at all, or a safe group."""
-    return int(np.asarray(delta).sum()) == 0 or is_safe(delta, k)
+    """Whether a change between two publications may be seen: what came in and what went out (an
+    answer moved to another category, as an SMS conversation finishing moves it) are each nothing or a
+    safe group. A change that only sums to nothing is not nothing: one in and one out of the same part
+    tells both answers."""
+    delta = np.asarray(delta)
+    came, went = np.clip(delta, 0, None), np.clip(-delta, 0, None)
+    return all(not part.any() or is_safe(part, k) for part in (came, went))
 
 
 def protect(table: np.ndarray, k: int = MIN_GROUP, *, never: Sequence[int] = ()) -> np.ndarray:
@@ -96,7 +101,7 @@ def change_may_be_shown(table: np.ndarray, before: np.ndarray, shown_before: np.
                         k: int = MIN_GROUP) -> bool:
     """Whether figures of `table` may follow figures of `before` published with `shown_before`.
 
-    Counts only grow. What two publications give away together is the growth
+    Counts mostly grow (an answer may move between categories). What two publications give away together is the growth
     of every part of the earlier one: each category it showed, and its
     hidden categories together; each must have grown by nothing or by a safe
     group. When each publication shows at least what the one before did

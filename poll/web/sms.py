@@ -54,7 +54,7 @@ def kannel_mo():
     handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk)
     if handled.outcome == SmsOutcome.DUPLICATE:
         session.rollback()
-        return _reply_sms(handled.stored_reply)
+        return _reply_sms(handled.stored_reply or _reply(handled))
     reply = _reply(handled)
     if not inbound.remember(session, handled, gateway_id=gateway_id, sender=sender, text=text, reply=reply):
         session.rollback()  # another delivery of the same message won the race; it did the work

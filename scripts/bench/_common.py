@@ -60,14 +60,15 @@ def open_poll_with_links(url: str, count: int) -> sa.Engine:
 
     from poll import db
     from poll.services import links, polls, simulation
-    from poll.simulate import population
+    from poll.simulate import population, scenario
 
     engine = db.make_engine(url)
     db.upgrade(engine)
     with sa.orm.Session(engine) as session:
         poll = polls.create_poll(session, polls.builtin_definition())
         polls.open_poll(session, poll)
-        simulation.add_population(session, poll, population.generate(count, np.random.default_rng(1)))
+        simulation.add_population(session, poll, population.generate(count, np.random.default_rng(1),
+                                                                  scenario.education_shares(scenario.load("baseline"))))
         links.issue_links(session, poll)
         session.commit()
     return engine

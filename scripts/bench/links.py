@@ -29,7 +29,7 @@ from _common import median, report, timed  # noqa: E402
 from poll import db  # noqa: E402
 from poll.models import Poll, utcnow  # noqa: E402
 from poll.services import links, polls, simulation  # noqa: E402
-from poll.simulate import population  # noqa: E402
+from poll.simulate import population, scenario  # noqa: E402
 
 
 def prepare(folder: Path, rows: int) -> Path:
@@ -39,7 +39,7 @@ def prepare(folder: Path, rows: int) -> Path:
     db.upgrade(engine)
     with sa.orm.Session(engine) as session:
         poll = polls.create_poll(session, polls.builtin_definition())
-        simulation.add_population(session, poll, population.generate(rows, np.random.default_rng(1)))
+        simulation.add_population(session, poll, population.generate(rows, np.random.default_rng(1), scenario.education_shares(scenario.load("baseline"))))
         session.commit()
     engine.dispose()
     return path
