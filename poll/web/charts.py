@@ -176,6 +176,7 @@ def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup
         canvas.rect(left + 110, y + 4, span, 20, GRID)
         canvas.rect(left + 110, y + 4, span * share, 20, PALETTE[3])
         canvas.text(left + 118 + span, y + 19, f"{value:,}" + (f"  ({_pct(share)})" if base and i else ""), size=12)
+    canvas.describe("; ".join(f"{label}: {value:,}" for label, value in steps))
     return canvas.done()
 
 
@@ -204,6 +205,8 @@ def timeline(series: Sequence[tuple[datetime, int]], *, rtl: bool, title: str, e
     if len(series) > 1:
         canvas.text(width - pad, height - 10, time_label(last), size=13, fill=MUTED, anchor="end")
     canvas.text(pad, 18, peak_label(peak, hours), size=13, fill=MUTED)
+    canvas.describe(f"{time_label(first)} – {time_label(last)}: {sum(count for _, count in series):,}; "
+                    f"{peak_label(peak, hours)}")
     return canvas.done()
 
 
@@ -329,6 +332,8 @@ def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: 
                 canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=13,
                             fill=ink_on(colour(j)), weight="600")
             x += span * share
+    canvas.describe("; ".join(f"{label}: " + (small if is_small else ", ".join(f"{100 * share:.0f}%" for share in shares))
+                              for label, shares, is_small in rows))
     return canvas.done()
 
 

@@ -70,6 +70,24 @@ def headline(outcome: Results, labels: list[str]) -> Headline | None:
     return Headline(False, raw, raw)
 
 
+def question_bars(outcome: Results, language: Language) -> dict[str, list[Bar]]:
+    """Per choice question after the headline, the bars of its choices that are shown with a share."""
+    out = {}
+    for question in outcome.questions:
+        if question["role"] == "headline" or not question.get("options"):
+            continue
+        shown = [option for option in question["options"] if option.get("share") is not None]
+        if not shown:
+            continue
+        percents = rounded_percentages([option["share"] for option in shown])
+        out[question["name"]] = [
+            Bar(option["code"], pick(option["labels"], language), percent, option["share"],
+                tuple(option["ci95"]) if option.get("ci95") else None, option["count"])
+            for option, percent in zip(shown, percents, strict=True)
+        ]
+    return out
+
+
 def groups(outcome: Results, language: Language) -> list[Group]:
     """Every sex, age band and governorate the breakdowns have, in that order, named in `language`."""
     out = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy.orm as so
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request, url_for
 
 from poll.db import begin_write, get_session
 from poll.errors import NotFound
@@ -50,6 +50,8 @@ def poll_page(slug: str):
         labels=labels,
         headline=public.headline(outcome, labels),
         groups=public.groups(outcome, language),
+        question_bars=public.question_bars(outcome, language),
+        share_url=f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('results.public', slug=poll.slug)}",
         group=public.group_figures(outcome, labels, request.args.get("group"), language),
         sender=public.sender(poll, language, current_app.config["SMS_SENDER"]),
         field_dates=methodology.field_dates(get_session(), poll),
