@@ -8,6 +8,7 @@ once by the real migrations into a template, and each test gets a copy.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -133,6 +134,15 @@ def make_links(session) -> Callable[..., list[str]]:
         return tokens[start:]
 
     return make
+
+
+@pytest.fixture
+def simulated(runner, make_poll) -> dict:
+    """The article's poll as "sim", simulated in-process (30,000 people, 20,000 invited, seed 4): its JSON summary."""
+    make_poll("sim", status="draft")
+    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
 
 
 @pytest.fixture

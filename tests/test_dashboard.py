@@ -11,14 +11,6 @@ from poll.models import AuditEvent
 from tests.helpers import fresh
 
 
-@pytest.fixture
-def simulated(runner, make_poll):
-    make_poll("sim", status="draft")
-    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
 @pytest.mark.parametrize("url", ["/dashboard/", "/dashboard/sim", "/dashboard/sim/panel", "/admin/audit"])
 def test_operator_pages_need_a_login(client, simulated, url):
     response = client.get(url)

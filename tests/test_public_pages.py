@@ -7,18 +7,8 @@ import json
 import re
 from urllib.parse import urlsplit
 
-import pytest
-
 from poll.services import polls
 from tests.helpers import fresh
-
-
-@pytest.fixture
-def simulated(runner, make_poll):
-    make_poll("sim", status="draft")
-    result = runner.invoke(args=["simulate", "sim", "--population", "30000", "--sample", "20000", "--seed", "4", "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
 
 
 def test_the_front_page_says_what_this_server_is_in_arabic_first(client):
