@@ -47,7 +47,7 @@ def test_a_group_is_shown_with_how_many_of_it_answered(client, simulated):
     page = client.get("/results/sim?lang=en&group=sex:F").get_data(as_text=True)
     assert "<h3>women</h3>" in page
     section = page.split("<h3>women</h3>")[1].split("<h3>")[0]
-    assert re.search(r"[\d,]+ answered of [\d,]+ sent", section)
+    assert re.search(r"[\d,]+ answered of [\d,]+ invited", section)
     assert sum(int(v) for v in re.findall(r'class="bar-value">(\d+)%<', section)) == 100
     # A group that does not exist is no group at all, not an error.
     assert client.get("/results/sim?lang=en&group=sex:X").status_code == 200
@@ -57,7 +57,7 @@ def test_a_poll_without_answers_says_so_and_draws_no_bars(client, make_poll, mak
     make_links(make_poll("quiet"), count=3)
     page = client.get("/results/quiet?lang=en").get_data(as_text=True)
     assert "No answers yet" in page and "bar-value" not in page
-    assert "0 answered of 3 sent" in page
+    assert "0 answered of 3 invited" in page  # none sent yet: the page says invited
 
 
 def test_the_methodology_statement_is_filled_from_the_poll(client, session, simulated):
@@ -121,3 +121,11 @@ def test_the_methodology_statement_exports_as_json(runner, simulated):
     assert statement["simulated"] is True and statement["limitations"]
     refused = runner.invoke(args=["export", "sim", "--what", "methodology"])
     assert refused.exit_code != 0 and "--format json" in refused.output
+
+
+def test_the_methodology_page_says_what_its_json_says(client, simulated):
+    from poll.services import methodology
+
+    page = html.unescape(client.get("/results/sim/methodology?lang=en").get_data(as_text=True))
+    for text in (methodology.MODE, methodology.INTERVALS, *methodology.LIMITATIONS):
+        assert text in page

@@ -57,3 +57,28 @@ def test_each_governorate_answered_is_weighted_as_it_is(client, session, make_po
     assert all(pair["after"] < 0.05 and pair["after"] <= pair["before"] for pair in balance.values())
     spread = outcome.weighting.spread
     assert spread["min"] <= spread["q1"] <= spread["median"] <= spread["q3"] <= spread["max"]
+
+
+def test_each_link_sent_has_one_final_disposition():
+    counts = {"invited": 100, "sent": 90, "delivered": 60, "opened": 20, "answered": 12, "partial": 2, "failed": 15}
+    cases = results.dispositions(counts, stopped=3)
+    assert (cases.complete, cases.partial) == (10, 2)
+    assert cases.refusal == 8 + 3  # opened and left, and STOP before opening
+    assert cases.non_contact == 60 - 20 - 3
+    # The 90 sent: 12 + 11 + 37 accounted for; of the 30 left, 15 failed, 15 unknown.
+    assert (cases.not_eligible, cases.unknown) == (15, 15)
+    assert cases.eligible + cases.unknown + cases.not_eligible == 90
+
+
+def test_failed_reminders_of_links_already_counted_are_not_counted_twice():
+    # Every link delivered and answered or left; a reminder to one of them failed.
+    cases = results.dispositions({"sent": 10, "delivered": 10, "opened": 10, "answered": 10, "failed": 1},
+                                 stopped=0)
+    assert cases.not_eligible == 0 and cases.eligible == 10
+
+
+def test_answered_links_are_counted_among_those_sent():
+    # The counters cannot tell a link answered without being sent (printed, say): it counts as one sent.
+    cases = results.dispositions({"sent": 10, "delivered": 0, "opened": 5, "answered": 5}, stopped=0)
+    assert cases.complete == 5 and cases.unknown == 5
+    assert results.dispositions({"sent": 3, "delivered": 0, "opened": 5, "answered": 5}, stopped=0).unknown == 0

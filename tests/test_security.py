@@ -8,9 +8,10 @@ import urllib.request
 from collections import Counter
 
 import pytest
+import sqlalchemy as sa
 
 from poll import create_app
-from tests.helpers import require
+from tests.helpers import fresh, require
 from tests.servers import free_port, gunicorn
 
 
@@ -106,3 +107,19 @@ def test_limits_hold_across_gunicorn_workers_through_redis(database_url, redis_u
                 statuses[error.code] += 1
     # Four processes, one shared count: exactly 20 misses pass, the rest are refused.
     assert statuses == {404: 20, 429: 20}
+
+
+def test_the_dashboards_own_refreshes_do_not_keep_a_session_alive(app, client, session, login, make_poll):
+    from datetime import timedelta
+
+    from poll.models import OperatorSession, utcnow
+
+    make_poll("idle")
+    login()
+    earlier = utcnow() - timedelta(minutes=20)
+    fresh(session).execute(sa.update(OperatorSession).values(last_seen_at=earlier))
+    session.commit()
+    assert client.get("/dashboard/idle/panel", headers={"X-Poll-Background": "1"}).status_code == 200
+    assert fresh(session).scalar(sa.select(OperatorSession.last_seen_at)) == earlier
+    assert client.get("/dashboard/idle").status_code == 200  # the operator at work: the session is touched
+    assert fresh(session).scalar(sa.select(OperatorSession.last_seen_at)) > earlier

@@ -16,32 +16,36 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import AuditEvent, Poll
+from poll.models import AuditEvent, Poll, utcnow
 from poll.services.polls import questions_of
 from poll.stats import weighting
 from poll.vocabulary import PollStatus
 
-MODE = ("SMS to mobile numbers, each carrying a personal link used once; answered on a web form in the phone's "
-        "browser, or by replying to the SMS (the first question, then the others one message at a time)")
+# The statement's prose, in English as the JSON export gives it; the page says the same in the reader's
+# language (templates/results/methodology.html), and a test holds the English page to these words.
+MODE = ("SMS to mobile numbers, each with a personal link that can be used once; answered on a web form in the "
+        "phone's browser, or by replying to the SMS.")
 LIMITATIONS = (
     "Self-selection: people chose whether to answer, and those who did may think differently from those who did "
     "not in ways weighting cannot see.",
     "Coverage: only people with a mobile phone whose number was in the list could be invited; people without a "
     "phone, or sharing one, are missed or under-represented.",
     "Forwarded links: a link may be answered by someone other than the person it was sent to.",
-    "Measurement: answers about a politically sensitive question may be withheld or misreported, more so where "
+    "Measurement: answers to a politically sensitive question may be withheld or misreported, more so where "
     "people fear being identified.",
 )
-INTERVALS = ("The weighted estimate's 95% interval is model-based: it assumes that, within each governorate, "
-             "sex and age band, the people who answered think like those who did not, and it is widened by the "
-             "design effect of the weights (Wilson interval on the effective sample size). It does not cover "
-             "self-selection beyond those groups, coverage or measurement error. Raw shares describe only the "
-             "people who answered and carry no interval.")
+INTERVALS = ("The weighted estimate's 95% interval is model-based: it assumes that, within each governorate, sex "
+             "and age band, the people who answered think like those who did not, and it is widened by the design "
+             "effect of the weights. It does not cover self-selection beyond those groups, coverage or measurement "
+             "error. Raw shares describe only the people who answered and carry no interval.")
 
+def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: str,
+              dates: tuple[datetime, datetime | None] | None = None) -> dict:
+    """The methodology statement of `poll` whose results are `document`: JSON-ready, in English.
 
-def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: str) -> dict:
-    """The methodology statement of `poll` whose results are `document`: JSON-ready, in English."""
-    opened, closed = field_dates(session, poll)
+    `dates` are its `field_dates`, when the caller has them already.
+    """
+    opened, closed = dates or field_dates(session, poll, now=utcnow())
     weighted = document.get("weighting")
     return {
         "poll": poll.slug,
@@ -75,8 +79,13 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
     }
 
 
-def field_dates(session: so.Session, poll: Poll) -> tuple[datetime | None, datetime | None]:
-    """When `poll` first opened and last closed, from its schedule or else the audit trail."""
+def field_dates(session: so.Session, poll: Poll, *, now: datetime) -> tuple[datetime, datetime | None]:
+    """When `poll` first opened (or opens), and when it closed: None while it has not closed by `now`.
+
+    The earlier of the audit trail's first opening and the schedule's
+    `opens_at` (opening again moves it), else the poll's creation; a
+    scheduled opening still to come is given as it is.
+    """
     first, last = {}, {}
     for action, earliest, latest in session.execute(
         sa.select(AuditEvent.action, sa.func.min(AuditEvent.occurred_at), sa.func.max(AuditEvent.occurred_at))
@@ -84,8 +93,16 @@ def field_dates(session: so.Session, poll: Poll) -> tuple[datetime | None, datet
         .group_by(AuditEvent.action)
     ):
         first[action], last[action] = earliest, latest
-    opened = poll.opens_at or first.get("poll-opened") or poll.created_at
-    closed = poll.closes_at or (last.get("poll-closed") if poll.status == PollStatus.CLOSED else None)
+    scheduled = poll.opens_at
+    if scheduled is not None and scheduled > now:
+        opened = scheduled  # not open yet: when it will be
+    else:
+        opened = min((d for d in (first.get("poll-opened"), scheduled) if d is not None), default=poll.created_at)
+    if poll.status == PollStatus.CLOSED:
+        closed = poll.closes_at if poll.closes_at is not None and poll.closes_at <= now else last.get("poll-closed")
+        closed = closed or poll.closes_at or now
+    else:
+        closed = poll.closes_at if poll.closes_at is not None and poll.closes_at <= now else None
     return opened, closed
 
 

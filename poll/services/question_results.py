@@ -176,7 +176,10 @@ def _shown(question: Question, counts: np.ndarray, masks: dict[str, np.ndarray],
     if question.maps_to is not None:
         codes, _table = tables[question.maps_to]
         shown_codes = {code for code, is_shown in zip(codes, masks[question.maps_to], strict=True) if is_shown}
-        # "Prefer not to say" is in no stratum: its count alone says nothing of anyone's answers.
+        # "Prefer not to say" is in no stratum: its count alone says nothing of anyone's answers. Counts that
+        # would add up to a hidden number answered are not shown either.
+        if not masks[answered_key(question)][0]:
+            return [False] * len(question.choices), False
         return [choice.code in shown_codes or (choice.code == PREFER_NOT and counts.sum() >= disclosure.MIN_GROUP)
                 for choice in question.choices], False
     # A multiple choice: counts only, once ten answered with two different answers, and how many answered

@@ -110,6 +110,8 @@ class Results:
     strata_sources: dict[str, list[str]] = field(default_factory=dict)
     # Each link sent by its AAPOR final disposition (None on a public page read back from its snapshot).
     dispositions: aapor.Dispositions | None = None
+    # True when partial responses are counted with the completes (public figures: see services.publication).
+    partials_folded: bool = False
 
     @property
     def response_rate(self) -> float | None:
@@ -120,7 +122,9 @@ class Results:
     @property
     def rates(self) -> dict | None:
         """The AAPOR dispositions, `e` and outcome rates (`stats.aapor.document`)."""
-        return aapor.document(self.dispositions) if self.dispositions is not None else None
+        if self.dispositions is None:
+            return None
+        return aapor.document(self.dispositions) | {"partials_counted_as_complete": self.partials_folded}
 
 
 def poll_results(
@@ -213,10 +217,13 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
     try:
         estimate, merged = weighting.estimate_merging(categories, targets, counts, chosen, len(results.options),
                                                       iraq.weighting_merges())
+    except weighting.NoPopulationError:
+        results.notes.append("No weighted estimate: some answers are in a category where the margins have no "
+                             "people.")
+        return None
     except weighting.RakingError:
         results.notes.append("No weighted estimate: even with governorates merged into regions and the two oldest "
-                             "age bands together, some category has no answers (or answers where the margins "
-                             "have no people).")
+                             "age bands together, some category has no answers.")
         return None
     raked, n_eff = estimate.rake, estimate.effective_n
     if merged:
@@ -266,19 +273,24 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
     """Each link sent by its final disposition, from the kept counters and the STOPs of unopened links.
 
-    A link opened is taken as delivered, whether or not a delivery report came:
-    the counters do not say which opened links had one. A link answered without
-    having been sent (answered through a forwarded message) is a case too.
+    Links known to have reached someone come first: answered, opened or
+    stopped, delivered. Of the other links sent, as many as there are failed
+    messages are not eligible (a message refused, or given up on; a failed
+    reminder of a link already counted is capped away here), and the rest are
+    of unknown eligibility. A link opened is taken as delivered, whether or not
+    a delivery report came: the counters do not say which opened links had
+    one. A link answered is taken as sent (the counters cannot tell one
+    answered without being sent), and never makes the unknown negative.
     """
     answered, opened = counts["answered"], counts["opened"]
     partial = min(counts.get("partial", 0), answered)
     refusal = max(opened - answered, 0) + stopped
     non_contact = max(counts["delivered"] - opened - stopped, 0)
-    not_eligible = counts.get("failed", 0)
-    known = answered + refusal + non_contact + not_eligible
+    rest = max(counts["sent"] - (answered + refusal + non_contact), 0)  # sent, and nothing more known
+    not_eligible = min(counts.get("failed", 0), rest)
     return aapor.Dispositions(
         complete=answered - partial, partial=partial, refusal=refusal, non_contact=non_contact,
-        unknown=max(counts["sent"] - known, 0), not_eligible=not_eligible,
+        unknown=rest - not_eligible, not_eligible=not_eligible,
     )
 
 

@@ -35,13 +35,18 @@
   }
 
   function refresh() {
-    if (panel.contains(document.activeElement) && document.activeElement.tagName === "SELECT") {
-      window.setTimeout(refresh, 3000);  // the reader is choosing: do not pull the list away
+    var choosing = panel.contains(document.activeElement) && document.activeElement.tagName === "SELECT";
+    if (choosing || document.hidden) {
+      window.setTimeout(refresh, 3000);  // the reader is choosing, or not looking: ask again later
       return;
     }
-    fetch(currentUrl(), { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    fetch(currentUrl(), {
+      credentials: "same-origin", redirect: "manual",
+      headers: { "Accept": "text/html", "X-Poll-Background": "1" }  // not the operator at work: no idle reset
+    })
       .then(function (response) {
-        if (!response.ok) { throw new Error(String(response.status)); }
+        // A redirect is the login page: the session ended, and these figures are stale.
+        if (!response.ok || response.type === "opaqueredirect") { throw new Error(String(response.status)); }
         return response.text();
       })
       .then(function (html) {

@@ -49,12 +49,13 @@ class Dispositions:
 
 
 def rates(cases: Dispositions) -> dict[str, float | None]:
-    """RR1-RR6, COOP1-COOP4, REF1-REF3 and CON1-CON3; None where the denominator is 0."""
+    """RR1-RR6, COOP1-COOP4, REF1-REF3 and CON1-CON3; None where the denominator is 0, and the rates
+    that need `e` (RR3, RR4, REF2, CON2) None while no case's eligibility is known."""
     i, p, r, nc, o, u = cases.complete, cases.partial, cases.refusal, cases.non_contact, cases.other, cases.unknown
-    e = cases.e if cases.e is not None else 1.0
+    e = cases.e
     answered = i + p
     all_cases = answered + r + nc + o + u
-    estimated = answered + r + nc + o + e * u
+    estimated = answered + r + nc + o + e * u if e is not None else 0
     known = answered + r + nc + o
     interviewed = answered + r + o
     return {

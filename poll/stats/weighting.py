@@ -25,6 +25,10 @@ class RakingError(ValueError):
     """The margins cannot be met: a category with a population share has no respondents."""
 
 
+class NoPopulationError(RakingError):
+    """Respondents in a category whose target is 0: merging categories would hide them, so weighting stops."""
+
+
 def rake(
     categories: Sequence[np.ndarray],
     targets: Sequence[np.ndarray],
@@ -53,7 +57,7 @@ def rake(
         if np.any((goal > 0) & ~present):
             raise RakingError("a category with a population share has no respondents")
         if np.any((goal == 0) & present):
-            raise RakingError("respondents in a category the margins give no population")
+            raise NoPopulationError("respondents in a category the margins give no population")
     gap = np.inf
     for iteration in range(1, max_iterations + 1):
         for codes, goal in zip(categories, goals, strict=True):
@@ -180,7 +184,8 @@ def estimate_merging(
     """`estimate_from_cells` with the first of `merges` that makes raking possible, and that merge's name.
 
     Each merge is (its name, {margin index: each category's group}); raises
-    RakingError when none works.
+    RakingError when none works, and NoPopulationError at once, without
+    merging, when respondents are where the margins have no people.
     """
     error = RakingError("no merges to try")
     for name, groups in merges:
@@ -189,6 +194,8 @@ def estimate_merging(
             merged_categories[k], merged_targets[k] = collapse(categories[k], targets[k], grouping)
         try:
             return estimate_from_cells(merged_categories, merged_targets, counts, options, option_count), name
+        except NoPopulationError:
+            raise
         except RakingError as failed:
             error = failed
     raise error

@@ -67,6 +67,9 @@ def lifetimes() -> operators.Lifetimes:
                                absolute=timedelta(hours=float(config["SESSION_MAX_HOURS"])))
 
 
+BACKGROUND_HEADER = "X-Poll-Background"
+
+
 @bp.before_app_request
 def _load_operator() -> None:
     g.operator = None
@@ -88,7 +91,9 @@ def _load_operator() -> None:
             session.clear()
         return
     g.operator = found.operator
-    if found.needs_touch:
+    # The dashboard's own refreshes (dashboard.js) are not the operator at work: they do not keep the session
+    # alive past its idle limit, or a dashboard left open would never log out.
+    if found.needs_touch and request.headers.get(BACKGROUND_HEADER) != "1":
         begin_write(db)
         operators.touch(db, found.session_id, now=now)
         db.commit()

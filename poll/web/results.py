@@ -54,7 +54,8 @@ def poll_page(slug: str):
         share_url=f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('results.public', slug=poll.slug)}",
         group=public.group_figures(outcome, labels, request.args.get("group"), language),
         sender=public.sender(poll, language, current_app.config["SMS_SENDER"]),
-        field_dates=methodology.field_dates(get_session(), poll),
+        field_dates=methodology.field_dates(get_session(), poll, now=utcnow()),
+        now=utcnow(),
     )
     return page, 200, PUBLIC_CACHE
 
@@ -66,11 +67,11 @@ def methodology_page(slug: str):
     if found is None:
         return render_template("errors/page.html", code=404), 404
     poll, published, outcome, _language = found
+    dates = methodology.field_dates(get_session(), poll, now=utcnow())
     statement = methodology.statement(get_session(), poll, published.document,
-                                      sms_sender=current_app.config["SMS_SENDER"])
+                                      sms_sender=current_app.config["SMS_SENDER"], dates=dates)
     return render_template("results/methodology.html", poll=poll, results=outcome, statement=statement,
-                           field_dates=methodology.field_dates(get_session(), poll),
-                           published_at=published.published_at), 200, PUBLIC_CACHE
+                           field_dates=dates, published_at=published.published_at), 200, PUBLIC_CACHE
 
 
 def _published(slug: str):

@@ -48,6 +48,13 @@ AUDIT_ACTION = {
     "tokens-revoked": _l("API tokens revoked"),
 }
 CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
+# How weighting merged categories (services.results Weighting.merged, iraq.weighting_merges), as readers are told.
+MERGED = {
+    "governorates merged into regions": _l("Some category had no answers, so governorates were merged into regions."),
+    "governorates merged into regions, 45-59 and 60+ together": _l(
+        "Some category had no answers, so governorates were merged into regions, and the age bands 45-59 and 60+ "
+        "into one."),
+}
 SEX = {"M": _l("men"), "F": _l("women")}
 STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
 DISPOSITION = {
