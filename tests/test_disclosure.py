@@ -203,7 +203,7 @@ def test_a_poll_with_few_answers_publishes_no_share(client, make_poll, make_link
     assert document["withheld"] and all(option["share"] is None for option in document["options"])
     page = client.get("/results/four?lang=en").get_data(as_text=True)
     assert "No shares yet" in page and "bar-value" not in page and "Answers as counted" not in page
-    assert "4 answered of 4 sent" in page  # how many answered is no secret; what they answered is
+    assert "4 answered of 4 invited" in page  # how many answered is no secret; what they answered is
 
 
 def test_twelve_answers_all_alike_are_still_withheld(client, make_poll, make_links):
