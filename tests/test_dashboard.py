@@ -202,3 +202,11 @@ def test_long_timelines_are_drawn_in_a_bounded_number_of_bars():
     one_hour = charts.timeline([(start, 40)], rtl=False, title="t", empty="none", time_label=str,
                                peak_label=lambda count, hours: f"{count} in {hours} h")
     assert "40 in 1 h" in one_hour and 'width="640' not in one_hour.split("<rect", 2)[-1]
+
+
+def test_every_note_of_the_results_has_words_in_each_language():
+    from poll.services import results
+    from poll.web import words
+
+    notes = {value for name, value in vars(results).items() if name.startswith("NOTE_")}
+    assert notes and set(words.NOTES) == notes

@@ -29,6 +29,15 @@ from poll.stats import aapor, disclosure, proportions, weighting
 
 SMALL_CELL = disclosure.MIN_GROUP  # the smallest group of answers shown
 
+# What the results say of themselves (`Results.notes`), in English; pages show them in the reader's
+# language (web.words.NOTES), so each is a fixed text.
+NOTE_WITHHELD = (f"Answer shares are shown from {SMALL_CELL} answers that do not all choose the same option: "
+                 "fewer would tell who answered what.")
+NOTE_NO_POPULATION = "No weighted estimate: some answers are in a category where the margins have no people."
+NOTE_NO_WEIGHTING = ("No weighted estimate: even with governorates merged into regions and the two oldest age bands "
+                     "together, some category has no answers.")
+NOTE_NOT_CONVERGED = "Weighting did not converge: no weighted figures are shown."
+
 
 @dataclass
 class OptionResult:
@@ -176,10 +185,7 @@ def poll_results(
         withheld=withheld,
     )
     if withheld:
-        results.notes.append(
-            f"Answer shares are shown from {SMALL_CELL} answers that do not all choose the same option: "
-            "fewer would tell who answered what."
-        )
+        results.notes.append(NOTE_WITHHELD)
     else:
         results.weighting = _weighted(results, cells, position, run)
     tables, values = all_tables(session, poll, cells)
@@ -218,23 +224,19 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         estimate, merged = weighting.estimate_merging(categories, targets, counts, chosen, len(results.options),
                                                       iraq.weighting_merges())
     except weighting.NoPopulationError:
-        results.notes.append("No weighted estimate: some answers are in a category where the margins have no "
-                             "people.")
+        results.notes.append(NOTE_NO_POPULATION)
         return None
     except weighting.RakingError:
-        results.notes.append("No weighted estimate: even with governorates merged into regions and the two oldest "
-                             "age bands together, some category has no answers.")
+        results.notes.append(NOTE_NO_WEIGHTING)
         return None
     raked, n_eff = estimate.rake, estimate.effective_n
-    if merged:
-        results.notes.append(f"Weighted with {merged}: some category had no answers.")
+    # A merge is said where the weighting is described (Weighting.merged), not as a note.
     if raked.converged:
         for option, share in zip(results.options, estimate.shares, strict=True):
             option.weighted_share = float(share)
             option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
     else:
-        results.notes.append(f"Weighting did not converge in {raked.iterations} iterations: "
-                             "no weighted figures are shown.")
+        results.notes.append(NOTE_NOT_CONVERGED)
     return Weighting(
         margins="simulated population" if run else "census",
         respondents=int(counts.sum()),

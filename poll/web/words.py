@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
+from poll.services import results
 from poll.text import reveal_controls
 from poll.vocabulary import MessageState, Outcome, PollStatus
 
@@ -48,6 +49,15 @@ AUDIT_ACTION = {
     "tokens-revoked": _l("API tokens revoked"),
 }
 CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
+NOTES = {
+    results.NOTE_WITHHELD: _l("Answer shares are shown from 10 answers that do not all choose the same answer: "
+                              "fewer would tell who answered what."),
+    results.NOTE_NO_POPULATION: _l("No weighted estimate: some answers are in a category where the margins have no "
+                                   "people."),
+    results.NOTE_NO_WEIGHTING: _l("No weighted estimate: even with governorates merged into regions and the two "
+                                  "oldest age bands together, some category has no answers."),
+    results.NOTE_NOT_CONVERGED: _l("Weighting did not converge: no weighted figures are shown."),
+}
 # How weighting merged categories (services.results Weighting.merged, iraq.weighting_merges), as readers are told.
 MERGED = {
     "governorates merged into regions": _l("Some category had no answers, so governorates were merged into regions."),
