@@ -117,6 +117,13 @@ def census_margins() -> dict[str, dict[str, float]]:
     }
 
 
+def sex_by_age_band() -> dict[tuple[str, str], float]:
+    """Adult population shares of each (sex, age band) cell: the joint table behind the two margins."""
+    bands, male = age_band_shares(), male_share_by_age_band()
+    return {(sex, band): bands[band] * (male[band] if sex == "M" else 1 - male[band])
+            for sex in SEXES for band in AGE_BANDS}
+
+
 def margin_sources() -> dict[str, dict[str, str]]:
     """Per stratum, what `census_margins` gives exactly ("what") and where it comes from ("source")."""
     return {stratum: dict(_data()["margins"][stratum]) for stratum in STRATA}

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+import sqlalchemy as sa
+
 from poll import iraq
+from poll.models import Answer, Option
 from poll.services import polls, results
 from tests.helpers import fresh
 
@@ -82,3 +86,21 @@ def test_answered_links_are_counted_among_those_sent():
     cases = results.dispositions({"sent": 10, "delivered": 0, "opened": 5, "answered": 5}, stopped=0)
     assert cases.complete == 5 and cases.unknown == 5
     assert results.dispositions({"sent": 3, "delivered": 0, "opened": 5, "answered": 5}, stopped=0).unknown == 0
+
+
+def test_post_stratification_to_sex_and_age_stands_beside_raking(client, session, make_poll, make_links):
+    answer_everywhere_but(client, make_poll, make_links, set())
+    outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
+    post = results.document(outcome)["weighting"]["poststratified"]
+    assert post["variables"] == ["sex", "age_band"] and abs(sum(post["shares"].values()) - 1) < 1e-9
+    # Computed again from the answers themselves: each sex-and-age cell's shares, weighed by its population share.
+    joint = iraq.sex_by_age_band()
+    assert abs(sum(joint.values()) - 1) < 1e-9 and len(joint) == 2 * len(iraq.AGE_BANDS)
+    rows = fresh(session).execute(sa.select(Answer.sex, Answer.age_band, Option.code)
+                                  .join(Option, Option.id == Answer.option_id)).all()
+    expected = {code: 0.0 for code in post["shares"]}
+    for (sex, band), weight in joint.items():
+        cell = [code for s, b, code in rows if (s, b) == (sex, band)]
+        for code in expected:
+            expected[code] += weight * cell.count(code) / len(cell)
+    assert post["shares"] == pytest.approx(expected, abs=1e-12)

@@ -69,6 +69,8 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         max_gap=0.0, design_effect=w["design_effect"], effective_n=w["effective_n"],
         largest_weight=w.get("largest_weight", 1.0), merged=w.get("merged", ""),
         balance=w.get("balance", {}), spread=w.get("weight_spread", {}),
+        poststratified=(w.get("poststratified") or {}).get("shares", {}),
+        poststratified_n=(w.get("poststratified") or {}).get("effective_n"),
     ) if w else None
     codes = [o.code for o in options]
     breakdowns = {

@@ -71,6 +71,15 @@ class Weighting:
     balance: dict[str, dict[str, float]] = field(default_factory=dict)
     # The respondents' weights over their mean: min, q1, median, q3, max.
     spread: dict[str, float] = field(default_factory=dict)
+    # Beside raking: shares post-stratified to the adult sex-by-age-band table, by option code, and their
+    # effective n; empty while some cell has no answers.
+    poststratified: dict[str, float] = field(default_factory=dict)
+    poststratified_n: float | None = None
+
+    @property
+    def poststratified_text(self) -> str:
+        """The post-stratified shares as "1: 27.1%, 2: 46.3%, ...", in option order."""
+        return ", ".join(f"{code}: {100 * share:.1f}%" for code, share in self.poststratified.items())
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
@@ -251,8 +260,23 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
                                 strict=True))
                  for name, codes, target in zip(strata, categories, targets, strict=True)},
         spread=weighting.spread_of(estimate.weights, counts),
+        **_poststratified(known, counts, chosen, results.options),
         cell_weights={tuple(cell[1:4]): float(w) for cell, w in zip(known, estimate.weights, strict=True)},
     )
+
+
+def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list[OptionResult]) -> dict:
+    # Post-stratification to sex x age band, whose joint adult table the data hold (iraq.sex_by_age_band).
+    joint = iraq.sex_by_age_band()
+    keys = list(joint)
+    index = {key: i for i, key in enumerate(keys)}
+    cells = np.array([index[(cell[2], cell[3])] for cell in known])
+    found = weighting.poststratified(cells, np.array([joint[key] for key in keys]), counts, chosen, len(options))
+    if found is None:
+        return {}
+    shares, n_eff = found
+    return {"poststratified": {option.code: float(share) for option, share in zip(options, shares, strict=True)},
+            "poststratified_n": float(n_eff)}
 
 
 def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[list[str], np.ndarray]],
@@ -412,6 +436,8 @@ def document(results: Results) -> dict:
             "merged": w.merged,
             "balance": w.balance,
             "weight_spread": w.spread,
+            "poststratified": {"variables": ["sex", "age_band"], "shares": w.poststratified,
+                               "effective_n": w.poststratified_n} if w.poststratified else None,
             "targets": iraq.margin_sources() if w.margins == "census" else {
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}
                 for stratum in iraq.STRATA},

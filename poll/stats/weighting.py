@@ -177,6 +177,21 @@ def spread_of(weights: np.ndarray, counts: np.ndarray) -> dict[str, float]:
              ("max", float(sorted_weights[-1])))}
 
 
+def poststratified(cells: np.ndarray, targets: np.ndarray, counts: np.ndarray, options: np.ndarray,
+                   option_count: int) -> tuple[np.ndarray, float] | None:
+    """Answer shares post-stratified to the joint population shares `targets` of the cells, and the effective n.
+
+    Each respondent of cell c weighs targets[c] / (respondents in c). None when a
+    cell with people has no respondents: post-stratification needs every cell full.
+    """
+    goal = np.asarray(targets, dtype=float) / np.sum(targets)
+    sample = np.bincount(cells, weights=counts, minlength=len(goal))
+    if np.any((goal > 0) & (sample == 0)):
+        return None
+    per_person = np.divide(goal, sample, out=np.zeros(len(goal)), where=sample > 0)[cells]
+    return weighted_shares(options, per_person * counts, option_count), effective_n(per_person, counts)
+
+
 def estimate_merging(
     categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, options: np.ndarray,
     option_count: int, merges: Sequence[tuple[str, Mapping[int, Sequence[int]]]],
