@@ -19,7 +19,7 @@ import sqlalchemy.orm as so
 
 from poll import phones
 from poll.db import insert_or_skip
-from poll.models import InboundMessage, Recipient
+from poll.models import InboundMessage, Recipient, SmsConversation
 from poll.services import answers, conversations, outbox, refusals
 from poll.sms import replies
 from poll.vocabulary import Channel, Outcome, SmsOutcome
@@ -71,14 +71,11 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
         outbox.opt_out(session, phone)
         conversations.end(session, phone, secret=talk.secret)
         return Handled(SmsOutcome.STOPPED, _language_of(session, phone))
-    conversation = conversations.find(session, phone, now=now, secret=talk.secret)
+    conversation, ballot = _conversation(session, phone, now=now, talk=talk)
     if conversation is not None:
-        link = answers.latest_link(session, phone)
-        ballot = link.ballot if link is not None and link.poll_id == conversation.poll_id else None
-        if ballot is not None:
-            step = conversations.answer(session, conversation, ballot, text, now=now, hours=talk.hours)
-            return Handled(step.outcome, conversation.language, is_private=ballot.is_anonymous, asked=step.asked,
-                           error=step.error)
+        step = conversations.answer(session, conversation, ballot, text, now=now, hours=talk.hours)
+        return Handled(step.outcome, conversation.language, is_private=ballot.is_anonymous, asked=step.asked,
+                       error=step.error)
     link = answers.latest_link(session, phone)
     if link is None:
         return Handled(SmsOutcome.NO_POLL, _language_of(session, phone))
@@ -120,12 +117,23 @@ def _again(session: so.Session, sender: str, *, now: datetime, talk: Conversatio
         phone = phones.from_gateway(sender)
     except ValueError:
         return Handled(SmsOutcome.DUPLICATE, "ar")
-    conversation = conversations.find(session, phone, now=now, secret=talk.secret)
-    link = answers.latest_link(session, phone) if conversation is not None else None
-    if conversation is None or link is None or link.poll_id != conversation.poll_id:
+    conversation, ballot = _conversation(session, phone, now=now, talk=talk)
+    if conversation is None:
         return Handled(SmsOutcome.DUPLICATE, _language_of(session, phone))
-    return Handled(SmsOutcome.DUPLICATE, conversation.language,
-                   asked=conversations.asking(link.ballot, conversation))
+    return Handled(SmsOutcome.DUPLICATE, conversation.language, asked=conversations.asking(ballot, conversation))
+
+
+def _conversation(session: so.Session, phone: str, *, now: datetime,
+                  talk: Conversations) -> tuple[SmsConversation | None, answers.Ballot | None]:
+    # The phone's conversation going on, with the ballot it asks from; (None, None) when there is none, or
+    # its poll is no longer the one the phone's latest link belongs to.
+    conversation = conversations.find(session, phone, now=now, secret=talk.secret)
+    if conversation is None:
+        return None, None
+    link = answers.latest_link(session, phone)
+    if link is None or link.poll_id != conversation.poll_id:
+        return None, None
+    return conversation, link.ballot
 
 
 def _language_of(session: so.Session, phone: str) -> str:

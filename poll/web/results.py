@@ -40,6 +40,7 @@ def poll_page(slug: str):
         return render_template("errors/page.html", code=404), 404
     poll, published, outcome, language = found
     labels = figures.option_labels(outcome, language)
+    now = utcnow()
     page = render_template(
         "results/public.html",
         poll=poll,
@@ -54,8 +55,8 @@ def poll_page(slug: str):
         share_url=f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('results.public', slug=poll.slug)}",
         group=public.group_figures(outcome, labels, request.args.get("group"), language),
         sender=public.sender(poll, language, current_app.config["SMS_SENDER"]),
-        field_dates=methodology.field_dates(get_session(), poll, now=utcnow()),
-        now=utcnow(),
+        field_dates=methodology.field_dates(get_session(), poll, now=now),
+        now=now,
     )
     return page, 200, PUBLIC_CACHE
 
