@@ -16,9 +16,9 @@ AGES = {"18-29": 20, "30-44": 35, "45-59": 50, "60+": 70}
 
 
 def answer_everywhere_but(client, make_poll, make_links, missing: set[str]) -> None:
-    """Eight answers in each governorate not in `missing`: both sexes, every age band, all three options."""
+    """Eight answers in each governorate not in `missing`: both sexes, every age band, the options in turn."""
     poll = make_poll("weighted")
-    options = itertools.cycle("1231")
+    options = itertools.cycle("123")  # a cycle of three, so each sex-and-age cell gets mixed answers
     for governorate in iraq.categories("governorate"):
         if governorate in missing:
             continue
@@ -104,3 +104,14 @@ def test_post_stratification_to_sex_and_age_stands_beside_raking(client, session
         for code in expected:
             expected[code] += weight * cell.count(code) / len(cell)
     assert post["shares"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_post_stratification_waits_until_every_sex_and_age_cell_is_a_safe_group(client, session, make_poll,
+                                                                                  make_links):
+    # One governorate of each region answers: weighting merges governorates into regions and works, but each
+    # sex-and-age cell holds four answers, too few to be shown, so nothing is post-stratified.
+    one_per_region = {"IQ-AR", "IQ-NI", "IQ-BG", "IQ-BA"}
+    answer_everywhere_but(client, make_poll, make_links, set(iraq.categories("governorate")) - one_per_region)
+    weighted = results.poll_results(fresh(session), polls.get_poll(session, "weighted")).weighting
+    assert weighted is not None and weighted.converged and weighted.merged
+    assert weighted.poststratified == {}

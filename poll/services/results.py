@@ -267,10 +267,16 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
 
 def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list[OptionResult]) -> dict:
     # Post-stratification to sex x age band, whose joint adult table the data hold (iraq.sex_by_age_band).
+    # Only when every sex-and-age cell is a safe group: the crossing of sex with age is no published
+    # breakdown, and a small cell's answers would weigh its whole population share.
     joint = iraq.sex_by_age_band()
     keys = list(joint)
     index = {key: i for i, key in enumerate(keys)}
     cells = np.array([index[(cell[2], cell[3])] for cell in known])
+    table = np.zeros((len(keys), len(options)))
+    np.add.at(table, (cells, chosen), counts)
+    if not all(disclosure.is_safe(row) for row in table):
+        return {}
     found = weighting.poststratified(cells, np.array([joint[key] for key in keys]), counts, chosen, len(options))
     if found is None:
         return {}
