@@ -39,7 +39,7 @@ from poll.services import (
     results,
     simulation,
 )
-from poll.simulate import live, montecarlo, scenario
+from poll.simulate import answering, live, montecarlo, scenario
 from poll.simulate import report as mc_report
 from poll.sms import dispatcher, gateways
 
@@ -258,13 +258,15 @@ def links_command(session, slug: str, limit: int | None, language: str | None, u
               help="With --live: stop after this long.")
 @click.option("--replications", type=click.IntRange(min=1, max=1_000_000),
               help="Monte Carlo: replicate the poll this many times without the database.")
+@click.option("--weight-education", is_flag=True,
+              help="With --replications: rake on education too, as the poll's education question allows.")
 @click.option("--reset", is_flag=True, help="First clear the poll's simulated audience, links, answers and runs.")
 @click.option("--discard-real-data", is_flag=True,
               help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
 @with_appcontext
 def simulate_command(slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
-                     max_seconds, replications, reset, discard_real_data, as_json) -> None:
+                     max_seconds, replications, weight_education, reset, discard_real_data, as_json) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
@@ -279,13 +281,15 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
         plan.check()
         if replications and (live_url or reset):
             raise Invalid("--replications runs without the database: leave out --live and --reset")
+        if weight_education and not replications:
+            raise Invalid("--weight-education goes with --replications")
         if discard_real_data and not reset:
             raise Invalid("--discard-real-data goes with --reset")
         base = _live_target(live_url) if live_url else None
     except PollError as exc:
         raise click.ClickException(str(exc)) from None
     if replications:
-        in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, as_json))
+        in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, weight_education, as_json))
         return
     requests = None
     if base:
@@ -308,12 +312,17 @@ def _english_labels(poll) -> dict[str, str]:
     return {option.code: pick(option.label, LANGUAGES["en"]) for option in poll.options}
 
 
-def _monte_carlo(session, slug: str, plan: simulation.Plan, replications: int, as_json: bool) -> None:
+def _monte_carlo(session, slug: str, plan: simulation.Plan, replications: int, weight_education: bool,
+                 as_json: bool) -> None:
     poll = polls.get_poll(session, slug)
+    if weight_education and not any(answering.is_education(q) for q in polls.questions_of(poll)):
+        raise click.ClickException(f"poll {slug} does not ask education (a question named education with the "
+                                   "levels 1-5): there is nothing to weight on")
     chosen = plan.scenario
     with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
         mc = montecarlo.run(chosen, population_size=plan.population_size, sample_size=plan.sample_size,
-                            replications=replications, seed=plan.seed, progress=lambda done: bar.update(1))
+                            replications=replications, seed=plan.seed, rake_education=weight_education,
+                            progress=lambda done: bar.update(1))
     summary = mc_report.montecarlo_json(mc, chosen.name)
     simulation.keep_montecarlo(session, poll, plan, mc, summary)
     click.echo(json.dumps(summary) if as_json else mc_report.montecarlo_table(mc, chosen.name, _english_labels(poll)))

@@ -109,6 +109,8 @@ class Poll(Base):
     yes_no: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
     # Whom respondents may contact about the poll, per language (shown after they answer); may be empty.
     contact: so.Mapped[dict[str, str]] = so.mapped_column(default=dict, server_default="{}")
+    # A split-ballot experiment: its seed and the variants of the headline (`variants.Experiment`); None: none.
+    experiment: so.Mapped[dict[str, Any] | None]
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
@@ -245,6 +247,8 @@ class Link(Base):
     # answer's time. The day is all reminders and the funnel need.
     opened_on: so.Mapped[date | None]
     answered_on: so.Mapped[date | None]
+    # The split-ballot variant the link shows (`variants.assign`); None when the poll has no experiment.
+    variant: so.Mapped[str | None] = so.mapped_column(sa.String(16))
 
     poll: so.Mapped[Poll] = so.relationship()
     recipient: so.Mapped[Recipient] = so.relationship()
@@ -294,6 +298,8 @@ class Answer(Base):
     # The answers to the questions after the headline, by name: a code, a list of
     # codes, a number or a text. None for a one-question poll.
     values: so.Mapped[dict[str, Any] | None]
+    # The split-ballot variant the respondent was shown; None without an experiment.
+    variant: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     # Only for polls that are not anonymous.
     link_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("links.id", ondelete="SET NULL"), unique=True
@@ -467,6 +473,17 @@ class AnswerTally(Base):
     sex: so.Mapped[str] = so.mapped_column(sa.String(1), primary_key=True)
     age_band: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
     channel: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
+    count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+
+
+class VariantTally(Base):
+    """Headline answers counted by split-ballot variant and option, kept in the answering transaction."""
+
+    __tablename__ = "variant_tallies"
+
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    variant: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 

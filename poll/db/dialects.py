@@ -53,9 +53,15 @@ INSERT INTO hourly_tallies (poll_id, option_id, hour, count)
 SELECT :poll_id, :option_id, :answered_hour, 1 {from_receipt}
 ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1"""
 _ANSWER = """
-INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, "values", link_id)
-SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :values, :link_id
+INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, "values", variant,
+                     link_id)
+SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, :age_band, :values, :variant, :link_id
 {from_receipt}"""
+# A split-ballot poll's answers by variant: nothing for a poll without one (variant NULL).
+_BY_VARIANT = """
+INSERT INTO variant_tallies (poll_id, variant, option_id, count)
+SELECT :poll_id, :variant, :option_id, 1 {from_receipt} {and_} :variant IS NOT NULL
+ON CONFLICT (poll_id, variant, option_id) DO UPDATE SET count = variant_tallies.count + 1"""
 # The other questions' tally: `tally` is a JSON list of [question id, value], one per cell (see answers.tally_values).
 _BY_VALUE = """
 INSERT INTO value_tallies (poll_id, question_id, option_id, value, count)
@@ -83,6 +89,7 @@ _TYPES = {
     "sex": sa.String(),
     "age_band": sa.String(),
     "values": Answer.values.type,
+    "variant": sa.String(),
     "tally": sa.String(),
 }
 
@@ -131,6 +138,7 @@ class SQLite:
     _WRITES = tuple(_typed(part.format(receipt="", from_receipt="WHERE true"))
                     for part in (_COUNTERS, _BY_STRATUM, _BY_HOUR, _ANSWER))
     _BY_VALUE = _typed(_SQLITE_BY_VALUE)
+    _BY_VARIANT = _typed(_BY_VARIANT.format(from_receipt="WHERE", and_=""))
 
     def write_answer(self, session: so.Session, params: Mapping[str, Any]) -> bool:
         """Write an answer, its receipt, its link's day and its tallies; False if the link had its answer already."""
@@ -141,6 +149,8 @@ class SQLite:
             session.execute(statement, params)
         if params["tally"] != NO_VALUES:
             session.execute(self._BY_VALUE, params)
+        if params["variant"] is not None:
+            session.execute(self._BY_VARIANT, params)
         return True
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
@@ -239,7 +249,8 @@ class PostgreSQL:
         "counted AS (" + _COUNTERS.format(receipt="receipt, ") + "), "
         "by_stratum AS (" + _BY_STRATUM.format(from_receipt="FROM receipt") + "), "
         "by_hour AS (" + _BY_HOUR.format(from_receipt="FROM receipt") + "), "
-        "by_value AS (" + _POSTGRESQL_BY_VALUE + ") "
+        "by_value AS (" + _POSTGRESQL_BY_VALUE + "), "
+        "by_variant AS (" + _BY_VARIANT.format(from_receipt="FROM receipt", and_="WHERE") + ") "
         + _ANSWER.format(from_receipt="FROM receipt") + " RETURNING id"
     )
 

@@ -13,13 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll import iraq, questionnaire
+from poll import iraq, questionnaire, variants
 from poll.db import bulk_update, dialects
 from poll.models import Answer, Link, Poll, Recipient, poll_phase
 from poll.questionnaire import Question
 from poll.services import tallies
 from poll.services.links import is_well_formed
-from poll.services.polls import questions_of
+from poll.services.polls import experiment_of, questions_of
 from poll.vocabulary import Outcome, Phase, PollStatus
 
 
@@ -50,6 +50,7 @@ class Ballot:
     rendered: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     slug: str = ""
     contact: dict[str, str] = field(default_factory=dict)
+    experiment: variants.Experiment | None = None
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:
@@ -57,8 +58,38 @@ class Ballot:
             poll.id, poll.question, poll.sender, poll.default_language, poll.is_anonymous, poll.yes_no,
             tuple(BallotOption(option.id, option.code, option.label) for option in poll.options),
             tuple(questions_of(poll)), {row.name: row.id for row in poll.questions},
-            slug=poll.slug, contact=dict(poll.contact or {}),
+            slug=poll.slug, contact=dict(poll.contact or {}), experiment=experiment_of(poll),
         )
+
+    def variant(self, name: str | None) -> variants.Variant | None:
+        """The split-ballot variant called `name`, None when the poll has no experiment."""
+        return self.experiment.variant(name) if self.experiment is not None else None
+
+    def form_questions(self, variant: str | None) -> tuple[Question, ...]:
+        """The questions as the form of a link in `variant` asks them."""
+        shown = self.variant(variant)
+        return shown.form_questions(self.questions) if shown else self.questions
+
+    def question_text(self, variant: str | None) -> dict[str, str]:
+        """The headline's wording, per language, as a link in `variant` first shows it."""
+        shown = self.variant(variant)
+        return shown.question_label(self.headline) if shown else self.question
+
+    def option_label(self, variant: str | None, code: str) -> dict[str, str] | None:
+        """The wording of the headline's answer `code` as a link in `variant` shows it."""
+        shown = self.variant(variant)
+        choices = shown.headline(self.headline).choices if shown and not shown.steps else self.headline.choices
+        choice = next((choice for choice in choices if choice.code == code), None)
+        return choice.label if choice else None
+
+    def read(self, variant: str | None, posted: dict[str, list[str]]) -> questionnaire.Submission:
+        """A post to the form of a link in `variant`, read as the definition's questions (two steps made one)."""
+        shown = self.variant(variant)
+        submission = questionnaire.read_answers(
+            list(self.questions), shown.posted(self.headline, posted) if shown else posted)
+        if shown and shown.step_missing(posted) and self.headline.name in submission.errors:
+            submission.errors[variants.STEP] = submission.errors.pop(self.headline.name)
+        return submission
 
     @property
     def headline(self) -> Question:
@@ -97,6 +128,7 @@ class LinkState:
     language: str | None
     strata: tuple[str | None, str | None, str | None]
     ballot: Ballot
+    variant: str | None = None
 
     @property
     def poll_id(self) -> int:
@@ -127,7 +159,7 @@ _LINK = (
         _links.c.id, _links.c.token, _polls.c.status, _polls.c.opens_at, _polls.c.closes_at,
         _links.c.opened_on, _links.c.answered_on, _recipients.c.language,
         _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band,
-        _polls.c.id, _polls.c.created_at,
+        _polls.c.id, _polls.c.created_at, _links.c.variant,
     )
     .join(_polls, _polls.c.id == _links.c.poll_id)
     .join(_recipients, _recipients.c.id == _links.c.recipient_id)
@@ -146,10 +178,10 @@ def _link(session: so.Session, statement: sa.Select, params: dict) -> LinkState 
     if row is None:
         return None
     (link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
-     governorate, sex, age_band, poll_id, created_at) = row
+     governorate, sex, age_band, poll_id, created_at, variant) = row
     return LinkState(
         link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
-        (governorate, sex, age_band), _ballot(session, poll_id, created_at),
+        (governorate, sex, age_band), _ballot(session, poll_id, created_at), variant,
     )
 
 
@@ -202,7 +234,7 @@ def record_answer(
     if option is None:
         return Outcome.INVALID_OPTION
     row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata,
-                      answer_id if answer_id is not None else secrets.randbits(63), values)
+                      answer_id if answer_id is not None else secrets.randbits(63), values, link.variant)
     params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
                                     tally=_value_tally(link.ballot, row["values"]))
     written = dialects.of(session).write_answer(session, params)
@@ -220,6 +252,7 @@ def _cell(row: dict) -> tallies.Cell:
 def _answer_row(
     ballot: Ballot, link_id: int, option_id: int, channel: str, answered_at: datetime,
     strata: tuple[str | None, str | None, str | None], answer_id: int, values: Mapping[str, Any] | None = None,
+    variant: str | None = None,
 ) -> dict:
     """An answers row: what is kept of one answer, and nothing that leads back in an anonymous poll.
 
@@ -243,6 +276,7 @@ def _answer_row(
         "age_band": age_band,
         # None: only the headline so far (an SMS reply, the rest to follow); {} or more: the whole response.
         "values": stored if values is not None and ballot.follow_ups else None,
+        "variant": variant,
         "link_id": None if ballot.is_anonymous else link_id,
     }
 
@@ -283,15 +317,16 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     rows = [row for row in rows if row.link_id in claimed]
     if not rows:
         return 0
-    strata = {}
+    strata, shown = {}, {}
     unopened = 0
     for chunk in _chunks([row.link_id for row in rows], 5_000):
-        for link_id, opened_on, governorate, sex, age_band in session.execute(
-            sa.select(Link.id, Link.opened_on, Recipient.governorate, Recipient.sex, Recipient.age_band)
+        for link_id, opened_on, governorate, sex, age_band, variant in session.execute(
+            sa.select(Link.id, Link.opened_on, Recipient.governorate, Recipient.sex, Recipient.age_band, Link.variant)
             .join(Recipient, Recipient.id == Link.recipient_id)
             .where(Link.id.in_(chunk))
         ):
             strata[link_id] = (governorate, sex, age_band)
+            shown[link_id] = variant
             unopened += opened_on is None
     bulk_update(session, Link, "id", {
         "id": [row.link_id for row in rows],
@@ -302,13 +337,15 @@ def record_answers_bulk(session: so.Session, poll: Poll, rows: list[BulkAnswer],
     ballot = Ballot.of(poll)
     values = [
         _answer_row(ballot, row.link_id, row.option_id, channel, row.answered_at, strata[row.link_id],
-                    answer_id, row.values)
+                    answer_id, row.values, shown[row.link_id])
         for answer_id, row in zip(ids, rows, strict=True)
     ]
     session.execute(sa.insert(Answer.__table__), values)
     partial = sum(value["values"] is None for value in values) if ballot.follow_ups else 0
     tallies.bump(session, poll.id, {"answered": len(rows), "opened": unopened, "partial": partial})
     tallies.count_answers(session, poll.id, (_cell(value) for value in values))
+    tallies.count_variants(session, poll.id, ((value["variant"], value["option_id"]) for value in values
+                                              if value["variant"] is not None))
     if ballot.follow_ups:
         tallies.count_values(session, poll.id, (
             (question_id, value["option_id"], cell)

@@ -42,12 +42,18 @@ def template(poll: Poll, language: str) -> str:
     return pick(poll.sms_template, LANGUAGES[language]) if poll.sms_template else DEFAULT_TEMPLATE
 
 
-def compose(poll: Poll, language: str, link: str) -> str:
-    """The SMS text for one recipient: the poll's template filled in, then how to stop messages."""
+def compose(poll: Poll, language: str, link: str, variant: str | None = None) -> str:
+    """The SMS text for one recipient: the poll's template filled in, then how to stop messages.
+
+    A link in a split-ballot variant carries that variant's wording of the question.
+    """
     lang = LANGUAGES[language]
     text = template(poll, language)
     polls.check_sms_template(f"the {language} SMS of {poll.slug}", text)
-    filled = text.format(link=link, question=pick(poll.question, lang),
+    experiment = polls.experiment_of(poll)
+    shown = experiment.variant(variant) if experiment else None
+    question = shown.label if shown and shown.label else poll.question
+    filled = text.format(link=link, question=pick({**poll.question, **question}, lang),
                          sender=pick(poll.sender, lang) if poll.sender else "").strip()
     return f"{filled}\n{STOP_LINES[language]}"
 
@@ -103,15 +109,15 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
     )
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
     rows = session.execute(
-        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language)
+        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language, Link.variant)
         .join(Recipient, Recipient.id == Link.recipient_id)
         .where(Link.poll_id == poll.id, ~already.exists(), ~opted_out.exists())
         .order_by(Link.id)
     ).all()
     text = _composer(poll, base_url)
     return _queue(session, [
-        (link_id, MessageKind.INVITATION, phone, text(language, token), f"inv-{link_id}")
-        for link_id, token, phone, language in rows
+        (link_id, MessageKind.INVITATION, phone, text(language, token, variant), f"inv-{link_id}")
+        for link_id, token, phone, language, variant in rows
     ], sender=sender_of(poll, sender))
 
 
@@ -140,7 +146,7 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
     )
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
     rows = session.execute(
-        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language, previous.c.sent)
+        sa.select(Link.id, Link.token, Recipient.phone, Recipient.language, previous.c.sent, Link.variant)
         .join(Recipient, Recipient.id == Link.recipient_id)
         .join(previous, previous.c.link_id == Link.id)
         .where(
@@ -154,20 +160,21 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
     ).all()
     text = _composer(poll, base_url)
     return _queue(session, [
-        (link_id, MessageKind.REMINDER, phone, text(language, token), f"inv-{link_id}-r{sent}")
-        for link_id, token, phone, language, sent in rows
+        (link_id, MessageKind.REMINDER, phone, text(language, token, variant), f"inv-{link_id}-r{sent}")
+        for link_id, token, phone, language, sent, variant in rows
     ], sender=sender_of(poll, sender))
 
 
-def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str], str]:
-    # text(language, token): each language's message is composed once, then each recipient's link put in.
-    composed: dict[str, str] = {}
+def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str, str | None], str]:
+    # text(language, token, variant): each language's (and variant's) message is composed once, then each
+    # recipient's link put in.
+    composed: dict[tuple[str, str | None], str] = {}
 
-    def text(language: str | None, token: str) -> str:
-        language = language or poll.default_language
-        if language not in composed:
-            composed[language] = compose(poll, language, "\0")
-        return composed[language].replace("\0", links.link_url(base_url, token))
+    def text(language: str | None, token: str, variant: str | None) -> str:
+        key = (language or poll.default_language, variant)
+        if key not in composed:
+            composed[key] = compose(poll, key[0], "\0", variant)
+        return composed[key].replace("\0", links.link_url(base_url, token))
 
     return text
 

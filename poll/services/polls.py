@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll import questionnaire
+from poll import questionnaire, variants
 from poll.errors import Invalid, NotFound
 from poll.i18n import LANGUAGES
 from poll.models import Audience, Option, Poll, PollQuestion, utcnow
@@ -23,9 +23,9 @@ OPTION_CODE = re.compile(r"[0-9A-Za-z]{1,8}")
 # What a phone shows as the sender: up to 11 letters and digits, or a number (GSM 03.40 TP-OA).
 SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15}")
 BUILTIN = "coalition-2024"
-BUILTINS = ("coalition-2024", "coalition-2024-two-step")
+BUILTINS = ("coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot")
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
-             "sms_sender", "yes_no", "contact"}
+             "sms_sender", "yes_no", "contact", "experiment"}
 SMS_PLACEHOLDERS = {"link", "question", "sender"}
 
 
@@ -56,6 +56,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
     if session.scalar(sa.select(Poll.id).where(Poll.slug == slug)) is not None:
         raise Invalid(f"a poll with slug {slug!r} exists already")
     headline = next(question for question in questions if question.is_headline)
+    experiment = variants.read(definition.get("experiment"), headline)
     poll = Poll(
         slug=slug,
         question=dict(headline.label),
@@ -66,6 +67,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         sms_sender=definition.get("sms_sender"),
         yes_no=dict(definition.get("yes_no", {})),
         contact=dict(definition.get("contact", {})),
+        experiment=experiment.as_dict() if experiment else None,
         status=PollStatus.DRAFT,
         options=[
             Option(code=choice.code, position=index, label=dict(choice.label))
@@ -87,6 +89,11 @@ def questions_of(poll: Poll) -> list[questionnaire.Question]:
         questionnaire.Question.from_row(row, headline_choices if row.role == "headline" else None)
         for row in poll.questions
     ]
+
+
+def experiment_of(poll: Poll) -> variants.Experiment | None:
+    """`poll`'s split-ballot experiment, if it has one."""
+    return variants.Experiment.from_dict(poll.experiment)
 
 
 def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:

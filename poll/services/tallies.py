@@ -34,6 +34,7 @@ from poll.models import (
     Refusal,
     ServerCounter,
     ValueTally,
+    VariantTally,
 )
 from poll.questionnaire import tally_cells
 from poll.services.polls import questions_of
@@ -118,6 +119,28 @@ def count_values(session: so.Session, poll_id: int, cells: Iterable[tuple[int, i
         ["poll_id", "question_id", "option_id", "value"],
         "count",
     )
+
+
+def count_variants(session: so.Session, poll_id: int, cells: Iterable[tuple[str, int]]) -> None:
+    """Add (variant, headline option id) cells to the variant tally of `poll_id`."""
+    upsert_add(
+        session,
+        VariantTally,
+        [{"poll_id": poll_id, "variant": v, "option_id": o, "count": n} for (v, o), n in sorted(Counter(cells).items())],
+        ["poll_id", "variant", "option_id"],
+        "count",
+    )
+
+
+def variant_cells(session: so.Session, poll: Poll) -> list[tuple[str, int, int]]:
+    """(variant, option_id, count) rows of the variant tally."""
+    return [
+        tuple(row)
+        for row in session.execute(
+            sa.select(VariantTally.variant, VariantTally.option_id, VariantTally.count)
+            .where(VariantTally.poll_id == poll.id, VariantTally.count > 0)
+        )
+    ]
 
 
 def value_cells(session: so.Session, poll: Poll) -> list[tuple[int, int, str, int]]:
@@ -231,8 +254,13 @@ def recount(session: so.Session, poll: Poll) -> dict:
             .group_by(Answer.answered_hour, Answer.option_id)
         )
     }
+    variants = dict(((v, o), n) for v, o, n in session.execute(
+        sa.select(Answer.variant, Answer.option_id, sa.func.count())
+        .where(Answer.poll_id == poll.id, Answer.variant.is_not(None))
+        .group_by(Answer.variant, Answer.option_id)
+    ))
     return {"counters": {k: v for k, v in counts.items() if v}, "strata": strata, "hours": hours,
-            "values": _recount_values(session, poll)}
+            "values": _recount_values(session, poll), "variants": variants}
 
 
 def _no_values() -> sa.ColumnElement[bool]:
@@ -276,10 +304,11 @@ def kept(session: so.Session, poll: Poll) -> dict:
     strata = {(o, g, s, a, c): n for o, g, s, a, c, n in stratum_cells(session, poll)}
     hours = {(hour, o): n for hour, o, n in hourly(session, poll) if n}
     values = {(q, o, v): n for q, o, v, n in value_cells(session, poll)}
-    return {"counters": counts, "strata": strata, "hours": hours, "values": values}
+    variants = {(v, o): n for v, o, n in variant_cells(session, poll)}
+    return {"counters": counts, "strata": strata, "hours": hours, "values": values, "variants": variants}
 
 
 def clear(session: so.Session, poll: Poll) -> None:
     """Drop `poll`'s counters and tallies (when its rows are cleared too)."""
-    for model in (PollCounter, AnswerTally, HourlyTally, ValueTally):
+    for model in (PollCounter, AnswerTally, HourlyTally, ValueTally, VariantTally):
         session.execute(sa.delete(model).where(model.poll_id == poll.id))

@@ -13,6 +13,11 @@ population; a forwarded link not answered like-mindedly is answered with
 the opinions of the sender's governorate (the person-level simulator draws
 one person of it); repeats and guessed links change no estimate under
 personal links, so they are left out here.
+
+With `rake_education`, weighting also rakes on education, as a poll whose
+form asks it could if the adult shares by education were known: the
+simulated population's own shares are the targets, so what this shows is
+the most that asking it can buy.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class MonteCarlo:
     weighted: Estimates
     weighting_failures: int  # replications where weighting failed even with categories merged: left out of `weighted`
     weighting_merged: int = 0  # replications weighted only with categories merged (`iraq.weighting_merges`)
+    weighted_on: tuple[str, ...] = STRATA  # the margins raked to
 
 
 def _p_in_time(scenario: Scenario) -> float:
@@ -77,9 +83,10 @@ def run(
     sample_size: int,
     replications: int,
     seed: int,
+    rake_education: bool = False,
     progress: Callable[[int], None] = lambda done: None,
 ) -> MonteCarlo:
-    """Replicate the poll `replications` times on one seeded population."""
+    """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin."""
     rng = np.random.default_rng(seed)
     people = population.generate(population_size, rng, education_shares(scenario))
     opinion = behaviour.opinions(people, scenario, rng)
@@ -89,7 +96,6 @@ def run(
     key = (((stratum * 2 + people.is_urban) * len(iraq.carriers()) + people.carrier) * len(EDUCATION)
            + people.education) * len(OPTIONS) + opinion
     _, first, sizes = np.unique(key, return_index=True, return_counts=True)
-    cell_stratum = stratum[first]
     cell_opinion = opinion[first]
 
     p_open, p_answer = behaviour.answer_probability(people, opinion, scenario)
@@ -109,18 +115,24 @@ def run(
     outcome_p = np.clip(outcome_p, 0, None)
     outcome_p /= outcome_p.sum(axis=1, keepdims=True)
 
+    # The cells answers are counted in: the strata, and with `rake_education` each stratum by education.
+    levels = len(EDUCATION) if rake_education else 1
+    group = stratum * levels + (people.education if rake_education else 0)
+    cell_group = group[first]
     strata_count = int(np.prod(STRATA_SIZES))
-    stratum_shares = np.bincount(stratum, minlength=strata_count) / population_size
-    targets = [
-        np.bincount(getattr(people, name), minlength=size) / population_size
-        for name, size in zip(STRATA, STRATA_SIZES, strict=True)
-    ]
-    all_strata = np.arange(strata_count)
-    stratum_governorate = all_strata // (2 * STRATA_SIZES[2])
-    stratum_parts = [
-        all_strata // (2 * STRATA_SIZES[2]),
+    group_count = strata_count * levels
+    group_shares = np.bincount(group, minlength=group_count) / population_size
+    margins = [*STRATA, "education"] if rake_education else list(STRATA)
+    sizes_of = {**dict(zip(STRATA, STRATA_SIZES, strict=True)), "education": len(EDUCATION)}
+    targets = [np.bincount(getattr(people, name), minlength=sizes_of[name]) / population_size for name in margins]
+    all_groups = np.arange(group_count)
+    all_strata = all_groups // levels
+    group_governorate = all_strata // (2 * STRATA_SIZES[2])
+    group_parts = [
+        group_governorate,
         (all_strata // STRATA_SIZES[2]) % 2,
         all_strata % STRATA_SIZES[2],
+        *([all_groups % levels] if rake_education else []),
     ]
     stuffing = scenario["stuffing"]
     campaigners = stuffing["campaigners"] if stuffing["attempts_each"] else 0
@@ -142,15 +154,15 @@ def run(
         forwardee_wins = rng.binomial(outcomes[:, 2], FORWARDEE_FIRST)
         own_answers = outcomes[:, 0] + outcomes[:, 2] - forwardee_wins
         forwarded = outcomes[:, 1] + forwardee_wins
-        table = np.zeros((strata_count, k))
-        np.add.at(table, (cell_stratum, cell_opinion), own_answers)
+        table = np.zeros((group_count, k))
+        np.add.at(table, (cell_group, cell_opinion), own_answers)
         # Forwarded answers: like-minded ones think as the sender's cell does, the rest as the sender's governorate.
         like = rng.binomial(forwarded.astype(np.int64), like_minded)
-        np.add.at(table, (cell_stratum, cell_opinion), like)
-        others = np.bincount(cell_stratum, weights=forwarded - like, minlength=strata_count).astype(np.int64)
-        table += rng.multinomial(others, governorate_truth[stratum_governorate])
+        np.add.at(table, (cell_group, cell_opinion), like)
+        others = np.bincount(cell_group, weights=forwarded - like, minlength=group_count).astype(np.int64)
+        table += rng.multinomial(others, governorate_truth[group_governorate])
         if campaigners:
-            table[:, stuffing_option] += rng.multinomial(campaigners, stratum_shares)
+            table[:, stuffing_option] += rng.multinomial(campaigners, group_shares)
 
         counts = table.sum(axis=0)
         n = counts.sum()
@@ -159,10 +171,10 @@ def run(
         low, high = proportions.wilson_arrays(raw[r], n)
         raw_hit[r] = (low <= truth) & (truth <= high)
 
-        rows_stratum, rows_option = np.nonzero(table)
+        rows_group, rows_option = np.nonzero(table)
         try:
             estimate, how = weighting.estimate_merging(
-                [part[rows_stratum] for part in stratum_parts], targets, table[rows_stratum, rows_option],
+                [part[rows_group] for part in group_parts], targets, table[rows_group, rows_option],
                 rows_option, k, iraq.weighting_merges(),
             )
         except weighting.RakingError:
@@ -185,6 +197,7 @@ def run(
         weighted=_summarise(weighted[ok], weighted_hit[ok], truth),
         weighting_failures=failures,
         weighting_merged=merged,
+        weighted_on=tuple(margins),
     )
 
 

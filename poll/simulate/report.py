@@ -31,6 +31,7 @@ def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -
         )
     lines.append("")
     lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
+    lines.append(f"  weighted: raked on {', '.join(mc.weighted_on)}")
     lines.append(f"  weighted figures rest on {weighted_replications(mc):,} of {mc.replications:,} replications: "
                  f"{mc.weighting_failures:,} could not be weighted even with categories merged, "
                  f"{mc.weighting_merged:,} only with governorates merged into regions")
@@ -62,6 +63,7 @@ def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
         "weighting_failures": mc.weighting_failures,
         "weighting_merged": mc.weighting_merged,
         "weighted_replications": weighted_replications(mc),
+        "weighted_on": list(mc.weighted_on),
         "options": [
             {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
              "weighted": block(mc.weighted, i)}

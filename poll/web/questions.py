@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask_babel import gettext as _
 
-from poll import conditions, questionnaire
+from poll import conditions, questionnaire, variants
 from poll.i18n import Language, pick
 from poll.questionnaire import Question
 from poll.vocabulary import QuestionType
@@ -40,6 +40,13 @@ class ShownQuestion:
     @property
     def field(self) -> str:
         return self.question.form_name
+
+    @property
+    def leads(self) -> bool:
+        """Whether the page is headed by it: the headline, or the first step of a headline asked in two."""
+        if self.question.name == variants.STEP:
+            return True
+        return self.question.is_headline and not self.question.relevant
 
     @property
     def widget(self) -> str:

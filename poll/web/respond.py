@@ -81,7 +81,7 @@ def answer(token: str):
         abort(429)
     # Every question in one post: the headline as `option`, the others by name (two values
     # for a single choice are not an answer); questions whose condition fails are ignored.
-    submission = questionnaire.read_answers(link.ballot.questions, request.form.to_dict(flat=False))
+    submission = link.ballot.read(link.variant, request.form.to_dict(flat=False))
     if submission.is_complete:
         headline = submission.values.get(link.ballot.headline.name)
         outcome = answers.record_answer(session, link, headline, channel=Channel.WEB, now=now,
@@ -114,44 +114,47 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
     errors = submission.errors if refused else {}
     if refused and not errors:  # every answer readable, yet no headline option of this poll
         errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
-    questions = shown_questions(ballot.questions, language, request.form.to_dict(flat=False), errors) if refused \
+    form_questions = ballot.form_questions(link.variant)
+    questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors) if refused \
         else None
     return (
         render_template(
             template,
             link=link,
-            question=pick(ballot.question, language),
+            question=pick(ballot.question_text(link.variant), language),
             sender=pick(ballot.sender, language) if ballot.sender else "",
-            fields=_fields(ballot, language, questions) if template == "respond/form.html" else None,
+            fields=_fields(link, language, questions) if template == "respond/form.html" else None,
             questions=questions,
-            count=len(ballot.questions),
-            branching=any(question.relevant for question in ballot.questions),
+            count=len(form_questions),
+            branching=any(question.relevant for question in form_questions),
             errors=errors,
-            chosen=_chosen(ballot, submission, language) if outcome is Outcome.RECORDED else None,
+            chosen=_chosen(link, submission, language) if outcome is Outcome.RECORDED else None,
             contact=pick(ballot.contact, language) if ballot.contact else "",
         ),
         status or default_status,
     )
 
 
-def _chosen(ballot: answers.Ballot, submission: questionnaire.Submission | None, language: Language) -> str | None:
+def _chosen(link: answers.LinkState, submission: questionnaire.Submission | None, language: Language) -> str | None:
     # The headline answer just recorded, as the respondent saw it: shown back to them on this page only.
+    ballot = link.ballot
     code = submission.values.get(ballot.headline.name) if submission is not None else None
-    option = ballot.option(code) if code is not None else None
-    return pick(option.label, language) if option is not None else None
+    label = ballot.option_label(link.variant, code) if code is not None else None
+    return pick(label, language) if label is not None else None
 
 
-def _fields(ballot: answers.Ballot, language: Language, questions: list | None) -> Markup:
+def _fields(link: answers.LinkState, language: Language, questions: list | None) -> Markup:
     """The form's questions as HTML: with a refused post's values and errors, or else the same for every link.
 
     A fresh form depends only on the poll, which never changes once it
-    exists, and the language: it is rendered once per process and kept with
-    the poll's ballot, since it is most of what a page view costs.
+    exists, its variant and the language: it is rendered once per process and
+    kept with the poll's ballot, since it is most of what a page view costs.
     """
     if questions is not None:
         return Markup(render_template("respond/_questions.html", questions=questions))
-    fields = ballot.rendered.get(language.code)
+    ballot, key = link.ballot, (language.code, link.variant)
+    fields = ballot.rendered.get(key)
     if fields is None:
-        fields = ballot.rendered[language.code] = Markup(render_template(
-            "respond/_questions.html", questions=shown_questions(ballot.questions, language)))
+        fields = ballot.rendered[key] = Markup(render_template(
+            "respond/_questions.html", questions=shown_questions(ballot.form_questions(link.variant), language)))
     return fields

@@ -1,0 +1,150 @@
+"""Split-ballot experiments: variants checked, assigned at random and balanced, asked as defined, kept with the
+answer and counted by variant; results per variant and their differences."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+
+from poll import variants
+from poll.errors import Invalid
+from poll.models import Answer, Link, Recipient, VariantTally
+from poll.services import polls, tallies
+from tests.helpers import fresh
+
+SPLIT = "coalition-2024-split-ballot"
+WHOLE_FORM = {"sex": "M", "age": "37", "governorate": "IQ-NI", "employment": "5", "education": "4"}
+
+
+@pytest.fixture
+def split_poll(make_poll):
+    def make(slug: str = "split", **changes):
+        definition = polls.builtin_definition(SPLIT)
+        return make_poll(slug, **{key: value for key, value in definition.items() if key != "slug"} | changes)
+    return make
+
+
+def variant_of(session, token: str) -> str:
+    return fresh(session).scalar(sa.select(Link.variant).where(Link.token == token))
+
+
+def token_in(session, poll, variant: str) -> str:
+    return fresh(session).scalar(sa.select(Link.token).where(Link.poll_id == poll.id, Link.variant == variant).limit(1))
+
+
+# --- definitions ---------------------------------------------------------------------------------------------
+
+
+def test_the_builtin_experiment_asks_the_article_three_ways():
+    definition = polls.builtin_definition(SPLIT)
+    headline = next(q for q in __import__("poll").questionnaire.questions_of(definition) if q.is_headline)
+    experiment = variants.read(definition["experiment"], headline)
+    assert experiment.names == ("as-sent", "reversed", "two-step")
+    assert [c.code for c in experiment.variant("reversed").headline(headline).choices] == ["3", "2", "1"]
+    two_step = experiment.variant("two-step")
+    assert [q.name for q in two_step.form_questions([headline])] == [variants.STEP, "answer"]
+    assert [c.code for c in two_step.headline(headline).choices] == ["1", "2"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"variants": [{"name": "only"}]}, "2 to 6"),
+    ({"variants": [{"name": "a"}, {"name": "a"}]}, "used twice"),
+    ({"variants": [{"name": "a"}, {"name": "B"}]}, "name must be"),
+    ({"variants": [{"name": "a"}, {"name": "b", "order": ["1", "2"]}]}, "every code of the headline once"),
+    ({"variants": [{"name": "a"}, {"name": "b", "choices": {"9": {"en": "x"}}}]}, "not a code"),
+    ({"variants": [{"name": "a"}, {"name": "b", "wording": {}}]}, "unknown key 'wording'"),
+    ({"variants": [{"name": "a"}, {"name": "b", "steps": [{"codes": ["1"], "label": {"en": "x"}},
+                                                         {"codes": ["2"], "label": {"en": "y"}}]}]},
+     "every code of the headline once"),
+    ({"variants": [{"name": "a"}, {"name": "b", "steps": [{"codes": ["3"], "label": {"en": "Yes"}},
+                                                         {"codes": ["1", "2"], "label": {"en": "No"}}]}]},
+     "needs `then`"),
+    ({"seed": -1, "variants": [{"name": "a"}, {"name": "b"}]}, "seed"),
+])
+def test_a_bad_experiment_is_refused_naming_what_is_wrong(session, change, message):
+    definition = polls.builtin_definition(SPLIT) | {"slug": "bad-split", "experiment": change}
+    with pytest.raises(Invalid, match=message):
+        polls.create_poll(session, definition)
+
+
+# --- assignment ----------------------------------------------------------------------------------------------
+
+
+def test_assignment_is_seeded_and_balanced_within_every_stratum():
+    strata = [("IQ-BG", "F", "18-29")] * 31 + [("IQ-NI", "M", "60+")] * 7 + [(None, None, None)] * 5
+    names = ("a", "b", "c")
+    first = variants.assign(11, names, strata)
+    assert first == variants.assign(11, names, strata)
+    assert first != variants.assign(12, names, strata)
+    for key in set(strata):
+        counts = Counter(v for v, s in zip(first, strata, strict=True) if s == key)
+        assert max(counts.values()) - min(counts.get(n, 0) for n in names) <= 1
+
+
+def test_links_get_variants_balanced_within_their_strata(session, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 30, governorate="IQ-BG", sex="F", age_band="30-44")
+    make_links(poll, 12, governorate="IQ-AR", sex="M", age_band="18-29", age=20)
+    by = Counter(fresh(session).execute(
+        sa.select(Recipient.governorate, Link.variant).join(Recipient, Recipient.id == Link.recipient_id)
+        .where(Link.poll_id == poll.id)).all())
+    assert [by[("IQ-BG", name)] for name in ("as-sent", "reversed", "two-step")] == [10, 10, 10]
+    assert [by[("IQ-AR", name)] for name in ("as-sent", "reversed", "two-step")] == [4, 4, 4]
+
+
+# --- the form ------------------------------------------------------------------------------------------------
+
+
+def test_each_variant_shows_its_own_form(client, session, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 9)
+    reversed_page = client.get(f"/p/{token_in(session, poll, 'reversed')}?lang=en").get_data(as_text=True)
+    order = [reversed_page.index(f'name="option" value="{code}"') for code in ("3", "2", "1")]
+    assert order == sorted(order)
+    two_step = client.get(f"/p/{token_in(session, poll, 'two-step')}?lang=en").get_data(as_text=True)
+    assert f'name="{variants.STEP}" value="1"' in two_step and "How should the mission end?" in two_step
+    assert 'name="option" value="3"' not in two_step  # "Yes" stands for it in the first step
+    assert "Answer only if your answer to question 1 is “No”" in two_step
+
+
+@pytest.mark.parametrize(("posted", "code"), [
+    ({variants.STEP: "1"}, "3"),
+    ({variants.STEP: "1", "option": "1"}, "3"),  # a stale second step after "Yes" is ignored
+    ({variants.STEP: "2", "option": "2"}, "2"),
+])
+def test_two_steps_make_one_answer_on_the_headline_codes(client, session, split_poll, make_links, posted, code):
+    poll = split_poll()
+    make_links(poll, 6)
+    token = token_in(session, poll, "two-step")
+    response = client.post(f"/p/{token}?lang=en", data=posted | WHOLE_FORM)
+    assert response.status_code == 201
+    answer = fresh(session).scalars(sa.select(Answer).where(Answer.poll_id == poll.id)).one()
+    option = next(option for option in poll.options if option.id == answer.option_id)
+    assert (option.code, answer.variant) == (code, "two-step")
+    assert tallies.kept(session, poll)["variants"] == tallies.recount(session, poll)["variants"] == {
+        ("two-step", answer.option_id): 1}
+
+
+@pytest.mark.parametrize("posted", [{}, {variants.STEP: "2"}, {variants.STEP: "2", "option": "3"},
+                                    {variants.STEP: "7"}])
+def test_an_unfinished_two_step_answer_is_refused_and_changes_nothing(client, session, split_poll, make_links,
+                                                                     posted):
+    poll = split_poll()
+    make_links(poll, 6)
+    response = client.post(f"/p/{token_in(session, poll, 'two-step')}?lang=en", data=posted | WHOLE_FORM)
+    assert response.status_code == 400
+    assert "Please choose one of the answers" in response.get_data(as_text=True)
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(VariantTally)) == 0
+    assert fresh(session).scalar(sa.select(sa.func.count()).where(Answer.poll_id == poll.id)) == 0
+
+
+def test_the_sms_carries_the_variants_wording(session, split_poll, make_links):
+    from poll.services import outbox
+
+    definition = polls.builtin_definition(SPLIT)
+    definition["experiment"]["variants"][1]["label"] = {"en": "Should the coalition stay?"}
+    poll = split_poll("worded", experiment=definition["experiment"], default_language="en")
+    assert "Should the coalition stay?" in outbox.compose(poll, "en", "L", "reversed")
+    assert "International Coalition" in outbox.compose(poll, "en", "L", "as-sent")
