@@ -148,3 +148,59 @@ def test_the_sms_carries_the_variants_wording(session, split_poll, make_links):
     poll = split_poll("worded", experiment=definition["experiment"], default_language="en")
     assert "Should the coalition stay?" in outbox.compose(poll, "en", "L", "reversed")
     assert "International Coalition" in outbox.compose(poll, "en", "L", "as-sent")
+
+
+# --- results -------------------------------------------------------------------------------------------------
+
+
+def test_the_difference_interval_matches_statsmodels():
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    for counts in ((30, 100, 20, 90), (0, 12, 5, 11), (45, 45, 3, 50), (7, 400, 9, 380)):
+        d, low, high = __import__("poll").stats.proportions.difference(*counts)
+        reference = confint_proportions_2indep(*counts, method="newcomb", compare="diff")
+        assert d == pytest.approx(counts[0] / counts[1] - counts[2] / counts[3])
+        assert (low, high) == pytest.approx(reference, abs=1e-12)
+
+
+def answer_all(client, session, poll, plan: dict[str, list[dict]]) -> None:
+    for variant, posts in plan.items():
+        tokens = fresh(session).scalars(sa.select(Link.token).where(Link.poll_id == poll.id, Link.variant == variant,
+                                                                    Link.answered_on.is_(None))).all()
+        for token, posted in zip(tokens, posts, strict=False):
+            assert client.post(f"/p/{token}?lang=en", data=posted | WHOLE_FORM).status_code == 201
+
+
+def test_results_per_variant_and_the_difference_from_the_reference(client, session, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, {
+        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
+        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
+        "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
+    })
+    document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
+    experiment = document["experiment"]
+    assert experiment["reference"] == "as-sent"
+    as_sent, reversed_, two_step = experiment["variants"]
+    assert (as_sent["invited"], as_sent["answered"]) == (30, 20)
+    assert [o["count"] for o in reversed_["options"]] == [0, 8, 12]
+    support = next(d for d in reversed_["differences"] if d["code"] == "3")
+    d, low, high = __import__("poll").stats.proportions.difference(12, 20, 6, 20)
+    assert support["difference"] == pytest.approx(0.3) and support["ci95"] == pytest.approx([low, high])
+    assert [o["count"] for o in two_step["options"]] == [0, 7, 5]
+
+
+def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client, session, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, {
+        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
+        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
+        "two-step": [{variants.STEP: "1"}] * 2,
+    })
+    variants_ = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["experiment"]["variants"]
+    # Two answers would tell what those two said; hidden alone, the total would tell them too.
+    hidden = [v for v in variants_ if v["suppressed"]]
+    assert len(hidden) == 2 and variants_[2] in hidden
+    assert all(v["options"] is None and v["answered"] is None and v["differences"] is None for v in hidden)

@@ -90,6 +90,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         questions=document.get("questions", []), strata_sources=document.get("strata_sources", {}),
         dispositions=aapor.Dispositions(**document["rates"]["dispositions"]) if "rates" in document else None,
         partials_folded=bool(document.get("rates", {}).get("partials_counted_as_complete")),
+        experiment=document.get("experiment"),
     )
 
 

@@ -23,7 +23,7 @@ import sqlalchemy.orm as so
 from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.services import question_results, suppression, tallies
-from poll.services.polls import questions_of
+from poll.services.polls import experiment_of, questions_of
 from poll.services.runs import latest_montecarlo, latest_run
 from poll.stats import aapor, disclosure, proportions, weighting
 
@@ -130,6 +130,8 @@ class Results:
     dispositions: aapor.Dispositions | None = None
     # True when partial responses are counted with the completes (public figures: see services.publication).
     partials_folded: bool = False
+    # A split-ballot experiment's figures per variant, JSON-ready (`experiment_figures`); None without one.
+    experiment: dict | None = None
 
     @property
     def response_rate(self) -> float | None:
@@ -203,6 +205,8 @@ def poll_results(
     results.questions = question_results.figures(
         questions_of(poll), values, {}, [option.code for option in options], masks, tables,
         truth=run.truth.get("questions") if run else None)
+    if poll.experiment:
+        results.experiment = experiment_figures(poll, counts, tables[VARIANT], masks[VARIANT])
     results.strata_sources = _strata_sources(poll, counts)
     results.dispositions = dispositions(counts, tallies.stopped_unopened(session, poll))
     results.timeline = _timeline(session, poll) if with_timeline else []
@@ -299,7 +303,57 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
     totals = np.zeros(len(options), dtype=np.int64)
     for cell in cells:
         totals[position[cell[0]]] += cell[5]
-    return tables | question_results.crossing_tables(questions_of(poll), values, totals), values
+    tables |= question_results.crossing_tables(questions_of(poll), values, totals)
+    experiment = experiment_of(poll)
+    if experiment is not None:
+        codes = [*experiment.names, ""]
+        table = np.zeros((len(codes), len(options)), dtype=np.int64)
+        for variant, option_id, count in tallies.variant_cells(session, poll):
+            table[codes.index(variant) if variant in codes else -1, position[option_id]] += count
+        tables[VARIANT] = (codes, table)
+    return tables, values
+
+
+VARIANT = "variant"  # the breakdown of the headline by split-ballot variant
+NOTE_EXPERIMENT = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
+                   "so the groups differ only by chance and by how they were asked. The differences are among those "
+                   "who answered, unweighted, with Newcombe's 95% interval; a way of asking that changes who "
+                   "answers changes them too.")
+
+
+def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[list[str], np.ndarray],
+                       shown: np.ndarray) -> dict:
+    """Per variant: invited, answered and, where shown, each answer's count, share, Wilson interval and its
+    difference from the reference (the first variant) with Newcombe's interval.
+
+    A variant's shares follow the disclosure rule like any breakdown's (it is
+    one: its answers by option); a difference needs both variants shown.
+    """
+    experiment = experiment_of(poll)
+    codes, table = variant_table
+    option_codes = [option.code for option in poll.options]
+    reference = table[0]
+    figures = []
+    for position, variant in enumerate(experiment.variants):
+        row = table[position]
+        answered = int(row.sum())
+        is_shown = bool(shown[position])
+        entry = {"name": variant.name, "changes": variant.kind,
+                 "invited": counts.get(f"invited:variant:{variant.name}", 0),
+                 "answered": answered if is_shown else None, "suppressed": not is_shown,
+                 "options": None, "differences": None}
+        if is_shown:
+            entry["options"] = [{"code": code, "count": int(count), "share": float(count / answered),
+                                 "ci95": list(proportions.wilson(int(count), answered))}
+                                for code, count in zip(option_codes, row, strict=True)]
+        if position and is_shown and bool(shown[0]):
+            differences = []
+            for code, count, base in zip(option_codes, row, reference, strict=True):
+                d, low, high = proportions.difference(int(count), answered, int(base), int(reference.sum()))
+                differences.append({"code": code, "difference": d, "ci95": [low, high]})
+            entry["differences"] = differences
+        figures.append(entry)
+    return {"reference": experiment.variants[0].name, "variants": figures, "note": NOTE_EXPERIMENT}
 
 
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
@@ -428,6 +482,8 @@ def document(results: Results) -> dict:
     ]
     if results.dispositions is not None:
         document["rates"] = aapor.document(results.dispositions)
+    if results.experiment is not None:
+        document["experiment"] = results.experiment
     if results.weighting:
         w = results.weighting
         document["weighting"] = {

@@ -155,7 +155,8 @@ def value_cells(session: so.Session, poll: Poll) -> list[tuple[int, int, str, in
 
 
 def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
-    """Count `poll`'s links by governorate, sex and age band again, into "invited:<stratum>:<value>" counters.
+    """Count `poll`'s links by governorate, sex and age band again, into "invited:<stratum>:<value>" counters,
+    and by split-ballot variant into "invited:variant:<name>".
 
     Links change only when they are issued (or cleared), so this runs then,
     once, and the views read the counters.
@@ -166,14 +167,16 @@ def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
     # One pass over the links, by all three strata at once; the sums per stratum are made here.
     counts: Counter = Counter()
     columns = [getattr(Recipient, stratum) for stratum in STRATA]
-    for *values, number in session.execute(
-        sa.select(*columns, sa.func.count())
+    for *values, variant, number in session.execute(
+        sa.select(*columns, Link.variant, sa.func.count())
         .join(Link, Link.recipient_id == Recipient.id)
         .where(Link.poll_id == poll.id)
-        .group_by(*columns)
+        .group_by(*columns, Link.variant)
     ):
         for stratum, value in zip(STRATA, values, strict=True):
             counts[f"invited:{stratum}:{value or ''}"] += number
+        if variant is not None:
+            counts[f"invited:variant:{variant}"] += number
     rows = [{"poll_id": poll.id, "name": name, "value": number} for name, number in counts.items()]
     if rows:
         session.execute(sa.insert(PollCounter), rows)

@@ -93,6 +93,37 @@ RATES = {
                                    "REF1", "REF2", "REF3", "CON1", "CON2", "CON3")},
     },
 }
+INTERVAL = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+EXPERIMENT = {
+    "type": "object",
+    "description": "A split-ballot experiment: per variant (a way of asking the headline, given to each link at "
+                   "random, balanced within strata) its answers and their difference from the reference variant "
+                   "with Newcombe's 95% interval; a suppressed variant shows neither",
+    "required": ["reference", "variants", "note"],
+    "properties": {
+        "reference": {"type": "string"},
+        "note": {"type": "string"},
+        "variants": {"type": "array", "items": {
+            "type": "object",
+            "required": ["name", "changes", "invited", "answered", "suppressed", "options", "differences"],
+            "properties": {
+                "name": {"type": "string"},
+                "changes": {"type": "string", "description": "as defined, or wording, order, two steps"},
+                "invited": {"type": "integer"},
+                "answered": {"type": ["integer", "null"]},
+                "suppressed": {"type": "boolean"},
+                "options": {"type": ["array", "null"], "items": {
+                    "type": "object", "required": ["code", "count", "share", "ci95"],
+                    "properties": {"code": {"type": "string"}, "count": {"type": "integer"},
+                                   "share": {"type": "number"}, "ci95": INTERVAL}}},
+                "differences": {"type": ["array", "null"], "items": {
+                    "type": "object", "required": ["code", "difference", "ci95"],
+                    "properties": {"code": {"type": "string"}, "difference": {"type": "number"},
+                                   "ci95": INTERVAL}}},
+            },
+        }},
+    },
+}
 RESULTS = {
     "type": "object",
     "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
@@ -113,6 +144,7 @@ RESULTS = {
         "breakdowns": {"type": "object", "additionalProperties": {"type": "array", "items": CATEGORY}},
         "published_at": {"type": "string", "format": "date-time"},
         "rates": RATES,
+        "experiment": EXPERIMENT,
     },
 }
 
