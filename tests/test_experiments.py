@@ -204,3 +204,18 @@ def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client
     hidden = [v for v in variants_ if v["suppressed"]]
     assert len(hidden) == 2 and variants_[2] in hidden
     assert all(v["options"] is None and v["answered"] is None and v["differences"] is None for v in hidden)
+
+
+def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_links, login):
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, {
+        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
+        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
+        "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
+    })
+    public = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
+    assert "Ways of asking compared" in public and "+30.0" in public
+    login()
+    dashboard = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
+    assert "Ways of asking compared" in dashboard and "two-step" in dashboard
