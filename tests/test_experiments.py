@@ -219,3 +219,10 @@ def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_
     login()
     dashboard = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
     assert "Ways of asking compared" in dashboard and "two-step" in dashboard
+
+
+def test_the_methodology_states_every_way_of_asking(client, session, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 3)
+    page = client.get(f"/results/{poll.slug}/methodology?lang=en").get_data(as_text=True)
+    assert "split-ballot experiment" in page and "How should the mission end?" in page and "two steps" in page

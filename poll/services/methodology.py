@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import AuditEvent, Poll, utcnow
-from poll.services.polls import questions_of
+from poll.services.polls import experiment_of, questions_of
 from poll.stats import weighting
 from poll.vocabulary import PollStatus
 
@@ -63,6 +63,7 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
             {"position": n, **{key: value for key, value in asdict(question).items() if value not in (None, {}, ())}}
             for n, question in enumerate(questions_of(poll), start=1)
         ],
+        "experiment": _experiment(poll),
         "rates": document.get("rates"),
         "weighting": None if weighted is None else {
             "variables": ["governorate", "sex", "age_band"],
@@ -76,6 +77,28 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
                     "small_groups": "figures of fewer than 10 answers, or of answers all alike, are not shown"},
         "limitations": list(LIMITATIONS),
         "simulated": "simulation" in document,
+    }
+
+
+def _experiment(poll: Poll) -> dict | None:
+    # How the headline was asked in each variant, exactly, and how links were given one.
+    experiment = experiment_of(poll)
+    if experiment is None:
+        return None
+    headline = next(question for question in questions_of(poll) if question.is_headline)
+    return {
+        "assignment": "each link was given one variant at random (seeded), balanced within governorate, sex and "
+                      "age band; the answer keeps its variant",
+        "reference": experiment.variants[0].name,
+        "comparison": "shares among those who answered, unweighted; differences from the reference with "
+                      "Newcombe's hybrid score 95% interval",
+        "variants": [
+            {"name": variant.name, "changes": variant.kind, "label": variant.question_label(headline),
+             "steps": [{"codes": list(step.codes), "label": step.label} for step in variant.steps],
+             "then": variant.then or None,
+             "choices": [{"code": c.code, "label": c.label} for c in variant.headline(headline).choices]}
+            for variant in experiment.variants
+        ],
     }
 
 
