@@ -322,7 +322,7 @@ def _monte_carlo(session, slug: str, plan: simulation.Plan, replications: int, w
     with tqdm(total=replications, desc="replications", unit="rep", disable=None) as bar:
         mc = montecarlo.run(chosen, population_size=plan.population_size, sample_size=plan.sample_size,
                             replications=replications, seed=plan.seed, rake_education=weight_education,
-                            progress=lambda done: bar.update(1))
+                            experiment=polls.experiment_of(poll), progress=lambda done: bar.update(1))
     summary = mc_report.montecarlo_json(mc, chosen.name)
     simulation.keep_montecarlo(session, poll, plan, mc, summary)
     click.echo(json.dumps(summary) if as_json else mc_report.montecarlo_table(mc, chosen.name, _english_labels(poll)))

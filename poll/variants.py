@@ -120,6 +120,22 @@ class Variant:
             read[field_name] = [value for value in posted.get(field_name, []) if value in step.codes]
         return read
 
+    def fields_for(self, code: str) -> list[tuple[str, str]]:
+        """What this variant's form posts for the headline answer `code`: one field, or the two steps'."""
+        if not self.steps:
+            return [("option", code)]
+        number = next(i for i, step in enumerate(self.steps, start=1) if code in step.codes)
+        step = self.steps[number - 1]
+        return [(STEP, str(number))] + ([("option", code)] if len(step.codes) > 1 else [])
+
+    def first_shown(self, codes: Sequence[str]) -> str | None:
+        """The headline answer a respondent reads first in this variant (None when the first answer stands for
+        several)."""
+        if self.steps:
+            first = self.steps[0].codes
+            return first[0] if len(first) == 1 else None
+        return self.order[0] if self.order else codes[0]
+
     def step_missing(self, posted: Mapping[str, list[str]]) -> bool:
         """Whether the first step of a two-step variant has no readable answer in `posted`."""
         given = [value for value in posted.get(STEP, []) if value]

@@ -226,3 +226,63 @@ def test_the_methodology_states_every_way_of_asking(client, session, split_poll,
     make_links(poll, 3)
     page = client.get(f"/results/{poll.slug}/methodology?lang=en").get_data(as_text=True)
     assert "split-ballot experiment" in page and "How should the mission end?" in page and "two steps" in page
+
+
+# --- the simulator -------------------------------------------------------------------------------------------
+
+
+def builtin_experiment():
+    definition = polls.builtin_definition(SPLIT)
+    headline = next(q for q in __import__("poll").questionnaire.questions_of(definition) if q.is_headline)
+    return variants.read(definition["experiment"], headline)
+
+
+def test_the_way_of_asking_moves_answers_as_the_scenario_says():
+    from poll.simulate import behaviour, scenario
+
+    chosen = scenario.load("wording-effect")
+    effects = behaviour.variant_effects(builtin_experiment(), chosen)
+    assert effects.sum(axis=2) == pytest.approx(1.0)
+    # as-sent: 3% take answer 1 (listed first); reversed: answer 3; two-step: 3% and 5% more take answer 3.
+    assert effects[0, 1, 0] == pytest.approx(0.03) and effects[1, 1, 2] == pytest.approx(0.03)
+    assert effects[2, 0, 2] == pytest.approx(1 - 0.97 * 0.95)
+    rng = __import__("numpy").random.default_rng(5)
+    own = __import__("numpy").repeat([0, 1, 2], 40_000)
+    said = behaviour.asked_answers(own, __import__("numpy").full(len(own), 2), effects, rng)
+    assert (said[own == 1] == 2).mean() == pytest.approx(effects[2, 1, 2], abs=0.005)
+
+
+def test_monte_carlo_finds_an_effect_that_is_there_and_rarely_one_that_is_not(tmp_path):
+    from poll.simulate import montecarlo, scenario
+
+    null = tmp_path / "null.toml"
+    null.write_text('base = "baseline"\n')
+    strong = tmp_path / "strong.toml"
+    strong.write_text('base = "baseline"\n[experiment]\nshift_variant = "two-step"\nshift = 0.15\n')
+    runs = {name: montecarlo.run(scenario.load(str(path)), population_size=60_000, sample_size=40_000,
+                                 replications=120, seed=3, experiment=builtin_experiment())
+            for name, path in (("null", null), ("strong", strong))}
+    null_power, strong_power = runs["null"].experiment, runs["strong"].experiment
+    assert null_power.true_difference == pytest.approx(0.0)
+    assert (null_power.detected < 0.12).all() and (null_power.coverage > 0.88).all()
+    support = strong_power.names[1:].index("two-step"), 2
+    assert strong_power.true_difference[support] > 0.1 and strong_power.detected[support] > 0.9
+    assert strong_power.coverage[support] > 0.85
+
+
+def test_a_simulated_split_ballot_shows_the_effect_per_variant(runner, session, split_poll):
+    import json
+
+    split_poll("simulated-split", status="draft")
+    result = runner.invoke(args=["simulate", "simulated-split", "--scenario", "wording-effect", "--population",
+                                 "40000", "--sample", "30000", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    by_name = {v["name"]: v for v in document["experiment"]["variants"]}
+    assert set(by_name) == {"as-sent", "reversed", "two-step"}
+    assert all(v["answered"] for v in by_name.values())
+    # The two-step framing pushes "support" (code 3) up against the reference.
+    support = next(d for d in by_name["two-step"]["differences"] if d["code"] == "3")
+    assert support["difference"] > 0
+    poll = polls.get_poll(fresh(session), "simulated-split")
+    assert tallies.kept(session, poll)["variants"] == tallies.recount(session, poll)["variants"]

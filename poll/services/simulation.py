@@ -88,6 +88,23 @@ def fill_in(world: Draw, poll: Poll, plan: Plan) -> None:
     world.forms = forms
 
 
+VARIANT_STREAM = 2  # the random stream of how the way of asking moves answers
+
+
+def ask_variants(world: Draw, poll: Poll, shown: list[str | None], plan: Plan) -> None:
+    """Move each recorded answer as the way its link asked moves it (`behaviour.variant_effects`), seeded apart."""
+    experiment = polls.experiment_of(poll)
+    if experiment is None:
+        return
+    result = world.field
+    chosen = np.flatnonzero(result.answered)
+    index = {name: i for i, name in enumerate(experiment.names)}
+    rng = np.random.default_rng([plan.seed, VARIANT_STREAM])
+    result.answer[chosen] = behaviour.asked_answers(
+        result.answer[chosen], np.array([index[shown[i]] for i in chosen.tolist()], dtype=np.int64),
+        behaviour.variant_effects(experiment, plan.scenario), rng)
+
+
 def check_poll(session: so.Session, poll: Poll) -> None:
     """Raise Invalid unless `poll` can take a simulation: the three answers, no links yet, not closed."""
     codes = [option.code for option in poll.options]
@@ -171,7 +188,6 @@ def run_in_process(
     check_poll(session, poll)
     progress("drawing the population")
     world = draw(plan)
-    fill_in(world, poll, plan)
     cutoff = timedelta(hours=plan.scenario["timing"]["cutoff_hours"]) / time_scale
     start = started_at or (utcnow() if not answer else utcnow() - cutoff)
     if poll.status == PollStatus.DRAFT:
@@ -185,6 +201,8 @@ def run_in_process(
     ids = _in_sample_order(session, poll, Link.id)
     if len(ids) != plan.sample_size:
         raise Invalid(f"poll {poll.slug}'s audience held other recipients: add --reset to clear it first")
+    ask_variants(world, poll, _in_sample_order(session, poll, Link.variant), plan)
+    fill_in(world, poll, plan)
 
     progress("delivering messages")
     result = world.field
@@ -314,11 +332,21 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
     """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
     result = world.field
     tokens = _in_sample_order(session, poll, Link.token)
+    shown = _in_sample_order(session, poll, Link.variant)
     questions = polls.questions_of(poll)
+    experiment = polls.experiment_of(poll)
+
+    def form(i: int) -> tuple[tuple[str, str], ...]:
+        # The whole form as the link's variant posts it: a headline asked in two steps posts both.
+        fields = answering.as_form(questions, world.forms[i]) if world.forms else [("option", OPTIONS[result.answer[i]])]
+        variant = experiment.variant(shown[i]) if experiment else None
+        if variant is None:
+            return tuple(fields)
+        code = next(value for name, value in fields if name == "option")
+        return tuple([pair for pair in fields if pair[0] != "option"] + variant.fields_for(code))
+
     events = [
-        live.Event(float(result.answered_at[i]), "answer", tokens[i],
-                   tuple(answering.as_form(questions, world.forms[i])) if world.forms
-                   else (("option", OPTIONS[result.answer[i]]),))
+        live.Event(float(result.answered_at[i]), "answer", tokens[i], form(i))
         for i in np.flatnonzero(result.answered).tolist()
     ]
     # Repeat, forwarded and campaign attempts go through links that have been used.

@@ -214,3 +214,31 @@ def open_link_counts(result: Field) -> np.ndarray:
     return np.bincount(
         np.concatenate([result.recorded_answers, result.refused_duplicate_answers]), minlength=len(OPTIONS)
     )
+
+
+def variant_effects(experiment, scenario: Scenario) -> np.ndarray:
+    """Per variant of `experiment`, a matrix M with M[i, j] the chance that one whose own answer is i says j.
+
+    The scenario's `[experiment]`: `primacy` of respondents take the first
+    answer they are shown instead of their own; then `shift` of those asked in
+    `shift_variant` choose `shift_option` instead. Rows sum to 1.
+    """
+    spec = scenario["experiment"]
+    k = len(OPTIONS)
+    matrices = []
+    for variant in experiment.variants:
+        moved = np.eye(k)
+        first = variant.first_shown(OPTIONS)
+        if first is not None and spec["primacy"]:
+            moved = (1 - spec["primacy"]) * moved + spec["primacy"] * np.eye(k)[OPTIONS.index(first)]
+        if variant.name == spec["shift_variant"] and spec["shift"]:
+            moved = (1 - spec["shift"]) * moved + spec["shift"] * np.eye(k)[OPTIONS.index(spec["shift_option"])]
+        matrices.append(moved)
+    return np.stack(matrices)
+
+
+def asked_answers(answer: np.ndarray, shown: np.ndarray, effects: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`answer` (option indices) as said when asked in variant `shown` (indices), through `variant_effects`."""
+    chances = effects[shown, answer]  # one row of chances per respondent
+    draws = rng.random(len(answer))[:, None]
+    return (draws > np.cumsum(chances, axis=1)).sum(axis=1).clip(max=effects.shape[1] - 1)

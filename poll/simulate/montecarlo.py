@@ -33,6 +33,7 @@ from poll.iraq import STRATA
 from poll.simulate import behaviour, population
 from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario, education_shares
 from poll.stats import proportions, weighting
+from poll.variants import Experiment
 
 FORWARDEE_FIRST = 0.3
 STRATA_SIZES = (len(iraq.governorates()), 2, len(iraq.AGE_BANDS))
@@ -61,6 +62,20 @@ class MonteCarlo:
     weighting_failures: int  # replications where weighting failed even with categories merged: left out of `weighted`
     weighting_merged: int = 0  # replications weighted only with categories merged (`iraq.weighting_merges`)
     weighted_on: tuple[str, ...] = STRATA  # the margins raked to
+    experiment: Power | None = None  # with a split-ballot experiment: how often each difference is detected
+
+
+@dataclass
+class Power:
+    """A split-ballot design over the replications: per variant after the reference and per option, the true
+    difference from the reference among respondents, the mean estimate, the share of replications whose 95%
+    interval left out 0 (power; the false-alarm rate where the truth is 0) and held the truth (coverage)."""
+
+    names: tuple[str, ...]
+    true_difference: np.ndarray  # (variants - 1) x options
+    mean_difference: np.ndarray
+    detected: np.ndarray
+    coverage: np.ndarray
 
 
 def _p_in_time(scenario: Scenario) -> float:
@@ -84,9 +99,16 @@ def run(
     replications: int,
     seed: int,
     rake_education: bool = False,
+    experiment: Experiment | None = None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> MonteCarlo:
-    """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin."""
+    """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin.
+
+    With a split-ballot `experiment`, each replication's answers are also dealt
+    to its variants at random (as balanced links answered alike would be),
+    moved as the scenario's `[experiment]` says each way of asking moves them
+    (`behaviour.variant_effects`), and each variant compared with the first.
+    """
     rng = np.random.default_rng(seed)
     people = population.generate(population_size, rng, education_shares(scenario))
     opinion = behaviour.opinions(people, scenario, rng)
@@ -147,6 +169,10 @@ def run(
     failures = 0
     merged = 0
     invite_p = sample_size / population_size
+    effects = behaviour.variant_effects(experiment, scenario) if experiment else None
+    split_rng = np.random.default_rng([seed, 1])  # apart from the replications' own draws
+    said = np.zeros((replications, len(effects) if effects is not None else 0, k))
+    own = np.zeros(k)  # answers by own opinion, over all replications
     for r in range(replications):
         invited = rng.binomial(sizes, invite_p)
         delivered = rng.binomial(invited, p_delivered)
@@ -166,6 +192,9 @@ def run(
 
         counts = table.sum(axis=0)
         n = counts.sum()
+        if effects is not None:
+            said[r] = _asked(counts, effects, split_rng)
+            own += counts
         answers_total += n
         raw[r] = counts / n if n else 0.0
         low, high = proportions.wilson_arrays(raw[r], n)
@@ -198,7 +227,35 @@ def run(
         weighting_failures=failures,
         weighting_merged=merged,
         weighted_on=tuple(margins),
+        experiment=_power(experiment.names, said, effects, own) if experiment else None,
     )
+
+
+def _asked(counts: np.ndarray, effects: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # One replication's answers by own opinion, dealt to the variants at random and moved by each way of asking:
+    # variants x options.
+    variants, k = effects.shape[0], effects.shape[1]
+    dealt = np.stack([rng.multinomial(int(count), np.full(variants, 1 / variants)) for count in counts], axis=1)
+    said = np.zeros((variants, k))
+    for v in range(variants):
+        for i in range(k):
+            said[v] += rng.multinomial(int(dealt[v, i]), effects[v, i])
+    return said
+
+
+def _power(names: tuple[str, ...], said: np.ndarray, effects: np.ndarray, own: np.ndarray) -> Power:
+    # Differences from the first variant with Newcombe's interval, per replication; the truth from the mean
+    # respondents' opinions moved by each way of asking.
+    n = said.sum(axis=2)  # replications x variants
+    shares = said / np.maximum(n, 1)[:, :, None]
+    opinion = own / own.sum() if own.sum() else own
+    expected = np.einsum("i,vij->vj", opinion, effects)
+    truth = expected[1:] - expected[0]
+    low, high = proportions.difference_arrays(shares[:, 1:], n[:, 1:, None], shares[:, :1], n[:, :1, None])
+    difference = shares[:, 1:] - shares[:, :1]
+    return Power(names=names, true_difference=truth, mean_difference=difference.mean(axis=0),
+                 detected=((low > 0) | (high < 0)).mean(axis=0),
+                 coverage=((low <= truth) & (truth <= high)).mean(axis=0))
 
 
 def _summarise(values: np.ndarray, hits: np.ndarray, truth: np.ndarray) -> Estimates:

@@ -32,10 +32,28 @@ def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -
     lines.append("")
     lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
     lines.append(f"  weighted: raked on {', '.join(mc.weighted_on)}")
+    if mc.experiment is not None:
+        lines += ["", *power_lines(mc, labels)]
     lines.append(f"  weighted figures rest on {weighted_replications(mc):,} of {mc.replications:,} replications: "
                  f"{mc.weighting_failures:,} could not be weighted even with categories merged, "
                  f"{mc.weighting_merged:,} only with governorates merged into regions")
     return "\n".join(lines)
+
+
+def power_lines(mc: MonteCarlo, labels: Mapping[str, str]) -> list[str]:
+    """The split-ballot design's power: per variant and answer, the true difference, the mean estimate, how
+    often its interval left out 0 and how often it held the truth."""
+    power = mc.experiment
+    lines = [f"  ways of asking against {power.names[0]}: {'variant':<12}{'answer':<28}{'true':>7}{'mean':>7}"
+             f"{'detected':>10}{'cover':>7}"]
+    for v, name in enumerate(power.names[1:]):
+        for i, code in enumerate(OPTIONS):
+            lines.append(f"  {'':<{len(power.names[0]) + 26}}{name[:11]:<12}{(code + ' ' + labels.get(code, ''))[:27]:<28}"
+                         f"{100 * power.true_difference[v, i]:+7.1f}{100 * power.mean_difference[v, i]:+7.1f}"
+                         f"{100 * power.detected[v, i]:9.0f}%{100 * power.coverage[v, i]:6.0f}%")
+    lines.append("  differences in percentage points; detected = share of replications whose 95% interval "
+                 "(Newcombe) left out 0: the power where the true difference is not 0, false alarms where it is")
+    return lines
 
 
 def weighted_replications(mc: MonteCarlo) -> int:
@@ -68,5 +86,21 @@ def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
             {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
              "weighted": block(mc.weighted, i)}
             for i, code in enumerate(OPTIONS)
+        ],
+        **({"experiment": _power_json(mc)} if mc.experiment is not None else {}),
+    }
+
+
+def _power_json(mc: MonteCarlo) -> dict:
+    power = mc.experiment
+    return {
+        "reference": power.names[0],
+        "variants": [
+            {"name": name, "options": [
+                {"code": code, "true_difference": float(power.true_difference[v, i]),
+                 "mean_difference": float(power.mean_difference[v, i]), "detected": float(power.detected[v, i]),
+                 "coverage": float(power.coverage[v, i])}
+                for i, code in enumerate(OPTIONS)]}
+            for v, name in enumerate(power.names[1:])
         ],
     }

@@ -85,6 +85,12 @@ SCHEMA: dict[str, Any] = {
         "attempts_each": ("int", 0, 10_000),
         "option": ("text",),
     },
+    "experiment": {
+        "primacy": ("prob",),
+        "shift_variant": ("text",),
+        "shift_option": ("text",),
+        "shift": ("prob",),
+    },
     "questionnaire": {
         "prefer_not": ("prob",),
         "age_heaping": ("prob",),
@@ -125,6 +131,8 @@ def load(name_or_path: str) -> Scenario:
     _check_complete(merged, SCHEMA, prefix="")
     if merged["stuffing"]["option"] not in OPTIONS:
         raise Invalid(f"stuffing.option must be one of {', '.join(OPTIONS)}")
+    if merged["experiment"]["shift_option"] not in OPTIONS:
+        raise Invalid(f"experiment.shift_option must be one of {', '.join(OPTIONS)}")
     education = merged["population"]["education"]
     if set(education) != set(EDUCATION) or abs(sum(education.values()) - 1) > 1e-6:
         raise Invalid(f"population.education needs a share for each of {', '.join(EDUCATION)}, summing to 1")
