@@ -276,3 +276,39 @@ def test_simulated_recipients_carry_their_names_to_the_phone_view(runner, client
     assert attributes["name"]
     login("admin")
     assert attributes["name"] in client.get(f"/phone/{phone}").get_data(as_text=True)
+
+
+def test_asking_education_lets_weighting_remove_what_education_adds(runner, make_poll):
+    make_poll("mc-edu", status="draft")
+    args = ["mc-edu", "--replications", "150", "--population", "100000", "--sample", "60000", "--seed", "4",
+            "--scenario", "baseline"]
+    plain = simulate_json(runner, *args)
+    asked = simulate_json(runner, *args, "--weight-education")
+    assert plain["weighted_on"] == ["governorate", "sex", "age_band"]
+    assert asked["weighted_on"] == ["governorate", "sex", "age_band", "education"]
+    before, after = plain["options"][2]["weighted"], asked["options"][2]["weighted"]
+    assert abs(after["bias"]) < abs(before["bias"]) / 2 and after["coverage"] > before["coverage"] + 0.15
+    assert asked["options"][2]["raw"] == plain["options"][2]["raw"]  # the same answers, weighted otherwise
+
+
+def test_weighting_on_education_needs_the_question_and_monte_carlo(runner, make_poll):
+    make_poll("no-edu", status="draft", question={"en": "Tea?"},
+              options=[{"code": "1", "label": {"en": "a"}}, {"code": "2", "label": {"en": "b"}},
+                       {"code": "3", "label": {"en": "c"}}])
+    result = runner.invoke(args=["simulate", "no-edu", "--replications", "2", "--weight-education"])
+    assert result.exit_code != 0 and "does not ask education" in result.output
+    result = runner.invoke(args=["simulate", "no-edu", "--weight-education"])
+    assert result.exit_code != 0 and "goes with --replications" in result.output
+
+
+def test_the_readme_table_compares_worlds_and_weightings():
+    from poll.simulate import comparison
+
+    found = comparison.rows(40, population_size=60_000, sample_size=40_000, names=("baseline",), progress=False)
+    assert [(row.world, row.raked_on) for row in found] == [
+        ("education inert", "governorate, sex, age"), ("education inert", "+ education"),
+        ("education drives both", "governorate, sex, age"), ("education drives both", "+ education")]
+    table = comparison.markdown(found).splitlines()
+    assert len(table) == 2 + 4 and all(line.count("|") == 12 for line in table)
+    inert, _, driven, asked = (row.mc.weighted.bias[comparison.SUPPORT] for row in found)
+    assert abs(driven) > abs(asked) and abs(driven) > abs(inert)

@@ -1,0 +1,90 @@
+"""What education does to an SMS poll's estimate, and what asking it buys: Monte Carlo across the scenarios.
+
+For each shipped scenario, two worlds: one where education drives neither who
+answers nor what they think (`without_education`), and the scenario as
+shipped, where it drives both. In each, the weighted estimate raked on
+governorate, sex and age band only, and raked on education too, as a poll
+whose form asks it could (its population shares taken as known: the most
+asking can buy). The table is the README's.
+
+    python -m poll.simulate.comparison [REPLICATIONS]
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from poll.simulate import montecarlo, scenario
+from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario
+
+SUPPORT = OPTIONS.index("3")  # the share the table follows: support for the continuation of the mission
+COMPARED = ("baseline", "mobilized-opponents", "kurdistan-surge", "forwarded-links", "ballot-stuffing")
+
+
+def without_education(chosen: Scenario) -> Scenario:
+    """`chosen` in a world where education moves neither answering nor opinion (its shares are kept)."""
+    values = copy.deepcopy(dict(chosen.values))
+    values["opinion"]["support_shift_education"] = {level: 0.0 for level in EDUCATION}
+    values["response"]["open_by_education"] = {level: 1.0 for level in EDUCATION}
+    return Scenario(name=chosen.name, description=chosen.description, values=values)
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    world: str  # "education inert" or "education drives both"
+    raked_on: str
+    mc: montecarlo.MonteCarlo
+
+
+def rows(replications: int, *, population_size: int = 100_000, sample_size: int = 60_000, seed: int = 7,
+         names: tuple[str, ...] = COMPARED, progress: bool = True) -> list[Row]:
+    """The Monte Carlo runs behind the table: per scenario, both worlds, raked without and with education."""
+    plans = [(name, world, made, rake)
+             for name in names
+             for world, made in (("education inert", without_education(scenario.load(name))),
+                                 ("education drives both", scenario.load(name)))
+             for rake in (False, True)]
+    out = []
+    for name, world, made, rake in tqdm(plans, desc="Monte Carlo runs", unit="run", disable=not progress or None):
+        mc = montecarlo.run(made, population_size=population_size, sample_size=sample_size,
+                            replications=replications, seed=seed, rake_education=rake)
+        out.append(Row(name, world, "+ education" if rake else "governorate, sex, age", mc))
+    return out
+
+
+def markdown(found: list[Row]) -> str:
+    """The runs as a Markdown table of the "support" share: truth, raw and weighted bias, RMSE, coverage."""
+    lines = [
+        "| scenario | world | raked on | true | raw bias | raw RMSE | raw cover | weighted bias | weighted RMSE "
+        "| weighted cover | weighted on |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in found:
+        mc = row.mc
+        raw, weighted = mc.raw, mc.weighted
+        cells = [row.scenario, row.world, row.raked_on, f"{100 * mc.true_shares[SUPPORT]:.1f}%",
+                 _points(raw.bias[SUPPORT]), _points(raw.rmse[SUPPORT], sign=False), _share(raw.coverage[SUPPORT]),
+                 _points(weighted.bias[SUPPORT]), _points(weighted.rmse[SUPPORT], sign=False),
+                 _share(weighted.coverage[SUPPORT]),
+                 f"{mc.replications - mc.weighting_failures}/{mc.replications}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _points(value: float, *, sign: bool = True) -> str:
+    return "—" if np.isnan(value) else f"{100 * value:+.1f}" if sign else f"{100 * value:.1f}"
+
+
+def _share(value: float) -> str:
+    return "—" if np.isnan(value) else f"{100 * value:.0f}%"
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print(markdown(rows(count)))
