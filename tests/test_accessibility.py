@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 
-from poll.models import Recipient, utcnow
+from poll.models import Link, Recipient, utcnow
 from poll.services import operators, polls
 from tests.helpers import fresh
 from tests.servers import gunicorn
@@ -33,6 +33,14 @@ def site(runner, session, make_poll, make_links, client):
                                  "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["answered"] > 0
+    split = polls.builtin_definition("coalition-2024-split-ballot")
+    make_poll("split", status="draft", **{key: value for key, value in split.items() if key != "slug"})
+    result = runner.invoke(args=["simulate", "split", "--scenario", "wording-effect", "--population", "20000",
+                                 "--sample", "12000", "--seed", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    assert all(not variant["suppressed"] for variant in json.loads(result.output)["experiment"]["variants"])
+    two_step = fresh(session).scalar(sa.select(Link.token).where(Link.variant == "two-step",
+                                                                 Link.answered_on.is_(None)).limit(1))
     open_poll = make_poll("open")
     form, answered, *done = make_links(open_poll, count=2 + len(LANGUAGES))
     assert client.post(f"/p/{answered}", data={"option": "1"}).status_code == 201
@@ -49,9 +57,12 @@ def site(runner, session, make_poll, make_links, client):
         "methodology": "/results/sim/methodology", "results-empty": "/results/open", "not-found": "/no/such/page",
         "form": f"/p/{form}", "already-answered": f"/p/{answered}", "closed": f"/p/{closed}",
         "not-open": f"/p/{not_yet}", "unknown-link": "/p/AAAAAAAAAAAAAAAAAAAAAA", "login": "/login",
+        "split-results": "/results/split", "split-methodology": "/results/split/methodology",
+        "two-step-form": f"/p/{two_step}",
     }
     operator = {
-        "polls": "/dashboard/", "dashboard": "/dashboard/sim", "audit": "/admin/audit",
+        "polls": "/dashboard/", "dashboard": "/dashboard/sim", "split-dashboard": "/dashboard/split",
+        "audit": "/admin/audit",
         "phone-view": f"/phone/{phone.lstrip('+')}", "operator-not-found": "/dashboard/no-such-poll",
     }
     return public, operator, dict(zip(LANGUAGES, done, strict=True))

@@ -3,7 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer
+from poll.models import Answer, Link
 from poll.services import polls
 from tests.helpers import fresh
 from tests.servers import gunicorn
@@ -152,3 +152,33 @@ def test_without_javascript_the_follow_up_says_when_to_answer_it(database_url, s
         assert page.locator("h1.done").count() == 1
     stored = sorted((values or {}).get("how_end", "") for values in fresh(session).scalars(sa.select(Answer.values)))
     assert stored == ["", "2"]
+
+
+SPLIT = {key: value for key, value in polls.builtin_definition("coalition-2024-split-ballot").items() if key != "slug"}
+
+
+@pytest.mark.parametrize(("step", "second", "code"), [("1", None, "3"), ("2", "1", "1")])
+def test_the_two_step_variant_asks_how_only_after_no(database_url, session, make_poll, make_links, phone, artifacts,
+                                                     step, second, code):
+    poll = make_poll(**SPLIT)
+    make_links(poll, count=6)
+    token = fresh(session).scalar(sa.select(Link.token).where(Link.poll_id == poll.id, Link.variant == "two-step")
+                                  .limit(1))
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=ar")
+        assert phone.locator("#q-answer").is_hidden()
+        phone.locator(f'#q-_step input[value="{step}"]').check()
+        assert phone.locator("#q-answer").is_visible() == (second is not None)
+        if second:
+            phone.screenshot(path=artifacts / "split-ballot-two-step-ar.png", full_page=True)
+            phone.locator(f'#q-answer input[value="{second}"]').check()
+        phone.locator("#q-sex label.choice").nth(0).tap()
+        phone.locator("#field-age").fill("٤١")
+        phone.locator("#field-governorate").select_option("IQ-BA")
+        phone.locator("#q-employment label.choice").nth(1).tap()
+        phone.locator("#q-education label.choice").nth(2).tap()
+        phone.locator("button[type=submit]").click()
+        assert phone.locator("h1.done").count() == 1
+    answer = fresh(session).scalars(sa.select(Answer)).one()
+    assert answer.variant == "two-step"
+    assert next(o.code for o in poll.options if o.id == answer.option_id) == code
