@@ -315,7 +315,7 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
 
 
 VARIANT = "variant"  # the breakdown of the headline by split-ballot variant
-NOTE_EXPERIMENT = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
+EXPERIMENT_DESCRIPTION = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
                    "so the groups differ only by chance and by how they were asked. The differences are among those "
                    "who answered, unweighted, with Newcombe's 95% interval; a way of asking that changes who "
                    "answers changes them too.")
@@ -353,7 +353,7 @@ def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[
                 differences.append({"code": code, "difference": d, "ci95": [low, high]})
             entry["differences"] = differences
         figures.append(entry)
-    return {"reference": experiment.variants[0].name, "variants": figures, "note": NOTE_EXPERIMENT}
+    return {"reference": experiment.variants[0].name, "variants": figures, "note": EXPERIMENT_DESCRIPTION}
 
 
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
