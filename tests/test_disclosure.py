@@ -331,3 +331,13 @@ def test_public_figures_never_hide_what_they_showed(app, client, make_poll, make
     shown_at = [{c["code"] for c in look["breakdowns"]["age_band"] if c["shares"] is not None} for look in distinct]
     assert all(earlier <= later for earlier, later in zip(shown_at, shown_at[1:], strict=False))  # shown once, shown for good
     assert recovered_cells([publication_of(look) for look in distinct if not look["withheld"]]) == []
+
+
+def test_a_generalisation_keeps_what_the_table_is_for_when_it_can():
+    # Two quasi-identifiers, each safe alone and not together: the one named in `keep` stays shown.
+    cells = {(variant, region): np.array([3, 3]) for variant in ("a", "b") for region in ("n", "s")}
+    hierarchies = [disclosure.Hierarchy("variant", (str,)), disclosure.Hierarchy("region", (str,))]
+    for keep, shown in (("variant", 0), ("region", 1)):
+        found = disclosure.generalise(cells, hierarchies, max_withheld=0, keep=(keep,))
+        assert found.levels[shown] == 0 and found.levels[1 - shown] == 1
+        assert all(label[shown] != disclosure.WITHHELD for label in found.labels.values())

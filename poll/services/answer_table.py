@@ -1,6 +1,7 @@
 """The answers as researchers read them: one row per response, a column per question, and a weight.
 
-Columns: the headline answer (`option`), the channel, when it was
+Columns: the headline answer (`option`), in a split-ballot poll the way
+it was asked (`variant`), the channel, when it was
 answered, the respondent's governorate, sex and age band, then every
 question after the headline in order (a multiple choice as one 0/1 column
 per choice, `name_code`), then `weight`: the respondent's raking weight
@@ -15,7 +16,8 @@ rest, the day may read as its week, and the answers to profile questions
 profile question mapped to a stratum has no column of its own there (its
 stratum column carries it: an exact age would single people out), and the
 weight is the mean weight of the row's shown group, so it cannot tell a
-hidden category either. The export's sums agree with the breakdowns.
+hidden category either; the variant shows the variants the results show.
+The export's sums agree with the breakdowns.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from poll.errors import Invalid
 from poll.models import Answer, Option, Poll
 from poll.questionnaire import Question
 from poll.services import question_results, results, suppression, tallies
-from poll.services.polls import questions_of
+from poll.services.polls import experiment_of, questions_of
 from poll.stats import disclosure
 from poll.vocabulary import QuestionType
 
@@ -44,6 +46,7 @@ STRATUM_LABELS = {"governorate": {"ar": "المحافظة", "ku": "پارێزگ�
                   "age_band": {"ar": "الفئة العمرية", "ku": "گرووپی تەمەن", "en": "Age band"}}
 OTHER_LABELS = {"ar": "أخرى (مجموعات أصغر من أن تُعرض)", "ku": "هی تر (گرووپی زۆر بچووک)",
                 "en": "Other (groups too small to show)"}
+VARIANT_LABEL = {"ar": "طريقة السؤال", "ku": "شێوازی پرسیارکردن", "en": "Way of asking (split ballot)"}
 SEX_LABELS = {"M": {"ar": "ذكر", "ku": "نێر", "en": "Male"}, "F": {"ar": "أنثى", "ku": "مێ", "en": "Female"}}
 
 
@@ -73,6 +76,8 @@ def columns_of(poll: Poll, *, anonymous: bool | None = None) -> list[Column]:
     headline = next(q for q in questions if q.is_headline)
     columns = [
         Column("option", dict(headline.label), "choice", tuple((c.code, dict(c.label)) for c in headline.choices)),
+        *([Column("variant", VARIANT_LABEL, "choice", tuple((name, {"en": name}) for name in experiment.names))]
+          if (experiment := experiment_of(poll)) else []),
         Column("channel", {"ar": "القناة", "ku": "کەناڵ", "en": "Channel"}, "text"),
         Column("answered", {"ar": "وقت الإجابة", "ku": "کاتی وەڵامدانەوە", "en": "Answered (UTC)"}, "text"),
         Column("governorate", STRATUM_LABELS["governorate"], "choice", tuple(
@@ -115,9 +120,10 @@ def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[l
     columns = columns_of(poll)
     questions = questions_of(poll)
     exported = _exported(questions, poll.is_anonymous)
+    split = poll.experiment is not None
     query = (
         sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex, Answer.age_band,
-                  Answer.values)
+                  Answer.values, Answer.variant)
         .join(Option, Option.id == Answer.option_id)
         .where(Answer.poll_id == poll.id)
         .order_by(Answer.id)
@@ -127,10 +133,10 @@ def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[l
         weights = results.cell_weights(session, poll) or {}
 
         def exact() -> Iterator[tuple]:
-            for code, channel, hour, governorate, sex, age_band, values in session.execute(query):
+            for code, channel, hour, governorate, sex, age_band, values, variant in session.execute(query):
                 weight = weights.get((governorate, sex, age_band))
-                yield (code, channel, hour.strftime("%Y-%m-%dT%H:00Z"), governorate or "", sex or "", age_band or "",
-                       *_answers(exported, values or {}), weight)
+                yield (code, *((variant or "",) if split else ()), channel, hour.strftime("%Y-%m-%dT%H:00Z"),
+                       governorate or "", sex or "", age_band or "", *_answers(exported, values or {}), weight)
 
         return columns, exact()
     if shape is None:
@@ -138,13 +144,13 @@ def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[l
 
     def generalised() -> Iterator[tuple]:
         profile = [q for q in questions if q.name in shape.profile]
-        for code, channel, hour, governorate, sex, age_band, values in session.execute(query):
+        for code, channel, hour, governorate, sex, age_band, values, variant in session.execute(query):
             values = values or {}
-            key = _key(governorate, sex, age_band, hour.date(), channel, profile, values)
+            key = _key(governorate, sex, age_band, hour.date(), channel, profile, values, variant, split)
             shown = shape.generalisation.show(key)
             governorate, sex, age_band, day, channel = shown[:5]
-            answers = dict(zip(shape.profile, shown[5:], strict=True))
-            yield (code, channel, day, governorate, sex, age_band,
+            answers = dict(zip(shape.profile, shown[5 : 5 + len(shape.profile)], strict=True))
+            yield (code, *shown[5 + len(shape.profile):], channel, day, governorate, sex, age_band,
                    *_answers(exported, values, answers), shape.group_weights.get(shown))
 
     return columns, generalised()
@@ -163,9 +169,11 @@ def _answers(questions: list[Question], values: dict[str, Any], replaced: dict[s
     return cells
 
 
-def _key(governorate, sex, age_band, day: date, channel: str, profile: list[Question], values: dict) -> tuple:
+def _key(governorate, sex, age_band, day: date, channel: str, profile: list[Question], values: dict,
+         variant: str | None, split: bool) -> tuple:
+    # The row's quasi-identifiers, in the order of anonymised_shape's hierarchies: the variant last, if any.
     return disclosure.group_key((governorate, sex, age_band, day.isoformat(), channel,
-                                 *(values.get(q.name) for q in profile)))
+                                 *(values.get(q.name) for q in profile), *((variant,) if split else ())))
 
 
 def _iso_week(day: str) -> str:
@@ -197,17 +205,19 @@ def anonymised_shape(session: so.Session, poll: Poll) -> Shape:
         disclosure.Hierarchy("answered", (str, _iso_week)),
         disclosure.Hierarchy("channel", (str,)),
         *(as_shown(question_results.crossing_key(question)) for question in profile),
+        *([as_shown(results.VARIANT)] if poll.experiment is not None else []),
     ]
     weights = results.cell_weights(session, poll)
     cells: dict[tuple, np.ndarray] = {}
     weighed: dict[tuple, list[float]] = {}  # per combination: sum of weights, rows weighed
-    for option_id, governorate, sex, age_band, hour, channel, values in session.execute(
+    for option_id, governorate, sex, age_band, hour, channel, values, variant in session.execute(
         sa.select(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, Answer.answered_hour,
-                  Answer.channel, Answer.values)
+                  Answer.channel, Answer.values, Answer.variant)
         .where(Answer.poll_id == poll.id)
         .execution_options(yield_per=5_000)
     ):
-        key = _key(governorate, sex, age_band, hour.date(), channel, profile, values or {})
+        key = _key(governorate, sex, age_band, hour.date(), channel, profile, values or {}, variant,
+                   poll.experiment is not None)
         cells.setdefault(key, np.zeros(len(options), dtype=np.int64))[position[option_id]] += 1
         weight = (weights or {}).get((governorate, sex, age_band))
         if weight is not None:
@@ -215,7 +225,7 @@ def anonymised_shape(session: so.Session, poll: Poll) -> Shape:
             total[0] += weight
             total[1] += 1
     # No row is withheld on its own: the export's sums must agree with the breakdowns.
-    generalisation = disclosure.generalise(cells, hierarchies, max_withheld=0)
+    generalisation = disclosure.generalise(cells, hierarchies, max_withheld=0, keep=(results.VARIANT,))
     if generalisation is None:
         answered = int(sum(counts.sum() for counts in cells.values()))
         raise Invalid(

@@ -145,7 +145,7 @@ class Generalisation:
 
 def generalise(
     cells: Mapping[tuple, np.ndarray], hierarchies: Sequence[Hierarchy], k: int = MIN_GROUP,
-    max_withheld: float = 0.05,
+    max_withheld: float = 0.05, keep: Sequence[str] = (),
 ) -> Generalisation | None:
     """The least lossy way to show rows so that every shown combination is a safe group; None if even withholding all is not.
 
@@ -156,7 +156,9 @@ def generalise(
     withheld (all values WITHHELD), at most `max_withheld` of them, and the
     withheld rows together must be a safe group. Among the choices left, the
     one with the least discernibility (the sum of squared group sizes, a
-    withheld row counting as the whole table) wins.
+    withheld row counting as the whole table) wins; but first, the one that
+    withholds the fewest of the hierarchies named in `keep` (what the table is
+    for, e.g. a split ballot's variant).
     """
     combinations = list(cells)
     counts = np.array([np.asarray(cells[c]) for c in combinations]) if combinations else np.zeros((0, 1))
@@ -164,7 +166,8 @@ def generalise(
     total = int(total_counts.sum())
     if not is_safe(total_counts, k):
         return None
-    best: tuple[float, Generalisation] | None = None
+    best: tuple[tuple[int, float], Generalisation] | None = None
+    kept = [i for i, h in enumerate(hierarchies) if h.name in keep]
     for levels in itertools.product(*(range(h.depth + 1) for h in hierarchies)):
         shown = [tuple(h.at(level, value) for h, level, value in zip(hierarchies, levels, c, strict=True))
                  for c in combinations]
@@ -176,7 +179,8 @@ def generalise(
         withheld = int(withheld_counts.sum())
         if withheld > max_withheld * total or (withheld and not is_safe(withheld_counts, k)):
             continue
-        loss = sum(int(group.sum()) ** 2 for label, group in groups.items() if label not in unsafe) + withheld * total
+        loss = (sum(levels[i] >= hierarchies[i].depth for i in kept),
+                sum(int(group.sum()) ** 2 for label, group in groups.items() if label not in unsafe) + withheld * total)
         if best is None or loss < best[0]:
             everything = (WITHHELD,) * len(hierarchies)
             labels = {c: (everything if label in unsafe else label) for c, label in zip(combinations, shown, strict=True)}
