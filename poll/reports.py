@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from poll import variants
 from poll.i18n import LANGUAGES, pick
 from poll.models import Poll
 from poll.questionnaire import Question
@@ -98,4 +99,19 @@ def questionnaire(poll: Poll, questions: Sequence[Question], language: str | Non
         for choice in question.choices:
             texts = " | ".join(choice.label[code] for code in codes if code in choice.label)
             lines.append(f"     {choice.code:>5}  {texts}")
+    experiment = variants.Experiment.from_dict(poll.experiment)
+    if experiment is not None:
+        lines += ["", f"split ballot: {len(experiment.variants)} ways of asking the headline, one per link at random "
+                      f"(seed {experiment.seed}), balanced within governorate, sex and age band"]
+        headline = next(question for question in questions if question.is_headline)
+        for variant in experiment.variants:
+            lines.append(f"  {variant.name} ({variant.kind}){' - the reference' if variant is experiment.variants[0] else ''}")
+            shown = variant.form_questions([headline])
+            for question in shown:
+                lines += [f"   [{code}] {question.label[code]}" for code in codes if code in question.label]
+                for position, choice in enumerate(question.choices):
+                    texts = " | ".join(choice.label[code] for code in codes if code in choice.label)
+                    if question.name == variants.STEP:  # a first step stands for headline codes
+                        texts += f"  (= {', '.join(variant.steps[position].codes)})"
+                    lines.append(f"     {choice.code:>5}  {texts}")
     return "\n".join(lines)

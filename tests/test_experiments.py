@@ -317,3 +317,11 @@ def test_the_answers_export_keeps_each_variant_in_safe_groups(runner, split_poll
     assert runner.invoke(args=["export", "split-export", "--format", "sav", "-o", str(path)]).exit_code == 0
     _frame, meta = pyreadstat.read_sav(str(path))
     assert "variant" in meta.column_names
+
+
+def test_polls_show_prints_every_way_of_asking(runner, split_poll):
+    split_poll("shown-split")
+    result = runner.invoke(args=["polls", "show", "shown-split", "--language", "en"])
+    assert result.exit_code == 0, result.output
+    assert "split ballot: 3 ways" in result.output and "reversed (order)" in result.output
+    assert "No  (= 1, 2)" in result.output and "How should the mission end?" in result.output
