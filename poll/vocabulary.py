@@ -62,6 +62,7 @@ class SmsOutcome(enum.StrEnum):
     QUESTION_ANSWERED = "question-answered"  # an SMS conversation's question answered; the next one asked
     QUESTION_UNREADABLE = "question-unreadable"  # not an answer to the conversation's question: asked again
     COMPLETED = "completed"  # the conversation's last question answered: the response is whole
+    STEP_ASKED = "step-asked"  # a two-step question's first answer, standing for several: the second asked
 
 
 class MessageKind(enum.StrEnum):

@@ -325,3 +325,34 @@ def test_polls_show_prints_every_way_of_asking(runner, split_poll):
     assert result.exit_code == 0, result.output
     assert "split ballot: 3 ways" in result.output and "reversed (order)" in result.output
     assert "No  (= 1, 2)" in result.output and "How should the mission end?" in result.output
+
+
+# --- by SMS --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("replies", "code", "asked"), [
+    (["Yes"], "3", None),  # "Yes" stands for one code: it answers
+    (["لا", "2"], "2", "How should the mission end?"),  # "No" asks how, then the code answers
+    (["3"], "3", None),  # a code answers in any variant
+])
+def test_an_sms_reply_answers_the_two_step_variant(client, session, split_poll, make_links, replies, code, asked):
+    from poll.models import InboundMessage
+
+    poll = split_poll()
+    make_links(poll, 6, language="en")
+    phone = fresh(session).scalar(sa.select(Recipient.phone).join(Link, Link.recipient_id == Recipient.id)
+                                  .where(Link.variant == "two-step").limit(1))
+    client.application.config["SMS_SECRET"] = "s3cret"
+    said = []
+    for number, text in enumerate(replies):
+        response = client.get("/sms/kannel/mo", query_string={"secret": "s3cret", "from": phone, "text": text,
+                                                              "id": f"two-step-{number}"})
+        assert response.status_code == 200
+        said.append(response.get_data(as_text=True))
+    if asked:
+        assert asked in said[0] and "1 By all means" in said[0] and "2 Through dialogue" in said[0]
+    answer = fresh(session).scalars(sa.select(Answer).where(Answer.poll_id == poll.id)).one()
+    assert next(o.code for o in poll.options if o.id == answer.option_id) == code
+    assert answer.variant == "two-step" and answer.channel == "sms"
+    # The poll is anonymous: what the phone said is not kept.
+    assert fresh(session).scalars(sa.select(InboundMessage.text)).all() == [None] * len(replies)

@@ -17,9 +17,10 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll import phones
+from poll import phones, variants
 from poll.db import insert_or_skip
 from poll.models import InboundMessage, Recipient, SmsConversation
+from poll.questionnaire import Question
 from poll.services import answers, conversations, outbox, refusals
 from poll.sms import replies
 from poll.vocabulary import Channel, Outcome, SmsOutcome
@@ -38,6 +39,9 @@ class Handled:
     # The question the phone is asked next (an SMS conversation), and why its last reply was not taken.
     asked: conversations.Asked | None = None
     error: str | None = None
+    # A headline asked in two steps whose first answer stands for several codes: the second step, asked
+    # before anything is recorded (its answer is a reply with the headline's code).
+    then: Question | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,15 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     language = link.language or ballot.default_language
     reply = replies.read(text, list(ballot.codes), ballot.yes_no or None)
     private = ballot.is_anonymous
+    variant = ballot.variant(link.variant)
+    if reply.kind != "answer" and variant is not None and variant.steps:
+        # Asked in two steps: a reply may name a first step ("No"); one standing for a single code answers.
+        step = _step_named(variant, text)
+        if step is not None and len(step.codes) > 1:
+            return Handled(SmsOutcome.STEP_ASKED, language, step.codes, is_private=private,
+                           then=variant.headline(ballot.headline))
+        if step is not None:
+            reply = replies.Reply("answer", step.codes[0])
     if reply.kind != "answer":
         return Handled(SmsOutcome.UNREADABLE, language, ballot.codes, is_private=private)
     answer_id = secrets.randbits(63)
@@ -134,6 +147,13 @@ def _conversation(session: so.Session, phone: str, *, now: datetime,
     if link is None or link.poll_id != conversation.poll_id:
         return None, None
     return conversation, link.ballot
+
+
+def _step_named(variant: variants.Variant, text: str) -> variants.Step | None:
+    # The first step a reply names by its label in any language ("No", "لا", "نەخێر"), folded as replies are.
+    said = replies.normalize(text)
+    return next((step for step in variant.steps if any(replies.normalize(label) == said
+                                                         for label in step.label.values())), None)
 
 
 def _language_of(session: so.Session, phone: str) -> str:

@@ -110,6 +110,7 @@ REPLIES = {
     SmsOutcome.QUESTION_ANSWERED: "",
     SmsOutcome.QUESTION_UNREADABLE: "",
     SmsOutcome.COMPLETED: _l("Thank you. Your answers have been recorded."),
+    SmsOutcome.STEP_ASKED: _l("Please reply with one of: %(codes)s"),
 }
 
 
@@ -117,6 +118,8 @@ def _reply(handled: inbound.Handled) -> str:
     language = LANGUAGES.get(handled.language, LANGUAGES["ar"])
     with force_locale(language.locale):
         said = str(REPLIES[handled.outcome]) % {"codes": ", ".join(handled.codes)}
+        if handled.then is not None:
+            return _second_step_sms(handled.then, language, said)
         if handled.asked is None:
             return said
         if handled.error:
@@ -141,6 +144,13 @@ def _question_sms(asked: conversations.Asked, language: Language) -> str:
         how = " ".join((how, _("Reply 0 to skip this question.")))
     lines.append(how)
     return "\n".join(lines)
+
+
+def _second_step_sms(question, language: Language, how: str) -> str:
+    """A headline's second step as an SMS: its text, its choices by their codes (what a headline reply says)."""
+    lines = [pick(question.label, language)]
+    lines += [f"{choice.code} {pick(choice.label, language)}" for choice in question.choices]
+    return "\n".join([*lines, how])
 
 
 @bp.get("/sms/kannel/dlr")

@@ -1,4 +1,5 @@
-"""Split-ballot experiments: a poll's variants, each link's and answer's variant, answers counted by variant
+"""Split-ballot experiments: a poll's variants, each link's and answer's variant, answers counted by variant;
+an SMS outcome for a two-step question's second step asked
 
 Revision ID: 0014
 Revises: 0013
@@ -11,6 +12,11 @@ revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None
+
+OUTCOMES = ("'recorded', 'already-answered', 'unknown-link', 'not-open', 'closed', 'invalid-option', "
+            "'rate-limited', 'stopped', 'unknown-number', 'no-poll', 'unreadable', 'duplicate', "
+            "'question-answered', 'question-unreadable', 'completed'")
+NEW_OUTCOME = "'step-asked'"
 
 
 def upgrade() -> None:
@@ -32,9 +38,16 @@ def upgrade() -> None:
                                 ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('poll_id', 'variant', 'option_id', name=op.f('pk_variant_tallies')),
     )
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_inbound_messages_outcome'), type_='check')
+        batch_op.create_check_constraint('outcome', sa.text(f"outcome IN ({OUTCOMES}, {NEW_OUTCOME})"))
 
 
 def downgrade() -> None:
+    op.execute(f"DELETE FROM inbound_messages WHERE outcome = {NEW_OUTCOME}")
+    with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_inbound_messages_outcome'), type_='check')
+        batch_op.create_check_constraint('outcome', sa.text(f"outcome IN ({OUTCOMES})"))
     op.drop_table('variant_tallies')
     with op.batch_alter_table('answers', schema=None) as batch_op:
         batch_op.drop_column('variant')
