@@ -356,3 +356,14 @@ def test_an_sms_reply_answers_the_two_step_variant(client, session, split_poll, 
     assert answer.variant == "two-step" and answer.channel == "sms"
     # The poll is anonymous: what the phone said is not kept.
     assert fresh(session).scalars(sa.select(InboundMessage.text)).all() == [None] * len(replies)
+
+
+def test_the_dashboard_shows_the_power_of_a_split_ballot_design(runner, client, split_poll, login):
+    split_poll("mc-split", status="draft")
+    result = runner.invoke(args=["simulate", "mc-split", "--scenario", "wording-effect", "--replications", "30",
+                                 "--population", "40000", "--sample", "30000"])
+    assert result.exit_code == 0, result.output
+    assert "ways of asking against as-sent" in result.output
+    login()
+    page = client.get("/dashboard/mc-split?lang=en").get_data(as_text=True)
+    assert "how often each difference was found (power)" in page and "two-step" in page
