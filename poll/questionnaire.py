@@ -176,7 +176,7 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
         if role != QuestionRole.PROFILE or maps_to not in MAPS_TO or kind not in MAPS_TO[maps_to]:
             raise Invalid(f"{where}: maps_to {maps_to!r} needs role = \"profile\" and a fitting type "
                           "(governorate: governorate; sex: select_one; age_band: integer or select_one)")
-    label = _texts(f"{where} label", item.get("label"), required=True)
+    label = texts_per_language(f"{where} label", item.get("label"), required=True)
     required = item.get("required", role == QuestionRole.HEADLINE or role is None)
     if not isinstance(required, bool):
         raise Invalid(f"{where}: required must be true or false")
@@ -220,7 +220,7 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
         name=name, type=kind, label=label, required=required, relevant=relevant, role=role, maps_to=maps_to,
         choices=choices, minimum=minimum if kind == QuestionType.INTEGER else None,
         maximum=maximum if kind == QuestionType.INTEGER else None, max_length=max_length,
-        hint=_texts(f"{where} hint", item.get("hint", {}), required=False),
+        hint=texts_per_language(f"{where} hint", item.get("hint", {}), required=False),
     )
 
 
@@ -242,7 +242,7 @@ def _choices(where: str, kind: str, raw: Any, is_profile: bool) -> tuple[Choice,
             if code in codes:
                 raise Invalid(f"{where}, choice {position}: code {code!r} is used twice")
             codes.add(code)
-            made.append(Choice(code, _texts(f"{where}, choice {position} label", choice.get("label"), required=True)))
+            made.append(Choice(code, texts_per_language(f"{where}, choice {position} label", choice.get("label"), required=True)))
     else:
         if raw is not None:
             raise Invalid(f"{where}: only choice questions take choices")
@@ -252,7 +252,8 @@ def _choices(where: str, kind: str, raw: Any, is_profile: bool) -> tuple[Choice,
     return tuple(made)
 
 
-def _texts(name: str, texts: Any, *, required: bool) -> dict[str, str]:
+def texts_per_language(name: str, texts: Any, *, required: bool) -> dict[str, str]:
+    """`texts` checked as a text per language (ar, ku, en), 1-1000 characters each; raises Invalid naming `name`."""
     if texts is None and not required:
         return {}
     if not isinstance(texts, dict) or (required and not texts):

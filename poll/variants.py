@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from poll.errors import Invalid
-from poll.questionnaire import LANGUAGES, Choice, Question
+from poll.questionnaire import Choice, Question, texts_per_language
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,15}")
 STEP = "_step"  # the first step's form field: no question of a definition can have this name
@@ -214,7 +214,7 @@ def _variant(item: Any, number: int, headline: Question) -> Variant:
         raise Invalid(f"{where}: name must be 1-16 lower-case letters, digits, _ or -, starting with a letter")
     where = f"variant {number} ({name})"
     codes = [choice.code for choice in headline.choices]
-    label = _texts(f"{where} label", item.get("label", {}))
+    label = texts_per_language(f"{where} label", item.get("label", {}), required=False)
     choices = item.get("choices", {})
     if not isinstance(choices, dict):
         raise Invalid(f"{where}: choices is a table of labels by code, e.g. choices.\"1\".en = \"...\"")
@@ -225,13 +225,14 @@ def _variant(item: Any, number: int, headline: Question) -> Variant:
     if not isinstance(order, list) or (order and sorted(map(str, order)) != sorted(codes)):
         raise Invalid(f"{where}: order lists every code of the headline once ({', '.join(codes)})")
     steps = _steps(where, item.get("steps"), codes)
-    then = _texts(f"{where} then", item.get("then", {}))
+    then = texts_per_language(f"{where} then", item.get("then", {}), required=False)
     several = [step for step in steps if len(step.codes) > 1]
     if several and not then:
         raise Invalid(f"{where}: a first step that stands for several codes needs `then`, the second step's question")
     if then and not several:
         raise Invalid(f"{where}: then is the second step's question; it needs steps with a group of several codes")
-    return Variant(name=name, label=label, choices={code: _texts(f"{where} choices.{code}", texts)
+    return Variant(name=name, label=label, choices={code: texts_per_language(f"{where} choices.{code}", texts,
+                                                                             required=False)
                                                    for code, texts in choices.items()},
                    order=tuple(map(str, order)), steps=steps, then=then)
 
@@ -250,23 +251,13 @@ def _steps(where: str, raw: Any, codes: list[str]) -> tuple[Step, ...]:
         if not step_codes or set(step_codes) - set(codes):
             raise Invalid(f"{where}, step {position}: codes are codes of the headline ({', '.join(codes)})")
         seen += step_codes
-        steps.append(Step(step_codes, _texts(f"{where}, step {position} label", step["label"], required=True)))
+        steps.append(Step(step_codes, texts_per_language(f"{where}, step {position} label", step["label"],
+                                                                required=True)))
     if sorted(seen) != sorted(codes):
         raise Invalid(f"{where}: the steps' codes hold every code of the headline once ({', '.join(codes)})")
     if sum(len(step.codes) > 1 for step in steps) > 1:
         raise Invalid(f"{where}: at most one first answer stands for several codes (it alone is asked further)")
     return tuple(steps)
-
-
-def _texts(name: str, texts: Any, *, required: bool = False) -> dict[str, str]:
-    if not isinstance(texts, dict) or (required and not texts):
-        raise Invalid(f"{name} needs a text per language, e.g. {name}.ar = \"...\"")
-    for code, text in texts.items():
-        if code not in LANGUAGES:
-            raise Invalid(f"{name}: unknown language {code!r} (use {', '.join(LANGUAGES)})")
-        if not isinstance(text, str) or not text.strip() or len(text) > 1000:
-            raise Invalid(f"{name}.{code} must be a text of 1-1000 characters")
-    return dict(texts)
 
 
 def assign(seed: int, names: Sequence[str], strata: Sequence[tuple], salt: int = 0) -> list[str]:

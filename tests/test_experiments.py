@@ -163,6 +163,14 @@ def test_the_difference_interval_matches_statsmodels():
         assert (low, high) == pytest.approx(reference, abs=1e-12)
 
 
+# Answers per variant: 20, 20 and 12, each of two options or more, so every variant is shown.
+PLAN = {
+    "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
+    "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
+    "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
+}
+
+
 def answer_all(client, session, poll, plan: dict[str, list[dict]]) -> None:
     for variant, posts in plan.items():
         tokens = fresh(session).scalars(sa.select(Link.token).where(Link.poll_id == poll.id, Link.variant == variant,
@@ -174,11 +182,7 @@ def answer_all(client, session, poll, plan: dict[str, list[dict]]) -> None:
 def test_results_per_variant_and_the_difference_from_the_reference(client, session, split_poll, make_links):
     poll = split_poll()
     make_links(poll, 90)
-    answer_all(client, session, poll, {
-        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
-        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
-        "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
-    })
+    answer_all(client, session, poll, PLAN)
     document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
     experiment = document["experiment"]
     assert experiment["reference"] == "as-sent"
@@ -194,11 +198,7 @@ def test_results_per_variant_and_the_difference_from_the_reference(client, sessi
 def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client, session, split_poll, make_links):
     poll = split_poll()
     make_links(poll, 90)
-    answer_all(client, session, poll, {
-        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
-        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
-        "two-step": [{variants.STEP: "1"}] * 2,
-    })
+    answer_all(client, session, poll, PLAN | {"two-step": [{variants.STEP: "1"}] * 2})
     variants_ = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["experiment"]["variants"]
     # Two answers would tell what those two said; hidden alone, the total would tell them too.
     hidden = [v for v in variants_ if v["suppressed"]]
@@ -209,11 +209,7 @@ def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client
 def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_links, login):
     poll = split_poll()
     make_links(poll, 90)
-    answer_all(client, session, poll, {
-        "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
-        "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
-        "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
-    })
+    answer_all(client, session, poll, PLAN)
     public = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
     assert "Ways of asking compared" in public and "+30.0" in public
     login()

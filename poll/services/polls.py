@@ -107,9 +107,9 @@ def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:
         raise Invalid(f"default_language must be one of {', '.join(LANGUAGES)}")
     if not isinstance(definition.get("anonymous", True), bool):
         raise Invalid("anonymous must be true or false")
-    _validate_texts("sender", definition.get("sender", {}), required=False)
-    _validate_texts("contact", definition.get("contact", {}), required=False)
-    _validate_texts("sms", definition.get("sms", {}), required=False)
+    questionnaire.texts_per_language("sender", definition.get("sender", {}), required=False)
+    questionnaire.texts_per_language("contact", definition.get("contact", {}), required=False)
+    questionnaire.texts_per_language("sms", definition.get("sms", {}), required=False)
     for code, text in definition.get("sms", {}).items():
         check_sms_template(f"sms.{code}", text)
     sender = definition.get("sms_sender")
@@ -135,16 +135,6 @@ def check_sms_template(name: str, text: str) -> None:
     unknown = found - SMS_PLACEHOLDERS
     if unknown:
         raise Invalid(f"{name} uses unknown placeholder {{{sorted(unknown)[0]}}} (use link, question, sender)")
-
-
-def _validate_texts(name: str, texts: Any, *, required: bool) -> None:
-    if not isinstance(texts, dict) or (required and not texts):
-        raise Invalid(f"{name} needs a text per language, e.g. {name}.ar = \"...\"")
-    for code, text in texts.items():
-        if code not in LANGUAGES:
-            raise Invalid(f"{name}: unknown language {code!r} (use {', '.join(LANGUAGES)})")
-        if not isinstance(text, str) or not text.strip() or len(text) > 1000:
-            raise Invalid(f"{name}.{code} must be a text of 1-1000 characters")
 
 
 def get_poll(session: so.Session, slug: str) -> Poll:
