@@ -103,13 +103,15 @@ class Variant:
         """A post to this variant's form as the definition's questions read it: the two steps made one answer.
 
         A first step that stands for one code is that code; one that stands
-        for several keeps the second step's answer only if it is among them.
-        Anything else leaves the headline unanswered.
+        for several keeps the second step's answer only if it is among them;
+        an unreadable first step leaves the headline unanswered. A post with
+        no first step at all names the headline's code itself (`option`), as
+        any poll's form does.
         """
-        if not self.steps:
-            return dict(posted)
-        read = {name: values for name, values in posted.items() if name != STEP}
         given = [value for value in posted.get(STEP, []) if value]
+        if not self.steps or not given:
+            return {name: values for name, values in posted.items() if name != STEP}
+        read = {name: values for name, values in posted.items() if name != STEP}
         step = self.steps[int(given[0]) - 1] if len(given) == 1 and given[0] in self._step_numbers else None
         field_name = headline.form_name
         if step is None:

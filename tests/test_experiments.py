@@ -113,6 +113,7 @@ def test_each_variant_shows_its_own_form(client, session, split_poll, make_links
     ({variants.STEP: "1"}, "3"),
     ({variants.STEP: "1", "option": "1"}, "3"),  # a stale second step after "Yes" is ignored
     ({variants.STEP: "2", "option": "2"}, "2"),
+    ({"option": "1"}, "1"),  # a client that posts the headline's code, as to any poll's form
 ])
 def test_two_steps_make_one_answer_on_the_headline_codes(client, session, split_poll, make_links, posted, code):
     poll = split_poll()
@@ -128,7 +129,8 @@ def test_two_steps_make_one_answer_on_the_headline_codes(client, session, split_
 
 
 @pytest.mark.parametrize("posted", [{}, {variants.STEP: "2"}, {variants.STEP: "2", "option": "3"},
-                                    {variants.STEP: "7"}])
+                                    {variants.STEP: "7", "option": "3"}, {variants.STEP: ["1", "2"]},
+                                    {variants.STEP: "x"}, {"option": "9"}])
 def test_an_unfinished_two_step_answer_is_refused_and_changes_nothing(client, session, split_poll, make_links,
                                                                      posted):
     poll = split_poll()
