@@ -108,10 +108,10 @@ class Variant:
         no first step at all names the headline's code itself (`option`), as
         any poll's form does.
         """
+        read = {name: values for name, values in posted.items() if name != STEP}
         given = [value for value in posted.get(STEP, []) if value]
         if not self.steps or not given:
-            return {name: values for name, values in posted.items() if name != STEP}
-        read = {name: values for name, values in posted.items() if name != STEP}
+            return read
         step = self.steps[int(given[0]) - 1] if len(given) == 1 and given[0] in self._step_numbers else None
         field_name = headline.form_name
         if step is None:
