@@ -559,7 +559,7 @@ def sms_preview(session, slug: str) -> None:
         enc = item.encoding
         warning = "  (over the limit of %d segments)" % config["SMS_MAX_SEGMENTS"] if (
             enc.segments > int(config["SMS_MAX_SEGMENTS"])) else ""
-        click.echo(f"[{item.language}] {item.text}")
+        click.echo(f"[{item.language}{f', {item.variant}' if item.variant else ''}] {item.text}")
         click.echo(f"     {enc.name}, {enc.units} units, {enc.segments} segment(s) of {enc.part_limit if enc.segments > 1 else enc.single_limit}"
                    f"; {item.recipients:,} recipients; {item.cost:,.2f} {currency}{warning}")
         total += item.cost

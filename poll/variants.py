@@ -29,7 +29,8 @@ import numpy as np
 from poll.errors import Invalid
 from poll.questionnaire import Choice, Question, texts_per_language
 
-NAME = re.compile(r"[a-z][a-z0-9_-]{0,15}")
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,7}")  # a category code where breakdowns keep theirs (8 characters)
+RESERVED = {"other"}  # what exports call the hidden categories together
 STEP = "_step"  # the first step's form field: no question of a definition can have this name
 MIN_VARIANTS, MAX_VARIANTS = 2, 6
 _KEYS = {"name", "label", "choices", "order", "steps", "then"}
@@ -183,8 +184,9 @@ class Experiment:
             for v in kept["variants"]))
 
 
-def read(raw: Any, headline: Question) -> Experiment | None:
-    """The `[experiment]` of a definition, checked against its headline; None when there is none."""
+def read(raw: Any, headline: Question, questions: Sequence[Question] = ()) -> Experiment | None:
+    """The `[experiment]` of a definition, checked against its headline and its other `questions`; None when
+    there is none."""
     if raw is None:
         return None
     if not isinstance(raw, dict) or set(raw) - {"seed", "variants"}:
@@ -201,6 +203,11 @@ def read(raw: Any, headline: Question) -> Experiment | None:
         if any(other.name == variant.name for other in variants):
             raise Invalid(f"variant {number} ({variant.name}): the name is used twice")
         variants.append(variant)
+    led = [q.name for q in questions if q.condition is not None and headline.name in q.condition.names]
+    if led and any(variant.steps for variant in variants):
+        # The form hides a second step answered by the first, and what hangs on it with it.
+        raise Invalid(f"question {led[0]!r} is asked after an answer to the headline: a variant that asks the "
+                      "headline in two steps cannot be combined with it")
     return Experiment(seed, tuple(variants))
 
 
@@ -212,8 +219,9 @@ def _variant(item: Any, number: int, headline: Question) -> Variant:
     if unknown:
         raise Invalid(f"{where}: unknown key {sorted(unknown)[0]!r} (use {', '.join(sorted(_KEYS))})")
     name = item.get("name")
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise Invalid(f"{where}: name must be 1-16 lower-case letters, digits, _ or -, starting with a letter")
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name in RESERVED:
+        raise Invalid(f"{where}: name must be 1-8 lower-case letters, digits, _ or -, starting with a letter "
+                      f"(and not {', '.join(sorted(RESERVED))})")
     where = f"variant {number} ({name})"
     codes = [choice.code for choice in headline.choices]
     label = texts_per_language(f"{where} label", item.get("label", {}), required=False)

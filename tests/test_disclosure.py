@@ -341,3 +341,15 @@ def test_a_generalisation_keeps_what_the_table_is_for_when_it_can():
         found = disclosure.generalise(cells, hierarchies, max_withheld=0, keep=(keep,))
         assert found.levels[shown] == 0 and found.levels[1 - shown] == 1
         assert all(label[shown] != disclosure.WITHHELD for label in found.labels.values())
+
+
+def test_a_breakdown_that_crosses_every_other_shows_only_groups_holding_every_option():
+    table = np.array([[5, 5, 0], [6, 3, 4], [7, 2, 3], [0, 0, 0]])
+    assert disclosure.protect(table, never=[3]).tolist() == [True, True, True, False]
+    # Strictly: the first is missing an option; hidden alone it would be told by the total, so the smallest
+    # other goes too, and the two hidden together hold every option.
+    strict = disclosure.protect(table, never=[3], every_option=True)
+    assert strict.tolist() == [False, True, False, False]
+    assert disclosure.is_safe(table[[0, 2]].sum(axis=0), every_option=True)
+    assert not disclosure.is_safe_change(np.array([4, 7, 0]), every_option=True)
+    assert disclosure.is_safe_change(np.array([4, 7, 0]))

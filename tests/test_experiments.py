@@ -62,11 +62,24 @@ def test_the_builtin_experiment_asks_the_article_three_ways():
                                                          {"codes": ["1", "2"], "label": {"en": "No"}}]}]},
      "needs `then`"),
     ({"seed": -1, "variants": [{"name": "a"}, {"name": "b"}]}, "seed"),
+    ({"variants": [{"name": "a"}, {"name": "too-long-1"}]}, "1-8 lower-case"),  # breakdown codes are 8 long
+    ({"variants": [{"name": "a"}, {"name": "other"}]}, "not other"),  # the exports' hidden categories
 ])
 def test_a_bad_experiment_is_refused_naming_what_is_wrong(session, change, message):
+    """Each mistake is refused with what is wrong, before anything is stored."""
     definition = polls.builtin_definition(SPLIT) | {"slug": "bad-split", "experiment": change}
     with pytest.raises(Invalid, match=message):
         polls.create_poll(session, definition)
+
+
+def test_two_steps_cannot_hide_a_question_that_hangs_on_the_headline(session):
+    definition = polls.builtin_definition(SPLIT) | {"slug": "hanging"}
+    definition["questions"].insert(1, {"name": "why", "type": "text", "relevant": "answer == '3'",
+                                       "label": {"en": "Why?"}})
+    with pytest.raises(Invalid, match="'why' is asked after an answer to the headline"):
+        polls.create_poll(session, definition)
+    definition["experiment"]["variants"].pop()  # without the two-step variant, it is fine
+    assert polls.create_poll(session, definition).experiment is not None
 
 
 # --- assignment ----------------------------------------------------------------------------------------------
@@ -165,11 +178,12 @@ def test_the_difference_interval_matches_statsmodels():
         assert (low, high) == pytest.approx(reference, abs=1e-12)
 
 
-# Answers per variant: 20, 20 and 12, each of two options or more, so every variant is shown.
+# Answers per variant: 20, 20 and 12, each holding every option, so every variant is shown.
 PLAN = {
-    "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 14,
-    "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 8,
-    "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 7,
+    "as-sent": [{"option": "3"}] * 6 + [{"option": "1"}] * 10 + [{"option": "2"}] * 4,
+    "reversed": [{"option": "3"}] * 12 + [{"option": "2"}] * 6 + [{"option": "1"}] * 2,
+    "two-step": [{variants.STEP: "1"}] * 5 + [{variants.STEP: "2", "option": "2"}] * 4
+                + [{variants.STEP: "2", "option": "1"}] * 3,
 }
 
 
@@ -190,11 +204,34 @@ def test_results_per_variant_and_the_difference_from_the_reference(client, sessi
     assert experiment["reference"] == "as-sent"
     as_sent, reversed_, two_step = experiment["variants"]
     assert (as_sent["invited"], as_sent["answered"]) == (30, 20)
-    assert [o["count"] for o in reversed_["options"]] == [0, 8, 12]
+    assert [o["count"] for o in reversed_["options"]] == [2, 6, 12]
     support = next(d for d in reversed_["differences"] if d["code"] == "3")
     d, low, high = __import__("poll").stats.proportions.difference(12, 20, 6, 20)
     assert support["difference"] == pytest.approx(0.3) and support["ci95"] == pytest.approx([low, high])
-    assert [o["count"] for o in two_step["options"]] == [0, 7, 5]
+    assert [o["count"] for o in two_step["options"]] == [3, 4, 5]
+
+
+def test_a_variant_missing_an_option_is_hidden_so_no_crossing_can_pin_an_answer(client, session, split_poll,
+                                                                                 make_links):
+    # Women answer 1 and men 2 in as-sent: shown beside the breakdown by sex, where no woman chose 2, the
+    # women of as-sent would all have chosen 1. A variant missing an option is not shown.
+    poll = split_poll()
+    make_links(poll, 30, governorate="IQ-BG", sex="F", age_band="30-44")
+    make_links(poll, 30, governorate="IQ-NI", sex="M", age_band="18-29", age=20)
+    by = {"F": {"as-sent": "1", "reversed": "1", "two-step": "3"}, "M": {"as-sent": "2", "reversed": "3",
+                                                                         "two-step": "1"}}
+    for sex, answers in by.items():
+        for variant, code in answers.items():
+            tokens = fresh(session).scalars(
+                sa.select(Link.token).join(Recipient, Recipient.id == Link.recipient_id)
+                .where(Link.poll_id == poll.id, Link.variant == variant, Recipient.sex == sex).limit(5)).all()
+            for token in tokens:
+                posted = dict(variants.Experiment.from_dict(poll.experiment).variant(variant).fields_for(code))
+                assert client.post(f"/p/{token}?lang=en", data=posted | WHOLE_FORM).status_code == 201
+    document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
+    for variant in document["experiment"]["variants"]:
+        assert variant["options"] is None or all(option["count"] for option in variant["options"])
+    assert all(variant["suppressed"] for variant in document["experiment"]["variants"])
 
 
 def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client, session, split_poll, make_links):
@@ -365,3 +402,18 @@ def test_the_dashboard_shows_the_power_of_a_split_ballot_design(runner, client, 
     login()
     page = client.get("/dashboard/mc-split?lang=en").get_data(as_text=True)
     assert "how often each difference was found (power)" in page and "two-step" in page
+
+
+def test_every_variants_sms_is_previewed_and_held_to_the_segment_limit(session, split_poll, make_links, app):
+    from poll.services import outbox
+
+    definition = polls.builtin_definition(SPLIT)
+    definition["experiment"]["variants"][1]["label"] = {"ar": "هل " * 300}
+    poll = split_poll("long-variant", experiment=definition["experiment"])
+    make_links(poll, 9)
+    items = outbox.preview(session, poll, "http://127.0.0.1:5000", 1.0)
+    assert {(item.language, item.variant) for item in items} == {
+        (language, name) for language in ("ar", "ku", "en") for name in ("as-sent", "reversed", "two-step")}
+    assert sum(item.recipients for item in items) == 9
+    with pytest.raises(Invalid, match="the ar SMS of variant reversed takes"):
+        outbox.queue_invitations(session, poll, "http://127.0.0.1:5000", max_segments=3, sender="POLL")

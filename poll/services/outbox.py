@@ -70,25 +70,31 @@ class Preview:
     encoding: encoding.Encoding
     recipients: int
     cost: float
+    variant: str | None = None  # a split-ballot variant's wording, which the SMS carries
 
 
 def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: float) -> list[Preview]:
-    """Each language's message with a link of the real length, its encoding, segments and cost."""
+    """Each language's (and split-ballot variant's) message with a link of the real length, its encoding,
+    segments and cost."""
     counts = dict(
-        session.execute(
-            sa.select(Recipient.language, sa.func.count())
+        ((language, variant), number) for language, variant, number in session.execute(
+            sa.select(Recipient.language, Link.variant, sa.func.count())
             .join(Link, Link.recipient_id == Recipient.id)
             .where(Link.poll_id == poll.id)
-            .group_by(Recipient.language)
-        ).all()
+            .group_by(Recipient.language, Link.variant)
+        )
     )
+    experiment = polls.experiment_of(poll)
     sample_link = links.link_url(base_url, "x" * 22)
     out = []
     for code in LANGUAGES:
-        recipients = counts.get(code, 0) + (counts.get(None, 0) if code == poll.default_language else 0)
-        text = compose(poll, code, sample_link)
-        analysis = encoding.analyze(text)
-        out.append(Preview(code, text, analysis, recipients, recipients * analysis.segments * price_per_segment))
+        for variant in experiment.names if experiment else (None,):
+            recipients = counts.get((code, variant), 0) + (
+                counts.get((None, variant), 0) if code == poll.default_language else 0)
+            text = compose(poll, code, sample_link, variant)
+            analysis = encoding.analyze(text)
+            out.append(Preview(code, text, analysis, recipients, recipients * analysis.segments * price_per_segment,
+                               variant))
     return out
 
 
@@ -101,7 +107,8 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
     for item in preview(session, poll, base_url, 0.0):
         if item.encoding.segments > max_segments:
             raise Invalid(
-                f"the {item.language} SMS takes {item.encoding.segments} segments (limit {max_segments}): "
+                f"the {item.language} SMS{f' of variant {item.variant}' if item.variant else ''} takes "
+                f"{item.encoding.segments} segments (limit {max_segments}): "
                 "shorten the poll's sms text or raise POLL_SMS_MAX_SEGMENTS"
             )
     already = sa.select(OutboxMessage.id).where(

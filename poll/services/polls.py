@@ -56,7 +56,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
     if session.scalar(sa.select(Poll.id).where(Poll.slug == slug)) is not None:
         raise Invalid(f"a poll with slug {slug!r} exists already")
     headline = next(question for question in questions if question.is_headline)
-    experiment = variants.read(definition.get("experiment"), headline)
+    experiment = variants.read(definition.get("experiment"), headline, questions)
     poll = Poll(
         slug=slug,
         question=dict(headline.label),

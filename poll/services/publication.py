@@ -129,7 +129,8 @@ def _may_follow(before: dict, tables: dict[str, tuple[list[str], np.ndarray]]) -
         return True  # nothing of the answers' options was shown: only this publication counts
     return all(
         disclosure.change_may_be_shown(table, np.array(before["tables"][stratum]),
-                                       np.array(before["shown"][stratum], dtype=bool))
+                                       np.array(before["shown"][stratum], dtype=bool),
+                                       every_option=stratum in suppression.EVERY_OPTION)
         for stratum, (_codes, table) in tables.items()
         if stratum in before["tables"]  # a breakdown the snapshot did not have showed nothing
     )

@@ -314,7 +314,7 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
     return tables, values
 
 
-VARIANT = "variant"  # the breakdown of the headline by split-ballot variant
+VARIANT = suppression.VARIANT
 EXPERIMENT_DESCRIPTION = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
                    "so the groups differ only by chance and by how they were asked. The differences are among those "
                    "who answered, unweighted, with Newcombe's 95% interval; a way of asking that changes who "

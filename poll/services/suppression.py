@@ -20,6 +20,12 @@ from poll.stats import disclosure
 Tables = dict[str, tuple[list[str], np.ndarray]]
 
 
+VARIANT = "variant"  # the breakdown of the headline by split-ballot variant
+# Breakdowns whose groups cross every other one (a split ballot's variants are dealt within every stratum): each
+# of their groups, and their hidden ones together, must hold every option (`disclosure.is_safe`).
+EVERY_OPTION = frozenset({VARIANT})
+
+
 def masks(session: so.Session, poll: Poll, tables: Tables) -> dict[str, np.ndarray]:
     """Per stratum, which categories of `tables` (codes, counts; "not known" last) are shown.
 
@@ -51,7 +57,7 @@ def _masks(recorded: dict[str, set[str]], tables: Tables) -> dict[str, np.ndarra
     out = {}
     for stratum, (codes, table) in tables.items():
         before = np.array([code in recorded.get(stratum, set()) for code in codes], dtype=bool)
-        out[stratum] = disclosure.extend(table, before, never=[len(codes) - 1])
+        out[stratum] = disclosure.extend(table, before, never=[len(codes) - 1], every_option=stratum in EVERY_OPTION)
     return out
 
 

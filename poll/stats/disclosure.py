@@ -31,23 +31,30 @@ MIN_GROUP = 10
 WITHHELD = "*"
 
 
-def is_safe(counts: np.ndarray, k: int = MIN_GROUP) -> bool:
-    """Whether a group of answers (counts per option) may be shown: at least `k` answers, not all one option."""
+def is_safe(counts: np.ndarray, k: int = MIN_GROUP, *, every_option: bool = False) -> bool:
+    """Whether a group of answers (counts per option) may be shown: at least `k` answers, not all one option.
+
+    With `every_option`, no option may be missing from it either: for a
+    breakdown whose groups cross every other breakdown (a split ballot's
+    variants reach every stratum), a missing option crossed with another
+    group's missing one would leave the people in both one answer.
+    """
     counts = np.asarray(counts)
-    return int(counts.sum()) >= k and int(np.count_nonzero(counts)) >= 2
+    return int(counts.sum()) >= k and int(np.count_nonzero(counts)) >= (len(counts) if every_option else 2)
 
 
-def is_safe_change(delta: np.ndarray, k: int = MIN_GROUP) -> bool:
+def is_safe_change(delta: np.ndarray, k: int = MIN_GROUP, *, every_option: bool = False) -> bool:
     """Whether a change between two publications may be seen: what came in and what went out (an
     answer moved to another category, as an SMS conversation finishing moves it) are each nothing or a
     safe group. A change that only sums to nothing is not nothing: one in and one out of the same part
     tells both answers."""
     delta = np.asarray(delta)
     came, went = np.clip(delta, 0, None), np.clip(-delta, 0, None)
-    return all(not part.any() or is_safe(part, k) for part in (came, went))
+    return all(not part.any() or is_safe(part, k, every_option=every_option) for part in (came, went))
 
 
-def protect(table: np.ndarray, k: int = MIN_GROUP, *, never: Sequence[int] = ()) -> np.ndarray:
+def protect(table: np.ndarray, k: int = MIN_GROUP, *, never: Sequence[int] = (),
+            every_option: bool = False) -> np.ndarray:
     """Which categories (rows of `table`, counts per option) may be shown; False where suppressed.
 
     A shown category is a safe group. The suppressed ones, whose sum anyone
@@ -55,28 +62,29 @@ def protect(table: np.ndarray, k: int = MIN_GROUP, *, never: Sequence[int] = ())
     where they are not, the smallest shown categories are suppressed with them.
     When the table's total is not a safe group, nothing is shown. Categories
     in `never` (such as "not known") are never shown but count as hidden.
+    `every_option` holds every group to `is_safe`'s stricter rule.
     """
     table = np.asarray(table)
-    if not is_safe(table.sum(axis=0), k):
+    if not is_safe(table.sum(axis=0), k, every_option=every_option):
         return np.zeros(len(table), dtype=bool)
-    shown = np.array([is_safe(row, k) for row in table], dtype=bool)
+    shown = np.array([is_safe(row, k, every_option=every_option) for row in table], dtype=bool)
     shown[list(never)] = False
-    return _complete(table, shown, k)
+    return _complete(table, shown, k, every_option)
 
 
-def _complete(table: np.ndarray, shown: np.ndarray, k: int) -> np.ndarray:
+def _complete(table: np.ndarray, shown: np.ndarray, k: int, every_option: bool = False) -> np.ndarray:
     # Suppress the smallest shown categories until the hidden ones are safe together (or hold nothing).
     shown = shown.copy()
     while True:
         hidden = table[~shown].sum(axis=0)
-        if hidden.sum() == 0 or is_safe(hidden, k) or not shown.any():
+        if hidden.sum() == 0 or is_safe(hidden, k, every_option=every_option) or not shown.any():
             return shown
         sizes = np.where(shown, table.sum(axis=1), np.iinfo(np.int64).max)
         shown[int(np.argmin(sizes))] = False
 
 
 def extend(table: np.ndarray, shown_before: np.ndarray, k: int = MIN_GROUP, *,
-           never: Sequence[int] = ()) -> np.ndarray:
+           never: Sequence[int] = (), every_option: bool = False) -> np.ndarray:
     """What may be shown of `table` when `shown_before` was shown already: all of that, and hidden categories
     once they are safe groups and the ones still hidden stay safe together (or hold nothing).
 
@@ -86,19 +94,20 @@ def extend(table: np.ndarray, shown_before: np.ndarray, k: int = MIN_GROUP, *,
     table = np.asarray(table)
     shown = np.asarray(shown_before, dtype=bool).copy()
     if not shown.any():
-        return protect(table, k, never=never)
+        return protect(table, k, never=never, every_option=every_option)
     excluded = set(never)
-    ready = [i for i in np.flatnonzero(~shown) if i not in excluded and is_safe(table[i], k)]
+    ready = [i for i in np.flatnonzero(~shown)
+             if i not in excluded and is_safe(table[i], k, every_option=every_option)]
     for i in sorted(ready, key=lambda i: -int(table[i].sum())):
         shown[i] = True
         still_hidden = table[~shown].sum(axis=0)
-        if still_hidden.sum() and not is_safe(still_hidden, k):
+        if still_hidden.sum() and not is_safe(still_hidden, k, every_option=every_option):
             shown[i] = False
     return shown
 
 
 def change_may_be_shown(table: np.ndarray, before: np.ndarray, shown_before: np.ndarray,
-                        k: int = MIN_GROUP) -> bool:
+                        k: int = MIN_GROUP, *, every_option: bool = False) -> bool:
     """Whether figures of `table` may follow figures of `before` published with `shown_before`.
 
     Counts mostly grow (an answer may move between categories). What two publications give away together is the growth
@@ -111,7 +120,7 @@ def change_may_be_shown(table: np.ndarray, before: np.ndarray, shown_before: np.
     delta = np.asarray(table) - np.asarray(before)
     shown = np.asarray(shown_before, dtype=bool)
     parts = [np.array([i]) for i in np.flatnonzero(shown)] + [np.flatnonzero(~shown)]
-    return all(is_safe_change(delta[part].sum(axis=0), k) for part in parts if len(part))
+    return all(is_safe_change(delta[part].sum(axis=0), k, every_option=every_option) for part in parts if len(part))
 
 
 @dataclass(frozen=True)
