@@ -367,7 +367,7 @@ def test_polls_show_prints_every_way_of_asking(runner, split_poll):
 
 @pytest.mark.parametrize(("replies", "code", "asked"), [
     (["Yes"], "3", None),  # "Yes" stands for one code: it answers
-    (["لا", "2"], "2", "How should the mission end?"),  # "No" asks how, then the code answers
+    (["لا", "لا", "2"], "2", "How should the mission end?"),  # "No" asks how (again if delivered again), a code answers
     (["3"], "3", None),  # a code answers in any variant
 ])
 def test_an_sms_reply_answers_the_two_step_variant(client, session, split_poll, make_links, replies, code, asked):
@@ -380,17 +380,21 @@ def test_an_sms_reply_answers_the_two_step_variant(client, session, split_poll, 
     client.application.config["SMS_SECRET"] = "s3cret"
     said = []
     for number, text in enumerate(replies):
+        # The second "لا" is the gateway delivering the first again (the same id).
+        gateway_id = "two-step-0" if asked and number == 1 else f"two-step-{number}"
         response = client.get("/sms/kannel/mo", query_string={"secret": "s3cret", "from": phone, "text": text,
-                                                              "id": f"two-step-{number}"})
+                                                              "id": gateway_id})
         assert response.status_code == 200
         said.append(response.get_data(as_text=True))
     if asked:
-        assert asked in said[0] and "1 By all means" in said[0] and "2 Through dialogue" in said[0]
+        for reply in said[:2]:
+            assert asked in reply and "1 By all means" in reply and "2 Through dialogue" in reply
     answer = fresh(session).scalars(sa.select(Answer).where(Answer.poll_id == poll.id)).one()
     assert next(o.code for o in poll.options if o.id == answer.option_id) == code
     assert answer.variant == "two-step" and answer.channel == "sms"
-    # The poll is anonymous: what the phone said is not kept.
-    assert fresh(session).scalars(sa.select(InboundMessage.text)).all() == [None] * len(replies)
+    # The poll is anonymous: what the phone said is not kept (one row per gateway id, the retry none more).
+    kept = fresh(session).scalars(sa.select(InboundMessage.text)).all()
+    assert kept == [None] * (len(replies) - bool(asked))
 
 
 def test_the_dashboard_shows_the_power_of_a_split_ballot_design(runner, client, split_poll, login):

@@ -10,6 +10,7 @@ same reply and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +43,8 @@ class Handled:
     # A headline asked in two steps whose first answer stands for several codes: the second step, asked
     # before anything is recorded (its answer is a reply with the headline's code).
     then: Question | None = None
+    # A retried delivery handled afresh (a second step asked, which recorded nothing): to answer, not to keep.
+    is_retry: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,19 @@ def handle(session: so.Session, *, gateway_id: str, sender: str, text: str, now:
     """Act on one incoming SMS; the caller then stores it with `remember` and commits once."""
     done = previous(session, gateway_id)
     if done is not None:
+        if done.outcome == SmsOutcome.STEP_ASKED:
+            # It recorded nothing: ask the second step again (the caller keeps none of this).
+            return dataclasses.replace(_handle_new(session, sender=sender, text=text, now=now, talk=talk),
+                                       is_retry=True)
         if done.phone is not None or done.reply:
             return Handled(SmsOutcome.DUPLICATE, "ar", stored_reply=done.reply)
         # A reply to an anonymous poll was not kept (it could name the answer): say again where the phone stands.
         return _again(session, sender, now=now, talk=talk)
+    return _handle_new(session, sender=sender, text=text, now=now, talk=talk)
+
+
+def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, talk: Conversations) -> Handled:
+    # A message not handled before.
     try:
         phone = phones.from_gateway(sender)
     except ValueError:

@@ -52,7 +52,7 @@ def kannel_mo():
     config = current_app.config
     talk = inbound.Conversations(secret=str(config["SECRET_KEY"]), hours=float(config["SMS_SESSION_HOURS"]))
     handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk)
-    if handled.outcome == SmsOutcome.DUPLICATE:
+    if handled.outcome == SmsOutcome.DUPLICATE or handled.is_retry:
         session.rollback()
         return _reply_sms(handled.stored_reply or _reply(handled))
     reply = _reply(handled)
