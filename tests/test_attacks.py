@@ -384,11 +384,13 @@ def test_every_view_of_a_link_and_every_operator_answer_is_audited(client, sessi
     phone, token = delivered
     login("admin", name="curious")
     assert token in client.get(f"/phone/{phone}").get_data(as_text=True)
+    assert client.get(f"/p/{token}").status_code == 200  # whether it was answered: seen, and on record
     assert client.post(f"/p/{token}", data={"option": "2"}).status_code == 201
     assert runner.invoke(args=["links", "sent"]).exit_code == 0
     events = {(event.action, event.actor) for event in fresh(session).scalars(sa.select(AuditEvent))}
     assert ("phone-viewed", "curious") in events
     assert ("link-used-by-operator", "curious") in events
+    assert ("link-opened-by-operator", "curious") in events
     assert ("links-printed", "") in events
     details = " ".join(str(event.detail) + event.subject for event in session.scalars(sa.select(AuditEvent)))
     assert token not in details  # the audit trail names the link, never its token

@@ -65,3 +65,15 @@ def test_links_refuse_a_negative_limit(runner, make_poll):
     make_poll("neg")
     result = runner.invoke(args=["links", "neg", "--limit", "-1"])
     assert result.exit_code == 2
+
+
+def test_unanswered_links_of_an_anonymous_poll_with_real_recipients_are_not_listed(runner, make_poll, make_links):
+    # Which links are still unanswered would tell who answered an anonymous poll.
+    poll = make_poll("real-people")
+    make_links(poll, 3)  # imported recipients: real people
+    result = runner.invoke(args=["links", "real-people", "--unanswered"])
+    assert result.exit_code != 0 and "would tell who answered" in result.output
+    assert runner.invoke(args=["links", "real-people"]).output.count("/p/") == 3
+    named = make_poll("named", anonymous=False)
+    make_links(named, 2)
+    assert runner.invoke(args=["links", "named", "--unanswered"]).output.count("/p/") == 2

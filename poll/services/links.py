@@ -12,6 +12,7 @@ import sqlalchemy.orm as so
 
 from poll import variants
 from poll.db import bulk_insert
+from poll.errors import Invalid
 from poll.models import Link, Poll, Recipient, utcnow
 from poll.services import tallies
 
@@ -83,8 +84,13 @@ def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int
     """The personal link URLs of `poll`, in issue order, streamed from the database.
 
     `language` keeps the links whose page opens in that language (the
-    recipient's, else the poll's); `unanswered` those not answered yet.
+    recipient's, else the poll's); `unanswered` those not answered yet, which
+    an anonymous poll allows only while every recipient is simulated: for
+    real people it would tell who answered. Raises Invalid otherwise.
     """
+    if unanswered and poll.is_anonymous and _has_real_recipients(session, poll):
+        raise Invalid(f"poll {poll.slug} is anonymous and its audience holds real recipients: listing the "
+                      "unanswered links would tell who answered, so --unanswered is refused")
     query = sa.select(Link.token).where(Link.poll_id == poll.id).order_by(Link.id)
     if language is not None:
         recipient_language = sa.func.coalesce(Recipient.language, poll.default_language)
@@ -95,6 +101,12 @@ def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int
         query = query.limit(limit)
     for token in session.scalars(query.execution_options(yield_per=10_000)):
         yield link_url(base_url, token)
+
+
+def _has_real_recipients(session: so.Session, poll: Poll) -> bool:
+    return session.scalar(
+        sa.select(sa.exists().where(Recipient.audience_id == poll.audience_id, Recipient.is_simulated.is_(False)))
+    ) if poll.audience_id is not None else False
 
 
 def link_url(base_url: str, token: str) -> str:

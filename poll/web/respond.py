@@ -71,9 +71,14 @@ def answer(token: str):
             session.commit()
         abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
-    if not posting:  # GET or HEAD: show, never record
+    if not posting:  # GET or HEAD: show, never record an answer
         # Seeing an answered link again is not an error: it says the answer is in.
         refusal = answers.availability(link, now)
+        if g.operator is not None and request.method == "GET":
+            # An operator opening a personal link learns whether it was answered: that is on record too.
+            then_together(session)
+            audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
+            session.commit()
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
         _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)

@@ -26,6 +26,7 @@ MESSAGE_STATE = {
 AUDIT_ACTION = {
     "audience-imported": _l("audience imported"),
     "export": _l("export"),
+    "link-opened-by-operator": _l("personal link opened by an operator"),
     "link-used-by-operator": _l("personal link used by an operator"),
     "links-issued": _l("personal links issued"),
     "links-printed": _l("personal links printed"),
