@@ -73,7 +73,26 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
         total = sum(counts.values())
         shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in counts)
         lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
+    if results.experiment:
+        lines += ["", *_experiment_lines(results.experiment)]
     return "\n".join(lines)
+
+
+def _experiment_lines(experiment: dict) -> list[str]:
+    # Per way of asking: answered of invited, then each answer's share and difference from the reference.
+    lines = [f"  ways of asking (split ballot), each against {experiment['reference']}; shares among those who "
+             "answered, unweighted; differences in points with Newcombe's 95% interval"]
+    for variant in experiment["variants"]:
+        answered = "hidden (too few, or an answer missing)" if variant["suppressed"] else f"{variant['answered']:,}"
+        lines.append(f"  {variant['name']:<10}{variant['changes']:<22}invited {variant['invited']:>9,}  "
+                     f"answered {answered}")
+        for position, option in enumerate(variant["options"] or []):
+            row = f"    {option['code']:<8}{_pct(option['share'])}"
+            if variant["differences"]:
+                d = variant["differences"][position]
+                row += f"{100 * d['difference']:+8.1f}  [{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]"
+            lines.append(row)
+    return lines
 
 
 def questionnaire(poll: Poll, questions: Sequence[Question], language: str | None = None) -> str:

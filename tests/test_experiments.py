@@ -421,3 +421,13 @@ def test_every_variants_sms_is_previewed_and_held_to_the_segment_limit(session, 
     assert sum(item.recipients for item in items) == 9
     with pytest.raises(Invalid, match="the ar SMS of variant reversed takes"):
         outbox.queue_invitations(session, poll, "http://127.0.0.1:5000", max_segments=3, sender="POLL")
+
+
+def test_poll_results_prints_the_ways_of_asking(client, session, runner, split_poll, make_links):
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, PLAN)
+    result = runner.invoke(args=["results", poll.slug])
+    assert result.exit_code == 0, result.output
+    assert "ways of asking (split ballot), each against as-sent" in result.output
+    assert "+30.0" in result.output  # "support": 60% asked in reverse against 30% as sent
