@@ -111,6 +111,10 @@ class Poll(Base):
     contact: so.Mapped[dict[str, str]] = so.mapped_column(default=dict, server_default="{}")
     # A split-ballot experiment: its seed and the variants of the headline (`variants.Experiment`); None: none.
     experiment: so.Mapped[dict[str, Any] | None]
+    # The public figures' differential-privacy budget: the total privacy loss over every public release, and how
+    # many releases (interim and final) it is shared by (`services.release`).
+    epsilon_total: so.Mapped[float] = so.mapped_column(sa.Float(), default=1.0, server_default="1.0")
+    release_limit: so.Mapped[int] = so.mapped_column(default=4, server_default="4")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
@@ -652,3 +656,32 @@ class OptOut(Base):
 
     phone: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
     opted_out_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+
+class Release(Base):
+    """One entry of a poll's release ledger: what left the database, for whom, when (`services.release`).
+
+    Public releases are differentially private and spend `epsilon` of the
+    poll's budget; exports keep the shape they were generalised to, so a
+    later export cannot be joined with an earlier one to single anyone out;
+    operators' live views are counted per operator and kind (`times`).
+    """
+
+    __tablename__ = "releases"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))  # vocabulary.ReleaseKind
+    # "public" for everyone, else the operator's name ("" for the command line).
+    audience: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    first_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    last_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    times: so.Mapped[int] = so.mapped_column(default=1)
+    # The privacy-loss budget a public release spent (None for exact releases to operators).
+    epsilon: so.Mapped[float | None] = so.mapped_column(sa.Float())
+    detail: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+
+    __table_args__ = (sa.Index("ix_releases_poll_id_kind", "poll_id", "kind"),)
+
+    def __repr__(self) -> str:
+        return f"<Release {self.kind} {self.audience} x{self.times}>"

@@ -13,7 +13,7 @@ import sqlalchemy.orm as so
 from poll.db import bulk_insert, bulk_update
 from poll.errors import Invalid
 from poll.models import Answer, Audience, Link, Poll, Receipt, Recipient, Refusal, SimulationRun, utcnow
-from poll.services import answers, audiences, links, polls, publication, refusals, runs, suppression, tallies
+from poll.services import answers, audiences, ledger, links, polls, publication, refusals, runs, suppression, tallies
 from poll.simulate import answering, behaviour, live, montecarlo, population, truth
 from poll.simulate.scenario import OPTIONS, Scenario, education_shares
 from poll.vocabulary import Channel, Outcome, PollStatus
@@ -152,6 +152,7 @@ def reset(session: so.Session, poll: Poll, *, discard_real_data: bool = False) -
     tallies.clear(session, poll)
     publication.forget(session, poll)
     suppression.forget(session, poll)
+    ledger.forget(session, poll)
     if poll.audience_id is not None:
         audience_id = poll.audience_id
         shared = session.scalar(
