@@ -30,15 +30,14 @@ from poll.services import (
     audiences,
     audit,
     demo,
-    exports,
     links,
-    methodology,
     operators,
     outbox,
     polls,
-    results,
+    release,
     simulation,
 )
+from poll.services.release import csv_chunks, json_lines
 from poll.simulate import answering, live, montecarlo, scenario
 from poll.simulate import report as mc_report
 from poll.sms import dispatcher, gateways
@@ -389,9 +388,9 @@ def _simulate_live(slug, plan, base, speed, concurrency, max_seconds, reset, dis
 
 def _print_results(session, slug: str, as_json: bool) -> None:
     poll = polls.get_poll(session, slug)
-    outcome = results.poll_results(session, poll)
+    outcome = release.operator_results(session, poll, None)
     if as_json:
-        click.echo(json.dumps(results.document(outcome)))
+        click.echo(json.dumps(release.document(outcome)))
     else:
         click.echo(reports.results_table(outcome, _english_labels(poll)))
 
@@ -402,8 +401,8 @@ def _print_results(session, slug: str, as_json: bool) -> None:
 @unit_of_work
 def results_command(session, slug: str, as_json: bool) -> None:
     """Print the results of poll SLUG: the funnel, and raw, weighted and (simulations) true shares."""
-    outcome = results.poll_results(session, polls.get_poll(session, slug))
-    click.echo(json.dumps(results.document(outcome)) if as_json else reports.results_table(outcome))
+    outcome = release.operator_results(session, polls.get_poll(session, slug), None)
+    click.echo(json.dumps(release.document(outcome)) if as_json else reports.results_table(outcome))
 
 
 @command_group.group("operators")
@@ -514,7 +513,9 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
         if output is None:
             raise PollError(f"--format {fmt} writes a binary file: give it with --output FILE.{fmt}")
         audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
-        output.write_bytes(exports.answer_file(session, poll, fmt, language or poll.default_language))
+        shape = release.answers_shape(session, poll, None)
+        release.record_export(session, poll, None, what, fmt)
+        output.write_bytes(release.answer_file(session, poll, fmt, language or poll.default_language, shape))
         click.echo(f"wrote {output}", err=True)
         return
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
@@ -530,15 +531,20 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
 
 def _export_chunks(session, poll, fmt: str, what: str):
     if what == "methodology":
-        document = results.document(results.poll_results(session, poll, with_timeline=False))
-        statement = methodology.statement(session, poll, document, sms_sender=current_app.config["SMS_SENDER"])
+        statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"])
         yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
         return
     if what == "results" and fmt == "json":
-        yield json.dumps(results.document(results.poll_results(session, poll)), ensure_ascii=False) + "\n"
+        yield json.dumps(release.operator_document(session, poll, None), ensure_ascii=False) + "\n"
         return
-    header, rows = (exports.result_rows if what == "results" else exports.answer_rows)(session, poll)
-    yield from (exports.csv_chunks if fmt == "csv" else exports.json_lines)(header, rows)
+    if what == "results":
+        release.record_export(session, poll, None, what, fmt)
+        header, rows = release.result_rows(session, poll)
+    else:
+        shape = release.answers_shape(session, poll, None)
+        release.record_export(session, poll, None, what, fmt)
+        header, rows = release.answer_rows(session, poll, shape)
+    yield from (csv_chunks if fmt == "csv" else json_lines)(header, rows)
 
 
 @command_group.group("sms")

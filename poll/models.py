@@ -114,7 +114,7 @@ class Poll(Base):
     # The public figures' differential-privacy budget: the total privacy loss over every public release, and how
     # many releases (interim and final) it is shared by (`services.release`).
     epsilon_total: so.Mapped[float] = so.mapped_column(sa.Float(), default=1.0, server_default="1.0")
-    release_limit: so.Mapped[int] = so.mapped_column(default=4, server_default="4")
+    release_limit: so.Mapped[int] = so.mapped_column(default=2, server_default="2")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 

@@ -4,6 +4,7 @@ of the poll's own code; no module imports its way back to itself."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,30 @@ def test_there_is_no_import_cycle():
     for module in sorted(GRAPH):
         visit(module, [])
     assert cycles == []
+
+
+# The modules that read a poll's answers to make figures or rows of them. What shows anything to anyone (pages,
+# the API, the commands, reports, SMS replies) reaches them only through the release gate, services.release,
+# which keeps each audience's rule and writes the ledger: a new output cannot skip it.
+ANSWER_READERS = {"poll.services.results", "poll.services.question_results", "poll.services.answer_table",
+                  "poll.services.exports", "poll.services.publication", "poll.services.noisy_figures",
+                  "poll.services.stat_files", "poll.services.suppression", "poll.services.tallies",
+                  "poll.services.methodology", "poll.services.ledger"}
+OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.live_simulation")
+
+
+@pytest.mark.parametrize("module", sorted(name for name in GRAPH if name.startswith(OUTPUTS)))
+def test_every_output_goes_through_the_release_gate(module):
+    assert GRAPH[module] & ANSWER_READERS == set()
+    # Nor around it, through an attribute of the gate's own imports.
+    source = (PACKAGE.parent / Path(*module.split("."))).with_suffix(".py")
+    source = source if source.exists() else source.with_suffix("") / "__init__.py"
+    names = "|".join(name.rsplit(".", 1)[1] for name in ANSWER_READERS)
+    assert not re.search(rf"\brelease\.({names})\b", source.read_text())
+
+
+def test_the_gate_is_the_only_way_out_for_answer_readers():
+    # Outside the services, only the gate's own callers' lower layers may import an answer reader.
+    importers = {module for module, names in GRAPH.items() if names & ANSWER_READERS}
+    outside = {module for module in importers if not module.startswith("poll.services")}
+    assert outside == set()

@@ -39,6 +39,13 @@ INTERVALS = ("The weighted estimate's 95% interval is model-based: it assumes th
              "effect of the weights. It does not cover self-selection beyond those groups, coverage or measurement "
              "error. Raw shares describe only the people who answered and carry no interval.")
 
+PRIVACY = ("The public figures are differentially private: each release adds random noise, drawn by the OpenDP "
+           "library, to a few tables of counts, and every public figure is computed from those noisy counts. "
+           "Whatever else someone knows, a release changes what can be inferred about any one person's answers by "
+           "at most a factor of e to the power epsilon, and all releases of this poll together by at most e to the "
+           "power of their epsilons added up. The weighted estimate's interval includes the noise.")
+
+
 def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: str,
               dates: tuple[datetime, datetime | None] | None = None) -> dict:
     """The methodology statement of `poll` whose results are `document`: JSON-ready, in English.
@@ -73,6 +80,8 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         },
         "strata_sources": document.get("strata_sources", {}),
         "intervals": INTERVALS,
+        "privacy": document.get("privacy"),
+        "privacy_meaning": PRIVACY if document.get("privacy") else None,
         "quality": {"refused_attempts": document.get("refused", {}),
                     "small_groups": "figures of fewer than 10 answers, or of answers all alike, are not shown"},
         "limitations": list(LIMITATIONS),

@@ -1,12 +1,22 @@
-"""Public figures: snapshots of a poll's results, refreshed only when no answer can be isolated by comparing two.
+"""Public figures: differentially private releases of a poll's answers, within a stated budget.
 
-The operator dashboard is live. What the public sees (`/results/<slug>` and
-the results API) is the newest snapshot: made on the first public look at an
-opened poll, refreshed at most every POLL_PUBLIC_REFRESH_MINUTES, and only
-when everything that differs from the previous snapshot covers enough
-answers (`stats.disclosure.change_may_be_shown`). Until then the previous
-snapshot stays, however many looks there are: a look before and a look after
-one answer show the same figures.
+The operator dashboard is live and exact. What the public sees (`/results/<slug>`
+and the results API) is the newest release: its figures are computed from
+count tables noised by OpenDP (`stats.privacy`, `services.noisy_figures`),
+so that, whatever anyone else knows, they change the odds of any one person's
+answer by at most a factor of e^epsilon. Each poll states its budget: epsilon
+in all (`Poll.epsilon_total`, default 1), shared evenly by at most
+`Poll.release_limit` releases (default 2: one interim, one final). Interim releases come at most
+every POLL_PUBLIC_REFRESH_MINUTES, once at least ten have answered, each
+when the number who answered has at least doubled since the one before;
+one release is kept for the poll's close (the final figures). Every release
+is in the ledger (`services.ledger`) with what it spent.
+
+Between releases only the funnel (links sent, delivered, answered) moves:
+it counts links, which say who was sent what, never what anyone answered.
+Since every release is noised afresh and the budget bounds their number,
+the snapshot and complementary-suppression checks that public figures once
+needed are no longer used for them; operators' exact views still keep them.
 """
 
 from __future__ import annotations
@@ -15,13 +25,16 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import Poll, PublicSnapshot
-from poll.services import results, suppression, tallies
-from poll.stats import aapor, disclosure
+from poll.services import ledger, noisy_figures, results, tallies
+from poll.services.runs import latest_run
+from poll.stats import aapor, disclosure, privacy
+from poll.vocabulary import Phase
+
+PUBLIC_RELEASE = "public-release"  # its ledger kind
 
 
 @dataclass(frozen=True)
@@ -57,9 +70,9 @@ def as_results(poll: Poll, document: dict) -> results.Results:
     """A public document read back as Results, so public pages draw it with the dashboard's charts."""
     options = [
         results.OptionResult(
-            code=o["code"], label=o["labels"], count=o["count"], share=o["share"],
-            ci95=tuple(o["ci95"]) if o["ci95"] else None, weighted_share=o["weighted_share"],
-            weighted_ci95=tuple(o["weighted_ci95"]) if o["weighted_ci95"] else None, true_share=o["true_share"],
+            code=o["code"], label=o["labels"], count=o["count"], share=o["share"], ci95=None,
+            weighted_share=o["weighted_share"],
+            weighted_ci95=tuple(o["weighted_ci95"]) if o["weighted_ci95"] else None, true_share=None,
         )
         for o in document["options"]
     ]
@@ -68,15 +81,12 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         margins=w["margins"], respondents=w["respondents"], converged=w["converged"], iterations=w["iterations"],
         max_gap=0.0, design_effect=w["design_effect"], effective_n=w["effective_n"],
         largest_weight=w.get("largest_weight", 1.0), merged=w.get("merged", ""),
-        balance=w.get("balance", {}), spread=w.get("weight_spread", {}),
-        poststratified=(w.get("poststratified") or {}).get("shares", {}),
-        poststratified_n=(w.get("poststratified") or {}).get("effective_n"),
     ) if w else None
     codes = [o.code for o in options]
     breakdowns = {
         stratum: [
             results.Category(
-                code=c["code"], invited=c["invited"], answered=c["answered"] or 0,
+                code=c["code"], invited=c.get("invited", 0), answered=c["answered"] or 0,
                 shares=[c["shares"][code] for code in codes] if c["shares"] else None, true_shares=None,
             )
             for c in categories
@@ -90,82 +100,130 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         questions=document.get("questions", []), strata_sources=document.get("strata_sources", {}),
         dispositions=aapor.Dispositions(**document["rates"]["dispositions"]) if "rates" in document else None,
         partials_folded=bool(document.get("rates", {}).get("partials_counted_as_complete")),
-        experiment=document.get("experiment"),
+        experiment=document.get("experiment"), notes=list(document.get("notes", [])),
     )
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A poll's public privacy budget: what it allows, what is spent, and whether a release is due now."""
+
+    epsilon_total: float
+    release_limit: int
+    releases: int
+    spent: float
+    due: bool
+    final: bool  # the due release is the poll's final one (made after it closed)
+
+    @property
+    def per_release(self) -> float:
+        return self.epsilon_total / self.release_limit
+
+    def document(self) -> dict:
+        """What the public document says of the budget."""
+        return {"epsilon_total": self.epsilon_total, "epsilon_per_release": round(self.per_release, 6),
+                "release_limit": self.release_limit, "releases": self.releases, "epsilon_spent": round(self.spent, 6),
+                "mechanism": privacy.MECHANISM, "unit": "one respondent (all of their answers)"}
+
+
+def budget(session: so.Session, poll: Poll, *, now: datetime, answered: int, last: dict | None) -> Budget:
+    """`poll`'s budget at `now`, with `answered` answers and `last` the newest release's basis (None: none yet)."""
+    releases = len(ledger.entries(session, poll, PUBLIC_RELEASE))
+    spent = ledger.epsilon_spent(session, poll)
+    left = poll.release_limit - releases
+    closed = poll.phase(now) == Phase.CLOSED
+    last = last or {}
+    if left <= 0 or answered < disclosure.MIN_GROUP or last.get("final"):
+        due = final = False
+    elif closed:
+        due = final = True
+    else:
+        # Interim: one release is kept for the close, and each interim needs the answers to have doubled.
+        due, final = left >= 2 and answered >= 2 * int(last.get("answered", 0)), False
+    return Budget(float(poll.epsilon_total), int(poll.release_limit), releases, spent, due, final)
+
+
+def _release(session: so.Session, poll: Poll, plan: Budget, now: datetime) -> tuple[dict, dict]:
+    counts = tallies.counters(session, poll)
+    tables, values = results.all_tables(session, poll, tallies.stratum_cells(session, poll))
+    exact, shares = noisy_figures.tables_to_release(poll, tables, values)
+    noisy = privacy.release(exact, plan.per_release, shares)
+    spent = sum(table.epsilon for table in noisy.values())
+    version = plan.releases + 1
+    ledger.record(session, poll, PUBLIC_RELEASE, ledger.PUBLIC, epsilon=spent, detail={
+        "version": version, "final": plan.final,
+        "tables": {name: {"epsilon": table.epsilon, "scale": table.scale} for name, table in noisy.items()}})
+    figures = noisy_figures.document(poll, noisy, latest_run(session, poll), counts)
+    document = _base(session, poll, counts) | figures
+    document["privacy"] = dataclasses.replace(plan, releases=version, spent=plan.spent + spent).document()
+    document["published_at"] = now.isoformat(timespec="seconds")
+    document["final"] = plan.final
+    return document, {"answered": counts["answered"], "final": plan.final, "version": version}
+
+
+def _base(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
+    # What every public document carries besides the noisy figures: the poll, its funnel and rates.
+    run = latest_run(session, poll)
+    document = {"poll": poll.slug, "status": poll.status, "small_cell": disclosure.MIN_GROUP,
+                "self_selected": True, "strata_sources": results.strata_sources(poll, counts)}
+    if run is not None:
+        # A simulation's seed reproduces every simulated respondent and answer: operators may know it, the public not.
+        document["simulation"] = {"scenario": run.scenario, "mode": run.mode, "population": run.population_size,
+                                  "sample": run.sample_size, "simulated": True}
+    return document | _funnel(session, poll, counts)
+
+
+def _funnel(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
+    cases = results.dispositions(counts, tallies.stopped_unopened(session, poll))
+    # Partial responses are counted with the completes: when only some answers are followed by more
+    # questions, the partials would tell the first answer of the few still answering by SMS.
+    folded = dataclasses.replace(cases, complete=cases.complete + cases.partial, partial=0)
+    return {"invited": counts["invited"], "sent": counts["sent"], "delivered": counts["delivered"],
+            "opened": counts["opened"], "answered": counts["answered"],
+            "refused": {name.removeprefix("refused:"): v for name, v in counts.items()
+                        if name.startswith("refused:") and v},
+            "rates": aapor.document(folded) | {"partials_counted_as_complete": True}}
+
+
+def _unreleased(session: so.Session, poll: Poll, counts: dict[str, int], plan: Budget) -> dict:
+    # Before the first release: the funnel, and no figure of the answers.
+    document = _base(session, poll, counts) | {
+        "withheld": True, "answered_estimate": None, "breakdowns": {}, "notes": [noisy_figures.NOTE_NOT_RELEASED],
+        "options": [{"code": option.code, "label": option.label.get("en") or next(iter(option.label.values())),
+                     "labels": dict(option.label), "count": None, "share": None, "ci95": None, "raw_share": None,
+                     "weighted_share": None, "weighted_ci95": None, "true_share": None} for option in poll.options],
+        "questions": [], "privacy": plan.document(), "published_at": None, "final": False,
+    }
+    return document
+
+
 def _refresh(session: so.Session, poll: Poll, snapshot: PublicSnapshot | None, now: datetime) -> PublicSnapshot:
-    cells = tallies.stratum_cells(session, poll)
-    tables, _values = results.all_tables(session, poll, cells)
-    masks = suppression.masks(session, poll, tables)
-    if snapshot is not None and not _may_follow(snapshot.basis, tables):
-        snapshot.checked_at = now  # not yet: too few new answers to show without isolating some
-        session.flush()
-        return snapshot
-    outcome = results.poll_results(session, poll, with_timeline=False, cells=cells, shown=masks)
-    document = public_document(results.document(outcome), outcome) | {
-        "published_at": now.isoformat(timespec="seconds"),
-    }
-    basis = {
-        "withheld": outcome.withheld,
-        "tables": {stratum: table.tolist() for stratum, (_codes, table) in tables.items()},
-        "shown": {stratum: mask.tolist() for stratum, mask in masks.items()},
-    }
+    # Either a new differentially private release, when one is due and the budget allows it, or the funnel
+    # refreshed beside the last release's figures (links are counted exactly: they say who was sent what, and
+    # how many answered, never what anyone answered).
+    counts = tallies.counters(session, poll)
+    plan = budget(session, poll, now=now, answered=counts["answered"],
+                  last=snapshot.basis if snapshot is not None else None)
+    if plan.due:
+        document, basis = _release(session, poll, plan, now)
+    elif snapshot is not None:
+        document, basis = dict(snapshot.document), dict(snapshot.basis)
+        document |= _funnel(session, poll, counts)
+        document["privacy"] = plan.document()
+    else:
+        document, basis = _unreleased(session, poll, counts, plan), {}
     if snapshot is None:
         snapshot = PublicSnapshot(poll_id=poll.id, version=1, published_at=now, checked_at=now, document=document,
                                   basis=basis)
         session.add(snapshot)
     else:
-        snapshot.version += 1
-        snapshot.published_at = snapshot.checked_at = now
+        if plan.due:
+            snapshot.version += 1
+            snapshot.published_at = now
+        snapshot.checked_at = now
         snapshot.document, snapshot.basis = document, basis
     session.flush()
     return snapshot
-
-
-def _may_follow(before: dict, tables: dict[str, tuple[list[str], np.ndarray]]) -> bool:
-    # Whether figures of `tables` may follow the snapshot whose counts and shown categories were `before`.
-    if before["withheld"]:
-        return True  # nothing of the answers' options was shown: only this publication counts
-    return all(
-        disclosure.change_may_be_shown(table, np.array(before["tables"][stratum]),
-                                       np.array(before["shown"][stratum], dtype=bool),
-                                       every_option=stratum in suppression.EVERY_OPTION)
-        for stratum, (_codes, table) in tables.items()
-        if stratum in before["tables"]  # a breakdown the snapshot did not have showed nothing
-    )
-
-
-def public_document(document: dict, outcome: results.Results) -> dict:
-    """The results JSON with breakdowns: suppressed categories show neither shares nor answers."""
-    document = dict(document)
-    codes = [o.code for o in outcome.options]
-    document["breakdowns"] = {
-        stratum: [
-            {
-                "code": category.code,
-                "invited": category.invited,
-                "answered": None if category.is_suppressed else category.answered,
-                "response_rate": None if category.is_suppressed else category.response_rate,
-                "shares": None if category.is_suppressed else dict(zip(codes, category.shares, strict=True)),
-                "suppressed": category.is_suppressed,
-            }
-            for category in categories
-        ]
-        for stratum, categories in outcome.breakdowns.items()
-    }
-    if "rates" in document:
-        # Public rates count partial responses with the completes: when only some answers are followed by
-        # more questions, the partials would tell the first answer of the few still answering by SMS.
-        cases = aapor.Dispositions(**document["rates"]["dispositions"])
-        folded = dataclasses.replace(cases, complete=cases.complete + cases.partial, partial=0)
-        document["rates"] = aapor.document(folded) | {"partials_counted_as_complete": True}
-    document["small_cell"] = results.SMALL_CELL
-    document["self_selected"] = True
-    if "simulation" in document:
-        # A simulation's seed reproduces every simulated respondent and answer: operators may know it, the public not.
-        document["simulation"] = {key: value for key, value in document["simulation"].items() if key != "seed"}
-    return document
 
 
 def forget(session: so.Session, poll: Poll) -> None:

@@ -37,6 +37,14 @@ NOTE_NO_POPULATION = "No weighted estimate: some answers are in a category where
 NOTE_NO_WEIGHTING = ("No weighted estimate: even with governorates merged into regions and the two oldest age bands "
                      "together, some category has no answers.")
 NOTE_NOT_CONVERGED = "Weighting did not converge: no weighted figures are shown."
+NOTE_TOO_FEW_TO_WEIGHT = (f"No weighted estimate: it needs at least {100} answers of known strata, an effective sample "
+                          f"of {50}, and no one answer carrying more than 5% of the weight.")
+# Below these, weighted figures are not shown to anyone: a few answers with full-precision weighted shares and
+# the weights (which anyone can recompute from the cells and the margins) can be solved for single answers, and
+# a weighted estimate resting on a handful of people says little anyway.
+MIN_WEIGHTED_RESPONDENTS = 100
+MIN_EFFECTIVE_N = 50
+MAX_WEIGHT_SHARE = 0.05
 
 
 @dataclass
@@ -207,7 +215,7 @@ def poll_results(
         truth=run.truth.get("questions") if run else None)
     if poll.experiment:
         results.experiment = experiment_figures(poll, counts, tables[VARIANT], masks[VARIANT])
-    results.strata_sources = _strata_sources(poll, counts)
+    results.strata_sources = strata_sources(poll, counts)
     results.dispositions = dispositions(counts, tallies.stopped_unopened(session, poll))
     results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
@@ -243,6 +251,11 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         results.notes.append(NOTE_NO_WEIGHTING)
         return None
     raked, n_eff = estimate.rake, estimate.effective_n
+    respondents = float(counts.sum())
+    if (respondents < MIN_WEIGHTED_RESPONDENTS or n_eff < MIN_EFFECTIVE_N
+            or estimate.largest_weight / respondents > MAX_WEIGHT_SHARE):
+        results.notes.append(NOTE_TOO_FEW_TO_WEIGHT)
+        return None
     # A merge is said where the weighting is described (Weighting.merged), not as a note.
     if raked.converged:
         for option, share in zip(results.options, estimate.shares, strict=True):
@@ -380,7 +393,7 @@ def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
     )
 
 
-def _strata_sources(poll: Poll, counts: dict[str, int]) -> dict[str, list[str]]:
+def strata_sources(poll: Poll, counts: dict[str, int]) -> dict[str, list[str]]:
     # "audience" where the audience file gave the stratum, and the profile question that asks it.
     sources = {}
     for stratum in iraq.STRATA:
@@ -446,6 +459,12 @@ def funnel(session: so.Session, poll: Poll) -> dict[str, int]:
     return {name: counts[name] for name in tallies.FUNNEL}
 
 
+def _rounded(value: float | None) -> float | None:
+    # Weighted figures carry no more digits than they can mean (0.1 point): full precision, with weights anyone
+    # can recompute, would let a small poll's weighted shares be solved for single answers.
+    return None if value is None else round(float(value), 3)
+
+
 def document(results: Results) -> dict:
     """The results as the API and `--json` give them (JSON-ready)."""
     document = {
@@ -468,8 +487,8 @@ def document(results: Results) -> dict:
                 "share": option.share,
                 "ci95": None if option.ci95 is None else list(option.ci95),
                 "raw_share": option.share,
-                "weighted_share": option.weighted_share,
-                "weighted_ci95": list(option.weighted_ci95) if option.weighted_ci95 else None,
+                "weighted_share": _rounded(option.weighted_share),
+                "weighted_ci95": [_rounded(v) for v in option.weighted_ci95] if option.weighted_ci95 else None,
                 "true_share": option.true_share,
             }
             for option in results.options
@@ -491,14 +510,15 @@ def document(results: Results) -> dict:
             "respondents": w.respondents,
             "converged": w.converged,
             "iterations": w.iterations,
-            "design_effect": w.design_effect,
-            "effective_n": w.effective_n,
-            "largest_weight": w.largest_weight,
+            "design_effect": round(w.design_effect, 2),
+            "effective_n": round(w.effective_n),
+            "largest_weight": round(w.largest_weight, 2),
             "trimmed_to": [weighting.TRIM_LOWER, weighting.TRIM_UPPER],
             "merged": w.merged,
-            "balance": w.balance,
-            "weight_spread": w.spread,
-            "poststratified": {"variables": ["sex", "age_band"], "shares": w.poststratified,
+            "balance": {name: {key: round(value, 2) for key, value in sides.items()} for name, sides in w.balance.items()},
+            "weight_spread": {name: round(value, 2) for name, value in w.spread.items()},
+            "poststratified": {"variables": ["sex", "age_band"],
+                               "shares": {code: _rounded(v) for code, v in w.poststratified.items()},
                                "effective_n": w.poststratified_n} if w.poststratified else None,
             "targets": iraq.margin_sources() if w.margins == "census" else {
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}

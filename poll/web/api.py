@@ -15,7 +15,8 @@ from poll.db import begin_write, get_session, new_session
 from poll.errors import Invalid, NotFound
 from poll.i18n import normalize
 from poll.models import Poll
-from poll.services import audit, exports, polls
+from poll.services import audit, polls, release
+from poll.services.release import csv_chunks, json_lines
 from poll.web import openapi
 from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem
@@ -55,21 +56,21 @@ def openapi_document():
 @login_required
 def answers_export(slug: str, fmt: str):
     """Every answer's anonymous fields, streamed as CSV or JSON lines."""
-    return _export(slug, fmt, "answers", exports.answer_rows)
+    return _export(slug, fmt, "answers", release.answer_rows)
 
 
 @bp.get("/polls/<slug>/links.<fmt>")
 @admin_required
 def links_export(slug: str, fmt: str):
     """Every link with its recipient's phone and state: admins only."""
-    return _export(slug, fmt, "links", exports.link_rows)
+    return _export(slug, fmt, "links", release.link_rows)
 
 
 @bp.get("/polls/<slug>/results.<fmt>")
 @login_required
 def results_export(slug: str, fmt: str):
     """The results table as CSV or JSON lines, a row per answer."""
-    return _export(slug, fmt, "results", exports.result_rows)
+    return _export(slug, fmt, "results", release.result_rows)
 
 
 def _export(slug: str, fmt: str, what: str, rows_of):
@@ -85,13 +86,14 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     try:
         # How an anonymous poll's answers are shown is decided in the request's own transaction (it may grow
         # the poll's shown set); the rows then stream through a session of their own.
-        shape = exports.anonymised_shape(session, poll) if what == "answers" and poll.is_anonymous else None
+        shape = release.answers_shape(session, poll, g.operator) if what == "answers" else None
     except Invalid as refusal:
         return problem(409, str(refusal), kind="too-few-to-export")
     audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
+    release.record_export(session, poll, g.operator, what, fmt)
     if fmt in FILES:
         language = normalize(request.args.get("lang")) or poll.default_language
-        body = exports.answer_file(session, poll, fmt, language, shape)
+        body = release.answer_file(session, poll, fmt, language, shape)
         session.commit()
         mimetype, extension = FILES[fmt]
         return Response(body, mimetype=mimetype,
@@ -99,8 +101,8 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     session.commit()
     reader = new_session()
     rows_poll = reader.get(Poll, poll.id)
-    header, rows = rows_of(reader, rows_poll, shape) if shape else rows_of(reader, rows_poll)
-    body = exports.csv_chunks(header, rows) if fmt == "csv" else exports.json_lines(header, rows)
+    header, rows = rows_of(reader, rows_poll, shape)
+    body = csv_chunks(header, rows) if fmt == "csv" else json_lines(header, rows)
     mimetype, extension = FORMATS[fmt]
     return Response(_closing(body, reader), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{what}.{extension}"'})

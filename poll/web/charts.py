@@ -96,7 +96,7 @@ def _pct(value: float) -> str:
 class ShareRow:
     label: str
     share: float
-    ci95: tuple[float, float]
+    ci95: tuple[float, float] | None
     weighted: float | None = None
     true: float | None = None
     weighted_ci95: tuple[float, float] | None = None
@@ -123,9 +123,11 @@ def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[
         bar_y = y + 18
         canvas.rect(left, bar_y, span, 18, GRID)
         canvas.rect(left, bar_y, span * row.share, 18, colour(i))
-        _whisker(canvas, left, span, row.ci95, bar_y + 9)
+        if row.ci95 is not None:  # public raw shares carry none: they are no random sample's
+            _whisker(canvas, left, span, row.ci95, bar_y + 9)
         canvas.text(width - right + 8, bar_y + 14, _pct(row.share), size=14, weight="600")
-        summary = f"{row.label}: {_pct(row.share)} ({_pct(row.ci95[0])}–{_pct(row.ci95[1])})"
+        summary = f"{row.label}: {_pct(row.share)}" + (
+            f" ({_pct(row.ci95[0])}–{_pct(row.ci95[1])})" if row.ci95 is not None else "")
         if row.weighted is not None:
             mark_y = bar_y + 32
             if row.weighted_ci95 is not None:

@@ -8,7 +8,7 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import current_language
 from poll.models import utcnow
-from poll.services import polls, results, tallies
+from poll.services import polls, release
 from poll.web import figures
 from poll.web.auth import login_required
 
@@ -20,14 +20,8 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 def index():
     """Every poll with its status and counts."""
     session = get_session()
-    rows = [(poll, results.funnel(session, poll)) for poll in polls.list_polls(session)]
-    return render_template("dashboard/index.html", rows=rows, server_refused=_server_refusals(session))
-
-
-def _server_refusals(session) -> dict[str, int]:
-    # Attempts that named no poll (links that do not exist), by kind.
-    return {name.removeprefix("refused:"): value for name, value in tallies.server_counters(session).items()
-            if name.startswith("refused:") and value}
+    rows = release.polls_at_a_glance(session, polls.list_polls(session))
+    return render_template("dashboard/index.html", rows=rows, server_refused=release.server_refusals(session))
 
 
 @bp.get("/<slug>")
@@ -51,7 +45,7 @@ def _render(template: str, slug: str):
         poll = polls.get_poll(session, slug)
     except NotFound:
         abort(404)
-    outcome = results.poll_results(session, poll)
+    outcome = release.dashboard(session, poll, g.operator)
     session.commit()
     language = current_language()
     charts = figures.build(outcome, language, map_option=request.args.get("option"))
@@ -64,5 +58,5 @@ def _render(template: str, slug: str):
         is_live=poll.phase(utcnow()) == "open",
         now=utcnow(),
         operator=g.operator,
-        server_refused=_server_refusals(session),
+        server_refused=release.server_refusals(session),
     )

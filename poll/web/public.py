@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from poll import iraq
 from poll.i18n import Language, pick
-from poll.services.results import Category, Results
+from poll.services.release import Category, Results
 from poll.stats.proportions import rounded_percentages
 from poll.web import words
 

@@ -15,7 +15,7 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import choose_language
 from poll.models import Poll, utcnow
-from poll.services import methodology, polls, publication
+from poll.services import polls, release
 from poll.vocabulary import PollStatus
 from poll.web import figures, public
 
@@ -45,8 +45,8 @@ def poll_page(slug: str):
         "results/public.html",
         poll=poll,
         results=outcome,
+        published=published,
         published_at=published.published_at,
-        refresh_minutes=current_app.config["PUBLIC_REFRESH_MINUTES"],
         charts=figures.build(outcome, language, map_option=request.args.get("option"), public=True),
         labels=labels,
         headline=public.headline(outcome, labels),
@@ -55,7 +55,7 @@ def poll_page(slug: str):
         share_url=f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('results.public', slug=poll.slug)}",
         group=public.group_figures(outcome, labels, request.args.get("group"), language),
         sender=public.sender(poll, language, current_app.config["SMS_SENDER"]),
-        field_dates=methodology.field_dates(get_session(), poll, now=now),
+        field_dates=release.field_dates(get_session(), poll, now=now),
         now=now,
     )
     return page, 200, PUBLIC_CACHE
@@ -68,9 +68,9 @@ def methodology_page(slug: str):
     if found is None:
         return render_template("errors/page.html", code=404), 404
     poll, published, outcome, _language = found
-    dates = methodology.field_dates(get_session(), poll, now=utcnow())
-    statement = methodology.statement(get_session(), poll, published.document,
-                                      sms_sender=current_app.config["SMS_SENDER"], dates=dates)
+    dates = release.field_dates(get_session(), poll, now=utcnow())
+    statement = release.public_methodology(get_session(), poll, published, sms_sender=current_app.config["SMS_SENDER"],
+                                           dates=dates)
     return render_template("results/methodology.html", poll=poll, results=outcome, statement=statement,
                            field_dates=dates, published_at=published.published_at), 200, PUBLIC_CACHE
 
@@ -85,16 +85,16 @@ def _published(slug: str):
         return None
     language = choose_language(request.args.get("lang"), None, poll.default_language)
     published = public_figures(session, poll)
-    return poll, published, publication.as_results(poll, published.document), language
+    return poll, published, release.public_results(poll, published), language
 
 
-def public_figures(session: so.Session, poll: Poll) -> publication.Publication:
+def public_figures(session: so.Session, poll: Poll) -> release.Publication:
     """The poll's public snapshot, refreshed first when due (then as a writer, in a transaction of its own)."""
     now, interval = utcnow(), refresh_interval()
-    if publication.is_due(session, poll, now=now, refresh_after=interval):
+    if release.public_is_due(session, poll, now=now, refresh_after=interval):
         session.rollback()  # end the read: a refresh writes, and on SQLite takes the write lock from its start
         begin_write(session)
-    published = publication.current(session, poll, now=now, refresh_after=interval)
+    published = release.public(session, poll, now=now, refresh_after=interval)
     session.commit()
     return published
 

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
-from poll.services import results
+from poll.services import release
 from poll.text import reveal_controls
 from poll.vocabulary import MessageState, Outcome, PollStatus
 
@@ -51,13 +51,20 @@ AUDIT_ACTION = {
 }
 CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
 NOTES = {
-    results.NOTE_WITHHELD: _l("Answer shares are shown from 10 answers that do not all choose the same answer: "
+    release.NOTE_WITHHELD: _l("Answer shares are shown from 10 answers that do not all choose the same answer: "
                               "fewer would tell who answered what."),
-    results.NOTE_NO_POPULATION: _l("No weighted estimate: some answers are in a category where the margins have no "
+    release.NOTE_NO_POPULATION: _l("No weighted estimate: some answers are in a category where the margins have no "
                                    "people."),
-    results.NOTE_NO_WEIGHTING: _l("No weighted estimate: even with governorates merged into regions and the two "
+    release.NOTE_NO_WEIGHTING: _l("No weighted estimate: even with governorates merged into regions and the two "
                                   "oldest age bands together, some category has no answers."),
-    results.NOTE_NOT_CONVERGED: _l("Weighting did not converge: no weighted figures are shown."),
+    release.NOTE_NOT_CONVERGED: _l("Weighting did not converge: no weighted figures are shown."),
+    release.NOTE_TOO_FEW_TO_WEIGHT: _l("No weighted estimate: it needs at least 100 answers of known strata, an "
+                                       "effective sample of 50, and no one answer carrying more than 5% of the "
+                                       "weight."),
+    release.NOTE_NOT_RELEASED: _l("No figures of the answers are public yet: they are released, with noise that "
+                                  "protects each answer, once at least ten have answered."),
+    release.NOTE_TOO_NOISY: _l("Too few answers for the public figures: with the noise that protects each answer "
+                               "they would say nothing reliable yet."),
 }
 # How weighting merged categories (services.results Weighting.merged, iraq.weighting_merges), as readers are told.
 MERGED = {

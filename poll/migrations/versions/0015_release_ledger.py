@@ -16,7 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.add_column(sa.Column('epsilon_total', sa.Float(), server_default='1.0', nullable=False))
-        batch_op.add_column(sa.Column('release_limit', sa.Integer(), server_default='4', nullable=False))
+        batch_op.add_column(sa.Column('release_limit', sa.Integer(), server_default='2', nullable=False))
     op.create_table(
         'releases',
         sa.Column('id', sa.Integer(), nullable=False),
