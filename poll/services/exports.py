@@ -77,9 +77,9 @@ def answer_file(session: so.Session, poll: Poll, fmt: str, language: str,
     return stat_files.write(columns, rows, fmt, language, title)
 
 
-def anonymised_shape(session: so.Session, poll: Poll) -> answer_table.Shape:
+def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> answer_table.Shape:
     """How an anonymous poll's answer rows are shown (`answer_table.anonymised_shape`)."""
-    return answer_table.anonymised_shape(session, poll)
+    return answer_table.anonymised_shape(session, poll, audience)
 
 
 def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:
