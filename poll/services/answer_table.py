@@ -360,6 +360,65 @@ def _label_of(quasi: QuasiIdentifier) -> dict[str, str]:
                                               results.VARIANT: VARIANT_LABEL}[quasi.name]
 
 
+DESCRIBE = {
+    "intro": {
+        "ar": "الصفوف بترتيب عشوائي يتغيّر في كل تصدير. عُمِّمت الأعمدة التي قد تدلّ على المجيب بالطريقة نفسها في "
+              "كل الصفوف، فكل تركيبة معروضة تضم {k} إجابات على الأقل لا تختار كلها الخيار نفسه، حتى مع ضمّها إلى "
+              "كل تصدير سابق.",
+        "ku": "ڕیزەکان بە ڕیزبەندییەکی هەڕەمەکین کە لە هەر هەناردەیەکدا دەگۆڕێت. ئەو ستوونانەی دەتوانن وەڵامدەر "
+              "ئاشکرا بکەن بۆ هەموو ڕیزەکان بە هەمان شێوە گشتاندراون، بۆیە هەر تێکەڵەیەکی پیشاندراو لانیکەم {k} "
+              "وەڵام لەخۆ دەگرێت کە هەموویان هەمان هەڵبژاردە نین، تەنانەت لەگەڵ هەموو هەناردەکانی پێشووش.",
+        "en": "Rows are in a random order that changes with every export. The columns that could point at a "
+              "respondent are generalised the same way in every row, so that each combination shown holds at "
+              "least {k} answers that do not all choose the same option, even joined with every earlier export.",
+    },
+    "exact": {"ar": "{column}: كما أُجيب.", "ku": "{column}: وەک وەڵامدراوە.", "en": "{column}: as answered."},
+    "other": {"ar": "{column}: معروض، والفئات الأصغر من أن تُعرض مجموعة تحت «أخرى».",
+              "ku": "{column}: پیشان دراوە، و پۆلە زۆر بچووکەکان پێکەوە وەک «هی تر» نیشان دراون.",
+              "en": "{column}: shown, with the categories too small to show together as “other”."},
+    "withheld": {"ar": "{column}: محجوب (*) في كل الصفوف.", "ku": "{column}: لە هەموو ڕیزەکاندا شاردراوەتەوە (*).",
+                 "en": "{column}: withheld (*) in every row."},
+    "week": {"ar": "{column}: الأسبوع (حسب ISO 8601) بدل اليوم.", "ku": "{column}: هەفتە (بەپێی ISO 8601) لە جیاتی ڕۆژ.",
+             "en": "{column}: the ISO 8601 week instead of the day."},
+    "period": {"ar": "{column}: فترة إجراء الاستطلاع فقط.", "ku": "{column}: تەنها ماوەی ئەنجامدانی ڕاپرسییەکە.",
+               "en": "{column}: the poll's field period only."},
+    "bands": {"ar": "{column}: في فئات بعرض {width}.", "ku": "{column}: بە مەودای {width}.",
+              "en": "{column}: in bands of {width}."},
+    "weight": {"ar": "الوزن هو متوسط أوزان الترجيح في مجموعة الصف المعروضة، فلا يكشف فئة محجوبة، ولا يعيد التقدير "
+                     "المرجّح المنشور بدقة.",
+               "ku": "کێش تێکڕای کێشی هاوسەنگکردنی گرووپە پیشاندراوەکەی ڕیزەکەیە، بۆیە هیچ پۆلێکی شاردراوە ئاشکرا "
+                     "ناکات، و ڕێک هەمان خەمڵاندنی کێشدراوی بڵاوکراوە نادات.",
+               "en": "The weight is the mean raking weight of the row's shown group, so it tells no hidden category; "
+                     "it does not reproduce the published weighted estimate exactly."},
+}
+
+
+def describe(shape: Shape, language: str) -> list[str]:
+    """What an anonymous poll's export generalised and why, in sentences in `language` (the files' note)."""
+
+    def say(what: str, **values) -> str:
+        texts = DESCRIBE[what]
+        return (texts.get(language) or texts["en"]).format(k=disclosure.MIN_GROUP, **values)
+
+    sentences = [say("intro")]
+    for quasi in shape.quasi:
+        labels = shape.labels.get(quasi.name, {})
+        column = labels.get(language) or labels.get("en") or quasi.name
+        level = shape.level(quasi.name)
+        depth = len(shape.widths[quasi.name]) if quasi.name in shape.widths else (3 if quasi.name == "answered" else 1)
+        if level >= depth:
+            sentences.append(say("withheld", column=column))
+        elif quasi.name == "answered":
+            sentences.append(say(("exact", "week", "period")[level], column=column))
+        elif quasi.name in shape.widths:
+            width = shape.widths[quasi.name][level]
+            sentences.append(say("exact" if width == 1 else "bands", column=column, width=width))
+        else:
+            sentences.append(say("other" if OTHER in shape.shown_values(quasi.name) else "exact", column=column))
+    sentences.append(say("weight"))
+    return sentences
+
+
 def header(columns: list[Column]) -> list[str]:
     return [column.name for column in columns]
 
