@@ -155,3 +155,33 @@ def week_of(day: str) -> str:
 def narrowed(options: Counter) -> bool:
     """Whether a phone's possible answers break the rule: fewer than ten, or all the same option."""
     return sum(options.values()) < K or len([n for n in options.values() if n]) < 2
+
+
+def shown_as(values: set[str], value: str | None) -> str:
+    """How an export whose column takes `values` shows `value`: itself, its week, the period or band holding it,
+    "other", or "*" (the attacker reads the generalisation off the values it sees)."""
+    value = "" if value is None else str(value)
+    if value in values:
+        return value
+    for shown in values:
+        if "/" in shown and value[:10].count("-") == 2 and shown.split("/")[0] <= value <= shown.split("/")[1]:
+            return shown
+        if "-W" in shown and value.count("-") == 2 and week_of(value) == shown:
+            return shown
+        low, _, high = shown.partition("-")
+        if low.isdigit() and high.isdigit() and value.lstrip("-").isdigit() and int(low) <= int(value) <= int(high):
+            return shown
+    return "other" if "other" in values else "*"
+
+
+def linked_groups(truth: list[dict], exports: list[list[dict]]) -> dict[tuple, Counter]:
+    """Each respondent (`truth`: option and every quasi-identifier as given) placed by how every export shows
+    them, as if the attacker knew which row of each export is theirs: the answers each combination holds."""
+    columns = [column for column in truth[0] if column != "option"]
+    seen = [{column: {row[column] for row in export} for column in columns if column in export[0]}
+            for export in exports]
+    groups: dict[tuple, Counter] = {}
+    for person in truth:
+        key = tuple(shown_as(values[column], person[column]) for values in seen for column in values)
+        groups.setdefault(key, Counter())[person["option"]] += 1
+    return groups

@@ -353,3 +353,83 @@ def test_a_breakdown_that_crosses_every_other_shows_only_groups_holding_every_op
     assert disclosure.is_safe(table[[0, 2]].sum(axis=0), every_option=True)
     assert not disclosure.is_safe_change(np.array([4, 7, 0]), every_option=True)
     assert disclosure.is_safe_change(np.array([4, 7, 0]))
+
+
+def test_an_export_joined_with_an_earlier_one_still_shows_only_safe_groups():
+    # Region and sex: each alone splits the answers into safe groups, the two together do not.
+    cells = {("n", "M"): np.array([4, 4]), ("n", "F"): np.array([3, 3]), ("s", "M"): np.array([3, 3]),
+             ("s", "F"): np.array([4, 4])}
+    hierarchies = [disclosure.Hierarchy("region", (str,)), disclosure.Hierarchy("sex", (str,))]
+    first = disclosure.generalise(cells, hierarchies, max_withheld=0)
+    assert sorted(first.levels) == [0, 1]  # one of them shown
+    later = disclosure.generalise(cells, hierarchies, max_withheld=0, earlier=[first.levels])
+    assert later.levels == first.levels  # the other one would name groups of six, joined with the first
+    assert disclosure.combined((0, 1), [(1, 0)]) == (0, 0)
+
+
+def test_losing_the_exact_day_costs_less_than_losing_a_stratum():
+    # Either the day or the region can be shown, not both: the region stays.
+    cells = {(day, region): np.array([3, 3]) for day in ("2024-01-10", "2024-01-11") for region in ("n", "s")}
+    hierarchies = [disclosure.Hierarchy("answered", (str,), weight=0.2), disclosure.Hierarchy("region", (str,))]
+    assert disclosure.generalise(cells, hierarchies, max_withheld=0).levels == (1, 0)
+
+
+@pytest.fixture
+def profiled_poll(client, make_poll, make_links, rng):
+    """The article's whole form answered 80 times over two governorates, ages and both sexes."""
+    poll = make_poll("profiled")
+    tokens = []
+    for number in range(100):
+        age = int(rng.integers(18, 80))
+        tokens += make_links(poll, governorate=["IQ-BG", "IQ-BA"][number % 2], sex="MF"[number // 2 % 2], age=age,
+                             age_band=iraq.age_band(age))
+    return poll, tokens
+
+
+def answer_whole_form(client, tokens, rng) -> None:
+    from tests.test_questionnaire import WHOLE_FORM
+
+    for token in tokens:
+        form = WHOLE_FORM | {"option": str(rng.choice(["1", "2", "3"])), "employment": str(rng.integers(1, 7)),
+                             "education": str(rng.integers(1, 6))}
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+
+
+def test_two_exports_a_few_answers_apart_cannot_be_joined_to_name_anyone(app, client, runner, session,
+                                                                         profiled_poll, rng):
+    """The attacker links every row of one export to the same respondent's row in the other (the strongest
+    alignment there is, stronger than any join on shared columns or on row position): no group is unsafe."""
+    import sqlalchemy as sa
+
+    from poll.models import Answer, Option
+    from tests.attackers import linked_groups
+
+    poll, tokens = profiled_poll
+    answer_whole_form(client, tokens[:60], rng)
+    first = read_csv(admin_export(app, runner))
+    exports = [first]
+    for start in (60, 63, 66, 80):  # a few answers at a time
+        answer_whole_form(client, tokens[start:start + 3 if start < 80 else 100], rng)
+        exports.append(read_csv(admin_export(app, runner)))
+    session.rollback()
+    truth = [{"option": code, "answered": hour.date().isoformat(), "channel": channel, "governorate": governorate,
+              "sex": sex, "age_band": age_band, "employment": values.get("employment"),
+              "education": values.get("education")}
+             for code, hour, channel, governorate, sex, age_band, values in session.execute(
+                 sa.select(Option.code, Answer.answered_hour, Answer.channel, Answer.governorate, Answer.sex,
+                           Answer.age_band, Answer.values).join(Option, Option.id == Answer.option_id))]
+    for earlier in exports[:-1]:
+        groups = linked_groups(truth, [earlier, exports[-1]])
+        assert groups and not [g for g in groups.values() if narrowed(g)]
+    # Nor by position: the same answers come in another order each time.
+    again = read_csv(admin_export(app, runner))
+    assert sorted(map(tuple, (r.values() for r in again))) == sorted(map(tuple, (r.values() for r in exports[-1])))
+    assert [tuple(r.values()) for r in again] != [tuple(r.values()) for r in exports[-1]]
+
+
+def admin_export(app, runner):
+    client = app.test_client()
+    runner.invoke(args=["operators", "create", "watcher", "--role", "viewer"],
+                  env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+    assert client.post("/login", data={"name": "watcher", "password": "long enough password"}).status_code == 302
+    return client.get("/api/v1/polls/profiled/answers.csv")

@@ -115,3 +115,68 @@ def test_a_profile_answer_cannot_single_out_a_respondent(client, runner, make_po
     assert "7" not in {row["employment"] for row in rows}
     retired = [row for row in rows if row["option"] == "3"]
     assert retired and all(row["employment"] in ("other", "*") for row in retired)
+
+
+BIRTH_YEAR = {"name": "birth_year", "type": "integer", "role": "profile", "min": 1920, "max": 2006,
+              "label": {"en": "Year of birth"}, "required": False}
+HOUSEHOLD = {"name": "household", "type": "integer", "min": 1, "max": 30, "label": {"en": "People at home"},
+             "required": False}
+
+
+@pytest.fixture
+def numbers_poll(client, make_poll, make_links):
+    """Forty answers giving a birth year and a household size, exact numbers that would name people."""
+    from tests.test_questionnaire import HEADLINE
+
+    poll = make_poll("numbers", questions=[HEADLINE, BIRTH_YEAR, HOUSEHOLD])
+    for number, token in enumerate(make_links(poll, count=40)):
+        form = {"option": "12"[number % 2], "birth_year": str(1950 + number), "household": str(1 + number % 9)}
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+    return poll
+
+
+@pytest.mark.parametrize("fmt", ["csv", "sav", "dta"])
+def test_numbers_are_banded_in_every_format(runner, numbers_poll, tmp_path, fmt):
+    if fmt == "csv":
+        rows = read_csv(runner.invoke(args=["export", "numbers"]).output)
+    else:
+        path = tmp_path / f"answers.{fmt}"
+        assert runner.invoke(args=["export", "numbers", "--format", fmt, "-o", str(path)]).exit_code == 0
+        frame, _meta = (pyreadstat.read_sav if fmt == "sav" else pyreadstat.read_dta)(str(path))
+        rows = frame.astype(str).to_dict("records")
+    assert len(rows) == 40
+    for row in rows:
+        for name in ("birth_year", "household"):
+            assert row[name] == "*" or row[name] == "" or "-" in row[name], row[name]
+    groups = Counter((row["birth_year"], row["household"]) for row in rows)
+    assert all(count >= 10 for count in groups.values())
+
+
+def test_bands_nest_and_follow_the_questions_range():
+    from poll.questionnaire import questions_of
+    from poll.services import answer_table
+    from tests.test_questionnaire import HEADLINE, definition
+
+    birth_year, household = questions_of(definition(HEADLINE, BIRTH_YEAR, HOUSEHOLD))[1:]
+    assert answer_table.band_widths(birth_year) == (5, 10, 20)
+    assert [answer_table.band(birth_year, width)("1987") for width in (5, 10, 20)] == ["1985-1989", "1980-1989",
+                                                                                      "1980-1999"]
+    assert answer_table.band(birth_year, 5)("-") == "-"  # prefer not to say, as it is
+    assert answer_table.band_widths(household) == (2, 4, 8)
+
+
+def test_the_file_and_the_dashboard_say_what_was_generalised(runner, session, simulated, tmp_path):
+    from poll.services import answer_table, exports, polls
+
+    path = tmp_path / "answers.sav"
+    assert runner.invoke(args=["export", "sim", "--format", "sav", "--language", "en", "-o", str(path)]).exit_code == 0
+    _frame, meta = pyreadstat.read_sav(str(path))
+    note = " ".join(meta.notes)
+    assert "random order" in note and "mean raking weight" in note
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert "does not reproduce the published estimate exactly" in labels["weight"]
+    shape = exports.anonymised_shape(session, polls.get_poll(session, "sim"))
+    for language in ("ar", "ku", "en"):
+        sentences = answer_table.describe(shape, language)
+        assert len(sentences) == 2 + len(shape.quasi)
+    assert "ISO 8601 week" in " ".join(answer_table.describe(shape, "en")) or shape.level("answered") != 1

@@ -74,12 +74,13 @@ def answer_file(session: so.Session, poll: Poll, fmt: str, language: str,
         shape = answer_table.anonymised_shape(session, poll)
     columns, rows = answer_table.rows(session, poll, shape)
     title = f"poll {poll.slug}: answers, labels in {language}"
-    return stat_files.write(columns, rows, fmt, language, title)
+    note = answer_table.describe(shape, language) if shape is not None else None
+    return stat_files.write(columns, rows, fmt, language, title, note)
 
 
-def anonymised_shape(session: so.Session, poll: Poll) -> answer_table.Shape:
+def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> answer_table.Shape:
     """How an anonymous poll's answer rows are shown (`answer_table.anonymised_shape`)."""
-    return answer_table.anonymised_shape(session, poll)
+    return answer_table.anonymised_shape(session, poll, audience)
 
 
 def link_rows(session: so.Session, poll: Poll) -> tuple[list[str], Iterator[tuple]]:

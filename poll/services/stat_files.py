@@ -22,6 +22,9 @@ from poll.stats.disclosure import WITHHELD
 FORMATS = ("sav", "dta")
 OTHER_VALUE = -1
 STATA_LABEL_LIMIT = 80  # characters of a Stata variable label
+DTA_NOTE_LABEL = {"ar": "معمَّم لحماية المجيبين؛ الوزن: متوسط مجموعة الصف المعروضة",
+                  "ku": "بۆ پاراستنی وەڵامدەران گشتاندراوە؛ کێش: تێکڕای گرووپی پیشاندراوی ڕیزەکە",
+                  "en": "Generalised to protect respondents; weight: mean of the row's shown group"}
 
 
 def variable_name(name: str) -> str:
@@ -30,8 +33,10 @@ def variable_name(name: str) -> str:
     return ("v_" + cleaned if not cleaned[:1].isalpha() else cleaned)[:32]
 
 
-def write(columns: list[Column], rows: Iterable[tuple], fmt: str, language: str, title: str) -> bytes:
-    """The file's bytes: `rows` (as `answer_table.rows` gives them) in `fmt` ("sav" or "dta"), labelled in `language`."""
+def write(columns: list[Column], rows: Iterable[tuple], fmt: str, language: str, title: str,
+          note: list[str] | None = None) -> bytes:
+    """The file's bytes: `rows` (as `answer_table.rows` gives them) in `fmt` ("sav" or "dta"), labelled in `language`,
+    with `note` (what was generalised and why) as the .sav file's document."""
     import pandas as pd  # loaded only for these files
     import pyreadstat
 
@@ -55,11 +60,28 @@ def write(columns: list[Column], rows: Iterable[tuple], fmt: str, language: str,
         path = Path(folder) / f"answers.{fmt}"
         if fmt == "sav":
             pyreadstat.write_sav(frame, str(path), column_labels=labels, variable_value_labels=value_labels,
-                                 file_label=title)
-        else:
+                                 file_label=title, note=_document(note) or None)
+        else:  # pyreadstat writes no notes into a .dta: its file label says the gist
+            if note:
+                title = _text(DTA_NOTE_LABEL, language)
             pyreadstat.write_dta(frame, str(path), column_labels=[label[:STATA_LABEL_LIMIT] for label in labels],
                                  variable_value_labels=value_labels, file_label=title[:STATA_LABEL_LIMIT], version=15)
         return path.read_bytes()
+
+
+def _document(sentences: list[str] | None, width: int = 80) -> list[str]:
+    # An SPSS document is lines of at most 80 bytes: each sentence wrapped at spaces to fit (UTF-8 counted).
+    lines = []
+    for sentence in sentences or []:
+        line = ""
+        for word in sentence.split():
+            candidate = f"{line} {word}" if line else word
+            if len(candidate.encode()) > width and line:
+                lines.append(line)
+                candidate = word
+            line = candidate
+        lines.append(line)
+    return lines
 
 
 def _cell(column: Column, value, places: dict[str, int] | None):

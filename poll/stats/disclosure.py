@@ -125,10 +125,16 @@ def change_may_be_shown(table: np.ndarray, before: np.ndarray, shown_before: np.
 
 @dataclass(frozen=True)
 class Hierarchy:
-    """How one quasi-identifier coarsens: level 0 is the value itself, the last level withholds it."""
+    """How one quasi-identifier coarsens: level 0 is the value itself, the last level withholds it.
+
+    `weight` is what losing it costs the reader, relative to the others: a
+    stratum or a profile answer 1, the exact day much less (its week or the
+    field period says most of what an analysis needs).
+    """
 
     name: str
     levels: tuple[Callable[[str], str], ...]
+    weight: float = 1.0
 
     @property
     def depth(self) -> int:
@@ -152,9 +158,19 @@ class Generalisation:
         return self.labels[combination]
 
 
+def combined(levels: Sequence[int], earlier: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """What `levels` and every earlier export's levels show together: per hierarchy the finest of them.
+
+    Each hierarchy's levels are nested (each coarsens the one before), so
+    whoever holds several exports, and can tell which rows are the same,
+    knows each value at the finest level any of them showed.
+    """
+    return tuple(min([level, *(before[i] for before in earlier)]) for i, level in enumerate(levels))
+
+
 def generalise(
     cells: Mapping[tuple, np.ndarray], hierarchies: Sequence[Hierarchy], k: int = MIN_GROUP,
-    max_withheld: float = 0.05, keep: Sequence[str] = (),
+    max_withheld: float = 0.05, keep: Sequence[str] = (), earlier: Sequence[Sequence[int]] = (),
 ) -> Generalisation | None:
     """The least lossy way to show rows so that every shown combination is a safe group; None if even withholding all is not.
 
@@ -163,11 +179,19 @@ def generalise(
     every hierarchy is tried (full-domain generalisation: each row of a
     combination is shown the same way); rows still in unsafe groups are
     withheld (all values WITHHELD), at most `max_withheld` of them, and the
-    withheld rows together must be a safe group. Among the choices left, the
-    one with the least discernibility (the sum of squared group sizes, a
-    withheld row counting as the whole table) wins; but first, the one that
-    withholds the fewest of the hierarchies named in `keep` (what the table is
-    for, e.g. a split ballot's variant).
+    withheld rows together must be a safe group.
+
+    `earlier` holds the levels of the exports made before (per hierarchy, in
+    order): a choice is taken only if, combined with all of them
+    (`combined`), every group is a safe group of today's answers, so no
+    export joined with earlier ones, row by row, narrows anyone's answer.
+
+    Among the choices left, the one that withholds the fewest of the
+    hierarchies named in `keep` (what the table is for, e.g. a split
+    ballot's variant) wins; then the one that loses the least information:
+    per hierarchy, its `weight` times the share of its entropy (over the
+    rows) that the level loses; then the least discernibility (the sum of
+    squared group sizes, a withheld row counting as the whole table).
     """
     combinations = list(cells)
     counts = np.array([np.asarray(cells[c]) for c in combinations]) if combinations else np.zeros((0, 1))
@@ -175,26 +199,83 @@ def generalise(
     total = int(total_counts.sum())
     if not is_safe(total_counts, k):
         return None
-    best: tuple[tuple[int, float], Generalisation] | None = None
+    sizes = counts.sum(axis=1)
+    # Per hierarchy and level: each combination's label as a small integer, the labels, and the information kept.
+    codes: list[list[np.ndarray]] = []
+    names: list[list[list[str]]] = []
+    lost: list[list[float]] = []
+    for i, hierarchy in enumerate(hierarchies):
+        codes.append([]), names.append([]), lost.append([])
+        for level in range(hierarchy.depth + 1):
+            labels = [hierarchy.at(level, c[i]) for c in combinations]
+            distinct = sorted(set(labels))
+            index = {label: n for n, label in enumerate(distinct)}
+            codes[i].append(np.array([index[label] for label in labels], dtype=np.int64))
+            names[i].append(distinct)
+            lost[i].append(_entropy(np.bincount(codes[i][-1], weights=sizes, minlength=len(distinct))))
+        whole = lost[i][0]
+        lost[i] = [hierarchy.weight * (1 - kept / whole) if whole > 0 else 0.0 for kept in lost[i]]
+
+    def grouped(levels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        # Each combination's group, and each group's counts per option.
+        ids = np.zeros(len(combinations), dtype=np.int64)
+        for i, level in enumerate(levels):
+            ids = ids * len(names[i][level]) + codes[i][level]
+            if len(names[i][level]) > 1:
+                _, ids = np.unique(ids, return_inverse=True)
+        _, ids = np.unique(ids, return_inverse=True)
+        ids = ids.reshape(-1)
+        groups = np.zeros((int(ids.max()) + 1 if len(ids) else 0, counts.shape[1]), dtype=np.int64)
+        np.add.at(groups, ids, counts)
+        return ids, groups
+
+    def unsafe_of(groups: np.ndarray) -> np.ndarray:
+        return (groups.sum(axis=1) < k) | (np.count_nonzero(groups, axis=1) < 2)
+
     kept = [i for i, h in enumerate(hierarchies) if h.name in keep]
-    for levels in itertools.product(*(range(h.depth + 1) for h in hierarchies)):
-        shown = [tuple(h.at(level, value) for h, level, value in zip(hierarchies, levels, c, strict=True))
-                 for c in combinations]
-        groups: dict[tuple, np.ndarray] = {}
-        for label, row in zip(shown, counts, strict=True):
-            groups[label] = groups.get(label, 0) + row
-        unsafe = {label for label, group in groups.items() if not is_safe(group, k)}
-        withheld_counts = sum((groups[label] for label in unsafe), np.zeros_like(total_counts))
+    candidates = sorted(itertools.product(*(range(h.depth + 1) for h in hierarchies)), key=sum)
+    feasible: list[tuple[int, ...]] = []
+    infeasible: list[tuple[int, ...]] = []
+    best = None
+    for levels in candidates:
+        # Safety only grows as levels coarsen: what is coarser than a choice found is no better, what is
+        # finer than a refused one is refused too (with no row withheld).
+        if any(all(a >= b for a, b in zip(levels, found, strict=True)) for found in feasible):
+            continue
+        if not max_withheld and any(all(a <= b for a, b in zip(levels, bad, strict=True)) for bad in infeasible):
+            continue
+        if earlier and unsafe_of(grouped(combined(levels, earlier))[1]).any():
+            infeasible.append(levels)
+            continue
+        ids, groups = grouped(levels)
+        unsafe = unsafe_of(groups)
+        withheld_counts = groups[unsafe].sum(axis=0)
         withheld = int(withheld_counts.sum())
         if withheld > max_withheld * total or (withheld and not is_safe(withheld_counts, k)):
+            infeasible.append(levels)
             continue
+        feasible.append(levels)
+        shown_sizes = groups[~unsafe].sum(axis=1)
         loss = (sum(levels[i] >= hierarchies[i].depth for i in kept),
-                sum(int(group.sum()) ** 2 for label, group in groups.items() if label not in unsafe) + withheld * total)
+                round(sum(lost[i][level] for i, level in enumerate(levels)), 9),
+                int((shown_sizes ** 2).sum()) + withheld * total)
         if best is None or loss < best[0]:
-            everything = (WITHHELD,) * len(hierarchies)
-            labels = {c: (everything if label in unsafe else label) for c, label in zip(combinations, shown, strict=True)}
-            best = (loss, Generalisation(levels, labels, withheld, len(groups) - len(unsafe) + bool(unsafe)))
-    return best[1] if best else None
+            best = (loss, levels, ids, unsafe, len(groups))
+    if best is None:
+        return None
+    _loss, levels, ids, unsafe, group_count = best
+    everything = (WITHHELD,) * len(hierarchies)
+    labels = {
+        c: everything if unsafe[ids[n]] else tuple(names[i][level][codes[i][level][n]] for i, level in enumerate(levels))
+        for n, c in enumerate(combinations)
+    }
+    withheld = int(counts[unsafe[ids]].sum()) if len(combinations) else 0
+    return Generalisation(levels, labels, withheld, group_count - int(unsafe.sum()) + bool(unsafe.any()))
+
+
+def _entropy(sizes: np.ndarray) -> float:
+    shares = sizes[sizes > 0] / sizes.sum() if sizes.sum() else np.zeros(0)
+    return float(-(shares * np.log2(shares)).sum())
 
 
 def group_key(values: Sequence[Hashable]) -> tuple:
