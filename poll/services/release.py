@@ -108,7 +108,7 @@ def answers_shape(session: so.Session, poll: Poll, operator: Operator | None) ->
     Raises Invalid when an anonymous poll's answers cannot be shown safely.
     May grow the shown set and writes the ledger: the caller commits.
     """
-    return exports.anonymised_shape(session, poll) if poll.is_anonymous else None
+    return exports.anonymised_shape(session, poll, audience_of(operator)) if poll.is_anonymous else None
 
 
 def record_export(session: so.Session, poll: Poll, operator: Operator | None, what: str, fmt: str) -> None:
