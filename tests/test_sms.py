@@ -370,6 +370,18 @@ def test_simulated_handset_shows_its_messages(client, runner, session, queued, l
     assert client.get("/phone/12345").status_code == 404
 
 
+def test_the_simulated_handset_does_not_tell_who_answered_an_anonymous_poll(client, runner, session, queued, login):
+    # Reminders go to those who have not answered: shown for a real person, they would tell who had.
+    runner.invoke(args=["dispatch", "--once"])
+    assert client.post(f"/p/{queued[0]}", data={"option": "1"}).status_code == 201
+    assert "2 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output
+    runner.invoke(args=["dispatch", "--once"])
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    login("admin")
+    inboxes = [client.get(f"/phone/{phone}?lang=en").get_data(as_text=True) for phone in phones]
+    assert [inbox.count('class="bubble"') for inbox in inboxes] == [1, 1, 1]
+
+
 def test_simulated_gateway_accepts_with_its_key():
     sent = SimulatedGateway().send(Outgoing(1, "+9647701234567", "hi", "inv-1", "http://x"))
     assert sent.accepted and sent.gateway_id == "inv-1"
