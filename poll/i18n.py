@@ -36,6 +36,7 @@ def init_app(app: Flask) -> None:
     """Install Flask-Babel with the language of the current request as its locale."""
     babel.init_app(app, locale_selector=lambda: current_language().locale)
     app.context_processor(lambda: {"language": current_language(), "languages": LANGUAGES})
+    app.after_request(_vary_by_language)
 
 
 def normalize(code: str | None) -> str | None:
@@ -53,10 +54,19 @@ def choose_language(
     code = normalize(explicit) or normalize(preferred)
     if code is None and request:
         code = normalize(request.accept_languages.best_match(["ar", "ckb", "ku", "en"]))
+        g.language_negotiated = True  # the response depends on Accept-Language: see _vary_by_language
     language = LANGUAGES[code or normalize(fallback) or current_app.config["DEFAULT_LANGUAGE"]]
     g.language = language
     refresh()  # forget a locale Flask-Babel may have cached before the choice
     return language
+
+
+def _vary_by_language(response):
+    # A page in the language its browser asked for must say so, or a shared cache (a carrier's proxy,
+    # a CDN) keeps one reader's language and serves it to every other.
+    if g.get("language_negotiated"):
+        response.vary.add("Accept-Language")
+    return response
 
 
 def current_language() -> Language:

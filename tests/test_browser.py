@@ -41,7 +41,11 @@ def test_respondent_answers_on_a_phone_in_each_language(
             phone.get_by_role("button").click()
             assert thanks in phone.locator("h1").inner_text()
             phone.screenshot(path=artifacts / f"respond-{lang}-recorded.png", full_page=True)
+            # Opened again, the link shows the form, as an unused one does; sending it again is refused.
             phone.goto(f"{base}/p/{token}?lang=en")
+            assert radios.count() == 3
+            phone.locator("#q-answer label.choice").first.tap()
+            phone.get_by_role("button").click()
             assert "already recorded" in phone.locator("h1").inner_text()
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == len(CASES)
 

@@ -129,3 +129,37 @@ def test_the_methodology_page_says_what_its_json_says(client, simulated):
     page = html.unescape(client.get("/results/sim/methodology?lang=en").get_data(as_text=True))
     for text in (methodology.MODE, methodology.INTERVALS, *methodology.LIMITATIONS):
         assert text in page
+
+
+def _shared_cacheable(response) -> bool:
+    control = response.cache_control
+    return not (control.no_store or control.private) and bool(control.public or control.max_age or control.s_maxage)
+
+
+def test_no_shared_cache_serves_one_readers_language_to_another(client, simulated, make_poll, make_links):
+    # Each public page, chosen by the browser's Accept-Language: either a cache keys it by that header, or no
+    # shared cache keeps it at all.
+    closed = make_links(make_poll("shut", status="closed"), count=1)[0]
+    public = ["/", "/results", "/results/sim", "/results/sim?group=sex:F", "/results/sim/methodology",
+              "/results/no-such-poll", "/results/no-such-poll/methodology", "/p/AAAAAAAAAAAAAAAAAAAAAA",
+              f"/p/{closed}", "/api/v1/polls/sim/results", "/api/v1/polls/no-such-poll/results", "/no/such/page"]
+    for path in public:
+        english, arabic = (client.get(path, headers={"Accept-Language": tag}) for tag in ("en-GB,en;q=0.9", "ar-IQ"))
+        assert english.status_code == arabic.status_code, path
+        for response in (english, arabic):
+            if english.get_data() != arabic.get_data():
+                assert "accept-language" in response.vary or not _shared_cacheable(response), path
+            assert "Set-Cookie" not in response.headers, path
+    for path in ("/", "/results", "/results/sim", "/results/sim/methodology"):
+        page = client.get(path, headers={"Accept-Language": "en"})
+        assert _shared_cacheable(page) and "accept-language" in page.vary, path
+    figures = [client.get("/api/v1/polls/sim/results", headers={"Accept-Language": tag}) for tag in ("en", "ar")]
+    assert figures[0].get_data() == figures[1].get_data() and _shared_cacheable(figures[0])
+
+
+def test_a_public_page_seen_with_cookies_is_kept_by_no_shared_cache(client, simulated, login):
+    login()
+    for path in ("/", "/results", "/results/sim", "/results/sim/methodology", "/api/v1/polls/sim/results"):
+        response = client.get(path)
+        assert response.status_code == 200 and not _shared_cacheable(response), path
+        assert "private" in response.headers["Cache-Control"], path

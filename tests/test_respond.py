@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Link, Receipt, utcnow
-from poll.services import polls
+from poll.services import polls, tallies
 from tests.helpers import fresh, rows
 
 
@@ -96,13 +96,52 @@ def test_second_answer_is_refused_and_changes_nothing(client, session, make_poll
     )
 
 
-def test_opening_an_answered_link_says_so(client, make_poll, make_links):
-    token = make_links(make_poll())[0]
+def test_opening_an_answered_link_of_a_poll_that_is_not_anonymous_says_so(client, make_poll, make_links):
+    token = make_links(make_poll(anonymous=False))[0]
     client.post(f"/p/{token}", data={"option": "1"})
     response = client.get(f"/p/{token}?lang=en")
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "Your answer is already recorded" in body and 'name="option"' not in body
+
+
+@pytest.mark.parametrize("query", ["?lang=en", "?lang=ku", ""])
+def test_an_anonymous_polls_used_link_looks_unused_until_a_post(client, make_poll, make_links, query):
+    # Whoever holds the list of links (an admin) must not learn who answered by opening them.
+    token = make_links(make_poll(), language="ku")[0]
+    headers = {"Accept-Language": "en"}
+    unused = {method: client.open(f"/p/{token}{query}", method=method, headers=headers) for method in ("GET", "HEAD")}
+    assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
+    for method, before in unused.items():
+        after = client.open(f"/p/{token}{query}", method=method, headers=headers)
+        assert (after.status_code, after.get_data()) == (before.status_code, before.get_data())
+        assert sorted(after.headers.items()) == sorted(before.headers.items())
+    assert unused["GET"].status_code == 200 and b'name="option"' in unused["GET"].get_data()
+
+
+def test_a_bad_post_to_a_used_link_is_refused_as_to_an_unused_one(client, session, make_poll, make_links):
+    # A post that is not an answer must not tell a used link from an unused one either.
+    poll = make_poll()
+    used, unused = make_links(poll, 2)
+    assert client.post(f"/p/{used}", data={"option": "1"}).status_code == 201
+    for data in ({}, {"option": "9"}, {"option": ["1", "2"]}, {"option": "1", "age": "old"}):
+        refused = [client.post(f"/p/{token}", data=data | {"lang": "en"}) for token in (used, unused)]
+        assert [response.status_code for response in refused] == [400, 400]
+        assert refused[0].get_data(as_text=True).replace(used, unused) == refused[1].get_data(as_text=True)
+    counters = tallies.counters(fresh(session), poll)
+    assert counters["refused:invalid-option"] == 8 and not counters.get("refused:already-answered")
+    assert rows(session, Answer) == 1
+
+
+@pytest.mark.parametrize(("lang", "text"), [("ar", "إجابتك مسجلة مسبقاً"), ("ku", "وەڵامەکەت پێشتر تۆمار کراوە"), ("en", "already recorded")])
+def test_who_answered_and_comes_back_sees_the_form_and_is_told_on_sending(client, session, make_poll, make_links,
+                                                                          lang, text):
+    token = make_links(make_poll(), language=lang)[0]
+    assert client.post(f"/p/{token}", data={"option": "1"}).status_code == 201
+    assert 'name="option"' in client.get(f"/p/{token}").get_data(as_text=True)
+    again = client.post(f"/p/{token}", data={"option": "2", "lang": lang})
+    assert again.status_code == 409 and text in again.get_data(as_text=True)
+    assert rows(session, Answer) == 1
 
 
 @pytest.mark.parametrize("data", [{}, {"option": ""}, {"option": "9"}, {"option": "1' OR '1'='1"}, {"option": "٣"}])
@@ -268,7 +307,7 @@ def test_the_pages_after_the_form_name_the_question_and_say_who_runs_the_poll(cl
     assert "End the mission through dialogue" in recorded.split("class=\"chosen\"")[1]
     assert "This poll is run by The Opinion Centre" in recorded
     assert "pollster@example.org" in recorded and "/results/after" in recorded
-    again = client.get(f"/p/{first}?lang=en").get_data(as_text=True)
+    again = client.post(f"/p/{first}", data={"option": "1", "lang": "en"}).get_data(as_text=True)
     assert "already recorded" in again and "Coalition" in again  # the question named
     assert "class=\"chosen\"" not in again  # whoever holds the link later does not learn the answer
 

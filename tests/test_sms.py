@@ -56,7 +56,12 @@ def test_encoding_and_segments(text, name, units, segments):
     [("1", "answer", "1"), (" 2 ", "answer", "2"), ("٣", "answer", "3"), ("۲", "answer", "2"),
      ("3 please", "answer", "3"), ("STOP", "stop", None), ("stop", "stop", None), ("توقف", "stop", None),
      ("إيقاف", "stop", None), ("وەستان", "stop", None), ("hello", "unknown", None), ("9", "unknown", None),
-     ("", "unknown", None), ("\x00\xff", "unknown", None), ("نعم", "answer", "1"), ("لا", "answer", "2")],
+     ("", "unknown", None), ("\x00\xff", "unknown", None), ("نعم", "answer", "1"), ("لا", "answer", "2"),
+     ("1 1", "answer", "1"), ("نعم 1", "answer", "1"), ("2 و", "answer", "2"),
+     # More than one answer named: which one is meant cannot be told.
+     ("1,2", "several", None), ("1 2", "several", None), ("1، 2", "several", None), ("1 و 2", "several", None),
+     ("1و2", "several", None), ("١ و٢", "several", None), ("1 and 2", "several", None), ("1/3", "several", None),
+     ("1-2", "several", None), ("3 یان 2", "several", None), ("نعم 2", "several", None), ("1 9", "several", None)],
 )
 def test_reading_replies(text, kind, code):
     assert replies.read(text, ["1", "2", "3"], {"yes": "1", "no": "2"}) == replies.Reply(kind, code)
@@ -247,6 +252,43 @@ def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, se
     assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
 
 
+@pytest.mark.parametrize("text", ["1,2", "1 2", "1، 3", "2 و 3", "1/2", "1 and 3"])
+def test_a_reply_naming_several_answers_records_nothing_and_asks_for_one(sms_app, client, session, phone, text):
+    reply = mo(client, **{"from": phone[1:], "text": text, "id": "m-1"}).get_data(as_text=True)
+    assert reply == "Please give only one answer.\nPlease reply with one of: 1, 2, 3"
+    assert rows(session, Answer) == 0
+    assert "recorded" in mo(client, **{"from": phone[1:], "text": "2", "id": "m-2"}).get_data(as_text=True)
+    assert fresh(session).scalar(sa.select(Answer.option_id)) == polls.get_poll(session, "reply").options[1].id
+
+
+def test_several_answers_are_refused_alike_for_the_headline_and_a_later_question(sms_app, client, session,
+                                                                                 make_poll, make_links):
+    make_links(make_poll("talk-ar"), count=1, language="ar", governorate=None, sex=None, age=None, age_band=None)
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
+    number = itertools.count()
+    headline = say(client, phone, "١ و ٢", number)
+    assert headline.startswith("يرجى اختيار إجابة واحدة فقط.\n") and rows(session, Answer) == 0
+    assert "2/6" in say(client, phone, "2", number)  # one answer: recorded, and the next question asked
+    later = say(client, phone, "١ و ٢", number)
+    assert later.startswith("يرجى اختيار إجابة واحدة فقط.\n") and "2/6" in later  # the same question again
+
+
+def test_a_multiple_choice_by_sms_takes_several_answers(sms_app, client, session, make_poll, make_links):
+    drinks = {"name": "drinks", "type": "select_multiple", "label": {"en": "Which?"}, "required": False,
+              "choices": [{"code": "t", "label": {"en": "Tea"}}, {"code": "c", "label": {"en": "Coffee"}},
+                          {"code": "w", "label": {"en": "Water"}}]}
+    headline = polls.builtin_definition()["questions"][0]
+    phones = []
+    for slug in ("many-1", "many-2"):
+        make_links(make_poll(slug, questions=[headline, drinks]), count=1, language="en")
+        phones.append(fresh(session).scalar(sa.select(Recipient.phone).order_by(Recipient.id.desc()).limit(1)))
+    number = itertools.count()
+    for phone, text in zip(phones, ("1, 3", "1 و 3"), strict=True):
+        assert "Which?" in say(client, phone, "2", number)
+        assert "Your answers have been recorded" in say(client, phone, text, number)
+    assert fresh(session).scalars(sa.select(Answer.values)).all() == [{"drinks": ["t", "w"]}] * 2
+
+
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
 def test_forged_callbacks_are_refused(sms_app, client, session, phone, secret):
     params = {"from": phone, "text": "1", "id": "f-1"} | ({} if secret is None else {"secret": secret})
@@ -326,6 +368,18 @@ def test_simulated_handset_shows_its_messages(client, runner, session, queued, l
     assert f'<a href="https://poll.example.iq/p/{queued[0]}">' in body
     assert "+964 7•• ••• •" + phone[-3:] in body  # the number shown masked
     assert client.get("/phone/12345").status_code == 404
+
+
+def test_the_simulated_handset_does_not_tell_who_answered_an_anonymous_poll(client, runner, session, queued, login):
+    # Reminders go to those who have not answered: shown for a real person, they would tell who had.
+    runner.invoke(args=["dispatch", "--once"])
+    assert client.post(f"/p/{queued[0]}", data={"option": "1"}).status_code == 201
+    assert "2 reminders queued" in runner.invoke(args=["sms", "remind", "out", "--after", "0"]).output
+    runner.invoke(args=["dispatch", "--once"])
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    login("admin")
+    inboxes = [client.get(f"/phone/{phone}?lang=en").get_data(as_text=True) for phone in phones]
+    assert [inbox.count('class="bubble"') for inbox in inboxes] == [1, 1, 1]
 
 
 def test_simulated_gateway_accepts_with_its_key():

@@ -205,14 +205,28 @@ def _ballot(session: so.Session, poll_id: int, created_at: datetime) -> Ballot:
 
 def availability(link: LinkState, now: datetime) -> Outcome | None:
     """Why `link` cannot take an answer at `now`, or None if it can."""
+    return poll_refusal(link, now) or (Outcome.ALREADY_ANSWERED if link.answered_on is not None else None)
+
+
+def poll_refusal(link: LinkState, now: datetime) -> Outcome | None:
+    """Why no link of `link`'s poll can take an answer at `now` (not open yet, closed), or None."""
     phase = link.phase(now)
     if phase in (Phase.DRAFT, Phase.SCHEDULED):
         return Outcome.NOT_OPEN
     if phase == Phase.CLOSED:
         return Outcome.CLOSED
-    if link.answered_on is not None:
-        return Outcome.ALREADY_ANSWERED
     return None
+
+
+def shown_refusal(link: LinkState, now: datetime) -> Outcome | None:
+    """What a look at `link` (not an answer) may say it cannot take; never that an anonymous poll's link was used.
+
+    Whoever holds a list of links (an admin) could otherwise open each one and
+    learn who answered. The respondent who answered and comes back sees the
+    form again; only an answer posted through it is told the link was used.
+    """
+    refusal = availability(link, now)
+    return None if refusal is Outcome.ALREADY_ANSWERED and link.ballot.is_anonymous else refusal
 
 
 def record_answer(
@@ -226,13 +240,17 @@ def record_answer(
     the guard: of any number of concurrent answers for one link, exactly one
     inserts its receipt and writes an answer; the others see ALREADY_ANSWERED
     and write nothing. `answer_id` (random by default) lets an SMS conversation find its response again.
+    An unknown `code` is INVALID_OPTION whether or not the link was used, so that a bad answer cannot
+    be sent to learn it.
     """
-    refusal = availability(link, now)
+    refusal = poll_refusal(link, now)
     if refusal is not None:
         return refusal
     option = link.ballot.option(code)
     if option is None:
         return Outcome.INVALID_OPTION
+    if link.answered_on is not None:
+        return Outcome.ALREADY_ANSWERED
     row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata,
                       answer_id if answer_id is not None else secrets.randbits(63), values, link.variant)
     params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),

@@ -18,7 +18,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll import phones, variants
+from poll import phones, questionnaire, variants
 from poll.db import insert_or_skip
 from poll.models import InboundMessage, Recipient, SmsConversation
 from poll.questionnaire import Question
@@ -37,9 +37,12 @@ class Handled:
     stored_reply: str = ""
     # A reply to an anonymous poll: neither its number nor its text may be kept, since together they are the answer.
     is_private: bool = False
-    # The question the phone is asked next (an SMS conversation), and why its last reply was not taken.
+    # The question the phone is asked next (an SMS conversation), and why its last reply was not taken
+    # (`questionnaire` reasons: a headline's reply naming several answers is ONE_ONLY, as a later question's).
     asked: conversations.Asked | None = None
     error: str | None = None
+    # The question `error` is about when none is asked next: the headline, whose reply is asked for again.
+    refused: Question | None = None
     # A headline asked in two steps whose first answer stands for several codes: the second step, asked
     # before anything is recorded (its answer is a reply with the headline's code).
     then: Question | None = None
@@ -100,6 +103,9 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
     reply = replies.read(text, list(ballot.codes), ballot.yes_no or None)
     private = ballot.is_anonymous
     variant = ballot.variant(link.variant)
+    if reply.kind == "several":  # "1,2": which one is meant cannot be told, so nothing is recorded
+        return Handled(SmsOutcome.UNREADABLE, language, ballot.codes, is_private=private,
+                       error=questionnaire.ONE_ONLY, refused=ballot.headline)
     if reply.kind != "answer" and variant is not None and variant.steps:
         # Asked in two steps: a reply may name a first step ("No"); one standing for a single code answers.
         step = _step_named(variant, text)

@@ -407,10 +407,22 @@ def recipient_name(session: so.Session, phone: str) -> str | None:
 
 
 def messages_for(session: so.Session, phone: str) -> list[OutboxMessage]:
-    """The messages sent to one number, oldest first (the simulated handset's inbox)."""
+    """The messages sent to one number, oldest first (the simulated handset's inbox).
+
+    A reminder goes only to a link not answered yet: for a real person in an
+    anonymous poll it would tell the admin looking that they had not answered
+    (and its absence that they had), so those reminders are left out.
+    """
+    telling = (
+        sa.select(Link.id)
+        .join(Poll, Poll.id == Link.poll_id)
+        .join(Recipient, Recipient.id == Link.recipient_id)
+        .where(Link.id == OutboxMessage.link_id, Poll.is_anonymous, Recipient.is_simulated.is_(False))
+    )
     return list(session.scalars(
         sa.select(OutboxMessage)
         .where(OutboxMessage.phone == phone, OutboxMessage.state.in_(
             [MessageState.SENT, MessageState.DELIVERED]))
+        .where(~sa.and_(OutboxMessage.kind == MessageKind.REMINDER, telling.exists()))
         .order_by(OutboxMessage.id)
     ))

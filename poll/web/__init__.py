@@ -46,6 +46,11 @@ def _security_headers(response: Response) -> Response:
     # Pages hold links, phone numbers or live figures: no cache keeps them
     # unless a view says otherwise (static files and public snapshots do).
     response.headers.setdefault("Cache-Control", "no-store")
+    if response.cache_control.public and request.cookies:
+        # A browser with cookies (an operator's session) may get them refreshed with the page: a shared
+        # cache must not keep that page, nor hand its Set-Cookie to anyone else.
+        response.cache_control.public = False
+        response.cache_control.private = True
     if current_app.config["BASE_URL"].startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

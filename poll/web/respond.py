@@ -72,10 +72,12 @@ def answer(token: str):
         abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     if not posting:  # GET or HEAD: show, never record an answer
-        # Seeing an answered link again is not an error: it says the answer is in.
-        refusal = answers.availability(link, now)
+        # An anonymous poll's used link shows the same form as an unused one (answers.shown_refusal);
+        # a poll that is not anonymous says the answer is in, which is not an error either.
+        refusal = answers.shown_refusal(link, now)
         if g.operator is not None and request.method == "GET":
-            # An operator opening a personal link learns whether it was answered: that is on record too.
+            # An operator opening a personal link holds what answers in someone's name (and, in a poll that
+            # is not anonymous, learns whether it was answered): that is on record too.
             then_together(session)
             audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
             session.commit()
@@ -92,7 +94,9 @@ def answer(token: str):
         outcome = answers.record_answer(session, link, headline, channel=Channel.WEB, now=now,
                                         values=submission.values)
     else:
-        outcome = answers.availability(link, now) or Outcome.INVALID_OPTION
+        # A form that is not whole is refused the same whether the link was used or not: a bad post
+        # must not tell an anonymous poll's used links from its unused ones.
+        outcome = answers.poll_refusal(link, now) or Outcome.INVALID_OPTION
     if outcome is not Outcome.RECORDED:
         _refuse(session, link.poll_id, outcome, now)
     if g.operator is not None:

@@ -121,7 +121,9 @@ def _reply(handled: inbound.Handled) -> str:
         if handled.then is not None:
             return _second_step_sms(handled.then, language, said)
         if handled.asked is None:
-            return said
+            # A headline's reply refused for a reason (several answers named): the reason, then how to answer.
+            refused = handled.refused
+            return "\n".join((error_text(refused, handled.error), said)) if refused and handled.error else said
         if handled.error:
             said = error_text(handled.asked.question, handled.error)
         return "\n".join(part for part in (said, _question_sms(handled.asked, language)) if part)
