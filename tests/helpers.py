@@ -42,3 +42,12 @@ def require(component: str, available: bool, install: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def generous_budget(session: so.Session, slug: str, epsilon: float = 10_000.0) -> None:
+    """Give poll `slug` a public privacy budget so large that its noise is negligible: for tests of how pages
+    draw figures, not of the noise (tests/test_privacy.py is about that)."""
+    from poll.models import Poll
+
+    session.execute(sa.update(Poll).where(Poll.slug == slug).values(epsilon_total=epsilon))
+    session.commit()

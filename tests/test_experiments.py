@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from poll import variants
 from poll.errors import Invalid
 from poll.models import Answer, Link, Recipient, VariantTally
-from poll.services import polls, tallies
-from tests.helpers import fresh
+from poll.services import polls, release, tallies
+from tests.helpers import fresh, generous_budget
 
 SPLIT = "coalition-2024-split-ballot"
 WHOLE_FORM = {"sex": "M", "age": "37", "governorate": "IQ-NI", "employment": "5", "education": "4"}
@@ -199,7 +199,7 @@ def test_results_per_variant_and_the_difference_from_the_reference(client, sessi
     poll = split_poll()
     make_links(poll, 90)
     answer_all(client, session, poll, PLAN)
-    document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
+    document = release.operator_document(fresh(session), poll, None)
     experiment = document["experiment"]
     assert experiment["reference"] == "as-sent"
     as_sent, reversed_, two_step = experiment["variants"]
@@ -228,7 +228,7 @@ def test_a_variant_missing_an_option_is_hidden_so_no_crossing_can_pin_an_answer(
             for token in tokens:
                 posted = dict(variants.Experiment.from_dict(poll.experiment).variant(variant).fields_for(code))
                 assert client.post(f"/p/{token}?lang=en", data=posted | WHOLE_FORM).status_code == 201
-    document = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()
+    document = release.operator_document(fresh(session), poll, None)
     for variant in document["experiment"]["variants"]:
         assert variant["options"] is None or all(option["count"] for option in variant["options"])
     assert all(variant["suppressed"] for variant in document["experiment"]["variants"])
@@ -238,7 +238,7 @@ def test_a_small_variant_is_hidden_with_another_and_compared_with_nothing(client
     poll = split_poll()
     make_links(poll, 90)
     answer_all(client, session, poll, PLAN | {"two-step": [{variants.STEP: "1"}] * 2})
-    variants_ = client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["experiment"]["variants"]
+    variants_ = release.operator_document(fresh(session), poll, None)["experiment"]["variants"]
     # Two answers would tell what those two said; hidden alone, the total would tell them too.
     hidden = [v for v in variants_ if v["suppressed"]]
     assert len(hidden) == 2 and variants_[2] in hidden
@@ -249,6 +249,7 @@ def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_
     poll = split_poll()
     make_links(poll, 90)
     answer_all(client, session, poll, PLAN)
+    generous_budget(session, poll.slug)
     public = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
     assert "Ways of asking compared" in public and "+30.0" in public
     login()

@@ -8,7 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 from poll.services import polls
-from tests.helpers import fresh
+from tests.helpers import fresh, generous_budget
 
 
 def test_the_front_page_says_what_this_server_is_in_arabic_first(client):
@@ -43,7 +43,8 @@ def test_public_results_lead_with_the_question_and_the_weighted_estimate(client,
     assert "–" not in raw and "interval" not in raw
 
 
-def test_a_group_is_shown_with_how_many_of_it_answered(client, simulated):
+def test_a_group_is_shown_with_how_many_of_it_answered(client, session, simulated):
+    generous_budget(session, "sim")
     page = client.get("/results/sim?lang=en&group=sex:F").get_data(as_text=True)
     assert "<h3>women</h3>" in page
     section = page.split("<h3>women</h3>")[1].split("<h3>")[0]

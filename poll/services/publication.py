@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll import iraq
 from poll.models import Poll, PublicSnapshot
 from poll.services import ledger, noisy_figures, results, tallies
 from poll.services.runs import latest_run
@@ -188,7 +189,10 @@ def _funnel(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
 def _unreleased(session: so.Session, poll: Poll, counts: dict[str, int], plan: Budget) -> dict:
     # Before the first release: the funnel, and no figure of the answers.
     document = _base(session, poll, counts) | {
-        "withheld": True, "answered_estimate": None, "breakdowns": {}, "notes": [noisy_figures.NOTE_NOT_RELEASED],
+        "withheld": True, "answered_estimate": None, "notes": [noisy_figures.NOTE_NOT_RELEASED],
+        "breakdowns": {stratum: [{"code": code, "invited": counts.get(f"invited:{stratum}:{code}", 0),
+                                  "answered": None, "response_rate": None, "shares": None, "suppressed": True}
+                                 for code in iraq.categories(stratum)] for stratum in iraq.STRATA},
         "options": [{"code": option.code, "label": option.label.get("en") or next(iter(option.label.values())),
                      "labels": dict(option.label), "count": None, "share": None, "ci95": None, "raw_share": None,
                      "weighted_share": None, "weighted_ci95": None, "true_share": None} for option in poll.options],
