@@ -1,6 +1,8 @@
 """SMS: segments and encodings, reading replies, the outbox and dispatcher, Kannel's callbacks."""
 
 import itertools
+import json
+import re
 import threading
 from datetime import timedelta
 
@@ -71,6 +73,30 @@ def test_template_without_the_link_is_refused(make_poll):
         make_poll(sms={"ar": "{question}"})
     with pytest.raises(Invalid, match="unknown placeholder {name}"):
         make_poll(sms={"en": "{name} {link}"})
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [("{link!r:>300000000}", "{link!r:>300000000}"), ("{link} {link:>300000000}", "{link:>300000000}"),
+     ("{sender.__class__.__mro__} {link}", "{sender.__class__.__mro__}"), ("{link} {question[0]}", "{question[0]}"),
+     ("{link!s}", "{link!s}"), ("{link:{sender}}", "{link:{sender}}")],
+)
+def test_a_template_placeholder_is_a_plain_name_and_nothing_more(make_poll, runner, tmp_path, template, named):
+    with pytest.raises(Invalid, match=re.escape(named) + ": a placeholder is a plain name"):
+        make_poll(sms={"en": template})
+    definition = tmp_path / "poll.toml"
+    definition.write_text(
+        'slug = "tpl"\nquestion = { en = "Q?" }\noptions = [{ code = "1", label = { en = "Yes" } }, '
+        '{ code = "2", label = { en = "No" } }]\n[sms]\nen = ' + json.dumps(template) + "\n")
+    result = runner.invoke(args=["polls", "create", str(definition)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: sms.en has placeholder {named}: a placeholder is a plain "
+                                                   "name, one of {link}, {question}, {sender}"]
+
+
+def test_a_template_with_a_lone_brace_is_refused_in_one_line(make_poll):
+    with pytest.raises(Invalid, match="not a valid template"):
+        make_poll(sms={"en": "{link} }"})
 
 
 def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links):
