@@ -323,6 +323,10 @@ def _range(constraint: str | None, where: str) -> tuple[int, int]:
     if constraint is None:
         raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
     found = _RANGE.fullmatch(constraint.strip())
+    low, high = questionnaire.INTEGER_RANGE
+    if found and any(len(found[n].lstrip("-")) > len(str(high)) for n in (2, 4)):
+        # Python refuses to read a number of thousands of digits; it is out of range anyway.
+        raise Invalid(f"{where}: min and max are whole numbers from {low} to {high}")
     bounds = {found[1]: int(found[2]), found[3]: int(found[4])} if found else {}
     if bounds.keys() != {">=", "<="}:
         raise Invalid(f"{where}: constraint {constraint!r} is not a range; an integer question takes one such as "
