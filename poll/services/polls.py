@@ -49,6 +49,9 @@ def read_definition(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise Invalid(f"cannot read poll definition {path}: {exc}") from None
+    except RecursionError:
+        # tomllib reads nested arrays and tables by recursion: `a = [[[[…` exhausts Python's stack.
+        raise Invalid(f"cannot read poll definition {path}: it nests arrays or tables too deeply") from None
 
 
 def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
