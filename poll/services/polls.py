@@ -59,7 +59,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
     questions = _validate(definition)
     slug = definition["slug"]
     if session.scalar(sa.select(Poll.id).where(Poll.slug == slug)) is not None:
-        raise Invalid(f"a poll with slug {slug!r} exists already")
+        raise _slug_taken(slug)
     headline = next(question for question in questions if question.is_headline)
     experiment = variants.read(definition.get("experiment"), headline, questions)
     poll = Poll(
@@ -83,8 +83,23 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         ],
     )
     session.add(poll)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:
+        # Another transaction created the slug between the check above and this
+        # insert (on PostgreSQL both pass the check; the unique index decides).
+        if _SLUG_CONSTRAINT.search(str(exc.orig)):
+            raise _slug_taken(slug) from None
+        raise
     return poll
+
+
+# How each backend names the unique slug when it refuses a second one.
+_SLUG_CONSTRAINT = re.compile(r"uq_polls_slug|polls\.slug")
+
+
+def _slug_taken(slug: str) -> Invalid:
+    return Invalid(f"a poll with slug {slug!r} exists already")
 
 
 def questions_of(poll: Poll) -> list[questionnaire.Question]:
