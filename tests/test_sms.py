@@ -15,6 +15,7 @@ from poll.models import (
     Answer,
     AuditEvent,
     InboundMessage,
+    Option,
     OptOut,
     OutboxMessage,
     Recipient,
@@ -271,6 +272,33 @@ def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, se
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
     assert session.scalar(sa.select(Answer.channel)) == "sms"
     assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+def posted(client, text: bytes, sender: str | None, gateway_id: str, secret: str = SECRET, coding: str | None = None):
+    """An MO as Kannel's post-url delivers it: the text as the body, the sender in X-Kannel-From, the id in the URL."""
+    headers = {"X-Kannel-To": "12345"} | ({"X-Kannel-From": sender} if sender else {})
+    headers |= {"X-Kannel-Coding": coding} if coding else {}
+    return client.post(f"/sms/kannel/mo?secret={secret}&id={gateway_id}", data=text, headers=headers,
+                       content_type="text/plain")
+
+
+def test_a_posted_reply_is_handled_like_a_fetched_one(sms_app, client, session, phone):
+    first = posted(client, "٢".encode("utf-16-be"), phone[1:], "p-1", coding="2")
+    assert first.status_code == 200 and "recorded" in first.get_data(as_text=True)
+    # The same message fetched by a get-url is the same message: deduplicated on its id.
+    assert "already recorded" in mo(client, **{"from": phone[1:], "text": "2", "id": "p-1"}).get_data(as_text=True)
+    assert "already recorded" in posted(client, b"1", phone, "p-2").get_data(as_text=True)
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+    assert session.scalar(sa.select(Option.code).join(Answer, Answer.option_id == Option.id)) == "2"
+    assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+def test_posted_replies_without_the_secret_or_the_sender_are_refused(sms_app, client, session, phone):
+    assert posted(client, b"1", phone, "p-1", secret="wrong").status_code == 403
+    response = posted(client, b"1", None, "p-2")
+    assert response.status_code == 400 and "required" in response.get_data(as_text=True)
+    assert posted(client, b"1", phone, "").status_code == 400
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
