@@ -19,10 +19,11 @@ SECRET = "kannel-callback-secret"
 
 
 @pytest.fixture
-def kannel(tmp_path):
+def kannel(request, tmp_path):
+    """Kannel handing incoming SMS to the app by post-url, or as a test parametrizes it ("get-url")."""
     require("Kannel", all(path.exists() for path in (BEARERBOX, SMSBOX, FAKESMSC)),
             "apt-get install kannel kannel-extras (scripts/test does it as root)")
-    box = Kannel(tmp_path, app_port=free_port(), secret=SECRET)
+    box = Kannel(tmp_path, app_port=free_port(), secret=SECRET, mo_by=getattr(request, "param", "post-url"))
     box.start()
     yield box
     box.stop()
@@ -51,6 +52,7 @@ def count(session, statement) -> int:
     return fresh(session).scalar(statement)
 
 
+@pytest.mark.parametrize("kannel", ["get-url"], indirect=True)  # the get-url contract keeps working
 def test_invitations_replies_and_delivery_reports_through_kannel(
     database_url, session, make_poll, make_links, kannel
 ):
