@@ -9,6 +9,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import logs
 from tests.servers import free_port
 
 BEARERBOX = Path("/usr/sbin/bearerbox")
@@ -115,6 +116,8 @@ omit-empty = true
         self.processes.remove(self.smsbox)
 
     def _log(self, name: str):
+        if name != "fakesmsc.log":  # the phones' side, not the gateway's: it holds their numbers and messages
+            logs.register(self.folder / name)
         handle = (self.folder / name).open("ab")
         self.logs.append(handle)
         return handle

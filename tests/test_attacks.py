@@ -484,6 +484,24 @@ def test_the_development_servers_request_log_is_masked(app, make_poll, make_link
     assert "/sms/kannel/mo?from=…&text=…" in messages and "7701234567" not in messages
 
 
+@pytest.mark.slow
+def test_poll_serve_logs_neither_tokens_nor_sms_query_values(database_url, make_poll, make_links):
+    import urllib.error
+    import urllib.request
+
+    from tests import logs
+    from tests.servers import poll_serve
+
+    token = make_links(make_poll())[0]
+    with poll_serve(database_url, env={"POLL_SMS_SECRET": SECRET}) as base:
+        for url in (f"{base}/p/{token}", f"{base}/sms/kannel/mo?secret={SECRET}&from=%2B9647701234567&text=2&id=k-1"):
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(url, timeout=10).read()
+    text = logs.latest("poll-serve").read_text(encoding="utf-8")
+    assert "/p/…" in text and "/sms/kannel/mo?secret=…&from=…&text=…&id=…" in text
+    assert token not in text and SECRET not in text and "7701234567" not in text
+
+
 def test_the_log_gateway_masks_the_link_it_would_send(caplog):
     from poll.sms.gateways import LogGateway, Outgoing
 
