@@ -1,7 +1,9 @@
 """Logs that never carry a personal link's token or a secret.
 
 A token in a log is an answer waiting to be cast by whoever reads the log;
-Kannel's callbacks carry POLL_SMS_SECRET in their query. Every log this
+Kannel's callbacks carry POLL_SMS_SECRET in their query, and its get-url the
+sender's number beside the reply's text, so every query value under /sms/ is
+masked. Every log this
 project configures passes through `mask`: the development server's request
 lines (werkzeug), the app's own logger, the log gateway, and gunicorn's access
 and error logs (`scripts/serve` runs gunicorn with `--logger-class
@@ -25,18 +27,34 @@ _SECRETS = re.compile(
 )
 
 
+# A URL under /sms/ and its query: Kannel's get-url puts the sender's number and
+# the reply's text there (from=…&text=…), which side by side are an answer.
+# The path may come percent-encoded (`/%73ms/`): the router would decode it.
+_SMS_QUERY = re.compile(r"(?P<path>(?:/|%2f)(?:s|%73)(?:m|%6d)(?:s|%73)(?:/|%2f)[^\s?#\"'<>]*\?)"
+                        r"(?P<query>[^\s#\"'<>]*)", re.IGNORECASE)
+_QUERY_VALUE = re.compile(r"(?P<name>(?:^|[&;])[^&;=]*=)[^&;]*")
+
+
 def mask(text: str) -> str:
-    """`text` with link tokens, secret query values and bearer tokens replaced by "…".
+    """`text` with link tokens, secret query values, bearer tokens and every query value under /sms/ replaced by "…".
 
     Percent-encoding is decoded first, as often as it was applied: the
-    router reads `/%70/<token>` as `/p/<token>`, and so must the mask.
+    router reads `/%70/<token>` as `/p/<token>`, and so must the mask. The
+    values under /sms/ are masked before each decoding too, while a decoded
+    space cannot yet cut a value short.
     """
+    text = _mask_sms_queries(text)
     for _ in range(3):
         decoded = unquote(text)
         if decoded == text:
             break
-        text = decoded
+        text = _mask_sms_queries(decoded)
     return _SECRETS.sub(lambda found: (found["link"] or found["param"] or found["auth"]) + MASK, text)
+
+
+def _mask_sms_queries(text: str) -> str:
+    return _SMS_QUERY.sub(lambda found: found["path"] + _QUERY_VALUE.sub(
+        lambda value: value["name"] + MASK, found["query"]), text)
 
 
 class MaskingFilter(logging.Filter):

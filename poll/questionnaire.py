@@ -34,6 +34,8 @@ HEADLINE_NAME = "answer"  # the headline of a one-question definition; on the fo
 PREFER_NOT = "-"  # the code of "prefer not to say"
 PREFER_NOT_LABELS = {"ar": "أفضّل عدم الإجابة", "ku": "حەز دەکەم وەڵام نەدەمەوە", "en": "Prefer not to say"}
 TEXT_LIMIT = 500
+# An integer question's bounds, and so its answers, fit a 32-bit signed column on every backend.
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
 LANGUAGES = ("ar", "ku", "en")
 _QUESTION_KEYS = {"name", "type", "label", "required", "relevant", "role", "maps_to", "choices", "min", "max",
                   "max_length", "hint"}
@@ -203,6 +205,8 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
         for bound in (minimum, maximum):
             if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool)):
                 raise Invalid(f"{where}: min and max are whole numbers")
+            if bound is not None and not INTEGER_RANGE[0] <= bound <= INTEGER_RANGE[1]:
+                raise Invalid(f"{where}: min and max are whole numbers from {INTEGER_RANGE[0]} to {INTEGER_RANGE[1]}")
         if minimum is None or maximum is None or minimum > maximum:
             raise Invalid(f"{where}: an integer question needs min <= max, e.g. min = 18, max = 100")
         if maps_to == "age_band" and not iraq.ADULT_AGE <= minimum <= maximum <= iraq.OLDEST_AGE:

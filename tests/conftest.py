@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,8 +20,33 @@ import sqlalchemy as sa
 from poll import create_app, db
 from poll.models import Link, Poll, Recipient
 from poll.services import audiences, links, operators, polls
+from tests import logs
 from tests.databases import Databases
 from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POSTGRES_URL, require
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_logs(tmp_path_factory):
+    """Gather every log the suite's servers and the app write; at the end, fail if one holds a phone or a token.
+
+    The app's own log in this process (every logger, at whatever level a test
+    lets through) goes to one file; servers started by tests/servers.py and
+    tests/kannel.py write theirs beside it (tests/logs.py).
+    """
+    logs.start(tmp_path_factory.mktemp("server-logs"))
+    handler = logging.FileHandler(logs.path("app"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    issue = links.new_tokens
+    links.new_tokens = lambda count: logs.issued(issue(count))
+    yield
+    links.new_tokens = issue
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    report = logs.scan(logs.registered(), logs.tokens())
+    problems = report.problems()
+    assert not problems, (f"{len(problems)} problems in the servers' logs ({report.lines} lines read):\n"
+                          + "\n".join(problems[:50]))
 
 
 @pytest.fixture(scope="session")

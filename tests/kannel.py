@@ -9,6 +9,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import logs
 from tests.servers import free_port
 
 BEARERBOX = Path("/usr/sbin/bearerbox")
@@ -22,6 +23,7 @@ class Kannel:
     folder: Path
     app_port: int
     secret: str
+    mo_by: str = "post-url"  # how smsbox hands an incoming SMS to the app: "post-url" or "get-url"
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list = field(default_factory=list)
@@ -33,8 +35,11 @@ class Kannel:
         return f"http://127.0.0.1:{self.ports['sendsms']}/cgi-bin/sendsms"
 
     def config(self) -> str:
-        mo = (f"http://127.0.0.1:{self.app_port}/sms/kannel/mo?secret={self.secret}"
-              "&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c")
+        if self.mo_by == "get-url":  # the older contract: sender and text in the query string
+            mo = (f'get-url = "http://127.0.0.1:{self.app_port}/sms/kannel/mo?secret={self.secret}'
+                  '&from=%p&to=%P&text=%a&id=%I&ts=%T&coding=%c"')
+        else:  # the text as the body, the sender in X-Kannel-From: nothing personal in the URL
+            mo = f'post-url = "http://127.0.0.1:{self.app_port}/sms/kannel/mo?secret={self.secret}&id=%I"\nsend-sender = true'
         return f"""group = core
 admin-port = {self.ports['admin']}
 admin-password = test-admin
@@ -76,7 +81,7 @@ concatenation = true
 group = sms-service
 keyword = default
 catch-all = true
-get-url = "{mo}"
+{mo}
 max-messages = 6
 concatenation = true
 accept-x-kannel-headers = true
@@ -111,6 +116,8 @@ omit-empty = true
         self.processes.remove(self.smsbox)
 
     def _log(self, name: str):
+        if name != "fakesmsc.log":  # the phones' side, not the gateway's: it holds their numbers and messages
+            logs.register(self.folder / name)
         handle = (self.folder / name).open("ab")
         self.logs.append(handle)
         return handle

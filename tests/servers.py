@@ -13,6 +13,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests import logs
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,7 +29,11 @@ def gunicorn(
     database_url: str, *, workers: int = 4, base_url: str | None = None, port: int | None = None,
     env: dict[str, str] | None = None, access_log: Path | None = None,
 ) -> Iterator[str]:
-    """Serve the app under gunicorn on loopback; yields its base URL and stops it after."""
+    """Serve the app under gunicorn on loopback; yields its base URL and stops it after.
+
+    Its access log (at `access_log` if given), error log and output are kept
+    where the suite's log check reads them (tests/logs.py).
+    """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = os.environ | {
@@ -39,15 +45,35 @@ def gunicorn(
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--log-level", "warning", "--timeout", "60", "--logger-class", "poll.logs.GunicornLogger", "poll.wsgi:app",
     ]
-    if access_log is not None:
-        command[-1:-1] = ["--access-logfile", str(access_log)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    try:
-        wait_until_serving(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # The access log holds at least the health check that wait_until_serving makes.
+    access_log = logs.register(access_log, at_least=1) if access_log else logs.path("gunicorn-access", at_least=1)
+    command[-1:-1] = ["--access-logfile", str(access_log), "--error-logfile", str(logs.path("gunicorn-error"))]
+    with logs.path("gunicorn-output").open("ab") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until_serving(url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def poll_serve(database_url: str, *, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Serve the app with `poll serve` (werkzeug's development server); yields its base URL, its log kept."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret",
+                        "POLL_BASE_URL": url} | (env or {})
+    command = [sys.executable, "-m", "poll.cli", "serve", "--port", str(port)]
+    with logs.path("poll-serve", at_least=1).open("ab") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_until_serving(url, process)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 60) -> None:

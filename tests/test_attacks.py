@@ -7,12 +7,14 @@ tests/test_disclosure.py.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 
 import pytest
 import sqlalchemy as sa
 
+from poll.logs import mask
 from poll.models import Answer, AuditEvent, Link, Refusal
 from tests.helpers import fresh, rows
 
@@ -424,7 +426,6 @@ def test_reset_of_a_simulated_poll_needs_no_extra_word_and_is_audited(runner, se
 
 @pytest.mark.slow
 def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_links, tmp_path):
-    import urllib.error
     import urllib.request
 
     from tests.servers import gunicorn
@@ -433,6 +434,7 @@ def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_
     log = tmp_path / "access.log"
     with gunicorn(database_url, workers=1, access_log=log, env={"POLL_SMS_SECRET": SECRET}) as base:
         for url in (f"{base}/p/{token}", f"{base}/p/{token}?lang=en", f"{base}/sms/kannel/dlr?secret={SECRET}&message=1&status=1",
+                    f"{base}/sms/kannel/mo?secret={SECRET}&from=%2B9647701234567&to=12345&text=2&id=k-9&ts=1",
                     f"{base}/p/{'Z' * 22}", f"{base}/%70/{token}", f"{base}/p%2F{token}", f"{base}/%2570/{token}"):
             try:
                 urllib.request.urlopen(urllib.request.Request(url, headers={"Referer": f"{base}/p/{token}",
@@ -443,10 +445,24 @@ def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_
     text = log.read_text()
     assert text.count("/p/…") >= 5 and "secret=…" in text
     assert token not in text and SECRET not in text and "Z" * 22 not in text and "topsecret" not in text
+    assert "/sms/kannel/mo?secret=…&from=…&to=…&text=…&id=…&ts=…" in text and "7701234567" not in text
+
+
+@pytest.mark.parametrize("line", [
+    '"GET /sms/kannel/mo?secret=S&from=%2B9647701234567&to=12345&text=%D9%A2&id=k-1&ts=1 HTTP/1.1" 200 -',
+    '"GET /sms/kannel/mo?secret=S&from=9647701234567&text=hello%20there&id=k-1 HTTP/1.1" 200 -',
+    '"GET /%73ms/kannel/mo?from=9647701234567&text=hello%2520there HTTP/1.1" 200 -',
+    '"GET /sms%2Fkannel/mo?from=07701234567;text=2 HTTP/1.1" 400 -',
+])
+def test_every_query_value_under_sms_is_masked(line):
+    masked = mask(line)
+    assert "from=…" in masked and "text=…" in masked
+    assert "7701234567" not in masked and "there" not in masked and "٢" not in masked and "%D9" not in masked
 
 
 def test_the_development_servers_request_log_is_masked(app, make_poll, make_links, caplog):
     import threading
+    import urllib.error
     import urllib.request
 
     from werkzeug.serving import make_server
@@ -458,10 +474,32 @@ def test_the_development_servers_request_log_is_masked(app, make_poll, make_link
     try:
         with caplog.at_level("INFO", logger="werkzeug"):
             urllib.request.urlopen(f"http://127.0.0.1:{server.port}/p/{token}", timeout=10).read()
+            with contextlib.suppress(urllib.error.HTTPError):  # no secret configured: 403, and logged all the same
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}/sms/kannel/mo?from=9647701234567&text=2",
+                                       timeout=10).read()
     finally:
         server.shutdown()
     messages = " ".join(record.getMessage() for record in caplog.records)
     assert "/p/…" in messages and token not in messages
+    assert "/sms/kannel/mo?from=…&text=…" in messages and "7701234567" not in messages
+
+
+@pytest.mark.slow
+def test_poll_serve_logs_neither_tokens_nor_sms_query_values(database_url, make_poll, make_links):
+    import urllib.error
+    import urllib.request
+
+    from tests import logs
+    from tests.servers import poll_serve
+
+    token = make_links(make_poll())[0]
+    with poll_serve(database_url, env={"POLL_SMS_SECRET": SECRET}) as base:
+        for url in (f"{base}/p/{token}", f"{base}/sms/kannel/mo?secret={SECRET}&from=%2B9647701234567&text=2&id=k-1"):
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(url, timeout=10).read()
+    text = logs.latest("poll-serve").read_text(encoding="utf-8")
+    assert "/p/…" in text and "/sms/kannel/mo?secret=…&from=…&text=…&id=…" in text
+    assert token not in text and SECRET not in text and "7701234567" not in text
 
 
 def test_the_log_gateway_masks_the_link_it_would_send(caplog):

@@ -1,4 +1,4 @@
-"""Exactly one answer per link, against a real multi-process server and many simultaneous submits."""
+"""Exactly one answer per link and one poll per slug, against simultaneous submits and creates."""
 
 import threading
 import urllib.error
@@ -10,9 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
+from poll.db import begin_write
+from poll.errors import Invalid
 from poll.models import Answer, AuditEvent, Link, Poll, Receipt
-from poll.services import tallies
+from poll.services import polls, tallies
 from tests.helpers import fresh
+from tests.kannel import eventually
 from tests.servers import gunicorn
 
 LINKS = 40
@@ -83,3 +86,48 @@ def test_concurrent_wrong_logins_are_each_refused_and_audited(database_url, sess
     failed = fresh(session).scalar(sa.select(sa.func.count()).where(AuditEvent.action == "login-failed"))
     assert failed == LOGINS
 
+
+
+def create_in_its_own_transaction(app, definition: dict) -> str:
+    """`poll polls create` as one unit of work in a session of its own: "created" or the refusal."""
+    with app.extensions["poll.db"]() as session:
+        begin_write(session)
+        try:
+            polls.create_poll(session, definition)
+            session.commit()
+            return "created"
+        except Invalid as exc:
+            session.rollback()
+            return str(exc)
+
+
+def test_simultaneous_creates_of_one_slug_make_one_poll_and_refuse_the_rest(app, session):
+    barrier = threading.Barrier(4)
+
+    def create(_attempt: int) -> str:
+        barrier.wait(timeout=60)
+        return create_in_its_own_transaction(app, polls.builtin_definition())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = Counter(pool.map(create, range(4)))
+    assert outcomes == {"created": 1, "a poll with slug 'coalition-2024' exists already": 3}
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Poll)) == 1
+
+
+def lock_waits(app) -> int:
+    """How many connections to this test's PostgreSQL database wait for a lock (a fresh snapshot each call)."""
+    with app.extensions["poll.db"]() as watcher:
+        return watcher.scalar(sa.text("SELECT count(*) FROM pg_stat_activity "
+                                      "WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+
+
+def test_a_create_that_loses_the_race_at_the_unique_slug_is_refused_in_one_line(app, session, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's writers take turns from BEGIN: the PostgreSQL run of the suite covers this")
+    polls.create_poll(session, polls.builtin_definition())  # inserted, not committed: the other insert waits on it
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loser = pool.submit(create_in_its_own_transaction, app, polls.builtin_definition())
+        eventually(lambda: lock_waits(app), what="the second insert to wait")
+        session.commit()
+        assert loser.result(timeout=60) == "a poll with slug 'coalition-2024' exists already"
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Poll)) == 1

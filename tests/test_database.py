@@ -1,5 +1,6 @@
 """The database layer: bulk writes on both backends, and pooled server connections that were closed."""
 
+import traceback
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,6 +36,18 @@ def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session
     rows = session.execute(sa.select(Link.sent_at, Link.delivered_at).order_by(Link.id)).all()
     assert [row.sent_at for row in rows] == sent
     assert [row.delivered_at for row in rows] == [when if i % 3 else None for i, when in enumerate(sent)]
+
+
+def test_a_database_error_does_not_quote_the_values_of_its_statement(session):
+    phone = "+9647701234567"
+    # No audience 999999: the foreign key refuses the row, and the error names the statement only.
+    statement = sa.insert(Recipient).values(audience_id=999999, phone=phone, governorate="IQ-BG")
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        session.execute(statement)
+    session.rollback()
+    told = "".join(traceback.format_exception(raised.value))
+    assert "INSERT INTO recipients" in told
+    assert phone not in told and "parameters hidden" in told
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient
 from poll.services import polls, tallies
 from poll.sms.gateways import KannelGateway
+from tests import logs
 from tests.helpers import fresh, require
 from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, Kannel, eventually
 from tests.servers import free_port, gunicorn
@@ -19,10 +20,11 @@ SECRET = "kannel-callback-secret"
 
 
 @pytest.fixture
-def kannel(tmp_path):
+def kannel(request, tmp_path):
+    """Kannel handing incoming SMS to the app by post-url, or as a test parametrizes it ("get-url")."""
     require("Kannel", all(path.exists() for path in (BEARERBOX, SMSBOX, FAKESMSC)),
             "apt-get install kannel kannel-extras (scripts/test does it as root)")
-    box = Kannel(tmp_path, app_port=free_port(), secret=SECRET)
+    box = Kannel(tmp_path, app_port=free_port(), secret=SECRET, mo_by=getattr(request, "param", "post-url"))
     box.start()
     yield box
     box.stop()
@@ -51,6 +53,7 @@ def count(session, statement) -> int:
     return fresh(session).scalar(statement)
 
 
+@pytest.mark.parametrize("kannel", ["get-url"], indirect=True)  # the get-url contract keeps working
 def test_invitations_replies_and_delivery_reports_through_kannel(
     database_url, session, make_poll, make_links, kannel
 ):
@@ -146,8 +149,9 @@ def test_a_reply_sent_while_the_app_is_down_is_recorded_once(database_url, sessi
 def dispatch_process(database_url: str, kannel: Kannel, **settings: str) -> subprocess.Popen:
     env = os.environ | app_env(kannel) | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret"}
     env |= {f"POLL_{name.upper()}": value for name, value in settings.items()}
-    return subprocess.Popen([sys.executable, "-m", "poll.cli", "dispatch"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    with logs.path("dispatch").open("ab") as output:  # searched by the suite's log check
+        return subprocess.Popen([sys.executable, "-m", "poll.cli", "dispatch"], env=env, stdout=output,
+                                stderr=subprocess.STDOUT)
 
 
 def states(session) -> dict[str, int]:

@@ -38,6 +38,15 @@ def test_create_from_file_validates_and_names_the_key(runner, session, tmp_path)
     assert session.scalar(sa.select(sa.func.count()).select_from(Poll)) == 0
 
 
+def test_a_definition_nested_too_deeply_is_refused_in_one_line(runner, session, tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text("a = " + "[" * 100_000)
+    result = runner.invoke(args=["polls", "create", str(path)])
+    assert (result.exit_code, result.output) == (
+        1, f"Error: cannot read poll definition {path}: it nests arrays or tables too deeply\n")
+    assert session.scalar(sa.select(sa.func.count()).select_from(Poll)) == 0
+
+
 def test_open_with_closing_time_before_opening_is_refused(runner):
     runner.invoke(args=["polls", "create", "--builtin"])
     result = runner.invoke(args=["polls", "open", "coalition-2024", "--at", "2030-01-02", "--until", "2030-01-01"])

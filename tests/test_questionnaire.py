@@ -54,6 +54,10 @@ def test_an_old_one_question_definition_is_a_questionnaire_of_its_headline():
     ((HEADLINE, {"name": "later", "type": "text", "relevant": "__import__('os')", "label": {"en": "?"}}),
      "relevant"),
     ((HEADLINE, {"name": "age", "type": "integer", "label": {"en": "Age"}}), "min <= max"),
+    ((HEADLINE, {"name": "n", "type": "integer", "min": 0, "max": 2**31, "label": {"en": "N"}}),
+     "min and max are whole numbers from -2147483648 to 2147483647"),
+    ((HEADLINE, {"name": "n", "type": "integer", "min": -(2**31) - 1, "max": 0, "label": {"en": "N"}}),
+     "from -2147483648 to 2147483647"),
     ((HEADLINE, {"name": "age", "type": "integer", "min": 10, "max": 99, "role": "profile", "maps_to": "age_band",
                  "label": {"en": "Age"}}), "ages mapped to age bands"),
     ((HEADLINE, {"name": "sex", "type": "select_one", "role": "profile", "maps_to": "sex", "label": {"en": "Sex"},
@@ -70,6 +74,15 @@ def test_an_old_one_question_definition_is_a_questionnaire_of_its_headline():
 def test_a_bad_definition_is_refused_naming_what_is_wrong(questions, message):
     with pytest.raises(Invalid, match=message):
         questionnaire.questions_of(definition(*questions))
+
+
+def test_integer_bounds_at_the_edges_of_the_column_are_stored_and_read_back(session):
+    # The same on SQLite and PostgreSQL: a 32-bit signed column holds both ends.
+    edges = {"name": "n", "type": "integer", "min": -(2**31), "max": 2**31 - 1, "label": {"en": "N"}}
+    poll = polls.create_poll(session, definition(HEADLINE, edges))
+    session.commit()
+    stored = polls.questions_of(fresh(session).get(Poll, poll.id))[1]
+    assert (stored.minimum, stored.maximum) == (-(2**31), 2**31 - 1)
 
 
 def test_a_refused_definition_writes_nothing(session):

@@ -1,6 +1,8 @@
 """SMS: segments and encodings, reading replies, the outbox and dispatcher, Kannel's callbacks."""
 
 import itertools
+import json
+import re
 import threading
 from datetime import timedelta
 
@@ -13,6 +15,7 @@ from poll.models import (
     Answer,
     AuditEvent,
     InboundMessage,
+    Option,
     OptOut,
     OutboxMessage,
     Recipient,
@@ -76,6 +79,30 @@ def test_template_without_the_link_is_refused(make_poll):
         make_poll(sms={"ar": "{question}"})
     with pytest.raises(Invalid, match="unknown placeholder {name}"):
         make_poll(sms={"en": "{name} {link}"})
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [("{link!r:>300000000}", "{link!r:>300000000}"), ("{link} {link:>300000000}", "{link:>300000000}"),
+     ("{sender.__class__.__mro__} {link}", "{sender.__class__.__mro__}"), ("{link} {question[0]}", "{question[0]}"),
+     ("{link!s}", "{link!s}"), ("{link:{sender}}", "{link:{sender}}")],
+)
+def test_a_template_placeholder_is_a_plain_name_and_nothing_more(make_poll, runner, tmp_path, template, named):
+    with pytest.raises(Invalid, match=re.escape(named) + ": a placeholder is a plain name"):
+        make_poll(sms={"en": template})
+    definition = tmp_path / "poll.toml"
+    definition.write_text(
+        'slug = "tpl"\nquestion = { en = "Q?" }\noptions = [{ code = "1", label = { en = "Yes" } }, '
+        '{ code = "2", label = { en = "No" } }]\n[sms]\nen = ' + json.dumps(template) + "\n")
+    result = runner.invoke(args=["polls", "create", str(definition)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: sms.en has placeholder {named}: a placeholder is a plain "
+                                                   "name, one of {link}, {question}, {sender}"]
+
+
+def test_a_template_with_a_lone_brace_is_refused_in_one_line(make_poll):
+    with pytest.raises(Invalid, match="not a valid template"):
+        make_poll(sms={"en": "{link} }"})
 
 
 def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links):
@@ -287,6 +314,33 @@ def test_a_multiple_choice_by_sms_takes_several_answers(sms_app, client, session
         assert "Which?" in say(client, phone, "2", number)
         assert "Your answers have been recorded" in say(client, phone, text, number)
     assert fresh(session).scalars(sa.select(Answer.values)).all() == [{"drinks": ["t", "w"]}] * 2
+
+
+def posted(client, text: bytes, sender: str | None, gateway_id: str, secret: str = SECRET, coding: str | None = None):
+    """An MO as Kannel's post-url delivers it: the text as the body, the sender in X-Kannel-From, the id in the URL."""
+    headers = {"X-Kannel-To": "12345"} | ({"X-Kannel-From": sender} if sender else {})
+    headers |= {"X-Kannel-Coding": coding} if coding else {}
+    return client.post(f"/sms/kannel/mo?secret={secret}&id={gateway_id}", data=text, headers=headers,
+                       content_type="text/plain")
+
+
+def test_a_posted_reply_is_handled_like_a_fetched_one(sms_app, client, session, phone):
+    first = posted(client, "٢".encode("utf-16-be"), phone[1:], "p-1", coding="2")
+    assert first.status_code == 200 and "recorded" in first.get_data(as_text=True)
+    # The same message fetched by a get-url is the same message: deduplicated on its id.
+    assert "already recorded" in mo(client, **{"from": phone[1:], "text": "2", "id": "p-1"}).get_data(as_text=True)
+    assert "already recorded" in posted(client, b"1", phone, "p-2").get_data(as_text=True)
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+    assert session.scalar(sa.select(Option.code).join(Answer, Answer.option_id == Option.id)) == "2"
+    assert session.scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 2
+
+
+def test_posted_replies_without_the_secret_or_the_sender_are_refused(sms_app, client, session, phone):
+    assert posted(client, b"1", phone, "p-1", secret="wrong").status_code == 403
+    response = posted(client, b"1", None, "p-2")
+    assert response.status_code == 400 and "required" in response.get_data(as_text=True)
+    assert posted(client, b"1", phone, "").status_code == 400
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(InboundMessage)) == 0
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])

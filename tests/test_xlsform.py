@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,10 @@ def test_a_select_one_from_the_governorate_list_is_the_governorate_question(tmp_
      "survey sheet, row 3: an integer question needs a range: add a constraint such as . >= 18 and . <= 100"),
     ([{"type": "select_one colours", "name": "colour", "label::English (en)": "Colour?"}], [],
      "survey sheet, row 3: List name not in choices sheet: colours"),
+    ([{"type": "integer", "name": "n", "label::English (en)": "N", "constraint": ". >= 0 and . <= 2147483648"}], [],
+     "survey sheet, row 3: question 2 (n): min and max are whole numbers from -2147483648 to 2147483647"),
+    ([{"type": "integer", "name": "n", "label::English (en)": "N", "constraint": ". >= 0 and . <= 9" + "9" * 5000}],
+     [], "survey sheet, row 3: min and max are whole numbers from -2147483648 to 2147483647"),
     ([{"type": "text", "name": "support", "label::English (en)": "Again?"}], [],
      "survey sheet, row 3: the 'name' value 'support' is invalid."),
     ([{"type": "begin group", "name": "more"}, {"type": "text", "name": "support", "label::English (en)": "Again?"},
@@ -224,3 +229,29 @@ def test_a_form_id_that_cannot_be_a_slug_is_refused(tmp_path):
 
 def test_the_slug_rule_is_the_one_polls_applies():
     assert xlsform.SLUG.pattern == polls.SLUG.pattern
+
+
+def test_a_workbook_too_large_or_too_long_is_refused_before_pyxform_reads_it(runner, session, tmp_path, monkeypatch):
+    def never(*_args, **_kwargs):
+        raise AssertionError("pyxform read a workbook past the limits")
+
+    monkeypatch.setattr(xlsform, "get_xlsform", never)
+    long_choices = [{"list_name": "support", "name": str(n), "label::English (en)": str(n)} for n in range(5_001)]
+    too_long = form(tmp_path / "long.xlsx", survey=[HEADLINE], choices=long_choices)
+    too_big = tmp_path / "big.xlsx"
+    too_big.write_bytes(good_form(tmp_path).read_bytes() + b"\0" * (5 * 1024 * 1024))
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", b" " * (51 * 1024 * 1024))
+    for path, said in ((too_long, "the choices sheet has more than 5,000 rows, the most a poll's sheet may have"),
+                       (too_big, "it is larger than 5 MB, the most a poll's workbook may be"),
+                       (bomb, "it unpacks to more than 50 MB, the most a poll's workbook may hold")):
+        result = runner.invoke(args=["polls", "create", str(path)])
+        assert (result.exit_code, result.output) == (1, f"Error: cannot read poll definition {path}: {said}\n")
+    assert rows(session, Poll) == 0
+
+
+def test_a_workbook_at_the_row_limit_is_read(tmp_path):
+    choices = [YES, NO, *({"list_name": "other", "name": str(n), "label::English (en)": str(n)} for n in range(4_998))]
+    definition = xlsform.read(form(tmp_path / "full.xlsx", survey=[HEADLINE], choices=choices))
+    assert definition["slug"] == "full"

@@ -36,11 +36,14 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def _engine(url: str) -> sa.Engine:
+    # hide_parameters: an error's text (and so any traceback or log line that
+    # quotes it) shows the statement without its bound values, which are a
+    # phone number, an answer or a link's id.
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(url, hide_parameters=True)
     _ping_when_idle(engine)
     return engine
 

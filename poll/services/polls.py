@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from datetime import datetime
 from importlib import resources
@@ -27,6 +28,7 @@ BUILTINS = ("coalition-2024", "coalition-2024-two-step", "coalition-2024-split-b
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
              "sms_sender", "yes_no", "contact", "experiment"}
 SMS_PLACEHOLDERS = {"link", "question", "sender"}
+_PLACEHOLDER_NAMES = ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
 
 
 def builtin_definition(name: str = BUILTIN) -> dict[str, Any]:
@@ -47,6 +49,9 @@ def read_definition(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise Invalid(f"cannot read poll definition {path}: {exc}") from None
+    except RecursionError:
+        # tomllib reads nested arrays and tables by recursion: `a = [[[[…` exhausts Python's stack.
+        raise Invalid(f"cannot read poll definition {path}: it nests arrays or tables too deeply") from None
 
 
 def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
@@ -54,7 +59,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
     questions = _validate(definition)
     slug = definition["slug"]
     if session.scalar(sa.select(Poll.id).where(Poll.slug == slug)) is not None:
-        raise Invalid(f"a poll with slug {slug!r} exists already")
+        raise _slug_taken(slug)
     headline = next(question for question in questions if question.is_headline)
     experiment = variants.read(definition.get("experiment"), headline, questions)
     poll = Poll(
@@ -78,8 +83,23 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         ],
     )
     session.add(poll)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:
+        # Another transaction created the slug between the check above and this
+        # insert (on PostgreSQL both pass the check; the unique index decides).
+        if _SLUG_CONSTRAINT.search(str(exc.orig)):
+            raise _slug_taken(slug) from None
+        raise
     return poll
+
+
+# How each backend names the unique slug when it refuses a second one.
+_SLUG_CONSTRAINT = re.compile(r"uq_polls_slug|polls\.slug")
+
+
+def _slug_taken(slug: str) -> Invalid:
+    return Invalid(f"a poll with slug {slug!r} exists already")
 
 
 def questions_of(poll: Poll) -> list[questionnaire.Question]:
@@ -128,13 +148,27 @@ def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:
 
 
 def check_sms_template(name: str, text: str) -> None:
-    """Raise Invalid unless `text` has the {link} placeholder and no other unknown one."""
-    found = set(re.findall(r"\{(\w*)\}", text))
-    if "link" not in found:
+    """Raise Invalid unless `text` has the {link} placeholder and only plain placeholders of SMS_PLACEHOLDERS.
+
+    The template is filled with str.format, which would also obey a
+    conversion (`!r`), a format spec (`:>300000000` pads to gigabytes) and
+    attribute or index access (`{sender.__class__}` prints Python's
+    internals): a placeholder is a bare name, nothing more.
+    """
+    try:
+        parsed = [(field, spec, conversion) for _literal, field, spec, conversion in string.Formatter().parse(text)
+                  if field is not None]
+    except ValueError as exc:
+        raise Invalid(f"{name} is not a valid template ({exc}); write a literal brace as {{{{ or }}}}") from None
+    for field, spec, conversion in parsed:
+        if field not in SMS_PLACEHOLDERS and re.fullmatch(r"\w*", field) and not spec and not conversion:
+            raise Invalid(f"{name} uses unknown placeholder {{{field}}} (use {_PLACEHOLDER_NAMES})")
+        if field not in SMS_PLACEHOLDERS or spec or conversion:
+            shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise Invalid(f"{name} has placeholder {shown}: a placeholder is a plain name, "
+                          f"one of {_PLACEHOLDER_NAMES}")
+    if "link" not in {field for field, _spec, _conversion in parsed}:
         raise Invalid(f"{name} has no {{link}} placeholder: the message must carry the personal link")
-    unknown = found - SMS_PLACEHOLDERS
-    if unknown:
-        raise Invalid(f"{name} uses unknown placeholder {{{sorted(unknown)[0]}}} (use link, question, sender)")
 
 
 def get_poll(session: so.Session, slug: str) -> Poll:

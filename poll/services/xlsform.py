@@ -32,15 +32,22 @@ How a form becomes a definition (`questionnaire.questions_of` checks the rest):
 - settings: `form_id` (pyxform uses the file's name without one), lower-cased,
   is the slug; `default_language` such as `Arabic (ar)`; `poll::anonymous`
   (yes/no) and `poll::sms_sender`.
+
+A workbook is measured before pyxform reads it, which holds every cell in
+memory: at most MAX_BYTES on disk, MAX_UNPACKED_BYTES unpacked, and MAX_ROWS
+rows in the survey and choices sheets (a poll's form has dozens).
 """
 
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import openpyxl
+import xlrd
 from pyxform import aliases
 from pyxform.errors import PyXFormError
 from pyxform.xls2json import workbook_to_json
@@ -62,6 +69,11 @@ _LANGUAGE_IN_PARENTHESES = re.compile(r"\(\s*([A-Za-z-]+)\s*\)\s*$")
 # pyxform's yes/no words, and XPath's 1 and 0.
 _YES_NO = {**aliases.yes_no, "1": True, "0": False}
 SETTINGS_ROW = "settings sheet, row 2"  # the settings' one row of values
+# The most a workbook may be: on disk, unpacked (an .xlsx is a zip of XML) and in rows of a sheet.
+MAX_BYTES = 5 * 1024 * 1024
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+MAX_ROWS = 5_000
+MEASURED_SHEETS = ("survey", "choices")
 _BOUND = r"\.\s*(>=|<=)\s*(-?\d+)"
 _RANGE = re.compile(rf"{_BOUND}\s+and\s+{_BOUND}")
 RANGE_EXAMPLE = ". >= 18 and . <= 100"
@@ -111,6 +123,10 @@ def read(path: Path) -> dict[str, Any]:
 def _workbook(path: Path) -> DefinitionData:
     """The workbook's sheets as pyxform reads them: a dict per row, blank rows kept so that row numbers hold."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise Invalid(f"cannot read poll definition {path}: it is larger than {MAX_BYTES // 2**20} MB, "
+                          "the most a poll's workbook may be")
+        _check_rows(path)
         data = path.read_bytes()
     except OSError as exc:
         raise Invalid(f"cannot read poll definition {path}: {exc.strerror}") from None
@@ -120,6 +136,47 @@ def _workbook(path: Path) -> DefinitionData:
     except Exception:  # pyxform, openpyxl, xlrd and XML parsers each fail in their own way on a damaged file
         raise Invalid(f"cannot read poll definition {path}: it is not an Excel workbook (.xlsx or .xls), "
                       "or a damaged one") from None
+
+
+def _check_rows(path: Path) -> None:
+    """Raise Invalid if the survey or choices sheet has more than MAX_ROWS rows, reading no more than that.
+
+    A sheet's stated dimension may lie, so rows are counted as they stream by
+    (openpyxl's read-only mode), and the count stops at the limit.
+    """
+    too_many = f"more than {MAX_ROWS:,} rows, the most a poll's sheet may have"
+    if path.suffix.lower() == ".xls":
+        try:
+            book = xlrd.open_workbook(path, on_demand=True)
+        except Exception:  # xlrd fails in its own ways on a damaged file; pyxform reports it below
+            return
+        for name in MEASURED_SHEETS:
+            if name in book.sheet_names() and book.sheet_by_name(name).nrows > MAX_ROWS + 1:
+                raise Invalid(f"cannot read poll definition {path}: the {name} sheet has {too_many}")
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # not a workbook: pyxform says so below
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise Invalid(f"cannot read poll definition {path}: it unpacks to more than {MAX_UNPACKED_BYTES // 2**20} "
+                      "MB, the most a poll's workbook may hold")
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # openpyxl and XML parsers each fail in their own way; pyxform reports it below
+        return
+    try:
+        for name in MEASURED_SHEETS:
+            if name not in book.sheetnames:
+                continue
+            sheet = book[name]
+            sheet.reset_dimensions()  # count what is there, not what the file says is there
+            for count, _row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if count > MAX_ROWS + 1:  # the header is a row too
+                    raise Invalid(f"cannot read poll definition {path}: the {name} sheet has {too_many}")
+    finally:
+        book.close()
 
 
 def _number_rows(rows: list[dict[str, str]], header: Sequence[dict[str, Any]]) -> None:
@@ -323,6 +380,10 @@ def _range(constraint: str | None, where: str) -> tuple[int, int]:
     if constraint is None:
         raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
     found = _RANGE.fullmatch(constraint.strip())
+    low, high = questionnaire.INTEGER_RANGE
+    if found and any(len(found[n].lstrip("-")) > len(str(high)) for n in (2, 4)):
+        # Python refuses to read a number of thousands of digits; it is out of range anyway.
+        raise Invalid(f"{where}: min and max are whole numbers from {low} to {high}")
     bounds = {found[1]: int(found[2]), found[3]: int(found[4])} if found else {}
     if bounds.keys() != {">=", "<="}:
         raise Invalid(f"{where}: constraint {constraint!r} is not a range; an integer question takes one such as "

@@ -39,12 +39,37 @@ def _authorised() -> bool:
 @bp.get("/sms/kannel/mo")
 @csrf.exempt
 def kannel_mo():
-    """An SMS from a phone, as Kannel's sms-service get-url delivers it; the body is the reply SMS."""
+    """An SMS from a phone, as Kannel's sms-service get-url delivers it; the body is the reply SMS.
+
+    The get-url puts the sender and the text in the query string, where every
+    access log would keep them beside each other unless masked (poll.logs
+    masks every query value under /sms/); the post-url (`kannel_mo_posted`)
+    keeps them out of the URL altogether.
+    """
     if not _authorised():
         return "forbidden\n", 403, PLAIN
-    sender = request.args.get("from", "").strip()
-    text = _mo_text()
-    gateway_id = request.args.get("id", "").strip()
+    return _inbound(request.args.get("from", ""), _query_text(), request.args.get("id", ""))
+
+
+@bp.post("/sms/kannel/mo")
+@csrf.exempt
+def kannel_mo_posted():
+    """An SMS from a phone, as Kannel's sms-service post-url delivers it: the text as the body, the sender in a header.
+
+    The post-url is `…/sms/kannel/mo?secret=S&id=%I` with `send-sender = true`:
+    smsbox passes the sender in X-Kannel-From and the coding in
+    X-Kannel-Coding, and the URL carries nothing personal.
+    """
+    if not _authorised():
+        return "forbidden\n", 403, PLAIN
+    raw = request.get_data(cache=False)
+    text = _decode(raw, request.headers.get("X-Kannel-Coding", ""), request.mimetype_params.get("charset", ""))
+    return _inbound(request.headers.get("X-Kannel-From", ""), text, request.args.get("id", ""))
+
+
+def _inbound(sender: str, text: str, gateway_id: str):
+    """Handle one SMS from `sender` however it came, and answer with the reply SMS."""
+    sender, gateway_id = sender.strip(), gateway_id.strip()
     if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
         return "bad request: from, id and text are required\n", 400, PLAIN
     session = get_session()
@@ -74,18 +99,23 @@ def _reply_sms(text: str):
     return text, 200, headers
 
 
-def _mo_text() -> str:
-    """The message text, decoded from the raw query: Kannel's %a passes UCS-2 messages as raw UTF-16 bytes.
-
-    With "&coding=%c" in the get-url, coding 2 says so; without it, NUL bytes in
-    an even-length text give UCS-2 away (no UTF-8 text of a reply has them).
-    """
+def _query_text() -> str:
+    """The get-url's text, decoded from the raw query: Kannel's %a passes UCS-2 messages as raw UTF-16 bytes."""
     # Latin-1 maps each byte to one character and back, so the octets survive parsing.
     query = request.query_string.decode("latin-1")
     raw = dict(urllib.parse.parse_qsl(query, keep_blank_values=True, encoding="latin-1")).get("text", "")
-    raw = raw.encode("latin-1")
-    coding = request.args.get("coding", "")
-    if coding == "2" or (not coding and b"\x00" in raw and len(raw) % 2 == 0):
+    return _decode(raw.encode("latin-1"), request.args.get("coding", ""))
+
+
+def _decode(raw: bytes, coding: str, charset: str = "") -> str:
+    """A message's text from its octets: UTF-16 for UCS-2 (coding 2), else UTF-8.
+
+    With "&coding=%c" in the get-url (or X-Kannel-Coding on a post), coding 2
+    says so; without it, NUL bytes in an even-length text give UCS-2 away (no
+    UTF-8 text of a reply has them).
+    """
+    is_ucs2 = coding == "2" or charset.lower().replace("-", "") in ("utf16be", "ucs2")
+    if is_ucs2 or (not coding and b"\x00" in raw and len(raw) % 2 == 0):
         try:
             return raw.decode("utf-16-be")
         except UnicodeDecodeError:
