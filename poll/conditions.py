@@ -18,7 +18,7 @@ everything, and contains nothing. A bare name is true when it was answered.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,6 +196,68 @@ def _evaluate(tree: tuple, answers: Mapping[str, Any]) -> bool:
             return any(_same(item, member) for member in collection)
         return _same(item, collection)
     raise ConditionError(f"cannot evaluate {kind!r}")
+
+
+def values_allowing(condition: Condition, name: str, values: Iterable[str],
+                    within: Mapping[str, frozenset[str]] | None = None) -> frozenset[str]:
+    """The answers to question `name` (one of `values`) under which `condition` may hold.
+
+    Never too few: a part of the condition this cannot read allows every
+    value, so a question said to be asked only after some answers is never
+    asked after others. `within` gives, for other questions, the values of
+    `name` under which they can have been answered at all: a condition that
+    needs one of them answered (`how_end == '1'`, `'t' in drinks`) holds
+    only where it can have been.
+    """
+    every = frozenset(str(value) for value in values)
+    may_hold, _may_fail = _allowing(condition.tree, name, every, within or {})
+    return may_hold
+
+
+def _allowing(tree: tuple, name: str, every: frozenset[str],
+              within: Mapping[str, frozenset[str]]) -> tuple[frozenset[str], frozenset[str]]:
+    # The values of `name` under which `tree` may be true, and under which it may be false.
+    kind = tree[0]
+    if kind in ("or", "and"):
+        (hold_left, fail_left), (hold_right, fail_right) = (_allowing(part, name, every, within) for part in tree[1:])
+        if kind == "or":
+            return hold_left | hold_right, fail_left & fail_right
+        return hold_left & hold_right, fail_left | fail_right
+    if kind == "not":
+        may_hold, may_fail = _allowing(tree[1], name, every, within)
+        return may_fail, may_hold
+    # A comparison holds only where every question it reads was answered (an unanswered one is None).
+    needed = [part[1] for part in _operands(tree) if part[0] == "name" and part[1] != name]
+    answered = every.intersection(*(within.get(other, every) for other in needed))
+    if kind == "answered":
+        return answered, every
+    fixed = _fixed(tree, name)
+    if fixed is None:
+        return (every if kind == "!=" else answered), every
+    if kind == "!=":
+        return every - fixed, every & fixed
+    return answered & fixed, every - fixed
+
+
+def _operands(tree: tuple) -> list[tuple]:
+    if tree[0] == "in" and tree[2][0] == "list":
+        return [tree[1], *tree[2][1]]
+    return list(tree[1:])
+
+
+def _fixed(tree: tuple, name: str) -> frozenset[str] | None:
+    # The values `name` is compared with, where the comparison is `name` against values written out.
+    kind = tree[0]
+    if kind in ("==", "!="):
+        left, right = tree[1], tree[2]
+        if left[0] == "value" and right == ("name", name):
+            left, right = right, left
+        if left == ("name", name) and right[0] == "value":
+            return frozenset({str(right[1])})
+    if kind == "in" and tree[1] == ("name", name) and tree[2][0] == "list" \
+            and all(item[0] == "value" for item in tree[2][1]):
+        return frozenset(str(item[1]) for item in tree[2][1])
+    return None
 
 
 def render(tree: tuple) -> str:

@@ -149,6 +149,24 @@ def questions_of(definition: dict[str, Any]) -> list[Question]:
     return questions
 
 
+def asked_under(questions: Sequence[Question]) -> dict[str, frozenset[str]]:
+    """Per question, the headline answers after which it can be asked (`conditions.values_allowing`).
+
+    A follow-up asked only after "no" holds only "no"s by design: its
+    figures are judged against the headline answers it can hold, never
+    against those it cannot. A question whose condition does not read the
+    headline, or reads it in a way not understood, can follow any answer.
+    """
+    headline = next(question for question in questions if question.is_headline)
+    every = frozenset(choice.code for choice in headline.choices)
+    asked: dict[str, frozenset[str]] = {}
+    for question in questions:
+        condition = None if question.is_headline else question.condition
+        asked[question.name] = every if condition is None else conditions.values_allowing(
+            condition, headline.name, every, asked)
+    return asked
+
+
 def _question(item: Any, number: int, earlier: list[Question]) -> Question:
     where = f"question {number}"
     if not isinstance(item, dict):

@@ -41,6 +41,15 @@ def test_a_group_that_all_chose_one_option_is_hidden_however_large():
     assert not disclosure.protect(table)[1]
 
 
+def test_a_group_of_one_option_by_design_is_judged_by_its_size():
+    # One column: those asked a follow-up after one headline answer, all of that answer by design.
+    assert not disclosure.is_safe(np.array([9])) and disclosure.is_safe(np.array([10]))
+    # Answered 25 of the 27 asked: the two who did not would be told; of 40 asked, the 15 are a safe group.
+    assert not disclosure.protect(np.array([[25], [2]]), never=[1])[0]
+    assert disclosure.protect(np.array([[25], [15]]), never=[1])[0]
+    assert disclosure.protect(np.array([[25], [0]]), never=[1])[0]
+
+
 def test_nothing_is_shown_until_ten_answers_chose_two_options():
     assert not disclosure.protect(np.array([[3, 1, 0], [0, 0, 0]])).any()
     assert not disclosure.protect(np.array([[12, 0, 0], [30, 0, 0]])).any()

@@ -3,6 +3,9 @@ answered in one post and kept as one response with its tallies."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -117,6 +120,33 @@ def test_a_created_poll_reads_back_the_questionnaire_it_was_given(session):
 ])
 def test_conditions_hold_as_written(text, answers, expected):
     assert conditions.parse(text).holds(answers) is expected
+
+
+@pytest.mark.parametrize(("relevant", "after"), [
+    ("tea == '2'", {"2"}),
+    ("'2' == tea", {"2"}),
+    ("tea == 2", {"2"}),
+    ("tea in ['1', '2']", {"1", "2"}),
+    ("tea != '1'", {"2", "3"}),
+    ("not (tea == '1')", {"2", "3"}),
+    ("tea == '2' and mood == 'u'", {"2"}),
+    ("tea == '2' or tea == '3'", {"2", "3"}),
+    ("tea == '2' or mood == 'u'", {"1", "2", "3"}),  # the mood may be asked after any answer
+    ("mood == 'u'", {"1", "2", "3"}),
+    ("how == 'x'", {"3"}),  # how is asked only after "3": answering it needs a "3"
+    ("not (how == 'x')", {"1", "2", "3"}),
+    ("tea == how", {"3"}),
+    ("'2' in tea", {"1", "2", "3"}),  # read conservatively: when in doubt, every answer
+])
+def test_a_condition_says_after_which_headline_answers_a_question_is_asked(relevant, after):
+    three = {**HEADLINE, "choices": [*HEADLINE["choices"], {"code": "3", "label": {"en": "Maybe"}}]}
+    mood = {"name": "mood", "type": "select_one", "label": {"en": "Mood?"},
+            "choices": [{"code": "u", "label": {"en": "Up"}}, {"code": "d", "label": {"en": "Down"}}]}
+    how = {"name": "how", "type": "text", "label": {"en": "How?"}, "relevant": "tea == '3'"}
+    asked = questionnaire.asked_under(questionnaire.questions_of(definition(
+        three, mood, how, {"name": "later", "type": "text", "label": {"en": "?"}, "relevant": relevant})))
+    assert asked["later"] == after
+    assert asked["tea"] == asked["mood"] == {"1", "2", "3"} and asked["how"] == {"3"}
 
 
 @pytest.mark.parametrize("text", ["a ==", "a = '1'", "__import__('os').system('x')", "a.b == 1", "a == '1' or",
@@ -316,3 +346,104 @@ def test_a_rare_answer_to_any_question_shows_no_headline_share(client, session, 
     assert member["count"] is None and member["headline"] is None  # the lone member's answer stays theirs
     # The others show theirs where they can; one is hidden with it, so the two cannot be subtracted.
     assert [o["headline"] is not None for o in asked["options"]].count(True) == 1
+
+
+def two_step_poll(runner) -> None:
+    """The built-in two-step poll, created and opened as an operator would."""
+    for args in (["polls", "create", "--builtin", "coalition-2024-two-step"], ["polls", "open", "coalition-2024-two-step"]):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+
+
+def cli_questions(runner, slug: str) -> dict[str, dict]:
+    result = runner.invoke(args=["results", slug, "--json"])
+    assert result.exit_code == 0, result.output
+    return {q["name"]: q for q in json.loads(result.output)["questions"]}
+
+
+def dashboard_section(client, slug: str, name: str) -> str:
+    """The dashboard's figures of question `name`, as HTML."""
+    body = client.get(f"/dashboard/{slug}?lang=en").get_data(as_text=True)
+    return body.split(f'id="h-q-{name}"')[1].split("<h3")[0].split("</section>")[0]
+
+
+def test_the_articles_follow_up_shows_its_shares(client, session, runner, make_links, login):
+    # "How should the mission end?" is asked only after "no": every answer to it is a "no" by design, and how
+    # many said "no" is public. Its own answers, twenty of them and mixed, tell nothing more.
+    two_step_poll(runner)
+    poll = polls.get_poll(fresh(session), "coalition-2024-two-step")
+    answer_many(client, make_links, poll, [{"option": "1"}] * 12 + [{"option": "2", "how_end": "1"}] * 12
+                + [{"option": "2", "how_end": "2"}] * 8)
+    how_end = cli_questions(runner, poll.slug)["how_end"]
+    assert how_end["answered"] == 20 and how_end["asked_after"] == ["2"]
+    assert [(o["count"], o["share"]) for o in how_end["options"]] == [(12, 0.6), (8, 0.4)]
+    # No headline shares: they are 100% "no" by design.
+    assert all(o["headline"] is None and not o["suppressed"] for o in how_end["options"])
+    login()
+    section = dashboard_section(client, poll.slug, "how_end")
+    assert "<td>60.0%</td>" in section and "<td>40.0%</td>" in section and "20 answered this question" in section
+
+
+def test_a_follow_up_all_answered_alike_shows_no_shares(client, session, runner, make_links, login):
+    two_step_poll(runner)
+    poll = polls.get_poll(fresh(session), "coalition-2024-two-step")
+    answer_many(client, make_links, poll, [{"option": "1"}] * 12 + [{"option": "2", "how_end": "2"}] * 20)
+    how_end = cli_questions(runner, poll.slug)["how_end"]
+    assert how_end["answered"] == 20  # every "no" answered it: those who did not are no one
+    assert all(o["count"] is None and o["share"] is None and o["suppressed"] for o in how_end["options"])
+    login()
+    assert not re.search(r"<td>[\d.]+%</td>", dashboard_section(client, poll.slug, "how_end"))
+
+
+def test_a_follow_up_of_several_answers_counts_no_other_answer_among_those_who_skipped_it(client, session,
+                                                                                          make_poll, make_links):
+    # Asked after "1" or "2", never after "3": the fifteen "3"s were never asked, so they do not hide the one
+    # "1" who skipped it (the headline's counts minus how many answered would tell that "1").
+    three = {**HEADLINE, "choices": [*HEADLINE["choices"], {"code": "3", "label": {"en": "Maybe"}}]}
+    why = {"name": "why", "type": "select_one", "label": {"en": "Why?"}, "required": False,
+           "relevant": "tea in ['1', '2']",
+           "choices": [{"code": "a", "label": {"en": "Taste"}}, {"code": "b", "label": {"en": "Habit"}}]}
+    poll = make_poll(questions=[three, why])
+    answer_many(client, make_links, poll, [{"option": "12"[i % 2], "why": "ab"[i // 2 % 2]} for i in range(24)]
+                + [{"option": "1"}] + [{"option": "3"}] * 15)
+    (figures,) = [q for q in results.document(results.poll_results(fresh(session), poll))["questions"]
+                  if q["name"] == "why"]
+    assert figures["asked_after"] == ["1", "2"]
+    assert figures["answered"] is None
+
+
+ETHNICITY = {"name": "ethnicity", "type": "select_multiple", "label": {"en": "Your ethnicity?"},
+             "relevant": "tea == '2'",
+             "choices": [{"code": "arab", "label": {"en": "Arab"}}, {"code": "kurd", "label": {"en": "Kurd"}},
+                         {"code": "turkmen", "label": {"en": "Turkmen"}}]}
+
+
+def test_a_lone_multiple_choice_answer_is_counted_nowhere(client, session, runner, make_poll, make_links, login):
+    # Asked only after "no": eighteen Arabs, eleven Kurds and one Turkmen. "Turkmen: 1" would name that
+    # person's "no" and their ethnicity to anyone who knows the Turkmen among the recipients; so would the
+    # Kurds' count beside the Arabs' and how many answered (30 - 18 - 11).
+    poll = make_poll("ethnic", questions=[HEADLINE, ETHNICITY])
+    answer_many(client, make_links, poll, [{"option": "1"}] * 10 + [{"option": "2", "ethnicity": "arab"}] * 18
+                + [{"option": "2", "ethnicity": "kurd"}] * 11 + [{"option": "2", "ethnicity": "turkmen"}])
+    login()
+    section = dashboard_section(client, poll.slug, "ethnicity")
+    public = {q["name"]: q for q in client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["questions"]}
+    for ethnicity in (cli_questions(runner, poll.slug)["ethnicity"], public["ethnicity"]):
+        counts = {o["code"]: o["count"] for o in ethnicity["options"]}
+        assert counts["turkmen"] is None and all(count is None or count >= 10 for count in counts.values())
+        # What is shown leaves the hidden together at none or at least ten.
+        assert ethnicity["answered"] - sum(count or 0 for count in counts.values()) in (0, *range(10, 31))
+        assert {o["code"] for o in ethnicity["options"] if o["suppressed"]} >= {"turkmen"}
+    assert all(int(n.replace(",", "")) >= 10 for n in re.findall(r"<td>([\d,]+)</td>", section))
+
+
+def test_a_choice_ticked_by_all_but_a_few_is_hidden(client, session, make_poll, make_links):
+    # Thirty-five of forty ticked "arab": showing 35 of 40 answered would tell the five others' answer.
+    poll = make_poll(questions=[HEADLINE, {**ETHNICITY, "relevant": None}])
+    answer_many(client, make_links, poll, [{"option": "12"[i % 2], "ethnicity": ["arab", "kurd"]} for i in range(20)]
+                + [{"option": "12"[i % 2], "ethnicity": "arab"} for i in range(15)]
+                + [{"option": "12"[i % 2], "ethnicity": "kurd"} for i in range(5)])
+    (ethnicity,) = [q for q in results.document(results.poll_results(fresh(session), poll))["questions"]
+                    if q["name"] == "ethnicity"]
+    counts = {o["code"]: o["count"] for o in ethnicity["options"]}
+    assert ethnicity["answered"] == 40 and counts == {"arab": None, "kurd": 25, "turkmen": None}

@@ -38,9 +38,15 @@ def is_safe(counts: np.ndarray, k: int = MIN_GROUP, *, every_option: bool = Fals
     breakdown whose groups cross every other breakdown (a split ballot's
     variants reach every stratum), a missing option crossed with another
     group's missing one would leave the people in both one answer.
+
+    A group counted in one column holds one option by design (those asked a
+    follow-up after one headline answer, whose count is public already; or
+    those who ticked a choice of a multiple choice, whose figures are no
+    breakdown of the headline): only its size can point at someone.
     """
     counts = np.asarray(counts)
-    return int(counts.sum()) >= k and int(np.count_nonzero(counts)) >= (len(counts) if every_option else 2)
+    different = len(counts) if every_option else min(2, len(counts))
+    return int(counts.sum()) >= k and int(np.count_nonzero(counts)) >= different
 
 
 def is_safe_change(delta: np.ndarray, k: int = MIN_GROUP, *, every_option: bool = False) -> bool:
