@@ -164,3 +164,23 @@ def test_a_public_page_seen_with_cookies_is_kept_by_no_shared_cache(client, simu
         response = client.get(path)
         assert response.status_code == 200 and not _shared_cacheable(response), path
         assert "private" in response.headers["Cache-Control"], path
+
+
+def test_the_articles_follow_up_is_published_saying_after_which_answer_it_was_asked(client, session, runner,
+                                                                                     make_links):
+    for args in (["polls", "create", "--builtin", "coalition-2024-two-step"], ["polls", "open", "coalition-2024-two-step"]):
+        assert runner.invoke(args=args).exit_code == 0
+    poll = polls.get_poll(fresh(session), "coalition-2024-two-step")
+    forms = [{"option": "1"}] * 12 + [{"option": "2", "how_end": "1"}] * 12 + [{"option": "2", "how_end": "2"}] * 8
+    for token, form in zip(make_links(poll, count=len(forms)), forms, strict=True):
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+    generous_budget(session, poll.slug)
+    page = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
+    section = html.unescape(page.split('id="h-q-how_end"')[1].split("<h3")[0])
+    assert "Asked only of those who answered “No” to the first question." in section
+    assert "By all means" in section and "Through dialogue" in section and 'class="bar-value"' in section
+    arabic = html.unescape(client.get(f"/results/{poll.slug}?lang=ar").get_data(as_text=True))
+    assert "«لا»" in arabic.split('id="h-q-how_end"')[1].split("<h3")[0]
+    (how_end,) = [q for q in client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["questions"]
+                  if q["name"] == "how_end"]
+    assert how_end["asked_after"] == ["2"] and all(o["share"] is not None for o in how_end["options"])

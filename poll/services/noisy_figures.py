@@ -25,7 +25,7 @@ import numpy as np
 
 from poll import iraq
 from poll.models import Poll, SimulationRun
-from poll.questionnaire import Question
+from poll.questionnaire import Question, asked_under
 from poll.services import question_results, results
 from poll.services.polls import experiment_of, questions_of
 from poll.stats import disclosure, privacy, weighting
@@ -227,10 +227,15 @@ def _rake_margins(known: list[np.ndarray], targets: list[np.ndarray], option_cou
 
 def _questions(poll: Poll, noisy: dict[str, privacy.NoisyTable], out: dict) -> list[dict]:
     figures = []
-    for question in questions_of(poll):
+    questions = questions_of(poll)
+    asked = asked_under(questions)
+    headline_codes = [option.code for option in poll.options]
+    for question in questions:
+        after = sorted(asked.get(question.name, headline_codes), key=headline_codes.index)
         base = {"name": question.name, "type": str(question.type), "role": question.role and str(question.role),
                 "label": question.label.get("en") or next(iter(question.label.values())),
-                "labels": dict(question.label), "relevant": question.relevant}
+                "labels": dict(question.label),
+                "asked_after": None if question.is_headline or len(after) == len(headline_codes) else after}
         if question.is_headline:
             figures.append(base | {"answered": None if out["withheld"] else out["answered_estimate"],
                                    "options": out["options"]})

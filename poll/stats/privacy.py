@@ -91,7 +91,8 @@ def combined_totals(tables: list[NoisyTable]) -> tuple[np.ndarray, np.ndarray]:
     for table in tables:
         rows = table.counts.shape[0]
         estimates.append(table.counts.sum(axis=0).astype(float))
-        precisions.append(1.0 / (rows * table.variance))
+        # A budget so large that the noise vanishes still weighs each table by its number of rows.
+        precisions.append(1.0 / (rows * max(table.variance, 1e-12)))
     weights = np.array(precisions)
     estimate = sum(w * e for w, e in zip(weights, estimates, strict=True)) / weights.sum()
     return estimate, np.full(len(estimate), 1.0 / weights.sum())
