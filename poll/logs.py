@@ -20,7 +20,7 @@ from gunicorn.glogging import Logger as _GunicornLogger
 
 MASK = "…"
 _SECRETS = re.compile(
-    r"(?P<link>/p/)[^\s?#\"'&<>]+"
+    r"(?P<link>/p/|/phone/)[^\s?#\"'&<>]+"
     r"|(?P<param>\b(?:secret|password|token|sid)=)[^&\s\"'<>]+"
     r"|(?P<auth>\bBearer\s+)\S+",
     re.IGNORECASE,
@@ -36,7 +36,8 @@ _QUERY_VALUE = re.compile(r"(?P<name>(?:^|[&;])[^&;=]*=)[^&;]*")
 
 
 def mask(text: str) -> str:
-    """`text` with link tokens, secret query values, bearer tokens and every query value under /sms/ replaced by "…".
+    """`text` with link tokens, the simulated handset's number (/phone/<number>), secret query values, bearer
+    tokens and every query value under /sms/ replaced by "…".
 
     Percent-encoding is decoded first, as often as it was applied: the
     router reads `/%70/<token>` as `/p/<token>`, and so must the mask. The

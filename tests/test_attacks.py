@@ -460,6 +460,10 @@ def test_every_query_value_under_sms_is_masked(line):
     assert "7701234567" not in masked and "there" not in masked and "٢" not in masked and "%D9" not in masked
 
 
+def test_the_simulated_handsets_number_is_masked_in_its_url():
+    assert mask('"GET /phone/%2B9647701234567?lang=en HTTP/1.1" 200') == '"GET /phone/…?lang=en HTTP/1.1" 200'
+
+
 def test_the_development_servers_request_log_is_masked(app, make_poll, make_links, caplog):
     import threading
     import urllib.error
