@@ -142,7 +142,8 @@ RESULTS = {
         "strata_sources": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}},
                            "description": "per stratum: \"audience\" and/or \"question:<name>\""},
         "breakdowns": {"type": "object", "additionalProperties": {"type": "array", "items": CATEGORY}},
-        "published_at": {"type": "string", "format": "date-time"},
+        # None until the first differentially private release is made (fewer than ten answers so far).
+        "published_at": {"type": ["string", "null"], "format": "date-time"},
         "rates": RATES,
         "experiment": EXPERIMENT,
     },
