@@ -49,5 +49,6 @@ def generous_budget(session: so.Session, slug: str, epsilon: float = 10_000.0) -
     draw figures, not of the noise (tests/test_privacy.py is about that)."""
     from poll.models import Poll
 
+    session.rollback()  # end the test's own read, so the write can take SQLite's lock
     session.execute(sa.update(Poll).where(Poll.slug == slug).values(epsilon_total=epsilon))
     session.commit()

@@ -432,7 +432,8 @@ def test_a_lone_multiple_choice_answer_is_counted_nowhere(client, session, runne
         counts = {o["code"]: o["count"] for o in ethnicity["options"]}
         assert counts["turkmen"] is None and all(count is None or count >= 10 for count in counts.values())
         # What is shown leaves the hidden together at none or at least ten.
-        assert ethnicity["answered"] - sum(count or 0 for count in counts.values()) in (0, *range(10, 31))
+        if ethnicity["answered"] is not None:  # the public release may hide it all as too noisy
+            assert ethnicity["answered"] - sum(count or 0 for count in counts.values()) in (0, *range(10, 31))
         assert {o["code"] for o in ethnicity["options"] if o["suppressed"]} >= {"turkmen"}
     assert all(int(n.replace(",", "")) >= 10 for n in re.findall(r"<td>([\d,]+)</td>", section))
 

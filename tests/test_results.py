@@ -92,7 +92,7 @@ def test_post_stratification_to_sex_and_age_stands_beside_raking(client, session
     answer_everywhere_but(client, make_poll, make_links, set())
     outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
     post = results.document(outcome)["weighting"]["poststratified"]
-    assert post["variables"] == ["sex", "age_band"] and abs(sum(post["shares"].values()) - 1) < 1e-9
+    assert post["variables"] == ["sex", "age_band"] and abs(sum(post["shares"].values()) - 1) < 2e-3  # 0.1 point each
     # Computed again from the answers themselves: each sex-and-age cell's shares, weighed by its population share.
     joint = iraq.sex_by_age_band()
     assert abs(sum(joint.values()) - 1) < 1e-9 and len(joint) == 2 * len(iraq.AGE_BANDS)
