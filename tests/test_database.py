@@ -38,10 +38,16 @@ def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session
     assert [row.delivered_at for row in rows] == [when if i % 3 else None for i, when in enumerate(sent)]
 
 
-def test_a_database_error_does_not_quote_the_values_of_its_statement(session):
+@pytest.mark.parametrize("refused_by", ["foreign key", "unique"])
+def test_a_database_error_does_not_quote_the_values_of_its_statement(session, make_poll, refused_by):
     phone = "+9647701234567"
-    # No audience 999999: the foreign key refuses the row, and the error names the statement only.
-    statement = sa.insert(Recipient).values(audience_id=999999, phone=phone, governorate="IQ-BG")
+    if refused_by == "foreign key":  # no audience 999999
+        audience_id = 999999
+    else:  # the phone is in the audience already; PostgreSQL's DETAIL would quote the row
+        audience_id = polls.audience_of(session, make_poll()).id
+        session.add(Recipient(audience_id=audience_id, phone=phone))
+        session.commit()
+    statement = sa.insert(Recipient).values(audience_id=audience_id, phone=phone, governorate="IQ-BG")
     with pytest.raises(sa.exc.IntegrityError) as raised:
         session.execute(statement)
     session.rollback()

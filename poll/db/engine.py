@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -45,7 +46,26 @@ def _engine(url: str) -> sa.Engine:
         return engine
     engine = sa.create_engine(url, hide_parameters=True)
     _ping_when_idle(engine)
+    _without_detail(engine)
     return engine
+
+
+# PostgreSQL's DETAIL line quotes the refused row: "Key (audience_id, phone)=(3, +9647…) already exists."
+_DETAIL = re.compile(r"\nDETAIL:[^\n]*")
+
+
+def _without_detail(engine: sa.Engine) -> None:
+    """Drop PostgreSQL's DETAIL line from the text of its errors, which hide_parameters does not reach.
+
+    The text is what a traceback or log line shows; the detail stays readable
+    in the driver's `diag` for code that needs it.
+    """
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _handle_error(context):
+        for error in (context.sqlalchemy_exception, context.original_exception):
+            if error is not None and error.args and isinstance(error.args[0], str):
+                error.args = (_DETAIL.sub("", error.args[0]), *error.args[1:])
 
 
 def _ping_when_idle(engine: sa.Engine) -> None:

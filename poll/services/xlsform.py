@@ -147,7 +147,7 @@ def _check_rows(path: Path) -> None:
     too_many = f"more than {MAX_ROWS:,} rows, the most a poll's sheet may have"
     if path.suffix.lower() == ".xls":
         try:
-            book = xlrd.open_workbook(path, on_demand=True)
+            book = xlrd.open_workbook(str(path), on_demand=True)
         except Exception:  # xlrd fails in its own ways on a damaged file; pyxform reports it below
             return
         for name in MEASURED_SHEETS:
