@@ -5,14 +5,23 @@ A small language, parsed here and never handed to `eval`:
     expression  := either ("or" either)*
     either      := negation ("and" negation)*
     negation    := "not" negation | comparison
-    comparison  := "(" expression ")" | value (("==" | "!=") value | "in" (list | name))?
-    value       := name | 'text' | "text" | number
+    comparison  := "(" expression ")" | value (operator value | "in" (list | name))?
+    operator    := "==" | "!=" | "<" | "<=" | ">" | ">="
+    value       := name | 'text' | "text" | number | "count_selected" "(" name ")"
     list        := "[" value ("," value)* "]"
 
 A name stands for the answer to an earlier question: an option's code for a
-single choice, the set of codes for a multiple choice, a whole number, or
-text. An unanswered question is `None`: it equals nothing, differs from
-everything, and contains nothing. A bare name is true when it was answered.
+single choice, the codes of a multiple choice, a number, or text. Values
+compare as ODK compares them in an XLSForm's XPath, so that a form means here
+what it means in ODK Collect: an unanswered question is the empty text `''`
+(`q == ''` holds, `q != ''` does not); a multiple choice compares as its codes
+joined by spaces, in the order of its list (`m == 'a'` holds when only a was
+chosen); `==` and `!=` compare numbers when either side is a number written
+out, else texts; `<`, `<=`, `>`, `>=` always compare numbers, and an answer
+that is not a number (or none) makes them false. `'x' in q` is XPath's
+`selected(q, 'x')`; `count_selected(q)` is the number of codes chosen. A bare
+name is true when it was answered. `static/form.js` evaluates the same trees
+the same way in the browser.
 """
 
 from __future__ import annotations
@@ -22,9 +31,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-_TOKEN = re.compile(r"""\s*(?:(?P<number>-?\d+)|(?P<string>'[^']*'|"[^"]*")|(?P<op>==|!=|\(|\)|\[|\]|,)"""
-                    r"""|(?P<word>[A-Za-z_][A-Za-z0-9_]*))""")
+_TOKEN = re.compile(r"""\s*(?:(?P<number>-?\d+(?:\.\d+)?)|(?P<string>'[^']*'|"[^"]*")"""
+                    r"""|(?P<op>==|!=|<=|>=|<|>|\(|\)|\[|\]|,)|(?P<word>[A-Za-z_][A-Za-z0-9_.]*))""")
 KEYWORDS = {"and", "or", "not", "in"}
+COMPARISONS = ("==", "!=", "<=", ">=", "<", ">")
+COUNT = "count_selected"
+_XPATH_NUMBER = re.compile(r"\s*-?(\d+(\.\d*)?|\.\d+)\s*")
 MAX_LENGTH = 500
 
 
@@ -119,7 +131,7 @@ class _Parser:
             self.take(")")
             return tree
         left = self.value()
-        for operator in ("==", "!="):
+        for operator in COMPARISONS:
             if self.accept(operator):
                 return (operator, left, self.value())
         if self.accept("in"):
@@ -136,17 +148,21 @@ class _Parser:
 
     def value(self) -> tuple:
         kind, value = self.take()
+        if kind == "word" and value == COUNT and self.accept("("):
+            counted = ("count", self.take(kind="word")[1])
+            self.take(")")
+            return counted
         if kind == "word":
             return ("name", value)
         if kind == "string":
             return ("value", value[1:-1])
         if kind == "number":
-            return ("value", int(value))
+            return ("value", float(value) if "." in value else int(value))
         raise ConditionError(f"expected a name or a value, not {value!r}, in {self.text!r}")
 
 
 def _names(tree: tuple) -> set[str]:
-    if tree[0] == "name":
+    if tree[0] in ("name", "count"):
         return {tree[1]}
     if tree[0] == "value":
         return set()
@@ -158,14 +174,53 @@ def _names(tree: tuple) -> set[str]:
 def _value(tree: tuple, answers: Mapping[str, Any]) -> Any:
     if tree[0] == "name":
         return answers.get(tree[1])
+    if tree[0] == "count":
+        chosen = answers.get(tree[1])
+        return 0 if chosen is None or chosen == "" else len(_codes(chosen))
     return tree[1]
 
 
-def _same(left: Any, right: Any) -> bool:
-    if left is None or right is None:
-        return False
-    # An option's code is text; a number written in a condition may stand for it.
-    return left == right or str(left) == str(right)
+def _codes(value: Any) -> list[str]:
+    # The codes of a choice answer, in order: a multiple choice's list (or a set, sorted), a single code, or XPath's
+    # space-separated text.
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(str(item) for item in value)
+    return _text(value).split()
+
+
+def _text(value: Any) -> str:
+    """An answer as XPath's string(): '' for none, a multiple choice's codes joined by spaces, 2.0 as "2"."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return " ".join(_codes(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    """An answer as XPath's number(): NaN for none and for what is not written as a decimal number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = _text(value)
+    return float(text) if _XPATH_NUMBER.fullmatch(text) else float("nan")
+
+
+def _is_number(tree: tuple) -> bool:
+    return tree[0] == "count" or (tree[0] == "value" and isinstance(tree[1], (int, float)))
+
+
+def _equal(left_tree: tuple, right_tree: tuple, answers: Mapping[str, Any]) -> bool:
+    left, right = _value(left_tree, answers), _value(right_tree, answers)
+    if _is_number(left_tree) or _is_number(right_tree):
+        return _number(left) == _number(right)  # NaN equals nothing
+    return _text(left) == _text(right)
+
+
+_ORDER = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 
 
 def _evaluate(tree: tuple, answers: Mapping[str, Any]) -> bool:
@@ -177,24 +232,18 @@ def _evaluate(tree: tuple, answers: Mapping[str, Any]) -> bool:
     if kind == "not":
         return not _evaluate(tree[1], answers)
     if kind == "answered":
-        value = _value(tree[1], answers)
-        return value is not None and value != "" and value != frozenset()
+        return _text(_value(tree[1], answers)) != ""
     if kind == "==":
-        return _same(_value(tree[1], answers), _value(tree[2], answers))
+        return _equal(tree[1], tree[2], answers)
     if kind == "!=":
-        return not _same(_value(tree[1], answers), _value(tree[2], answers))
+        return not _equal(tree[1], tree[2], answers)
+    if kind in _ORDER:
+        return _ORDER[kind](_number(_value(tree[1], answers)), _number(_value(tree[2], answers)))
     if kind == "in":
-        item = _value(tree[1], answers)
-        if item is None:
-            return False
         if tree[2][0] == "list":
-            return any(_same(item, _value(option, answers)) for option in tree[2][1])
-        collection = answers.get(tree[2][1])
-        if collection is None:
-            return False
-        if isinstance(collection, (set, frozenset, list, tuple)):
-            return any(_same(item, member) for member in collection)
-        return _same(item, collection)
+            return any(_equal(tree[1], option, answers) for option in tree[2][1])
+        item = _text(_value(tree[1], answers))
+        return item != "" and item in _codes(_value(tree[2], answers))
     raise ConditionError(f"cannot evaluate {kind!r}")
 
 
@@ -226,12 +275,14 @@ def _allowing(tree: tuple, name: str, every: frozenset[str],
     if kind == "not":
         may_hold, may_fail = _allowing(tree[1], name, every, within)
         return may_fail, may_hold
-    # A comparison holds only where every question it reads was answered (an unanswered one is None).
+    # A comparison holds only where every question it reads was answered, unless it can hold on a blank ('').
     needed = [part[1] for part in _operands(tree) if part[0] == "name" and part[1] != name]
     answered = every.intersection(*(within.get(other, every) for other in needed))
     if kind == "answered":
         return answered, every
-    fixed = _fixed(tree, name)
+    if _holds_on_blank(tree):
+        answered = every
+    fixed = _fixed(tree, name, every)
     if fixed is None:
         return (every if kind == "!=" else answered), every
     if kind == "!=":
@@ -242,22 +293,36 @@ def _allowing(tree: tuple, name: str, every: frozenset[str],
 def _operands(tree: tuple) -> list[tuple]:
     if tree[0] == "in" and tree[2][0] == "list":
         return [tree[1], *tree[2][1]]
-    return list(tree[1:])
+    return [("name", part[1]) if part[0] == "count" else part for part in tree[1:]]
 
 
-def _fixed(tree: tuple, name: str) -> frozenset[str] | None:
-    # The values `name` is compared with, where the comparison is `name` against values written out.
+def _holds_on_blank(tree: tuple) -> bool:
+    # Whether a comparison may hold where a question it reads was not answered: `!=`, a comparison with '',
+    # or a count (none chosen is 0).
+    operands = [*_operands(tree), *tree[1:]]
+    return tree[0] == "!=" or any(part == ("value", "") or part[0] == "count" for part in operands)
+
+
+def _fixed(tree: tuple, name: str, every: frozenset[str]) -> frozenset[str] | None:
+    # The values of `name` equal to what it is compared with, where the comparison is `name` against values written
+    # out (a number written out equals the codes that read as that number).
     kind = tree[0]
     if kind in ("==", "!="):
         left, right = tree[1], tree[2]
         if left[0] == "value" and right == ("name", name):
             left, right = right, left
         if left == ("name", name) and right[0] == "value":
-            return frozenset({str(right[1])})
+            return _equal_to(right, every)
     if kind == "in" and tree[1] == ("name", name) and tree[2][0] == "list" \
             and all(item[0] == "value" for item in tree[2][1]):
-        return frozenset(str(item[1]) for item in tree[2][1])
+        return frozenset().union(*(_equal_to(item, every) for item in tree[2][1]))
     return None
+
+
+def _equal_to(value: tuple, every: frozenset[str]) -> frozenset[str]:
+    if _is_number(value):
+        return frozenset(code for code in every if _number(code) == value[1])
+    return frozenset({_text(value[1])})
 
 
 def render(tree: tuple) -> str:
@@ -265,8 +330,10 @@ def render(tree: tuple) -> str:
     kind = tree[0]
     if kind == "name":
         return tree[1]
+    if kind == "count":
+        return f"{COUNT}({tree[1]})"
     if kind == "value":
-        return repr(tree[1]) if isinstance(tree[1], str) else str(tree[1])
+        return repr(tree[1]) if isinstance(tree[1], str) else _text(tree[1])
     if kind == "list":
         return "[" + ", ".join(render(item) for item in tree[1]) + "]"
     if kind == "answered":

@@ -345,7 +345,7 @@ def read_answers(questions: list[Question], posted: dict[str, list[str]]) -> Sub
     """
     submission = Submission()
     for question in questions:
-        if not question.is_relevant(submission.values):
+        if not question.is_relevant(in_order(questions, submission.values)):
             continue
         submission.asked.append(question.name)
         values = [value for value in posted.get(question.form_name, []) if value != ""]
@@ -355,6 +355,16 @@ def read_answers(questions: list[Question], posted: dict[str, list[str]]) -> Sub
         elif value is not None:
             submission.values[question.name] = value
     return submission
+
+
+def in_order(questions: Sequence[Question], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` as conditions read them: a multiple choice's codes in the order of its list, as ODK joins them."""
+    ordered = dict(values)
+    for question in questions:
+        chosen = values.get(question.name)
+        if question.type == QuestionType.SELECT_MULTIPLE and isinstance(chosen, (set, frozenset)):
+            ordered[question.name] = [choice.code for choice in question.choices if choice.code in chosen]
+    return ordered
 
 
 def read_value(question: Question, values: list[str]) -> tuple[Any, str | None]:
@@ -373,8 +383,8 @@ def read_value(question: Question, values: list[str]) -> tuple[Any, str | None]:
     if question.type == QuestionType.INTEGER:
         if value == PREFER_NOT and question.is_profile:
             return PREFER_NOT, None
-        digits = value.strip().translate(_DIGITS)
-        if not (digits.isascii() and digits.isdigit()) or len(digits) > 6:
+        digits = value.strip().translate(_DIGITS).replace("\u2212", "-")  # a typographic minus too
+        if not re.fullmatch(r"-?[0-9]{1,12}", digits):
             return None, NOT_A_NUMBER
         number = int(digits)
         in_range = question.minimum <= number <= question.maximum

@@ -79,10 +79,11 @@ _RANGE = re.compile(rf"{_BOUND}\s+and\s+{_BOUND}")
 RANGE_EXAMPLE = ". >= 18 and . <= 100"
 _XPATH = re.compile(
     r"""\s*(?:
-        selected\(\s*\$\{(?P<multiple>[^}]*)\}\s*,\s*(?P<code>'[^']*'|"[^"]*"|-?\d+)\s*\)
+        selected\(\s*\$\{(?P<multiple>[^}]*)\}\s*,\s*(?P<code>'[^']*'|"[^"]*"|-?\d+(?:\.\d+)?)\s*\)
+      | count-selected\(\s*\$\{(?P<counted>[^}]*)\}\s*\)
       | \$\{(?P<name>[^}]*)\}
-      | (?P<value>'[^']*'|"[^"]*"|-?\d+(?![\d.]))
-      | (?P<operator>!=|=|\(|\))
+      | (?P<value>'[^']*'|"[^"]*"|-?\d+(?:\.\d+)?(?![\d.]))
+      | (?P<operator>!=|<=|>=|=|<|>|\(|\))
       | (?P<word>and|or|not)\b
     )""",
     re.VERBOSE,
@@ -357,9 +358,11 @@ def _condition(expression: str, where: str) -> str:
         if found is None:
             culprit = re.match(r"\s*([\w.:-]+\(?|\S)", expression[position:])[1]
             raise Invalid(f"{where}: relevant {expression!r}: {culprit!r} is not supported "
-                          "(use ${name}, =, !=, selected(), not(), and, or)")
+                          "(use ${name}, =, !=, <, <=, >, >=, selected(), count-selected(), not(), and, or)")
         if found["multiple"] is not None:
             pieces.append(f"{found['code']} in {found['multiple']}")
+        elif found["counted"] is not None:
+            pieces.append(f"{conditions.COUNT}({found['counted']})")
         elif found["operator"] == "=":
             pieces.append("==")
         else:

@@ -12,10 +12,12 @@ questions whose condition does not hold, whatever was posted.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 from poll import conditions, questionnaire, variants
 from poll.i18n import Language, pick
@@ -29,7 +31,7 @@ class ShownQuestion:
 
     number: int
     question: Question
-    label: str
+    label: str  # with each answer piped into it (${name}) in a span that the script keeps up to date
     hint: str
     choices: list[tuple[str, str]]  # (code, label)
     kept: list[str]  # what was posted for it, to show again after a refused submission
@@ -61,6 +63,19 @@ class ShownQuestion:
         return "number" if kind == QuestionType.INTEGER else "text"
 
     @property
+    def bounds(self) -> tuple[int | None, int | None]:
+        """An integer's range as the form states it: None for a side the form left open."""
+        low, high = questionnaire.INTEGER_RANGE
+        question = self.question
+        return (None if question.minimum == low else question.minimum,
+                None if question.maximum == high else question.maximum)
+
+    @property
+    def digits(self) -> int:
+        """The most characters a number in the range takes, its sign included."""
+        return max(len(str(self.question.minimum)), len(str(self.question.maximum)))
+
+    @property
     def offers_prefer_not(self) -> bool:
         """An integer profile question offers "prefer not to say" beside its number."""
         return self.question.is_profile and self.question.type == QuestionType.INTEGER
@@ -80,7 +95,7 @@ def shown_questions(
         shown.append(ShownQuestion(
             number=number,
             question=question,
-            label=pick(question.label, language),
+            label=_piped(pick(question.label, language), posted, by_name, language),
             hint=pick(question.hint, language) if question.hint else "",
             choices=[(choice.code, pick(choice.label, language)) for choice in question.choices],
             kept=[value for value in posted.get(question.form_name, []) if value != ""],
@@ -92,6 +107,26 @@ def shown_questions(
     return shown
 
 
+_PIPE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")
+
+
+def _piped(label: str, posted: dict[str, list[str]], questions: dict[str, Question], language: Language) -> Markup:
+    """`label` with each `${name}` replaced by the answer to that question as posted (a choice by its words), in a
+    span the script fills in as the respondent answers; an unknown name stays as written."""
+    parts, position = [], 0
+    for found in _PIPE.finditer(label):
+        question = questions.get(found[1])
+        if question is None:
+            continue
+        values = [value for value in posted.get(question.form_name, []) if value not in ("", questionnaire.PREFER_NOT)]
+        if question.takes_choices:
+            values = [pick(choice.label, language) for choice in question.choices if choice.code in values]
+        parts += [escape(label[position:found.start()]),
+                  Markup('<span class="pipe" data-pipe="{}">{}</span>').format(found[1], ", ".join(values))]
+        position = found.end()
+    return Markup("").join([*parts, escape(label[position:])])
+
+
 def error_text(question: Question, reason: str) -> str:
     """Why an answer was not taken, in the reader's language."""
     if reason == questionnaire.REQUIRED and not question.takes_choices:
@@ -101,6 +136,11 @@ def error_text(question: Question, reason: str) -> str:
     if reason == questionnaire.NOT_A_NUMBER:
         return _("Please write a whole number in digits.")
     if reason == questionnaire.OUT_OF_RANGE:
+        low, high = questionnaire.INTEGER_RANGE
+        if question.minimum == low:
+            return _("Please write a number no greater than %(high)s.", high=question.maximum)
+        if question.maximum == high:
+            return _("Please write a number no less than %(low)s.", low=question.minimum)
         return _("Please write a number from %(low)s to %(high)s.", low=question.minimum, high=question.maximum)
     if reason == questionnaire.TOO_LONG:
         return _("Please keep your answer under %(limit)s characters.", limit=question.max_length)
@@ -119,6 +159,10 @@ def _words(tree: tuple, numbers: dict[str, int], questions: dict[str, Question],
     if kind == "answered":
         return _("you answered question %(number)s", number=numbers[tree[1][1]])
     name, value = _name_and_value(tree[1], tree[2] if len(tree) > 2 else None)
+    if kind in ("==", "!=") and name is not None and value == "":  # XPath's blank: "ask only if answered"
+        if kind == "!=":
+            return _("you answered question %(number)s", number=numbers[name])
+        return _("you did not answer question %(number)s", number=numbers[name])
     if kind in ("==", "!=") and name is not None:
         answer = _answer_words(questions[name], value, language)
         number = numbers[name]
