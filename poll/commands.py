@@ -137,8 +137,11 @@ def polls_create(session, definition: Path | None, builtin: str | None) -> None:
     """Create a draft poll from a DEFINITION file (TOML, or an XLSForm .xlsx) or --builtin [NAME]."""
     if (definition is None) == (builtin is None):
         raise PollError("give either a DEFINITION file or --builtin")
-    spec = polls.builtin_definition(builtin) if builtin else polls.read_definition(definition)
+    warnings: list[str] = []
+    spec = polls.builtin_definition(builtin) if builtin else polls.read_definition(definition, warnings)
     poll = polls.create_poll(session, spec)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     audit.record(session, "poll-created", poll.slug, detail={"via": "cli"})
     questions = len(poll.questions)
     click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options"

@@ -105,6 +105,9 @@ class Poll(Base):
     sms_template: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
     # The sender ID its messages carry (alphanumeric, up to 11 characters, or a number); None: POLL_SMS_SENDER.
     sms_sender: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    # An XLSForm's form_title (per language) and version, kept as its author wrote them.
+    title: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    form_version: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     # Option codes that an SMS "yes" or "no" stands for, e.g. {"yes": "1", "no": "2"}.
     yes_no: so.Mapped[dict[str, str]] = so.mapped_column(default=dict)
     # Whom respondents may contact about the poll, per language (shown after they answer); may be empty.
@@ -146,7 +149,7 @@ class Option(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"))
     # What the form posts and what an SMS reply says: "1", "2", "3".
-    code: so.Mapped[str] = so.mapped_column(sa.String(8))
+    code: so.Mapped[str] = so.mapped_column(sa.String(32))
     position: so.Mapped[int]
     label: so.Mapped[dict[str, str]]
 
@@ -507,7 +510,7 @@ class ValueTally(Base):
         sa.ForeignKey("questions.id", ondelete="CASCADE"), primary_key=True
     )
     option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
-    value: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    value: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
@@ -624,7 +627,7 @@ class ShownCategory(Base):
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
     # A stratum, or "q:" and a question's name for its crossing with the headline.
     stratum: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
-    code: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
 
 
 class PublicSnapshot(Base):

@@ -28,8 +28,8 @@ TYPES = tuple(QuestionType)
 CHOICE_TYPES = (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE, QuestionType.GOVERNORATE)
 ROLES = tuple(QuestionRole)
 MAPS_TO = {"governorate": ("governorate",), "sex": ("select_one",), "age_band": ("integer", "select_one")}
-NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-CODE = re.compile(r"[0-9A-Za-z_-]{1,8}")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,31}")  # as XLSForms write them: capitals and dots too
+CODE = re.compile(r"[0-9A-Za-z_.-]{1,32}")
 HEADLINE_NAME = "answer"  # the headline of a one-question definition; on the form it posts as `option`
 PREFER_NOT = "-"  # the code of "prefer not to say"
 PREFER_NOT_LABELS = {"ar": "أفضّل عدم الإجابة", "ku": "حەز دەکەم وەڵام نەدەمەوە", "en": "Prefer not to say"}
@@ -176,7 +176,10 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
         raise Invalid(f"{where}: unknown key {sorted(unknown)[0]!r}")
     name = item.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name) or name == "option":
-        raise Invalid(f"{where}: name must be 1-32 lower-case letters, digits or _ (and not \"option\")")
+        raise Invalid(f"{where}: name must be 1-32 letters, digits, _ or . starting with a letter or _ "
+                      "(and not \"option\")")
+    if name in conditions.KEYWORDS or name == conditions.COUNT:
+        raise Invalid(f"{where}: the name {name!r} is a word of conditions; choose another")
     where = f"question {number} ({name})"
     if any(q.name == name for q in earlier):
         raise Invalid(f"{where}: the name is used twice")
@@ -260,7 +263,7 @@ def _choices(where: str, kind: str, raw: Any, is_profile: bool) -> tuple[Choice,
                 raise Invalid(f"{where}, choice {position}: only the keys code and label")
             code = str(choice.get("code", ""))
             if not CODE.fullmatch(code) or code == PREFER_NOT:
-                raise Invalid(f"{where}, choice {position}: code must be 1-8 letters, digits, _ or -")
+                raise Invalid(f"{where}, choice {position}: code must be 1-32 letters, digits, _, . or -")
             if code in codes:
                 raise Invalid(f"{where}, choice {position}: code {code!r} is used twice")
             codes.add(code)

@@ -51,6 +51,7 @@ class Ballot:
     slug: str = ""
     contact: dict[str, str] = field(default_factory=dict)
     experiment: variants.Experiment | None = None
+    title: dict[str, str] = field(default_factory=dict)  # the form's title, if it gave one
 
     @classmethod
     def of(cls, poll: Poll) -> Ballot:
@@ -59,6 +60,7 @@ class Ballot:
             tuple(BallotOption(option.id, option.code, option.label) for option in poll.options),
             tuple(questions_of(poll)), {row.name: row.id for row in poll.questions},
             slug=poll.slug, contact=dict(poll.contact or {}), experiment=experiment_of(poll),
+            title=dict(poll.title or {}),
         )
 
     def variant(self, name: str | None) -> variants.Variant | None:

@@ -26,7 +26,7 @@ SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15}")
 BUILTIN = "coalition-2024"
 BUILTINS = ("coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot")
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
-             "sms_sender", "yes_no", "contact", "experiment"}
+             "sms_sender", "yes_no", "contact", "experiment", "title", "version"}
 SMS_PLACEHOLDERS = {"link", "question", "sender"}
 _PLACEHOLDER_NAMES = ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
 
@@ -39,12 +39,15 @@ def builtin_definition(name: str = BUILTIN) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def read_definition(path: Path) -> dict[str, Any]:
-    """A poll definition from a TOML file or an XLSForm (.xlsx, .xls); raises Invalid if it cannot be read."""
+def read_definition(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+    """A poll definition from a TOML file or an XLSForm (.xlsx, .xls); raises Invalid if it cannot be read.
+
+    What an XLSForm holds that a poll leaves out is said in `warnings`.
+    """
     if path.suffix.lower() in (".xlsx", ".xls"):
         from poll.services import xlsform  # pyxform is loaded only for the files that need it
 
-        return xlsform.read(path)
+        return xlsform.read(path, warnings)
     try:
         return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -70,6 +73,8 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         is_anonymous=definition.get("anonymous", True),
         sms_template=dict(definition.get("sms", {})),
         sms_sender=definition.get("sms_sender"),
+        title=dict(definition["title"]) if definition.get("title") else None,
+        form_version=definition.get("version"),
         yes_no=dict(definition.get("yes_no", {})),
         contact=dict(definition.get("contact", {})),
         experiment=experiment.as_dict() if experiment else None,
@@ -129,6 +134,10 @@ def _validate(definition: dict[str, Any]) -> list[questionnaire.Question]:
         raise Invalid("anonymous must be true or false")
     questionnaire.texts_per_language("sender", definition.get("sender", {}), required=False)
     questionnaire.texts_per_language("contact", definition.get("contact", {}), required=False)
+    questionnaire.texts_per_language("title", definition.get("title", {}), required=False)
+    version = definition.get("version")
+    if version is not None and (not isinstance(version, str) or not 1 <= len(version) <= 64):
+        raise Invalid("version is a text of 1-64 characters")
     questionnaire.texts_per_language("sms", definition.get("sms", {}), required=False)
     for code, text in definition.get("sms", {}).items():
         check_sms_template(f"sms.{code}", text)

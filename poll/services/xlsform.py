@@ -40,6 +40,7 @@ rows in the survey and choices sheets (a poll's form has dozens).
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -64,8 +65,21 @@ CHOICE_TYPES = ("select_one", "select_multiple")
 GOVERNORATE_LIST = "governorate"
 # A plain `label` is in the settings' default_language; without one pyxform files it under "default", read as this.
 PLAIN_LANGUAGE = "en"
-_LANGUAGE_CODES = {"ar": "ar", "ku": "ku", "ckb": "ku", "en": "en"}
-_LANGUAGE_IN_PARENTHESES = re.compile(r"\(\s*([A-Za-z-]+)\s*\)\s*$")
+# Languages as forms name them: ISO 639-1 and -3 codes, English names and the languages' own names.
+_LANGUAGE_CODES = {
+    "ar": "ar", "ara": "ar", "arb": "ar", "arabic": "ar", "العربية": "ar", "عربي": "ar", "عربى": "ar",
+    "ku": "ku", "kur": "ku", "ckb": "ku", "kurdish": "ku", "sorani": "ku", "kurdish sorani": "ku",
+    "sorani kurdish": "ku", "central kurdish": "ku", "کوردی": "ku", "كوردي": "ku", "کوردیی ناوەندی": "ku",
+    "سۆرانی": "ku",
+    "en": "en", "eng": "en", "english": "en",
+}
+_LANGUAGE_IN_PARENTHESES = re.compile(r"\(\s*([A-Za-z_-]+)\s*\)\s*$")
+# Types ODK fills in by itself (the device, the clock): a poll records none of them, so they are skipped.
+METADATA_TYPES = {"start", "end", "today", "deviceid", "subscriberid", "simserial", "phonenumber", "username",
+                  "email", "audit", "start-geopoint", "background-audio", "imei"}
+OTHER_LABELS = {"ar": "أخرى", "ku": "هی تر", "en": "Other"}
+SPECIFY_LABELS = {"ar": "يُرجى التحديد", "ku": "تکایە ڕوونی بکەرەوە", "en": "Please specify"}
+_SPECIFY_RELEVANT = re.compile(r"selected\(\.\./(?P<name>[\w.]+), 'other'\)")
 # pyxform's yes/no words, and XPath's 1 and 0.
 _YES_NO = {**aliases.yes_no, "1": True, "0": False}
 SETTINGS_ROW = "settings sheet, row 2"  # the settings' one row of values
@@ -74,8 +88,7 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 5_000
 MEASURED_SHEETS = ("survey", "choices")
-_BOUND = r"\.\s*(>=|<=)\s*(-?\d+)"
-_RANGE = re.compile(rf"{_BOUND}\s+and\s+{_BOUND}")
+_BOUND = re.compile(r"\(?\s*\.\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*\)?")
 RANGE_EXAMPLE = ". >= 18 and . <= 100"
 _XPATH = re.compile(
     r"""\s*(?:
@@ -91,11 +104,16 @@ _XPATH = re.compile(
 # pyxform's "[row : 5] On the 'choices' sheet, ..."; a row without a sheet is the survey's.
 _PYXFORM_PLACE = re.compile(r"\[row : (\d+)\]\s*(?:On the '(\w+)' sheet, )?")
 # questionnaire's "question 3 (sex), choice 2 ..." or "question 'support': ..."
-_QUESTION_PLACE = re.compile(r"question (\d+)(?: \(\w+\))?(?:, choice (\d+))?|question '(\w+)'")
+_QUESTION_PLACE = re.compile(r"question (\d+)(?: \([\w.]+\))?(?:, choice (\d+))?|question '([\w.]+)'")
 
 
-def read(path: Path) -> dict[str, Any]:
-    """The poll definition in the XLSForm at `path`; raises Invalid naming the sheet and row of what is wrong."""
+def read(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The poll definition in the XLSForm at `path`; raises Invalid naming the sheet and row of every problem.
+
+    What the form holds that a poll leaves out on purpose (ODK's metadata,
+    notes, labels in other languages) is said in `warnings`, one line each.
+    """
+    warnings = warnings if warnings is not None else []
     workbook = _workbook(path)
     for rows, header in ((workbook.survey, workbook.survey_header), (workbook.choices, workbook.choices_header)):
         _number_rows(rows or [], header or [])
@@ -103,16 +121,41 @@ def read(path: Path) -> dict[str, Any]:
         form = workbook_to_json(workbook, fallback_form_name=path.stem, warnings=[])
     except PyXFormError as exc:
         raise Invalid(_pyxform_message(path, exc)) from None
-    definition = _settings(form)
+    problems: list[str] = []
+    dropped: dict[str, None] = {}  # languages left out, in the order met
+    try:
+        definition = _settings(form, workbook)
+    except Invalid as exc:
+        problems.append(str(exc))
+        definition = {}
     questions, places = [], []
-    for element, around in _questions(form["children"]):
-        question, choice_rows = _question(element, around, workbook)
+    for element, around in _questions(form["children"], workbook, warnings):
+        try:
+            question, choice_rows = _question(element, around, workbook, dropped)
+        except Invalid as exc:
+            problems.append(str(exc))
+            continue
         questions.append(question)
         places.append((_row(element), choice_rows))
+    if dropped:
+        warnings.append(f"labels in {', '.join(dropped)} are left out: a poll speaks Arabic (ar), Kurdish (ku) "
+                        "and English (en)")
     if not any(question.get("role") == "headline" for question in questions):
-        first = next((q for q in questions if q["type"] == "select_one" and "role" not in q), None)
+        first = next((q for q in questions if q["type"] == "select_one" and "role" not in q and q["required"]
+                      and "relevant" not in q), None)
         if first is not None:
             first["role"] = "headline"
+        elif not problems:
+            problems.append("survey sheet: a poll leads with a required select_one asked of everyone, and this form "
+                            "has none: add a column poll::role and write headline in the row of the question to lead "
+                            "with (with required = yes and no relevant)")
+    if problems:
+        raise Invalid("; ".join(problems))
+    if "default_language" not in definition:
+        # A form without one opens in a language every headline text is in: Arabic if it has Arabic, else English.
+        headline = next(question for question in questions if question.get("role") == "headline")
+        definition["default_language"] = next(code for code in ("ar", "en", "ku") if code in headline["label"]
+                                              or code == "ku")
     definition["questions"] = questions
     try:
         questionnaire.questions_of(definition)
@@ -140,7 +183,8 @@ def _workbook(path: Path) -> DefinitionData:
 
 
 def _check_rows(path: Path) -> None:
-    """Raise Invalid if the survey or choices sheet has more than MAX_ROWS rows, reading no more than that.
+    """Raise Invalid if the survey or choices sheet has more than MAX_ROWS rows, reading no more than that, or if
+    a sheet's header names a column twice (pyxform would only say the file is not a workbook).
 
     A sheet's stated dimension may lie, so rows are counted as they stream by
     (openpyxl's read-only mode), and the count stops at the limit.
@@ -168,6 +212,14 @@ def _check_rows(path: Path) -> None:
     except Exception:  # openpyxl and XML parsers each fail in their own way; pyxform reports it below
         return
     try:
+        for name in ("survey", "choices", "settings"):
+            if name not in book.sheetnames:
+                continue
+            header = [str(cell).strip() for cell in next(book[name].iter_rows(max_row=1, values_only=True), ())
+                      if cell is not None and str(cell).strip()]
+            twice = next((column for n, column in enumerate(header) if column in header[:n]), None)
+            if twice is not None:
+                raise Invalid(f"{name} sheet, row 1: the column {twice!r} is there twice; keep one of them")
         for name in MEASURED_SHEETS:
             if name not in book.sheetnames:
                 continue
@@ -205,13 +257,28 @@ def _pyxform_message(path: Path, error: PyXFormError) -> str:
     return f"{found[2] or 'survey'} sheet, row {found[1]}: {text[found.end():]}"
 
 
-def _settings(form: dict[str, Any]) -> dict[str, Any]:
+def slug_of(form_id: str) -> str:
+    """A poll's slug from a form_id as ODK writes it: lower case, every run of other characters a hyphen."""
+    return re.sub(r"[^a-z0-9]+", "-", form_id.lower()).strip("-")
+
+
+def _settings(form: dict[str, Any], workbook: DefinitionData) -> dict[str, Any]:
     """The definition's top-level keys, from the settings sheet."""
-    slug = form["id_string"].lower()
+    given = next((row for row in workbook.settings or [] if row), {})
+    slug = slug_of(form["id_string"])
     if not SLUG.fullmatch(slug):
-        raise Invalid(f"{SETTINGS_ROW}: form_id {form['id_string']!r} cannot be the poll's slug "
-                      "(2-63 lower-case letters, digits or hyphens; without a form_id the file's name is used)")
+        where = SETTINGS_ROW if "form_id" in given else "the file's name (there is no settings form_id)"
+        raise Invalid(f"{where}: form_id {form['id_string']!r} cannot be the poll's slug: write 2-63 letters, "
+                      "digits, hyphens or underscores")
+    if form.get("public_key"):
+        raise Invalid(f"{SETTINGS_ROW}: public_key asks for encrypted submissions, which a poll cannot honour: its "
+                      "answers are counted on the server as they come (remove the column, or collect with ODK)")
     definition: dict[str, Any] = {"slug": slug}
+    if given.get("form_title"):
+        code = _language_code(form["default_language"]) if form["default_language"] != "default" else None
+        definition["title"] = {code or PLAIN_LANGUAGE: str(given["form_title"]).strip()[:1000]}
+    if form.get("version") and given.get("version"):
+        definition["version"] = str(form["version"]).strip()[:64]
     if form["default_language"] != "default":
         code = _language_code(form["default_language"])
         if code is None:
@@ -233,30 +300,62 @@ def _settings(form: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
-def _questions(children: list[dict[str, Any]], around: tuple[str, ...] = ()) -> Iterator[tuple[dict, tuple[str, ...]]]:
+def _questions(children: list[dict[str, Any]], workbook: DefinitionData, warnings: list[str],
+               around: tuple[str, ...] = ()) -> Iterator[tuple[dict, tuple[str, ...]]]:
     """The questions in `children` in order, groups opened, each with the conditions of the groups around it.
 
     What pyxform adds by itself (the `meta` group and its instanceID) has no
-    spreadsheet row and is skipped.
+    spreadsheet row and is skipped; so are ODK's metadata (start, end,
+    deviceid...) and notes, with a warning. The "specify other" question
+    that `or_other` adds is kept, worded in the poll's languages.
     """
     for element in children:
         if element["type"] == "group":
             relevant = element.get("bind", {}).get("relevant")
             inner = (*around, _condition(relevant, _where(element))) if relevant else around
-            yield from _questions(element.get("children", []), inner)
+            yield from _questions(element.get("children", []), workbook, warnings, inner)
+        elif element["type"] in METADATA_TYPES:
+            warnings.append(f"survey sheet, row {_row_named(workbook, element['name'])}: {element['type']} is "
+                            "metadata a phone records in ODK; a poll records none, so it is skipped")
+        elif element["type"] == "note" and _row(element) is not None:
+            warnings.append(f"{_where(element)}: the note {element['name']!r} is skipped: a poll's form holds "
+                            "questions only (put its words in the hint of the question after it)")
         elif _row(element) is not None:
             yield element, around
+        elif (specify := _SPECIFY_RELEVANT.fullmatch(element.get("bind", {}).get("relevant", ""))) is not None:
+            yield {**element, "label": dict(SPECIFY_LABELS), "bind": {"relevant": f"selected(${{{specify['name']}}}, "
+                                                                                  "'other')"},
+                   "poll": {"row": str(_row_named(workbook, specify["name"]))}}, around
 
 
-def _question(element: dict[str, Any], around: tuple[str, ...], workbook: DefinitionData) -> tuple[dict, list[int]]:
+def _row_named(workbook: DefinitionData, name: str) -> int | None:
+    # The spreadsheet row of the survey row called `name` (for what pyxform gives without its row).
+    return next((index + 2 for index, row in enumerate(workbook.survey or []) if row and row.get("name") == name),
+                None)
+
+
+def _question(element: dict[str, Any], around: tuple[str, ...], workbook: DefinitionData,
+              dropped: dict[str, None]) -> tuple[dict, list[int]]:
     """One question of the definition, and the rows of its choices."""
     where = _where(element)
     kind = _kind(element, where, workbook)
     bind = element.get("bind", {})
-    question: dict[str, Any] = {"name": element["name"], "type": kind, "label": _texts(element.get("label"), where),
+    parameters = element.get("parameters") or {}
+    if parameters:
+        name = sorted(parameters)[0]
+        raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: a poll shows the choices in "
+                      "the order of the list, to everyone alike (remove the parameters cell)"
+                      if name == "randomize" else f"{where}: parameters {name} is not supported here")
+    label = _texts(element.get("label"), where, dropped)
+    if not label:
+        raise Invalid(f"{where}: the question has no label in Arabic, Kurdish or English (columns such as "
+                      "label::English (en))")
+    question: dict[str, Any] = {"name": element["name"], "type": kind, "label": label,
                                 "required": _required(bind.get("required"), where), **_poll_columns(element, where)}
     if element.get("hint"):
-        question["hint"] = _texts(element["hint"], where)
+        question["hint"] = _texts(element["hint"], where, dropped)
+        if not question["hint"]:
+            del question["hint"]
     asked_when = list(around)
     if bind.get("relevant"):
         asked_when.append(_condition(bind["relevant"], where))
@@ -272,12 +371,22 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
         _check_governorates(element["choices"], where)
         question["type"] = "governorate"
     elif kind in CHOICE_TYPES:
-        question["choices"] = [
-            {"code": choice["name"], "label": _texts(choice.get("label"), _where(choice, "choices"))}
-            for choice in element["choices"]
-        ]
+        question["choices"] = [{"code": choice["name"], "label": _choice_label(choice, dropped)}
+                               for choice in element["choices"]]
         return question, [_row(choice) for choice in element["choices"]]
     return question, []
+
+
+def _choice_label(choice: dict[str, Any], dropped: dict[str, None]) -> dict[str, str]:
+    # A choice's label; the "other" that or_other adds (no row of its own, "Other" in every language) in the poll's.
+    if _row(choice) is None and choice["name"] == "other":
+        return dict(OTHER_LABELS)
+    where = _where(choice, "choices")
+    label = _texts(choice.get("label"), where, dropped)
+    if not label:
+        raise Invalid(f"{where}: the choice {choice['name']!r} has no label in Arabic, Kurdish or English (an image "
+                      "alone cannot be read out by SMS)")
+    return label
 
 
 def _kind(element: dict[str, Any], where: str, workbook: DefinitionData) -> str:
@@ -318,8 +427,9 @@ def _where(element: dict[str, Any], sheet: str = "survey") -> str:
     return f"{sheet} sheet, row {_row(element)}"
 
 
-def _texts(value: str | dict[str, str] | None, where: str) -> dict[str, str]:
-    """A label or hint per poll language, from pyxform's text (one language) or dict (by language name)."""
+def _texts(value: str | dict[str, str] | None, where: str, dropped: dict[str, None]) -> dict[str, str]:
+    """A label or hint per poll language, from pyxform's text (one language) or dict (by language name); the names
+    of other languages, left out, are added to `dropped`."""
     if value is None:
         return {}
     by_name = value if isinstance(value, dict) else {"default": value}
@@ -327,8 +437,10 @@ def _texts(value: str | dict[str, str] | None, where: str) -> dict[str, str]:
     for name, text in by_name.items():
         code = PLAIN_LANGUAGE if name == "default" else _language_code(name)
         if code is None:
-            raise Invalid(f"{where}: the language {name!r} is not one of the poll's: Arabic (ar), Kurdish (ku), "
-                          "English (en)")
+            dropped[name] = None
+            continue
+        if not isinstance(text, str) or not text.strip():
+            continue
         if code in texts:
             raise Invalid(f"{where}: two texts in the language {code!r} (a plain column counts as "
                           "default_language, else English)")
@@ -339,7 +451,11 @@ def _texts(value: str | dict[str, str] | None, where: str) -> dict[str, str]:
 def _language_code(name: str) -> str | None:
     """"ar", "ku" or "en" for an XLSForm language such as "Arabic (ar)", "Sorani (ckb)" or "en"; None if not ours."""
     found = _LANGUAGE_IN_PARENTHESES.search(name)
-    return _LANGUAGE_CODES.get((found[1] if found else name.strip()).lower())
+    if found is not None:
+        code = found[1].lower().replace("_", "-").split("-")[0]
+        return _LANGUAGE_CODES.get(code) or _LANGUAGE_CODES.get(name[:found.start()].strip().lower())
+    written = name.strip().lower()
+    return _LANGUAGE_CODES.get(written) or _LANGUAGE_CODES.get(written.replace("_", "-").split("-")[0])
 
 
 def _required(value: str | None, where: str) -> bool:
@@ -379,19 +495,31 @@ def _condition(expression: str, where: str) -> str:
 
 
 def _range(constraint: str | None, where: str) -> tuple[int, int]:
-    """(min, max) of an integer's constraint `. >= MIN and . <= MAX`, in either order: the questionnaire needs both."""
-    if constraint is None:
-        raise Invalid(f"{where}: an integer question needs a range: add a constraint such as {RANGE_EXAMPLE}")
-    found = _RANGE.fullmatch(constraint.strip())
+    """(min, max) of an integer's constraint: bounds such as `. >= -20 and . <= 55` or `. <= 150`, joined by `and`.
+
+    A side left open is the widest a poll stores; `. > 2.5` is `. >= 3` for a whole number.
+    """
     low, high = questionnaire.INTEGER_RANGE
-    if found and any(len(found[n].lstrip("-")) > len(str(high)) for n in (2, 4)):
-        # Python refuses to read a number of thousands of digits; it is out of range anyway.
-        raise Invalid(f"{where}: min and max are whole numbers from {low} to {high}")
-    bounds = {found[1]: int(found[2]), found[3]: int(found[4])} if found else {}
-    if bounds.keys() != {">=", "<="}:
+    if constraint is None or not constraint.strip():
+        return low, high
+    parts = re.split(r"\s+and\s+", constraint.strip())
+    found = [_BOUND.fullmatch(part.strip()) for part in parts]
+    if not all(found) or len(found) > 2:
         raise Invalid(f"{where}: constraint {constraint!r} is not a range; an integer question takes one such as "
-                      f"{RANGE_EXAMPLE}")
-    return bounds[">="], bounds["<="]
+                      f"{RANGE_EXAMPLE}, or . <= 150")
+    minimum, maximum = low, high
+    for bound in found:
+        if len(bound[2].lstrip("-").split(".")[0]) > len(str(high)):
+            # Python refuses to read a number of thousands of digits; it is out of range anyway.
+            raise Invalid(f"{where}: min and max are whole numbers from {low} to {high}")
+        number = float(bound[2])
+        if not low <= number <= high:
+            raise Invalid(f"{where}: min and max are whole numbers from {low} to {high}")
+        if bound[1] in (">=", ">"):
+            minimum = max(minimum, math.floor(number) + 1 if bound[1] == ">" else math.ceil(number))
+        else:
+            maximum = min(maximum, math.ceil(number) - 1 if bound[1] == "<" else math.floor(number))
+    return minimum, maximum
 
 
 def _check_governorates(choices: list[dict[str, Any]], where: str) -> None:

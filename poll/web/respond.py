@@ -135,7 +135,9 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
             fields=_fields(link, language, questions) if template == "respond/form.html" else None,
             questions=questions,
             count=len(form_questions),
-            branching=any(question.relevant for question in form_questions),
+            branching=any(question.relevant or any("${" in text for text in question.label.values())
+                          for question in form_questions),  # the script shows conditions and piped answers
+            title=pick(ballot.title, language) if ballot.title else "",
             errors=errors,
             chosen=_chosen(link, submission, language) if outcome is Outcome.RECORDED else None,
             contact=pick(ballot.contact, language) if ballot.contact else "",
