@@ -338,14 +338,14 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
               dropped: dict[str, None]) -> tuple[dict, list[int]]:
     """One question of the definition, and the rows of its choices."""
     where = _where(element)
-    kind = _kind(element, where, workbook)
-    bind = element.get("bind", {})
     parameters = element.get("parameters") or {}
     if parameters:
         name = sorted(parameters)[0]
         raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: a poll shows the choices in "
                       "the order of the list, to everyone alike (remove the parameters cell)"
                       if name == "randomize" else f"{where}: parameters {name} is not supported here")
+    kind = _kind(element, where, workbook)
+    bind = element.get("bind", {})
     label = _texts(element.get("label"), where, dropped)
     if not label:
         raise Invalid(f"{where}: the question has no label in Arabic, Kurdish or English (columns such as "
