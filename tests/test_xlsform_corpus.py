@@ -132,7 +132,7 @@ CORPUS = [
      [*yes_no(), {"list_name": "c", "name": "a", "label::French (fr)": "A"},
       {"list_name": "c", "name": "b", "label": "B"}], [],
      "choices sheet, row 4: the choice 'a' has no label in Arabic, Kurdish or English"),
-    ("hint-and-required-words", [lead(hint="Choose one", required="TRUE()" if False else "true"),
+    ("hint-and-required-words", [lead(hint="Choose one", required="true"),
                                  {"type": "text", "name": "c", "label": "C?", "required": "no"}], yes_no(), [],
      {"names": ["approve", "c"]}),
 ]

@@ -420,5 +420,13 @@ def describe(shape: Shape, language: str) -> list[str]:
 
 
 def header(columns: list[Column]) -> list[str]:
-    return [column.name for column in columns]
+    """The columns' names, none twice: a question named like a fixed column (`weight`, `sex`) gets `_2`, so that
+    neither a CSV nor a JSON line loses one of the two."""
+    names: list[str] = []
+    for column in columns:
+        name, number = column.name, 2
+        while name in names:
+            name, number = f"{column.name}_{number}", number + 1
+        names.append(name)
+    return names
 
