@@ -102,3 +102,37 @@ def test_a_reminders_delivery_report_does_not_tell_who_answered(app, client, run
         public = client.get(f"/api/v1/polls/{world}/results").get_json()
         seen[world] = (bool(x_row[header.index("delivered_at")]), public["delivered"])
     assert seen["x-answered"] == seen["y-answered"]
+
+
+# Who answered, told by how many reminders were queued.
+#
+# `poll sms remind SLUG --after H` reminds the links whose last message is older than H hours and that were not
+# answered, prints how many and writes the number in the audit trail. An admin who sent one phone its invitation
+# an hour before everyone else (an audience of that phone alone, imported first) then asks for reminders after
+# one hour: the count is 1 or 0 as that phone has not answered or has.
+
+def test_a_narrow_reminder_run_does_not_count_whether_one_phone_answered(client, runner, session, make_poll,
+                                                                          make_links):
+    from datetime import timedelta
+
+    from poll.models import OutboxMessage
+
+    said = {}
+    for world, x_answers in (("x-answered", True), ("x-silent", False)):
+        poll = make_poll(world)
+        x_token = make_links(poll)[0]
+        assert runner.invoke(args=["sms", "queue", world]).exit_code == 0
+        assert runner.invoke(args=["dispatch", "--once"]).exit_code == 0
+        # X's invitation went out two hours before the others'.
+        invitation = fresh(session).scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(1)).one()
+        invitation.sent_at -= timedelta(hours=2)
+        session.commit()
+        others = make_links(poll, count=12)
+        assert runner.invoke(args=["sms", "queue", world]).exit_code == 0
+        assert runner.invoke(args=["dispatch", "--once"]).exit_code == 0
+        for number, token in enumerate(others[: 11 if x_answers else 12]):
+            assert client.post(f"/p/{token}", data={"option": "123"[number % 3]}).status_code == 201
+        if x_answers:
+            assert client.post(f"/p/{x_token}", data={"option": "2"}).status_code == 201
+        said[world] = runner.invoke(args=["sms", "remind", world, "--after", "1"]).output
+    assert said["x-answered"] == said["x-silent"]
