@@ -136,3 +136,58 @@ def test_a_narrow_reminder_run_does_not_count_whether_one_phone_answered(client,
             assert client.post(f"/p/{x_token}", data={"option": "2"}).status_code == 201
         said[world] = runner.invoke(args=["sms", "remind", world, "--after", "1"]).output
     assert said["x-answered"] == said["x-silent"]
+
+
+# The public budget: many first looks at once, HEAD among them, then a close and a reopening, spend no more
+# than the poll states.
+
+def test_many_concurrent_first_looks_and_a_reopening_spend_no_more_than_the_budget(app, client, session, make_poll,
+                                                                                  make_links):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    from poll.services import ledger, polls, publication
+
+    poll = make_poll("watched")
+    for number, token in enumerate(make_links(poll, count=40)):
+        assert client.post(f"/p/{token}", data={"option": "123"[number % 3]}).status_code == 201
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    statuses = []
+
+    def look(path: str, method: str) -> None:
+        request = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+                statuses.append(response.status)
+        except urllib.error.HTTPError as error:
+            statuses.append(error.code)
+
+    try:
+        lookers = [threading.Thread(target=look, args=(path, method))
+                   for path in ("/results/watched", "/api/v1/polls/watched/results", "/results/watched/methodology")
+                   for method in ("GET", "HEAD") for _ in range(4)]
+        for looker in lookers:
+            looker.start()
+        for looker in lookers:
+            looker.join()
+    finally:
+        server.shutdown()
+    assert set(statuses) <= {200, 503}, statuses
+    poll = polls.get_poll(fresh(session), "watched")
+    assert len(ledger.entries(session, poll, publication.PUBLIC_RELEASE)) == 1
+    # Closed (the final release), reopened, closed again: nothing more is released.
+    for change in (polls.close_poll, polls.open_poll, polls.close_poll):
+        change(session, poll)
+        session.commit()
+        app.config["PUBLIC_REFRESH_MINUTES"] = 0
+        assert client.get("/api/v1/polls/watched/results").status_code == 200
+        assert client.head("/results/watched").status_code == 200
+    entries = ledger.entries(fresh(session), poll, publication.PUBLIC_RELEASE)
+    assert len(entries) == poll.release_limit
+    assert sum(entry.epsilon for entry in entries) <= poll.epsilon_total + 1e-9
