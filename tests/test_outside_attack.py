@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import sqlalchemy as sa
 
 from poll.models import Recipient
@@ -191,3 +192,85 @@ def test_many_concurrent_first_looks_and_a_reopening_spend_no_more_than_the_budg
     entries = ledger.entries(fresh(session), poll, publication.PUBLIC_RELEASE)
     assert len(entries) == poll.release_limit
     assert sum(entry.epsilon for entry in entries) <= poll.epsilon_total + 1e-9
+
+
+# Exports at several moments, joined as an attacker who knew every respondent's row in each would: the defence
+# holds (no group of fewer than ten, or of one option). But the first export fixes the shape of every later one
+# for good: a viewer who exports early stops every operator from ever exporting the poll's answers again, however
+# many answer afterwards (and the refusal says the poll has too few answers).
+
+def answer_profiled(client, tokens, people, rng) -> None:
+    from tests.test_questionnaire import WHOLE_FORM
+
+    for token, (governorate, sex, age) in zip(tokens, people, strict=True):
+        form = WHOLE_FORM | {"option": str(rng.choice(["1", "2", "3"], p=[0.5, 0.3, 0.2])),
+                             "employment": str(rng.integers(1, 8)), "education": str(rng.integers(1, 6)),
+                             "governorate": governorate, "sex": sex, "age": str(age)}
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+
+
+@pytest.fixture
+def profiled(make_poll, make_links, rng):
+    """The article's whole form sent to 160 phones over six governorates, both sexes and every age."""
+    from poll import iraq
+
+    poll = make_poll("profiled")
+    governorates = ["IQ-BG", "IQ-BA", "IQ-NI", "IQ-DA", "IQ-AR", "IQ-MU"]
+    tokens, people = [], []
+    for _ in range(160):
+        person = (governorates[int(rng.integers(0, 6))], "MF"[int(rng.integers(0, 2))], int(rng.integers(18, 80)))
+        people.append(person)
+        tokens += make_links(poll, governorate=person[0], sex=person[1], age=person[2],
+                             age_band=iraq.age_band(person[2]))
+    return poll, tokens, people
+
+
+def viewer_client(app, runner, name: str = "watcher"):
+    runner.invoke(args=["operators", "create", name, "--role", "viewer"],
+                  env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+    viewer = app.test_client()
+    assert viewer.post("/login", data={"name": name, "password": "long enough password"}).status_code == 302
+    return viewer
+
+
+def test_exports_taken_as_answers_come_in_join_to_no_small_group(app, client, runner, session, profiled, rng):
+    import csv
+    import io
+
+    from poll.models import Answer, Option
+    from tests.attackers import linked_groups, narrowed
+
+    poll, tokens, people = profiled
+    viewer = viewer_client(app, runner)
+    exports, done = [], 0
+    for upto in (40, 45, 60, 81, 160):
+        answer_profiled(client, tokens[done:upto], people[done:upto], rng)
+        done = upto
+        for fmt in ("csv", "json"):
+            response = viewer.get(f"/api/v1/polls/profiled/answers.{fmt}")
+            if response.status_code == 200 and fmt == "csv":
+                exports.append(list(csv.DictReader(io.StringIO(response.get_data(as_text=True)))))
+    session.rollback()
+    truth = [{"option": code, "answered": hour.date().isoformat(), "channel": channel, "governorate": governorate or "",
+              "sex": sex or "", "age_band": age_band or "", "employment": values.get("employment"),
+              "education": values.get("education")}
+             for code, hour, channel, governorate, sex, age_band, values in session.execute(
+                 sa.select(Option.code, Answer.answered_hour, Answer.channel, Answer.governorate, Answer.sex,
+                           Answer.age_band, Answer.values).join(Option, Option.id == Answer.option_id))]
+    assert exports
+    groups = linked_groups(truth, exports)
+    assert groups and not [counts for counts in groups.values() if narrowed(counts)]
+
+
+def test_an_early_export_does_not_lock_every_later_export_out(app, client, runner, profiled, rng):
+    poll, tokens, people = profiled
+    viewer = viewer_client(app, runner)
+    answer_profiled(client, tokens[:40], people[:40], rng)
+    assert viewer.get("/api/v1/polls/profiled/answers.csv").status_code == 200
+    answer_profiled(client, tokens[40:], people[40:], rng)
+    later = app.test_client()
+    runner.invoke(args=["operators", "create", "analyst", "--role", "admin"],
+                  env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+    assert later.post("/login", data={"name": "analyst", "password": "long enough password"}).status_code == 302
+    response = later.get("/api/v1/polls/profiled/answers.csv")
+    assert response.status_code == 200, response.get_json()
