@@ -288,3 +288,43 @@ def test_an_sms_with_a_nul_byte_gets_a_reply_not_a_server_error(app, client, sen
     posted = client.post(f"/sms/kannel/mo?secret={SECRET}&id=nul-2", data="1\x00".encode(),
                          headers={"X-Kannel-From": sender})
     assert posted.status_code in (200, 400)
+
+
+# The demo-like simulated poll: every operator output joined. The links list (with phones and strata) against
+# the answers exports in CSV and JSON lines, and the linear-programming attacker on every breakdown the results
+# show (governorate, sex, age band, and the headline by each profile question's answer): the defence holds.
+
+def test_no_phone_of_the_demo_poll_is_named_by_every_operator_output_joined(app, client, runner, simulated):
+    from tests.attackers import Publication, narrowed, recovered_cells, reidentify
+
+    admin = app.test_client()
+    runner.invoke(args=["operators", "create", "spy", "--role", "admin"],
+                  env={"POLL_OPERATOR_PASSWORD": "long enough password"})
+    assert admin.post("/login", data={"name": "spy", "password": "long enough password"}).status_code == 302
+    import csv
+    import io
+
+    links = list(csv.DictReader(io.StringIO(admin.get("/api/v1/polls/sim/links.csv").get_data(as_text=True))))
+    assert links and "answered_on" not in links[0]
+    by_csv = list(csv.DictReader(io.StringIO(admin.get("/api/v1/polls/sim/answers.csv").get_data(as_text=True))))
+    by_json = [json.loads(line) for line in admin.get("/api/v1/polls/sim/answers.json").get_data(as_text=True)
+               .splitlines() if line.strip()]
+    assert len(by_csv) == len(by_json) > 500
+    for answers in (by_csv, [{key: "" if value is None else str(value) for key, value in row.items()}
+                             for row in by_json]):
+        named = {phone: groups for phone, groups in reidentify(links, answers).items()
+                 if any(narrowed(group) for group in groups)}
+        assert named == {}
+    document = json.loads(runner.invoke(args=["results", "sim", "--json"]).output)
+    codes = [option["code"] for option in document["options"]]
+    total = [option["count"] for option in document["options"]]
+    crossed = 0
+    for question in document["questions"]:
+        rows = question.get("options") if question["role"] != "headline" else None
+        if not rows or not any(row.get("headline") for row in rows):
+            continue
+        crossed += 1
+        cells = [None if row.get("headline") is None else
+                 [round(row["headline"][code] * row["count"]) for code in codes] for row in rows]
+        assert recovered_cells([Publication([*cells, None], total)]) == [], question["name"]
+    assert crossed >= 2  # employment and education at least
