@@ -328,3 +328,26 @@ def test_no_phone_of_the_demo_poll_is_named_by_every_operator_output_joined(app,
                  [round(row["headline"][code] * row["count"]) for code in codes] for row in rows]
         assert recovered_cells([Publication([*cells, None], total)]) == [], question["name"]
     assert crossed >= 2  # employment and education at least
+
+
+# Used or not, by a post the database would refuse: a post that reads as a whole answer is checked for a used
+# link before anything is written, so a value the database would choke on (a NUL byte in a text answer, a text
+# too long) must not be refused differently whether or not the link was used. The defence holds: texts are
+# cleaned and checked before the write.
+
+@pytest.mark.parametrize("text", ["why\x00not", "x" * 600, "\u202eevil", " "])
+def test_an_odd_text_answer_does_not_tell_a_used_link_from_an_unused_one(app, client, make_poll, make_links, text):
+    from poll.services import polls
+
+    questions = polls.builtin_definition()["questions"]
+    questions.insert(1, {"name": "why", "type": "text", "label": {"en": "Why?"}})
+    used, unused = make_links(make_poll("texts", questions=questions), count=2)
+    assert client.post(f"/p/{used}", data={"option": "1", "why": "because"}).status_code == 201
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    answers = [client.post(f"/p/{token}", data={"option": "9", "why": text}) for token in (used, unused)]
+    assert answers[0].status_code == answers[1].status_code == 400
+    assert (answers[0].get_data(as_text=True).replace(used, "T") == answers[1].get_data(as_text=True)
+            .replace(unused, "T"))
+    # With a readable headline: refused alike, or recorded through the unused link (only an answer tells).
+    whole = [client.post(f"/p/{token}", data={"option": "1", "why": text}).status_code for token in (used, unused)]
+    assert whole in ([400, 400], [409, 201])
