@@ -351,3 +351,47 @@ def test_an_odd_text_answer_does_not_tell_a_used_link_from_an_unused_one(app, cl
     # With a readable headline: refused alike, or recorded through the unused link (only an answer tells).
     whole = [client.post(f"/p/{token}", data={"option": "1", "why": text}).status_code for token in (used, unused)]
     assert whole in ([400, 400], [409, 201])
+
+
+# Used or not, by looking: GET and HEAD with odd query strings and each language, on the article's poll, its
+# two-step form and its split ballot (each way of asking), and posts that are not whole answers. The defence
+# holds: the same status, headers and page whether or not the link was used.
+
+@pytest.mark.parametrize("builtin", ["coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot"])
+def test_no_look_or_partial_post_tells_a_used_link_from_an_unused_one(app, client, session, make_links, builtin):
+    from poll.models import Link
+    from poll.services import polls
+
+    app.config["RATE_LIMIT_LINK_POSTS"] = "10000 per minute"
+    poll = polls.create_poll(session, polls.builtin_definition(builtin))
+    polls.open_poll(session, poll)
+    session.commit()
+    tokens = make_links(poll, count=60)
+    variants = dict(fresh(session).execute(sa.select(Link.token, Link.variant)).all())
+    used = []
+    for token in tokens[:30]:
+        form = {"support": "1", "option": "1", "_step": "1"} if variants[token] == "two-step" or builtin.endswith(
+            "two-step") else {"option": "1"}
+        assert client.post(f"/p/{token}", data=form).status_code == 201
+        used.append(token)
+
+    def seen(response, token: str) -> tuple:
+        headers = sorted((name, value) for name, value in response.headers.items() if name != "Date")
+        return response.status_code, response.get_data(as_text=True).replace(token, "T"), headers
+
+    for variant in sorted({variants[token] for token in tokens}, key=str):
+        pair = [next(t for t in group if variants[t] == variant) for group in (used, tokens[30:])]
+        spent = set()
+        for query in ("", "?lang=en", "?lang=ku", "?lang=xx", "?option=1", "?_step=2", "?lang=ar&lang=en"):
+            for method in ("GET", "HEAD"):
+                looks = [seen(client.open(f"/p/{token}{query}", method=method), token) for token in pair]
+                assert looks[0] == looks[1], (variant, query, method)
+        for form in ({}, {"option": "9"}, {"option": ["1", "2"]}, {"_step": "2"}, {"_step": ["1", "2"]},
+                     {"_step": "2", "option": "3"}, {"support": "2", "how_end": "9"}, {"option": "1", "age": "300"}):
+            posts = [seen(client.post(f"/p/{token}", data=form), token) for token in pair]
+            if posts[1][0] == 201:  # a whole answer after all: it was recorded, and only an answer tells
+                assert posts[0][0] == 409
+                spent.add(pair[1])
+                pair[1] = next(t for t in tokens[30:] if variants[t] == variant and t not in spent)
+                continue
+            assert posts[0] == posts[1], (variant, form)
