@@ -395,3 +395,39 @@ def test_no_look_or_partial_post_tells_a_used_link_from_an_unused_one(app, clien
                 pair[1] = next(t for t in tokens[30:] if variants[t] == variant and t not in spent)
                 continue
             assert posts[0] == posts[1], (variant, form)
+
+
+# Padding with simulated respondents.
+#
+# An admin simulates a poll (seeded: operators know the seed, and the same seed gives the same respondents and
+# answers) and then imports a real recipient into it and invites them. Every group now holds the simulated
+# answers, so the k=10 rule shows them; a twin poll simulated with the same seed shows the simulated answers on
+# their own, and subtracting one look of each from the other gives the real person's answer. No time passes
+# between the looks and nothing else need be known.
+
+def test_simulated_answers_do_not_pad_a_real_persons_answer_into_view(client, runner, session, make_poll, tmp_path):
+    from collections import Counter
+
+    from poll.models import Link
+    from tests.attackers import narrowed
+
+    make_poll("padded", status="draft")
+    make_poll("twin", status="draft")
+    simulation = ["--population", "3000", "--sample", "1500", "--seed", "4"]
+    for slug in ("padded", "twin"):
+        assert runner.invoke(args=["simulate", slug, *simulation]).exit_code == 0
+    audience = tmp_path / "real.csv"
+    audience.write_text("phone,governorate,sex,age\n+9647701112233,IQ-DA,F,35\n")
+    imported = runner.invoke(args=["audience", "import", "padded", str(audience)])
+    invited = runner.invoke(args=["invite", "padded"])
+    if imported.exit_code or invited.exit_code:
+        return  # refused: a simulated poll takes no real people
+    token = fresh(session).scalar(sa.select(Link.token).join(Recipient, Recipient.id == Link.recipient_id)
+                                  .where(Recipient.phone == "+9647701112233"))
+    assert client.post(f"/p/{token}", data={"option": "3"}).status_code == 201
+    padded, twin = (json.loads(runner.invoke(args=["results", slug, "--json"]).output) for slug in ("padded", "twin"))
+    if padded["withheld"]:
+        return
+    difference = Counter({mine["code"]: mine["count"] - theirs["count"]
+                          for mine, theirs in zip(padded["options"], twin["options"], strict=True)})
+    assert not narrowed(difference), f"the real answer, read off: {dict(difference)}"
