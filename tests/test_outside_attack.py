@@ -468,3 +468,65 @@ def test_answers_an_admin_gave_through_their_own_links_do_not_pad_a_target_into_
     shown = Counter({code: round(share * duhok.answered) for code, share in zip(codes, duhok.shares, strict=True)})
     shown.subtract(given)
     assert not narrowed(shown), f"the target's answer, read off: {dict(shown)}"
+
+
+# Hidden categories with their sizes: the dashboard's response-rate map gives every governorate's answers per
+# link to a tenth of a point beside how many links it had, so an operator knows how many answered in each hidden
+# category too. The linear-programming attacker given those row totals as well pins no hidden category to
+# fewer than ten answers or to one option: the defence holds.
+
+def bounds_with_row_totals(table, shown) -> list[tuple[int, list[tuple[int, int]]]]:
+    """Per hidden row: each option's integer bounds, from the shown rows, the column totals and every row's total."""
+    import math
+
+    import numpy as np
+    from scipy.optimize import linprog
+
+    hidden = [row for row in range(len(table)) if not shown[row]]
+    options = table.shape[1]
+    size = len(hidden) * options
+    equalities, values = [], []
+    rest = table[hidden].sum(axis=0)
+    for option in range(options):
+        row = np.zeros(size)
+        row[[h * options + option for h in range(len(hidden))]] = 1
+        equalities.append(row)
+        values.append(rest[option])
+    for h, category in enumerate(hidden):
+        row = np.zeros(size)
+        row[h * options:(h + 1) * options] = 1
+        equalities.append(row)
+        values.append(table[category].sum())
+    a_eq, b_eq = np.array(equalities), np.array(values, dtype=float)
+    found = []
+    for h, category in enumerate(hidden):
+        ranges = []
+        for option in range(options):
+            objective = np.zeros(size)
+            objective[h * options + option] = 1
+            low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs").fun
+            high = -linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs").fun
+            ranges.append((math.ceil(low - 1e-6), math.floor(high + 1e-6)))
+        found.append((category, ranges))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_hidden_categories_sizes_do_not_let_their_answers_be_solved(seed):
+    import numpy as np
+
+    from poll.stats import disclosure
+
+    rng = np.random.default_rng(7000 + seed)
+    table = np.array([rng.multinomial(int(rng.choice([0, 1, 3, 8, 12, 40])), rng.dirichlet([0.5] * 3))
+                      for _ in range(int(rng.integers(2, 9)))])
+    shown = disclosure.protect(table)
+    if not disclosure.is_safe(table.sum(axis=0)):
+        return
+    for category, ranges in bounds_with_row_totals(table, shown):
+        if table[category].sum() == 0:
+            continue
+        possible = [option for option, (_low, high) in enumerate(ranges) if high > 0]
+        assert len(possible) >= 2, (table.tolist(), category, ranges)
+        if all(low == high for low, high in ranges):
+            assert sum(low for low, _ in ranges) >= 10, (table.tolist(), category, ranges)
