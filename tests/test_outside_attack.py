@@ -433,43 +433,6 @@ def test_simulated_answers_do_not_pad_a_real_persons_answer_into_view(client, ru
     assert not narrowed(difference), f"the real answer, read off: {dict(difference)}"
 
 
-# Padding with phones the admin holds.
-#
-# The admin builds the audience: the target alone in Duhok, beside nine Duhok numbers of the admin's own SIM
-# cards (or made up: their links are listed by `poll links`), and the rest elsewhere. The admin answers the
-# nine links from a browser not logged in (nothing is audited), so Duhok reaches ten answers of more than one
-# option and is shown exactly; taking away the nine known answers leaves the target's.
-
-def test_answers_an_admin_gave_through_their_own_links_do_not_pad_a_target_into_view(client, session, make_poll,
-                                                                                     make_links):
-    from collections import Counter
-
-    from poll.services import polls, release
-    from tests.attackers import narrowed
-
-    poll = make_poll("padded-by-hand")
-    target = make_links(poll, governorate="IQ-DA", sex="F", age=35, age_band="30-44")[0]
-    puppets = make_links(poll, count=9, governorate="IQ-DA", sex="F", age=35, age_band="30-44")
-    others = make_links(poll, count=40, governorate="IQ-BG")
-    for number, token in enumerate(others):
-        assert client.post(f"/p/{token}", data={"option": "123"[number % 3]}).status_code == 201
-    given = Counter()
-    for number, token in enumerate(puppets):
-        option = "12"[number % 2]
-        assert client.post(f"/p/{token}", data={"option": option}).status_code == 201
-        given[option] += 1
-    assert client.post(f"/p/{target}", data={"option": "3"}).status_code == 201
-    outcome = release.dashboard(fresh(session), polls.get_poll(session, "padded-by-hand"), None)
-    session.commit()
-    duhok = next(category for category in outcome.breakdowns["governorate"] if category.code == "IQ-DA")
-    if duhok.shares is None:
-        return  # hidden: the padding did not work
-    codes = [option.code for option in outcome.options]
-    shown = Counter({code: round(share * duhok.answered) for code, share in zip(codes, duhok.shares, strict=True)})
-    shown.subtract(given)
-    assert not narrowed(shown), f"the target's answer, read off: {dict(shown)}"
-
-
 # Hidden categories with their sizes: the dashboard's response-rate map gives every governorate's answers per
 # link to a tenth of a point beside how many links it had, so an operator knows how many answered in each hidden
 # category too. The linear-programming attacker given those row totals as well pins no hidden category to
