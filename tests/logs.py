@@ -25,7 +25,8 @@ from pathlib import Path
 # Arabic-Indic (Arabic) and extended Arabic-Indic (Persian, Kurdish) digits, read as ASCII ones.
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _GAP = r"[ \-]?"  # "0770 123 4567", "0770-123-4567"
-PHONE = re.compile(rf"(?<![0-9A-Za-z])(?:(?:\+|00)?964|0){_GAP}7(?:{_GAP}\d){{9}}(?![0-9A-Za-z])")
+# The country or trunk prefix may be left out: "770 123 4567" is a number too.
+PHONE = re.compile(rf"(?<![0-9A-Za-z.])(?:(?:(?:\+|00)?964|0){_GAP})?7(?:{_GAP}\d){{9}}(?![0-9A-Za-z])")
 LINK = re.compile(r"/p/[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
 WORD = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])")
 

@@ -289,7 +289,12 @@ def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> Sha
                for name in (*iraq.STRATA, *(q.name for q in quasi if q.name.startswith(question_results.CROSSING)),
                             *([results.VARIANT] if poll.experiment is not None else []))}
     weights = results.cell_weights(session, poll)
+    exported = ledger.entries(session, poll, EXPORT_KIND)
     cells: dict[tuple, np.ndarray] = {}
+    # Per earlier export, the answers it held (kept in the ledger by combination): only those can be matched.
+    held: list[dict[tuple, np.ndarray]] = [
+        {tuple(key): np.array(counts, dtype=np.int64) for key, counts in entry.detail.get("held", [])}
+        for entry in exported]
     weighed: dict[tuple, list[float]] = {}  # per combination: sum of weights, rows weighed
     days: set[str] = set()
     for option_id, governorate, sex, age_band, hour, channel, values, variant in session.execute(
@@ -310,8 +315,9 @@ def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> Sha
     period = f"{min(days)}/{max(days)}" if days else ""
     widths = {q.name: band_widths(q.question) for q in quasi if q.name.startswith(NUMBER)}
     hierarchies = [_hierarchy(q, visible, widths, period) for q in quasi]
-    earlier = [tuple(int(entry.detail.get("levels", {}).get(h.name, h.depth)) for h in hierarchies)
-               for entry in ledger.entries(session, poll, EXPORT_KIND)]
+    combinations = list(cells)
+    earlier = [_as_shown_then(entry, rows_held, quasi, hierarchies, combinations, len(options))
+               for entry, rows_held in zip(exported, held, strict=True)]
     # No row is withheld on its own: the export's sums must agree with the breakdowns.
     generalisation = disclosure.generalise(cells, hierarchies, max_withheld=0, keep=(results.VARIANT,),
                                            earlier=earlier)
@@ -325,6 +331,7 @@ def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> Sha
         "levels": {h.name: level for h, level in zip(hierarchies, generalisation.levels, strict=True)},
         "shown": {name: codes for name, codes in visible.items()},
         "widths": {name: list(w) for name, w in widths.items()},
+        "held": [[list(key), counts.tolist()] for key, counts in cells.items()],
     })
     group_totals: dict[tuple, list[float]] = {}
     for key, (weight_sum, weighed_rows) in weighed.items():
@@ -335,6 +342,22 @@ def anonymised_shape(session: so.Session, poll: Poll, audience: str = "") -> Sha
     labels = {q.name: _label_of(q) for q in quasi}
     return Shape(generalisation, tuple(q.question.name for q in quasi if q.name.startswith(question_results.CROSSING)),
                  group_weights, quasi, widths, labels)
+
+
+def _as_shown_then(entry, rows_held: dict[tuple, np.ndarray], quasi, hierarchies, combinations: list[tuple],
+                   width: int) -> disclosure.Shown:
+    # An earlier export as it was: the rows it held, and each combination's group under the categories, bands and
+    # levels it showed then (its shown sets were smaller: what it called "other" may be shown by name now).
+    detail = entry.detail
+    levels = tuple(int(detail.get("levels", {}).get(h.name, h.depth)) for h in hierarchies)
+    then = [_hierarchy(q, detail.get("shown", {}), {name: tuple(w) for name, w in detail.get("widths", {}).items()},
+                       "") if q.name in detail.get("shown", {}) or q.name in detail.get("widths", {}) else h
+            for q, h in zip(quasi, hierarchies, strict=True)]
+    labels = [tuple(h.at(level, value) for h, level, value in zip(then, levels, c, strict=True)) for c in combinations]
+    index = {label: n for n, label in enumerate(dict.fromkeys(labels))}
+    held = np.array([rows_held.get(c, np.zeros(width, dtype=np.int64)) for c in combinations]) if "held" in detail \
+        else None
+    return disclosure.Shown(levels, held, np.array([index[label] for label in labels], dtype=np.int64))
 
 
 def _hierarchy(quasi: QuasiIdentifier, visible: dict[str, list[str]], widths: dict[str, tuple[int, ...]],

@@ -54,6 +54,11 @@ def import_csv(session: so.Session, poll: Poll, stream: IO[bytes], *, batch_size
     UTF-8) raises Invalid; the caller's rollback then leaves nothing written.
     """
     audience = audience_of(session, poll)
+    if session.scalar(sa.select(sa.exists().where(Recipient.audience_id == audience.id, Recipient.is_simulated))):
+        # Simulated answers are rebuilt by anyone who has the seed: beside them a real person's answer would be
+        # shown in groups that hold no one else real, and read off by subtraction.
+        raise Invalid(f"poll {poll.slug}'s audience is simulated: real recipients cannot join it. Create a poll "
+                      "of its own for them (or clear the simulation with poll simulate --reset)")
     before = audience_size(session, poll)
     report = ImportReport()
     lines = _lines(stream)

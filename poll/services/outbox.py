@@ -130,7 +130,8 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
 
 def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,
                     now: datetime, sender: str) -> int:
-    """Queue a reminder to each link sent at least `after` ago and not answered, up to `max_reminders` each.
+    """Queue a reminder to each link sent at least `after` ago and not answered (in an anonymous poll, to every
+    real recipient's link, answered or not), up to `max_reminders` each.
 
     The n-th reminder waits `after` from the previous message; opted-out
     numbers and closed polls get none. Returns how many were queued.
@@ -158,7 +159,10 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
         .join(previous, previous.c.link_id == Link.id)
         .where(
             Link.poll_id == poll.id,
-            Link.answered_on.is_(None),
+            # In an anonymous poll a real person is reminded whether or not they answered: a reminder sent only
+            # to those who had not (its count, its outbox row, its delivery report) would tell who had.
+            sa.or_(Link.answered_on.is_(None), ~Recipient.is_simulated) if poll.is_anonymous
+            else Link.answered_on.is_(None),
             previous.c.last_sent_at <= now - after,
             previous.c.sent <= max_reminders,
             ~pending.exists(),

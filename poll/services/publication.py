@@ -175,7 +175,7 @@ def _base(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
 
 
 def _funnel(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
-    cases = results.dispositions(counts, tallies.stopped_unopened(session, poll))
+    cases = results.dispositions(counts, results.stops_counted(session, poll))
     # Partial responses are counted with the completes: when only some answers are followed by more
     # questions, the partials would tell the first answer of the few still answering by SMS.
     folded = dataclasses.replace(cases, complete=cases.complete + cases.partial, partial=0)

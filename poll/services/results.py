@@ -216,7 +216,7 @@ def poll_results(
     if poll.experiment:
         results.experiment = experiment_figures(poll, counts, tables[VARIANT], masks[VARIANT])
     results.strata_sources = strata_sources(poll, counts)
-    results.dispositions = dispositions(counts, tallies.stopped_unopened(session, poll))
+    results.dispositions = dispositions(counts, stops_counted(session, poll))
     results.timeline = _timeline(session, poll) if with_timeline else []
     results.montecarlo = latest_montecarlo(session, poll)
     return results
@@ -367,6 +367,17 @@ def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[
             entry["differences"] = differences
         figures.append(entry)
     return {"reference": experiment.variants[0].name, "variants": figures, "note": EXPERIMENT_DESCRIPTION}
+
+
+def stops_counted(session: so.Session, poll: Poll) -> int:
+    """The STOPs of links not opened that the dispositions count as refusals: none in an anonymous poll.
+
+    An operator can learn that a phone sent STOP (its later invitations are
+    never sent); were that STOP a refusal only while its link is unanswered,
+    the rates would tell whether that phone answered. In an anonymous poll
+    a STOP therefore leaves its link's disposition as it was.
+    """
+    return 0 if poll.is_anonymous else tallies.stopped_unopened(session, poll)
 
 
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:

@@ -174,9 +174,20 @@ def combined(levels: Sequence[int], earlier: Sequence[Sequence[int]]) -> tuple[i
     return tuple(min([level, *(before[i] for before in earlier)]) for i, level in enumerate(levels))
 
 
+@dataclass(frozen=True)
+class Shown:
+    """An earlier export, as `generalise` weighs a new one against it: its levels; the answers it held, per
+    combination of the new cells (None: all of them); and the group each combination was shown in (None: as the
+    levels make them with today's hierarchies)."""
+
+    levels: tuple[int, ...]
+    held: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+
 def generalise(
     cells: Mapping[tuple, np.ndarray], hierarchies: Sequence[Hierarchy], k: int = MIN_GROUP,
-    max_withheld: float = 0.05, keep: Sequence[str] = (), earlier: Sequence[Sequence[int]] = (),
+    max_withheld: float = 0.05, keep: Sequence[str] = (), earlier: Sequence = (),
 ) -> Generalisation | None:
     """The least lossy way to show rows so that every shown combination is a safe group; None if even withholding all is not.
 
@@ -187,10 +198,14 @@ def generalise(
     withheld (all values WITHHELD), at most `max_withheld` of them, and the
     withheld rows together must be a safe group.
 
-    `earlier` holds the levels of the exports made before (per hierarchy, in
-    order): a choice is taken only if, combined with all of them
-    (`combined`), every group is a safe group of today's answers, so no
-    export joined with earlier ones, row by row, narrows anyone's answer.
+    `earlier` holds the exports made before, oldest first: each one's levels
+    (per hierarchy, in order), or (levels, counts) where counts are, per
+    combination in `cells`' order, the answers that export held. A choice
+    is taken only if, for each earlier export, the rows it held are safe
+    groups when shown at the finest level that export and every later one
+    showed them (`combined`), so no export joined with earlier ones, row by
+    row, narrows anyone's answer. Rows that came after an export cannot be
+    matched with it, so they do not hold a new export back.
 
     Among the choices left, the one that withholds the fewest of the
     hierarchies named in `keep` (what the table is for, e.g. a split
@@ -222,8 +237,8 @@ def generalise(
         whole = lost[i][0]
         lost[i] = [hierarchy.weight * (1 - kept / whole) if whole > 0 else 0.0 for kept in lost[i]]
 
-    def grouped(levels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        # Each combination's group, and each group's counts per option.
+    def grouped(levels: Sequence[int], of: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        # Each combination's group, and each group's counts per option (of `of`'s rows, by default all).
         ids = np.zeros(len(combinations), dtype=np.int64)
         for i, level in enumerate(levels):
             ids = ids * len(names[i][level]) + codes[i][level]
@@ -232,11 +247,32 @@ def generalise(
         _, ids = np.unique(ids, return_inverse=True)
         ids = ids.reshape(-1)
         groups = np.zeros((int(ids.max()) + 1 if len(ids) else 0, counts.shape[1]), dtype=np.int64)
-        np.add.at(groups, ids, counts)
+        np.add.at(groups, ids, counts if of is None else of)
         return ids, groups
 
     def unsafe_of(groups: np.ndarray) -> np.ndarray:
         return (groups.sum(axis=1) < k) | (np.count_nonzero(groups, axis=1) < 2)
+
+    # Each earlier export: its levels, and optionally the rows it held and each combination's group in it.
+    before = [entry if isinstance(entry, Shown) else Shown(tuple(entry)) for entry in earlier]
+
+    def joins_safely(levels: Sequence[int]) -> bool:
+        # The rows each earlier export held, grouped by what it and every later export showed of them together.
+        for n, entry in enumerate(before):
+            later = before[n:]
+            if all(e.groups is None for e in later):
+                groups = grouped(combined(levels, [e.levels for e in later]), entry.held)[1]
+            else:
+                ids = grouped(levels)[0]
+                for e in later:
+                    other = e.groups if e.groups is not None else grouped(e.levels)[0]
+                    _, ids = np.unique(np.stack([ids, other], axis=1), axis=0, return_inverse=True)
+                    ids = ids.reshape(-1)
+                groups = np.zeros((int(ids.max()) + 1 if len(ids) else 0, counts.shape[1]), dtype=np.int64)
+                np.add.at(groups, ids, counts if entry.held is None else entry.held)
+            if (unsafe_of(groups) & (groups.sum(axis=1) > 0)).any():
+                return False
+        return True
 
     kept = [i for i, h in enumerate(hierarchies) if h.name in keep]
     candidates = sorted(itertools.product(*(range(h.depth + 1) for h in hierarchies)), key=sum)
@@ -250,7 +286,7 @@ def generalise(
             continue
         if not max_withheld and any(all(a <= b for a, b in zip(levels, bad, strict=True)) for bad in infeasible):
             continue
-        if earlier and unsafe_of(grouped(combined(levels, earlier))[1]).any():
+        if before and not joins_safely(levels):
             infeasible.append(levels)
             continue
         ids, groups = grouped(levels)

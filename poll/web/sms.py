@@ -69,6 +69,8 @@ def kannel_mo_posted():
 
 def _inbound(sender: str, text: str, gateway_id: str):
     """Handle one SMS from `sender` however it came, and answer with the reply SMS."""
+    # A NUL byte means nothing in an SMS, and PostgreSQL refuses to store one: it is dropped, not a 500.
+    sender, text, gateway_id = (value.replace("\x00", "") for value in (sender, text, gateway_id))
     sender, gateway_id = sender.strip(), gateway_id.strip()
     if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
         return "bad request: from, id and text are required\n", 400, PLAIN
