@@ -12,6 +12,7 @@ import pyreadstat
 import pytest
 
 from poll.services import stat_files
+from tests.helpers import require
 from tests.test_questionnaire import HEADLINE
 
 
@@ -33,7 +34,8 @@ def read_everywhere(path: Path) -> pd.DataFrame:
         return frame
     frame, _meta = pyreadstat.read_sav(str(path))
     pspp = shutil.which("pspp")
-    if pspp is not None:
+    require("GNU PSPP", pspp is not None, "apt-get install pspp")
+    if pspp is not None:  # GNU PSPP reads the file as an independent SPSS implementation
         script = path.with_suffix(".sps")
         listing = path.with_suffix(".txt")
         script.write_text(f"GET FILE='{path}'.\nDISPLAY DICTIONARY.\nDESCRIPTIVES /VARIABLES=ALL.\n")
