@@ -48,14 +48,8 @@ def gunicorn(
     # The access log holds at least the health check that wait_until_serving makes.
     access_log = logs.register(access_log, at_least=1) if access_log else logs.path("gunicorn-access", at_least=1)
     command[-1:-1] = ["--access-logfile", str(access_log), "--error-logfile", str(logs.path("gunicorn-error"))]
-    with logs.path("gunicorn-output").open("ab") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_until_serving(url, process)
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    with _serving(command, env, logs.path("gunicorn-output"), url):
+        yield url
 
 
 @contextlib.contextmanager
@@ -66,11 +60,18 @@ def poll_serve(database_url: str, *, env: dict[str, str] | None = None) -> Itera
     env = os.environ | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret",
                         "POLL_BASE_URL": url} | (env or {})
     command = [sys.executable, "-m", "poll.cli", "serve", "--port", str(port)]
-    with logs.path("poll-serve", at_least=1).open("ab") as output:
+    with _serving(command, env, logs.path("poll-serve", at_least=1), url):
+        yield url
+
+
+@contextlib.contextmanager
+def _serving(command: list[str], env: dict[str, str], output_log, url: str) -> Iterator[None]:
+    # The server process with its output kept in `output_log`, until the block ends.
+    with output_log.open("ab") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_until_serving(url, process)
-            yield url
+            yield
         finally:
             process.terminate()
             process.wait(timeout=30)
