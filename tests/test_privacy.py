@@ -10,8 +10,10 @@ import pytest
 
 from poll import iraq
 from poll.models import Release, utcnow
-from poll.services import ledger, polls, publication, release
+from poll.services import ledger, noisy_figures, polls, publication, release
+from poll.services.polls import questions_of
 from poll.stats import privacy
+from poll.vocabulary import QuestionType
 from tests.helpers import fresh
 
 AGES = {"18-29": 20, "30-44": 35, "45-59": 50, "60+": 70}
@@ -149,3 +151,32 @@ def test_operator_views_are_counted_in_the_ledger(client, session, login, simula
     (view,) = ledger.entries(session, poll, release.DASHBOARD)
     assert view.audience == "vera" and view.times == 2
     assert session.query(Release).filter_by(kind=release.DASHBOARD).count() == 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_whole_set_of_public_shares_sums_to_exactly_one(session, make_poll, seed):
+    # Noise of any draw: the headline's, each breakdown's and each single-choice question's shares are rounded
+    # together (largest remainder), so bars shown side by side sum to 100%.
+    poll = make_poll(f"sums-{seed}")
+    rng = np.random.default_rng(seed)
+    options = len(poll.options)
+    noisy = {noisy_figures.OPTIONS: privacy.NoisyTable(rng.integers(-3, 400, options), 2.0, 0.1)}
+    for stratum in iraq.STRATA:
+        shape = (len(iraq.categories(stratum)) + 1, options)
+        noisy[stratum] = privacy.NoisyTable(rng.integers(-3, 120, shape), 2.0, 0.1)
+    single = [q for q in questions_of(poll) if not q.is_headline and q.type == QuestionType.SELECT_ONE]
+    for question in single:
+        noisy[noisy_figures.question_key(question)] = privacy.NoisyTable(
+            rng.integers(-3, 300, len(question.choices)), 2.0, 0.1)
+    figures = noisy_figures.document(poll, noisy, None, {})
+    whole_sets = [[option["share"] for option in figures["options"]]]
+    if figures["options"][0]["weighted_share"] is not None:
+        whole_sets.append([option["weighted_share"] for option in figures["options"]])
+    whole_sets += [list(category["shares"].values()) for categories in figures["breakdowns"].values()
+                   for category in categories if category["shares"]]
+    whole_sets += [[option["share"] for option in question["options"]] for question in figures["questions"]
+                   if question["name"] in {q.name for q in single} and question["answered"]]
+    assert len(whole_sets) > 3
+    for shares in whole_sets:
+        assert round(sum(shares) * 1000) == 1000, shares
+        assert all(round(share, 3) == share for share in shares)

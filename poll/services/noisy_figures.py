@@ -29,6 +29,7 @@ from poll.questionnaire import Question, asked_under
 from poll.services import question_results, results
 from poll.services.polls import experiment_of, questions_of
 from poll.stats import disclosure, privacy, weighting
+from poll.stats.proportions import rounded_percentages
 from poll.vocabulary import QuestionType
 
 # Relative shares of a release's budget: the headline's answers on their own, then each stratum by answer (the
@@ -80,6 +81,7 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
     totals, total_variance = privacy.combined_totals([noisy[name] for name in (OPTIONS, *iraq.STRATA)])
     option_counts = np.clip(np.rint(totals), 0, None).astype(int)
     answered = int(option_counts.sum())
+    option_shares = _round_shares(option_counts)
     share_sd = math.sqrt(float(total_variance.max())) / answered if answered else math.inf
     withheld = answered < disclosure.MIN_GROUP or share_sd > READABLE_SD
     out = {
@@ -88,10 +90,10 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
         "options": [
             {"code": option.code, "label": option.label.get("en") or next(iter(option.label.values())),
              "labels": dict(option.label), "count": None if withheld else int(count),
-             "share": None if withheld else _round(count / answered), "ci95": None,
-             "raw_share": None if withheld else _round(count / answered),
+             "share": None if withheld else share, "ci95": None,
+             "raw_share": None if withheld else share,
              "weighted_share": None, "weighted_ci95": None, "true_share": None}
-            for option, count in zip(options, option_counts, strict=True)
+            for option, count, share in zip(options, option_counts, option_shares, strict=True)
         ],
         "breakdowns": {stratum: _breakdown(stratum, noisy[stratum], codes, counts) for stratum in iraq.STRATA},
         "notes": [],
@@ -102,8 +104,8 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
             out["notes"].append(results.NOTE_NO_WEIGHTING)
         else:
             shares, intervals, w = weighted
-            for option, share, interval in zip(out["options"], shares, intervals, strict=True):
-                option["weighted_share"], option["weighted_ci95"] = _round(share), [_round(v) for v in interval]
+            for option, share, interval in zip(out["options"], _round_shares(shares), intervals, strict=True):
+                option["weighted_share"], option["weighted_ci95"] = share, [_round(v) for v in interval]
             out["weighting"] = w
     else:
         out["notes"].append(NOTE_TOO_NOISY)
@@ -122,6 +124,14 @@ NOTE_TOO_NOISY = ("Too few answers for the public figures: with the noise that p
 def _round(value: float) -> float:
     # Public figures carry no more digits than their noise and sampling could support.
     return round(float(value), 3)
+
+
+def _round_shares(amounts) -> list[float]:
+    # The shares of a whole, each to 0.1 point, rounded by largest remainder so that they still sum to 1.
+    total = float(sum(amounts))
+    if total <= 0:
+        return [0.0 for _ in amounts]
+    return [round(percent / 100, 3) for percent in rounded_percentages([float(v) / total for v in amounts], 1)]
 
 
 def _rng(noisy: dict[str, privacy.NoisyTable]) -> np.random.Generator:
@@ -144,7 +154,7 @@ def _breakdown(stratum: str, table: privacy.NoisyTable, codes: list[str], counts
         invited = counts.get(f"invited:{stratum}:{code}", 0)
         categories.append({"code": code, "invited": invited, "answered": int(round(answered)) if shown else None,
                            "response_rate": round(answered / invited, 3) if shown and invited else None,
-                           "shares": dict(zip(codes, (_round(v / answered) for v in row), strict=True))
+                           "shares": dict(zip(codes, _round_shares(row), strict=True))
                            if shown else None, "suppressed": not shown})
     return categories
 
@@ -251,12 +261,16 @@ def _questions(poll: Poll, noisy: dict[str, privacy.NoisyTable], out: dict) -> l
         else:
             answered = float(counts.sum())
         shown = _readable(answered, table.variance)
+        if question.type == QuestionType.SELECT_MULTIPLE:  # each choice's share of those who answered, alone
+            shares = [_round(min(count / answered, 1.0)) if answered else 0.0 for count in counts]
+        else:
+            shares = _round_shares(counts)
         base["answered"] = int(round(answered)) if shown else None
         base["options"] = [
             {"code": choice.code, "label": choice.label.get("en") or next(iter(choice.label.values())),
              "labels": dict(choice.label), "suppressed": not shown, "count": int(round(count)) if shown else None,
-             "share": _round(min(count / answered, 1.0)) if shown else None, "ci95": None, "headline": None}
-            for choice, count in zip(question.choices, counts, strict=True)
+             "share": share if shown else None, "ci95": None, "headline": None}
+            for choice, count, share in zip(question.choices, counts, shares, strict=True)
         ]
         figures.append(base)
     return figures
@@ -279,8 +293,8 @@ def _experiment(poll: Poll, table: privacy.NoisyTable, codes: list[str], counts:
                  "answered": int(round(n)) if shown else None, "suppressed": not shown, "options": None,
                  "differences": None}
         if shown:
-            entry["options"] = [{"code": code, "count": int(round(count)), "share": _round(count / n), "ci95": None}
-                                for code, count in zip(codes, row, strict=True)]
+            entry["options"] = [{"code": code, "count": int(round(count)), "share": share, "ci95": None}
+                                for code, count, share in zip(codes, row, _round_shares(row), strict=True)]
         if position and shown and _readable(reference_n, table.variance):
             differences = []
             for code, count, base in zip(codes, row, reference, strict=True):
