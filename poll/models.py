@@ -409,7 +409,8 @@ class AuditEvent(Base):
 
     operator: so.Mapped[Operator | None] = so.relationship()
 
-    __table_args__ = (sa.Index("ix_audit_events_occurred_at", "occurred_at"),)
+    __table_args__ = (sa.Index("ix_audit_events_occurred_at", "occurred_at"),
+                      sa.Index("ix_audit_events_subject_action", "subject", "action"))
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.action} {self.subject}>"

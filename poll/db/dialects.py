@@ -106,6 +106,8 @@ class SQLite:
     """The embedded database: one writer at a time, statements cost no round trip."""
 
     name = "sqlite"
+    # A join whose tables are read in the order written: SQLite keeps the left table of a CROSS JOIN outside.
+    JOIN_IN_ORDER = "CROSS JOIN"
 
     @staticmethod
     def insert(table: sa.Table) -> sa.Insert:
@@ -222,6 +224,8 @@ class PostgreSQL:
     """The scale path: many writers, and a round trip to the server for every statement."""
 
     name = "postgresql"
+    # PostgreSQL's planner orders joins from its statistics (a CROSS JOIN takes no ON here).
+    JOIN_IN_ORDER = "JOIN"
 
     @staticmethod
     def insert(table: sa.Table) -> sa.Insert:
