@@ -27,7 +27,7 @@ BUILTIN = "coalition-2024"
 BUILTINS = ("coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot")
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
              "sms_sender", "yes_no", "contact", "experiment", "title", "version"}
-SMS_PLACEHOLDERS = {"link", "question", "sender"}
+SMS_PLACEHOLDERS = {"link", "options", "question", "sender"}
 _PLACEHOLDER_NAMES = ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
 
 
