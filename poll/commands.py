@@ -36,6 +36,7 @@ from poll.services import (
     outbox,
     polls,
     release,
+    retention,
     simulation,
 )
 from poll.services.release import csv_chunks, json_lines
@@ -199,6 +200,27 @@ def polls_close(session, slug: str) -> None:
     poll = polls.close_poll(session, polls.get_poll(session, slug))
     audit.record(session, "poll-closed", poll.slug, detail={"via": "cli"})
     click.echo(f"{poll.slug} is closed")
+
+
+@polls_group.command("purge")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask: destroy them.")
+@unit_of_work
+def polls_purge(session, slug: str, yes: bool) -> None:
+    """Destroy the contact data of closed poll SLUG's recipients: numbers, links, outbox texts (irreversible).
+
+    Answers, tallies and results stay as they are. The dispatcher does this by
+    itself POLL_RETENTION_DAYS after a poll closes (or the poll's own
+    retention_days). Audited.
+    """
+    poll = polls.get_poll(session, slug)
+    if poll.phase(utcnow()) != "closed":
+        raise click.ClickException(f"poll {slug} is not closed: close it first (`poll polls close {slug}`)")
+    if not yes:
+        click.confirm(f"Destroy every phone number, link and SMS text of poll {slug}'s recipients? "
+                      "This cannot be undone", abort=True)
+    purged = retention.purge(session, poll, now=utcnow(), via="cli")
+    click.echo(f"poll {slug}: {purged.summary()}; answers and results are kept")
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -672,6 +694,7 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
         max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
         dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+        retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:
@@ -680,6 +703,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         raise click.ClickException(_database_problem(exc)) from None
     except KeyboardInterrupt:
         return
+    if report.purged:
+        click.echo(f"contact data destroyed (retention): {', '.join(report.purged)}")
     click.echo(f"{report.handed:,} messages handed to the {gateway.name} gateway; outbox: "
                + ", ".join(f"{state} {count:,}" for state, count in sorted(report.counts.items())))
     if report.unavailable:

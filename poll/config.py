@@ -41,6 +41,9 @@ DEFAULTS: dict[str, object] = {
     "SMS_LEASE_SECONDS": 30,
     "SMS_GIVE_UP_HOURS": 24,
     "SMS_MAX_PAUSE_SECONDS": 60,
+    # Days after a poll closes when its recipients' numbers, links, outbox texts and conversation keys are
+    # destroyed, by the dispatcher (a poll's own retention_days wins); None: only `poll polls purge` does it.
+    "RETENTION_DAYS": 30,
     # Reminders to those who have not answered, at most this many per link.
     "SMS_MAX_REMINDERS": 1,
     # Respondent pages: Arabic unless the link, the recipient or the browser says otherwise.
