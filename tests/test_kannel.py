@@ -65,6 +65,16 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
     phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
     # This smsbox has no global-sender: each message must carry its own sender ID, or Kannel refuses it.
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        # Not a rehearsal: links to this machine would reach real phones, and the send is refused whole.
+        env = os.environ | app_env(kannel) | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret",
+                                              "POLL_SMS_ALLOW_LOCAL_LINKS": "false"}
+        refused = subprocess.run([sys.executable, "-m", "poll.cli", "sms", "queue", "sms"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1
+        assert refused.stderr.splitlines() == [
+            f"Error: Links would point to http://127.0.0.1:{kannel.app_port}, which phones cannot open safely: set "
+            "the public https address with `poll init --base-url` or POLL_BASE_URL."]
+        assert count(session, sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
         assert "4 messages queued" in poll_command(database_url, kannel, "sms", "queue", "sms")
         out = poll_command(database_url, kannel, "dispatch", "--once")
         assert "4 messages handed to the kannel gateway" in out
@@ -74,7 +84,8 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
             text = next(t for t in received if t.startswith(phone))
             assert f"/p/{token}" in text
             assert "هل أنت مع استمرار مهمة التحالف الدولي في العراق؟" in text
-            assert text.endswith("لإيقاف الرسائل أرسل STOP")  # how to stop, in the message's language
+            assert "\nأو أرسل ١ إنهاء المهمة بكل الوسائل، ٢ إنهاء المهمة عبر الحوار، ٣ أؤيد استمرار المهمة\n" in text
+            assert text.endswith("لإيقاف الرسائل أرسل STOP")  # how to answer and to stop, in its language
         assert {sender for sender, _receiver, _text in kannel.messages()} == {"OpinionIQ"}
 
         delivered = sa.select(sa.func.count()).where(Link.delivered_at.is_not(None))

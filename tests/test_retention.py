@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from poll.errors import Invalid
 from poll.models import AuditEvent, Link, OutboxMessage, Poll, Recipient, SmsConversation, utcnow
 from poll.services import audit, polls, retention
 from tests.helpers import fresh, rows
@@ -118,3 +119,9 @@ def test_a_queued_message_of_a_purged_poll_is_never_sent(runner, session, make_p
     runner.invoke(args=["polls", "purge", "queued", "--yes"])
     assert set(fresh(session).scalars(sa.select(OutboxMessage.state))) == {"cancelled"}
     assert "0 messages handed" in runner.invoke(args=["dispatch", "--once"]).output
+
+
+def test_a_poll_definition_may_set_its_own_retention_period(make_poll):
+    assert make_poll("kept-two-days", retention_days=2).retention_days == 2
+    with pytest.raises(Invalid, match="retention_days is a whole number of days"):
+        make_poll("kept-forever", retention_days=-1)
