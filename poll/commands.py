@@ -23,6 +23,7 @@ from flask.cli import with_appcontext
 from tqdm import tqdm
 
 from poll import db, live_simulation, reports
+from poll.config import store_base_url
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
@@ -35,6 +36,7 @@ from poll.services import (
     outbox,
     polls,
     release,
+    retention,
     simulation,
 )
 from poll.services.release import csv_chunks, json_lines
@@ -89,9 +91,20 @@ def _database_problem(exc: sa.exc.OperationalError) -> str:
 
 
 @command_group.command("init")
+@click.option("--base-url", metavar="URL",
+              help="Keep URL (e.g. https://poll.example.iq) as the address personal links are built from; "
+                   "POLL_BASE_URL, if set, wins.")
 @with_appcontext
-def init_command() -> None:
-    """Create the database, or bring its schema up to date."""
+def init_command(base_url: str | None) -> None:
+    """Create the database, or bring its schema up to date (and keep the public address links are built from)."""
+    if base_url is not None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise click.ClickException(f"--base-url {base_url!r} is not an address like https://poll.example.iq")
+        store_base_url(Path(current_app.instance_path), base_url)
+        click.echo(f"links will be built from {base_url.rstrip('/')} (kept in {current_app.instance_path})")
+        if os.environ.get("POLL_BASE_URL"):
+            click.echo(f"note: POLL_BASE_URL={os.environ['POLL_BASE_URL']} is set here and wins over it")
     url = current_app.config["DATABASE_URL"]
     engine = db.make_engine(url)
     try:
@@ -187,6 +200,27 @@ def polls_close(session, slug: str) -> None:
     poll = polls.close_poll(session, polls.get_poll(session, slug))
     audit.record(session, "poll-closed", poll.slug, detail={"via": "cli"})
     click.echo(f"{poll.slug} is closed")
+
+
+@polls_group.command("purge")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask: destroy them.")
+@unit_of_work
+def polls_purge(session, slug: str, yes: bool) -> None:
+    """Destroy the contact data of closed poll SLUG's recipients: numbers, links, outbox texts (irreversible).
+
+    Answers, tallies and results stay as they are. The dispatcher does this by
+    itself POLL_RETENTION_DAYS after a poll closes (or the poll's own
+    retention_days). Audited.
+    """
+    poll = polls.get_poll(session, slug)
+    if poll.phase(utcnow()) != "closed":
+        raise click.ClickException(f"poll {slug} is not closed: close it first (`poll polls close {slug}`)")
+    if not yes:
+        click.confirm(f"Destroy every phone number, link and SMS text of poll {slug}'s recipients? "
+                      "This cannot be undone", abort=True)
+    purged = retention.purge(session, poll, now=utcnow(), via="cli")
+    click.echo(f"poll {slug}: {purged.summary()}; answers and results are kept")
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -555,35 +589,57 @@ def sms_group() -> None:
     """Preview and queue the SMS that carries each personal link."""
 
 
+def _sending(config) -> dict:
+    """What the outbox's guards need to know of this installation (`outbox.check_send`)."""
+    return {"base_url": config["BASE_URL"], "sender": config["SMS_SENDER"], "gateway": config["SMS_GATEWAY"],
+            "allow_local_links": bool(config["SMS_ALLOW_LOCAL_LINKS"])}
+
+
 @sms_group.command("preview")
 @click.argument("slug")
 @unit_of_work
 def sms_preview(session, slug: str) -> None:
-    """Show poll SLUG's SMS in each language: text, encoding, segments, and the cost for its audience."""
+    """Show poll SLUG's SMS and reminder in each language: text, encoding, segments, and the cost for its audience.
+
+    The last lines give the longest message (what a send costs per number at
+    worst) and the total of the invitations.
+    """
     config = current_app.config
     poll = polls.get_poll(session, slug)
     price, currency = float(config["SMS_PRICE_PER_SEGMENT"]), config["SMS_CURRENCY"]
     total = 0.0
-    for item in outbox.preview(session, poll, config["BASE_URL"], price):
+    items = outbox.preview(session, poll, config["BASE_URL"], price, reminders=True)
+    for item in items:
         enc = item.encoding
         warning = "  (over the limit of %d segments)" % config["SMS_MAX_SEGMENTS"] if (
             enc.segments > int(config["SMS_MAX_SEGMENTS"])) else ""
-        click.echo(f"[{item.language}{f', {item.variant}' if item.variant else ''}] {item.text}")
+        click.echo(f"[{_preview_name(item)}] {item.text}")
         click.echo(f"     {enc.name}, {enc.units} units, {enc.segments} segment(s) of {enc.part_limit if enc.segments > 1 else enc.single_limit}"
                    f"; {item.recipients:,} recipients; {item.cost:,.2f} {currency}{warning}")
-        total += item.cost
-    click.echo(f"total: {total:,.2f} {currency} at {price:g} {currency} a segment")
+        total += 0.0 if item.reminder else item.cost
+    worst = outbox.longest(items)
+    click.echo(f"longest: [{_preview_name(worst)}] {worst.encoding.segments} segment(s), "
+               f"{worst.encoding.segments * price:,.2f} {currency} a message")
+    click.echo(f"total: {total:,.2f} {currency} at {price:g} {currency} a segment (invitations; each round of "
+               "reminders costs about as much again)")
+
+
+def _preview_name(item: outbox.Preview) -> str:
+    return ", ".join([item.language] + ([item.variant] if item.variant else []) + (["reminder"] if item.reminder else []))
 
 
 @sms_group.command("queue")
 @click.argument("slug")
 @unit_of_work
 def sms_queue(session, slug: str) -> None:
-    """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped)."""
+    """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped).
+
+    Refused, with nothing queued: a draft poll, no sender, and through Kannel
+    links to a loopback or plain-http address.
+    """
     config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]),
-                                      sender=config["SMS_SENDER"])
+    queued = outbox.queue_invitations(session, poll, max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
     audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
@@ -593,7 +649,7 @@ def sms_queue(session, slug: str) -> None:
 @unit_of_work
 def sms_retry(session, slug: str) -> None:
     """Queue poll SLUG's failed messages again, with a fresh horizon (opted-out numbers stay out)."""
-    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow())
+    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow(), **_sending(current_app.config))
     audit.record(session, "messages-retried", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} failed messages queued again; `poll dispatch` sends them")
 
@@ -607,9 +663,9 @@ def sms_remind(session, slug: str, hours: float) -> None:
     """Queue reminders to recipients of poll SLUG who have not answered (at most POLL_SMS_MAX_REMINDERS each)."""
     config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_reminders(session, poll, config["BASE_URL"], after=timedelta(hours=hours),
+    queued = outbox.queue_reminders(session, poll, after=timedelta(hours=hours),
                                     max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC),
-                                    sender=config["SMS_SENDER"])
+                                    max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
     audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} reminders queued")
 
@@ -638,6 +694,7 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
         max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
         dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+        retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:
@@ -646,6 +703,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         raise click.ClickException(_database_problem(exc)) from None
     except KeyboardInterrupt:
         return
+    if report.purged:
+        click.echo(f"contact data destroyed (retention): {', '.join(report.purged)}")
     click.echo(f"{report.handed:,} messages handed to the {gateway.name} gateway; outbox: "
                + ", ".join(f"{state} {count:,}" for state, count in sorted(report.counts.items())))
     if report.unavailable:

@@ -120,6 +120,10 @@ class Poll(Base):
     release_limit: so.Mapped[int] = so.mapped_column(default=2, server_default="2")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    # Days after closing when its recipients' contact data are destroyed (`services.retention`); None:
+    # POLL_RETENTION_DAYS. And when they were: the methodology statement says so.
+    retention_days: so.Mapped[int | None]
+    contacts_purged_at: so.Mapped[datetime | None]
 
     options: so.Mapped[list[Option]] = so.relationship(
         back_populates="poll", order_by="Option.position", cascade="all, delete-orphan"
