@@ -38,6 +38,7 @@ from poll.services import (
     release,
     retention,
     simulation,
+    tallies,
 )
 from poll.services.release import csv_chunks, json_lines
 from poll.simulate import answering, live, montecarlo, scenario
@@ -259,7 +260,7 @@ def invite_command(session, slug: str) -> None:
     poll = polls.get_poll(session, slug)
     issued = links.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
     audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
-    click.echo(f"{issued} links issued; {links.count_links(session, poll)} in all")
+    click.echo(f"{issued} links issued; {tallies.counters(session, poll).get('invited', 0)} in all")
 
 
 @command_group.command("links")
