@@ -22,7 +22,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from poll import db, live_simulation, reports
+from poll import db, jobs, live_simulation, reports
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
@@ -119,8 +119,32 @@ def demo_command(session, population: int, sample: int, seed: int) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
-    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load)."""
-    current_app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load), and run its background jobs.
+
+    A consumer thread (POLL_JOBS_SERVE_WORKERS, default 1) runs the jobs the
+    pages start, so a simulation from the browser needs no other command.
+    """
+    app = current_app._get_current_object()
+    workers = int(app.config["JOBS_SERVE_WORKERS"])
+    consumer = jobs.start_consumer(app, workers) if workers > 0 else None
+    try:
+        app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    finally:
+        if consumer is not None:
+            consumer.stop()
+
+
+@command_group.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Consumer threads.")
+@with_appcontext
+def worker_command(workers: int) -> None:
+    """Run background jobs (simulations started from the browser) apart from the web server, until Ctrl-C.
+
+    The queue is POLL_REDIS_URL when set (several machines may run workers),
+    else a SQLite file in the instance folder (workers on this machine).
+    Under gunicorn (scripts/serve) jobs run only where `poll worker` runs.
+    """
+    jobs.worker(current_app._get_current_object(), workers)
 
 
 @command_group.group("polls")
