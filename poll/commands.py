@@ -290,9 +290,13 @@ def links_command(session, slug: str, limit: int | None, language: str | None, u
 @click.option("--discard-real-data", is_flag=True,
               help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--background", is_flag=True,
+              help="Queue it as a background job instead (run by `poll serve` or `poll worker`; it replaces the "
+                   "poll's earlier simulation) and print the page that follows it.")
 @with_appcontext
 def simulate_command(slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
-                     max_seconds, replications, weight_education, reset, discard_real_data, as_json) -> None:
+                     max_seconds, replications, weight_education, reset, discard_real_data, as_json,
+                     background) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
@@ -311,9 +315,18 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
             raise Invalid("--weight-education goes with --replications")
         if discard_real_data and not reset:
             raise Invalid("--discard-real-data goes with --reset")
+        if background and (live_url or weight_education or discard_real_data):
+            raise Invalid("--background runs in-process or --replications on the server's queue: leave out --live, "
+                          "--weight-education and --discard-real-data")
         base = _live_target(live_url) if live_url else None
     except PollError as exc:
         raise click.ClickException(str(exc)) from None
+    if background:
+        request = jobs.SimulationRequest(slug, scenario_name, population, sample, seed, replications or 0, "in-process")
+        job = in_one_transaction(lambda session: jobs.start_simulation(session, request, by=None))
+        jobs.enqueue(current_app._get_current_object(), job)
+        click.echo(f"job {job.id} queued: {current_app.config['BASE_URL']}/admin/jobs/{job.id}")
+        return
     if replications:
         in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, weight_education, as_json))
         return

@@ -340,6 +340,8 @@ class _Flag:
         self.session, self.job_id = sessions(), job_id
 
     def ask(self, progress: float) -> None:
+        if self.cancelled:
+            return  # the phones still running only drop their requests now: the bar stays where it stopped
         if not self.lock.acquire(blocking=False):
             return  # another phone is writing the progress: this one need not
         try:

@@ -187,3 +187,14 @@ def test_a_consumer_thread_runs_the_queued_job(client, login, draft, app, tmp_pa
         consumer.stop(graceful=True)
     assert client.get(f"{where}.json").get_json()["state"] == "done"
     assert jobs.get(fresh(session), 1).result["summary"]["replications"] == 10
+
+
+def test_the_command_line_queues_the_same_job(runner, draft, immediate, session):
+    result = runner.invoke(args=["simulate", "sim", "--population", "3000", "--sample", "2000", "--seed", "4",
+                                 "--replications", "10", "--background"])
+    assert result.exit_code == 0, result.output
+    assert "job 1 queued: https://poll.example.iq/admin/jobs/1" in result.output
+    job = jobs.get(fresh(session), 1)
+    assert (job.state, job.started_by, job.result["summary"]["replications"]) == ("done", "", 10)
+    refused = runner.invoke(args=["simulate", "sim", "--background", "--live", "http://127.0.0.1:1"])
+    assert refused.exit_code == 1 and "leave out --live" in refused.output
