@@ -35,6 +35,7 @@ from poll.models import Job, Operator
 from poll.services import audit, jobs, polls, simulation
 from poll.simulate import live, montecarlo, scenario
 from poll.simulate import report as mc_report
+from poll.vocabulary import PollStatus
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class Step:
     session: so.Session
     job: Job
     base_url: str
+    # Whether the work has committed anything of its own: only then has a stopped job anything to clear.
+    has_committed: bool = False
 
     def checkpoint(self, progress: float, step: str | None = None, *, then_write: bool = True) -> None:
         """Commit the work so far, record `progress`, and raise jobs.Cancelled if a cancellation was asked.
@@ -123,6 +126,7 @@ class Step:
         """
         session = self.session
         session.commit()
+        self.has_committed = True
         dialects.of(session).begin_write(session)
         jobs.advance(session, self.job, progress, step)
         session.commit()
@@ -168,7 +172,8 @@ def _stop(step: Step, undo: Undo, end: Callable[[], None]) -> None:
     session = step.session
     session.rollback()
     dialects.of(session).begin_write(session)
-    undo(step)
+    if step.has_committed:
+        undo(step)
     session.refresh(step.job)
     end()
     session.commit()
@@ -226,6 +231,8 @@ def check_simulation(session: so.Session, request: SimulationRequest) -> None:
     poll = polls.get_poll(session, request.slug)
     if request.replications:
         return
+    if poll.status == PollStatus.CLOSED:
+        raise Invalid(f"poll {poll.slug} is closed: simulate into an open or draft poll")
     real = simulation.real_recipients(session, poll)
     if real:
         raise Invalid(f"poll {poll.slug} has {real:,} recipients that were imported, not simulated: a simulation "

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from poll import jobs as runner
 from poll.db import begin_write
-from poll.models import AuditEvent, Job, Link, SimulationRun
+from poll.models import AuditEvent, Job, Link, Poll, SimulationRun
 from poll.services import jobs
 from tests.helpers import fresh, rows
 
@@ -137,13 +137,36 @@ def test_a_running_job_stops_at_its_next_step_and_clears_what_it_wrote(client, l
     assert "Cancelled" in page and "Cancel the job" not in page
 
 
-def test_a_job_that_fails_says_why_in_one_line(client, login, make_poll, session, app, immediate):
+def test_a_job_that_fails_says_why_in_one_line_and_leaves_the_poll_as_it_was(client, login, draft, session, app,
+                                                                             immediate, runner):
+    login()
+    start(client)
+    fresh(session).execute(sa.update(Poll).where(Poll.slug == "sim").values(status="closed"))
+    session.commit()
+    # Closed after the form was checked, before the job ran: the job refuses, and the earlier simulation stays.
+    where = "/admin/jobs/2"
+    job = runner_start(session, app)
+    state = client.get(f"{where}.json").get_json()
+    assert job == 2 and state["state"] == "failed" and "is closed" in state["error"]
+    assert "It stopped:" in client.get(f"{where}?lang=en").get_data(as_text=True)
+    assert rows(session, Link) == 2000 and rows(session, SimulationRun) == 1
+
+
+def runner_start(session, app) -> int:
+    """Queue a job for poll sim without the form's checks (as if the poll changed since), and run it."""
+    job = jobs.create(fresh(session), runner.SIMULATION, runner.SimulationRequest(
+        "sim", "baseline", 3000, 2000, 4, 0, "in-process").parameters(), by=None)
+    session.commit()
+    runner.run(app.extensions["poll.db"], job.id, base_url="")
+    return job.id
+
+
+def test_a_closed_poll_is_refused_before_any_job(client, login, make_poll, session, immediate):
     login()
     make_poll("sim", status="closed")
-    where = start(client)
-    state = client.get(f"{where}.json").get_json()
-    assert state["state"] == "failed" and "is closed" in state["error"]
-    assert "It stopped:" in client.get(f"{where}?lang=en").get_data(as_text=True)
+    response = client.post("/admin/simulations?lang=en", data=FORM)
+    assert response.status_code == 400 and "is closed" in response.get_data(as_text=True)
+    assert rows(session, Job) == 0
 
 
 def test_a_live_simulation_needs_this_server_to_be_reachable(client, login, draft, immediate, app, session):
