@@ -41,6 +41,8 @@ def test_the_simulation_page_shows_each_scenario_with_its_parameters_and_sources
     assert 'name="scenario"' in page and "kurdistan-surge" in page and 'value="live"' in page
     assert "response.open_by_age" in page and "Ghana RDD 2017" in page  # a parameter beside its source
     assert 'type="submit">Start' not in page  # a viewer reads, does not act
+    other = client.get("/admin/simulations?lang=en&scenario=kurdistan-surge").get_data(as_text=True)
+    assert "the factor 4 illustrates a regional mobilisation" in other and "set by this scenario" in other
 
 
 def test_a_viewer_cannot_start_a_simulation(client, login, draft, immediate, session):

@@ -31,8 +31,14 @@ MAX_POPULATION = 2_000_000
 @bp.get("/simulations")
 @login_required
 def simulations():
-    """The simulation form: poll, scenario (with its parameters and their sources), sizes, seed, mode."""
-    return _form(dict(DEFAULTS, poll=_default_poll()), None, 200)
+    """The simulation form: poll, scenario (with its parameters and their sources), sizes, seed, mode.
+
+    `?scenario=NAME` chooses the scenario whose parameters are shown (and preselected).
+    """
+    fields = dict(DEFAULTS, poll=_default_poll())
+    if request.args.get("scenario") in runner.scenarios():
+        fields["scenario"] = request.args["scenario"]
+    return _form(fields, None, 200)
 
 
 @bp.post("/simulations")
