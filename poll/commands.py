@@ -22,7 +22,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from poll import db, live_simulation, reports
+from poll import db, jobs, live_simulation, reports
 from poll.config import store_base_url
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
@@ -133,8 +133,32 @@ def demo_command(session, population: int, sample: int, seed: int) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
-    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load)."""
-    current_app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load), and run its background jobs.
+
+    A consumer thread (POLL_JOBS_SERVE_WORKERS, default 1) runs the jobs the
+    pages start, so a simulation from the browser needs no other command.
+    """
+    app = current_app._get_current_object()
+    workers = int(app.config["JOBS_SERVE_WORKERS"])
+    consumer = jobs.start_consumer(app, workers) if workers > 0 else None
+    try:
+        app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    finally:
+        if consumer is not None:
+            consumer.stop()
+
+
+@command_group.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Consumer threads.")
+@with_appcontext
+def worker_command(workers: int) -> None:
+    """Run background jobs (simulations started from the browser) apart from the web server, until Ctrl-C.
+
+    The queue is POLL_REDIS_URL when set (several machines may run workers),
+    else a SQLite file in the instance folder (workers on this machine).
+    Under gunicorn (scripts/serve) jobs run only where `poll worker` runs.
+    """
+    jobs.worker(current_app._get_current_object(), workers)
 
 
 @command_group.group("polls")
@@ -301,9 +325,13 @@ def links_command(session, slug: str, limit: int | None, language: str | None, u
 @click.option("--discard-real-data", is_flag=True,
               help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--background", is_flag=True,
+              help="Queue it as a background job instead (run by `poll serve` or `poll worker`; it replaces the "
+                   "poll's earlier simulation) and print the page that follows it.")
 @with_appcontext
 def simulate_command(slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
-                     max_seconds, replications, weight_education, reset, discard_real_data, as_json) -> None:
+                     max_seconds, replications, weight_education, reset, discard_real_data, as_json,
+                     background) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
@@ -322,9 +350,18 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
             raise Invalid("--weight-education goes with --replications")
         if discard_real_data and not reset:
             raise Invalid("--discard-real-data goes with --reset")
+        if background and (live_url or weight_education or discard_real_data):
+            raise Invalid("--background runs in-process or --replications on the server's queue: leave out --live, "
+                          "--weight-education and --discard-real-data")
         base = _live_target(live_url) if live_url else None
     except PollError as exc:
         raise click.ClickException(str(exc)) from None
+    if background:
+        request = jobs.SimulationRequest(slug, scenario_name, population, sample, seed, replications or 0, "in-process")
+        job = in_one_transaction(lambda session: jobs.start_simulation(session, request, by=None))
+        jobs.enqueue(current_app._get_current_object(), job)
+        click.echo(f"job {job.id} queued: {current_app.config['BASE_URL']}/admin/jobs/{job.id}")
+        return
     if replications:
         in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, weight_education, as_json))
         return
