@@ -27,9 +27,9 @@ from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
 from poll.services import (
-    audiences,
     audit,
     demo,
+    lifecycle,
     links,
     operators,
     outbox,
@@ -139,10 +139,9 @@ def polls_create(session, definition: Path | None, builtin: str | None) -> None:
         raise PollError("give either a DEFINITION file or --builtin")
     warnings: list[str] = []
     spec = polls.builtin_definition(builtin) if builtin else polls.read_definition(definition, warnings)
-    poll = polls.create_poll(session, spec)
+    poll = lifecycle.create(session, spec, by=None, warnings=warnings)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    audit.record(session, "poll-created", poll.slug, detail={"via": "cli"})
     questions = len(poll.questions)
     click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options"
                + (f", {questions} questions)" if questions > 1 else ")"))
@@ -173,8 +172,8 @@ def polls_list(session) -> None:
 @unit_of_work
 def polls_open(session, slug: str, at_: datetime | None, until: datetime | None) -> None:
     """Open poll SLUG for answers."""
-    poll = polls.open_poll(session, polls.get_poll(session, slug), at=_utc(at_), until=_utc(until))
-    audit.record(session, "poll-opened", poll.slug, detail={"via": "cli"})
+    poll = polls.get_poll(session, slug)
+    lifecycle.perform(session, poll, "open", _settings(), by=None, now=utcnow(), opens_at=_utc(at_), until=_utc(until))
     click.echo(f"{poll.slug} is open from {poll.opens_at:%Y-%m-%d %H:%M} UTC" + (
         f" until {poll.closes_at:%Y-%m-%d %H:%M} UTC" if poll.closes_at else ""))
 
@@ -184,9 +183,13 @@ def polls_open(session, slug: str, at_: datetime | None, until: datetime | None)
 @unit_of_work
 def polls_close(session, slug: str) -> None:
     """Close poll SLUG: no more answers are accepted."""
-    poll = polls.close_poll(session, polls.get_poll(session, slug))
-    audit.record(session, "poll-closed", poll.slug, detail={"via": "cli"})
+    poll = polls.get_poll(session, slug)
+    lifecycle.perform(session, poll, "close", _settings(), by=None, now=utcnow())
     click.echo(f"{poll.slug} is closed")
+
+
+def _settings() -> lifecycle.Settings:
+    return lifecycle.Settings.of(current_app.config)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -209,11 +212,9 @@ def audience_import(session, slug: str, file) -> None:
     others are kept as attributes. Invalid rows are reported and skipped.
     """
     poll = polls.get_poll(session, slug)
-    report = audiences.import_csv(session, poll, file, batch_size=current_app.config["BULK_BATCH_SIZE"])
+    report = lifecycle.import_audience(session, poll, file, by=None, batch_size=current_app.config["BULK_BATCH_SIZE"])
     for line, reason in report.invalid:
         click.echo(f"line {line}: {reason}", err=True)
-    audit.record(session, "audience-imported", slug, detail={
-        "via": "cli", "imported": report.imported, "invalid": len(report.invalid)})
     click.echo(report.summary())
 
 
@@ -223,8 +224,7 @@ def audience_import(session, slug: str, file) -> None:
 def invite_command(session, slug: str) -> None:
     """Issue a personal link to every recipient of poll SLUG who has none yet."""
     poll = polls.get_poll(session, slug)
-    issued = links.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
-    audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
+    issued = lifecycle.perform(session, poll, "invite", _settings(), by=None, now=utcnow()).count
     click.echo(f"{issued} links issued; {links.count_links(session, poll)} in all")
 
 
@@ -580,11 +580,8 @@ def sms_preview(session, slug: str) -> None:
 @unit_of_work
 def sms_queue(session, slug: str) -> None:
     """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped)."""
-    config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]),
-                                      sender=config["SMS_SENDER"])
-    audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
+    queued = lifecycle.perform(session, poll, "queue", _settings(), by=None, now=utcnow()).count
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
 
@@ -593,8 +590,8 @@ def sms_queue(session, slug: str) -> None:
 @unit_of_work
 def sms_retry(session, slug: str) -> None:
     """Queue poll SLUG's failed messages again, with a fresh horizon (opted-out numbers stay out)."""
-    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow())
-    audit.record(session, "messages-retried", slug, detail={"via": "cli", "queued": queued})
+    poll = polls.get_poll(session, slug)
+    queued = lifecycle.perform(session, poll, "retry", _settings(), by=None, now=utcnow()).count
     click.echo(f"{queued:,} failed messages queued again; `poll dispatch` sends them")
 
 
@@ -605,12 +602,9 @@ def sms_retry(session, slug: str) -> None:
 @unit_of_work
 def sms_remind(session, slug: str, hours: float) -> None:
     """Queue reminders to recipients of poll SLUG who have not answered (at most POLL_SMS_MAX_REMINDERS each)."""
-    config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_reminders(session, poll, config["BASE_URL"], after=timedelta(hours=hours),
-                                    max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC),
-                                    sender=config["SMS_SENDER"])
-    audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
+    queued = lifecycle.perform(session, poll, "remind", _settings(), by=None, now=datetime.now(UTC),
+                               remind_after=timedelta(hours=hours)).count
     click.echo(f"{queued:,} reminders queued")
 
 
