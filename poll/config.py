@@ -71,4 +71,6 @@ DEFAULTS: dict[str, object] = {
     "PUBLIC_REFRESH_MINUTES": 15,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).
     "BULK_BATCH_SIZE": 20_000,
+    # The largest file the workspace takes (an XLSForm, an audience CSV); larger audiences go by `poll audience import`.
+    "UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
 }

@@ -5,13 +5,14 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, request
 
 from poll.i18n import current_language, pick, when
-from poll.web import admin, api, auth, dashboard, errors, health, home, respond, results, sms, words
+from poll.web import admin, api, auth, dashboard, errors, health, home, respond, results, sms, words, workspace
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health):
+    app.request_class = workspace.Request
+    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, workspace):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
     app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
