@@ -93,7 +93,7 @@ def test_polls_list_shows_title_status_counts_and_next_step(client, make_poll, m
 
 def test_a_builtin_poll_is_created_with_sender_and_contact_and_audited_by_name(client, session, login):
     login(name="amira")
-    response = client.post("/admin/polls/new", data={"builtin": "coalition-2024-two-step", "sms_sender": "IQPOLL",
+    response = client.post("/admin/polls/new?lang=en", data={"builtin": "coalition-2024-two-step", "sms_sender": "IQPOLL",
                                                      "contact_en": "Call 5555"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/polls/coalition-2024-two-step"
@@ -201,7 +201,7 @@ def test_invite_is_confirmed_first_then_done_and_audited_by_name(client, session
     assert "Personal links to issue" in page and "<dd>3</dd>" in page
     assert 'name="confirm"' in page
     assert rows(session, Link) == 0 and audited(session, "links-issued") == []
-    done = client.post("/admin/polls/draft/invite", data={"confirm": "1"})
+    done = client.post("/admin/polls/draft/invite?lang=en", data={"confirm": "1"})
     assert done.status_code == 303 and done.headers["Location"] == "/admin/polls/draft"
     assert rows(session, Link) == 3
     [event] = audited(session, "links-issued")

@@ -194,6 +194,12 @@ def _sizes(session: so.Session, poll: Poll) -> tuple[int, int, int]:
     return links.count_links(session, poll), int(messages), int(segments)
 
 
+def messages_of(session: so.Session, poll: Poll) -> int:
+    """How many messages `poll`'s links have had queued, in any state."""
+    return session.scalar(sa.select(sa.func.count()).where(
+        OutboxMessage.link_id.in_(sa.select(Link.id).where(Link.poll_id == poll.id)))) or 0
+
+
 def _via(by: Operator | None) -> dict[str, str]:
     return {} if by else {"via": "cli"}
 

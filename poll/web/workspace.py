@@ -135,7 +135,7 @@ def _poll_or_404(session, slug: str) -> Poll:
         abort(404)
 
 
-def next_step(poll: Poll, counts: dict[str, int], recipients: int, now: datetime) -> str:
+def next_step(poll: Poll, counts: dict[str, int], recipients: int, messages: int, now: datetime) -> str:
     """What an operator should do next with `poll`: a key of NEXT."""
     phase = poll.phase(now)
     if phase == "closed":
@@ -148,7 +148,7 @@ def next_step(poll: Poll, counts: dict[str, int], recipients: int, now: datetime
         return "open"
     if phase == "scheduled":
         return "scheduled"
-    if not counts.get("sent", 0) and not counts.get("answered", 0):
+    if not messages and not counts.get("answered", 0):
         return "queue"
     return "watch"
 
@@ -160,7 +160,8 @@ def poll_list():
     session = get_session()
     now = utcnow()
     rows = [
-        (poll, counts, next_step(poll, counts, audiences.audience_size(session, poll), now))
+        (poll, counts, next_step(poll, counts, audiences.audience_size(session, poll),
+                                 lifecycle.messages_of(session, poll), now))
         for poll, counts in release.polls_at_a_glance(session, polls.list_polls(session))
     ]
     session.rollback()
@@ -236,7 +237,8 @@ def poll_page(slug: str):
     recipients = audiences.audience_size(session, poll)
     page = render_template(
         "admin/poll.html", poll=poll, counts=counts, recipients=recipients,
-        next_key=next_step(poll, counts, recipients, utcnow()), next_words=NEXT, actions=lifecycle.ACTIONS,
+        next_key=next_step(poll, counts, recipients, lifecycle.messages_of(session, poll), utcnow()),
+        next_words=NEXT, actions=lifecycle.ACTIONS,
         action_names=ACTION_NAMES, composition=lifecycle.composition(session, poll),
         sender=outbox.sender_of(poll, _settings().sender), flashes=get_flashed_messages(with_categories=True),
     )
