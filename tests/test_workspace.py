@@ -360,3 +360,21 @@ def test_the_command_line_and_the_workspace_write_the_same_audit_entries(client,
     [cli] = audited(session, "links-issued")
     assert cli.actor == "" and cli.detail == {"via": "cli", "issued": 3}
     assert polls.get_poll(fresh(session), "draft").status == "draft"
+
+
+def test_the_preview_speaks_the_operators_language_unless_another_is_asked(client, make_poll, make_operator):
+    make_poll("live")
+    name, password = make_operator("kawa")
+    assert client.post("/login?lang=ku", data={"name": name, "password": password}).status_code == 302
+    assert 'lang="ckb"' in client.get("/admin/polls/live/preview").get_data(as_text=True)
+    assert 'lang="en"' in client.get("/admin/polls/live/preview?lang=en").get_data(as_text=True)
+
+
+def test_the_poll_page_links_its_downloads_each_saying_what_it_holds(client, make_poll, login):
+    make_poll("live")
+    login()
+    page = client.get("/admin/polls/live?lang=en").get_data(as_text=True)
+    for href, words in [("/api/v1/polls/live/answers.sav", "SPSS"), ("/api/v1/polls/live/answers.dta", "Stata"),
+                        ("/api/v1/polls/live/answers.csv", "one row per response"),
+                        ("/results/live/methodology", "Methodology statement"), ("/dashboard/live", "Dashboard")]:
+        assert f'href="{href}"' in page and words in page

@@ -254,7 +254,8 @@ def preview(slug: str):
     poll = _poll_or_404(session, slug)
     if request.method == "POST" and not g.operator.is_admin:
         abort(403, description="This needs an admin.")
-    language = choose_language(request.values.get("lang"), None, poll.default_language)
+    # The page's language is the one asked for (the switch, or the form's hidden field), else the operator's.
+    language = choose_language(request.values.get("lang") or flask.session.get("lang"), None, poll.default_language)
     ballot = Ballot.of(poll)
     questions = ballot.form_questions(None)
     posted = request.form.to_dict(flat=False) if request.method == "POST" else None
