@@ -28,9 +28,9 @@ from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
 from poll.services import (
-    audiences,
     audit,
     demo,
+    lifecycle,
     links,
     operators,
     outbox,
@@ -38,7 +38,6 @@ from poll.services import (
     release,
     retention,
     simulation,
-    tallies,
 )
 from poll.services.release import csv_chunks, json_lines
 from poll.simulate import answering, live, montecarlo, scenario
@@ -177,10 +176,9 @@ def polls_create(session, definition: Path | None, builtin: str | None) -> None:
         raise PollError("give either a DEFINITION file or --builtin")
     warnings: list[str] = []
     spec = polls.builtin_definition(builtin) if builtin else polls.read_definition(definition, warnings)
-    poll = polls.create_poll(session, spec)
+    poll = lifecycle.create(session, spec, by=None, warnings=warnings)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    audit.record(session, "poll-created", poll.slug, detail={"via": "cli"})
     questions = len(poll.questions)
     click.echo(f"created poll {poll.slug} (draft, {len(poll.options)} options"
                + (f", {questions} questions)" if questions > 1 else ")"))
@@ -211,8 +209,8 @@ def polls_list(session) -> None:
 @unit_of_work
 def polls_open(session, slug: str, at_: datetime | None, until: datetime | None) -> None:
     """Open poll SLUG for answers."""
-    poll = polls.open_poll(session, polls.get_poll(session, slug), at=_utc(at_), until=_utc(until))
-    audit.record(session, "poll-opened", poll.slug, detail={"via": "cli"})
+    poll = polls.get_poll(session, slug)
+    lifecycle.perform(session, poll, "open", _settings(), by=None, now=utcnow(), opens_at=_utc(at_), until=_utc(until))
     click.echo(f"{poll.slug} is open from {poll.opens_at:%Y-%m-%d %H:%M} UTC" + (
         f" until {poll.closes_at:%Y-%m-%d %H:%M} UTC" if poll.closes_at else ""))
 
@@ -222,8 +220,8 @@ def polls_open(session, slug: str, at_: datetime | None, until: datetime | None)
 @unit_of_work
 def polls_close(session, slug: str) -> None:
     """Close poll SLUG: no more answers are accepted."""
-    poll = polls.close_poll(session, polls.get_poll(session, slug))
-    audit.record(session, "poll-closed", poll.slug, detail={"via": "cli"})
+    poll = polls.get_poll(session, slug)
+    lifecycle.perform(session, poll, "close", _settings(), by=None, now=utcnow())
     click.echo(f"{poll.slug} is closed")
 
 
@@ -248,6 +246,10 @@ def polls_purge(session, slug: str, yes: bool) -> None:
     click.echo(f"poll {slug}: {purged.summary()}; answers and results are kept")
 
 
+def _settings() -> lifecycle.Settings:
+    return lifecycle.Settings.of(current_app.config)
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None else None
 
@@ -268,11 +270,9 @@ def audience_import(session, slug: str, file) -> None:
     others are kept as attributes. Invalid rows are reported and skipped.
     """
     poll = polls.get_poll(session, slug)
-    report = audiences.import_csv(session, poll, file, batch_size=current_app.config["BULK_BATCH_SIZE"])
+    report = lifecycle.import_audience(session, poll, file, by=None, batch_size=current_app.config["BULK_BATCH_SIZE"])
     for line, reason in report.invalid:
         click.echo(f"line {line}: {reason}", err=True)
-    audit.record(session, "audience-imported", slug, detail={
-        "via": "cli", "imported": report.imported, "invalid": len(report.invalid)})
     click.echo(report.summary())
 
 
@@ -282,9 +282,8 @@ def audience_import(session, slug: str, file) -> None:
 def invite_command(session, slug: str) -> None:
     """Issue a personal link to every recipient of poll SLUG who has none yet."""
     poll = polls.get_poll(session, slug)
-    issued = links.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
-    audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
-    click.echo(f"{issued} links issued; {tallies.counters(session, poll).get('invited', 0)} in all")
+    issued = lifecycle.perform(session, poll, "invite", _settings(), by=None, now=utcnow()).count
+    click.echo(f"{issued} links issued; {links.invited(session, poll)} in all")
 
 
 @command_group.command("links")
@@ -627,12 +626,6 @@ def sms_group() -> None:
     """Preview and queue the SMS that carries each personal link."""
 
 
-def _sending(config) -> dict:
-    """What the outbox's guards need to know of this installation (`outbox.check_send`)."""
-    return {"base_url": config["BASE_URL"], "sender": config["SMS_SENDER"], "gateway": config["SMS_GATEWAY"],
-            "allow_local_links": bool(config["SMS_ALLOW_LOCAL_LINKS"])}
-
-
 @sms_group.command("preview")
 @click.argument("slug")
 @unit_of_work
@@ -675,10 +668,8 @@ def sms_queue(session, slug: str) -> None:
     Refused, with nothing queued: a draft poll, no sender, and through Kannel
     links to a loopback or plain-http address.
     """
-    config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_invitations(session, poll, max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
-    audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
+    queued = lifecycle.perform(session, poll, "queue", _settings(), by=None, now=utcnow()).count
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
 
@@ -687,8 +678,8 @@ def sms_queue(session, slug: str) -> None:
 @unit_of_work
 def sms_retry(session, slug: str) -> None:
     """Queue poll SLUG's failed messages again, with a fresh horizon (opted-out numbers stay out)."""
-    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow(), **_sending(current_app.config))
-    audit.record(session, "messages-retried", slug, detail={"via": "cli", "queued": queued})
+    poll = polls.get_poll(session, slug)
+    queued = lifecycle.perform(session, poll, "retry", _settings(), by=None, now=utcnow()).count
     click.echo(f"{queued:,} failed messages queued again; `poll dispatch` sends them")
 
 
@@ -699,12 +690,9 @@ def sms_retry(session, slug: str) -> None:
 @unit_of_work
 def sms_remind(session, slug: str, hours: float) -> None:
     """Queue reminders to recipients of poll SLUG who have not answered (at most POLL_SMS_MAX_REMINDERS each)."""
-    config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_reminders(session, poll, after=timedelta(hours=hours),
-                                    max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC),
-                                    max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
-    audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
+    queued = lifecycle.perform(session, poll, "remind", _settings(), by=None, now=datetime.now(UTC),
+                               remind_after=timedelta(hours=hours)).count
     click.echo(f"{queued:,} reminders queued")
 
 

@@ -89,6 +89,8 @@ DEFAULTS: dict[str, object] = {
     "JOBS_IMMEDIATE": False,
     # Consumer threads `poll serve` starts beside itself (0: none; run `poll worker` instead).
     "JOBS_SERVE_WORKERS": 1,
+    # The largest file the workspace takes (an XLSForm, an audience CSV); larger audiences go by `poll audience import`.
+    "UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
 }
 
 

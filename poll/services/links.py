@@ -127,6 +127,11 @@ def link_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/p/{token}"
 
 
+def invited(session: so.Session, poll: Poll) -> int:
+    """How many personal links `poll` has, from the counter issuing keeps (no count of a million rows)."""
+    return tallies.counters(session, poll).get("invited", 0)
+
+
 def count_links(session: so.Session, poll: Poll) -> int:
     """How many personal links `poll` has."""
     return session.scalar(sa.select(sa.func.count()).where(Link.poll_id == poll.id)) or 0

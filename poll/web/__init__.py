@@ -5,13 +5,29 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, request
 
 from poll.i18n import current_language, pick, when
-from poll.web import admin, api, auth, dashboard, errors, health, home, jobs, respond, results, sms, throttle, words
+from poll.web import (
+    admin,
+    api,
+    auth,
+    dashboard,
+    errors,
+    health,
+    home,
+    jobs,
+    respond,
+    results,
+    sms,
+    throttle,
+    words,
+    workspace,
+)
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, jobs):
+    app.request_class = workspace.Request
+    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, jobs, workspace):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
     throttle.init_app(app)
