@@ -4,6 +4,9 @@ import itertools
 import json
 import re
 import threading
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,7 +32,7 @@ from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.vocabulary import MessageState
 from tests.helpers import fresh, rows
-from tests.servers import ScriptedSendsms, free_port
+from tests.servers import ScriptedSendsms, free_port, gunicorn
 
 SECRET = "s3cret-for-tests"
 
@@ -698,6 +701,9 @@ def test_after_stop_nothing_more_is_asked_or_recorded(sms_app, client, session, 
     assert send(client, transport, quiet, "1", "x-5") == "You have opted out: we will ask this number nothing more."
     assert answered_codes(session, "quiet") == [] and rows(session, SmsConversation) == 0
     assert fresh(session).scalar(sa.select(Answer.values)) is None  # the talk poll's headline, kept as it was
+    # What an opted-out number said is kept beside it no more than an answer would be.
+    kept = session.scalars(sa.select(InboundMessage.text).where(InboundMessage.phone.is_not(None))).all()
+    assert sorted(kept) == ["STOP", "توقف"]
 
 
 @TRANSPORTS
@@ -745,3 +751,44 @@ def test_the_losing_copy_of_a_racing_reply_gets_the_same_next_question(sms_app, 
     loser = mo(client, **{"from": talker[1:], "text": "2", "id": "race-1"}).get_data(as_text=True)
     assert loser == "Your answer is already recorded.\n" + winner.split("\n", 1)[1]
     assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2"}
+
+
+def racing_pairs(base: str, requests: list[list[dict[str, str]]]) -> list[list[str]]:
+    """Each group of MO requests sent at the same moment (a barrier per group), through a real server."""
+    barriers = [threading.Barrier(len(group)) for group in requests]
+
+    def fetch(job: tuple[int, dict[str, str]]) -> str:
+        index, params = job
+        barriers[index].wait(timeout=60)
+        url = f"{base}/sms/kannel/mo?" + urllib.parse.urlencode({"secret": SECRET, **params})
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read().decode()
+
+    jobs = [(index, params) for index, group in enumerate(requests) for params in group]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        replies_ = list(pool.map(fetch, jobs))
+    sizes = itertools.accumulate(len(group) for group in requests)
+    return [replies_[end - len(group):end] for end, group in zip(sizes, requests, strict=True)]
+
+
+@pytest.mark.slow
+def test_copies_of_a_reply_at_the_same_moment_all_get_the_next_question(database_url, session, make_poll,
+                                                                        make_links):
+    make_links(make_poll("burst"), count=12, language="en", governorate=None, sex=None, age=None, age_band=None)
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    with gunicorn(database_url, workers=4, env={"POLL_SMS_SECRET": SECRET}) as base:
+        # The gateway delivers one message twice at once (the same id).
+        pairs = racing_pairs(base, [[{"from": phone[1:], "text": "2", "id": f"same-{phone}"}] * 2 for phone in phones])
+        assert all("2/6 Sex" in reply for pair in pairs for reply in pair)
+        assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == len(phones)
+        # The phone sends its answer twice at once (two ids, one time), after the question: one answer taken.
+        fresh(session).execute(sa.update(SmsConversation).values(asked_at=utcnow() - timedelta(seconds=10)))
+        session.commit()
+        ts = str(int((utcnow() - timedelta(seconds=5)).timestamp()))
+        pairs = racing_pairs(base, [[{"from": phone[1:], "text": "2", "id": f"copy-{n}-{phone}", "ts": ts}
+                                     for n in range(2)] for phone in phones])
+        assert all("3/6 Age" in reply for pair in pairs for reply in pair)
+    conversations = fresh(session).scalars(sa.select(SmsConversation)).all()
+    assert [(c.asking, c.values) for c in conversations] == [("age", {"answer": "2", "sex": "F"})] * len(phones)
+    poll = polls.get_poll(session, "burst")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)

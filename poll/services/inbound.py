@@ -113,7 +113,8 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
         conversations.end(session, phone, secret=talk.secret)
         return Handled(SmsOutcome.STOPPED, _language_of(session, phone))
     if session.get(OptOut, phone) is not None:
-        return Handled(SmsOutcome.STOPPED, _language_of(session, phone), opted_out=True)
+        # Its text may well be an answer: kept beside the number, it would tell what the number thinks.
+        return Handled(SmsOutcome.STOPPED, _language_of(session, phone), opted_out=True, is_private=True)
     links = _links(session, phone)
     conversation, link = _conversation(session, phone, links, now=now, talk=talk)
     lettered = _open(links, now)
