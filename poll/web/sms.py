@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import urllib.parse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import force_locale
@@ -69,18 +69,27 @@ def kannel_mo_posted():
 
 
 def _sent_at() -> datetime | None:
-    """When the phone sent the message, as Kannel says: `ts=%T` (Unix seconds) in the URL, or X-Kannel-Time.
+    """When the phone sent the message, as Kannel says: `ts=%T` (Unix seconds) in the URL, or X-Kannel-Time (UTC).
 
-    None when it does not say or says nonsense: the message is then taken as sent now.
+    None when it does not say or says nonsense (before 2000, or a day ahead of
+    this server's clock): the message is then taken as new, as it was before
+    gateways said when.
     """
     stamp = request.args.get("ts", "").strip()
+    header = request.headers.get("X-Kannel-Time", "").strip()
     try:
         if stamp:
-            return datetime.fromtimestamp(int(stamp), UTC)
-        header = request.headers.get("X-Kannel-Time", "").strip()
-        return datetime.strptime(header, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) if header else None
+            sent = datetime.fromtimestamp(int(stamp), UTC)
+        elif header:
+            sent = datetime.strptime(header, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        else:
+            return None
     except (ValueError, OverflowError, OSError):
         return None
+    return sent if _EARLIEST <= sent <= utcnow() + timedelta(days=1) else None
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _inbound(sender: str, text: str, gateway_id: str, sent_at: datetime | None = None):
