@@ -663,10 +663,11 @@ def test_a_phone_in_two_open_polls_is_asked_which_and_never_answers_the_wrong_on
     assert asked == "Tea?\n1 Yes\n2 No\n3 Maybe\nReply A followed by the number of your answer, e.g. A 1."
     assert "recorded" in send(client, transport, phone, "a 3", "2p-3")
     assert answered_codes(session, "tea") == ["3"] and answered_codes(session, "coffee") == []
-    # Only the coffee poll waits for this number now: a bare answer is its, and a letter still works.
-    assert "recorded" in send(client, transport, phone, "ب ١", "2p-4")
+    # Only the coffee poll waits now, but a bare "3" may be the tea answer sent again: it is asked, not guessed.
+    assert send(client, transport, phone, "3", "2p-4") == which
+    assert "recorded" in send(client, transport, phone, "ب ١", "2p-5")  # a letter in Arabic
     assert answered_codes(session, "coffee") == ["yes"]
-    assert "already recorded" in send(client, transport, phone, "2", "2p-5")
+    assert "already recorded" in send(client, transport, phone, "2", "2p-6")  # neither waits: nothing to ask
     assert answered_codes(session, "tea") == ["3"] and answered_codes(session, "coffee") == ["yes"]
 
 
@@ -682,8 +683,9 @@ def test_a_second_polls_invitation_does_not_take_over_an_open_conversation(sms_a
     for number, text in enumerate(["40", "1", "0", "0"]):
         send(client, transport, talker, text, f"o-{3 + number}")
     assert fresh(session).scalar(sa.select(Answer.values).where(Answer.poll_id == polls.get_poll(session, "talk").id))
-    # The conversation over, the later poll is the one waiting: its answer now.
-    assert "recorded" in send(client, transport, talker, "1", "o-9")
+    # The conversation over, the later poll waits: it is answered by its letter, never by a bare reply.
+    assert "B " in send(client, transport, talker, "1", "o-9") and answered_codes(session, "later") == []
+    assert "recorded" in send(client, transport, talker, "B 1", "o-10")
     assert answered_codes(session, "later") == ["1"]
 
 

@@ -5,8 +5,9 @@ the same one-answer rule and into the same tallies as the web, with channel
 "sms". When the poll asks more than its headline, the replies that follow
 answer those questions one by one (`services.conversations`), whatever other
 poll sends the number a link meanwhile. A reply is never guessed into a poll:
-when several open polls wait for the number's answer, it is asked which one
-it answers, and answers with the poll's letter first ("A 2"). After STOP
+when the number has several open polls and one of them still waits for its
+answer, it is asked which one it answers, and answers with the poll's letter
+first ("A 2"). After STOP
 nothing more is asked or recorded. Each gateway message id is handled once:
 a retried delivery of the same message gets the same reply and changes
 nothing; a message the phone sent again (a new id, sent before the question
@@ -134,7 +135,9 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
     said_letter = ""
     if letter is not None:
         link, text, said_letter = lettered[letter], rest, LETTERS[letter]
-    elif len(waiting) > 1:  # which poll a bare answer is meant for cannot be told: nothing is recorded
+    elif waiting and len(lettered) > 1:
+        # Which poll a bare answer is meant for cannot be told, even when only one still waits for it (the
+        # answer may be a resend meant for the other): nothing is recorded, and the phone is asked.
         return _which(lettered)
     else:
         link = waiting[0] if waiting else answers.latest_link(session, phone) or links[-1]
