@@ -661,7 +661,8 @@ def test_a_phone_in_two_open_polls_is_asked_which_and_never_answers_the_wrong_on
     assert rows(session, Answer) == 0  # a bare answer is recorded in neither
     asked = send(client, transport, phone, "A", "2p-2")
     assert asked == "Tea?\n1 Yes\n2 No\n3 Maybe\nReply A followed by the number of your answer, e.g. A 1."
-    assert "recorded" in send(client, transport, phone, "a 3", "2p-3")
+    assert send(client, transport, phone, "A 1 2", "2p-3") == "Please give only one answer.\n" + asked
+    assert "recorded" in send(client, transport, phone, "a 3", "2p-3b")
     assert answered_codes(session, "tea") == ["3"] and answered_codes(session, "coffee") == []
     # Only the coffee poll waits now, but a bare "3" may be the tea answer sent again: it is asked, not guessed.
     assert send(client, transport, phone, "3", "2p-4") == which

@@ -150,7 +150,8 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
     variant = ballot.variant(link.variant)
     if reply.kind == "several":  # "1,2": which one is meant cannot be told, so nothing is recorded
         return Handled(SmsOutcome.UNREADABLE, language, ballot.codes, is_private=private,
-                       error=questionnaire.ONE_ONLY, refused=ballot.headline, listed=listed, letter=said_letter)
+                       error=questionnaire.ONE_ONLY, refused=ballot.headline, listed=listed, letter=said_letter,
+                       question=ballot.question_text(link.variant))
     if reply.kind != "answer" and variant is not None and variant.steps:
         # Asked in two steps: a reply may name a first step ("No"); one standing for a single code answers.
         step = _step_named(variant, text)
