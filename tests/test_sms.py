@@ -679,9 +679,12 @@ def test_a_second_polls_invitation_does_not_take_over_an_open_conversation(sms_a
     invite(session, make_poll("later", **ONE_QUESTION), talker)
     assert "3/6 Age" in send(client, transport, talker, "2", "o-2")  # Female: the talk poll's sex question
     assert answered_codes(session, "later") == []
+    # Naming the later poll by its letter mid-way: it waits, and the question being asked is asked again.
+    assert send(client, transport, talker, "B 1", "o-2b").startswith("Please answer this poll's questions first.\n3/6")
+    assert "4/6" in send(client, transport, talker, "A 40", "o-2c")  # its own letter is fine
     conversation = fresh(session).scalar(sa.select(SmsConversation))
-    assert conversation.values == {"answer": "2", "sex": "F"}
-    for number, text in enumerate(["40", "1", "0", "0"]):
+    assert conversation.values == {"answer": "2", "sex": "F", "age": 40}
+    for number, text in enumerate(["1", "0", "0"]):
         send(client, transport, talker, text, f"o-{3 + number}")
     assert fresh(session).scalar(sa.select(Answer.values).where(Answer.poll_id == polls.get_poll(session, "talk").id))
     # The conversation over, the later poll waits: it is answered by its letter, never by a bare reply.

@@ -36,6 +36,8 @@ from poll.vocabulary import Channel, Outcome, Phase, PollStatus, SmsOutcome
 # The letters that name a number's open polls in a reply ("A 2", "ب ٢"): Latin, and the first of the abjad order.
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ABJAD = "ابجد"
+# Why a reply naming another poll is not taken while a conversation goes on.
+FINISH_FIRST = "finish-first"
 _LETTERED = re.compile(r"([a-z]|[" + _ABJAD + r"])(?:[\s.:,)\-]+|(?=\d)|$)(.*)")
 
 
@@ -123,7 +125,11 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
         # The conversation goes on, whatever other poll sent this number a link since (a letter naming it may lead).
         ballot = link.ballot
         letter, rest = _lettered(text, len(lettered))
-        if letter is not None and lettered[letter].poll_id == ballot.poll_id and rest:
+        if letter is not None and rest and lettered[letter].poll_id != ballot.poll_id:
+            # Meant for another poll: it waits until this conversation is over (or the session's hours are).
+            return Handled(SmsOutcome.QUESTION_UNREADABLE, conversation.language, is_private=ballot.is_anonymous,
+                           asked=conversations.asking(ballot, conversation), error=FINISH_FIRST)
+        if letter is not None and rest:
             text = rest
         step = conversations.answer(session, conversation, ballot, text, now=now, hours=talk.hours, sent_at=sent_at)
         return Handled(step.outcome, conversation.language, is_private=ballot.is_anonymous, asked=step.asked,

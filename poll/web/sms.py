@@ -201,7 +201,9 @@ def _reply(handled: inbound.Handled) -> str:
             # A headline's reply refused for a reason (several answers named): the reason, then how to answer.
             refused = handled.refused
             return "\n".join((error_text(refused, handled.error), said)) if refused and handled.error else said
-        if handled.error:
+        if handled.error == inbound.FINISH_FIRST:
+            said = _("Please answer this poll's questions first.")
+        elif handled.error:
             said = error_text(handled.asked.question, handled.error)
         return "\n".join(part for part in (said, _question_sms(handled.asked, language)) if part)
 
