@@ -614,6 +614,8 @@ class SmsConversation(Base):
     asking: so.Mapped[str] = so.mapped_column(sa.String(32))
     values: so.Mapped[dict[str, Any]]
     expires_at: so.Mapped[datetime] = so.mapped_column(index=True)
+    # When `asking` was asked: a reply the phone sent before then (Kannel's `ts`) is a resend of an earlier answer.
+    asked_at: so.Mapped[datetime | None]
 
     def __repr__(self) -> str:
         return f"<SmsConversation {self.id} {self.asking}>"

@@ -7,7 +7,7 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient
+from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient, SmsConversation
 from poll.services import polls, tallies
 from poll.sms.gateways import KannelGateway
 from tests import logs
@@ -281,3 +281,57 @@ def test_delivery_reports_that_overtake_the_send_never_move_a_message_back(
     counters = tallies.counters(session, poll)
     assert counters["sent"] == counters["delivered"] == 12
     assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_a_feature_phone_conversation_answered_by_words_in_arabic_and_kurdish(
+    database_url, session, make_poll, make_links, kannel
+):
+    poll = make_poll("words")
+    make_links(poll, count=2, language="ar", governorate=None, sex=None, age=None, age_band=None)
+    arabic, kurdish = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    session.execute(sa.update(Recipient).where(Recipient.phone == kurdish).values(language="ku"))
+    session.commit()
+    handled = sa.select(sa.func.count()).select_from(InboundMessage)
+    # What a phone without a browser types: the labels it was shown, in its own language and keypad's letters.
+    steps = [(arabic, "نعم", "يُرجى الرد بأحد الأرقام: 1 إنهاء المهمة بكل الوسائل، 2"),
+             (arabic, "انهاء المهمة عبر الحوار", "2/6"), (arabic, "انثى", "3/6"), (arabic, "٤١", "4/6"),
+             (arabic, "نينوى", "5/6"), (arabic, "0", "6/6"), (arabic, "0", "تم تسجيل إجاباتك"),
+             (kurdish, "پشتگیری لە بەردەوامبوونی ئەرکەکە دەکەم", "2/6"), (kurdish, "نێر", "3/6"),
+             (kurdish, "٣٠", "4/6"), (kurdish, "هەولێر", "5/6"), (kurdish, "0", "6/6"), (kurdish, "0", "تۆمار کران")]
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        for number, (phone, text, expected) in enumerate(steps, start=1):
+            before = len(kannel.messages())  # so each step waits for an SMS of its own
+            kannel.inject(phone[1:], text)
+            eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
+            eventually(lambda phone=phone, expected=expected, before=before: any(
+                receiver == phone[1:] and expected in message
+                for _sender, receiver, message in kannel.messages()[before:]), what=f"the SMS saying {expected!r}")
+    responses = sorted(fresh(session).execute(sa.select(Answer.values, Answer.governorate, Answer.sex)).all(),
+                       key=lambda row: row[1])
+    assert [tuple(row) for row in responses] == [({"sex": "M", "age": 30, "governorate": "IQ-AR"}, "IQ-AR", "M"),
+                                                 ({"sex": "F", "age": 41, "governorate": "IQ-NI"}, "IQ-NI", "F")]
+    assert sorted(fresh(session).scalars(
+        sa.text("SELECT o.code FROM answers a JOIN options o ON o.id = a.option_id")).all()) == ["2", "3"]
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
+
+
+def test_an_answer_resent_while_the_app_is_down_answers_nothing_more(
+    database_url, session, make_poll, make_links, kannel
+):
+    poll = make_poll("resent")
+    make_links(poll, count=1, language="ar", governorate=None, sex=None, age=None, age_band=None)
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
+    # The app is down: the phone hears nothing, and sends its answer again a little later.
+    kannel.inject(phone[1:], "2")
+    eventually(lambda: "Couldn't fetch" in (kannel.folder / "smsbox.log").read_text(errors="replace"),
+               what="smsbox to fail a fetch")
+    kannel.inject(phone[1:], "2")
+    handled = sa.select(sa.func.count()).select_from(InboundMessage)
+    with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        eventually(lambda: count(session, handled) >= 1, what="the first reply")
+        eventually(lambda: sum("2/6" in message for _s, _r, message in kannel.messages()) == 2,
+                   what="the question after the headline, sent for both copies")
+    # Both copies were sent before the question: neither answers it.
+    assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2"}
+    assert count(session, sa.select(sa.func.count()).select_from(Answer)) == 1
+    assert sum("مسجلة مسبقاً" in message for _s, _r, message in kannel.messages()) == 1

@@ -4,7 +4,10 @@ import itertools
 import json
 import re
 import threading
-from datetime import timedelta
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -23,13 +26,13 @@ from poll.models import (
     SmsConversation,
     utcnow,
 )
-from poll.services import outbox, polls, results, tallies
+from poll.services import inbound, links, outbox, polls, results, tallies
 from poll.sms import encoding, replies
 from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.vocabulary import MessageState
 from tests.helpers import fresh, rows
-from tests.servers import ScriptedSendsms, free_port
+from tests.servers import ScriptedSendsms, free_port, gunicorn
 
 SECRET = "s3cret-for-tests"
 
@@ -283,7 +286,7 @@ def test_sms_reply_answers_once_and_replays_are_deduplicated(sms_app, client, se
 @pytest.mark.parametrize("text", ["1,2", "1 2", "1، 3", "2 و 3", "1/2", "1 and 3"])
 def test_a_reply_naming_several_answers_records_nothing_and_asks_for_one(sms_app, client, session, phone, text):
     reply = mo(client, **{"from": phone[1:], "text": text, "id": "m-1"}).get_data(as_text=True)
-    assert reply == "Please give only one answer.\nPlease reply with one of: 1, 2, 3"
+    assert reply == "Please give only one answer.\nPlease reply with one of: 1 Yes, 2 No, 3 Maybe"
     assert rows(session, Answer) == 0
     assert "recorded" in mo(client, **{"from": phone[1:], "text": "2", "id": "m-2"}).get_data(as_text=True)
     assert fresh(session).scalar(sa.select(Answer.option_id)) == polls.get_poll(session, "reply").options[1].id
@@ -377,7 +380,7 @@ def test_odd_replies_get_clear_answers(sms_app, client, session, phone, params, 
 def test_garbage_bytes_and_help(sms_app, client, session, phone):
     response = client.get(f"/sms/kannel/mo?secret={SECRET}&from={phone[1:]}&id=g-1&text=%FF%FE%00%01%C3%28")
     assert response.status_code == 200
-    assert "Please reply with one of: 1, 2, 3" in response.get_data(as_text=True)
+    assert "Please reply with one of: 1 Yes, 2 No, 3 Maybe" in response.get_data(as_text=True)
 
 
 def test_reply_to_a_closed_poll_is_refused(sms_app, client, session, phone):
@@ -546,3 +549,253 @@ def test_the_conversation_table_holds_no_phone_number(sms_app, client, session, 
     say(client, talker, "3", itertools.count())
     (row,) = fresh(session).execute(sa.select(SmsConversation.__table__)).all()
     assert talker not in str(tuple(row)) and talker[1:] not in str(tuple(row))
+
+
+# --- replies every phone can send, to the poll they are meant for ---------------------------------------------
+
+
+WORD_CODES = {"question": {"en": "Tea?", "ar": "هل تشرب الشاي؟", "ku": "چا دەخۆیتەوە؟"}, "options": [
+    {"code": "yes", "label": {"en": "Yes", "ar": "نعم", "ku": "بەڵێ"}},
+    {"code": "no", "label": {"en": "No", "ar": "لا", "ku": "نەخێر"}}]}
+
+
+def send(client, transport: str, phone: str, text: str, gateway_id: str, sent_at: datetime | None = None) -> str:
+    """One MO through the callback as Kannel's get-url (query) or post-url (body and headers) hands it over."""
+    if transport == "get":
+        ts = {} if sent_at is None else {"ts": str(int(sent_at.timestamp()))}
+        response = mo(client, **{"from": phone[1:], "text": text, "id": gateway_id} | ts)
+    else:
+        headers = {"X-Kannel-From": phone[1:], "X-Kannel-Coding": "2"}
+        headers |= {} if sent_at is None else {"X-Kannel-Time": sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")}
+        response = client.post(f"/sms/kannel/mo?secret={SECRET}&id={gateway_id}", data=text.encode("utf-16-be"),
+                               headers=headers, content_type="text/plain")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def invite(session, poll, phone: str, language: str = "en") -> None:
+    """Give a phone already invited elsewhere a link to `poll` too (issued after its other links)."""
+    session.commit()
+    session.add(Recipient(audience_id=polls.audience_of(session, poll).id, phone=phone, language=language))
+    session.flush()
+    links.issue_links(session, poll)
+    session.commit()
+
+
+def answered_codes(session, slug: str) -> list[str]:
+    poll = polls.get_poll(fresh(session), slug)
+    return session.scalars(sa.select(Option.code).join(Answer, Answer.option_id == Option.id)
+                           .where(Answer.poll_id == poll.id).order_by(Option.code)).all()
+
+
+TRANSPORTS = pytest.mark.parametrize("transport", ["get", "post"])
+
+
+@TRANSPORTS
+def test_reply_words_in_each_language_answer_a_poll_whose_codes_are_words(sms_app, client, session, make_poll,
+                                                                          make_links, transport):
+    said = ["نعم", "نەخێر", "بەلێ", "Yes", "٢", "أي", "no thanks"]
+    make_links(make_poll("words", **WORD_CODES), count=len(said), language="ar")
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    for number, (phone, text) in enumerate(zip(phones, said, strict=True)):
+        assert "تم تسجيل" in send(client, transport, phone, text, f"w-{number}")
+    assert answered_codes(session, "words") == sorted(["yes", "no", "yes", "yes", "no", "yes", "no"])
+
+
+@TRANSPORTS
+def test_how_to_reply_lists_numbers_with_their_labels_in_the_messages_language(sms_app, client, session,
+                                                                              make_poll, make_links, transport):
+    make_links(make_poll("words", **WORD_CODES), count=1, language="ar")
+    make_links(polls.get_poll(session, "words"), count=1, language="ku")
+    arabic, kurdish = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    assert send(client, transport, arabic, "ربما", "h-1") == "يُرجى الرد بأحد الأرقام: 1 نعم، 2 لا"
+    assert send(client, transport, kurdish, "?", "h-2") == "تکایە بە یەکێک لەمانە وەڵام بدەرەوە: 1 بەڵێ، 2 نەخێر"
+    assert rows(session, Answer) == 0
+
+
+@TRANSPORTS
+def test_a_conversation_is_answered_by_words_in_arabic_and_kurdish(sms_app, client, session, make_poll, make_links,
+                                                                   transport):
+    make_links(make_poll("talk-words"), count=2, language="ar", governorate=None, sex=None, age=None, age_band=None)
+    arabic, kurdish = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    session.execute(sa.update(Recipient).where(Recipient.phone == kurdish).values(language="ku"))
+    session.commit()
+    for phone, words in ((arabic, ["إنهاء المهمة عبر الحوار", "انثى", "٣٥", "البصرة"]),
+                         (kurdish, ["کۆتایی هێنان بە ئەرکەکە لە ڕێگەی گفتوگۆوە", "مێ", "٣٥", "بەسرە"])):
+        for number, text in enumerate(words):
+            assert "/6" in send(client, transport, phone, text, f"{phone}-{number}")
+    values = fresh(session).scalars(sa.select(Answer.values)).all()
+    assert answered_codes(session, "talk-words") == ["2", "2"]
+    assert rows(session, SmsConversation) == 2 and values == [None, None]  # still asking: employment is next
+    assert [(c.values["sex"], c.values["age"], c.values["governorate"])
+            for c in session.scalars(sa.select(SmsConversation))] == [("F", 35, "IQ-BA")] * 2
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("text", ["1 2", "1,2", "نعم لا", "yes no", "بەڵێ، نەخێر"])
+def test_a_reply_naming_both_answers_is_refused_whatever_the_codes(sms_app, client, session, make_poll, make_links,
+                                                                   transport, text):
+    make_links(make_poll("words", **WORD_CODES), count=1, language="en")
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
+    assert send(client, transport, phone, text, "b-1") == "Please give only one answer.\nPlease reply with one of: 1 Yes, 2 No"
+    assert rows(session, Answer) == 0
+
+
+@TRANSPORTS
+def test_a_later_question_refuses_two_answers_given_by_their_labels(sms_app, client, session, talker, transport):
+    assert "2/6 Sex" in send(client, transport, talker, "2", "l-1")
+    again = send(client, transport, talker, "Male Female", "l-2")
+    assert again.startswith("Please give only one answer.\n2/6 Sex")
+    assert "3/6 Age" in send(client, transport, talker, "female", "l-3")
+
+
+@TRANSPORTS
+def test_a_phone_in_two_open_polls_is_asked_which_and_never_answers_the_wrong_one(sms_app, client, session,
+                                                                                  make_poll, make_links, transport):
+    make_links(make_poll("tea", title={"en": "Tea poll"}, **ONE_QUESTION), count=1, language="en")
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
+    invite(session, make_poll("coffee", title={"en": "Coffee poll"}, **WORD_CODES), phone)
+    which = send(client, transport, phone, "1", "2p-1")
+    assert which == ("This number has 2 polls open. Reply with the poll's letter and your answer, e.g. A 1:\n"
+                     "A Tea poll\nB Coffee poll")
+    assert rows(session, Answer) == 0  # a bare answer is recorded in neither
+    asked = send(client, transport, phone, "A", "2p-2")
+    assert asked == "Tea?\n1 Yes\n2 No\n3 Maybe\nReply A followed by the number of your answer, e.g. A 1."
+    assert send(client, transport, phone, "A 1 2", "2p-3") == "Please give only one answer.\n" + asked
+    assert "recorded" in send(client, transport, phone, "a 3", "2p-3b")
+    assert answered_codes(session, "tea") == ["3"] and answered_codes(session, "coffee") == []
+    # Only the coffee poll waits now, but a bare "3" may be the tea answer sent again: it is asked, not guessed.
+    assert send(client, transport, phone, "3", "2p-4") == which
+    assert "recorded" in send(client, transport, phone, "ب ١", "2p-5")  # a letter in Arabic
+    assert answered_codes(session, "coffee") == ["yes"]
+    assert "already recorded" in send(client, transport, phone, "2", "2p-6")  # neither waits: nothing to ask
+    assert answered_codes(session, "tea") == ["3"] and answered_codes(session, "coffee") == ["yes"]
+
+
+@TRANSPORTS
+def test_a_second_polls_invitation_does_not_take_over_an_open_conversation(sms_app, client, session, talker,
+                                                                           make_poll, transport):
+    assert "2/6 Sex" in send(client, transport, talker, "2", "o-1")
+    invite(session, make_poll("later", **ONE_QUESTION), talker)
+    assert "3/6 Age" in send(client, transport, talker, "2", "o-2")  # Female: the talk poll's sex question
+    assert answered_codes(session, "later") == []
+    # Naming the later poll by its letter mid-way: it waits, and the question being asked is asked again.
+    assert send(client, transport, talker, "B 1", "o-2b").startswith("Please answer this poll's questions first.\n3/6")
+    assert "4/6" in send(client, transport, talker, "A 40", "o-2c")  # its own letter is fine
+    conversation = fresh(session).scalar(sa.select(SmsConversation))
+    assert conversation.values == {"answer": "2", "sex": "F", "age": 40}
+    for number, text in enumerate(["1", "0", "0"]):
+        send(client, transport, talker, text, f"o-{3 + number}")
+    assert fresh(session).scalar(sa.select(Answer.values).where(Answer.poll_id == polls.get_poll(session, "talk").id))
+    # The conversation over, the later poll waits: it is answered by its letter, never by a bare reply.
+    assert "B " in send(client, transport, talker, "1", "o-9") and answered_codes(session, "later") == []
+    assert "recorded" in send(client, transport, talker, "B 1", "o-10")
+    assert answered_codes(session, "later") == ["1"]
+
+
+@TRANSPORTS
+def test_after_stop_nothing_more_is_asked_or_recorded(sms_app, client, session, talker, make_poll, make_links,
+                                                      transport):
+    assert "2/6" in send(client, transport, talker, "1", "x-1")
+    assert "no more messages" in send(client, transport, talker, "STOP", "x-2")
+    late = send(client, transport, talker, "2", "x-3")
+    assert late == "You have opted out: we will ask this number nothing more." and "/6" not in late
+    # A number that said STOP before answering: its later answer is not taken, and nothing is asked.
+    make_links(make_poll("quiet"), count=1, language="en")
+    quiet = fresh(session).scalar(sa.select(Recipient.phone).order_by(Recipient.id.desc()).limit(1))
+    send(client, transport, quiet, "توقف", "x-4")
+    assert send(client, transport, quiet, "1", "x-5") == "You have opted out: we will ask this number nothing more."
+    assert answered_codes(session, "quiet") == [] and rows(session, SmsConversation) == 0
+    assert fresh(session).scalar(sa.select(Answer.values)) is None  # the talk poll's headline, kept as it was
+    # What an opted-out number said is kept beside it no more than an answer would be.
+    kept = session.scalars(sa.select(InboundMessage.text).where(InboundMessage.phone.is_not(None))).all()
+    assert sorted(kept) == ["STOP", "توقف"]
+
+
+@TRANSPORTS
+def test_a_resent_answer_is_not_taken_as_the_next_questions_answer(sms_app, client, session, talker, transport):
+    before = utcnow() - timedelta(minutes=2)
+    assert "2/6 Sex" in send(client, transport, talker, "2", "r-1", sent_at=before)
+    # The phone heard nothing and sent "2" again before the question reached it: a new id, an earlier time.
+    resent = send(client, transport, talker, "2", "r-2", sent_at=before + timedelta(seconds=30))
+    assert resent == "Your answer is already recorded.\n" + resent.split("\n", 1)[1] and "2/6 Sex" in resent
+    assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2"}
+    # Sent after the question: an answer to it (a real answer to "Sex" may well be "2").
+    assert "3/6 Age" in send(client, transport, talker, "2", "r-3", sent_at=utcnow() + timedelta(seconds=1))
+    assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2", "sex": "F"}
+
+
+def test_a_gateway_time_that_is_nonsense_is_taken_as_now(sms_app, client, session, talker):
+    steps = [("2", "", "2/6"), ("2", "-5", "3/6"), ("41", "9" * 30, "4/6"), ("2", "soon", "5/6"),
+             ("0", "946684799", "6/6")]  # the last a second before 2000
+    for number, (text, ts, asked) in enumerate(steps):
+        response = mo(client, **{"from": talker[1:], "text": text, "id": f"n-{number}", "ts": ts})
+        assert response.status_code == 200 and asked in response.get_data(as_text=True)  # each one taken as new
+
+
+@TRANSPORTS
+def test_a_late_reply_is_told_the_poll_is_done_not_how_to_answer_it(sms_app, client, session, talker, transport):
+    send(client, transport, talker, "1", "e-1")
+    fresh(session).execute(sa.update(SmsConversation).values(expires_at=utcnow() - timedelta(minutes=1)))
+    session.commit()
+    assert send(client, transport, talker, "41", "e-2") == "Your answer is already recorded."
+    polls.close_poll(session, polls.get_poll(session, "talk"))
+    session.commit()
+    assert send(client, transport, talker, "Baghdad", "e-3") == "This poll is closed."
+
+
+def test_the_losing_copy_of_a_racing_reply_gets_the_same_next_question(sms_app, client, session, talker, monkeypatch):
+    winner = mo(client, **{"from": talker[1:], "text": "2", "id": "race-1"}).get_data(as_text=True)
+    assert "2/6 Sex" in winner
+    # The copy that raced it did its work before the winner's row was there, then lost the insert.
+    real, seen = inbound.previous, []
+
+    def not_yet(session_, gateway_id):
+        seen.append(gateway_id)
+        return None if len(seen) == 1 else real(session_, gateway_id)
+
+    monkeypatch.setattr(inbound, "previous", not_yet)
+    loser = mo(client, **{"from": talker[1:], "text": "2", "id": "race-1"}).get_data(as_text=True)
+    assert loser == "Your answer is already recorded.\n" + winner.split("\n", 1)[1]
+    assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2"}
+
+
+def racing_pairs(base: str, requests: list[list[dict[str, str]]]) -> list[list[str]]:
+    """Each group of MO requests sent at the same moment (a barrier per group), through a real server."""
+    barriers = [threading.Barrier(len(group)) for group in requests]
+
+    def fetch(job: tuple[int, dict[str, str]]) -> str:
+        index, params = job
+        barriers[index].wait(timeout=60)
+        url = f"{base}/sms/kannel/mo?" + urllib.parse.urlencode({"secret": SECRET, **params})
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read().decode()
+
+    jobs = [(index, params) for index, group in enumerate(requests) for params in group]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        replies_ = list(pool.map(fetch, jobs))
+    sizes = itertools.accumulate(len(group) for group in requests)
+    return [replies_[end - len(group):end] for end, group in zip(sizes, requests, strict=True)]
+
+
+@pytest.mark.slow
+def test_copies_of_a_reply_at_the_same_moment_all_get_the_next_question(database_url, session, make_poll,
+                                                                        make_links):
+    make_links(make_poll("burst"), count=12, language="en", governorate=None, sex=None, age=None, age_band=None)
+    phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    with gunicorn(database_url, workers=4, env={"POLL_SMS_SECRET": SECRET}) as base:
+        # The gateway delivers one message twice at once (the same id).
+        pairs = racing_pairs(base, [[{"from": phone[1:], "text": "2", "id": f"same-{phone}"}] * 2 for phone in phones])
+        assert all("2/6 Sex" in reply for pair in pairs for reply in pair)
+        assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == len(phones)
+        # The phone sends its answer twice at once (two ids, one time), after the question: one answer taken.
+        fresh(session).execute(sa.update(SmsConversation).values(asked_at=utcnow() - timedelta(seconds=10)))
+        session.commit()
+        ts = str(int((utcnow() - timedelta(seconds=5)).timestamp()))
+        pairs = racing_pairs(base, [[{"from": phone[1:], "text": "2", "id": f"copy-{n}-{phone}", "ts": ts}
+                                     for n in range(2)] for phone in phones])
+        assert all("3/6 Age" in reply for pair in pairs for reply in pair)
+    conversations = fresh(session).scalars(sa.select(SmsConversation)).all()
+    assert [(c.asking, c.values) for c in conversations] == [("age", {"answer": "2", "sex": "F"})] * len(phones)
+    poll = polls.get_poll(session, "burst")
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)

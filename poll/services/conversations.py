@@ -2,8 +2,8 @@
 
 The headline's reply counts at once, as a response of its own (partial until
 the rest arrive). Then each relevant question is asked in turn; the phone
-answers with a choice's number (or several, for a multiple choice), a
-number, or a text; `0` skips an optional question; STOP ends it all. When
+answers with a choice's number (or several, for a multiple choice), its
+label in any language, a number, or a text; `0` skips an optional question; STOP ends it all. When
 the last question is answered the response gets every answer, its strata
 from the profile answers where the audience had none, and the tallies
 follow, in one transaction. The conversation is then deleted: it held the
@@ -70,7 +70,7 @@ def start(session: so.Session, ballot: Ballot, *, answer_id: int, headline: str,
     session.execute(sa.delete(SmsConversation).where(SmsConversation.phone_digest == digest))
     session.add(SmsConversation(
         phone_digest=digest, poll_id=ballot.poll_id, answer_id=answer_id, language=language,
-        asking=asked.question.name, values=values, expires_at=now + timedelta(hours=hours),
+        asking=asked.question.name, values=values, expires_at=now + timedelta(hours=hours), asked_at=now,
     ))
     session.flush()
     return asked
@@ -91,9 +91,18 @@ def end(session: so.Session, phone: str, *, secret: str) -> None:
 
 
 def answer(session: so.Session, conversation: SmsConversation, ballot: Ballot, text: str, *, now: datetime,
-           hours: float) -> Step:
-    """Take `text` as the answer to the question being asked, then ask the next or complete the response."""
+           hours: float, sent_at: datetime | None = None) -> Step:
+    """Take `text` as the answer to the question being asked, then ask the next or complete the response.
+
+    A reply the phone sent (`sent_at`, the gateway's time) before the question
+    was asked cannot answer it: it is a resend of an earlier answer (a phone
+    that heard nothing during an outage sends its answer again), and the
+    question is asked again instead. Times are compared to the second, the
+    gateway's resolution.
+    """
     question = next(q for q in ballot.questions if q.name == conversation.asking)
+    if is_resend(conversation, sent_at):
+        return Step(SmsOutcome.DUPLICATE, _asked(ballot, question))
     value, error = _read(question, text)
     if error:
         return Step(SmsOutcome.QUESTION_UNREADABLE, _asked(ballot, question), error)
@@ -105,10 +114,18 @@ def answer(session: so.Session, conversation: SmsConversation, ballot: Ballot, t
     if asked is not None:
         conversation.asking = asked.question.name
         conversation.expires_at = now + timedelta(hours=hours)
+        conversation.asked_at = now
         session.flush()
         return Step(SmsOutcome.QUESTION_ANSWERED, asked)
     _complete(session, conversation, ballot, values)
     return Step(SmsOutcome.COMPLETED)
+
+
+def is_resend(conversation: SmsConversation, sent_at: datetime | None) -> bool:
+    """Whether a reply sent at `sent_at` was sent before the conversation's question was asked (so answers an earlier one)."""
+    if sent_at is None or conversation.asked_at is None:
+        return False
+    return sent_at < conversation.asked_at.replace(microsecond=0)
 
 
 def asking(ballot: Ballot, conversation: SmsConversation) -> Asked:

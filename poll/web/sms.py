@@ -10,6 +10,7 @@ import hmac
 import re
 import secrets
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import force_locale
@@ -50,7 +51,7 @@ def kannel_mo():
     """
     if not _authorised():
         return "forbidden\n", 403, PLAIN
-    return _inbound(request.args.get("from", ""), _query_text(), request.args.get("id", ""))
+    return _inbound(request.args.get("from", ""), _query_text(), request.args.get("id", ""), _sent_at())
 
 
 @bp.post("/sms/kannel/mo")
@@ -66,34 +67,64 @@ def kannel_mo_posted():
         return "forbidden\n", 403, PLAIN
     raw = request.get_data(cache=False)
     text = _decode(raw, request.headers.get("X-Kannel-Coding", ""), request.mimetype_params.get("charset", ""))
-    return _inbound(request.headers.get("X-Kannel-From", ""), text, request.args.get("id", ""))
+    return _inbound(request.headers.get("X-Kannel-From", ""), text, request.args.get("id", ""), _sent_at())
 
 
-def _inbound(sender: str, text: str, gateway_id: str):
+def _sent_at() -> datetime | None:
+    """When the phone sent the message, as Kannel says: `ts=%T` (Unix seconds) in the URL, or X-Kannel-Time (UTC).
+
+    None when it does not say or says nonsense (before 2000, or a day ahead of
+    this server's clock): the message is then taken as new, as it was before
+    gateways said when.
+    """
+    stamp = request.args.get("ts", "").strip()
+    header = request.headers.get("X-Kannel-Time", "").strip()
+    try:
+        if stamp:
+            sent = datetime.fromtimestamp(int(stamp), UTC)
+        elif header:
+            sent = datetime.strptime(header, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        else:
+            return None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return sent if _EARLIEST <= sent <= utcnow() + timedelta(days=1) else None
+
+
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _inbound(sender: str, text: str, gateway_id: str, sent_at: datetime | None = None):
     """Handle one SMS from `sender` however it came, and answer with the reply SMS."""
     # A NUL byte means nothing in an SMS, and PostgreSQL refuses to store one: it is dropped, not a 500.
     sender, text, gateway_id = (value.replace("\x00", "") for value in (sender, text, gateway_id))
     sender, gateway_id = sender.strip(), gateway_id.strip()
     if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
         return "bad request: from, id and text are required\n", 400, PLAIN
-    return _reply_sms(_answer(sender, text, gateway_id))
+    return _reply_sms(_answer(sender, text, gateway_id, sent_at))
 
 
-def _answer(sender: str, text: str, gateway_id: str) -> str:
+def _answer(sender: str, text: str, gateway_id: str, sent_at: datetime | None = None) -> str:
     """Act on one SMS through the inbound service, commit, and return the reply SMS (Kannel's and the handset's)."""
     session = get_session()
     begin_write(session)
     config = current_app.config
     talk = inbound.Conversations(secret=str(config["SECRET_KEY"]), hours=float(config["SMS_SESSION_HOURS"]))
-    handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk)
+    handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk,
+                             sent_at=sent_at)
     if handled.outcome == SmsOutcome.DUPLICATE or handled.is_retry:
         session.rollback()
         return handled.stored_reply or _reply(handled)
     reply = _reply(handled)
     if not inbound.remember(session, handled, gateway_id=gateway_id, sender=sender, text=text, reply=reply):
-        session.rollback()  # another delivery of the same message won the race; it did the work
-        earlier = inbound.previous(session, gateway_id)
-        return earlier.reply if earlier else ""
+        # Another delivery of the same message won the race and did the work: this one is told what a retry
+        # is told (the kept reply, or where the phone stands now), never nothing.
+        session.rollback()
+        begin_write(session)
+        again = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk,
+                               sent_at=sent_at)
+        session.rollback()
+        return again.stored_reply or _reply(again)
     session.commit()
     return reply
 
@@ -156,16 +187,49 @@ REPLIES = {
 def _reply(handled: inbound.Handled) -> str:
     language = LANGUAGES.get(handled.language, LANGUAGES["ar"])
     with force_locale(language.locale):
-        said = str(REPLIES[handled.outcome]) % {"codes": ", ".join(handled.codes)}
+        if handled.opted_out:
+            return _("You have opted out: we will ask this number nothing more.")
+        if handled.polls:
+            return _which_poll_sms(handled.polls, language)
+        # How to answer: each reply key with its label, in the message's language ("1 Yes, 2 No").
+        listed = _list_separator(language).join(f"{key} {pick(label, language)}" for key, label in handled.listed)
+        said = str(REPLIES[handled.outcome]) % {"codes": listed or ", ".join(handled.codes)}
+        if handled.letter:
+            # The phone named this poll by its letter: its question, and an answer to come after the letter.
+            how = _("Reply %(letter)s followed by the number of your answer, e.g. %(letter)s 1.",
+                    letter=handled.letter)
+            lines = [error_text(handled.refused, handled.error)] if handled.refused and handled.error else []
+            lines += [pick(handled.question, language)] if handled.question else []
+            lines += [f"{key} {pick(label, language)}" for key, label in handled.listed]
+            return "\n".join([*lines, how])
         if handled.then is not None:
             return _second_step_sms(handled.then, language, said)
         if handled.asked is None:
             # A headline's reply refused for a reason (several answers named): the reason, then how to answer.
             refused = handled.refused
             return "\n".join((error_text(refused, handled.error), said)) if refused and handled.error else said
-        if handled.error:
+        if handled.error == inbound.FINISH_FIRST:
+            said = _("Please answer this poll's questions first.")
+        elif handled.error:
             said = error_text(handled.asked.question, handled.error)
         return "\n".join(part for part in (said, _question_sms(handled.asked, language)) if part)
+
+
+def _list_separator(language: Language) -> str:
+    return "، " if language.direction == "rtl" else ", "
+
+
+def _which_poll_sms(polls: tuple[tuple[str, dict[str, str]], ...], language: Language) -> str:
+    """The question a number in several open polls is asked: which one its reply answers, each by its letter."""
+    lines = [_("This number has %(count)s polls open. Reply with the poll's letter and your answer, e.g. A 1:",
+               count=len(polls))]
+    lines += [f"{letter} {_shortened(pick(title, language))}" for letter, title in polls]
+    return "\n".join(lines)
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    # A poll's title or question in a list of polls: enough to know it by, in as few segments as may be.
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _question_sms(asked: conversations.Asked, language: Language) -> str:

@@ -1,13 +1,13 @@
 """Audit entries found by their subject and action (a poll's field dates), not by reading the whole trail
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 from alembic import op
 
 revision = '0020'
-down_revision = '0018'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
