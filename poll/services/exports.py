@@ -72,7 +72,7 @@ def answer_file(session: so.Session, poll: Poll, fmt: str, language: str,
     """The answers as an SPSS (.sav) or Stata (.dta) file labelled in `language`; see `stat_files`."""
     if poll.is_anonymous and shape is None:
         shape = answer_table.anonymised_shape(session, poll)
-    columns, rows = answer_table.rows(session, poll, shape)
+    columns, rows = answer_table.rows(session, poll, shape, blanks=True)
     title = f"poll {poll.slug}: answers, labels in {language}"
     note = answer_table.describe(shape, language) if shape is not None else None
     return stat_files.write(columns, rows, fmt, language, title, note)
