@@ -504,10 +504,16 @@ def operators_token(session, name: str, revoke: bool) -> None:
               help="The labels' language in sav and dta files (default: the poll's).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write to this file instead of standard output (sav and dta need one).")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]), default=",", show_default=True,
+              help="What separates a CSV's fields (; where a spreadsheet takes the comma as the decimal mark).")
+@click.option("--bom", is_flag=True, help="Start a CSV with a UTF-8 byte order mark, so that Excel reads Arabic.")
 @unit_of_work
-def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None) -> None:
+def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None,
+                   delimiter: str, bom: bool) -> None:
     """Write poll SLUG's answers (one row per response, a column per question) or results."""
     poll = polls.get_poll(session, slug)
+    if (delimiter != "," or bom) and fmt != "csv":
+        raise PollError("--delimiter and --bom are for --format csv")
     if what == "methodology" and fmt != "json":
         raise PollError("the methodology statement comes as JSON: add --format json")
     if fmt in ("sav", "dta"):
@@ -524,15 +530,15 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
     if output is not None:
         with output.open("w", encoding="utf-8", newline="") as file:
-            for chunk in _export_chunks(session, poll, fmt, what):
+            for chunk in _export_chunks(session, poll, fmt, what, delimiter, bom):
                 file.write(chunk)
         click.echo(f"wrote {output}", err=True)
         return
-    for chunk in _export_chunks(session, poll, fmt, what):
+    for chunk in _export_chunks(session, poll, fmt, what, delimiter, bom):
         click.echo(chunk, nl=False)
 
 
-def _export_chunks(session, poll, fmt: str, what: str):
+def _export_chunks(session, poll, fmt: str, what: str, delimiter: str = ",", bom: bool = False):
     if what == "methodology":
         statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"])
         yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
@@ -547,7 +553,10 @@ def _export_chunks(session, poll, fmt: str, what: str):
         shape = release.answers_shape(session, poll, None)
         release.record_export(session, poll, None, what, fmt)
         header, rows = release.answer_rows(session, poll, shape)
-    yield from (csv_chunks if fmt == "csv" else json_lines)(header, rows)
+    if fmt == "csv":
+        yield from csv_chunks(header, rows, delimiter=delimiter, bom=bom)
+    else:
+        yield from json_lines(header, rows)
 
 
 @command_group.group("sms")

@@ -28,7 +28,7 @@ import sqlalchemy.orm as so
 
 from poll.models import Operator, Poll
 from poll.services import answer_table, exports, ledger, methodology, publication, results, tallies
-from poll.services.exports import csv_chunks, json_lines
+from poll.services.exports import DELIMITERS, csv_chunks, json_lines
 from poll.services.noisy_figures import NOTE_NOT_RELEASED, NOTE_TOO_NOISY
 from poll.services.publication import Publication
 from poll.services.results import (
@@ -52,7 +52,7 @@ LINKS_EXPORT = "links-export"
 METHODOLOGY = "methodology"
 
 # The types pages draw, and the formats rows are written in.
-__all__ = ["SMALL_CELL", "Category", "OptionResult", "Publication", "Results", "csv_chunks", "json_lines",
+__all__ = ["SMALL_CELL", "Category", "OptionResult", "Publication", "Results", "DELIMITERS", "csv_chunks", "json_lines",
            "NOTE_NOT_RELEASED", "NOTE_TOO_NOISY", "NOTE_NO_POPULATION", "NOTE_NO_WEIGHTING", "NOTE_NOT_CONVERGED",
            "NOTE_TOO_FEW_TO_WEIGHT", "NOTE_WITHHELD"]
 

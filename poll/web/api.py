@@ -16,7 +16,7 @@ from poll.errors import Invalid, NotFound
 from poll.i18n import normalize
 from poll.models import Poll
 from poll.services import audit, polls, release
-from poll.services.release import csv_chunks, json_lines
+from poll.services.release import DELIMITERS, csv_chunks, json_lines
 from poll.web import openapi
 from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem
@@ -83,6 +83,9 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     if fmt not in FORMATS and not (what == "answers" and fmt in FILES):
         return problem(404, "Exports come as .csv or .json (JSON lines); the answers also as .sav and .dta.",
                        kind="unknown-format")
+    delimiter, bom = request.args.get("delimiter", ","), request.args.get("bom", "0")
+    if delimiter not in DELIMITERS or bom not in ("0", "1"):
+        return problem(400, "delimiter is one of , ; tab (as %3B for ;) and bom is 0 or 1.", kind="bad-csv-option")
     try:
         # How an anonymous poll's answers are shown is decided in the request's own transaction (it may grow
         # the poll's shown set); the rows then stream through a session of their own.
@@ -102,7 +105,7 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     reader = new_session()
     rows_poll = reader.get(Poll, poll.id)
     header, rows = rows_of(reader, rows_poll, shape)
-    body = csv_chunks(header, rows) if fmt == "csv" else json_lines(header, rows)
+    body = csv_chunks(header, rows, delimiter=delimiter, bom=bom == "1") if fmt == "csv" else json_lines(header, rows)
     mimetype, extension = FORMATS[fmt]
     return Response(_closing(body, reader), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{what}.{extension}"'})

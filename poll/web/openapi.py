@@ -179,6 +179,11 @@ def document() -> dict:
     lang = {"name": "lang", "in": "query", "required": False,
             "schema": {"type": "string", "enum": ["ar", "ku", "en"]},
             "description": "the labels' language in sav and dta files (default: the poll's)"}
+    csv_options = [{"name": "delimiter", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": [",", ";", "tab"], "default": ","},
+                    "description": "what separates a CSV's fields"},
+                   {"name": "bom", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]},
+                    "description": "1: start a CSV with a UTF-8 byte order mark, so that Excel reads Arabic"}]
     operator = [{"bearer": []}, {"session": []}]
 
     def export(summary: str, *, admin: bool = False, refusals: dict | None = None, answers: bool = False) -> dict:
@@ -186,7 +191,8 @@ def document() -> dict:
                      "401": unauthorised, "404": not_found, **(refusals or {})}
         if admin:
             responses["403"] = _problem("The operator is not an admin")
-        parameters = [slug, answer_format, lang] if answers else [slug, fmt]
+        parameters = [slug, answer_format, lang, *csv_options] if answers else [slug, fmt, *csv_options]
+        responses["400"] = _problem("An unknown delimiter or bom")
         return {"get": {"summary": summary, "parameters": parameters, "security": operator,
                         "responses": responses}}
 
