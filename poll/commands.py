@@ -496,10 +496,12 @@ def operators_token(session, name: str, revoke: bool) -> None:
 
 @command_group.command("export")
 @click.argument("slug")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta"]), default="csv", show_default=True,
-              help="csv, json (JSON lines), or an SPSS (sav) or Stata (dta) file of the answers.")
-@click.option("--what", type=click.Choice(["answers", "results", "methodology"]), default="answers", show_default=True,
-              help="The answers, the results table, or the methodology statement (--format json).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta", "sps", "do", "html"]), default="csv",
+              show_default=True, help="csv, json (JSON lines), an SPSS (sav) or Stata (dta) file of the answers, "
+              "SPSS (sps) or Stata (do) syntax that labels the answers CSV, or html (a codebook).")
+@click.option("--what", type=click.Choice(["answers", "results", "methodology", "codebook"]), default="answers",
+              show_default=True, help="The answers, the results table, the methodology statement (--format json), "
+              "or the codebook of the answers' columns (--format html or csv).")
 @click.option("--language", type=click.Choice(list(LANGUAGES)),
               help="The labels' language in sav and dta files (default: the poll's).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -512,8 +514,22 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
                    delimiter: str, bom: bool) -> None:
     """Write poll SLUG's answers (one row per response, a column per question) or results."""
     poll = polls.get_poll(session, slug)
-    if (delimiter != "," or bom) and fmt != "csv":
-        raise PollError("--delimiter and --bom are for --format csv")
+    if (delimiter != "," or bom) and fmt not in ("csv", "sps", "do"):
+        raise PollError("--delimiter and --bom are for --format csv (and --delimiter for the sps and do syntax)")
+    if what == "codebook" and fmt not in ("html", "csv"):
+        raise PollError("the codebook comes as --format html or csv")
+    if fmt == "html" and what != "codebook" or fmt in ("sps", "do") and what != "answers":
+        raise PollError(f"--format {fmt} is for " + ("--what codebook" if fmt == "html" else "the answers"))
+    if what == "codebook" or fmt in ("sps", "do"):
+        language = language or poll.default_language
+        text = (release.answers_codebook(poll, fmt, language) if what == "codebook"
+                else release.answers_syntax(poll, fmt, language, delimiter))
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output}", err=True)
+        return
     if what == "methodology" and fmt != "json":
         raise PollError("the methodology statement comes as JSON: add --format json")
     if fmt in ("sav", "dta"):

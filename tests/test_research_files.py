@@ -3,6 +3,7 @@ and GNU PSPP (an SPSS implementation of its own)."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 from pathlib import Path
@@ -195,3 +196,102 @@ def test_a_withheld_cell_is_its_own_missing_code_and_the_answer_and_weight_are_n
     assert frame["governorate"].tolist() == [-99, 1] and frame["why"].tolist() == [-99, 1]
     assert meta.variable_value_labels["why"][-99] == "Withheld to protect respondents"
     assert -99 not in meta.variable_value_labels["option"] and "weight" not in meta.variable_value_labels
+
+
+def _profile_poll(make_poll, make_links, client, anonymous=False, count=3):
+    # A poll with a coded choice (M/F), a multiple choice, a conditional question and a number.
+    sex = {"name": "gender", "type": "select_one", "label": {"en": "Gender? It's \"asked\" for $reasons"},
+           "required": False, "choices": [{"code": "M", "label": {"en": "Man"}}, {"code": "F", "label": {"en": "Woman"}}]}
+    drinks = {"name": "drinks", "type": "select_multiple", "label": {"en": "Which?"}, "required": False,
+              "choices": [{"code": "t", "label": {"en": "Tea"}}, {"code": "c", "label": {"en": "Coffee"}}]}
+    why = {"name": "why", "type": "select_one", "label": {"en": "Why not?"}, "relevant": "tea == '2'",
+           "required": False, "choices": [{"code": "98", "label": {"en": "Don't know"}},
+                                          {"code": "1", "label": {"en": "Taste"}}]}
+    cups = {"name": "cups", "type": "integer", "label": {"en": "Cups a day"}, "min": 0, "max": 30, "required": False}
+    poll = make_poll(anonymous=anonymous, questions=[HEADLINE, sex, drinks, why, cups])
+    answers = [{"option": "2", "gender": "F", "drinks": ["c"], "why": "98", "cups": "3"},
+               {"option": "1", "gender": "M", "drinks": ["t", "c"], "cups": "0"}, {"option": "2"}]
+    for token, given in zip(make_links(poll, count=count), (answers * count)[:count], strict=True):
+        assert client.post(f"/p/{token}", data=given).status_code == 201
+    return poll
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_pspp_reads_the_csv_through_the_sps_syntax_with_the_files_names_labels_and_codes(
+        runner, make_poll, make_links, client, tmp_path, delimiter):
+    poll = _profile_poll(make_poll, make_links, client)
+    csv_path = tmp_path / f"{poll.slug}-answers.csv"
+    args = ["export", poll.slug, "--delimiter", delimiter, "--language", "en"]
+    assert runner.invoke(args=[*args, "--bom", "-o", str(csv_path)]).exit_code == 0
+    syntax = tmp_path / "labels.sps"
+    assert runner.invoke(args=[*args, "--format", "sps", "-o", str(syntax)]).exit_code == 0
+    saved = tmp_path / "labelled.sav"
+    said = pspp_says(tmp_path / "run.sps", f"CD '{tmp_path}'.\nINCLUDE FILE='{syntax}'.\n"
+                                           f"SAVE OUTFILE='{saved}'.\nFREQUENCIES gender why.\n")
+    if not said:
+        return
+    assert "Woman" in said and "Don't know" in said and "Not asked" not in said.split("FREQUENCIES")[-1]
+    frame, meta = pyreadstat.read_sav(str(saved))
+    assert list(frame.columns) == ["option", "channel", "answered", "governorate", "sex", "age_band", "gender",
+                                   "drinks_t", "drinks_c", "why", "cups", "weight"]
+    assert sorted(frame["gender"].dropna()) == [1, 2] and sorted(frame["why"].dropna()) == [98]
+    assert sorted(frame["cups"].dropna()) == [0, 3] and frame["drinks_c"].sum() == 2
+    assert meta.variable_value_labels["gender"][2] == "Woman"
+    assert meta.column_names_to_labels["gender"] == 'Gender? It\'s "asked" for $reasons'
+    assert meta.variable_measure["cups"] == "scale"
+    assert "WEIGHT is weight" in pspp_says(tmp_path / "info.sps", f"GET FILE='{saved}'.\nSHOW WEIGHT.\n")
+
+
+def test_the_do_file_labels_the_csv_as_the_stata_file_is_labelled(runner, make_poll, make_links, client):
+    poll = _profile_poll(make_poll, make_links, client)
+    do = runner.invoke(args=["export", poll.slug, "--format", "do", "--language", "en", "--delimiter", ";"]).output
+    assert f'import delimited using "{poll.slug}-answers.csv", delimiters(";") varnames(nonames)' in do
+    assert 'replace gender = 2 if v7 == `"F"\'' in do  # places in the list, as the .dta stores them
+    assert 'replace why = 98 if v10 == `"98"\'' in do  # the form's own numbers
+    assert "label variable gender `\"Gender? It's \"asked\" for \\$reasons\"'" in do  # no macro expands
+    assert 'label define lbl_10 98 `"Don\'t know"\' 1 `"Taste"\' .a `"Not asked (its condition did not hold)"\' ' \
+           '.b `"Skipped (asked, left blank)"\', replace' in do
+    assert "label values why lbl_10" in do and "generate double cups = real(v11)" in do
+    assert "[pweight=weight]" in do
+
+
+@pytest.mark.parametrize("fmt", ["csv", "html"])
+def test_the_codebook_maps_each_question_to_its_column_codes_and_missing_codes(runner, make_poll, make_links, client,
+                                                                               fmt):
+    poll = _profile_poll(make_poll, make_links, client)
+    text = runner.invoke(args=["export", poll.slug, "--what", "codebook", "--format", fmt, "--language", "en"]).output
+    if fmt == "csv":
+        import csv
+        import io
+        rows = list(csv.DictReader(io.StringIO(text)))
+        gender = [row for row in rows if row["variable"] == "gender"]
+        assert gender[0]["label"].startswith("Gender?") and gender[0]["measure"] == "nominal"
+        assert [(r["code"], r["stored_as"], r["value_label"]) for r in gender[1:]] == [
+            ("M", "1", "Man"), ("F", "2", "Woman"), ("", "-98", "Skipped (asked, left blank)")]
+        assert {r["csv_column"] for r in rows if r["variable"] == "drinks_t"} == {"drinks_t"}
+    else:
+        assert text.startswith("<!doctype html>") and '<h2 id="why"><code>why</code></h2>' in text
+        assert "Gender? It&#39;s &#34;asked&#34;" in text and "Not asked (its condition did not hold)" in text
+    refused = runner.invoke(args=["export", poll.slug, "--what", "codebook", "--format", "sav"])
+    assert refused.exit_code == 1 and "html or csv" in refused.output
+
+
+def test_the_sps_syntax_reads_an_anonymous_polls_generalised_csv(runner, make_poll, make_links, client, tmp_path):
+    poll = _profile_poll(make_poll, make_links, client, anonymous=True, count=12)
+    csv_path = tmp_path / f"{poll.slug}-answers.csv"
+    assert runner.invoke(args=["export", poll.slug, "-o", str(csv_path)]).exit_code == 0
+    syntax = tmp_path / "labels.sps"
+    assert runner.invoke(args=["export", poll.slug, "--format", "sps", "--language", "en", "-o",
+                               str(syntax)]).exit_code == 0
+    saved = tmp_path / "labelled.sav"
+    if not pspp_says(tmp_path / "run.sps", f"CD '{tmp_path}'.\nINCLUDE FILE='{syntax}'.\nSAVE OUTFILE='{saved}'.\n"):
+        return
+    frame, meta = pyreadstat.read_sav(str(saved), user_missing=True)
+    shown = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    assert len(frame) == len(shown) == 12
+    for column, number in (("governorate", {"other": -1, "*": -99}), ("gender", {"other": -1, "*": -99})):
+        expected = sorted(number[row[column]] for row in shown if row[column] in number)
+        assert sorted(value for value in frame[column] if value in (-1, -99)) == expected
+    assert meta.variable_value_labels["governorate"][-99] == "Withheld to protect respondents"
+    assert sorted(frame["cups"].str.strip()) == sorted(row["cups"] for row in shown)  # a band, or withheld, as text
+    assert sorted(frame["why"].dropna()) == sorted(int(row["why"]) for row in shown if row["why"])

@@ -56,6 +56,7 @@ MISSING_LABELS = {
                  "en": "Withheld to protect respondents"},
     "prefer-not": {"ar": "يفضّل عدم الإجابة", "ku": "باشترە وەڵام نەداتەوە", "en": "Prefer not to say"},
 }
+FLAG_LABELS = {"ar": {0: "لا", 1: "نعم"}, "ku": {0: "نەخێر", 1: "بەڵێ"}, "en": {0: "No", 1: "Yes"}}
 MISSING_NOTE = {
     "ar": "القيم المفقودة: {codes}. في ملف Stata: ‎.a لم يُسأل، ‎.b تُرك، ‎.c محجوب، ‎.d يفضّل عدم الإجابة.",
     "ku": "بەها ونبووەکان: {codes}. لە پەڕگەی Stata: ‎.a نەپرسراوە، ‎.b جێهێڵدراوە، ‎.c شاردراوەتەوە، "
@@ -145,13 +146,12 @@ def write(columns: list[Column], rows: Iterable[tuple], fmt: str, language: str,
         | ({OTHER_VALUE: _text(OTHER_LABELS, language)} if generalised else {})
         for name, column, codes in zip(names, columns, places, strict=True) if column.kind == "choice"
     }
-    flags = {"ar": {0: "لا", 1: "نعم"}, "ku": {0: "نەخێر", 1: "بەڵێ"}, "en": {0: "No", 1: "Yes"}}
-    value_labels |= {name: dict(flags.get(language, flags["en"])) for name, column in zip(names, columns, strict=True)
+    value_labels |= {name: dict(FLAG_LABELS.get(language, FLAG_LABELS["en"])) for name, column in zip(names, columns, strict=True)
                      if column.kind == "flag"}
     for name, column, blanks in zip(names, columns, missing, strict=True):  # each missing code it can hold, labelled
-        if blanks and _reasons(column, generalised):
+        if blanks and reasons_of(column, generalised):
             value_labels.setdefault(name, {}).update(
-                {blanks[reason]: _text(MISSING_LABELS[reason], language) for reason in _reasons(column, generalised)})
+                {blanks[reason]: _text(MISSING_LABELS[reason], language) for reason in reasons_of(column, generalised)})
     codebook = _codebook(columns, names, places, language)
     codes = ", ".join(f"{MISSING_CODES[reason]} {_text(MISSING_LABELS[reason], language)}"
                       for reason in MISSING_REASONS)
@@ -182,9 +182,9 @@ def takes_missing(column: Column) -> bool:
     return column.kind in ("choice", "flag", "number") and not column.always_shown
 
 
-def _reasons(column: Column, generalised: bool) -> list[str]:
-    # Why a cell of `column` can be empty: a question's may be not asked or skipped, a profile question's refused,
-    # and in an anonymous poll any cell may be withheld.
+def reasons_of(column: Column, generalised: bool) -> list[str]:
+    """Why a cell of `column` can be empty: a question's may be not asked or skipped, a profile question's refused,
+    and in an anonymous (`generalised`) poll any cell but the answer and the weight may be withheld."""
     reasons = (["not-asked"] if column.conditional else []) + (["skipped"] if column.asked else [])
     if generalised and not column.always_shown:
         reasons.append("withheld")
