@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from poll import questionnaire
 from poll.errors import Invalid
-from poll.services import xlsform
+from poll.models import Poll
+from poll.services import answer_table, stat_files, xlsform
 from tests.test_xlsform import form
 
 LOW, HIGH = questionnaire.INTEGER_RANGE
@@ -198,3 +200,80 @@ def test_a_column_named_twice_is_refused_as_such(tmp_path):
     book.save(path)
     with pytest.raises(Invalid, match=r"^survey sheet, row 1: the column 'name' is there twice"):
         xlsform.read(path)
+
+
+IMPORTED = [c for c in CORPUS if not isinstance(c[4], str)]
+
+
+def _answers_for(questions: list[questionnaire.Question], rng) -> dict[str, list[str]]:
+    # One respondent's post: every question answered (the server keeps only the relevant ones), seeded.
+    post: dict[str, list[str]] = {}
+    for question in questions:
+        codes = [c.code for c in question.choices if c.code != questionnaire.PREFER_NOT]
+        if question.type == "select_multiple":
+            post[question.form_name] = [code for code in codes if rng.random() < 0.6] or codes[:1]
+        elif question.takes_choices:
+            post[question.form_name] = [codes[int(rng.integers(len(codes)))]]
+        elif question.type == "integer":
+            low, high = max(question.minimum, -50), min(question.maximum, 50)
+            post[question.form_name] = [str(int(rng.integers(low, high + 1)))]
+        else:
+            post[question.form_name] = ["some words"]
+    return post
+
+
+@pytest.mark.parametrize(("name", "survey", "choices", "settings", "expected"), IMPORTED, ids=[c[0] for c in IMPORTED])
+def test_each_imported_form_exports_files_that_open_and_agree_with_the_results(
+        tmp_path, runner, session, make_links, client, name, survey, choices, settings, expected):
+    import csv
+    import io
+    import json
+
+    import numpy as np
+
+    from poll.services import polls
+    from tests.test_research_files import read_everywhere
+
+    sheets = {"survey": survey, "choices": choices} | ({"settings": settings} if settings else {})
+    created = runner.invoke(args=["polls", "create", str(form(tmp_path / f"{name}.xlsx", **sheets))])
+    assert created.exit_code == 0, created.output
+    session.commit()
+    slug = session.scalars(sa.select(Poll.slug).order_by(Poll.id.desc())).first()
+    assert runner.invoke(args=["polls", "open", slug]).exit_code == 0
+    poll = polls.get_poll(session, slug)
+    questions = polls.questions_of(poll)
+    rng = np.random.default_rng(22)
+    for token in make_links(poll, count=24):
+        response = client.post(f"/p/{token}", data=_answers_for(questions, rng))
+        assert response.status_code == 201, response.get_data(as_text=True)[:500]
+    result = runner.invoke(args=["results", slug, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(args=["export", slug]).output)))
+    assert len(rows) == document["answered"] == 24
+    counted = {o["code"]: o["count"] for o in document["options"]}
+    files = {}
+    for fmt in ("sav", "dta"):
+        path = tmp_path / f"answers.{fmt}"
+        done = runner.invoke(args=["export", slug, "--format", fmt, "-o", str(path)])
+        assert done.exit_code == 0, done.output
+        files[fmt] = read_everywhere(path)
+        assert len(files[fmt]) == 24
+    stored = stat_files.values_of(answer_table.columns_of(poll)[0])
+    for code, count in counted.items():
+        assert sum(row["option"] == code for row in rows) == count
+        for frame in files.values():
+            assert int((frame["option"] == stored[code]).sum()) == count
+    # Each other choice question's shown counts: the CSV's cells agree with them (withheld cells excluded).
+    for figures in document.get("questions", []):
+        question = next((q for q in questions if q.name == figures["name"]), None)
+        if question is None or question.is_headline or not question.takes_choices or question.is_profile:
+            continue
+        for option in figures.get("options") or []:
+            if option.get("count") is None:
+                continue
+            if question.type == "select_multiple":
+                column = f"{question.name}_{option['code']}"
+                assert sum(row.get(column) == "1" for row in rows) == option["count"], (question.name, option)
+            else:
+                assert sum(row.get(question.name) == option["code"] for row in rows) == option["count"]

@@ -64,7 +64,7 @@ def variables(poll: Poll, language: str) -> list[Variable]:
                                     answer_table.header(columns), columns, strict=True):
         codes = stat_files.values_of(column) if column.kind == "choice" else {}
         labels = {code: _text(label, language) for code, label in column.codes if code != PREFER_NOT}
-        if generalised and column.kind == "choice" and not column.always_shown:
+        if generalised and column.kind == "choice" and not column.always_shown and answer_table.OTHER not in codes:
             codes[answer_table.OTHER] = stat_files.OTHER_VALUE
             labels[answer_table.OTHER] = _text(answer_table.OTHER_LABELS, language)
         missing = {}

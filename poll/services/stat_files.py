@@ -269,7 +269,8 @@ def _cell(column: Column, value, places: dict[str, int], missing: dict[str, int 
     if value is None or value == "":
         return np.nan
     if column.kind == "choice":
-        return OTHER_VALUE if value == OTHER else places.get(str(value), np.nan)
+        # A form's own code "other" is that choice; only a code the form lacks is the generalisation's "other".
+        return places[str(value)] if str(value) in places else OTHER_VALUE if value == OTHER else np.nan
     return float(value)
 
 
