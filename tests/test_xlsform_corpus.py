@@ -92,8 +92,11 @@ CORPUS = [
      [], {"relevant": {"sources_other": "'other' in sources"}}),
     ("randomize", [lead(), {"type": "select_one yn", "name": "again", "label": "Again?", "parameters": "randomize=true"}],
      yes_no(), [], "survey sheet, row 3: parameters randomize=true is not supported"),
-    ("note-skipped", [{"type": "note", "name": "intro", "label": "Welcome"}, lead()], yes_no(), [],
-     {"names": ["approve"], "warnings": 1}),
+    ("note-shown", [{"type": "note", "name": "intro", "label": "Welcome"}, lead(hint="Choose one")], yes_no(), [],
+     {"names": ["approve"], "warnings": 0, "hints": {"approve": {"en": "Welcome Choose one"}}}),
+    ("note-under-a-condition", [lead(), {"type": "note", "name": "sorry", "label": "Sorry", "relevant": "${approve} = 'no'"},
+                                {"type": "text", "name": "why", "label": "Why?"}], yes_no(), [],
+     {"names": ["approve", "why"], "warnings": 1, "hints": {"why": {}}}),
     ("blank-idiom", [lead(), {"type": "text", "name": "nm", "label": "Name?"},
                      {"type": "text", "name": "more", "label": "Tell us more, ${nm}", "relevant": "${nm} != ''"}],
      yes_no(), [], {"relevant": {"more": "nm != ''"}, "holds": ("more", {"nm": "x"}, True)}),
@@ -162,6 +165,8 @@ def test_each_form_of_the_corpus_imports_as_written_or_is_refused_by_row(tmp_pat
         assert len(warnings) == expected["warnings"] and all(" row " in w or "labels in" in w for w in warnings)
     for question, label in expected.get("labels", {}).items():
         assert questions[question].label == label
+    for question, hint in expected.get("hints", {}).items():
+        assert questions[question].hint == hint
     for question, (low, high) in expected.get("ranges", {}).items():
         assert (questions[question].minimum, questions[question].maximum) == (low, high)
     for question, codes in expected.get("codes", {}).items():
@@ -277,3 +282,19 @@ def test_each_imported_form_exports_files_that_open_and_agree_with_the_results(
                 assert sum(row.get(column) == "1" for row in rows) == option["count"], (question.name, option)
             else:
                 assert sum(row.get(question.name) == option["code"] for row in rows) == option["count"]
+
+
+def test_a_note_is_shown_as_text_on_the_respondents_page_with_the_question_after_it(tmp_path, runner, session,
+                                                                                    make_links, client):
+    from poll.services import polls
+    survey = [{"type": "note", "name": "intro", "label::English (en)": "Your answer is anonymous.",
+               "label::Arabic (ar)": "إجابتك مجهولة الهوية."}, lead("label::English (en)", **{"label::Arabic (ar)": "هل توافق؟"})]
+    choices = [{**row, "label::Arabic (ar)": text} for row, text in zip(yes_no("label::English (en)"), ["نعم", "لا"],
+                                                                          strict=True)]
+    path = form(tmp_path / "noted.xlsx", survey=survey, choices=choices, settings=[{"form_id": "noted"}])
+    created = runner.invoke(args=["polls", "create", str(path)])
+    assert created.exit_code == 0 and "skipped" not in created.output, created.output
+    assert runner.invoke(args=["polls", "open", "noted"]).exit_code == 0
+    token, = make_links(polls.get_poll(session, "noted"))
+    assert "Your answer is anonymous." in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    assert "إجابتك مجهولة الهوية." in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
