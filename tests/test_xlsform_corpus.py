@@ -7,6 +7,7 @@ refused naming the sheet and row and saying why.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,10 @@ CORPUS = [
      [*yes_no(), {"list_name": "src", "name": "tv", "label": "TV"}, {"list_name": "src", "name": "other", "label": "Other"}],
      [], {"relevant": {"sources_other": "'other' in sources"}}),
     ("randomize", [lead(), {"type": "select_one yn", "name": "again", "label": "Again?", "parameters": "randomize=true"}],
-     yes_no(), [], "survey sheet, row 3: parameters randomize=true is not supported"),
+     yes_no(), [], {"randomized": ["again"]}),
+    ("randomize-with-seed", [lead(), {"type": "select_one yn", "name": "again", "label": "Again?",
+                                      "parameters": "randomize=true seed=${approve}"}],
+     yes_no(), [], "survey sheet, row 3: parameters seed=${approve} is not supported: a poll draws each link's order"),
     ("note-shown", [{"type": "note", "name": "intro", "label": "Welcome"}, lead(hint="Choose one")], yes_no(), [],
      {"names": ["approve"], "warnings": 0, "hints": {"approve": {"en": "Welcome Choose one"}}}),
     ("note-under-a-condition", [lead(), {"type": "note", "name": "sorry", "label": "Sorry", "relevant": "${approve} = 'no'"},
@@ -165,6 +169,8 @@ def test_each_form_of_the_corpus_imports_as_written_or_is_refused_by_row(tmp_pat
         assert len(warnings) == expected["warnings"] and all(" row " in w or "labels in" in w for w in warnings)
     for question, label in expected.get("labels", {}).items():
         assert questions[question].label == label
+    if "randomized" in expected:
+        assert [name for name, q in questions.items() if q.randomize] == expected["randomized"]
     for question, hint in expected.get("hints", {}).items():
         assert questions[question].hint == hint
     for question, (low, high) in expected.get("ranges", {}).items():
@@ -298,3 +304,35 @@ def test_a_note_is_shown_as_text_on_the_respondents_page_with_the_question_after
     token, = make_links(polls.get_poll(session, "noted"))
     assert "Your answer is anonymous." in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
     assert "إجابتك مجهولة الهوية." in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+
+
+def test_randomized_choices_come_in_each_links_own_order_and_a_reload_keeps_it(tmp_path, runner, session, make_links,
+                                                                             client):
+    from poll.services import polls
+    parties = [{"list_name": "p", "name": f"p{n}", "label": f"Party {n}"} for n in range(1, 7)]
+    survey = [lead(), {"type": "select_one p", "name": "party", "label": "Which party?", "parameters": "randomize=true"}]
+    path = form(tmp_path / "random.xlsx", survey=survey, choices=[*yes_no(), *parties], settings=[{"form_id": "rnd"}])
+    assert runner.invoke(args=["polls", "create", str(path)]).exit_code == 0
+    assert runner.invoke(args=["polls", "open", "rnd"]).exit_code == 0
+    tokens = make_links(polls.get_poll(session, "rnd"), count=6)
+
+    def order(token: str) -> list[str]:
+        page = client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+        return re.findall(r"Party (\d)", page)
+
+    orders = [order(token) for token in tokens]
+    assert all(sorted(shown) == list("123456") for shown in orders)
+    assert [order(token) for token in tokens] == orders  # a reload keeps each link's order
+    assert len({tuple(shown) for shown in orders}) > 1  # links differ (6 links alike: 1 in 120^5)
+    assert order(tokens[0]) != ["1", "2", "3", "4", "5", "6"] or order(tokens[1]) != ["1", "2", "3", "4", "5", "6"]
+    refused = client.post(f"/p/{tokens[0]}?lang=en", data={"option": "yes", "party": "p9"})
+    assert refused.status_code == 400 and re.findall(r"Party (\d)", refused.get_data(as_text=True)) == orders[0]
+    assert client.post(f"/p/{tokens[0]}", data={"option": "yes", "party": "p3"}).status_code == 201
+
+
+def test_randomize_is_refused_on_the_headline_and_on_questions_without_choices():
+    from poll import questionnaire as q
+    with pytest.raises(Invalid, match="randomize is for the choices of a select_one or select_multiple"):
+        q.questions_of({"questions": [{"name": "tea", "type": "select_one", "role": "headline", "randomize": True,
+                                       "label": {"en": "Tea?"}, "choices": [{"code": "1", "label": {"en": "Y"}},
+                                                                            {"code": "2", "label": {"en": "N"}}]}]})

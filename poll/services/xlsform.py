@@ -131,6 +131,8 @@ def read(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
     questions, places = [], []
     notes: list[dict[str, Any]] = []  # notes met since the last question: shown with the next one
     for element, around in _questions(form["children"], workbook, warnings, notes=notes):
+        if "choices" not in element and element.get("itemset") in form.get("choices", {}):
+            element = {**element, "choices": form["choices"][element["itemset"]]}  # pyxform's way with randomize
         try:
             question, choice_rows = _question(element, around, workbook, dropped)
             _with_notes(question, notes, dropped, warnings)
@@ -372,12 +374,16 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
               dropped: dict[str, None]) -> tuple[dict, list[int]]:
     """One question of the definition, and the rows of its choices."""
     where = _where(element)
-    parameters = element.get("parameters") or {}
+    parameters = dict(element.get("parameters") or {})
+    randomize = str(parameters.pop("randomize", "false")).strip().lower()
     if parameters:
         name = sorted(parameters)[0]
-        raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: a poll shows the choices in "
-                      "the order of the list, to everyone alike (remove the parameters cell)"
-                      if name == "randomize" else f"{where}: parameters {name} is not supported here")
+        raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: "
+                      + ("a poll draws each link's order of the choices from the link itself, so that a reload keeps "
+                         "it (remove seed and keep randomize=true)" if name == "seed"
+                         else "only randomize is (remove the parameter)"))
+    if randomize not in ("true", "false", "yes", "no"):
+        raise Invalid(f"{where}: parameters randomize={randomize} is true or false")
     kind = _kind(element, where, workbook)
     bind = element.get("bind", {})
     label = _texts(element.get("label"), where, dropped)
@@ -386,6 +392,8 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
                       "label::English (en))")
     question: dict[str, Any] = {"name": element["name"], "type": kind, "label": label,
                                 "required": _required(bind.get("required"), where), **_poll_columns(element, where)}
+    if randomize in ("true", "yes"):
+        question["randomize"] = True
     if element.get("hint"):
         question["hint"] = _texts(element["hint"], where, dropped)
         if not question["hint"]:

@@ -124,8 +124,8 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
     if refused and not errors:  # every answer readable, yet no headline option of this poll
         errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
     form_questions = ballot.form_questions(link.variant)
-    questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors) if refused \
-        else None
+    questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors,
+                                order_of=link.token) if refused else None
     return (
         render_template(
             template,
@@ -163,6 +163,10 @@ def _fields(link: answers.LinkState, language: Language, questions: list | None)
     """
     if questions is not None:
         return Markup(render_template("respond/_questions.html", questions=questions))
+    form_questions = link.ballot.form_questions(link.variant)
+    if any(question.randomize for question in form_questions):  # each link's own order: rendered for it
+        return Markup(render_template("respond/_questions.html",
+                                      questions=shown_questions(form_questions, language, order_of=link.token)))
     ballot, key = link.ballot, (language.code, link.variant)
     fields = ballot.rendered.get(key)
     if fields is None:
