@@ -295,3 +295,28 @@ def test_the_sps_syntax_reads_an_anonymous_polls_generalised_csv(runner, make_po
     assert meta.variable_value_labels["governorate"][-99] == "Withheld to protect respondents"
     assert sorted(frame["cups"].str.strip()) == sorted(row["cups"] for row in shown)  # a band, or withheld, as text
     assert sorted(frame["why"].dropna()) == sorted(int(row["why"]) for row in shown if row["why"])
+
+
+def test_in_an_anonymous_poll_a_blank_whose_reason_would_tell_a_generalised_answer_is_said_withheld(
+        runner, make_poll, make_links, client, tmp_path):
+    # "Not asked" beside a job question asked only of the employed would tell who is employed, which the
+    # export generalises: such a blank is withheld. A blank under a condition on the headline, shown as
+    # answered, keeps its reason.
+    employed = {"name": "employed", "type": "select_one", "label": {"en": "Employed?"}, "role": "profile",
+                "choices": [{"code": "y", "label": {"en": "Yes"}}, {"code": "n", "label": {"en": "No"}}]}
+    job = {"name": "job", "type": "select_one", "label": {"en": "Job?"}, "relevant": "employed == 'y'",
+           "required": False, "choices": [{"code": "1", "label": {"en": "Office"}}, {"code": "2", "label": {"en": "Field"}}]}
+    why = {"name": "why", "type": "select_one", "label": {"en": "Why not?"}, "relevant": "tea == '2'",
+           "required": False, "choices": [{"code": "1", "label": {"en": "Taste"}}, {"code": "2", "label": {"en": "Price"}}]}
+    poll = make_poll(anonymous=True, questions=[HEADLINE, employed, job, why])
+    given = [{"option": "1", "employed": "y", "job": "1"}, {"option": "2", "employed": "n", "why": "2"},
+             {"option": "2", "employed": "y"}, {"option": "1", "employed": "n"}]
+    for token, answers in zip(make_links(poll, count=24), given * 6, strict=True):
+        assert client.post(f"/p/{token}", data=answers).status_code == 201
+    path = tmp_path / "answers.sav"
+    done = runner.invoke(args=["export", poll.slug, "--format", "sav", "--language", "en", "-o", str(path)])
+    assert done.exit_code == 0, done.output
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    assert sorted(set(frame["job"])) == [-99, 1]  # never -97 (not employed) nor -98
+    assert sorted(set(zip(frame["option"], frame["why"]))) == [(1, -97), (2, -98), (2, 2)]
+    assert meta.variable_value_labels["job"][-99] == "Withheld to protect respondents"
