@@ -318,5 +318,19 @@ def test_in_an_anonymous_poll_a_blank_whose_reason_would_tell_a_generalised_answ
     assert done.exit_code == 0, done.output
     frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     assert sorted(set(frame["job"])) == [-99, 1]  # never -97 (not employed) nor -98
-    assert sorted(set(zip(frame["option"], frame["why"]))) == [(1, -97), (2, -98), (2, 2)]
+    assert sorted(set(zip(frame["option"], frame["why"], strict=True))) == [(1, -97), (2, -98), (2, 2)]
     assert meta.variable_value_labels["job"][-99] == "Withheld to protect respondents"
+
+
+def test_the_web_gives_the_codebook_and_the_syntax_to_operators(client, make_poll, make_links, login):
+    poll = _profile_poll(make_poll, make_links, client)
+    assert client.get(f"/api/v1/polls/{poll.slug}/codebook.html").status_code == 401
+    login("viewer")
+    page = client.get(f"/api/v1/polls/{poll.slug}/codebook.html?lang=en")
+    assert page.status_code == 200 and page.mimetype == "text/html" and b"Gender?" in page.get_data()
+    assert client.get(f"/api/v1/polls/{poll.slug}/codebook.csv").get_data().startswith(b"variable,csv_column,")
+    sps = client.get(f"/api/v1/polls/{poll.slug}/syntax.sps?delimiter=%3B")
+    assert sps.status_code == 200 and b"/DELIMITERS=';'" in sps.get_data()
+    assert f'{poll.slug}-answers.do"' in client.get(f"/api/v1/polls/{poll.slug}/syntax.do").headers[
+        "Content-Disposition"]
+    assert client.get(f"/api/v1/polls/{poll.slug}/syntax.sav").status_code == 404

@@ -59,6 +59,47 @@ def answers_export(slug: str, fmt: str):
     return _export(slug, fmt, "answers", release.answer_rows)
 
 
+# What each column of the answers export means, and syntax that labels the CSV: the form's, no answer.
+DOCUMENTS = {"html": ("text/html", "codebook.html"), "csv": ("text/csv", "codebook.csv"),
+             "sps": ("text/plain", "answers.sps"), "do": ("text/plain", "answers.do")}
+
+
+@bp.get("/polls/<slug>/codebook.<fmt>")
+@login_required
+def codebook_export(slug: str, fmt: str):
+    """The codebook of the answers export, as HTML or CSV, labelled in ?lang."""
+    return _document(slug, fmt, "codebook", ("html", "csv"))
+
+
+@bp.get("/polls/<slug>/syntax.<fmt>")
+@login_required
+def syntax_export(slug: str, fmt: str):
+    """SPSS (.sps) or Stata (.do) syntax that labels the answers CSV (?delimiter as the CSV's), in ?lang."""
+    return _document(slug, fmt, "syntax", ("sps", "do"))
+
+
+def _document(slug: str, fmt: str, what: str, formats: tuple[str, ...]):
+    session = get_session()
+    begin_write(session)
+    try:
+        poll: Poll = polls.get_poll(session, slug)
+    except NotFound:
+        return _not_found(slug)
+    if fmt not in formats:
+        return problem(404, f"The {what} comes as " + " or ".join(f".{name}" for name in formats) + ".",
+                       kind="unknown-format")
+    delimiter = request.args.get("delimiter", ",")
+    if delimiter not in DELIMITERS:
+        return problem(400, "delimiter is one of , ; tab (as %3B for ;).", kind="bad-csv-option")
+    language = normalize(request.args.get("lang")) or poll.default_language
+    body = (release.answers_codebook(poll, fmt, language) if what == "codebook"
+            else release.answers_syntax(poll, fmt, language, delimiter))
+    audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
+    session.commit()
+    mimetype, name = DOCUMENTS[fmt]
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{slug}-{name}"'})
+
+
 @bp.get("/polls/<slug>/links.<fmt>")
 @admin_required
 def links_export(slug: str, fmt: str):

@@ -196,6 +196,13 @@ def document() -> dict:
         return {"get": {"summary": summary, "parameters": parameters, "security": operator,
                         "responses": responses}}
 
+    def document_of(summary: str, formats: list[str], content: dict) -> dict:
+        parameters = [slug, {**fmt, "schema": {"type": "string", "enum": formats}, "description": " or ".join(formats)},
+                      lang, csv_options[0]]
+        return {"get": {"summary": summary, "parameters": parameters, "security": operator, "responses": {
+            "200": {"description": "The document", "content": content}, "400": _problem("An unknown delimiter"),
+            "401": unauthorised, "404": not_found}}}
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -229,6 +236,12 @@ def document() -> dict:
                 refusals={"409": _problem("Too few answers to export without telling who answered what")},
                 answers=True,
             ),
+            "/api/v1/polls/{slug}/codebook.{format}": document_of(
+                "What each column of the answers export means: names, full labels, codes, missing codes",
+                ["html", "csv"], {"text/html": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}}),
+            "/api/v1/polls/{slug}/syntax.{format}": document_of(
+                "SPSS (sps) or Stata (do) syntax that labels the answers CSV", ["sps", "do"],
+                {"text/plain": {"schema": {"type": "string"}}}),
             "/api/v1/polls/{slug}/results.{format}": export("The results table, a row per answer option"),
             "/api/v1/polls/{slug}/links.{format}": export("Every link with its phone and state (admins)", admin=True),
         },
