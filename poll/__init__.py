@@ -12,7 +12,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from poll import commands, db, i18n, logs, web
-from poll.config import DEFAULTS
+from poll.config import DEFAULTS, LOCAL_BASE_URL, instance_base_url
 from poll.extensions import csrf, limiter
 
 
@@ -25,6 +25,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    if not app.config["BASE_URL"]:
+        app.config["BASE_URL"] = instance_base_url(Path(app.instance_path)) or LOCAL_BASE_URL
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -22,7 +22,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from poll import db, live_simulation, reports
+from poll import db, jobs, live_simulation, reports
+from poll.config import store_base_url
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
@@ -35,7 +36,9 @@ from poll.services import (
     outbox,
     polls,
     release,
+    retention,
     simulation,
+    tallies,
 )
 from poll.services.release import csv_chunks, json_lines
 from poll.simulate import answering, live, montecarlo, scenario
@@ -89,9 +92,20 @@ def _database_problem(exc: sa.exc.OperationalError) -> str:
 
 
 @command_group.command("init")
+@click.option("--base-url", metavar="URL",
+              help="Keep URL (e.g. https://poll.example.iq) as the address personal links are built from; "
+                   "POLL_BASE_URL, if set, wins.")
 @with_appcontext
-def init_command() -> None:
-    """Create the database, or bring its schema up to date."""
+def init_command(base_url: str | None) -> None:
+    """Create the database, or bring its schema up to date (and keep the public address links are built from)."""
+    if base_url is not None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise click.ClickException(f"--base-url {base_url!r} is not an address like https://poll.example.iq")
+        store_base_url(Path(current_app.instance_path), base_url)
+        click.echo(f"links will be built from {base_url.rstrip('/')} (kept in {current_app.instance_path})")
+        if os.environ.get("POLL_BASE_URL"):
+            click.echo(f"note: POLL_BASE_URL={os.environ['POLL_BASE_URL']} is set here and wins over it")
     url = current_app.config["DATABASE_URL"]
     engine = db.make_engine(url)
     try:
@@ -119,8 +133,32 @@ def demo_command(session, population: int, sample: int, seed: int) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
-    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load)."""
-    current_app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    """Serve the app with the built-in server (use gunicorn, scripts/serve, under load), and run its background jobs.
+
+    A consumer thread (POLL_JOBS_SERVE_WORKERS, default 1) runs the jobs the
+    pages start, so a simulation from the browser needs no other command.
+    """
+    app = current_app._get_current_object()
+    workers = int(app.config["JOBS_SERVE_WORKERS"])
+    consumer = jobs.start_consumer(app, workers) if workers > 0 else None
+    try:
+        app.run(host=host, port=port, threaded=True, load_dotenv=False)
+    finally:
+        if consumer is not None:
+            consumer.stop()
+
+
+@command_group.command("worker")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Consumer threads.")
+@with_appcontext
+def worker_command(workers: int) -> None:
+    """Run background jobs (simulations started from the browser) apart from the web server, until Ctrl-C.
+
+    The queue is POLL_REDIS_URL when set (several machines may run workers),
+    else a SQLite file in the instance folder (workers on this machine).
+    Under gunicorn (scripts/serve) jobs run only where `poll worker` runs.
+    """
+    jobs.worker(current_app._get_current_object(), workers)
 
 
 @command_group.group("polls")
@@ -189,6 +227,27 @@ def polls_close(session, slug: str) -> None:
     click.echo(f"{poll.slug} is closed")
 
 
+@polls_group.command("purge")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask: destroy them.")
+@unit_of_work
+def polls_purge(session, slug: str, yes: bool) -> None:
+    """Destroy the contact data of closed poll SLUG's recipients: numbers, links, outbox texts (irreversible).
+
+    Answers, tallies and results stay as they are. The dispatcher does this by
+    itself POLL_RETENTION_DAYS after a poll closes (or the poll's own
+    retention_days). Audited.
+    """
+    poll = polls.get_poll(session, slug)
+    if poll.phase(utcnow()) != "closed":
+        raise click.ClickException(f"poll {slug} is not closed: close it first (`poll polls close {slug}`)")
+    if not yes:
+        click.confirm(f"Destroy every phone number, link and SMS text of poll {slug}'s recipients? "
+                      "This cannot be undone", abort=True)
+    purged = retention.purge(session, poll, now=utcnow(), via="cli")
+    click.echo(f"poll {slug}: {purged.summary()}; answers and results are kept")
+
+
 def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None else None
 
@@ -225,7 +284,7 @@ def invite_command(session, slug: str) -> None:
     poll = polls.get_poll(session, slug)
     issued = links.issue_links(session, poll, batch_size=current_app.config["BULK_BATCH_SIZE"])
     audit.record(session, "links-issued", slug, detail={"via": "cli", "issued": issued})
-    click.echo(f"{issued} links issued; {links.count_links(session, poll)} in all")
+    click.echo(f"{issued} links issued; {tallies.counters(session, poll).get('invited', 0)} in all")
 
 
 @command_group.command("links")
@@ -266,9 +325,13 @@ def links_command(session, slug: str, limit: int | None, language: str | None, u
 @click.option("--discard-real-data", is_flag=True,
               help="With --reset: also delete imported recipients and their answers (refused without it).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--background", is_flag=True,
+              help="Queue it as a background job instead (run by `poll serve` or `poll worker`; it replaces the "
+                   "poll's earlier simulation) and print the page that follows it.")
 @with_appcontext
 def simulate_command(slug, scenario_name, population, sample, seed, live_url, concurrency, speed,
-                     max_seconds, replications, weight_education, reset, discard_real_data, as_json) -> None:
+                     max_seconds, replications, weight_education, reset, discard_real_data, as_json,
+                     background) -> None:
     """Simulate respondents to poll SLUG: in-process (default), --live over HTTP, or --replications K.
 
     Builds a synthetic population of Iraqi mobile subscribers with known true
@@ -287,9 +350,18 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
             raise Invalid("--weight-education goes with --replications")
         if discard_real_data and not reset:
             raise Invalid("--discard-real-data goes with --reset")
+        if background and (live_url or weight_education or discard_real_data):
+            raise Invalid("--background runs in-process or --replications on the server's queue: leave out --live, "
+                          "--weight-education and --discard-real-data")
         base = _live_target(live_url) if live_url else None
     except PollError as exc:
         raise click.ClickException(str(exc)) from None
+    if background:
+        request = jobs.SimulationRequest(slug, scenario_name, population, sample, seed, replications or 0, "in-process")
+        job = in_one_transaction(lambda session: jobs.start_simulation(session, request, by=None))
+        jobs.enqueue(current_app._get_current_object(), job)
+        click.echo(f"job {job.id} queued: {current_app.config['BASE_URL']}/admin/jobs/{job.id}")
+        return
     if replications:
         in_one_transaction(lambda session: _monte_carlo(session, slug, plan, replications, weight_education, as_json))
         return
@@ -580,35 +652,57 @@ def sms_group() -> None:
     """Preview and queue the SMS that carries each personal link."""
 
 
+def _sending(config) -> dict:
+    """What the outbox's guards need to know of this installation (`outbox.check_send`)."""
+    return {"base_url": config["BASE_URL"], "sender": config["SMS_SENDER"], "gateway": config["SMS_GATEWAY"],
+            "allow_local_links": bool(config["SMS_ALLOW_LOCAL_LINKS"])}
+
+
 @sms_group.command("preview")
 @click.argument("slug")
 @unit_of_work
 def sms_preview(session, slug: str) -> None:
-    """Show poll SLUG's SMS in each language: text, encoding, segments, and the cost for its audience."""
+    """Show poll SLUG's SMS and reminder in each language: text, encoding, segments, and the cost for its audience.
+
+    The last lines give the longest message (what a send costs per number at
+    worst) and the total of the invitations.
+    """
     config = current_app.config
     poll = polls.get_poll(session, slug)
     price, currency = float(config["SMS_PRICE_PER_SEGMENT"]), config["SMS_CURRENCY"]
     total = 0.0
-    for item in outbox.preview(session, poll, config["BASE_URL"], price):
+    items = outbox.preview(session, poll, config["BASE_URL"], price, reminders=True)
+    for item in items:
         enc = item.encoding
         warning = "  (over the limit of %d segments)" % config["SMS_MAX_SEGMENTS"] if (
             enc.segments > int(config["SMS_MAX_SEGMENTS"])) else ""
-        click.echo(f"[{item.language}{f', {item.variant}' if item.variant else ''}] {item.text}")
+        click.echo(f"[{_preview_name(item)}] {item.text}")
         click.echo(f"     {enc.name}, {enc.units} units, {enc.segments} segment(s) of {enc.part_limit if enc.segments > 1 else enc.single_limit}"
                    f"; {item.recipients:,} recipients; {item.cost:,.2f} {currency}{warning}")
-        total += item.cost
-    click.echo(f"total: {total:,.2f} {currency} at {price:g} {currency} a segment")
+        total += 0.0 if item.reminder else item.cost
+    worst = outbox.longest(items)
+    click.echo(f"longest: [{_preview_name(worst)}] {worst.encoding.segments} segment(s), "
+               f"{worst.encoding.segments * price:,.2f} {currency} a message")
+    click.echo(f"total: {total:,.2f} {currency} at {price:g} {currency} a segment (invitations; each round of "
+               "reminders costs about as much again)")
+
+
+def _preview_name(item: outbox.Preview) -> str:
+    return ", ".join([item.language] + ([item.variant] if item.variant else []) + (["reminder"] if item.reminder else []))
 
 
 @sms_group.command("queue")
 @click.argument("slug")
 @unit_of_work
 def sms_queue(session, slug: str) -> None:
-    """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped)."""
+    """Queue one invitation SMS per link of poll SLUG that has none (opted-out numbers skipped).
+
+    Refused, with nothing queued: a draft poll, no sender, and through Kannel
+    links to a loopback or plain-http address.
+    """
     config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_invitations(session, poll, config["BASE_URL"], max_segments=int(config["SMS_MAX_SEGMENTS"]),
-                                      sender=config["SMS_SENDER"])
+    queued = outbox.queue_invitations(session, poll, max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
     audit.record(session, "messages-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} messages queued; `poll dispatch` sends them")
 
@@ -618,7 +712,7 @@ def sms_queue(session, slug: str) -> None:
 @unit_of_work
 def sms_retry(session, slug: str) -> None:
     """Queue poll SLUG's failed messages again, with a fresh horizon (opted-out numbers stay out)."""
-    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow())
+    queued = outbox.retry_failed(session, polls.get_poll(session, slug), now=utcnow(), **_sending(current_app.config))
     audit.record(session, "messages-retried", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} failed messages queued again; `poll dispatch` sends them")
 
@@ -632,9 +726,9 @@ def sms_remind(session, slug: str, hours: float) -> None:
     """Queue reminders to recipients of poll SLUG who have not answered (at most POLL_SMS_MAX_REMINDERS each)."""
     config = current_app.config
     poll = polls.get_poll(session, slug)
-    queued = outbox.queue_reminders(session, poll, config["BASE_URL"], after=timedelta(hours=hours),
+    queued = outbox.queue_reminders(session, poll, after=timedelta(hours=hours),
                                     max_reminders=int(config["SMS_MAX_REMINDERS"]), now=datetime.now(UTC),
-                                    sender=config["SMS_SENDER"])
+                                    max_segments=int(config["SMS_MAX_SEGMENTS"]), **_sending(config))
     audit.record(session, "reminders-queued", slug, detail={"via": "cli", "queued": queued})
     click.echo(f"{queued:,} reminders queued")
 
@@ -663,6 +757,7 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
         max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
         dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+        retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:
@@ -671,6 +766,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         raise click.ClickException(_database_problem(exc)) from None
     except KeyboardInterrupt:
         return
+    if report.purged:
+        click.echo(f"contact data destroyed (retention): {', '.join(report.purged)}")
     click.echo(f"{report.handed:,} messages handed to the {gateway.name} gateway; outbox: "
                + ", ".join(f"{state} {count:,}" for state, count in sorted(report.counts.items())))
     if report.unavailable:

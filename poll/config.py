@@ -4,13 +4,16 @@
 `POLL_DATABASE_URL` sets `DATABASE_URL`), then a test mapping if one is given.
 """
 
+from pathlib import Path
+
 DEFAULTS: dict[str, object] = {
     # None means: a SQLite file under the instance folder (see poll.db).
     "DATABASE_URL": None,
     # None means: a random key kept in the instance folder, made on first use.
     "SECRET_KEY": None,
-    # Personal links are built from this, never from the request's Host header.
-    "BASE_URL": "http://127.0.0.1:5000",
+    # Personal links are built from this, never from the request's Host header. None means: the address
+    # `poll init --base-url` kept in the instance folder (file base_url), else http://127.0.0.1:5000.
+    "BASE_URL": None,
     "SMS_GATEWAY": "simulated",
     # The sender ID of a poll's messages when the poll names none (alphanumeric up to 11, or a number).
     "SMS_SENDER": "POLL",
@@ -23,8 +26,12 @@ DEFAULTS: dict[str, object] = {
     # Price of one SMS segment, for cost estimates, and its currency.
     "SMS_PRICE_PER_SEGMENT": 0.01,
     "SMS_CURRENCY": "USD",
-    # Refuse to queue a message longer than this many segments.
-    "SMS_MAX_SEGMENTS": 3,
+    # Through a real gateway (kannel), links to a loopback or plain-http address are refused; true permits them,
+    # for a rehearsal against a local SMSC simulator (fakesmsc) only.
+    "SMS_ALLOW_LOCAL_LINKS": False,
+    # Refuse to queue a message longer than this many segments. The article's poll takes 4 in Arabic and 5 in
+    # Kurdish and English once it says how to answer by SMS ({options}).
+    "SMS_MAX_SEGMENTS": 5,
     # Dispatcher: messages per second and per claim; how long a claim lasts
     # before another dispatcher may take it over (renewed while it sends);
     # how long a message may wait (a gateway outage) before it fails; the
@@ -34,6 +41,9 @@ DEFAULTS: dict[str, object] = {
     "SMS_LEASE_SECONDS": 30,
     "SMS_GIVE_UP_HOURS": 24,
     "SMS_MAX_PAUSE_SECONDS": 60,
+    # Days after a poll closes when its recipients' numbers, links, outbox texts and conversation keys are
+    # destroyed, by the dispatcher (a poll's own retention_days wins); None: only `poll polls purge` does it.
+    "RETENTION_DAYS": 30,
     # Reminders to those who have not answered, at most this many per link.
     "SMS_MAX_REMINDERS": 1,
     # Respondent pages: Arabic unless the link, the recipient or the browser says otherwise.
@@ -71,4 +81,32 @@ DEFAULTS: dict[str, object] = {
     "PUBLIC_REFRESH_MINUTES": 15,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).
     "BULK_BATCH_SIZE": 20_000,
+    # Background jobs (poll.jobs): huey's queue in a SQLite file (None: jobs.sqlite3 in the instance folder),
+    # or in Redis when REDIS_URL is set (redis://host:6379/0), for `poll worker` processes on several machines.
+    # JOBS_IMMEDIATE runs each job in the request that starts it (tests).
+    "JOBS_FILE": None,
+    "REDIS_URL": "",
+    "JOBS_IMMEDIATE": False,
+    # Consumer threads `poll serve` starts beside itself (0: none; run `poll worker` instead).
+    "JOBS_SERVE_WORKERS": 1,
 }
+
+
+# Where links point when no address is configured: this machine, as `poll serve` and scripts/run serve it.
+LOCAL_BASE_URL = "http://127.0.0.1:5000"
+
+
+def instance_base_url(instance: Path) -> str | None:
+    """The public address kept with this installation (`poll init --base-url`), or None.
+
+    Kept in the instance folder, as the secret key is, so every terminal and
+    service of one installation builds the same links; POLL_BASE_URL wins.
+    """
+    path = instance / "base_url"
+    return path.read_text().strip() or None if path.exists() else None
+
+
+def store_base_url(instance: Path, url: str) -> None:
+    """Keep `url` as this installation's public address (see `instance_base_url`)."""
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "base_url").write_text(url.rstrip("/") + "\n")

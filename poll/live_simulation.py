@@ -8,6 +8,7 @@ and no transaction may stay open while the server writes their answers.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,11 +35,12 @@ def run(
     sessions: so.sessionmaker, slug: str, plan: simulation.Plan, base: str, *, speed: float, concurrency: int,
     max_seconds: float, reset: bool = False, discard_real_data: bool = False,
     progress: simulation.Progress = lambda step: None, on_request: Callable[[int], None] = lambda total: None,
+    stop: threading.Event | None = None,
 ) -> Requests:
     """Write the simulated audience, links and deliveries of poll `slug`, then send its phones' requests to `base`.
 
     Simulated time runs `speed` times faster than real time; requests still
-    unsent after `max_seconds` are dropped. `on_request` is called with the
+    unsent after `max_seconds`, or once `stop` is set, are dropped. `on_request` is called with the
     number of requests once, then with 0 after each one (for a progress bar).
     """
     with sessions() as session:
@@ -55,7 +57,7 @@ def run(
         session.commit()  # the server must see the links before the phones use them
     on_request(len(events))
     statuses = live.play(base, events, speed=speed, concurrency=concurrency, max_seconds=max_seconds,
-                         on_done=lambda: on_request(0))
+                         on_done=lambda: on_request(0), stop=stop)
     requests = Requests(statuses)
     with sessions() as session:
         dialects.of(session).begin_write(session)

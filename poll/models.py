@@ -18,6 +18,7 @@ import sqlalchemy.orm as so
 from poll.vocabulary import (
     REFUSALS,
     Channel,
+    JobState,
     MessageKind,
     MessageState,
     Outcome,
@@ -120,6 +121,10 @@ class Poll(Base):
     release_limit: so.Mapped[int] = so.mapped_column(default=2, server_default="2")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    # Days after closing when its recipients' contact data are destroyed (`services.retention`); None:
+    # POLL_RETENTION_DAYS. And when they were: the methodology statement says so.
+    retention_days: so.Mapped[int | None]
+    contacts_purged_at: so.Mapped[datetime | None]
 
     options: so.Mapped[list[Option]] = so.relationship(
         back_populates="poll", order_by="Option.position", cascade="all, delete-orphan"
@@ -411,7 +416,8 @@ class AuditEvent(Base):
 
     operator: so.Mapped[Operator | None] = so.relationship()
 
-    __table_args__ = (sa.Index("ix_audit_events_occurred_at", "occurred_at"),)
+    __table_args__ = (sa.Index("ix_audit_events_occurred_at", "occurred_at"),
+                      sa.Index("ix_audit_events_subject_action", "subject", "action"))
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.action} {self.subject}>"
@@ -690,3 +696,43 @@ class Release(Base):
 
     def __repr__(self) -> str:
         return f"<Release {self.kind} {self.audience} x{self.times}>"
+
+
+class Job(Base):
+    """Work too long for a request (a simulation), run by a consumer of the task queue (`poll.jobs`).
+
+    The queue (huey) carries only the job's id; this row is what pages show:
+    its state, how far it got, where its result is, and who started it. A
+    cancellation is a flag the job reads between its steps.
+    """
+
+    __tablename__ = "jobs"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(32))
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default=JobState.QUEUED)
+    # From 0 to 1, and the step under way in the job's own words ("issuing links").
+    progress: so.Mapped[float] = so.mapped_column(sa.Float(), default=0.0)
+    step: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    # What the job was asked to do, and what it made (e.g. the simulation run's id).
+    parameters: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    result: so.Mapped[dict[str, Any]] = so.mapped_column(default=dict)
+    result_url: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    # Why it failed, in one line for people.
+    error: so.Mapped[str | None] = so.mapped_column(sa.String(500))
+    is_cancel_requested: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # NULL for the command line; the name is kept after the operator is deleted.
+    operator_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("operators.id", ondelete="SET NULL"))
+    started_by: so.Mapped[str] = so.mapped_column(sa.String(64), default="", server_default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    started_at: so.Mapped[datetime | None]
+    finished_at: so.Mapped[datetime | None]
+
+    __table_args__ = (one_of("state", JobState),)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.kind} {self.state}>"

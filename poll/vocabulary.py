@@ -126,3 +126,13 @@ class QuestionRole(enum.StrEnum):
 
     HEADLINE = "headline"  # the one an SMS reply answers and the public page leads with
     PROFILE = "profile"  # who the respondent is: governorate, sex, age, employment...
+
+
+class JobState(enum.StrEnum):
+    """Where a background job is (`services.jobs`): queued, then running, then one of the three ends."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"

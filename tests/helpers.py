@@ -6,7 +6,9 @@ committed; `fresh(session)` ends it, so what follows sees every commit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,37 @@ def generous_budget(session: so.Session, slug: str, epsilon: float = 10_000.0) -
     session.rollback()  # end the test's own read, so the write can take SQLite's lock
     session.execute(sa.update(Poll).where(Poll.slug == slug).values(epsilon_total=epsilon))
     session.commit()
+
+
+@contextlib.contextmanager
+def statements_run(engine: sa.Engine) -> Iterator[list[str]]:
+    """Every SQL statement the driver runs for `engine` inside the block, however it was sent.
+
+    Seen at the driver, not through SQLAlchemy's events: the answer path runs
+    some statements on the driver's cursor directly (poll.db.direct).
+    """
+    seen: list[str] = []
+
+    def traced(dbapi_connection, _record, _proxy):
+        if engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(seen.append)
+        else:
+            dbapi_connection.cursor_factory = _recording_cursor(seen)
+
+    sa.event.listen(engine, "checkout", traced)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "checkout", traced)
+        engine.dispose()  # the traced connections go with the block
+
+
+def _recording_cursor(seen: list[str]):
+    import psycopg
+
+    class Recording(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            seen.append(str(query))
+            return super().execute(query, params, **kwargs)
+
+    return Recording

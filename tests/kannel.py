@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ sendsms-port = {self.ports['sendsms']}
 sendsms-interface = 127.0.0.1
 http-request-retry = 60
 http-queue-delay = 1
-log-level = 2
+log-level = 4
 reply-couldnotfetch = ""
 reply-couldnotrepresent = ""
 reply-requestfailed = ""
@@ -93,7 +94,7 @@ omit-empty = true
         conf = self.folder / "kannel.conf"
         conf.write_text(self.config())
         # The order of Kannel's own check_fakesmsc.sh: bearerbox, then the SMSC, then smsbox.
-        # -v 2: warnings and errors only. At "info" smsbox logs every message it
+        # bearerbox -v 2: warnings and errors only. At "info" smsbox logs every message it
         # sends, personal links included, and at "debug" every callback URL with its secret.
         self._spawn([str(BEARERBOX), "-v", "2", str(conf)], "bearerbox.log")
         wait_for_port(self.ports["smsc"])
@@ -105,8 +106,13 @@ omit-empty = true
         self.start_smsbox()
 
     def start_smsbox(self) -> None:
-        """Start smsbox (again): sendsms answers once it listens."""
-        self.smsbox = self._spawn([str(SMSBOX), "-v", "2", str(self.folder / "kannel.conf")], "smsbox.log")
+        """Start smsbox (again): sendsms answers once it listens.
+
+        -v 4 (and log-level 4): panics only. smsbox logs each callback it
+        cannot deliver at ERROR with its whole URL, the secret in it, every
+        few seconds for as long as the app is down.
+        """
+        self.smsbox = self._spawn([str(SMSBOX), "-v", "4", str(self.folder / "kannel.conf")], "smsbox.log")
         wait_for_port(self.ports["sendsms"])
 
     def stop_smsbox(self) -> None:
@@ -190,6 +196,29 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-16-be")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+class DownApp:
+    """The app's port while the app is down: each connection is taken and closed unanswered, and counted."""
+
+    def __init__(self, port: int):
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.attempts = 0
+        self.thread = threading.Thread(target=self._refuse, daemon=True)
+        self.thread.start()
+
+    def _refuse(self) -> None:
+        while True:
+            try:
+                connection, _address = self.listener.accept()
+            except OSError:  # closed: the app is coming back
+                return
+            connection.close()
+            self.attempts += 1
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(timeout=5)
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:

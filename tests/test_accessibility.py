@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 
+from poll import jobs as job_runner
 from poll.models import Link, Recipient, utcnow
 from poll.services import operators, polls
 from tests.helpers import fresh
@@ -54,6 +55,14 @@ def site(runner, session, make_poll, make_links, client):
     operators.create_operator(session, "chief", PASSWORD, "admin")
     session.commit()
     phone = fresh(session).scalar(sa.select(Recipient.phone).order_by(Recipient.id))
+    # Two finished simulation jobs: a Monte Carlo of "sim" (its histograms) and one simulated poll of its own.
+    make_poll("jobbed", status="draft")
+    job_ids = []
+    for slug, replications in (("sim", 30), ("jobbed", 0)):
+        request = job_runner.SimulationRequest(slug, "baseline", 3000, 2000, 4, replications, "in-process")
+        job_ids.append(job_runner.start_simulation(fresh(session), request, by=None).id)
+        session.commit()
+        job_runner.run(runner.app.extensions["poll.db"], job_ids[-1], base_url="")
     public = {
         "home": "/", "results-list": "/results", "results": "/results/sim", "results-group": "/results/sim?group=sex:F",
         "methodology": "/results/sim/methodology", "results-empty": "/results/open", "not-found": "/no/such/page",
@@ -66,6 +75,8 @@ def site(runner, session, make_poll, make_links, client):
         "polls": "/dashboard/", "dashboard": "/dashboard/sim", "split-dashboard": "/dashboard/split",
         "audit": "/admin/audit",
         "phone-view": f"/phone/{phone.lstrip('+')}", "operator-not-found": "/dashboard/no-such-poll",
+        "simulations": "/admin/simulations", "job-monte-carlo": f"/admin/jobs/{job_ids[0]}",
+        "job-simulation": f"/admin/jobs/{job_ids[1]}",
     }
     return public, operator, dict(zip(LANGUAGES, done, strict=True))
 

@@ -12,7 +12,7 @@ from poll.services import polls, tallies
 from poll.sms.gateways import KannelGateway
 from tests import logs
 from tests.helpers import fresh, require
-from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, Kannel, eventually
+from tests.kannel import BEARERBOX, FAKESMSC, PASSWORD, SMSBOX, USERNAME, DownApp, Kannel, eventually
 from tests.servers import free_port, gunicorn
 
 pytestmark = pytest.mark.slow
@@ -38,6 +38,8 @@ def app_env(kannel: Kannel) -> dict[str, str]:
         "POLL_KANNEL_PASSWORD": PASSWORD,
         "POLL_SMS_SECRET": SECRET,
         "POLL_BASE_URL": f"http://127.0.0.1:{kannel.app_port}",
+        # A rehearsal against fakesmsc: links to this machine are what the test wants.
+        "POLL_SMS_ALLOW_LOCAL_LINKS": "true",
     }
 
 
@@ -63,6 +65,16 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
     phones = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
     # This smsbox has no global-sender: each message must carry its own sender ID, or Kannel refuses it.
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
+        # Not a rehearsal: links to this machine would reach real phones, and the send is refused whole.
+        env = os.environ | app_env(kannel) | {"POLL_DATABASE_URL": database_url, "POLL_SECRET_KEY": "test-secret",
+                                              "POLL_SMS_ALLOW_LOCAL_LINKS": "false"}
+        refused = subprocess.run([sys.executable, "-m", "poll.cli", "sms", "queue", "sms"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1
+        assert refused.stderr.splitlines() == [
+            f"Error: Links would point to http://127.0.0.1:{kannel.app_port}, which phones cannot open safely: set "
+            "the public https address with `poll init --base-url` or POLL_BASE_URL."]
+        assert count(session, sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
         assert "4 messages queued" in poll_command(database_url, kannel, "sms", "queue", "sms")
         out = poll_command(database_url, kannel, "dispatch", "--once")
         assert "4 messages handed to the kannel gateway" in out
@@ -72,7 +84,8 @@ def test_invitations_replies_and_delivery_reports_through_kannel(
             text = next(t for t in received if t.startswith(phone))
             assert f"/p/{token}" in text
             assert "هل أنت مع استمرار مهمة التحالف الدولي في العراق؟" in text
-            assert text.endswith("لإيقاف الرسائل أرسل STOP")  # how to stop, in the message's language
+            assert "\nأو أرسل ١ إنهاء المهمة بكل الوسائل، ٢ إنهاء المهمة عبر الحوار، ٣ أؤيد استمرار المهمة\n" in text
+            assert text.endswith("لإيقاف الرسائل أرسل STOP")  # how to answer and to stop, in its language
         assert {sender for sender, _receiver, _text in kannel.messages()} == {"OpinionIQ"}
 
         delivered = sa.select(sa.func.count()).where(Link.delivered_at.is_not(None))
@@ -132,16 +145,20 @@ def test_a_reply_sent_while_the_app_is_down_is_recorded_once(database_url, sessi
     poll = make_poll("down")
     make_links(poll, count=1)
     phone = fresh(session).scalar(sa.select(Recipient.phone))
-    # The app is not running: smsbox cannot fetch the get-url and keeps retrying.
+    # The app is down: smsbox cannot hand the reply over, and tries again and again.
+    down = DownApp(kannel.app_port)
     kannel.inject(phone[1:], "1")
-    eventually(lambda: "Couldn't fetch" in (kannel.folder / "smsbox.log").read_text(errors="replace"),
-               what="smsbox to fail a fetch")
+    eventually(lambda: down.attempts >= 3, what="smsbox to fail three callbacks")
+    down.close()
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
         answers = sa.select(sa.func.count()).select_from(Answer)
         eventually(lambda: count(session, answers) == 1, what="the retried reply")
         eventually(lambda: "تم تسجيل إجابتك" in " ".join(kannel.received()), what="the thank-you SMS")
     assert count(session, sa.select(sa.func.count()).select_from(Answer)) == 1
     assert count(session, sa.select(sa.func.count()).select_from(InboundMessage)) == 1
+    # Kannel's own logs of the outage hold neither the number nor the secret its callbacks carry.
+    gateway_logs = kannel.gateway_logs()
+    assert phone[1:] not in gateway_logs and SECRET not in gateway_logs
 
 
 # The dispatcher under faults, through the real gateway.

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "poll"
-# The simulation service, the demo, the live simulation and the commands run the simulator; nothing else may import it.
-MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.commands", "poll.live_simulation", "poll.services.simulation", "poll.services.demo"}
+# The simulation service, the demo, the live simulation, the jobs and the commands run the simulator; nothing else may import it.
+MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.commands", "poll.live_simulation", "poll.services.simulation", "poll.services.demo",
+                            "poll.jobs"}
 
 
 def module_name(path: Path) -> str:

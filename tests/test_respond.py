@@ -7,7 +7,10 @@ import sqlalchemy as sa
 
 from poll.models import Answer, Link, Receipt, utcnow
 from poll.services import polls, tallies
-from tests.helpers import fresh, rows
+from tests.helpers import fresh, rows, statements_run
+
+# The article's whole form, every question answered.
+WHOLE_FORM = {"option": "2", "sex": "F", "age": "34", "governorate": "IQ-BA", "employment": "4", "education": "3"}
 
 
 def test_get_shows_the_question_in_arabic_right_to_left(client, make_poll, make_links):
@@ -178,18 +181,21 @@ def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, m
 def test_a_page_view_reads_one_row_once_the_poll_is_known(app, client, make_poll, make_links):
     first, second = make_links(make_poll(), 2)
     client.get(f"/p/{first}")
-    engine = app.extensions["poll.db"].kw["bind"]
-    statements = []
-
-    def seen(_connection, _cursor, statement, *_args):
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(app.extensions["poll.db"].kw["bind"]) as statements:
         assert client.get(f"/p/{second}").status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", seen)
-    assert [s.split()[0] for s in statements if s.split()[0] != "BEGIN"] == ["SELECT"]
+    verbs = [s.split()[0].upper() for s in statements]
+    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == ["SELECT"]
+
+
+def test_an_answer_is_one_read_and_the_writes_that_belong_together(app, client, make_poll, make_links):
+    # The link's row, then the answer's writes in one transaction: nothing else on the respondent's path.
+    first, second = make_links(make_poll(), 2)
+    client.post(f"/p/{first}", data=WHOLE_FORM)
+    with statements_run(app.extensions["poll.db"].kw["bind"]) as statements:
+        assert client.post(f"/p/{second}", data=WHOLE_FORM).status_code == 201
+    verbs = [s.split()[0].upper() for s in statements if s.split()[0].upper() not in {"BEGIN", "COMMIT"}]
+    assert verbs[0] == "SELECT" and "SELECT" not in verbs[1:] and len(verbs) <= 8
+    assert "ROLLBACK" not in verbs
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,7 @@ def test_a_template_placeholder_is_a_plain_name_and_nothing_more(make_poll, runn
     result = runner.invoke(args=["polls", "create", str(definition)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [f"Error: sms.en has placeholder {named}: a placeholder is a plain "
-                                                   "name, one of {link}, {question}, {sender}"]
+                                                   "name, one of {link}, {options}, {question}, {sender}"]
 
 
 def test_a_template_with_a_lone_brace_is_refused_in_one_line(make_poll):
@@ -112,7 +112,7 @@ def test_preview_shows_encoding_segments_and_cost(runner, make_poll, make_links)
     assert "[ar]" in out and "UCS-2" in out and "10 recipients" in out
     assert "[en]" in out and "GSM-7" in out
     assert "https://poll.example.iq/p/" in out
-    assert "total: 0.30 USD" in out  # 10 x 3 segments x 0.01
+    assert "total: 0.40 USD" in out  # 10 x 4 segments x 0.01 (the Arabic message says how to reply by SMS)
 
 
 def test_a_message_over_the_segment_limit_is_not_queued(runner, session, app, make_poll, make_links):

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from poll.db.direct import Direct, Driver
 from poll.db.engine import IMMEDIATE
 from poll.models import Answer, Link, Receipt
 
@@ -105,6 +106,8 @@ class SQLite:
     """The embedded database: one writer at a time, statements cost no round trip."""
 
     name = "sqlite"
+    # A join whose tables are read in the order written: SQLite keeps the left table of a CROSS JOIN outside.
+    JOIN_IN_ORDER = "CROSS JOIN"
 
     @staticmethod
     def insert(table: sa.Table) -> sa.Insert:
@@ -132,25 +135,27 @@ class SQLite:
             self.begin_write(session)
 
     # The answer, in six statements of one transaction (taken IMMEDIATE by the caller).
-    _RECEIPT = sa.text(_RECEIPT)
-    _MARK_LINK = _typed(_MARK_LINK)
+    # Run on the driver's cursor (poll.db.direct): SQLite's statements cost less than SQLAlchemy's execution.
+    _RECEIPT = Direct(sa.text(_RECEIPT))
+    _MARK_LINK = Direct(_typed(_MARK_LINK))
     # "WHERE true": SQLite needs a WHERE before ON CONFLICT to tell it from a join's ON.
-    _WRITES = tuple(_typed(part.format(receipt="", from_receipt="WHERE true"))
+    _WRITES = tuple(Direct(_typed(part.format(receipt="", from_receipt="WHERE true")))
                     for part in (_COUNTERS, _BY_STRATUM, _BY_HOUR, _ANSWER))
-    _BY_VALUE = _typed(_SQLITE_BY_VALUE)
-    _BY_VARIANT = _typed(_BY_VARIANT.format(from_receipt="WHERE", and_=""))
+    _BY_VALUE = Direct(_typed(_SQLITE_BY_VALUE))
+    _BY_VARIANT = Direct(_typed(_BY_VARIANT.format(from_receipt="WHERE", and_="")))
 
     def write_answer(self, session: so.Session, params: Mapping[str, Any]) -> bool:
         """Write an answer, its receipt, its link's day and its tallies; False if the link had its answer already."""
-        if session.execute(self._RECEIPT, {"link": params["link"]}).first() is None:
+        driver = Driver.of(session)
+        if self._RECEIPT.first(driver, params) is None:
             return False
-        session.execute(self._MARK_LINK, params)
+        self._MARK_LINK.rows(driver, params)
         for statement in self._WRITES:
-            session.execute(statement, params)
+            statement.rows(driver, params)
         if params["tally"] != NO_VALUES:
-            session.execute(self._BY_VALUE, params)
+            self._BY_VALUE.rows(driver, params)
         if params["variant"] is not None:
-            session.execute(self._BY_VARIANT, params)
+            self._BY_VARIANT.rows(driver, params)
         return True
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
@@ -219,6 +224,8 @@ class PostgreSQL:
     """The scale path: many writers, and a round trip to the server for every statement."""
 
     name = "postgresql"
+    # PostgreSQL's planner orders joins from its statistics (a CROSS JOIN takes no ON here).
+    JOIN_IN_ORDER = "JOIN"
 
     @staticmethod
     def insert(table: sa.Table) -> sa.Insert:
@@ -243,7 +250,7 @@ class PostgreSQL:
         session.commit()  # ends the autocommit mode; nothing is pending
 
     # The answer, as one statement: every part hangs on the receipt.
-    _ANSWER_IN_ONE_STATEMENT = _typed(
+    _ANSWER_IN_ONE_STATEMENT = Direct(_typed(
         "WITH receipt AS (" + _RECEIPT + "), "
         "marked AS (" + _MARK_LINK.replace("WHERE id = :link", "WHERE id IN (SELECT link_id FROM receipt)") + "), "
         "counted AS (" + _COUNTERS.format(receipt="receipt, ") + "), "
@@ -252,11 +259,11 @@ class PostgreSQL:
         "by_value AS (" + _POSTGRESQL_BY_VALUE + "), "
         "by_variant AS (" + _BY_VARIANT.format(from_receipt="FROM receipt", and_="WHERE") + ") "
         + _ANSWER.format(from_receipt="FROM receipt") + " RETURNING id"
-    )
+    ))
 
     def write_answer(self, session: so.Session, params: Mapping[str, Any]) -> bool:
         """Write an answer, its receipt, its link's day and its tallies; False if the link had its answer already."""
-        return session.execute(self._ANSWER_IN_ONE_STATEMENT, params).first() is not None
+        return self._ANSWER_IN_ONE_STATEMENT.first(Driver.of(session), params) is not None
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
         """Insert receipts for the links that have none; returns those links (their answers may be written)."""

@@ -15,6 +15,7 @@ import sqlalchemy.orm as so
 
 from poll import iraq, questionnaire, variants
 from poll.db import bulk_update, dialects
+from poll.db.direct import Direct, Driver
 from poll.models import Answer, Link, Poll, Recipient, poll_phase
 from poll.questionnaire import Question
 from poll.services import tallies
@@ -167,16 +168,17 @@ _LINK = (
     .join(_recipients, _recipients.c.id == _links.c.recipient_id)
 )
 # Built once, with the values as parameters: building and keying a statement per request costs as much as running it.
-_LINK_BY_TOKEN = _LINK.where(_links.c.token == sa.bindparam("token"))
-_LATEST_LINK_BY_PHONE = (
+# Run on the driver's cursor (poll.db.direct): SQLAlchemy's execution would cost more than the query.
+_LINK_BY_TOKEN = Direct(_LINK.where(_links.c.token == sa.bindparam("token")))
+_LATEST_LINK_BY_PHONE = Direct(
     _LINK.where(_recipients.c.phone == sa.bindparam("phone"), _polls.c.status != PollStatus.DRAFT)
     .order_by(_links.c.sent_at.desc().nulls_last(), _links.c.id.desc())
     .limit(1)
 )
 
 
-def _link(session: so.Session, statement: sa.Select, params: dict) -> LinkState | None:
-    row = session.execute(statement, params).first()
+def _link(session: so.Session, statement: Direct, params: dict) -> LinkState | None:
+    row = statement.first(Driver.of(session), params)
     if row is None:
         return None
     (link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,

@@ -12,6 +12,9 @@ idempotency key for all its attempts.
 
 from __future__ import annotations
 
+import ipaddress
+import string
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,32 +23,87 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import bulk_insert, dialects
-from poll.errors import Invalid
+from poll.errors import N_, Invalid, SendRefused
 from poll.i18n import LANGUAGES, pick
 from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
 from poll.services import links, polls, tallies
 from poll.sms import encoding
 from poll.sms.gateways import Outgoing, Sent
-from poll.vocabulary import FORWARD, MessageKind, MessageState
+from poll.vocabulary import FORWARD, MessageKind, MessageState, Phase
 
-DEFAULT_TEMPLATE = "{sender}: {question} {link}"
+DEFAULT_TEMPLATE = "{sender}: {question} {link}\n{options}"
+# A poll with no sender text (an XLSForm sets none) would otherwise begin its message with a bare ": ".
+DEFAULT_TEMPLATE_WITHOUT_SENDER = "{question} {link}\n{options}"
 # Every invitation and reminder says how to stop them, in its language (the words the reply reader knows).
 STOP_LINES = {
     "ar": "لإيقاف الرسائل أرسل STOP",
     "ku": "بۆ ڕاگرتنی نامەکان STOP بنێرە",
     "en": "Reply STOP to stop messages",
 }
+# {options}: how a phone without a browser answers, the headline's codes with short labels (sms.replies reads
+# the codes in either digits, and the labels' words).
+OPTIONS_LINES = {
+    "ar": "أو أرسل {choices}",
+    "ku": "یان بنێرە {choices}",
+    "en": "Or reply {choices}",
+}
+CHOICE_SEPARATORS = {"ar": "، ", "ku": "، ", "en": ", "}
+# A reminder says it is one, before the invitation's own words.
+REMINDER_LINES = {
+    "ar": "تذكير: ",
+    "ku": "بیرخستنەوە: ",
+    "en": "Reminder: ",
+}
+# A label longer than this is cut at a word: the line must stay short enough for a few segments.
+SHORT_LABEL = 24
+# Arabic and Kurdish readers write and read Arabic-Indic digits; the reply reader folds them to ASCII.
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 def template(poll: Poll, language: str) -> str:
     """The SMS template of `poll` in `language` (falling back like the page texts)."""
-    return pick(poll.sms_template, LANGUAGES[language]) if poll.sms_template else DEFAULT_TEMPLATE
+    if poll.sms_template:
+        return pick(poll.sms_template, LANGUAGES[language])
+    return DEFAULT_TEMPLATE if poll.sender else DEFAULT_TEMPLATE_WITHOUT_SENDER
 
 
-def compose(poll: Poll, language: str, link: str, variant: str | None = None) -> str:
+def options_line(poll: Poll, language: str) -> str:
+    """How to answer the headline by SMS in `language`: "Or reply 1 Yes, 2 No", codes as a phone types them.
+
+    Labels are cut short, but never so short that two read the same.
+    """
+    lang = LANGUAGES[language]
+    labels = [pick(option.label, lang) for option in poll.options]
+    # An English line can stay GSM-7 (160 characters a segment): "..." is, "…" is not.
+    ellipsis = "..." if language == "en" else "…"
+    limit = SHORT_LABEL
+    while True:
+        short = [short_label(label, limit, ellipsis) for label in labels]
+        if len(set(short)) == len(short) or limit >= max(map(len, labels), default=0):
+            break
+        limit += 8
+    choices = []
+    for option, label in zip(poll.options, short, strict=True):
+        code = option.code.translate(_ARABIC_INDIC) if language != "en" and option.code.isdigit() else option.code
+        choices.append(f"{code} {label}" if label else code)
+    return OPTIONS_LINES[language].format(choices=CHOICE_SEPARATORS[language].join(choices))
+
+
+def short_label(label: str, limit: int = SHORT_LABEL, ellipsis: str = "…") -> str:
+    """`label` cut after the last whole word within `limit` characters, with `ellipsis` when cut."""
+    label = " ".join(label.split())
+    if len(label) <= limit:
+        return label
+    head = label[:limit + 1]  # a word that ends exactly at the limit is whole
+    cut = head.rsplit(" ", 1)[0] if " " in head else label[:limit]
+    return cut.rstrip(" ,.;:،") + ellipsis
+
+
+def compose(poll: Poll, language: str, link: str, variant: str | None = None, *, reminder: bool = False) -> str:
     """The SMS text for one recipient: the poll's template filled in, then how to stop messages.
 
-    A link in a split-ballot variant carries that variant's wording of the question.
+    A link in a split-ballot variant carries that variant's wording of the
+    question. A reminder begins by saying it is one.
     """
     lang = LANGUAGES[language]
     text = template(poll, language)
@@ -54,13 +112,59 @@ def compose(poll: Poll, language: str, link: str, variant: str | None = None) ->
     shown = experiment.variant(variant) if experiment else None
     question = shown.label if shown and shown.label else poll.question
     filled = text.format(link=link, question=pick({**poll.question, **question}, lang),
-                         sender=pick(poll.sender, lang) if poll.sender else "").strip()
-    return f"{filled}\n{STOP_LINES[language]}"
+                         sender=pick(poll.sender, lang) if poll.sender else "",
+                         options=options_line(poll, language)).strip()
+    return f"{REMINDER_LINES[language] if reminder else ''}{filled}\n{STOP_LINES[language]}"
 
 
 def sender_of(poll: Poll, default: str) -> str:
     """The sender ID `poll`'s messages carry: its own `sms_sender`, else POLL_SMS_SENDER."""
     return poll.sms_sender or default
+
+
+# Gateways that put messages on real phones; the others keep them in the database or a log.
+REAL_GATEWAYS = {"kannel"}
+
+
+def check_send(poll: Poll, *, base_url: str, sender: str, gateway: str, now: datetime,
+               allow_local_links: bool = False) -> None:
+    """Raise SendRefused if sending `poll`'s messages now would harm, before anything is queued.
+
+    Refused: a draft poll (its links lead nowhere yet); no sender ID; a
+    template that names the sender where the poll has none (a bare ": "
+    before the question); and, through a real gateway, links to a loopback
+    or plain-http address, which phones cannot open or which travel in the
+    clear (`allow_local_links`, POLL_SMS_ALLOW_LOCAL_LINKS, permits them for
+    a rehearsal against a local SMSC simulator).
+    """
+    if poll.phase(now) == Phase.DRAFT:
+        raise SendRefused(N_("Poll %(slug)s is a draft: open it (or schedule it) before sending its messages."),
+                          slug=poll.slug)
+    if not sender_of(poll, sender).strip():
+        raise SendRefused(N_("Poll %(slug)s has no sender ID: set the poll's SMS sender or POLL_SMS_SENDER."),
+                          slug=poll.slug)
+    for code, language in LANGUAGES.items():
+        names = {field for _text, field, _spec, _conversion in string.Formatter().parse(template(poll, code))}
+        if "sender" in names and not (pick(poll.sender, language) if poll.sender else "").strip():
+            raise SendRefused(N_("The %(language)s SMS of poll %(slug)s names a sender, but the poll has none: "
+                                 "give the poll a sender or take {sender} out of its SMS."),
+                              language=code, slug=poll.slug)
+    if gateway in REAL_GATEWAYS and not allow_local_links and not _public(base_url):
+        raise SendRefused(N_("Links would point to %(base_url)s, which phones cannot open safely: set the public "
+                             "https address with `poll init --base-url` or POLL_BASE_URL."), base_url=base_url)
+
+
+def _public(base_url: str) -> bool:
+    # An https address whose host is not this machine.
+    url = urllib.parse.urlsplit(base_url)
+    host = (url.hostname or "").lower()
+    if url.scheme != "https" or not host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)
 
 
 @dataclass
@@ -71,11 +175,13 @@ class Preview:
     recipients: int
     cost: float
     variant: str | None = None  # a split-ballot variant's wording, which the SMS carries
+    reminder: bool = False  # the reminder's text: the invitation's, said to be a reminder
 
 
-def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: float) -> list[Preview]:
+def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: float, *,
+            reminders: bool = False) -> list[Preview]:
     """Each language's (and split-ballot variant's) message with a link of the real length, its encoding,
-    segments and cost."""
+    segments and cost; with `reminders`, each reminder's too."""
     counts = dict(
         ((language, variant), number) for language, variant, number in session.execute(
             sa.select(Recipient.language, Link.variant, sa.func.count())
@@ -87,30 +193,58 @@ def preview(session: so.Session, poll: Poll, base_url: str, price_per_segment: f
     experiment = polls.experiment_of(poll)
     sample_link = links.link_url(base_url, "x" * 22)
     out = []
-    for code in LANGUAGES:
-        for variant in experiment.names if experiment else (None,):
-            recipients = counts.get((code, variant), 0) + (
-                counts.get((None, variant), 0) if code == poll.default_language else 0)
-            text = compose(poll, code, sample_link, variant)
-            analysis = encoding.analyze(text)
-            out.append(Preview(code, text, analysis, recipients, recipients * analysis.segments * price_per_segment,
-                               variant))
+    for reminder in (False, True) if reminders else (False,):
+        for code in LANGUAGES:
+            for variant in experiment.names if experiment else (None,):
+                recipients = counts.get((code, variant), 0) + (
+                    counts.get((None, variant), 0) if code == poll.default_language else 0)
+                text = compose(poll, code, sample_link, variant, reminder=reminder)
+                analysis = encoding.analyze(text)
+                out.append(Preview(code, text, analysis, recipients,
+                                   recipients * analysis.segments * price_per_segment, variant, reminder))
     return out
 
 
-def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_segments: int, sender: str) -> int:
-    """Queue one invitation SMS per link that has none, skipping opted-out numbers; returns how many.
+def longest(items: list[Preview]) -> Preview:
+    """The preview that takes the most segments (then units): what the send costs per message at worst."""
+    return max(items, key=lambda item: (item.encoding.segments, item.encoding.units))
 
-    The messages carry `poll`'s sender ID, or `sender` if it has none.
-    Raises Invalid when a language's message would take more than `max_segments`.
-    """
-    for item in preview(session, poll, base_url, 0.0):
+
+def _check_length(session: so.Session, poll: Poll, base_url: str, max_segments: int, *, reminders: bool) -> None:
+    for item in preview(session, poll, base_url, 0.0, reminders=reminders):
+        if item.reminder != reminders:
+            continue
         if item.encoding.segments > max_segments:
             raise Invalid(
-                f"the {item.language} SMS{f' of variant {item.variant}' if item.variant else ''} takes "
+                f"the {item.language} {'reminder' if item.reminder else 'SMS'}"
+                f"{f' of variant {item.variant}' if item.variant else ''} takes "
                 f"{item.encoding.segments} segments (limit {max_segments}): "
                 "shorten the poll's sms text or raise POLL_SMS_MAX_SEGMENTS"
             )
+
+
+def _lock(session: so.Session, poll: Poll) -> None:
+    """Hold `poll`'s row until the transaction ends, so two sends of one poll queue one after the other.
+
+    On PostgreSQL the second waits here, then sees what the first queued and
+    queues nothing twice (its idempotency keys would collide); SQLite's
+    write transaction already runs them one at a time.
+    """
+    session.execute(sa.select(Poll.id).where(Poll.id == poll.id).with_for_update())
+
+
+def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_segments: int, sender: str,
+                      gateway: str = "simulated", allow_local_links: bool = False) -> int:
+    """Queue one invitation SMS per link that has none, skipping opted-out numbers; returns how many.
+
+    The messages carry `poll`'s sender ID, or `sender` if it has none.
+    Raises SendRefused for a harmful send (`check_send`), and Invalid when a
+    language's message would take more than `max_segments`.
+    """
+    check_send(poll, base_url=base_url, sender=sender, gateway=gateway, now=utcnow(),
+               allow_local_links=allow_local_links)
+    _check_length(session, poll, base_url, max_segments, reminders=False)
+    _lock(session, poll)
     already = sa.select(OutboxMessage.id).where(
         OutboxMessage.link_id == Link.id, OutboxMessage.kind == MessageKind.INVITATION
     )
@@ -129,15 +263,23 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
 
 
 def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,
-                    now: datetime, sender: str) -> int:
+                    now: datetime, sender: str, gateway: str = "simulated", allow_local_links: bool = False,
+                    max_segments: int | None = None) -> int:
     """Queue a reminder to each link sent at least `after` ago and not answered (in an anonymous poll, to every
     real recipient's link, answered or not), up to `max_reminders` each.
 
     The n-th reminder waits `after` from the previous message; opted-out
     numbers and closed polls get none. Returns how many were queued.
+    Raises SendRefused for a harmful send (`check_send`), and Invalid when a
+    reminder would take more than `max_segments`.
     """
+    check_send(poll, base_url=base_url, sender=sender, gateway=gateway, now=now,
+               allow_local_links=allow_local_links)
     if poll.phase(now) != "open":
         return 0
+    if max_segments is not None:
+        _check_length(session, poll, base_url, max_segments, reminders=True)
+    _lock(session, poll)
     previous = (
         sa.select(
             OutboxMessage.link_id,
@@ -169,14 +311,14 @@ def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: ti
             ~opted_out.exists(),
         )
     ).all()
-    text = _composer(poll, base_url)
+    text = _composer(poll, base_url, reminder=True)
     return _queue(session, [
         (link_id, MessageKind.REMINDER, phone, text(language, token, variant), f"inv-{link_id}-r{sent}")
         for link_id, token, phone, language, sent, variant in rows
     ], sender=sender_of(poll, sender))
 
 
-def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str, str | None], str]:
+def _composer(poll: Poll, base_url: str, *, reminder: bool = False) -> Callable[[str | None, str, str | None], str]:
     # text(language, token, variant): each language's (and variant's) message is composed once, then each
     # recipient's link put in.
     composed: dict[tuple[str, str | None], str] = {}
@@ -184,7 +326,7 @@ def _composer(poll: Poll, base_url: str) -> Callable[[str | None, str, str | Non
     def text(language: str | None, token: str, variant: str | None) -> str:
         key = (language or poll.default_language, variant)
         if key not in composed:
-            composed[key] = compose(poll, key[0], "\0", variant)
+            composed[key] = compose(poll, key[0], "\0", variant, reminder=reminder)
         return composed[key].replace("\0", links.link_url(base_url, token))
 
     return text
@@ -367,8 +509,17 @@ def _count_failures(session: so.Session, link_ids: list[int | None]) -> None:
         tallies.bump(session, poll_id, {"failed": number})
 
 
-def retry_failed(session: so.Session, poll: Poll, *, now: datetime) -> int:
-    """Queue `poll`'s failed messages again (opted-out numbers excepted), with a fresh horizon; returns how many."""
+def retry_failed(session: so.Session, poll: Poll, *, now: datetime, base_url: str | None = None,
+                 sender: str = "", gateway: str = "simulated", allow_local_links: bool = False) -> int:
+    """Queue `poll`'s failed messages again (opted-out numbers excepted), with a fresh horizon; returns how many.
+
+    Given the `base_url` links are built from, it refuses a harmful send as
+    queueing does (`check_send`).
+    """
+    if base_url is not None:
+        check_send(poll, base_url=base_url, sender=sender, gateway=gateway, now=now,
+                   allow_local_links=allow_local_links)
+    _lock(session, poll)
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == OutboxMessage.phone)
     link_ids = sa.select(Link.id).where(Link.poll_id == poll.id)
     retried = session.execute(

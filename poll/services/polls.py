@@ -26,8 +26,8 @@ SMS_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15}")
 BUILTIN = "coalition-2024"
 BUILTINS = ("coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot")
 _TOP_KEYS = {"slug", "default_language", "anonymous", "question", "sender", "options", "questions", "sms",
-             "sms_sender", "yes_no", "contact", "experiment", "title", "version"}
-SMS_PLACEHOLDERS = {"link", "question", "sender"}
+             "sms_sender", "yes_no", "contact", "experiment", "title", "version", "retention_days"}
+SMS_PLACEHOLDERS = {"link", "options", "question", "sender"}
 _PLACEHOLDER_NAMES = ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
 
 
@@ -65,6 +65,11 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         raise _slug_taken(slug)
     headline = next(question for question in questions if question.is_headline)
     experiment = variants.read(definition.get("experiment"), headline, questions)
+    retention_days = definition.get("retention_days")
+    if retention_days is not None and (isinstance(retention_days, bool) or not isinstance(retention_days, int)
+                                       or retention_days < 0):
+        raise Invalid("retention_days is a whole number of days (0 or more) after closing when the recipients' "
+                      "contact data are destroyed")
     poll = Poll(
         slug=slug,
         question=dict(headline.label),
@@ -78,6 +83,7 @@ def create_poll(session: so.Session, definition: dict[str, Any]) -> Poll:
         yes_no=dict(definition.get("yes_no", {})),
         contact=dict(definition.get("contact", {})),
         experiment=experiment.as_dict() if experiment else None,
+        retention_days=retention_days,
         status=PollStatus.DRAFT,
         options=[
             Option(code=choice.code, position=index, label=dict(choice.label))

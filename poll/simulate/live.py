@@ -64,19 +64,20 @@ def play(
     concurrency: int,
     max_seconds: float,
     on_done: Callable[[], None] = lambda: None,
+    stop: threading.Event | None = None,
 ) -> Counter:
     """Send `events` at their times divided by `speed`; returns a count of (kind, HTTP status).
 
     A duplicate through a link is sent only once that link's answer has been
-    sent, as a phone would. Events not sent within `max_seconds` are counted
-    as ("dropped", 0).
+    sent, as a phone would. Events not sent within `max_seconds`, or once
+    `stop` is set (a cancelled job), are counted as ("dropped", 0).
     """
     events = sorted(events)
     answered = {event.token: threading.Event() for event in events if event.kind == "answer"}
     start = time.monotonic()
     statuses: Counter = Counter()
     lock = threading.Lock()
-    stop = threading.Event()
+    stop = stop if stop is not None else threading.Event()
 
     def send(event: Event) -> None:
         delay = start + event.at / speed - time.monotonic()

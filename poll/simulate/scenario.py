@@ -228,3 +228,73 @@ def _check_complete(values: dict[str, Any], schema: dict[str, Any], prefix: str)
             raise Invalid(f"scenario has no {prefix}{key}: start from a shipped one with base = \"baseline\"")
         if isinstance(rule, dict):
             _check_complete(values[key], rule, prefix=f"{prefix}{key}.")
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One value of a scenario, with what its file says of it: a source, or that it is an assumption."""
+
+    key: str  # "response.open"
+    value: Any
+    note: str
+    is_own: bool  # set by this scenario, not taken from its base
+
+
+def parameters(name: str) -> list[Parameter]:
+    """Every value of the shipped scenario `name` in schema order, each with the comment its file gives it.
+
+    The files say where each figure comes from in a comment above it (a
+    study, "assumption", "judgement"); a scenario built on another takes the
+    base's comment for what it does not change. Raises Invalid for an
+    unknown name.
+    """
+    chosen = load(name)
+    notes: dict[str, str] = {}
+    own: dict[str, str] = {}
+    current, chain = name, []
+    while current is not None:
+        if current not in shipped():
+            raise Invalid(f"unknown scenario {current!r}: use one of {', '.join(shipped())}")
+        text = resources.files("poll.data").joinpath("scenarios", f"{current}.toml").read_text("utf-8")
+        chain.append(text)
+        current = tomllib.loads(text).get("base")
+    for depth, text in enumerate(reversed(chain)):
+        found = _comments(text)
+        notes |= found
+        if depth == len(chain) - 1:
+            own = found
+    out = []
+    for section, rules in SCHEMA.items():
+        if not isinstance(rules, dict):
+            continue
+        for key in rules:
+            where = f"{section}.{key}"
+            out.append(Parameter(where, chosen[section][key], notes.get(where, ""), where in own))
+    return out
+
+
+def _comments(text: str) -> dict[str, str]:
+    """Each `table.key` of a scenario file and the comment block above it (kept for the keys right after it)."""
+    notes: dict[str, str] = {}
+    table, block, note, in_string = "", [], "", False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if in_string:
+            in_string = '"""' not in stripped
+            continue
+        if stripped.startswith("#"):
+            block.append(stripped.lstrip("#").strip())
+            continue
+        if not stripped:
+            note = ""  # a blank line ends the run of keys a comment speaks for
+            continue
+        if stripped.startswith("["):
+            table = stripped.strip("[]").strip()
+            continue
+        key, _, value = stripped.partition("=")
+        if block:
+            note, block = " ".join(block), []
+        if table and note:
+            notes[f"{table}.{key.strip()}"] = note
+        in_string = value.strip().startswith('"""') and value.count('"""') == 1
+    return notes

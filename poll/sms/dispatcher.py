@@ -18,6 +18,11 @@ Faults it is built for:
   message twice; nothing is lost.
 - Delivery reports overtake the record of the send: states only move forward
   (services.outbox).
+
+It also keeps the retention rule, as the one process every sending
+installation runs: when it starts and then every `Settings.purge_every`
+seconds it destroys the contact data of polls closed longer than their
+retention period (services.retention).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import sqlalchemy.orm as so
 
 from poll.db import dialects
 from poll.models import utcnow
-from poll.services import outbox
+from poll.services import outbox, retention
 from poll.sms.gateways import Answer, Gateway
 
 log = logging.getLogger("poll.sms")
@@ -47,6 +52,8 @@ class Settings:
     dlr_url: Callable[[int], str]  # where the delivery reports of a message go
     max_pause: float = 60.0  # seconds, the longest wait for a gateway that is down
     idle: float = 1.0  # seconds between looks at an empty outbox
+    retention_days: float | None = None  # POLL_RETENTION_DAYS: None keeps contact data until purged by hand
+    purge_every: float = 3600.0  # seconds between looks for polls past their retention period
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Report:
     refused: int = 0
     outages: int = 0  # times it found the gateway unavailable
     unavailable: bool = False  # the gateway was down when it stopped
+    purged: list[str] = field(default_factory=list)  # polls whose contact data it destroyed (retention)
 
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -89,7 +97,11 @@ class Dispatcher:
         """Send until stopped; with `once`, until nothing is due or the gateway is down."""
         report = Report()
         pause = 0.0
+        purged_at = None
         while not should_stop():
+            if purged_at is None or self.clock() - purged_at >= self.settings.purge_every:
+                report.purged += self._purge_due()
+                purged_at = self.clock()
             claimed = self._claim(1 if pause else self.settings.batch)
             if not claimed:
                 if once:
@@ -109,6 +121,16 @@ class Dispatcher:
         with self.sessions() as session:
             report.counts = outbox.state_counts(session)
         return report
+
+    def _purge_due(self) -> list[str]:
+        with self.sessions() as session:
+            dialects.of(session).begin_write(session)
+            purged = retention.purge_due(session, default_days=self.settings.retention_days, now=utcnow(),
+                                         via="dispatcher")
+            session.commit()
+        if purged:
+            log.info("contact data of %d closed poll(s) destroyed: %s", len(purged), ", ".join(purged))
+        return purged
 
     def _claim(self, batch: int) -> list:
         with self.sessions() as session:

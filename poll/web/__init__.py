@@ -5,15 +5,16 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, request
 
 from poll.i18n import current_language, pick, when
-from poll.web import admin, api, auth, dashboard, errors, health, home, respond, results, sms, words
+from poll.web import admin, api, auth, dashboard, errors, health, home, jobs, respond, results, sms, throttle, words
 
 
 def init_app(app: Flask) -> None:
     """Register the blueprints and the response hooks."""
     errors.init_app(app)
-    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health):
+    for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, jobs):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
+    throttle.init_app(app)
     app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
     # A text given per language ({"ar": ..., "en": ...}) in the reader's language.

@@ -357,10 +357,7 @@ def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, b
     if not values:
         return canvas.done()
     low, high = span or histogram_span([values], truth)
-    values = [min(max(value, low), high) for value in values]
-    counts = [0] * bins
-    for value in values:
-        counts[min(int((value - low) / (high - low) * bins), bins - 1)] += 1
+    counts = [count for _, _, count in histogram_bins(values, (low, high), bins)]
     peak = max(counts) or 1
     step = (width - 2 * pad) / bins
     for i, count in enumerate(counts):
@@ -381,3 +378,14 @@ def histogram_span(groups: Sequence[Sequence[float]], truth: float) -> tuple[flo
     low, high = min(values), max(values)
     margin = (high - low) * 0.1 or 0.01
     return low - margin, high + margin
+
+
+def histogram_bins(values: Sequence[float], span: tuple[float, float], bins: int = 30) -> list[tuple[float, float, int]]:
+    """The bars of `histogram` as (share from, share to, count): its text equivalent, and what it draws."""
+    low, high = span
+    counts = [0] * bins
+    for value in values:
+        clipped = min(max(value, low), high)
+        counts[min(int((clipped - low) / (high - low) * bins), bins - 1)] += 1
+    width = (high - low) / bins
+    return [(low + i * width, low + (i + 1) * width, count) for i, count in enumerate(counts)]

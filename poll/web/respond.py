@@ -9,6 +9,7 @@ in SMS apps do not keep them). Every other form of the app is CSRF-protected.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import sqlalchemy.orm as so
@@ -117,32 +118,57 @@ def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetim
 def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None,
           submission: questionnaire.Submission | None = None):
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
+    status = status or default_status
+    refused = outcome is Outcome.INVALID_OPTION and submission is not None
+    # A page whose choices come in each link's own order (randomize) is the link's alone: never kept.
+    if template in _KEPT and not refused and request.args.keys() <= {"lang"} and not any(
+            question.randomize for question in link.ballot.questions):
+        return _kept_page(link, outcome, template, submission), status
+    return _render(link, outcome, template, submission, refused), status
+
+
+# The pages that most requests get, the same for every link of a poll but for the token in the form's
+# address: a fresh form and the thanks for an answer. Each is rendered once per process and kept with the
+# poll's ballot, by language, variant, page, answer shown back and poll status, cut where the token goes.
+_KEPT = {"respond/form.html", "respond/recorded.html"}
+_TOKEN_MARK = "TOKEN-MARK-7d1c0e"
+
+
+def _kept_page(link: answers.LinkState, outcome: Outcome | None, template: str,
+               submission: questionnaire.Submission | None) -> str:
+    chosen = submission.values.get(link.ballot.headline.name) if outcome is Outcome.RECORDED and submission else None
+    key = ("page", current_language().code, link.variant, template, chosen, link.status)
+    parts = link.ballot.rendered.get(key)
+    if parts is None:
+        marked = dataclasses.replace(link, token=_TOKEN_MARK)
+        parts = link.ballot.rendered[key] = tuple(_render(marked, outcome, template, submission).split(_TOKEN_MARK))
+    return link.token.join(parts)
+
+
+def _render(link: answers.LinkState, outcome: Outcome | None, template: str,
+            submission: questionnaire.Submission | None, refused: bool = False) -> str:
     ballot = link.ballot
     language = current_language()
-    refused = outcome is Outcome.INVALID_OPTION and submission is not None
     errors = submission.errors if refused else {}
     if refused and not errors:  # every answer readable, yet no headline option of this poll
         errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
     form_questions = ballot.form_questions(link.variant)
     questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors,
                                 order_of=link.token) if refused else None
-    return (
-        render_template(
-            template,
-            link=link,
-            question=pick(ballot.question_text(link.variant), language),
-            sender=pick(ballot.sender, language) if ballot.sender else "",
-            fields=_fields(link, language, questions) if template == "respond/form.html" else None,
-            questions=questions,
-            count=len(form_questions),
-            branching=any(question.relevant or any("${" in text for text in question.label.values())
-                          for question in form_questions),  # the script shows conditions and piped answers
-            title=pick(ballot.title, language) if ballot.title else "",
-            errors=errors,
-            chosen=_chosen(link, submission, language) if outcome is Outcome.RECORDED else None,
-            contact=pick(ballot.contact, language) if ballot.contact else "",
-        ),
-        status or default_status,
+    return render_template(
+        template,
+        link=link,
+        question=pick(ballot.question_text(link.variant), language),
+        sender=pick(ballot.sender, language) if ballot.sender else "",
+        fields=_fields(link, language, questions) if template == "respond/form.html" else None,
+        questions=questions,
+        count=len(form_questions),
+        branching=any(question.relevant or any("${" in text for text in question.label.values())
+                      for question in form_questions),  # the script shows conditions and piped answers
+        title=pick(ballot.title, language) if ballot.title else "",
+        errors=errors,
+        chosen=_chosen(link, submission, language) if outcome is Outcome.RECORDED else None,
+        contact=pick(ballot.contact, language) if ballot.contact else "",
     )
 
 
@@ -155,21 +181,8 @@ def _chosen(link: answers.LinkState, submission: questionnaire.Submission | None
 
 
 def _fields(link: answers.LinkState, language: Language, questions: list | None) -> Markup:
-    """The form's questions as HTML: with a refused post's values and errors, or else the same for every link.
-
-    A fresh form depends only on the poll, which never changes once it
-    exists, its variant and the language: it is rendered once per process and
-    kept with the poll's ballot, since it is most of what a page view costs.
-    """
-    if questions is not None:
-        return Markup(render_template("respond/_questions.html", questions=questions))
-    form_questions = link.ballot.form_questions(link.variant)
-    if any(question.randomize for question in form_questions):  # each link's own order: rendered for it
-        return Markup(render_template("respond/_questions.html",
-                                      questions=shown_questions(form_questions, language, order_of=link.token)))
-    ballot, key = link.ballot, (language.code, link.variant)
-    fields = ballot.rendered.get(key)
-    if fields is None:
-        fields = ballot.rendered[key] = Markup(render_template(
-            "respond/_questions.html", questions=shown_questions(ballot.form_questions(link.variant), language)))
-    return fields
+    """The form's questions as HTML: with a refused post's values and errors, or else fresh (a randomized
+    question's choices in the link's own order)."""
+    if questions is None:
+        questions = shown_questions(link.ballot.form_questions(link.variant), language, order_of=link.token)
+    return Markup(render_template("respond/_questions.html", questions=questions))

@@ -7,6 +7,8 @@ carry the shared secret POLL_SMS_SECRET; without one configured they are off.
 from __future__ import annotations
 
 import hmac
+import re
+import secrets
 import urllib.parse
 
 from flask import Blueprint, abort, current_app, g, render_template, request
@@ -74,6 +76,11 @@ def _inbound(sender: str, text: str, gateway_id: str):
     sender, gateway_id = sender.strip(), gateway_id.strip()
     if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
         return "bad request: from, id and text are required\n", 400, PLAIN
+    return _reply_sms(_answer(sender, text, gateway_id))
+
+
+def _answer(sender: str, text: str, gateway_id: str) -> str:
+    """Act on one SMS through the inbound service, commit, and return the reply SMS (Kannel's and the handset's)."""
     session = get_session()
     begin_write(session)
     config = current_app.config
@@ -81,14 +88,14 @@ def _inbound(sender: str, text: str, gateway_id: str):
     handled = inbound.handle(session, gateway_id=gateway_id, sender=sender, text=text, now=utcnow(), talk=talk)
     if handled.outcome == SmsOutcome.DUPLICATE or handled.is_retry:
         session.rollback()
-        return _reply_sms(handled.stored_reply or _reply(handled))
+        return handled.stored_reply or _reply(handled)
     reply = _reply(handled)
     if not inbound.remember(session, handled, gateway_id=gateway_id, sender=sender, text=text, reply=reply):
         session.rollback()  # another delivery of the same message won the race; it did the work
         earlier = inbound.previous(session, gateway_id)
-        return _reply_sms(earlier.reply if earlier else "")
+        return earlier.reply if earlier else ""
     session.commit()
-    return _reply_sms(reply)
+    return reply
 
 
 def _reply_sms(text: str):
@@ -212,16 +219,61 @@ def phone(number: str):
     A personal link is the capability to answer in someone's name, so seeing
     one is recorded, whoever does it.
     """
+    e164 = _handset(number)
+    session = get_session()
+    begin_write(session)
+    messages = len(outbox.messages_for(session, e164))
+    audit.record(session, "phone-viewed", e164, by=g.operator, detail={"messages": messages})
+    session.commit()
+    return _handset_page(e164, [], None, 200)
+
+
+@bp.post("/phone/<number>")
+@admin_required
+def phone_sends(number: str):
+    """The simulated handset sends `text` as an SMS: handled by the inbound code Kannel's MO reaches, answered here.
+
+    So an admin can rehearse the SMS questionnaire before a real send. The
+    exchange so far travels in the page's own form (`said`, `heard`), not in
+    the database: the inbound service keeps no reply to an anonymous poll
+    beside its number, and this page keeps none either. Each message carries
+    the id its form was drawn with, so sending the same form twice is one SMS.
+    Audited to the operator, without the text.
+    """
+    e164 = _handset(number)
+    said, heard = request.form.getlist("said")[-MAX_EXCHANGE:], request.form.getlist("heard")[-MAX_EXCHANGE:]
+    exchange = list(zip(said, heard, strict=False))
+    text = request.form.get("text", "").replace("\x00", "")
+    message = request.form.get("message", "")
+    if not text.strip() or len(text) > MAX_TEXT or not _MESSAGE_ID.fullmatch(message):
+        return _handset_page(e164, exchange, _("Write a message of up to %(most)s characters.", most=MAX_TEXT), 400)
+    reply = _answer(e164, text, f"handset-{message}")
+    session = get_session()
+    begin_write(session)
+    audit.record(session, "sms-rehearsed", e164, by=g.operator)
+    session.commit()
+    return _handset_page(e164, [*exchange, (text, reply)], None, 200)
+
+
+MAX_EXCHANGE = 60
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,40}")
+
+
+def _handset(number: str) -> str:
+    """`number` in E.164, or 404: the handset exists only with the simulated gateway."""
     if current_app.config["SMS_GATEWAY"] != "simulated":
         abort(404)
     try:
-        e164 = phones.to_e164(number)
+        return phones.to_e164(number)
     except ValueError:
         abort(404)
+
+
+def _handset_page(e164: str, exchange: list[tuple[str, str]], error: str | None, status: int):
     session = get_session()
-    begin_write(session)
     messages = outbox.messages_for(session, e164)
-    audit.record(session, "phone-viewed", e164, by=g.operator, detail={"messages": len(messages)})
+    name = outbox.recipient_name(session, e164)
     session.commit()
-    return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages,
-                           name=outbox.recipient_name(session, e164))
+    return render_template("sms/phone.html", phone=e164, masked=phones.mask(e164), messages=messages, name=name,
+                           exchange=exchange, error=error, message_id=secrets.token_urlsafe(12),
+                           max_text=MAX_TEXT), status

@@ -2,14 +2,22 @@
 
 Flask-Limiter's decorators decide before the view runs; the answer page can
 only tell a guessed token from a real link once it has looked the token up.
-These helpers use the same limiter storage (memory, or Redis across workers).
+With a shared store (POLL_RATELIMIT_STORAGE_URI=redis://…) these helpers count
+in the limiter's storage, across workers. With the default in-process store
+they count fixed windows in a plain dictionary: the same rule as the limits
+library's memory storage (one window per period, per key), without the timer
+thread that storage starts for every new key, which is every link answered.
 """
 
 from __future__ import annotations
 
-from flask import current_app
+import functools
+import threading
+import time
+
+from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
-from limits import parse
+from limits import RateLimitItem, parse
 
 from poll.extensions import limiter
 
@@ -18,9 +26,69 @@ def allow(setting: str, scope: str, key: str | int) -> bool:
     """Count one request against the limit configured as `setting` for `key`; False once it is over."""
     if not limiter.enabled:
         return True
-    return limiter.limiter.hit(parse(current_app.config[setting]), scope, str(key))
+    limit = _limit(current_app.config[setting])
+    if current_app.config["RATELIMIT_STORAGE_URI"].startswith("memory://"):
+        windows = current_app.extensions.get(_EXTENSION) or current_app.extensions.setdefault(_EXTENSION,
+                                                                                             FixedWindows())
+        return windows.hit(limit, scope, key)
+    return limiter.limiter.hit(limit, scope, str(key))
+
+
+_EXTENSION = "poll-throttle"  # the app's in-process windows
 
 
 def client_address() -> str:
     """The client's address as the limits see it (after POLL_PROXY_COUNT proxies)."""
     return get_remote_address()
+
+
+@functools.lru_cache(maxsize=64)
+def _limit(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+class FixedWindows:
+    """Hits per key in the current window of each limit, in this process; earlier windows are dropped whole."""
+
+    def __init__(self, clock=time.time) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[RateLimitItem, str], tuple[int, dict[str | int, int]]] = {}
+
+    def hit(self, limit: RateLimitItem, scope: str, key: str | int) -> bool:
+        """Count a hit for `key`; False when the window already holds `limit.amount` of them."""
+        window = int(self._clock() // limit.get_expiry())
+        with self._lock:
+            started, counts = self._windows.get((limit, scope), (None, None))
+            if started != window:
+                counts = {}
+                self._windows[(limit, scope)] = (window, counts)
+            seen = counts.get(key, 0)
+            if seen >= limit.amount:
+                return False
+            counts[key] = seen + 1
+            return True
+
+
+
+# Views that count their own requests here, and are exempt from every limit of Flask-Limiter's.
+SELF_COUNTED = frozenset({"respond.answer"})
+
+
+def init_app(app: Flask) -> None:
+    """Let the views in SELF_COUNTED skip Flask-Limiter's check before each request.
+
+    The extension looks every request up against its limits before the view,
+    even a view marked exempt, where it finds nothing to count: that look-up
+    was a twentieth of an answer's time. Limits decorated on views are checked
+    by their decorators, so skipping it for an exempt view changes no count.
+    """
+    hooks = app.before_request_funcs.setdefault(None, [])
+    for position, hook in enumerate(hooks):
+        if hook == limiter._check_request_limit:  # the extension's own hook, registered by limiter.init_app
+            hooks[position] = functools.partial(_unless_self_counted, hook)
+
+
+def _unless_self_counted(check) -> None:
+    if request.endpoint not in SELF_COUNTED:
+        check()

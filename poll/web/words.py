@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 
 from poll.services import release
 from poll.text import reveal_controls
-from poll.vocabulary import MessageState, Outcome, PollStatus
+from poll.vocabulary import JobState, MessageState, Outcome, PollStatus
 
 STATUS = {PollStatus.DRAFT: _l("draft"), PollStatus.OPEN: _l("open"), PollStatus.CLOSED: _l("closed")}
 REFUSAL = {
@@ -48,6 +48,9 @@ AUDIT_ACTION = {
     "simulation-reset": _l("simulation reset"),
     "token-issued": _l("API token issued"),
     "tokens-revoked": _l("API tokens revoked"),
+    "job-started": _l("background job started"),
+    "job-cancelled": _l("background job cancelled"),
+    "sms-rehearsed": _l("SMS sent from a simulated phone"),
 }
 CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
 NOTES = {
@@ -110,3 +113,21 @@ def visible(text: object) -> str:
     audit entry read as something else; spelled out, it cannot hide.
     """
     return reveal_controls(str(text))
+JOB_STATE = {
+    JobState.QUEUED: _l("waiting for a worker"),
+    JobState.RUNNING: _l("running"),
+    JobState.DONE: _l("done"),
+    JobState.FAILED: _l("failed"),
+    JobState.CANCELLED: _l("cancelled"),
+}
+# The steps a simulation job reports, in the words of the page.
+JOB_STEP = {
+    "drawing the population": _l("drawing the population"),
+    "writing recipients": _l("writing recipients"),
+    "issuing links": _l("issuing links"),
+    "delivering messages": _l("delivering messages"),
+    "recording answers": _l("recording answers"),
+    "refusing duplicates and guesses": _l("refusing duplicates and guesses"),
+    "replications": _l("Monte Carlo replications"),
+    "phones answering": _l("simulated phones answering"),
+}

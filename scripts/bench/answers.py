@@ -28,6 +28,7 @@ request), so the same overhead weighs more there.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _common import median, open_poll_with_links, report  # noqa: E402
 
+from poll.services import polls  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
@@ -93,11 +95,14 @@ def prepare(url: str, links: int) -> list[str]:
 
 def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
-        cwd=ROOT, env=os.environ | env,
-    )
+    # Both sides on gunicorn as scripts/serve runs it: its workers, an access log (ours through its masking logger).
+    logger = ["--logger-class", "poll.logs.GunicornLogger"] if "poll" in app else []
+    with open(folder / "access.log", "ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+             "--access-logfile", "-", *logger, app],
+            cwd=ROOT, env=os.environ | env, stdout=log,
+        )
     try:
         if "poll" in app:
             wait_until_serving(f"http://127.0.0.1:{port}", server)
@@ -123,7 +128,8 @@ def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--links", type=int, default=60_000)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1,
+                        help="gunicorn workers (default as scripts/serve: 2 x cores + 1)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each side, alternating; medians are kept.")
@@ -138,11 +144,14 @@ def main() -> None:
         tokens = prepare(databases.template(), args.links)
         tokens_file = folder / "tokens.txt"
         tokens_file.write_text("\n".join(tokens) + "\n")
+        questions_file = folder / "questions.json"
+        questions_file.write_text(json.dumps(polls.builtin_definition()), encoding="utf-8")
         try:
             for attempt in range(args.repeat):
                 for side, app in (("floor", "floor.answers_app:app"), ("ours", "poll.wsgi:app")):
                     url = databases.copy(f"{side}_{attempt}")
                     env = {"PYTHONPATH": str(Path(__file__).resolve().parent), "FLOOR_DATABASE": databases.plain(url),
+                           "FLOOR_QUESTIONS": str(questions_file),
                            "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench"}
                     rates[side].append(run(app, env, folder, tokens_file, args))
         finally:
