@@ -1,14 +1,14 @@
 """A question may show its choices in an order drawn from each link (an XLSForm's randomize)
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0021
+Revises: 0020
 """
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0017'
-down_revision = '0016'
+revision = '0021'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
