@@ -567,18 +567,40 @@ def operators_token(session, name: str, revoke: bool) -> None:
 
 @command_group.command("export")
 @click.argument("slug")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta"]), default="csv", show_default=True,
-              help="csv, json (JSON lines), or an SPSS (sav) or Stata (dta) file of the answers.")
-@click.option("--what", type=click.Choice(["answers", "results", "methodology"]), default="answers", show_default=True,
-              help="The answers, the results table, or the methodology statement (--format json).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "sav", "dta", "sps", "do", "html"]), default="csv",
+              show_default=True, help="csv, json (JSON lines), an SPSS (sav) or Stata (dta) file of the answers, "
+              "SPSS (sps) or Stata (do) syntax that labels the answers CSV, or html (a codebook).")
+@click.option("--what", type=click.Choice(["answers", "results", "methodology", "codebook"]), default="answers",
+              show_default=True, help="The answers, the results table, the methodology statement (--format json), "
+              "or the codebook of the answers' columns (--format html or csv).")
 @click.option("--language", type=click.Choice(list(LANGUAGES)),
               help="The labels' language in sav and dta files (default: the poll's).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write to this file instead of standard output (sav and dta need one).")
+@click.option("--delimiter", type=click.Choice([",", ";", "tab"]), default=",", show_default=True,
+              help="What separates a CSV's fields (; where a spreadsheet takes the comma as the decimal mark).")
+@click.option("--bom", is_flag=True, help="Start a CSV with a UTF-8 byte order mark, so that Excel reads Arabic.")
 @unit_of_work
-def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None) -> None:
+def export_command(session, slug: str, fmt: str, what: str, language: str | None, output: Path | None,
+                   delimiter: str, bom: bool) -> None:
     """Write poll SLUG's answers (one row per response, a column per question) or results."""
     poll = polls.get_poll(session, slug)
+    if (delimiter != "," or bom) and fmt not in ("csv", "sps", "do"):
+        raise PollError("--delimiter and --bom are for --format csv (and --delimiter for the sps and do syntax)")
+    if what == "codebook" and fmt not in ("html", "csv"):
+        raise PollError("the codebook comes as --format html or csv")
+    if fmt == "html" and what != "codebook" or fmt in ("sps", "do") and what != "answers":
+        raise PollError(f"--format {fmt} is for " + ("--what codebook" if fmt == "html" else "the answers"))
+    if what == "codebook" or fmt in ("sps", "do"):
+        language = language or poll.default_language
+        text = (release.answers_codebook(poll, fmt, language) if what == "codebook"
+                else release.answers_syntax(poll, fmt, language, delimiter))
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            output.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output}", err=True)
+        return
     if what == "methodology" and fmt != "json":
         raise PollError("the methodology statement comes as JSON: add --format json")
     if fmt in ("sav", "dta"):
@@ -595,15 +617,15 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
     audit.record(session, "export", slug, detail={"via": "cli", "what": what, "format": fmt})
     if output is not None:
         with output.open("w", encoding="utf-8", newline="") as file:
-            for chunk in _export_chunks(session, poll, fmt, what):
+            for chunk in _export_chunks(session, poll, fmt, what, delimiter, bom):
                 file.write(chunk)
         click.echo(f"wrote {output}", err=True)
         return
-    for chunk in _export_chunks(session, poll, fmt, what):
+    for chunk in _export_chunks(session, poll, fmt, what, delimiter, bom):
         click.echo(chunk, nl=False)
 
 
-def _export_chunks(session, poll, fmt: str, what: str):
+def _export_chunks(session, poll, fmt: str, what: str, delimiter: str = ",", bom: bool = False):
     if what == "methodology":
         statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"])
         yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
@@ -618,7 +640,10 @@ def _export_chunks(session, poll, fmt: str, what: str):
         shape = release.answers_shape(session, poll, None)
         release.record_export(session, poll, None, what, fmt)
         header, rows = release.answer_rows(session, poll, shape)
-    yield from (csv_chunks if fmt == "csv" else json_lines)(header, rows)
+    if fmt == "csv":
+        yield from csv_chunks(header, rows, delimiter=delimiter, bom=bom)
+    else:
+        yield from json_lines(header, rows)
 
 
 @command_group.group("sms")

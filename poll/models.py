@@ -192,6 +192,8 @@ class PollQuestion(Base):
     minimum: so.Mapped[int | None]
     maximum: so.Mapped[int | None]
     max_length: so.Mapped[int | None]
+    # Its choices are shown in an order drawn from each link (a form's `randomize`), kept on a reload.
+    randomize: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     poll: so.Mapped[Poll] = so.relationship(back_populates="questions")
 

@@ -38,6 +38,7 @@ TEXT_LIMIT = 500
 INTEGER_RANGE = (-(2**31), 2**31 - 1)
 LANGUAGES = ("ar", "ku", "en")
 _QUESTION_KEYS = {"name", "type", "label", "required", "relevant", "role", "maps_to", "choices", "min", "max",
+                  "randomize",
                   "max_length", "hint"}
 
 
@@ -63,6 +64,7 @@ class Question:
     maximum: int | None = None
     max_length: int | None = None
     hint: dict[str, str] = field(default_factory=dict)
+    randomize: bool = False  # its choices shown in an order drawn from each link
 
     @property
     def is_headline(self) -> bool:
@@ -108,6 +110,7 @@ class Question:
             "required": self.required, "relevant": self.relevant, "label": dict(self.label), "hint": dict(self.hint),
             "choices": [] if self.is_headline else [{"code": c.code, "label": dict(c.label)} for c in self.choices],
             "minimum": self.minimum, "maximum": self.maximum, "max_length": self.max_length,
+            "randomize": self.randomize,
         }
 
     @classmethod
@@ -118,6 +121,7 @@ class Question:
             relevant=row.relevant, role=row.role and QuestionRole(row.role), maps_to=row.maps_to,
             choices=choices if choices is not None else tuple(Choice(c["code"], dict(c["label"])) for c in row.choices),
             minimum=row.minimum, maximum=row.maximum, max_length=row.max_length, hint=dict(row.hint or {}),
+            randomize=bool(getattr(row, "randomize", False)),
         )
 
 
@@ -241,11 +245,18 @@ def _question(item: Any, number: int, earlier: list[Question]) -> Question:
             raise Invalid(f"{where}: max_length is 1-{TEXT_LIMIT} characters")
     elif max_length is not None:
         raise Invalid(f"{where}: max_length is for text questions")
+    randomize = item.get("randomize", False)
+    if not isinstance(randomize, bool):
+        raise Invalid(f"{where}: randomize is true or false")
+    if randomize and (kind not in (QuestionType.SELECT_ONE, QuestionType.SELECT_MULTIPLE) or
+                      role == QuestionRole.HEADLINE):
+        raise Invalid(f"{where}: randomize is for the choices of a select_one or select_multiple after the headline "
+                      "(the headline's order is a split-ballot variant's: see [experiment])")
     return Question(
         name=name, type=kind, label=label, required=required, relevant=relevant, role=role, maps_to=maps_to,
         choices=choices, minimum=minimum if kind == QuestionType.INTEGER else None,
         maximum=maximum if kind == QuestionType.INTEGER else None, max_length=max_length,
-        hint=texts_per_language(f"{where} hint", item.get("hint", {}), required=False),
+        hint=texts_per_language(f"{where} hint", item.get("hint", {}), required=False), randomize=randomize,
     )
 
 

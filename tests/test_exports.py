@@ -180,3 +180,42 @@ def test_the_file_and_the_dashboard_say_what_was_generalised(runner, session, si
         sentences = answer_table.describe(shape, language)
         assert len(sentences) == 2 + len(shape.quasi)
     assert "ISO 8601 week" in " ".join(answer_table.describe(shape, "en")) or shape.level("answered") != 1
+
+
+def _arabic_poll(client, make_poll, make_links):
+    headline = {**HEADLINE, "label": {"ar": "شاي؟", "en": "Tea?"},
+                "choices": [{"code": "1", "label": {"ar": "نعم", "en": "Yes"}},
+                            {"code": "2", "label": {"ar": "لا", "en": "No"}}]}
+    note = {"name": "note", "type": "text", "label": {"en": "Anything else?"}, "required": False}
+    poll = make_poll(anonymous=False, questions=[headline, note])
+    for token, words in zip(make_links(poll, count=2), ["شاي، مع سكر", "no; thanks"], strict=True):
+        assert client.post(f"/p/{token}", data={"option": "1", "note": words}).status_code == 201
+    return poll
+
+
+def test_a_csv_keeps_its_bytes_unless_asked_for_excels_byte_order_mark_or_semicolons(client, runner, make_poll,
+                                                                                     make_links):
+    poll = _arabic_poll(client, make_poll, make_links)
+    plain = runner.invoke(args=["export", poll.slug]).output
+    assert plain.startswith("option,channel,")  # as scripts and the csv module read it
+    excel = runner.invoke(args=["export", poll.slug, "--delimiter", ";", "--bom"]).output
+    assert excel.startswith("\ufeffoption;channel;")
+    rows = list(csv.DictReader(io.StringIO(excel.removeprefix("\ufeff")), delimiter=";"))
+    assert sorted(row["note"] for row in rows) == ["no; thanks", "شاي، مع سكر"]  # a ; inside a cell is quoted
+    results = runner.invoke(args=["export", poll.slug, "--what", "results", "--delimiter", "tab"]).output
+    assert results.startswith("code\tlabel\tcount")
+    refused = runner.invoke(args=["export", poll.slug, "--format", "json", "--bom"])
+    assert refused.exit_code == 1 and "--format csv" in refused.output
+
+
+def test_the_web_csv_takes_the_same_options_and_the_dashboard_offers_excels(client, runner, make_poll, make_links,
+                                                                            login):
+    poll = _arabic_poll(client, make_poll, make_links)
+    login()
+    response = client.get(f"/api/v1/polls/{poll.slug}/answers.csv?delimiter=%3B&bom=1")
+    assert response.status_code == 200 and response.get_data().startswith("\ufeffoption;".encode())
+    assert client.get(f"/api/v1/polls/{poll.slug}/answers.csv").get_data().startswith(b"option,")
+    refused = client.get(f"/api/v1/polls/{poll.slug}/answers.csv?delimiter=x")
+    assert refused.status_code == 400 and refused.mimetype == "application/problem+json"
+    page = client.get(f"/dashboard/{poll.slug}").get_data(as_text=True)
+    assert f"/api/v1/polls/{poll.slug}/answers.csv?bom=1" in page

@@ -85,7 +85,7 @@ def test_there_is_no_import_cycle():
 ANSWER_READERS = {"poll.services.results", "poll.services.question_results", "poll.services.answer_table",
                   "poll.services.exports", "poll.services.publication", "poll.services.noisy_figures",
                   "poll.services.stat_files", "poll.services.suppression", "poll.services.tallies",
-                  "poll.services.methodology", "poll.services.ledger"}
+                  "poll.services.methodology", "poll.services.ledger", "poll.services.codebook"}
 OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.live_simulation")
 
 

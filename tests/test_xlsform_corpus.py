@@ -7,13 +7,16 @@ refused naming the sheet and row and saying why.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from poll import questionnaire
 from poll.errors import Invalid
-from poll.services import xlsform
+from poll.models import Poll
+from poll.services import answer_table, stat_files, xlsform
 from tests.test_xlsform import form
 
 LOW, HIGH = questionnaire.INTEGER_RANGE
@@ -89,9 +92,15 @@ CORPUS = [
      [*yes_no(), {"list_name": "src", "name": "tv", "label": "TV"}, {"list_name": "src", "name": "other", "label": "Other"}],
      [], {"relevant": {"sources_other": "'other' in sources"}}),
     ("randomize", [lead(), {"type": "select_one yn", "name": "again", "label": "Again?", "parameters": "randomize=true"}],
-     yes_no(), [], "survey sheet, row 3: parameters randomize=true is not supported"),
-    ("note-skipped", [{"type": "note", "name": "intro", "label": "Welcome"}, lead()], yes_no(), [],
-     {"names": ["approve"], "warnings": 1}),
+     yes_no(), [], {"randomized": ["again"]}),
+    ("randomize-with-seed", [lead(), {"type": "select_one yn", "name": "again", "label": "Again?",
+                                      "parameters": "randomize=true seed=${approve}"}],
+     yes_no(), [], "survey sheet, row 3: parameters seed=${approve} is not supported: a poll draws each link's order"),
+    ("note-shown", [{"type": "note", "name": "intro", "label": "Welcome"}, lead(hint="Choose one")], yes_no(), [],
+     {"names": ["approve"], "warnings": 0, "hints": {"approve": {"en": "Welcome Choose one"}}}),
+    ("note-under-a-condition", [lead(), {"type": "note", "name": "sorry", "label": "Sorry", "relevant": "${approve} = 'no'"},
+                                {"type": "text", "name": "why", "label": "Why?"}], yes_no(), [],
+     {"names": ["approve", "why"], "warnings": 1, "hints": {"why": {}}}),
     ("blank-idiom", [lead(), {"type": "text", "name": "nm", "label": "Name?"},
                      {"type": "text", "name": "more", "label": "Tell us more, ${nm}", "relevant": "${nm} != ''"}],
      yes_no(), [], {"relevant": {"more": "nm != ''"}, "holds": ("more", {"nm": "x"}, True)}),
@@ -160,6 +169,10 @@ def test_each_form_of_the_corpus_imports_as_written_or_is_refused_by_row(tmp_pat
         assert len(warnings) == expected["warnings"] and all(" row " in w or "labels in" in w for w in warnings)
     for question, label in expected.get("labels", {}).items():
         assert questions[question].label == label
+    if "randomized" in expected:
+        assert [name for name, q in questions.items() if q.randomize] == expected["randomized"]
+    for question, hint in expected.get("hints", {}).items():
+        assert questions[question].hint == hint
     for question, (low, high) in expected.get("ranges", {}).items():
         assert (questions[question].minimum, questions[question].maximum) == (low, high)
     for question, codes in expected.get("codes", {}).items():
@@ -198,3 +211,128 @@ def test_a_column_named_twice_is_refused_as_such(tmp_path):
     book.save(path)
     with pytest.raises(Invalid, match=r"^survey sheet, row 1: the column 'name' is there twice"):
         xlsform.read(path)
+
+
+IMPORTED = [c for c in CORPUS if not isinstance(c[4], str)]
+
+
+def _answers_for(questions: list[questionnaire.Question], rng) -> dict[str, list[str]]:
+    # One respondent's post: every question answered (the server keeps only the relevant ones), seeded.
+    post: dict[str, list[str]] = {}
+    for question in questions:
+        codes = [c.code for c in question.choices if c.code != questionnaire.PREFER_NOT]
+        if question.type == "select_multiple":
+            post[question.form_name] = [code for code in codes if rng.random() < 0.6] or codes[:1]
+        elif question.takes_choices:
+            post[question.form_name] = [codes[int(rng.integers(len(codes)))]]
+        elif question.type == "integer":
+            low, high = max(question.minimum, -50), min(question.maximum, 50)
+            post[question.form_name] = [str(int(rng.integers(low, high + 1)))]
+        else:
+            post[question.form_name] = ["some words"]
+    return post
+
+
+@pytest.mark.parametrize(("name", "survey", "choices", "settings", "expected"), IMPORTED, ids=[c[0] for c in IMPORTED])
+def test_each_imported_form_exports_files_that_open_and_agree_with_the_results(
+        tmp_path, runner, session, make_links, client, name, survey, choices, settings, expected):
+    import csv
+    import io
+    import json
+
+    import numpy as np
+
+    from poll.services import polls
+    from tests.test_research_files import read_everywhere
+
+    sheets = {"survey": survey, "choices": choices} | ({"settings": settings} if settings else {})
+    created = runner.invoke(args=["polls", "create", str(form(tmp_path / f"{name}.xlsx", **sheets))])
+    assert created.exit_code == 0, created.output
+    session.commit()
+    slug = session.scalars(sa.select(Poll.slug).order_by(Poll.id.desc())).first()
+    assert runner.invoke(args=["polls", "open", slug]).exit_code == 0
+    poll = polls.get_poll(session, slug)
+    questions = polls.questions_of(poll)
+    rng = np.random.default_rng(22)
+    for token in make_links(poll, count=24):
+        response = client.post(f"/p/{token}", data=_answers_for(questions, rng))
+        assert response.status_code == 201, response.get_data(as_text=True)[:500]
+    result = runner.invoke(args=["results", slug, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(args=["export", slug]).output)))
+    assert len(rows) == document["answered"] == 24
+    counted = {o["code"]: o["count"] for o in document["options"]}
+    files = {}
+    for fmt in ("sav", "dta"):
+        path = tmp_path / f"answers.{fmt}"
+        done = runner.invoke(args=["export", slug, "--format", fmt, "-o", str(path)])
+        assert done.exit_code == 0, done.output
+        files[fmt] = read_everywhere(path)
+        assert len(files[fmt]) == 24
+    stored = stat_files.values_of(answer_table.columns_of(poll)[0])
+    for code, count in counted.items():
+        assert sum(row["option"] == code for row in rows) == count
+        for frame in files.values():
+            assert int((frame["option"] == stored[code]).sum()) == count
+    # Each other choice question's shown counts: the CSV's cells agree with them (withheld cells excluded).
+    for figures in document.get("questions", []):
+        question = next((q for q in questions if q.name == figures["name"]), None)
+        if question is None or question.is_headline or not question.takes_choices or question.is_profile:
+            continue
+        for option in figures.get("options") or []:
+            if option.get("count") is None:
+                continue
+            if question.type == "select_multiple":
+                column = f"{question.name}_{option['code']}"
+                assert sum(row.get(column) == "1" for row in rows) == option["count"], (question.name, option)
+            else:
+                assert sum(row.get(question.name) == option["code"] for row in rows) == option["count"]
+
+
+def test_a_note_is_shown_as_text_on_the_respondents_page_with_the_question_after_it(tmp_path, runner, session,
+                                                                                    make_links, client):
+    from poll.services import polls
+    survey = [{"type": "note", "name": "intro", "label::English (en)": "Your answer is anonymous.",
+               "label::Arabic (ar)": "إجابتك مجهولة الهوية."}, lead("label::English (en)", **{"label::Arabic (ar)": "هل توافق؟"})]
+    choices = [{**row, "label::Arabic (ar)": text} for row, text in zip(yes_no("label::English (en)"), ["نعم", "لا"],
+                                                                          strict=True)]
+    path = form(tmp_path / "noted.xlsx", survey=survey, choices=choices, settings=[{"form_id": "noted"}])
+    created = runner.invoke(args=["polls", "create", str(path)])
+    assert created.exit_code == 0 and "skipped" not in created.output, created.output
+    assert runner.invoke(args=["polls", "open", "noted"]).exit_code == 0
+    token, = make_links(polls.get_poll(session, "noted"))
+    assert "Your answer is anonymous." in client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    assert "إجابتك مجهولة الهوية." in client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+
+
+def test_randomized_choices_come_in_each_links_own_order_and_a_reload_keeps_it(tmp_path, runner, session, make_links,
+                                                                             client):
+    from poll.services import polls
+    parties = [{"list_name": "p", "name": f"p{n}", "label": f"Party {n}"} for n in range(1, 7)]
+    survey = [lead(), {"type": "select_one p", "name": "party", "label": "Which party?", "parameters": "randomize=true"}]
+    path = form(tmp_path / "random.xlsx", survey=survey, choices=[*yes_no(), *parties], settings=[{"form_id": "rnd"}])
+    assert runner.invoke(args=["polls", "create", str(path)]).exit_code == 0
+    assert runner.invoke(args=["polls", "open", "rnd"]).exit_code == 0
+    tokens = make_links(polls.get_poll(session, "rnd"), count=6)
+
+    def order(token: str) -> list[str]:
+        page = client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+        return re.findall(r"Party (\d)", page)
+
+    orders = [order(token) for token in tokens]
+    assert all(sorted(shown) == list("123456") for shown in orders)
+    assert [order(token) for token in tokens] == orders  # a reload keeps each link's order
+    assert len({tuple(shown) for shown in orders}) > 1  # links differ (6 links alike: 1 in 120^5)
+    assert order(tokens[0]) != ["1", "2", "3", "4", "5", "6"] or order(tokens[1]) != ["1", "2", "3", "4", "5", "6"]
+    refused = client.post(f"/p/{tokens[0]}?lang=en", data={"option": "yes", "party": "p9"})
+    assert refused.status_code == 400 and re.findall(r"Party (\d)", refused.get_data(as_text=True)) == orders[0]
+    assert client.post(f"/p/{tokens[0]}", data={"option": "yes", "party": "p3"}).status_code == 201
+
+
+def test_randomize_is_refused_on_the_headline_and_on_questions_without_choices():
+    from poll import questionnaire as q
+    with pytest.raises(Invalid, match="randomize is for the choices of a select_one or select_multiple"):
+        q.questions_of({"questions": [{"name": "tea", "type": "select_one", "role": "headline", "randomize": True,
+                                       "label": {"en": "Tea?"}, "choices": [{"code": "1", "label": {"en": "Y"}},
+                                                                            {"code": "2", "label": {"en": "N"}}]}]})

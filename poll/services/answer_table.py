@@ -40,7 +40,7 @@ import sqlalchemy.orm as so
 from poll import iraq
 from poll.errors import Invalid
 from poll.models import Answer, Option, Poll
-from poll.questionnaire import Question
+from poll.questionnaire import Question, in_order
 from poll.services import ledger, question_results, results, suppression, tallies
 from poll.services.polls import experiment_of, questions_of
 from poll.stats import disclosure
@@ -69,14 +69,36 @@ GROUP_WEIGHT_LABEL = {
 SEX_LABELS = {"M": {"ar": "ذكر", "ku": "نێر", "en": "Male"}, "F": {"ar": "أنثى", "ku": "مێ", "en": "Female"}}
 
 
+class Blank(str):
+    """Why a cell is empty, where a research file tells it apart (`rows(..., blanks=True)`); empty as text."""
+
+    def __new__(cls, reason: str) -> Blank:
+        made = super().__new__(cls, "")
+        made.reason = reason
+        return made
+
+    def __repr__(self) -> str:
+        return f"Blank({self.reason!r})"
+
+
+NOT_ASKED = Blank("not-asked")  # its condition did not hold on the earlier answers
+SKIPPED = Blank("skipped")  # asked, and left blank
+WITHHELD_BLANK = Blank("withheld")  # empty, but why would tell a generalised answer: said as withheld
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: its name, what it says in each language, and what kind of value it holds."""
 
     name: str
     label: dict[str, str]
-    kind: str  # "choice" (codes with labels), "number", "flag" (0/1) or "text"
+    kind: str  # "choice" (codes with labels), "number", "flag" (0/1), "time" (when answered) or "text"
     codes: tuple[tuple[str, dict[str, str]], ...] = ()  # a choice column's codes and their labels, in order
+    span: tuple[int, int] | None = None  # a number column's range, as the question allows it
+    asked: bool = False  # a question's column, which may be left empty: skipped (or, by SMS, never reached)
+    conditional: bool = False  # a question asked only when its condition holds
+    prefer_not: bool = False  # a number that may be answered "prefer not to say"
+    always_shown: bool = False  # never generalised nor withheld (the headline answer, the weight)
 
 
 @dataclass(frozen=True)
@@ -121,11 +143,12 @@ def columns_of(poll: Poll, *, anonymous: bool | None = None) -> list[Column]:
     questions = questions_of(poll)
     headline = next(q for q in questions if q.is_headline)
     columns = [
-        Column("option", dict(headline.label), "choice", tuple((c.code, dict(c.label)) for c in headline.choices)),
+        Column("option", dict(headline.label), "choice", tuple((c.code, dict(c.label)) for c in headline.choices),
+               always_shown=True),
         *([Column("variant", VARIANT_LABEL, "choice", tuple((name, {"en": name}) for name in experiment.names))]
           if (experiment := experiment_of(poll)) else []),
         Column("channel", CHANNEL_LABEL, "text"),
-        Column("answered", ANSWERED_LABEL, "text"),
+        Column("answered", ANSWERED_LABEL, "time"),
         Column("governorate", STRATUM_LABELS["governorate"], "choice", tuple(
             (gov.code, {"ar": gov.ar, "ku": gov.ku, "en": gov.en}) for gov in iraq.governorates())),
         Column("sex", STRATUM_LABELS["sex"], "choice", tuple(SEX_LABELS.items())),
@@ -136,16 +159,20 @@ def columns_of(poll: Poll, *, anonymous: bool | None = None) -> list[Column]:
         if question.type == QuestionType.SELECT_MULTIPLE:
             columns += [Column(f"{question.name}_{choice.code}",
                                {code: f"{text}: {choice.label.get(code, choice.code)}"
-                                for code, text in question.label.items()}, "flag")
+                                for code, text in question.label.items()}, "flag", asked=True,
+                               conditional=bool(question.relevant))
                         for choice in question.choices]
         elif question.takes_choices:
             columns.append(Column(question.name, dict(question.label), "choice",
-                                  tuple((c.code, dict(c.label)) for c in question.choices)))
+                                  tuple((c.code, dict(c.label)) for c in question.choices), asked=True,
+                                  conditional=bool(question.relevant)))
         else:  # in an anonymous poll a number is shown as a band ("1985-1989"): text
-            columns.append(Column(question.name, dict(question.label),
-                                  "number" if question.type == QuestionType.INTEGER and not anonymous else "text"))
+            exact_number = question.type == QuestionType.INTEGER and not anonymous
+            columns.append(Column(question.name, dict(question.label), "number" if exact_number else "text",
+                                  span=(question.minimum, question.maximum) if exact_number else None, asked=True,
+                                  conditional=bool(question.relevant), prefer_not=question.is_profile))
     columns.append(Column("weight", GROUP_WEIGHT_LABEL if anonymous else
-                          {"ar": "الوزن", "ku": "کێش", "en": "Weight (raking, mean 1)"}, "number"))
+                          {"ar": "الوزن", "ku": "کێش", "en": "Weight (raking, mean 1)"}, "number", always_shown=True))
     return columns
 
 
@@ -201,16 +228,43 @@ def band(question: Question, width: int) -> Callable[[str], str]:
     return of
 
 
-def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[list[Column], Iterator[tuple]]:
+def rows(session: so.Session, poll: Poll, shape: Shape | None = None, *, blanks: bool = False,
+         ) -> tuple[list[Column], Iterator[tuple]]:
     """The columns, and the rows streamed (never all in memory), in a fresh random order each time in an anonymous
     poll: the database's own random(), so two exports cannot be aligned row by row.
 
     An anonymous poll needs its `shape` (`anonymised_shape`), decided in a
     transaction that may write; a poll that is not anonymous is shown exactly.
+    With `blanks`, an unanswered question's cell says why (`NOT_ASKED`,
+    `SKIPPED`, or `WITHHELD_BLANK` where its condition reads an answer the
+    export generalises or leaves out), for the research files' missing codes.
     """
     columns = columns_of(poll)
     questions = questions_of(poll)
     exported = _exported(questions, poll.is_anonymous)
+    headline = next(q for q in questions if q.is_headline)
+    if poll.is_anonymous and shape is not None:
+        generalised_names = {q.question.name for q in shape.quasi if q.question is not None}
+        shown_exactly = {headline.name} | {q.name for q in exported} - generalised_names
+    else:
+        shown_exactly = {q.name for q in questions}
+
+    def why_blank(code: str, values: dict[str, Any]) -> Callable[[Question], Blank] | None:
+        if not blanks:
+            return None
+        answers = in_order(questions, {headline.name: code} | {
+            name: frozenset(value) if isinstance(value, list) else value for name, value in values.items()})
+
+        def why(question: Question) -> Blank:
+            condition = question.condition
+            if condition is None:
+                return SKIPPED
+            if not condition.names <= shown_exactly:
+                return WITHHELD_BLANK
+            return SKIPPED if condition.holds(answers) else NOT_ASKED
+
+        return why
+
     split = poll.experiment is not None
     query = (
         sa.select(Option.code, Answer.channel, Answer.answered_hour, Answer.governorate, Answer.sex, Answer.age_band,
@@ -227,7 +281,8 @@ def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[l
             for code, channel, hour, governorate, sex, age_band, values, variant in session.execute(query):
                 weight = weights.get((governorate, sex, age_band))
                 yield (code, *((variant or "",) if split else ()), channel, hour.strftime("%Y-%m-%dT%H:00Z"),
-                       governorate or "", sex or "", age_band or "", *_answers(exported, values or {}), weight)
+                       governorate or "", sex or "", age_band or "",
+                       *_answers(exported, values or {}, blank=why_blank(code, values or {})), weight)
 
         return columns, exact()
     if shape is None:
@@ -244,13 +299,16 @@ def rows(session: so.Session, poll: Poll, shape: Shape | None = None) -> tuple[l
             shown = shape.generalisation.show(key)
             answers = {name: shown[n] for name, n in replaced_by.items()}
             yield (code, *((shown[variant_at],) if split else ()), shown[4], shown[3], *shown[:3],
-                   *_answers(exported, values, answers), shape.group_weights.get(shown))
+                   *_answers(exported, values, answers, blank=why_blank(code, values)),
+                   shape.group_weights.get(shown))
 
     return columns, generalised()
 
 
-def _answers(questions: list[Question], values: dict[str, Any], replaced: dict[str, str] | None = None) -> list:
-    # Each exported question's cell(s): a code, a number, a text, or one 0/1 per choice ("" where not answered).
+def _answers(questions: list[Question], values: dict[str, Any], replaced: dict[str, str] | None = None,
+             blank: Callable[[Question], Blank] | None = None) -> list:
+    # Each exported question's cell(s): a code, a number, a text, or one 0/1 per choice ("" where not answered, or
+    # with `blank` why not).
     cells = []
     for question in questions:
         value = (replaced or {}).get(question.name, values.get(question.name))
@@ -258,10 +316,12 @@ def _answers(questions: list[Question], values: dict[str, Any], replaced: dict[s
             cells += [disclosure.WITHHELD] * len(question.choices)
         elif question.type == QuestionType.SELECT_MULTIPLE:
             value = values.get(question.name)
-            chosen = set(value) if value is not None else None
-            cells += ["" if chosen is None else int(choice.code in chosen) for choice in question.choices]
+            if value is None:
+                cells += [blank(question) if blank else ""] * len(question.choices)
+            else:
+                cells += [int(choice.code in set(value)) for choice in question.choices]
         else:
-            cells.append("" if value is None else value)
+            cells.append(value if value is not None else blank(question) if blank else "")
     return cells
 
 

@@ -34,10 +34,24 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
-def csv_chunks(header: list[str], rows: Iterable[tuple], *, rows_per_chunk: int = 1000) -> Iterator[str]:
-    """A CSV file in pieces of `rows_per_chunk` rows, every text cell spreadsheet-safe."""
+# What may separate a CSV's fields: the comma, or the semicolon that spreadsheets expect where the comma is the
+# decimal mark (much of Europe), or a tab.
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+BOM = "\ufeff"  # the byte order mark that tells Excel the file is UTF-8 (without it Arabic comes out garbled)
+
+
+def csv_chunks(header: list[str], rows: Iterable[tuple], *, rows_per_chunk: int = 1000, delimiter: str = ",",
+               bom: bool = False) -> Iterator[str]:
+    """A CSV file in pieces of `rows_per_chunk` rows, every text cell spreadsheet-safe, its fields separated by
+    `delimiter` (a key of DELIMITERS), opening with a byte order mark if `bom`.
+
+    Without `bom` the file starts with its header, as scripts and the csv
+    module expect; Excel wants the mark to read UTF-8.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    if bom:
+        buffer.write(BOM)
+    writer = csv.writer(buffer, delimiter=DELIMITERS[delimiter])
     writer.writerow(header)
     for count, row in enumerate(rows, start=1):
         writer.writerow([spreadsheet_safe(value) for value in row])
@@ -72,7 +86,7 @@ def answer_file(session: so.Session, poll: Poll, fmt: str, language: str,
     """The answers as an SPSS (.sav) or Stata (.dta) file labelled in `language`; see `stat_files`."""
     if poll.is_anonymous and shape is None:
         shape = answer_table.anonymised_shape(session, poll)
-    columns, rows = answer_table.rows(session, poll, shape)
+    columns, rows = answer_table.rows(session, poll, shape, blanks=True)
     title = f"poll {poll.slug}: answers, labels in {language}"
     note = answer_table.describe(shape, language) if shape is not None else None
     return stat_files.write(columns, rows, fmt, language, title, note)

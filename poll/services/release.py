@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 import sqlalchemy.orm as so
 
 from poll.models import Operator, Poll
-from poll.services import answer_table, exports, ledger, methodology, publication, results, tallies
-from poll.services.exports import csv_chunks, json_lines
+from poll.services import answer_table, codebook, exports, ledger, methodology, publication, results, tallies
+from poll.services.exports import DELIMITERS, csv_chunks, json_lines
 from poll.services.noisy_figures import NOTE_NOT_RELEASED, NOTE_TOO_NOISY
 from poll.services.publication import Publication
 from poll.services.results import (
@@ -52,7 +52,7 @@ LINKS_EXPORT = "links-export"
 METHODOLOGY = "methodology"
 
 # The types pages draw, and the formats rows are written in.
-__all__ = ["SMALL_CELL", "Category", "OptionResult", "Publication", "Results", "csv_chunks", "json_lines",
+__all__ = ["SMALL_CELL", "Category", "OptionResult", "Publication", "Results", "DELIMITERS", "csv_chunks", "json_lines",
            "NOTE_NOT_RELEASED", "NOTE_TOO_NOISY", "NOTE_NO_POPULATION", "NOTE_NO_WEIGHTING", "NOTE_NOT_CONVERGED",
            "NOTE_TOO_FEW_TO_WEIGHT", "NOTE_WITHHELD"]
 
@@ -127,6 +127,16 @@ def answer_file(session: so.Session, poll: Poll, fmt: str, language: str,
                 shape: answer_table.Shape | None) -> bytes:
     """The answers as an SPSS or Stata file (see `answers_shape`)."""
     return exports.answer_file(session, poll, fmt, language, shape)
+
+
+def answers_codebook(poll: Poll, fmt: str, language: str) -> str:
+    """What each column of the answers export means, as HTML or CSV (the form's, no answer: see `codebook`)."""
+    return codebook.codebook(poll, fmt, language)
+
+
+def answers_syntax(poll: Poll, fmt: str, language: str, delimiter: str = ",") -> str:
+    """SPSS (sps) or Stata (do) syntax that labels the answers CSV (no answer: see `codebook`)."""
+    return codebook.syntax(poll, fmt, language, delimiter)
 
 
 def result_rows(session: so.Session, poll: Poll, shape=None) -> tuple[list[str], Iterator[tuple]]:

@@ -129,14 +129,22 @@ def read(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
         problems.append(str(exc))
         definition = {}
     questions, places = [], []
-    for element, around in _questions(form["children"], workbook, warnings):
+    notes: list[dict[str, Any]] = []  # notes met since the last question: shown with the next one
+    for element, around in _questions(form["children"], workbook, warnings, notes=notes):
+        if "choices" not in element and element.get("itemset") in form.get("choices", {}):
+            element = {**element, "choices": form["choices"][element["itemset"]]}  # pyxform's way with randomize
         try:
             question, choice_rows = _question(element, around, workbook, dropped)
+            _with_notes(question, notes, dropped, warnings)
         except Invalid as exc:
             problems.append(str(exc))
             continue
+        finally:
+            notes.clear()
         questions.append(question)
         places.append((_row(element), choice_rows))
+    for note in notes:
+        warnings.append(f"{_where(note)}: the note {note['name']!r} is skipped: no question follows it to show it with")
     if dropped:
         warnings.append(f"labels in {', '.join(dropped)} are left out: a poll speaks Arabic (ar), Kurdish (ku) "
                         "and English (en)")
@@ -301,31 +309,59 @@ def _settings(form: dict[str, Any], workbook: DefinitionData) -> dict[str, Any]:
 
 
 def _questions(children: list[dict[str, Any]], workbook: DefinitionData, warnings: list[str],
-               around: tuple[str, ...] = ()) -> Iterator[tuple[dict, tuple[str, ...]]]:
+               around: tuple[str, ...] = (), *, notes: list[dict[str, Any]]) -> Iterator[tuple[dict, tuple[str, ...]]]:
     """The questions in `children` in order, groups opened, each with the conditions of the groups around it.
 
     What pyxform adds by itself (the `meta` group and its instanceID) has no
     spreadsheet row and is skipped; so are ODK's metadata (start, end,
-    deviceid...) and notes, with a warning. The "specify other" question
-    that `or_other` adds is kept, worded in the poll's languages.
+    deviceid...), with a warning. A note is added to `notes`, to be shown
+    as text with the question after it; a note asked only under a condition
+    of its own, or showing an answer (`${name}`), is skipped with a warning,
+    since the question's text is shown whenever the question is. The
+    "specify other" question that `or_other` adds is kept, worded in the
+    poll's languages.
     """
     for element in children:
         if element["type"] == "group":
             relevant = element.get("bind", {}).get("relevant")
             inner = (*around, _condition(relevant, _where(element))) if relevant else around
-            yield from _questions(element.get("children", []), workbook, warnings, inner)
+            yield from _questions(element.get("children", []), workbook, warnings, inner, notes=notes)
         elif element["type"] in METADATA_TYPES:
             warnings.append(f"survey sheet, row {_row_named(workbook, element['name'])}: {element['type']} is "
                             "metadata a phone records in ODK; a poll records none, so it is skipped")
         elif element["type"] == "note" and _row(element) is not None:
-            warnings.append(f"{_where(element)}: the note {element['name']!r} is skipped: a poll's form holds "
-                            "questions only (put its words in the hint of the question after it)")
+            label = element.get("label")
+            texts = label.values() if isinstance(label, dict) else [label or ""]
+            if element.get("bind", {}).get("relevant") or around:
+                warnings.append(f"{_where(element)}: the note {element['name']!r} is skipped: it is shown under a "
+                                "condition, and a poll shows a note with the question after it, always")
+            elif any("${" in str(text) for text in texts):
+                warnings.append(f"{_where(element)}: the note {element['name']!r} is skipped: a note that shows an "
+                                "answer (${...}) cannot be shown as fixed text")
+            else:
+                notes.append(element)
         elif _row(element) is not None:
             yield element, around
         elif (specify := _SPECIFY_RELEVANT.fullmatch(element.get("bind", {}).get("relevant", ""))) is not None:
             yield {**element, "label": dict(SPECIFY_LABELS), "bind": {"relevant": f"selected(${{{specify['name']}}}, "
                                                                                   "'other')"},
                    "poll": {"row": str(_row_named(workbook, specify["name"]))}}, around
+
+
+def _with_notes(question: dict[str, Any], notes: list[dict[str, Any]], dropped: dict[str, None],
+                warnings: list[str]) -> None:
+    # The notes before `question` become the start of its hint, in each language the question is in.
+    for note in reversed(notes):
+        texts = _texts(note.get("label"), _where(note), dropped)
+        hint = question.get("hint", {})
+        joined = {code: " ".join(part for part in (texts.get(code) or next(iter(texts.values()), None), hint.get(code))
+                                 if part)
+                  for code in question["label"]}
+        if not texts or any(len(text) > 1000 for text in joined.values()):
+            warnings.append(f"{_where(note)}: the note {note['name']!r} is skipped: it has no text in Arabic, "
+                            "Kurdish or English, or is too long to show with the question after it")
+            continue
+        question["hint"] = {code: text for code, text in joined.items() if text}
 
 
 def _row_named(workbook: DefinitionData, name: str) -> int | None:
@@ -338,12 +374,16 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
               dropped: dict[str, None]) -> tuple[dict, list[int]]:
     """One question of the definition, and the rows of its choices."""
     where = _where(element)
-    parameters = element.get("parameters") or {}
+    parameters = dict(element.get("parameters") or {})
+    randomize = str(parameters.pop("randomize", "false")).strip().lower()
     if parameters:
         name = sorted(parameters)[0]
-        raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: a poll shows the choices in "
-                      "the order of the list, to everyone alike (remove the parameters cell)"
-                      if name == "randomize" else f"{where}: parameters {name} is not supported here")
+        raise Invalid(f"{where}: parameters {name}={parameters[name]} is not supported: "
+                      + ("a poll draws each link's order of the choices from the link itself, so that a reload keeps "
+                         "it (remove seed and keep randomize=true)" if name == "seed"
+                         else "only randomize is (remove the parameter)"))
+    if randomize not in ("true", "false", "yes", "no"):
+        raise Invalid(f"{where}: parameters randomize={randomize} is true or false")
     kind = _kind(element, where, workbook)
     bind = element.get("bind", {})
     label = _texts(element.get("label"), where, dropped)
@@ -352,6 +392,8 @@ def _question(element: dict[str, Any], around: tuple[str, ...], workbook: Defini
                       "label::English (en))")
     question: dict[str, Any] = {"name": element["name"], "type": kind, "label": label,
                                 "required": _required(bind.get("required"), where), **_poll_columns(element, where)}
+    if randomize in ("true", "yes"):
+        question["randomize"] = True
     if element.get("hint"):
         question["hint"] = _texts(element["hint"], where, dropped)
         if not question["hint"]:

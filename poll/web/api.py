@@ -16,7 +16,7 @@ from poll.errors import Invalid, NotFound
 from poll.i18n import normalize
 from poll.models import Poll
 from poll.services import audit, polls, release
-from poll.services.release import csv_chunks, json_lines
+from poll.services.release import DELIMITERS, csv_chunks, json_lines
 from poll.web import openapi
 from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem
@@ -59,6 +59,47 @@ def answers_export(slug: str, fmt: str):
     return _export(slug, fmt, "answers", release.answer_rows)
 
 
+# What each column of the answers export means, and syntax that labels the CSV: the form's, no answer.
+DOCUMENTS = {"html": ("text/html", "codebook.html"), "csv": ("text/csv", "codebook.csv"),
+             "sps": ("text/plain", "answers.sps"), "do": ("text/plain", "answers.do")}
+
+
+@bp.get("/polls/<slug>/codebook.<fmt>")
+@login_required
+def codebook_export(slug: str, fmt: str):
+    """The codebook of the answers export, as HTML or CSV, labelled in ?lang."""
+    return _document(slug, fmt, "codebook", ("html", "csv"))
+
+
+@bp.get("/polls/<slug>/syntax.<fmt>")
+@login_required
+def syntax_export(slug: str, fmt: str):
+    """SPSS (.sps) or Stata (.do) syntax that labels the answers CSV (?delimiter as the CSV's), in ?lang."""
+    return _document(slug, fmt, "syntax", ("sps", "do"))
+
+
+def _document(slug: str, fmt: str, what: str, formats: tuple[str, ...]):
+    session = get_session()
+    begin_write(session)
+    try:
+        poll: Poll = polls.get_poll(session, slug)
+    except NotFound:
+        return _not_found(slug)
+    if fmt not in formats:
+        return problem(404, f"The {what} comes as " + " or ".join(f".{name}" for name in formats) + ".",
+                       kind="unknown-format")
+    delimiter = request.args.get("delimiter", ",")
+    if delimiter not in DELIMITERS:
+        return problem(400, "delimiter is one of , ; tab (as %3B for ;).", kind="bad-csv-option")
+    language = normalize(request.args.get("lang")) or poll.default_language
+    body = (release.answers_codebook(poll, fmt, language) if what == "codebook"
+            else release.answers_syntax(poll, fmt, language, delimiter))
+    audit.record(session, "export", slug, by=g.operator, detail={"what": what, "format": fmt})
+    session.commit()
+    mimetype, name = DOCUMENTS[fmt]
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{slug}-{name}"'})
+
+
 @bp.get("/polls/<slug>/links.<fmt>")
 @admin_required
 def links_export(slug: str, fmt: str):
@@ -83,6 +124,9 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     if fmt not in FORMATS and not (what == "answers" and fmt in FILES):
         return problem(404, "Exports come as .csv or .json (JSON lines); the answers also as .sav and .dta.",
                        kind="unknown-format")
+    delimiter, bom = request.args.get("delimiter", ","), request.args.get("bom", "0")
+    if delimiter not in DELIMITERS or bom not in ("0", "1"):
+        return problem(400, "delimiter is one of , ; tab (as %3B for ;) and bom is 0 or 1.", kind="bad-csv-option")
     try:
         # How an anonymous poll's answers are shown is decided in the request's own transaction (it may grow
         # the poll's shown set); the rows then stream through a session of their own.
@@ -102,7 +146,7 @@ def _export(slug: str, fmt: str, what: str, rows_of):
     reader = new_session()
     rows_poll = reader.get(Poll, poll.id)
     header, rows = rows_of(reader, rows_poll, shape)
-    body = csv_chunks(header, rows) if fmt == "csv" else json_lines(header, rows)
+    body = csv_chunks(header, rows, delimiter=delimiter, bom=bom == "1") if fmt == "csv" else json_lines(header, rows)
     mimetype, extension = FORMATS[fmt]
     return Response(_closing(body, reader), mimetype=mimetype,
                     headers={"Content-Disposition": f'attachment; filename="{slug}-{what}.{extension}"'})

@@ -179,6 +179,11 @@ def document() -> dict:
     lang = {"name": "lang", "in": "query", "required": False,
             "schema": {"type": "string", "enum": ["ar", "ku", "en"]},
             "description": "the labels' language in sav and dta files (default: the poll's)"}
+    csv_options = [{"name": "delimiter", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": [",", ";", "tab"], "default": ","},
+                    "description": "what separates a CSV's fields"},
+                   {"name": "bom", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]},
+                    "description": "1: start a CSV with a UTF-8 byte order mark, so that Excel reads Arabic"}]
     operator = [{"bearer": []}, {"session": []}]
 
     def export(summary: str, *, admin: bool = False, refusals: dict | None = None, answers: bool = False) -> dict:
@@ -186,9 +191,17 @@ def document() -> dict:
                      "401": unauthorised, "404": not_found, **(refusals or {})}
         if admin:
             responses["403"] = _problem("The operator is not an admin")
-        parameters = [slug, answer_format, lang] if answers else [slug, fmt]
+        parameters = [slug, answer_format, lang, *csv_options] if answers else [slug, fmt, *csv_options]
+        responses["400"] = _problem("An unknown delimiter or bom")
         return {"get": {"summary": summary, "parameters": parameters, "security": operator,
                         "responses": responses}}
+
+    def document_of(summary: str, formats: list[str], content: dict) -> dict:
+        parameters = [slug, {**fmt, "schema": {"type": "string", "enum": formats}, "description": " or ".join(formats)},
+                      lang, csv_options[0]]
+        return {"get": {"summary": summary, "parameters": parameters, "security": operator, "responses": {
+            "200": {"description": "The document", "content": content}, "400": _problem("An unknown delimiter"),
+            "401": unauthorised, "404": not_found}}}
 
     return {
         "openapi": "3.1.0",
@@ -223,6 +236,12 @@ def document() -> dict:
                 refusals={"409": _problem("Too few answers to export without telling who answered what")},
                 answers=True,
             ),
+            "/api/v1/polls/{slug}/codebook.{format}": document_of(
+                "What each column of the answers export means: names, full labels, codes, missing codes",
+                ["html", "csv"], {"text/html": {"schema": {"type": "string"}}, "text/csv": {"schema": {"type": "string"}}}),
+            "/api/v1/polls/{slug}/syntax.{format}": document_of(
+                "SPSS (sps) or Stata (do) syntax that labels the answers CSV", ["sps", "do"],
+                {"text/plain": {"schema": {"type": "string"}}}),
             "/api/v1/polls/{slug}/results.{format}": export("The results table, a row per answer option"),
             "/api/v1/polls/{slug}/links.{format}": export("Every link with its phone and state (admins)", admin=True),
         },

@@ -11,7 +11,9 @@ questions whose condition does not hold, whatever was posted.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,9 +85,10 @@ class ShownQuestion:
 
 def shown_questions(
     questions: Sequence[Question], language: Language, posted: dict[str, list[str]] | None = None,
-    errors: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None, order_of: str | None = None,
 ) -> list[ShownQuestion]:
-    """`questions` as the form shows them, with `posted` values kept and `errors` (by name) worded."""
+    """`questions` as the form shows them, with `posted` values kept and `errors` (by name) worded; a randomized
+    question's choices in the order `order_of` (a link's token) draws, the same on every look."""
     posted, errors = posted or {}, errors or {}
     numbers = {question.name: number for number, question in enumerate(questions, start=1)}
     by_name = {question.name: question for question in questions}
@@ -97,7 +100,7 @@ def shown_questions(
             question=question,
             label=_piped(pick(question.label, language), posted, by_name, language),
             hint=pick(question.hint, language) if question.hint else "",
-            choices=[(choice.code, pick(choice.label, language)) for choice in question.choices],
+            choices=[(choice.code, pick(choice.label, language)) for choice in drawn_order(question, order_of)],
             kept=[value for value in posted.get(question.form_name, []) if value != ""],
             error=error_text(question, errors[question.name]) if question.name in errors else None,
             condition=json.dumps(condition.tree) if condition else None,
@@ -105,6 +108,16 @@ def shown_questions(
                                                                             language)) if condition else None,
         ))
     return shown
+
+
+def drawn_order(question: Question, order_of: str | None) -> list:
+    """`question`'s choices in the order shown: the list's, or for a randomized question one drawn from `order_of`
+    (a link's token, so that a reload shows the same order; a digest of it, so the order tells nothing of it)."""
+    choices = list(question.choices)
+    if question.randomize and order_of is not None:
+        seed = int.from_bytes(hashlib.sha256(f"{order_of}\x00{question.name}".encode()).digest()[:8], "big")
+        random.Random(seed).shuffle(choices)
+    return choices
 
 
 _PIPE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)\}")

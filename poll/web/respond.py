@@ -120,7 +120,9 @@ def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None =
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
     status = status or default_status
     refused = outcome is Outcome.INVALID_OPTION and submission is not None
-    if template in _KEPT and not refused and request.args.keys() <= {"lang"}:
+    # A page whose choices come in each link's own order (randomize) is the link's alone: never kept.
+    if template in _KEPT and not refused and request.args.keys() <= {"lang"} and not any(
+            question.randomize for question in link.ballot.questions):
         return _kept_page(link, outcome, template, submission), status
     return _render(link, outcome, template, submission, refused), status
 
@@ -151,8 +153,8 @@ def _render(link: answers.LinkState, outcome: Outcome | None, template: str,
     if refused and not errors:  # every answer readable, yet no headline option of this poll
         errors = {ballot.headline.name: questionnaire.NOT_A_CHOICE}
     form_questions = ballot.form_questions(link.variant)
-    questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors) if refused \
-        else None
+    questions = shown_questions(form_questions, language, request.form.to_dict(flat=False), errors,
+                                order_of=link.token) if refused else None
     return render_template(
         template,
         link=link,
@@ -179,7 +181,8 @@ def _chosen(link: answers.LinkState, submission: questionnaire.Submission | None
 
 
 def _fields(link: answers.LinkState, language: Language, questions: list | None) -> Markup:
-    """The form's questions as HTML: with a refused post's values and errors, or else fresh."""
+    """The form's questions as HTML: with a refused post's values and errors, or else fresh (a randomized
+    question's choices in the link's own order)."""
     if questions is None:
-        questions = shown_questions(link.ballot.form_questions(link.variant), language)
+        questions = shown_questions(link.ballot.form_questions(link.variant), language, order_of=link.token)
     return Markup(render_template("respond/_questions.html", questions=questions))
