@@ -15,7 +15,7 @@ import functools
 import threading
 import time
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 
@@ -76,19 +76,34 @@ SELF_COUNTED = frozenset({"respond.answer"})
 
 
 def init_app(app: Flask) -> None:
-    """Let the views in SELF_COUNTED skip Flask-Limiter's check before each request.
+    """Let the views in SELF_COUNTED skip Flask-Limiter's work around each request.
 
     The extension looks every request up against its limits before the view,
-    even a view marked exempt, where it finds nothing to count: that look-up
-    was a twentieth of an answer's time. Limits decorated on views are checked
-    by their decorators, so skipping it for an exempt view changes no count.
+    even a view marked exempt, where it finds nothing to count; afterwards it
+    adds the headers of the limit it found (none) and clears its state. On the
+    answer page that was a tenth of a request's time. Limits decorated on
+    views are checked by their decorators, so skipping the hooks for an
+    exempt view changes no count.
     """
-    hooks = app.before_request_funcs.setdefault(None, [])
-    for position, hook in enumerate(hooks):
-        if hook == limiter._check_request_limit:  # the extension's own hook, registered by limiter.init_app
-            hooks[position] = functools.partial(_unless_self_counted, hook)
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        registered = hooks.setdefault(None, [])
+        for position, hook in enumerate(registered):
+            if _owner(hook) is limiter:
+                registered[position] = _unless_self_counted(hook)
 
 
-def _unless_self_counted(check) -> None:
-    if request.endpoint not in SELF_COUNTED:
-        check()
+def _owner(hook) -> object:
+    # The limiter's hooks are its bound methods, or partials of its functions with it as the first argument.
+    if isinstance(hook, functools.partial):
+        return hook.args[0] if hook.args else None
+    return getattr(hook, "__self__", None)
+
+
+def _unless_self_counted(hook):
+    @functools.wraps(hook)
+    def skipping(*args):
+        if request.endpoint in SELF_COUNTED:
+            return args[0] if args and isinstance(args[0], Response) else None
+        return hook(*args)
+
+    return skipping
