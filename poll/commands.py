@@ -15,6 +15,7 @@ import sys
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import sqlalchemy as sa
@@ -22,14 +23,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from poll import db, jobs, live_simulation, reports
+from poll import db, jobs, reports
 from poll.config import store_base_url
 from poll.errors import Invalid, PollError
 from poll.i18n import LANGUAGES, pick
 from poll.models import utcnow
 from poll.services import (
     audit,
-    demo,
     lifecycle,
     links,
     operators,
@@ -37,12 +37,14 @@ from poll.services import (
     polls,
     release,
     retention,
-    simulation,
 )
 from poll.services.release import csv_chunks, json_lines
-from poll.simulate import answering, live, montecarlo, scenario
-from poll.simulate import report as mc_report
+from poll.simulate import scenario
 from poll.sms import dispatcher, gateways
+
+if TYPE_CHECKING:
+    from poll import live_simulation
+    from poll.services import simulation
 
 
 @click.group()
@@ -123,6 +125,7 @@ def init_command(base_url: str | None) -> None:
 @unit_of_work
 def demo_command(session, population: int, sample: int, seed: int) -> None:
     """Load the article's poll (coalition-2024), answered by a simulated audience (baseline scenario)."""
+    from poll.services import demo
     report = demo.load_demo(session, population=population, sample=sample, seed=seed)
     click.echo(report.summary())
 
@@ -339,6 +342,7 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
     In-process and Monte Carlo runs are one transaction; a live run commits
     its audience and links before the phones use them (poll.live_simulation).
     """
+    from poll.services import simulation
     try:
         chosen = scenario.load(scenario_name)
         plan = simulation.Plan(chosen, population, sample, seed)
@@ -375,6 +379,7 @@ def simulate_command(slug, scenario_name, population, sample, seed, live_url, co
 
 
 def _live_target(url: str) -> str:
+    from poll.simulate import live
     try:
         return live.check_target(url)
     except live.LiveError as exc:
@@ -387,6 +392,9 @@ def _english_labels(poll) -> dict[str, str]:
 
 def _monte_carlo(session, slug: str, plan: simulation.Plan, replications: int, weight_education: bool,
                  as_json: bool) -> None:
+    from poll.services import simulation
+    from poll.simulate import answering, montecarlo
+    from poll.simulate import report as mc_report
     poll = polls.get_poll(session, slug)
     if weight_education and not any(answering.is_education(q) for q in polls.questions_of(poll)):
         raise click.ClickException(f"poll {slug} does not ask education (a question named education with the "
@@ -422,6 +430,7 @@ WRITING_STEPS = ["drawing the population", "writing recipients", "issuing links"
 
 
 def _simulate_in_process(session, slug: str, plan: simulation.Plan, reset: bool, discard_real_data: bool) -> None:
+    from poll.services import simulation
     poll = polls.get_poll(session, slug)
     if reset:
         removed = simulation.reset(session, poll, discard_real_data=discard_real_data)
@@ -435,6 +444,7 @@ def _simulate_in_process(session, slug: str, plan: simulation.Plan, reset: bool,
 
 def _simulate_live(slug, plan, base, speed, concurrency, max_seconds, reset, discard_real_data,
                    ) -> live_simulation.Requests:
+    from poll import live_simulation
     time_scale = speed or plan.scenario["timing"]["cutoff_hours"] * 3600 / 120
     steps = _Steps(WRITING_STEPS)
     bar = tqdm(desc="phones answering", unit="req", disable=None)

@@ -20,7 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -28,14 +28,15 @@ from flask import Flask
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
-from poll import live_simulation
 from poll.db import dialects
 from poll.errors import Invalid, PollError
 from poll.models import Job, Operator
-from poll.services import audit, jobs, polls, simulation
-from poll.simulate import live, montecarlo, scenario
-from poll.simulate import report as mc_report
+from poll.services import audit, jobs, polls
+from poll.simulate import scenario
 from poll.vocabulary import PollStatus
+
+if TYPE_CHECKING:
+    from poll.services import simulation
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ class SimulationRequest:
                 "seed": self.seed, "replications": self.replications, "mode": self.mode}
 
     def plan(self) -> simulation.Plan:
+        from poll.services import simulation
         return simulation.Plan(scenario.load(self.scenario), self.population, self.sample, self.seed)
 
 
@@ -219,6 +221,7 @@ def scenario_parameters(name: str) -> list[scenario.Parameter]:
 
 def check_simulation(session: so.Session, request: SimulationRequest) -> None:
     """Raise Invalid (or NotFound) unless `request` can run: sizes, scenario, mode and poll all fit."""
+    from poll.services import simulation
     if request.scenario not in scenario.shipped():
         raise Invalid(f"unknown scenario {request.scenario!r}: use one of {', '.join(scenario.shipped())}")
     request.plan().check()
@@ -255,6 +258,7 @@ def _request_of(job: Job) -> SimulationRequest:
 
 
 def _simulate(step: Step) -> tuple[dict[str, Any], str | None]:
+    from poll.services import simulation
     request = _request_of(step.job)
     session, job = step.session, step.job
     poll = polls.get_poll(session, request.slug)
@@ -280,6 +284,9 @@ WRITING_STEPS = ["drawing the population", "writing recipients", "issuing links"
 
 
 def _monte_carlo(step: Step, poll, plan: simulation.Plan, replications: int) -> dict[str, Any]:
+    from poll.services import simulation
+    from poll.simulate import montecarlo
+    from poll.simulate import report as mc_report
     every = max(1, replications // CHECKPOINTS)
 
     def progress(done: int) -> None:
@@ -298,6 +305,8 @@ def _monte_carlo(step: Step, poll, plan: simulation.Plan, replications: int) -> 
 
 def _live(step: Step, slug: str, plan: simulation.Plan) -> dict[str, Any]:
     """The audience is written and committed, then the phones answer this very server over HTTP."""
+    from poll import live_simulation
+    from poll.simulate import live
     try:
         base = live.check_target(step.base_url, timeout=2.0)
     except live.LiveError as exc:
@@ -371,6 +380,7 @@ class _Flag:
 
 def _undo_simulation(step: Step) -> None:
     """Clear what a stopped simulation committed, so the poll holds no half-made one (a Monte Carlo wrote nothing)."""
+    from poll.services import simulation
     request = _request_of(step.job)
     if request.replications:
         return

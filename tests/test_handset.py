@@ -51,7 +51,7 @@ def test_the_phone_answers_the_whole_questionnaire_through_its_form(client, logi
 def test_a_wrong_code_is_answered_with_how_to_reply(client, login, session, handset):
     login()
     page = send(client, handset, "9")
-    assert "Please reply with one of: 1, 2, 3" in page
+    assert "Please reply with one of: 1 End the mission by all means, 2 End the mission through dialogue, 3 Support" in page
     assert rows(session, Answer) == 0
 
 
