@@ -1,6 +1,6 @@
 """The answer page /p/<token>: every outcome, its page, its status, and the database after."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -319,3 +319,12 @@ def test_a_closed_poll_names_its_question(client, make_poll, make_links):
     assert page.status_code == 410
     body = page.get_data(as_text=True)
     assert "question-named" in body and "التحالف الدولي" in body
+
+
+def test_dates_use_the_iraqi_month_names(client, session, make_poll, make_links):
+    poll = make_poll(status="draft")
+    token = make_links(poll)[0]
+    polls.open_poll(session, poll, at=datetime(2040, 12, 5, 9, tzinfo=timezone.utc))
+    session.commit()
+    page = client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+    assert "كانون الأول" in page and "ديسمبر" not in page
