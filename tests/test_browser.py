@@ -186,3 +186,24 @@ def test_the_two_step_variant_asks_how_only_after_no(database_url, session, make
     answer = fresh(session).scalars(sa.select(Answer)).one()
     assert answer.variant == "two-step"
     assert next(o.code for o in poll.options if o.id == answer.option_id) == code
+
+
+def test_back_and_reload_after_answering_never_send_the_form_again(database_url, session, make_poll, make_links,
+                                                                    phone):
+    token = make_links(make_poll())[0]
+    dialogs = []
+    phone.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=en")
+        phone.locator("#q-answer label.choice").nth(1).tap()
+        phone.get_by_role("button").click()
+        assert "Your answer has been recorded" in phone.locator("h1").inner_text()
+        assert "End the mission through dialogue" in phone.locator(".chosen").inner_text()
+        phone.reload()
+        assert "Your answer has been recorded" in phone.locator("h1").inner_text()
+        phone.go_back()
+        assert phone.locator('input[name="option"]').count() == 3  # the form as it was, not an error
+        phone.go_forward()
+        assert "End the mission through dialogue" in phone.locator(".chosen").inner_text()
+    assert dialogs == []
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
