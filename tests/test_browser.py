@@ -207,3 +207,18 @@ def test_back_and_reload_after_answering_never_send_the_form_again(database_url,
         assert "End the mission through dialogue" in phone.locator(".chosen").inner_text()
     assert dialogs == []
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+
+
+def test_the_questions_shown_are_numbered_in_order_with_the_progress(database_url, make_poll, make_links, phone):
+    token = make_links(make_poll(**TWO_STEP))[0]
+    numbers = "els => els.filter(el => el.offsetParent !== null).map(el => el.textContent.trim())"
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=en")
+        shown = phone.locator("fieldset.question .number").evaluate_all(numbers)
+        assert shown == [str(n) for n in range(1, len(shown) + 1)]  # the hidden follow-up leaves no gap
+        assert phone.locator(".progress").inner_text() == f"Question 1 of {len(shown)}"
+        phone.locator('#q-support input[value="2"]').check()  # "no": the follow-up is asked, second
+        assert phone.locator("#q-how_end .number").inner_text() == "2"
+        after = phone.locator("fieldset.question .number").evaluate_all(numbers)
+        assert after == [str(n) for n in range(1, len(shown) + 2)]
+        assert phone.locator(".progress").inner_text() == f"Question 2 of {len(after)}"

@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
-    app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
+    app.jinja_env.globals.update(word=words.word, words=words, way=words.way, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
     # A text given per language ({"ar": ..., "en": ...}) in the reader's language.
     app.jinja_env.filters["in_language"] = lambda texts: pick(texts, current_language())
