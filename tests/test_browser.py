@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from poll.models import Answer, Link
 from poll.services import polls
-from tests.helpers import fresh
+from tests.helpers import fresh, generous_budget
 from tests.servers import gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -222,3 +222,20 @@ def test_the_questions_shown_are_numbered_in_order_with_the_progress(database_ur
         after = phone.locator("fieldset.question .number").evaluate_all(numbers)
         assert after == [str(n) for n in range(1, len(shown) + 2)]
         assert phone.locator(".progress").inner_text() == f"Question 2 of {len(after)}"
+
+
+def test_the_public_results_print_without_the_sites_controls(database_url, session, simulated, browser):
+    generous_budget(session, "sim")
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    with gunicorn(database_url, workers=1) as base:
+        page.goto(f"{base}/results/sim?lang=en")
+        assert page.locator("nav.languages").is_visible() and page.locator("#group").is_visible()
+        page.emulate_media(media="print")
+        assert not page.locator("nav.languages").is_visible() and not page.locator("#group").is_visible()
+        assert page.locator(".simulated").is_visible() and page.locator("#h-estimate").is_visible()
+        adjust = page.locator("svg.share-bar").first.evaluate("el => getComputedStyle(el).printColorAdjust")
+        assert adjust == "exact"  # the bars are the figures: a printer must not drop their colour
+        pdf = page.pdf()
+        assert pdf.startswith(b"%PDF")
+    context.close()

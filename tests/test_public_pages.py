@@ -234,3 +234,25 @@ def test_the_results_list_gives_each_polls_answers_and_leading_figure(client, se
     index = html.unescape(client.get("/results?lang=en").get_data(as_text=True))
     assert re.search(r"[\d,]+ answered", index)
     assert f"most often: {leading[1]}, {leading[0]}%" in index
+
+
+def test_the_stylesheet_is_kept_for_a_year_under_a_url_that_changes_with_it(client):
+    page = client.get("/?lang=en").get_data(as_text=True)
+    url = html.unescape(re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1))
+    assert "v=" in url
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.cache_control.max_age >= 365 * 24 * 3600 and response.cache_control.immutable
+    response.close()
+    stale = client.get(url.split("?")[0] + "?v=0ld")  # an old page's version: asked again, as before
+    assert not stale.cache_control.immutable and (stale.cache_control.max_age or 0) < 3600
+    stale.close()
+
+
+def test_the_public_map_names_its_answer_and_offers_the_others(client, session, simulated):
+    generous_budget(session, "sim")
+    page = html.unescape(client.get("/results/sim?lang=en&option=2").get_data(as_text=True))
+    switch = page.split('id="map-option"')[1].split("</select>")[0]
+    assert len(re.findall(r"<option ", switch)) == 3 and 'value="2" selected' in switch
+    caption = re.search(r'<strong class="map-title">([^<]*)</strong>', page).group(1)
+    assert caption == "Share answering End the mission through dialogue, by governorate."

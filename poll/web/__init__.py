@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, current_app, request
 
 from poll.i18n import current_language, pick, when
-from poll.web import admin, api, auth, dashboard, errors, health, home, respond, results, sms, words
+from poll.web import admin, api, assets, auth, dashboard, errors, health, home, respond, results, sms, words
 
 
 def init_app(app: Flask) -> None:
@@ -14,6 +14,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
+    assets.init_app(app)
     app.jinja_env.globals.update(word=words.word, words=words, way=words.way, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
     # A text given per language ({"ar": ..., "en": ...}) in the reader's language.
