@@ -84,6 +84,9 @@ def pick(texts: dict[str, str], language: Language) -> str:
     return next(iter(texts.values()), "")
 
 
+# The locale dates are written in: Iraq's own Arabic month names ("كانون الأول", not Egypt's "ديسمبر").
+DATE_LOCALES = {"ar": "ar_IQ", "ku": "ckb_IQ", "en": "en"}
+
 # The time zone pages give times in: the respondents' and operators' own (Iraq keeps UTC+3 all year).
 TIME_ZONE = "Asia/Baghdad"
 
@@ -98,7 +101,8 @@ def when(moment: datetime | None, language: Language, *, with_time: bool = True)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     zone = get_timezone(TIME_ZONE)
-    day = format_skeleton("yMMMd", moment, tzinfo=zone, locale=language.locale)
+    locale = DATE_LOCALES.get(language.code, language.locale)
+    day = format_skeleton("yMMMd", moment, tzinfo=zone, locale=locale)
     if not with_time:
         return day
-    return f"{day} {format_skeleton('Hmv', moment, tzinfo=zone, locale=language.locale)}"
+    return f"{day} {format_skeleton('Hmv', moment, tzinfo=zone, locale=locale)}"

@@ -23,7 +23,7 @@ _SECRETS = re.compile(
     # A link or a handset's number runs to the end of the path: a decoded space does not end it, only the
     # request line's " HTTP/", a query, a fragment or a quote (over-masking a line is the safe side).
     r"(?P<link>/p/|/phone/)(?:(?!\sHTTP/)[^?#\"'&<>\n])+"
-    r"|(?P<param>\b(?:secret|password|token|sid)=)[^&\s\"'<>]+"
+    r"|(?P<param>\b(?:secret|password|token|sid|sent)=)[^&\s\"'<>]+"
     r"|(?P<auth>\bBearer\s+)\S+",
     re.IGNORECASE,
 )

@@ -139,3 +139,92 @@ def test_every_page_is_accessible_and_fits_in_every_language(database_url, brows
             context.close()
     problems = {page: issues for page, issues in found.items() if issues}
     assert problems == {}, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+# A figure is split when its text runs over more than one line box (each line box is one client rect).
+SPLIT_FIGURES = """() => {
+  const split = (el) => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (!node.textContent.trim()) continue;
+      const range = document.createRange(); range.selectNodeContents(node);
+      const tops = new Set([...range.getClientRects()].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+      if (tops.size > 1) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll('table.numbers td, .bar-value, table.numbers thead th')]
+    .filter((el) => el.offsetParent !== null && el.closest('details:not([open])') === null)
+    .filter((el) => el.tagName !== 'TH' || !/\\s/.test(el.textContent.trim()))
+    .filter((el) => !el.hasAttribute('dir') && !el.closest('table.log'))  // words, not figures
+    .filter(split).map((el) => el.textContent.trim()).slice(0, 5);
+}"""
+# The page's 112.5%, doubled: a reader's 200% text size (set through the CSSOM, which the CSP allows).
+TEXT_200 = "document.documentElement.style.fontSize = '225%'"
+# What sticks out of the window: the innermost elements past either edge, named for the failure message.
+STICKING_OUT = """(width) => {
+  const clipped = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+    if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true; } return false; };
+  const past = (r) => r.width > 0 && (r.right > width + 1 || r.left < -1);
+  const name = (el) => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '')
+    + (el.id ? '#' + el.id : '');
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node && found.length < 4; node = walker.nextNode()) {
+    if (!node.textContent.trim() || clipped(node.parentElement)) continue;
+    const range = document.createRange(); range.selectNodeContents(node);
+    if ([...range.getClientRects()].some(past)) found.push(name(node.parentElement) + ' "' + node.textContent.trim().slice(0, 30) + '"');
+  }
+  const boxes = [...document.body.querySelectorAll('input, select, textarea, svg, img, table, button')]
+    .filter((el) => past(el.getBoundingClientRect()) && !clipped(el)).map(name);
+  return [...found, ...boxes].slice(0, 6);
+}"""
+
+
+@pytest.mark.parametrize("size", ["small-phone", "laptop"])
+def test_figures_stay_whole_and_wide_tables_scroll_in_their_card(database_url, browser, site, size):
+    public, operator, _done = site
+    width, height = SIZES[size]
+    found: dict[str, list[str]] = {}
+    with gunicorn(database_url, workers=2, env={"POLL_SMS_GATEWAY": "simulated"}) as base:
+        for language in LANGUAGES:
+            context = browser.new_context(viewport={"width": width, "height": height}, locale="ar-IQ")
+            page = context.new_page()
+            page.goto(f"{base}/login?lang={language}")
+            page.fill("#name", "chief")
+            page.fill("#password", PASSWORD)
+            page.locator("form button[type=submit]").last.click()
+            page.wait_for_url(f"{base}/dashboard/**")
+            for name, path in {**public, **operator}.items():
+                joiner = "&" if "?" in path else "?"
+                page.goto(f"{base}{path}{joiner}lang={language}")
+                problems = [f"split: {text}" for text in page.evaluate(SPLIT_FIGURES)]
+                scroll_width = page.evaluate("document.documentElement.scrollWidth")
+                if scroll_width > width:
+                    problems.append(f"{scroll_width}px wide in a {width}px window")
+                if problems:
+                    found[f"{name} {language}"] = problems
+            context.close()
+    assert found == {}, json.dumps(found, ensure_ascii=False, indent=1)
+
+
+def test_no_page_overflows_at_200_percent_text(database_url, browser, site, artifacts):
+    public, _operator, done = site
+    width, height = SIZES["phone"]
+    found: dict[str, str] = {}
+    with gunicorn(database_url, workers=2, env={"POLL_SMS_GATEWAY": "simulated"}) as base:
+        for language in LANGUAGES:
+            # Not is_mobile: a phone's browser widens its layout to fit what overflows, which hides the culprit.
+            context = browser.new_context(viewport={"width": width, "height": height}, locale="ar-IQ")
+            page = context.new_page()
+            for name, path in public.items():
+                joiner = "&" if "?" in path else "?"
+                page.goto(f"{base}{path}{joiner}lang={language}")
+                page.evaluate(TEXT_200)
+                scroll_width = page.evaluate("document.documentElement.scrollWidth")
+                if scroll_width > width:
+                    found[f"{name} {language}"] = f"{scroll_width}px wide in a {width}px window: " + \
+                        ", ".join(page.evaluate(STICKING_OUT, width))
+                    page.screenshot(path=artifacts / f"text-200-{name}-{language}.png", full_page=True)
+            context.close()
+    assert found == {}, json.dumps(found, ensure_ascii=False, indent=1)

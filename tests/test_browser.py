@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from poll.models import Answer, Link
 from poll.services import polls
-from tests.helpers import fresh
+from tests.helpers import fresh, generous_budget
 from tests.servers import gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -186,3 +186,56 @@ def test_the_two_step_variant_asks_how_only_after_no(database_url, session, make
     answer = fresh(session).scalars(sa.select(Answer)).one()
     assert answer.variant == "two-step"
     assert next(o.code for o in poll.options if o.id == answer.option_id) == code
+
+
+def test_back_and_reload_after_answering_never_send_the_form_again(database_url, session, make_poll, make_links,
+                                                                    phone):
+    token = make_links(make_poll())[0]
+    dialogs = []
+    phone.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=en")
+        phone.locator("#q-answer label.choice").nth(1).tap()
+        phone.get_by_role("button").click()
+        assert "Your answer has been recorded" in phone.locator("h1").inner_text()
+        assert "End the mission through dialogue" in phone.locator(".chosen").inner_text()
+        phone.reload()
+        assert "Your answer has been recorded" in phone.locator("h1").inner_text()
+        phone.go_back()
+        assert phone.locator('input[name="option"]').count() == 3  # the form as it was, not an error
+        phone.go_forward()
+        assert "End the mission through dialogue" in phone.locator(".chosen").inner_text()
+    assert dialogs == []
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+
+
+def test_the_questions_shown_are_numbered_in_order_with_the_progress(database_url, make_poll, make_links, phone):
+    token = make_links(make_poll(**TWO_STEP))[0]
+    numbers = "els => els.filter(el => el.offsetParent !== null).map(el => el.textContent.trim())"
+    with gunicorn(database_url, workers=1) as base:
+        phone.goto(f"{base}/p/{token}?lang=en")
+        shown = phone.locator("fieldset.question .number").evaluate_all(numbers)
+        assert shown == [str(n) for n in range(1, len(shown) + 1)]  # the hidden follow-up leaves no gap
+        assert phone.locator(".progress").inner_text() == f"Question 1 of {len(shown)}"
+        phone.locator('#q-support input[value="2"]').check()  # "no": the follow-up is asked, second
+        assert phone.locator("#q-how_end .number").inner_text() == "2"
+        after = phone.locator("fieldset.question .number").evaluate_all(numbers)
+        assert after == [str(n) for n in range(1, len(shown) + 2)]
+        assert phone.locator(".progress").inner_text() == f"Question 2 of {len(after)}"
+
+
+def test_the_public_results_print_without_the_sites_controls(database_url, session, simulated, browser):
+    generous_budget(session, "sim")
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    with gunicorn(database_url, workers=1) as base:
+        page.goto(f"{base}/results/sim?lang=en")
+        assert page.locator("nav.languages").is_visible() and page.locator("#group").is_visible()
+        page.emulate_media(media="print")
+        assert not page.locator("nav.languages").is_visible() and not page.locator("#group").is_visible()
+        assert page.locator(".simulated").is_visible() and page.locator("#h-estimate").is_visible()
+        adjust = page.locator("svg.share-bar").first.evaluate("el => getComputedStyle(el).printColorAdjust")
+        assert adjust == "exact"  # the bars are the figures: a printer must not drop their colour
+        pdf = page.pdf()
+        assert pdf.startswith(b"%PDF")
+    context.close()

@@ -211,3 +211,14 @@ def test_every_note_of_the_results_has_words_in_each_language():
 
     notes = {value for name, value in vars(release).items() if name.startswith("NOTE_")}
     assert notes and set(words.NOTES) == notes
+
+
+def test_the_operators_language_sticks_past_the_login_page_and_a_logout(client, make_operator):
+    name, password = make_operator()
+    assert client.get("/login?lang=en").status_code == 200
+    client.post("/login", data={"name": name, "password": password})  # the form's own URL carries no language
+    assert '<html lang="en"' in client.get("/dashboard/").get_data(as_text=True)
+    assert '<html lang="ckb"' in client.get("/dashboard/?lang=ku").get_data(as_text=True)
+    assert '<html lang="ckb"' in client.get("/admin/audit").get_data(as_text=True)  # a later page keeps the choice
+    client.post("/logout")
+    assert '<html lang="ckb"' in client.get("/login").get_data(as_text=True)

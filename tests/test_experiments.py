@@ -3,6 +3,7 @@ answer and counted by variant; results per variant and their differences."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -252,9 +253,14 @@ def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_
     generous_budget(session, poll.slug)
     public = client.get(f"/results/{poll.slug}?lang=en").get_data(as_text=True)
     assert "Ways of asking compared" in public and "+30.0" in public
+    # Each way is named in words, never by its id ("reversed", "two-step").
+    assert "Way 2 (answers in another order)" in public and "Way 3 (other wording, asked in two steps)" in public
+    assert not re.search(r">[^<]*\b(as-sent|reversed|two-step)\b", public)
+    arabic = client.get(f"/results/{poll.slug}?lang=ar").get_data(as_text=True)
+    assert "Way 2" not in arabic and not re.search(r">[^<]*\b(as-sent|reversed|two-step)\b", arabic)
     login()
     dashboard = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
-    assert "Ways of asking compared" in dashboard and "two-step" in dashboard
+    assert "Ways of asking compared" in dashboard and "Way 3 (other wording, asked in two steps)" in dashboard
 
 
 def test_the_methodology_states_every_way_of_asking(client, session, split_poll, make_links):
@@ -262,6 +268,8 @@ def test_the_methodology_states_every_way_of_asking(client, session, split_poll,
     make_links(poll, 3)
     page = client.get(f"/results/{poll.slug}/methodology?lang=en").get_data(as_text=True)
     assert "split-ballot experiment" in page and "How should the mission end?" in page and "two steps" in page
+    assert "Way 2 (answers in another order)" in page
+    assert "select_one" not in page and "one answer from a list" in page  # what a question takes, in words
 
 
 # --- the simulator -------------------------------------------------------------------------------------------
@@ -406,7 +414,7 @@ def test_the_dashboard_shows_the_power_of_a_split_ballot_design(runner, client, 
     assert "ways of asking against as-sent" in result.output
     login()
     page = client.get("/dashboard/mc-split?lang=en").get_data(as_text=True)
-    assert "how often each difference was found (power)" in page and "two-step" in page
+    assert "how often each difference was found (power)" in page and "Way 3" in page and "two-step" not in page
 
 
 def test_every_variants_sms_is_previewed_and_held_to_the_segment_limit(session, split_poll, make_links, app):

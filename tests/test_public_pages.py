@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from poll.services import polls
 from tests.helpers import fresh, generous_budget
@@ -184,3 +184,75 @@ def test_the_articles_follow_up_is_published_saying_after_which_answer_it_was_as
     (how_end,) = [q for q in client.get(f"/api/v1/polls/{poll.slug}/results").get_json()["questions"]
                   if q["name"] == "how_end"]
     assert how_end["asked_after"] == ["2"] and all(o["share"] is not None for o in how_end["options"])
+
+
+SIMULATED = "Simulated answers, not a poll of real people."
+
+
+def _preview(page: str, name: str) -> str:
+    found = re.search(rf'<meta (?:name|property)="{name}" content="([^"]*)"', page)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def test_every_public_page_of_a_simulation_says_it_is_simulated(client, session, simulated, make_poll, make_links):
+    generous_budget(session, "sim")
+    make_links(make_poll("real"), count=3)
+    page = html.unescape(client.get("/results/sim?lang=en").get_data(as_text=True))
+    assert SIMULATED in page.split("<main>")[1].split("<h1>")[0]  # before the question, in the first screen
+    assert _preview(page, "og:description").startswith(SIMULATED)
+    assert _preview(page, "description").startswith(SIMULATED)
+    shared = re.search(r'href="https://wa.me/\?text=([^"]*)"', page).group(1)
+    assert shared.startswith(quote(SIMULATED))  # the share text, not only the page
+    methodology = html.unescape(client.get("/results/sim/methodology?lang=en").get_data(as_text=True))
+    assert SIMULATED in methodology.split("<h1>")[0]
+    index = html.unescape(client.get("/results?lang=en").get_data(as_text=True))
+    entry = index.split('href="/results/sim?')[0].rsplit("<li", 1)[1]
+    assert SIMULATED in entry
+    assert SIMULATED not in index.split('href="/results/real?')[0].rsplit("<li", 1)[1]
+    assert SIMULATED not in client.get("/results/real?lang=en").get_data(as_text=True)
+    arabic = client.get("/results/sim?lang=ar").get_data(as_text=True)
+    assert "Simulated answers" not in arabic and 'class="simulated"' in arabic
+
+
+def test_the_truth_of_a_simulation_is_for_operators_only(client, session, simulated):
+    generous_budget(session, "sim")
+    page = client.get("/results/sim?lang=en").get_data(as_text=True)
+    assert "true share" not in page and "truth" not in page.lower()
+    figures = client.get("/api/v1/polls/sim/results").get_json()
+    assert figures["simulation"]["simulated"] is True
+    assert all(option.get("true_share") is None for option in figures["options"])
+    assert all(option.get("true_share") is None for question in figures["questions"]
+               for option in question.get("options") or [])
+
+
+def test_the_results_list_gives_each_polls_answers_and_leading_figure(client, session, simulated):
+    generous_budget(session, "sim")
+    page = html.unescape(client.get("/results/sim?lang=en").get_data(as_text=True))
+    leading = max(zip(map(int, re.findall(r'class="bar-value">(\d+)%<', page.split('id="h-estimate"')[1].split("</ul>")[0])),
+                      re.findall(r'class="bar-label">([^<]*)<', page.split('id="h-estimate"')[1].split("</ul>")[0]),
+                      strict=True))
+    index = html.unescape(client.get("/results?lang=en").get_data(as_text=True))
+    assert re.search(r"[\d,]+ answered", index)
+    assert f"most often: {leading[1]}, {leading[0]}%" in index
+
+
+def test_the_stylesheet_is_kept_for_a_year_under_a_url_that_changes_with_it(client):
+    page = client.get("/?lang=en").get_data(as_text=True)
+    url = html.unescape(re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1))
+    assert "v=" in url
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.cache_control.max_age >= 365 * 24 * 3600 and response.cache_control.immutable
+    response.close()
+    stale = client.get(url.split("?")[0] + "?v=0ld")  # an old page's version: asked again, as before
+    assert not stale.cache_control.immutable and (stale.cache_control.max_age or 0) < 3600
+    stale.close()
+
+
+def test_the_public_map_names_its_answer_and_offers_the_others(client, session, simulated):
+    generous_budget(session, "sim")
+    page = html.unescape(client.get("/results/sim?lang=en&option=2").get_data(as_text=True))
+    switch = page.split('id="map-option"')[1].split("</select>")[0]
+    assert len(re.findall(r"<option ", switch)) == 3 and 'value="2" selected' in switch
+    caption = re.search(r'<strong class="map-title">([^<]*)</strong>', page).group(1)
+    assert caption == "Share answering End the mission through dialogue, by governorate."

@@ -481,3 +481,19 @@ def test_a_range_below_zero_takes_negative_numbers_and_a_one_sided_range_says_so
     response = client.post(f"/p/{second}", data={"option": "1", "degrees": "1", "kilos": "151", "lang": "en"})
     assert "no greater than 150" in response.get_data(as_text=True)
     assert fresh(session).scalar(sa.select(Answer)).values["degrees"] == -5
+
+
+def test_a_missing_multiple_choice_answer_asks_for_at_least_one(client, make_poll, make_links):
+    poll = make_poll(questions=[HEADLINE, {**ETHNICITY, "relevant": None, "required": True}])
+    token = make_links(poll)[0]
+    response = client.post(f"/p/{token}", data={"option": "1", "lang": "en"})
+    assert response.status_code == 400
+    beside = response.get_data(as_text=True).split('id="q-ethnicity"')[1].split("</fieldset>")[0]
+    assert "choose at least one" in beside and "choose one of" not in beside
+
+
+def test_the_form_says_how_many_questions_it_has(client, make_poll, make_links):
+    token = make_links(make_poll(questions=[HEADLINE, {**ETHNICITY, "relevant": None}]))[0]
+    page = client.get(f"/p/{token}?lang=en").get_data(as_text=True)
+    assert "2 questions" in page and 'data-next="Question {current} of {total}"' in page
+    assert "/static/form.js" in page  # which numbers the questions shown and follows the progress

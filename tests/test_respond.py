@@ -1,12 +1,14 @@
 """The answer page /p/<token>: every outcome, its page, its status, and the database after."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Link, Receipt, utcnow
 from poll.services import polls, tallies
+from poll.web import echo
 from tests.helpers import fresh, rows, statements_run
 
 # The article's whole form, every question answered.
@@ -325,3 +327,55 @@ def test_a_closed_poll_names_its_question(client, make_poll, make_links):
     assert page.status_code == 410
     body = page.get_data(as_text=True)
     assert "question-named" in body and "التحالف الدولي" in body
+
+
+def test_dates_use_the_iraqi_month_names(client, session, make_poll, make_links):
+    poll = make_poll(status="draft")
+    token = make_links(poll)[0]
+    polls.open_poll(session, poll, at=datetime(2040, 12, 5, 9, tzinfo=timezone.utc))
+    session.commit()
+    page = client.get(f"/p/{token}?lang=ar").get_data(as_text=True)
+    assert "كانون الأول" in page and "ديسمبر" not in page
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_a_browser_is_sent_from_its_answer_to_a_page_it_may_reload(client, session, make_poll, make_links):
+    # POST → redirect → GET: Back or Reload after answering never asks to send the form again.
+    token = make_links(make_poll())[0]
+    response = client.post(f"/p/{token}", data={"option": "2", "lang": "en"}, headers=BROWSER)
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == f"/p/{token}" and parse_qs(location.query)["lang"] == ["en"]
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["Referrer-Policy"] == "no-referrer"
+    for _ in range(2):  # and again, as a reload does
+        page = client.get(response.headers["Location"], headers=BROWSER)
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        assert "Your answer has been recorded" in body and "End the mission through dialogue" in body and "<form" not in body
+    assert rows(session, Answer) == 1
+
+
+def test_the_echo_in_the_url_hides_the_answer_and_is_good_for_its_link_only(app, client, make_poll, make_links):
+    token, second, other = make_links(make_poll(), count=3)
+    sent = [client.post(f"/p/{link}", data={"option": code}, headers=BROWSER).headers["Location"]
+            for link, code in ((token, "1"), (second, "2"))]
+    sealed = [parse_qs(urlsplit(url).query)["sent"][0] for url in sent]
+    assert len(sealed[0]) == len(sealed[1])  # the answer cannot be read from the value, nor from its length
+    with app.test_request_context():
+        assert echo.open_(token, sealed[0], now=utcnow()) == "1"
+        assert echo.open_(other, sealed[0], now=utcnow()) is None  # of another link: nothing
+        assert echo.open_(token, sealed[0][:-2] + "AA", now=utcnow()) is None  # forged: nothing
+        late = utcnow() + timedelta(minutes=echo.ECHO_MINUTES + 1)
+        assert echo.open_(token, sealed[0], now=late) is None  # later, the link looks as it does without it
+    elsewhere = client.get(f"/p/{other}?lang=en&sent={sealed[0]}")
+    assert elsewhere.status_code == 200 and 'name="option"' in elsewhere.get_data(as_text=True)
+    assert "recorded" not in elsewhere.get_data(as_text=True)
+
+
+def test_a_refused_post_from_a_browser_is_answered_at_once(client, make_poll, make_links):
+    token = make_links(make_poll())[0]
+    assert client.post(f"/p/{token}", data={"option": "9"}, headers=BROWSER).status_code == 400
+    assert client.post(f"/p/{token}", data={"option": "1"}, headers=BROWSER).status_code == 303
+    assert client.post(f"/p/{token}", data={"option": "1"}, headers=BROWSER).status_code == 409

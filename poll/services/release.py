@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy.orm as so
 
-from poll.models import Operator, Poll
+from poll.models import Operator, Poll, PublicSnapshot
 from poll.services import answer_table, codebook, exports, ledger, methodology, publication, results, tallies
 from poll.services.exports import DELIMITERS, csv_chunks, json_lines
 from poll.services.noisy_figures import NOTE_NOT_RELEASED, NOTE_TOO_NOISY
@@ -165,6 +165,13 @@ def public_is_due(session: so.Session, poll: Poll, *, now: datetime, refresh_aft
 def public(session: so.Session, poll: Poll, *, now: datetime, refresh_after: timedelta) -> Publication:
     """The public figures of `poll`: its newest differentially private release (made first when due)."""
     return publication.current(session, poll, now=now, refresh_after=refresh_after)
+
+
+def last_public(session: so.Session, poll: Poll) -> Publication | None:
+    """The poll's public release as it stands, refreshing nothing (None before the first): for lists of polls,
+    which must not spend a poll's privacy budget by being looked at."""
+    snapshot = session.get(PublicSnapshot, poll.id)
+    return Publication(snapshot.document, snapshot.published_at, snapshot.version) if snapshot is not None else None
 
 
 def public_results(poll: Poll, published: Publication) -> Results:

@@ -102,6 +102,24 @@
     }).join(", ");
   }
 
+  // The questions shown are numbered 1, 2, 3... whatever is hidden between them, and the progress line says
+  // which one is next: "Question 2 of 5" (its wording comes from the page, in the page's language).
+  var progress = form.querySelector(".progress");
+
+  function renumber() {
+    var visible = questions.filter(function (fieldset) { return !fieldset.hidden; });
+    var next = 0;
+    visible.forEach(function (fieldset, index) {
+      var number = fieldset.querySelector(".number");
+      if (number) { number.textContent = String(index + 1); }
+      if (!next && answerOf(fieldset) === null) { next = index + 1; }
+    });
+    if (!progress) { return; }
+    progress.textContent = next
+      ? progress.dataset.next.replace("{current}", next).replace("{total}", visible.length)
+      : progress.dataset.done.replace("{total}", visible.length);
+  }
+
   function update() {
     var answers = {};
     var shown = {};
@@ -121,6 +139,7 @@
         }
       }
     });
+    renumber();
   }
 
   form.classList.add("branching");

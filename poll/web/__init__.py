@@ -8,6 +8,7 @@ from poll.i18n import current_language, pick, when
 from poll.web import (
     admin,
     api,
+    assets,
     auth,
     dashboard,
     errors,
@@ -31,7 +32,8 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
     throttle.init_app(app)
-    app.jinja_env.globals.update(word=words.word, words=words, language_url=language_url)
+    assets.init_app(app)
+    app.jinja_env.globals.update(word=words.word, words=words, way=words.way, language_url=language_url)
     app.jinja_env.filters["visible"] = words.visible
     # A text given per language ({"ar": ..., "en": ...}) in the reader's language.
     app.jinja_env.filters["in_language"] = lambda texts: pick(texts, current_language())

@@ -109,12 +109,21 @@ def login_required(view):
                 return problem(401, "Log in, or send an API token as 'Authorization: Bearer <token>' "
                                "(`poll operators token NAME` makes one).", kind="login-required",
                                headers={"WWW-Authenticate": 'Bearer realm="poll"'})
-            choose_language(request.args.get("lang") or session.get("lang"))
+            operator_language()
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-        choose_language(request.args.get("lang") or session.get("lang"))
+        operator_language()
         return view(*args, **kwargs)
 
     return guarded
+
+
+def operator_language():
+    """The language of an operator page: the one chosen by the switch (`lang`), remembered in the session for
+    every later page, the login page and the next login included; else the last one chosen."""
+    language = choose_language(request.args.get("lang") or session.get("lang"))
+    if request.args.get("lang") and session.get("lang") != language.code:
+        session["lang"] = language.code
+    return language
 
 
 def admin_required(view):
@@ -177,7 +186,7 @@ def _failed(response) -> bool:
                deduct_when=_failed)
 def login():
     """The operator login form."""
-    language = choose_language(request.args.get("lang") or session.get("lang"))
+    language = operator_language()
     form = LoginForm()
     failed = False
     if form.validate_on_submit():
@@ -216,7 +225,10 @@ def logout():
         begin_write(db)
         operators.logout(db, g.operator, now=utcnow())
         db.commit()
+    language = session.get("lang")
     session.clear()
+    if language:  # the reader's language is no secret of the session: the login page stays in it
+        session["lang"] = language
     return redirect(url_for("auth.login"))
 
 

@@ -25,6 +25,7 @@ class Figures:
     sex: Markup
     age: Markup
     montecarlo: list[tuple[str, Markup, Markup]]
+    map_title: str = ""  # which answer the share map shows, for a caption readers can see
 
 
 def option_labels(results: Results, language: Language) -> list[str]:
@@ -80,6 +81,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         hue="#3c6e9f",
         scale=("0%", f"{100 * (top_rate or 1.0):.1f}%"),
     )
+    map_title = _("Share answering %(answer)s, by governorate", answer=labels[chosen_index])
     share_map = charts.tile_map(
         {
             c.code: charts.Tile(
@@ -91,7 +93,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
             for c in governorates
         },
         rtl=rtl,
-        title=_("Share answering %(answer)s, by governorate", answer=labels[chosen_index]),
+        title=map_title,
         high=1.0,
         hue=charts.colour(chosen_index),
     )
@@ -106,6 +108,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         sex=_stacked(results.breakdowns.get("sex", []), language, {code: str(name) for code, name in words.SEX.items()}, rtl),
         age=_stacked(results.breakdowns.get("age_band", []), language, {}, rtl),
         montecarlo=_montecarlo(results, labels, rtl),
+        map_title=map_title,
     )
 
 

@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 
 from poll import iraq
 from poll.i18n import Language, pick
-from poll.services.release import Category, Results
+from poll.services import release
+from poll.services.release import Category, Publication, Results
 from poll.stats.proportions import rounded_percentages
 from poll.web import words
 
@@ -58,6 +59,33 @@ class GroupFigures:
     bars: list[Bar] | None  # None: hidden, too few answered (or to keep another group hidden)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A poll in the list of results: whether it is simulated, and its last public release's N and leading answer."""
+
+    poll: object
+    simulated: bool
+    answered: int | None  # None: nothing released yet
+    weighted: bool = False
+    leading: Bar | None = None  # the answer with the largest share, None while the answers are withheld
+
+
+def entry(poll, published: Publication | None, language: Language) -> Entry:
+    """How the list of results names `poll`, from its last public release (`published`) alone."""
+    if published is None:
+        return Entry(poll, False, None)
+    simulated = is_simulated(published)
+    outcome = release.public_results(poll, published)
+    shown = headline(outcome, [pick(option.label, language) for option in outcome.options])
+    leading = max(shown.bars, key=lambda bar: bar.share) if shown else None
+    return Entry(poll, simulated, outcome.answered, shown.weighted if shown else False, leading)
+
+
+def is_simulated(published: Publication | None) -> bool:
+    """Whether a public release is of simulated answers: every page showing it must say so."""
+    return published is not None and bool(published.document.get("simulation"))
+
+
 def headline(outcome: Results, labels: list[str]) -> Headline | None:
     """The headline's bars, or None while its answers are withheld."""
     if outcome.withheld:
@@ -86,6 +114,14 @@ def question_bars(outcome: Results, language: Language) -> dict[str, list[Bar]]:
             for option, percent in zip(shown, percents, strict=True)
         ]
     return out
+
+
+def summary(outcome: Results, shown: Headline | None) -> str:
+    """The figures in one line, for a link preview: how many answered, and each answer's share as the page shows it."""
+    answered = _("%(answered)s answered", answered=f"{outcome.answered:,}")
+    if shown is None:
+        return answered + "."
+    return answered + ": " + " · ".join(f"{bar.label} {bar.percent:.0f}%" for bar in shown.bars)
 
 
 def groups(outcome: Results, language: Language) -> list[Group]:

@@ -144,6 +144,8 @@ def error_text(question: Question, reason: str) -> str:
     """Why an answer was not taken, in the reader's language."""
     if reason == questionnaire.REQUIRED and not question.takes_choices:
         return _("Please answer this question.")
+    if reason == questionnaire.REQUIRED and question.type == QuestionType.SELECT_MULTIPLE:
+        return _("Please choose at least one of the answers below, then send.")
     if reason == questionnaire.ONE_ONLY:
         return _("Please give only one answer.")
     if reason == questionnaire.NOT_A_NUMBER:

@@ -13,7 +13,7 @@ import dataclasses
 from datetime import datetime
 
 import sqlalchemy.orm as so
-from flask import Blueprint, abort, g, render_template, request
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from poll import questionnaire
@@ -23,7 +23,7 @@ from poll.i18n import Language, choose_language, current_language, pick
 from poll.models import utcnow
 from poll.services import answers, audit, refusals
 from poll.vocabulary import Channel, Outcome
-from poll.web import throttle
+from poll.web import echo, throttle
 from poll.web.questions import shown_questions
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
@@ -82,6 +82,9 @@ def answer(token: str):
             then_together(session)
             audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
             session.commit()
+        sent = echo.open_(token, request.args.get("sent"), now=now)
+        if sent is not None:  # the redirect after this browser's own answer: say it is in, and echo it
+            return _page(link, Outcome.RECORDED, status=200, chosen_code=sent or None)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
         _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)
@@ -106,7 +109,18 @@ def answer(token: str):
         then_together(session)
         audit.record(session, "link-used-by-operator", f"link {link.link_id}", by=g.operator)
     session.commit()
+    if outcome is Outcome.RECORDED and _navigating():
+        # POST → redirect → GET: Back and Reload then never offer to send the form again.
+        code = submission.values.get(link.ballot.headline.name)
+        return redirect(url_for("respond.answer", token=token, lang=current_language().code,
+                                sent=echo.seal(token, str(code or ""), now=now)), 303)
     return _page(link, outcome, submission=submission)
+
+
+def _navigating() -> bool:
+    """Whether a browser sent the form (it asks for HTML by name); scripts and load tests get the page at once,
+    with its 201, in one round trip."""
+    return any(value == "text/html" for value, _quality in request.accept_mimetypes)
 
 
 def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetime) -> None:
@@ -116,15 +130,15 @@ def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetim
 
 
 def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None,
-          submission: questionnaire.Submission | None = None):
+          submission: questionnaire.Submission | None = None, chosen_code: str | None = None):
     template, default_status = PAGES.get(outcome, ("respond/form.html", 200))
     status = status or default_status
     refused = outcome is Outcome.INVALID_OPTION and submission is not None
     # A page whose choices come in each link's own order (randomize) is the link's alone: never kept.
     if template in _KEPT and not refused and request.args.keys() <= {"lang"} and not any(
             question.randomize for question in link.ballot.questions):
-        return _kept_page(link, outcome, template, submission), status
-    return _render(link, outcome, template, submission, refused), status
+        return _kept_page(link, outcome, template, submission, chosen_code), status
+    return _render(link, outcome, template, submission, refused, chosen_code), status
 
 
 # The pages that most requests get, the same for every link of a poll but for the token in the form's
@@ -135,18 +149,21 @@ _TOKEN_MARK = "TOKEN-MARK-7d1c0e"
 
 
 def _kept_page(link: answers.LinkState, outcome: Outcome | None, template: str,
-               submission: questionnaire.Submission | None) -> str:
-    chosen = submission.values.get(link.ballot.headline.name) if outcome is Outcome.RECORDED and submission else None
+               submission: questionnaire.Submission | None, chosen_code: str | None = None) -> str:
+    chosen = None
+    if outcome is Outcome.RECORDED:
+        chosen = submission.values.get(link.ballot.headline.name) if submission else chosen_code
     key = ("page", current_language().code, link.variant, template, chosen, link.status)
     parts = link.ballot.rendered.get(key)
     if parts is None:
         marked = dataclasses.replace(link, token=_TOKEN_MARK)
-        parts = link.ballot.rendered[key] = tuple(_render(marked, outcome, template, submission).split(_TOKEN_MARK))
+        page = _render(marked, outcome, template, submission, chosen_code=chosen)
+        parts = link.ballot.rendered[key] = tuple(page.split(_TOKEN_MARK))
     return link.token.join(parts)
 
 
 def _render(link: answers.LinkState, outcome: Outcome | None, template: str,
-            submission: questionnaire.Submission | None, refused: bool = False) -> str:
+            submission: questionnaire.Submission | None, refused: bool = False, chosen_code: str | None = None) -> str:
     ballot = link.ballot
     language = current_language()
     errors = submission.errors if refused else {}
@@ -167,15 +184,17 @@ def _render(link: answers.LinkState, outcome: Outcome | None, template: str,
                       for question in form_questions),  # the script shows conditions and piped answers
         title=pick(ballot.title, language) if ballot.title else "",
         errors=errors,
-        chosen=_chosen(link, submission, language) if outcome is Outcome.RECORDED else None,
+        chosen=_chosen(link, submission, language, chosen_code) if outcome is Outcome.RECORDED else None,
         contact=pick(ballot.contact, language) if ballot.contact else "",
     )
 
 
-def _chosen(link: answers.LinkState, submission: questionnaire.Submission | None, language: Language) -> str | None:
+def _chosen(link: answers.LinkState, submission: questionnaire.Submission | None, language: Language,
+            code: str | None = None) -> str | None:
     # The headline answer just recorded, as the respondent saw it: shown back to them on this page only.
     ballot = link.ballot
-    code = submission.values.get(ballot.headline.name) if submission is not None else None
+    if submission is not None:
+        code = submission.values.get(ballot.headline.name)
     label = ballot.option_label(link.variant, code) if code is not None else None
     return pick(label, language) if label is not None else None
 

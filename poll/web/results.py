@@ -25,11 +25,13 @@ PUBLIC_CACHE = {"Cache-Control": "public, max-age=60"}
 
 @bp.get("", strict_slashes=False)
 def index():
-    """The polls the public may see, newest first."""
-    choose_language(request.args.get("lang"))
-    listed = [poll for poll in polls.list_polls(get_session()) if poll.status != PollStatus.DRAFT]
+    """The polls the public may see, newest first, each with its last release's N and leading answer."""
+    language = choose_language(request.args.get("lang"))
+    session = get_session()
+    listed = [poll for poll in polls.list_polls(session) if poll.status != PollStatus.DRAFT]
     listed.sort(key=lambda poll: poll.created_at, reverse=True)
-    return render_template("results/index.html", polls=listed), 200, PUBLIC_CACHE
+    entries = [public.entry(poll, release.last_public(session, poll), language) for poll in listed]
+    return render_template("results/index.html", entries=entries), 200, PUBLIC_CACHE
 
 
 @bp.get("/<slug>", endpoint="public")
@@ -40,6 +42,7 @@ def poll_page(slug: str):
         return render_template("errors/page.html", code=404), 404
     poll, published, outcome, language = found
     labels = figures.option_labels(outcome, language)
+    shown = public.headline(outcome, labels)
     now = utcnow()
     page = render_template(
         "results/public.html",
@@ -47,9 +50,11 @@ def poll_page(slug: str):
         results=outcome,
         published=published,
         published_at=published.published_at,
+        simulated=public.is_simulated(published),
         charts=figures.build(outcome, language, map_option=request.args.get("option"), public=True),
         labels=labels,
-        headline=public.headline(outcome, labels),
+        headline=shown,
+        description=public.summary(outcome, shown),
         groups=public.groups(outcome, language),
         question_bars=public.question_bars(outcome, language),
         share_url=f"{current_app.config['BASE_URL'].rstrip('/')}{url_for('results.public', slug=poll.slug)}",
@@ -72,7 +77,8 @@ def methodology_page(slug: str):
     statement = release.public_methodology(get_session(), poll, published, sms_sender=current_app.config["SMS_SENDER"],
                                            dates=dates)
     return render_template("results/methodology.html", poll=poll, results=outcome, statement=statement,
-                           field_dates=dates, published_at=published.published_at), 200, PUBLIC_CACHE
+                           field_dates=dates, published_at=published.published_at,
+                           simulated=public.is_simulated(published)), 200, PUBLIC_CACHE
 
 
 def _published(slug: str):

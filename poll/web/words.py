@@ -101,6 +101,24 @@ RATE = {
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 
 
+QUESTION_TYPE = {
+    "select_one": _l("one answer from a list"), "select_multiple": _l("one or more answers from a list"),
+    "integer": _l("a whole number"), "governorate": _l("a governorate from the list"), "text": _l("a written answer"),
+}
+SIMULATION_MODE = {"in-process": _l("simulated inside the server"), "live": _l("simulated over the web, as phones would")}
+VARIANT_CHANGE = {"as defined": _l("as first written"), "wording": _l("other wording"),
+                  "order": _l("answers in another order"), "two steps": _l("asked in two steps")}
+
+
+def way(number: int, changes: str | None = None) -> str:
+    """A split-ballot variant as readers are told of it: "Way 2 (answers in another order)"; its id
+    ("reversed") is a name for files and operators' scripts, in no reader's language."""
+    name = str(_l("Way %(number)s", number=number))
+    if not changes:
+        return name
+    return f"{name} ({', '.join(word(VARIANT_CHANGE, part) for part in changes.split(', '))})"
+
+
 def word(table: dict, key: str) -> str:
     """The translated name of `key`, or `key` itself when it has none."""
     return str(table.get(key, key))
