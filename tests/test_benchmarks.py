@@ -39,10 +39,11 @@ def run(name: str, args: list[str], results: Path) -> dict:
 @pytest.mark.parametrize(
     ("name", "args", "cases"),
     [
-        ("links", ["--rows", "3000", "--repeat", "1"], ["issue 3,000 links (median of 1)"]),
+        ("links", ["--rows", "3000", "--repeat", "1"], ["poll invite, 3,000 links (median of 1)"]),
         ("simulate", ["--recipients", "20000", "--replications", "20"],
          ["in-process, 20,000 recipients", "Monte Carlo, 20 replications"]),
-        ("results", ["--small", "300", "--large", "3000", "--repeat", "2"], ["results JSON: ", "dashboard: "]),
+        ("results", ["--small", "300", "--large", "3000", "--repeat", "2", *SERVER],
+         ["results JSON: ", "dashboard: ", "dashboard panel: "]),
     ],
 )
 def test_an_embedded_benchmark_prints_ours_the_floor_and_the_ratio(name, args, cases, tmp_path):
