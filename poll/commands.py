@@ -637,7 +637,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         lease=timedelta(seconds=float(config["SMS_LEASE_SECONDS"])),
         horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
         max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
-        dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+        dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
+                                   "&answer=%A",
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:

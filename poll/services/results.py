@@ -140,11 +140,17 @@ class Results:
     partials_folded: bool = False
     # A split-ballot experiment's figures per variant, JSON-ready (`experiment_figures`); None without one.
     experiment: dict | None = None
+    # Whether the links went to a probability sample of a defined frame (a simulation's random draw): only then
+    # are AAPOR's outcome rates response rates, not participation rates.
+    probability_sample: bool = False
 
     @property
     def response_rate(self) -> float | None:
-        """Answers per link sent."""
-        base = self.sent or self.invited
+        """AAPOR's RR2 (answers, partial ones too, per link issued), the rate the methodology states beside it;
+        answers per link issued where the dispositions are not known."""
+        if self.dispositions is not None:
+            return aapor.rates(self.dispositions)["RR2"]
+        base = max(self.invited, self.sent)
         return self.answered / base if base else None
 
     @property
@@ -152,7 +158,8 @@ class Results:
         """The AAPOR dispositions, `e` and outcome rates (`stats.aapor.document`)."""
         if self.dispositions is None:
             return None
-        return aapor.document(self.dispositions) | {"partials_counted_as_complete": self.partials_folded}
+        return (aapor.document(self.dispositions, probability_sample=self.probability_sample)
+                | {"partials_counted_as_complete": self.partials_folded})
 
 
 def poll_results(
@@ -202,6 +209,7 @@ def poll_results(
         run=run,
         channels=channels,
         withheld=withheld,
+        probability_sample=run is not None,
     )
     if withheld:
         results.notes.append(NOTE_WITHHELD)
@@ -381,26 +389,32 @@ def stops_counted(session: so.Session, poll: Poll) -> int:
 
 
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
-    """Each link sent by its final disposition, from the kept counters and the STOPs of unopened links.
+    """Each link issued by its final disposition (AAPOR Standard Definitions), from the kept counters and the
+    STOPs of unopened links.
 
     Links known to have reached someone come first: answered, opened or
-    stopped, delivered. Of the other links sent, as many as there are failed
-    messages are not eligible (a message refused, or given up on; a failed
-    reminder of a link already counted is capped away here), and the rest are
-    of unknown eligibility. A link opened is taken as delivered, whether or not
-    a delivery report came: the counters do not say which opened links had
-    one. A link answered is taken as sent (the counters cannot tell one
-    answered without being sent), and never makes the unknown negative.
+    stopped, delivered. A link opened is taken as delivered, and one answered
+    as opened, whether or not a report came. Of the rest, links never sent
+    (the gateway gave up, or the links were handed out by other means, as
+    `poll links` does) are "no invitation sent": of unknown eligibility, in
+    the base, stated apart. Of the links sent, only those the network
+    reported unknown or unallocated are not eligible; any other failure, or
+    no report at all, leaves eligibility unknown. A failed reminder of a link
+    already counted is capped away.
     """
-    answered, opened = counts["answered"], counts["opened"]
+    answered, opened = counts["answered"], max(counts["opened"], counts["answered"])
     partial = min(counts.get("partial", 0), answered)
     refusal = max(opened - answered, 0) + stopped
     non_contact = max(counts["delivered"] - opened - stopped, 0)
-    rest = max(counts["sent"] - (answered + refusal + non_contact), 0)  # sent, and nothing more known
-    not_eligible = min(counts.get("failed", 0), rest)
+    reached = answered + refusal + non_contact
+    cases = max(counts.get("invited", 0), reached, counts["sent"])
+    # Reached links were sent, as far as the counters can tell, unless more were reached than sent.
+    not_sent = cases - max(counts["sent"], reached)
+    rest = cases - reached - not_sent  # sent, and nothing more known
+    not_eligible = min(counts.get("failed:unknown-number", 0), rest)
     return aapor.Dispositions(
         complete=answered - partial, partial=partial, refusal=refusal, non_contact=non_contact,
-        unknown=rest - not_eligible, not_eligible=not_eligible,
+        unknown=rest - not_eligible, not_eligible=not_eligible, not_sent=not_sent,
     )
 
 
@@ -511,7 +525,7 @@ def document(results: Results) -> dict:
         for question in results.questions
     ]
     if results.dispositions is not None:
-        document["rates"] = aapor.document(results.dispositions)
+        document["rates"] = aapor.document(results.dispositions, probability_sample=results.probability_sample)
     if results.experiment is not None:
         document["experiment"] = results.experiment
     if results.weighting:
