@@ -2,7 +2,8 @@
 
 Raking (iterative proportional fitting on the margins) adjusts weights until
 the weighted sample matches each margin's population shares, e.g.
-governorate, sex and age band. The result reports whether it converged.
+governorate, sex and age band; trimming bounds each weight; the two are
+repeated in turn until both hold. The result reports whether they do.
 """
 
 from __future__ import annotations
@@ -107,6 +108,45 @@ def trim(weights: np.ndarray, frequency: np.ndarray | None = None, *, upper: flo
         clipped[free] += excess * clipped[free] / np.sum(frequency[free] * clipped[free])
         weights = clipped
     return weights
+
+
+def rake_and_trim(
+    categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, *,
+    upper: float = TRIM_UPPER, lower: float = TRIM_LOWER, tolerance: float = 1e-6, max_rounds: int = 100,
+) -> tuple[np.ndarray, RakeResult]:
+    """Rake, trim, and rake again from the trimmed weights, until the margins and the trimming bounds both hold.
+
+    Trimming after raking moves the margins off their targets; a second
+    raking moves some weights out of bounds again. Alternating the two
+    converges when weights within the bounds can meet the margins at all.
+    Returns each cell's respondent weight (`counts` respondents each) and a
+    RakeResult that describes those final weights: `converged` only when
+    every margin is within `tolerance` of its target and every weight within
+    the bounds, `max_gap` their margins' largest gap, `iterations` the raking
+    iterations of every round. Raises RakingError as `rake` does.
+    """
+    counts = np.asarray(counts, dtype=float)
+    goals = [np.asarray(t, dtype=float) / np.sum(t) for t in targets]
+
+    def within(weights: np.ndarray) -> bool:
+        mean = float(np.sum(counts * weights) / np.sum(counts))
+        return bool(np.all(weights <= upper * mean * (1 + 1e-9)) and np.all(weights >= lower * mean * (1 - 1e-9)))
+
+    per_person = np.ones_like(counts)
+    iterations, best = 0, np.inf
+    for _ in range(max_rounds):
+        raked = rake(categories, targets, base_weights=counts * per_person)
+        iterations += raked.iterations
+        per_person = raked.weights / counts
+        if raked.converged and within(per_person):
+            break
+        per_person = trim(per_person, counts, upper=upper, lower=lower)
+        gap = _max_gap(categories, goals, per_person * counts)
+        if gap <= tolerance or gap > best * 0.999:
+            break  # both hold; or no round brings the margins nearer: bounds and margins cannot both be met
+        best = gap
+    gap = _max_gap(categories, goals, per_person * counts)
+    return per_person, RakeResult(per_person * counts, gap <= tolerance and within(per_person), iterations, gap)
 
 
 def kish_deff(weights: np.ndarray, frequency: np.ndarray | None = None) -> float:
@@ -235,13 +275,13 @@ def estimate_from_cells(
     """Rake cells of alike respondents and estimate each answer's share.
 
     Each cell holds `counts` respondents with the same category on every
-    margin (`categories[k]`) and the same answer (`options`). The raked
-    weights are trimmed (`trim`, TRIM_LOWER to TRIM_UPPER times the mean), so
-    the margins then hold only approximately. Raises RakingError as `rake` does.
+    margin (`categories[k]`) and the same answer (`options`). The weights are
+    raked and trimmed (TRIM_LOWER to TRIM_UPPER times the mean) in turn until
+    both hold (`rake_and_trim`): `rake.converged` says whether they do for the
+    weights the shares are computed from. Raises RakingError as `rake` does.
     """
-    raked = rake(categories, targets, base_weights=counts)
     # Cell weights are totals; each respondent's weight is the cell's total over its count.
-    per_person = trim(raked.weights / counts, counts)
+    per_person, raked = rake_and_trim(categories, targets, counts)
     mean = float(np.sum(counts * per_person) / np.sum(counts))
     return CellEstimate(
         shares=weighted_shares(options, per_person * counts, option_count),
