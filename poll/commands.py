@@ -534,7 +534,8 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
 
 def _export_chunks(session, poll, fmt: str, what: str):
     if what == "methodology":
-        statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"])
+        statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"],
+                                                  contact=current_app.config["CONTACT"])
         yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
         return
     if what == "results" and fmt == "json":

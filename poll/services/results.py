@@ -86,8 +86,14 @@ class Weighting:
 
     @property
     def poststratified_text(self) -> str:
-        """The post-stratified shares as "1: 27.1%, 2: 46.3%, ...", in option order."""
-        return ", ".join(f"{code}: {100 * share:.1f}%" for code, share in self.poststratified.items())
+        """The post-stratified shares as "1: 27.1%, 2: 46.3%, ...", in option order, summing to 100%."""
+        return ", ".join(f"{code}: {percent:.1f}%" for code, percent in self.poststratified_percent.items())
+
+    @property
+    def poststratified_percent(self) -> dict[str, float]:
+        """The post-stratified shares in percent to 0.1 point, rounded together by largest remainder."""
+        shares = list(self.poststratified.values())
+        return dict(zip(self.poststratified, proportions.rounded_percentages(shares, 1), strict=True))
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
@@ -338,8 +344,9 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
 VARIANT = suppression.VARIANT
 EXPERIMENT_DESCRIPTION = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
                    "so the groups differ only by chance and by how they were asked. The differences are among those "
-                   "who answered, unweighted, with Newcombe's 95% interval; a way of asking that changes who "
-                   "answers changes them too.")
+                   "who answered, unweighted, with Newcombe's 95% interval, starred only when significant after "
+                   "Holm's adjustment over every difference shown; a way of asking that changes who answers changes "
+                   "them too.")
 
 
 def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[list[str], np.ndarray],
@@ -369,12 +376,29 @@ def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[
                                 for code, count in zip(option_codes, row, strict=True)]
         if position and is_shown and bool(shown[0]):
             differences = []
+            reference_n = int(reference.sum())
             for code, count, base in zip(option_codes, row, reference, strict=True):
-                d, low, high = proportions.difference(int(count), answered, int(base), int(reference.sum()))
-                differences.append({"code": code, "difference": d, "ci95": [low, high]})
+                d, low, high = proportions.difference(int(count), answered, int(base), reference_n)
+                p1, p0 = count / answered, base / reference_n
+                p_value = proportions.difference_p(p1 - p0, p1 * (1 - p1) / answered + p0 * (1 - p0) / reference_n)
+                differences.append({"code": code, "difference": d, "ci95": [low, high], "p": p_value})
             entry["differences"] = differences
         figures.append(entry)
-    return {"reference": experiment.variants[0].name, "variants": figures, "note": EXPERIMENT_DESCRIPTION}
+    return {"reference": experiment.variants[0].name, "variants": holm_marked(figures), "note": EXPERIMENT_DESCRIPTION,
+            "multiplicity": MULTIPLICITY}
+
+
+# How the starred differences are chosen: every difference of every way of asking is one family.
+MULTIPLICITY = ("Holm's step-down adjustment over every difference shown (each answer, each way of asking against the "
+                "reference), so that the chance of any starred difference where asking changes nothing stays at 5%.")
+
+
+def holm_marked(variants: list[dict]) -> list[dict]:
+    """The variants with each difference marked `significant` by Holm's adjustment over all of them together."""
+    found = [d for variant in variants for d in (variant["differences"] or [])]
+    for d, rejected in zip(found, proportions.holm([d["p"] for d in found]), strict=True):
+        d["significant"] = rejected
+    return variants
 
 
 def stops_counted(session: so.Session, poll: Poll) -> int:
@@ -502,6 +526,9 @@ def document(results: Results) -> dict:
         "answered": results.answered,
         "refused": dict(results.refused),
         "withheld": results.withheld,
+        # The web/SMS split, each channel's answers given from the small-cell size up (fewer: None).
+        "channels": None if results.withheld else {channel: number if number >= SMALL_CELL else None
+                                                   for channel, number in sorted(results.channels.items())},
         "strata_sources": results.strata_sources,
         "options": [
             {
@@ -543,7 +570,8 @@ def document(results: Results) -> dict:
             "balance": {name: {key: round(value, 2) for key, value in sides.items()} for name, sides in w.balance.items()},
             "weight_spread": {name: round(value, 2) for name, value in w.spread.items()},
             "poststratified": {"variables": ["sex", "age_band"],
-                               "shares": {code: _rounded(v) for code, v in w.poststratified.items()},
+                               "shares": {code: round(percent / 100, 3)
+                                          for code, percent in w.poststratified_percent.items()},
                                "effective_n": w.poststratified_n} if w.poststratified else None,
             "targets": iraq.margin_sources() if w.margins == "census" else {
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}

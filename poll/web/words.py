@@ -117,3 +117,7 @@ def visible(text: object) -> str:
     audit entry read as something else; spelled out, it cannot hide.
     """
     return reveal_controls(str(text))
+
+
+MESSAGE_KIND = {"invitation": _l("Invitations"), "reminder": _l("Reminders")}
+CHANNEL = {"web": _l("web form"), "sms": _l("SMS reply")}
