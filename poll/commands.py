@@ -637,7 +637,8 @@ def export_command(session, slug: str, fmt: str, what: str, language: str | None
 
 def _export_chunks(session, poll, fmt: str, what: str, delimiter: str = ",", bom: bool = False):
     if what == "methodology":
-        statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"])
+        statement = release.methodology_statement(session, poll, None, sms_sender=current_app.config["SMS_SENDER"],
+                                                  contact=current_app.config["CONTACT"])
         yield json.dumps(statement, ensure_ascii=False, indent=2) + "\n"
         return
     if what == "results" and fmt == "json":
@@ -754,7 +755,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         lease=timedelta(seconds=float(config["SMS_LEASE_SECONDS"])),
         horizon=timedelta(hours=float(config["SMS_GIVE_UP_HOURS"])),
         max_pause=float(config["SMS_MAX_PAUSE_SECONDS"]),
-        dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d",
+        dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
+                                   "&answer=%A",
         retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)

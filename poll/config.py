@@ -17,6 +17,8 @@ DEFAULTS: dict[str, object] = {
     "SMS_GATEWAY": "simulated",
     # The sender ID of a poll's messages when the poll names none (alphanumeric up to 11, or a number).
     "SMS_SENDER": "POLL",
+    # Whom the methodology statement names for questions about a poll (POLL_CONTACT): an address or a page.
+    "CONTACT": "",
     # How long an SMS conversation (the questions after the headline) waits for the next reply.
     "SMS_SESSION_HOURS": 24,
     "KANNEL_SENDSMS_URL": "http://127.0.0.1:13013/cgi-bin/sendsms",

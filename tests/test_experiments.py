@@ -3,6 +3,7 @@ answer and counted by variant; results per variant and their differences."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 
@@ -212,6 +213,45 @@ def test_results_per_variant_and_the_difference_from_the_reference(client, sessi
     assert [o["count"] for o in two_step["options"]] == [3, 4, 5]
 
 
+def test_a_difference_is_starred_only_if_it_survives_holms_adjustment(client, session, split_poll, make_links, login):
+    # 10 of 20 against 4 of 20: Newcombe's interval leaves out 0 (p = 0.036 alone), but with six differences
+    # compared at once a difference like it comes by chance alone in one experiment of five.
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, PLAN | {
+        "as-sent": [{"option": "3"}] * 4 + [{"option": "1"}] * 10 + [{"option": "2"}] * 6,
+        "reversed": [{"option": "3"}] * 10 + [{"option": "2"}] * 6 + [{"option": "1"}] * 4})
+    experiment = release.operator_document(fresh(session), poll, None)["experiment"]
+    support = next(d for d in experiment["variants"][1]["differences"] if d["code"] == "3")
+    assert support["ci95"][0] > 0 and support["p"] == pytest.approx(0.036, abs=1e-3)
+    assert not any(d["significant"] for v in experiment["variants"][1:] for d in v["differences"])
+    assert "Holm" in experiment["multiplicity"]
+    login()
+    dashboard = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
+    table = dashboard.split("Ways of asking compared")[1].split("</section>")[0]
+    assert "<strong>*</strong>" not in table and "Holm's adjustment" in table
+
+
+def test_holm_keeps_the_chance_of_any_star_without_an_effect_near_five_percent():
+    from poll.stats import proportions
+
+    rng = __import__("numpy").random.default_rng(11)
+    truth = [0.3, 0.3, 0.4]
+    starred = {"alone": 0, "holm": 0}
+    for _ in range(1000):
+        rows = [rng.multinomial(200, truth) for _ in range(3)]  # three ways of asking, no effect
+        p_values, alone = [], False
+        for row in rows[1:]:
+            for count, base in zip(row, rows[0], strict=True):
+                _d, low, high = proportions.difference(int(count), 200, int(base), 200)
+                alone |= low > 0 or high < 0
+                p1, p0 = count / 200, base / 200
+                p_values.append(proportions.difference_p(p1 - p0, (p1 * (1 - p1) + p0 * (1 - p0)) / 200))
+        starred["alone"] += alone
+        starred["holm"] += any(proportions.holm(p_values))
+    assert starred["alone"] > 150 and starred["holm"] < 70
+
+
 def test_a_variant_missing_an_option_is_hidden_so_no_crossing_can_pin_an_answer(client, session, split_poll,
                                                                                  make_links):
     # Women answer 1 and men 2 in as-sent: shown beside the breakdown by sex, where no woman chose 2, the
@@ -258,6 +298,9 @@ def test_the_pages_compare_the_ways_of_asking(client, session, split_poll, make_
     assert not re.search(r">[^<]*\b(as-sent|reversed|two-step)\b", public)
     arabic = client.get(f"/results/{poll.slug}?lang=ar").get_data(as_text=True)
     assert "Way 2" not in arabic and not re.search(r">[^<]*\b(as-sent|reversed|two-step)\b", arabic)
+    # The public table's shares carry no random-sample interval, and say so; its differences do (randomised).
+    table = html.unescape(public.split("Ways of asking compared")[1].split("</section>")[0])
+    assert "with no interval: they are not a random sample" in table and "interval if a random sample" not in table
     login()
     dashboard = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
     assert "Ways of asking compared" in dashboard and "Way 3 (other wording, asked in two steps)" in dashboard

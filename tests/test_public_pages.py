@@ -32,8 +32,10 @@ def test_public_results_lead_with_the_question_and_the_weighted_estimate(client,
     heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)
     assert html.unescape(heading.strip()) == poll.question["en"]
     assert f"{simulated['answered']:,} answered of 20,000 sent" in page
-    assert "Estimate for adults in Iraq" in page and "model-based 95% interval" in page
-    assert "design effect" in page
+    assert "Weighted estimate for adults in Iraq, if those who answered are like those who did not" in page
+    assert "model-based 95% interval" in page and "design effect" in page
+    # The interval is named, and no sample size is claimed for it.
+    assert "Wilson's score interval" in page and "had been asked at random" not in page
     # The bars' percentages sum to 100, rounded by largest remainder.
     estimate = page.split('id="h-estimate"')[1].split("</ul>")[0]
     percents = [int(value) for value in re.findall(r'class="bar-value">(\d+)%<', estimate)]
@@ -256,3 +258,27 @@ def test_the_public_map_names_its_answer_and_offers_the_others(client, session, 
     assert len(re.findall(r"<option ", switch)) == 3 and 'value="2" selected' in switch
     caption = re.search(r'<strong class="map-title">([^<]*)</strong>', page).group(1)
     assert caption == "Share answering End the mission through dialogue, by governorate."
+
+
+def test_the_methodology_states_every_transparency_item_in_each_language(client, runner, app, simulated):
+    app.config["CONTACT"] = "polls@example.org"
+    statement = json.loads(runner.invoke(args=["export", "sim", "--what", "methodology", "--format", "json"]).output)
+    assert "18 governorates" in statement["population"]
+    assert "simulated population" in statement["frame"]["source"]
+    assert "18 or over is not screened" in statement["sample_design"]
+    assert set(statement["invitations"]["texts"]) == {"ar", "ku", "en"}
+    assert all("[personal link]" in text for text in statement["invitations"]["texts"].values())
+    assert "Wilson score interval" in statement["interval_method"] and "Kish" in statement["interval_method"]
+    assert statement["contact"] == "polls@example.org"
+    assert sum(count or 0 for count in statement["channels"].values()) <= simulated["answered"]
+    pages = {code: html.unescape(client.get(f"/results/sim/methodology?lang={code}").get_data(as_text=True))
+             for code in ("en", "ar", "ku")}
+    english = pages["en"]
+    for item in ("Population and geography", "Where the numbers came from", "Sample design and eligibility",
+                 "Invitation SMS", "Answered on the web and by SMS", "Contact", "Interval method"):
+        assert item in english
+    assert "polls@example.org" in english and "Wilson score interval" in english
+    assert "[personal link]" in english and "Invitations:" in english
+    for code in ("ar", "ku"):
+        assert "Population and geography" not in pages[code] and "Interval method" not in pages[code]
+        assert "polls@example.org" in pages[code]

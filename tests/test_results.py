@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from poll import iraq
 from poll.models import Answer, Option
 from poll.services import polls, results
+from poll.stats import aapor
 from tests.helpers import fresh
 
 AGES = {"18-29": 20, "30-44": 35, "45-59": 50, "60+": 70}
@@ -63,36 +64,65 @@ def test_each_governorate_answered_is_weighted_as_it_is(client, session, make_po
     assert spread["min"] <= spread["q1"] <= spread["median"] <= spread["q3"] <= spread["max"]
 
 
-def test_each_link_sent_has_one_final_disposition():
-    counts = {"invited": 100, "sent": 90, "delivered": 60, "opened": 20, "answered": 12, "partial": 2, "failed": 15}
+def test_each_link_issued_has_one_final_disposition():
+    counts = {"invited": 100, "sent": 90, "delivered": 60, "opened": 20, "answered": 12, "partial": 2, "failed": 15,
+              "failed:unknown-number": 5}
     cases = results.dispositions(counts, stopped=3)
     assert (cases.complete, cases.partial) == (10, 2)
     assert cases.refusal == 8 + 3  # opened and left, and STOP before opening
     assert cases.non_contact == 60 - 20 - 3
-    # The 90 sent: 12 + 11 + 37 accounted for; of the 30 left, 15 failed, 15 unknown.
-    assert (cases.not_eligible, cases.unknown) == (15, 15)
-    assert cases.eligible + cases.unknown + cases.not_eligible == 90
+    # The 90 sent: 12 + 11 + 37 accounted for; of the 30 left, only the 5 the network called unknown numbers are
+    # not eligible: the other 10 failures, like no report at all, leave eligibility unknown.
+    assert (cases.not_eligible, cases.unknown) == (5, 25)
+    # The 10 never sent stay in the base: "no invitation sent" is a disposition of unknown eligibility (3.11).
+    assert cases.not_sent == 10 and cases.unknown_eligibility == 35
+    assert cases.eligible + cases.unknown_eligibility + cases.not_eligible == 100
 
 
 def test_failed_reminders_of_links_already_counted_are_not_counted_twice():
-    # Every link delivered and answered or left; a reminder to one of them failed.
-    cases = results.dispositions({"sent": 10, "delivered": 10, "opened": 10, "answered": 10, "failed": 1},
-                                 stopped=0)
+    # Every link delivered and answered or left; a reminder to one of them failed, its number unknown.
+    cases = results.dispositions({"invited": 10, "sent": 10, "delivered": 10, "opened": 10, "answered": 10,
+                                  "failed": 1, "failed:unknown-number": 1}, stopped=0)
     assert cases.not_eligible == 0 and cases.eligible == 10
 
 
 def test_answered_links_are_counted_among_those_sent():
     # The counters cannot tell a link answered without being sent (printed, say): it counts as one sent.
-    cases = results.dispositions({"sent": 10, "delivered": 0, "opened": 5, "answered": 5}, stopped=0)
-    assert cases.complete == 5 and cases.unknown == 5
-    assert results.dispositions({"sent": 3, "delivered": 0, "opened": 5, "answered": 5}, stopped=0).unknown == 0
+    cases = results.dispositions({"invited": 10, "sent": 10, "delivered": 0, "opened": 5, "answered": 5}, stopped=0)
+    assert cases.complete == 5 and cases.unknown == 5 and cases.not_sent == 0
+    cases = results.dispositions({"invited": 10, "sent": 3, "delivered": 0, "opened": 5, "answered": 5}, stopped=0)
+    assert (cases.unknown, cases.not_sent) == (0, 5)
+
+
+def test_an_outage_keeps_its_unsent_and_failed_links_in_the_base():
+    # 1,000 links: the gateway gave up on 400 during an outage (never sent); of the 600 sent, the SMSC reported
+    # 100 failed (down, not an unknown number), 470 delivered; 30 answered. AAPOR: RR1 = 30 / 1,000.
+    counts = {"invited": 1000, "sent": 600, "delivered": 470, "opened": 30, "answered": 30, "failed": 500}
+    rates = aapor.document(results.dispositions(counts, stopped=0))
+    assert rates["dispositions"]["not_sent"] == 400 and rates["dispositions"]["not_eligible"] == 0
+    assert round(100 * rates["RR1"], 1) == 3.0
+    # Nothing is known not eligible: e is 1 by construction, and says so.
+    assert rates["e"] == 1 and rates["e_by_construction"] and "by construction" in rates["e_method"]
+    assert rates["rate_name"] == "participation rate"  # a list of numbers, not a probability sample
+
+
+def test_unknown_numbers_are_the_evidence_e_is_estimated_from():
+    counts = {"invited": 100, "sent": 100, "delivered": 60, "opened": 20, "answered": 20, "failed": 30,
+              "failed:unknown-number": 20}
+    rates = aapor.document(results.dispositions(counts, stopped=0))
+    assert rates["dispositions"]["not_eligible"] == 20 and rates["dispositions"]["unknown"] == 20
+    assert rates["e"] == pytest.approx(60 / 80) and not rates["e_by_construction"]
+    assert rates["RR1"] == pytest.approx(20 / 80) and rates["RR3"] == pytest.approx(20 / (60 + 0.75 * 20))
 
 
 def test_post_stratification_to_sex_and_age_stands_beside_raking(client, session, make_poll, make_links):
     answer_everywhere_but(client, make_poll, make_links, set())
     outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
     post = results.document(outcome)["weighting"]["poststratified"]
-    assert post["variables"] == ["sex", "age_band"] and abs(sum(post["shares"].values()) - 1) < 2e-3  # 0.1 point each
+    # To 0.1 point, rounded together by largest remainder: they sum to 100% exactly.
+    assert post["variables"] == ["sex", "age_band"] and round(sum(1000 * v for v in post["shares"].values())) == 1000
+    assert sum(float(part.split(": ")[1].rstrip("%")) for part in outcome.weighting.poststratified_text.split(", ")) \
+        == pytest.approx(100)
     # Computed again from the answers themselves: each sex-and-age cell's shares, weighed by its population share.
     joint = iraq.sex_by_age_band()
     assert abs(sum(joint.values()) - 1) < 1e-9 and len(joint) == 2 * len(iraq.AGE_BANDS)
@@ -103,7 +133,7 @@ def test_post_stratification_to_sex_and_age_stands_beside_raking(client, session
         cell = [code for s, b, code in rows if (s, b) == (sex, band)]
         for code in expected:
             expected[code] += weight * cell.count(code) / len(cell)
-    assert post["shares"] == pytest.approx(expected, abs=5e-4)  # given to a tenth of a point
+    assert post["shares"] == pytest.approx(expected, abs=1e-3)  # to a tenth of a point, rounded together
 
 
 def test_post_stratification_waits_until_every_sex_and_age_cell_is_a_safe_group(client, session, make_poll,

@@ -16,10 +16,13 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from poll.models import AuditEvent, Poll, utcnow
+from poll.errors import Invalid
+from poll.i18n import LANGUAGES
+from poll.models import AuditEvent, Link, OutboxMessage, Poll, utcnow
+from poll.services import outbox
 from poll.services.polls import experiment_of, questions_of
 from poll.stats import weighting
-from poll.vocabulary import PollStatus
+from poll.vocabulary import MessageKind, PollStatus
 
 # The statement's prose, in English as the JSON export gives it; the page says the same in the reader's
 # language (templates/results/methodology.html), and a test holds the English page to these words.
@@ -38,6 +41,10 @@ INTERVALS = ("The weighted estimate's 95% interval is model-based: it assumes th
              "and age band, the people who answered think like those who did not, and it is widened by the design "
              "effect of the weights. It does not cover self-selection beyond those groups, coverage or measurement "
              "error. Raw shares describe only the people who answered and carry no interval.")
+# The interval's method, by name (AAPOR Transparency Initiative).
+INTERVAL_METHOD = ("Wilson score interval of the weighted share at Kish's effective sample size (the number of "
+                   "answers over the design effect of the weights, 1 + CV²); on public pages the variance of the "
+                   "privacy noise is added")
 
 PRIVACY = ("The public figures are differentially private: each release adds random noise, drawn by the OpenDP "
            "library, to a few tables of counts, and every public figure is computed from those noisy counts. "
@@ -47,10 +54,10 @@ PRIVACY = ("The public figures are differentially private: each release adds ran
 
 
 def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: str,
-              dates: tuple[datetime, datetime | None] | None = None) -> dict:
+              dates: tuple[datetime, datetime | None] | None = None, contact: str = "") -> dict:
     """The methodology statement of `poll` whose results are `document`: JSON-ready, in English.
 
-    `dates` are its `field_dates`, when the caller has them already.
+    `dates` are its `field_dates`, when the caller has them already; `contact` whom to ask about the poll.
     """
     opened, closed = dates or field_dates(session, poll, now=utcnow())
     weighted = document.get("weighting")
@@ -61,11 +68,17 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "field_dates": {"opened": _iso(opened), "closed": _iso(closed)},
         "status": poll.status,
         "mode": MODE,
+        "population": POPULATION,
         "frame": {
             "audience": poll.audience.name if poll.audience else None,
+            "source": SIMULATED_LIST if "simulation" in document else LIST_SOURCE,
             "invited": document["invited"], "sent": document["sent"], "delivered": document["delivered"],
             "answered": document["answered"],
         },
+        "sample_design": ELIGIBILITY,
+        "invitations": invitations(session, poll),
+        "channels": document.get("channels"),
+        "contact": contact or None,
         "questions": [
             {"position": n, **{key: value for key, value in asdict(question).items() if value not in (None, {}, ())}}
             for n, question in enumerate(questions_of(poll), start=1)
@@ -80,6 +93,7 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         },
         "strata_sources": document.get("strata_sources", {}),
         "intervals": INTERVALS,
+        "interval_method": INTERVAL_METHOD,
         "privacy": document.get("privacy"),
         "privacy_meaning": PRIVACY if document.get("privacy") else None,
         "quality": {"refused_attempts": document.get("refused", {}),
@@ -87,6 +101,43 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "limitations": list(LIMITATIONS),
         "simulated": "simulation" in document,
     }
+
+
+POPULATION = ("Adults (18 and over) with a mobile phone in Iraq's 18 governorates, the Kurdistan Region included; "
+              "the estimate is weighted to all adults there.")
+LIST_SOURCE = ("A list of mobile numbers imported by the operator. This server does not know where the numbers "
+               "came from or whom they leave out, so the list is no probability sample of a defined population and "
+               "its coverage is unknown; ask the contact.")
+SIMULATED_LIST = "A random sample of a simulated population of Iraqi adult mobile subscribers."
+ELIGIBILITY = ("Every number in the list was sent a link; there was no sampling within it. Anyone holding a link "
+               "could answer: age is asked, but being 18 or over is not screened, so answers from minors are not "
+               "removed.")
+LINK_PLACEHOLDER = "[personal link]"
+
+
+def invitations(session: so.Session, poll: Poll) -> dict:
+    """The invitation SMS in each language (reminders repeat it), and how many of each kind were sent, when."""
+    texts = {}
+    for language in LANGUAGES:
+        try:
+            texts[language] = outbox.compose(poll, language, LINK_PLACEHOLDER)
+        except Invalid:
+            texts[language] = None
+    timing = {}
+    # Invitations by the links' own send times (a simulation sends without the outbox); reminders by the outbox's.
+    for kind, query in (
+        (MessageKind.INVITATION, sa.select(sa.func.count(), sa.func.min(Link.sent_at), sa.func.max(Link.sent_at))
+         .where(Link.poll_id == poll.id, Link.sent_at.is_not(None))),
+        (MessageKind.REMINDER, sa.select(sa.func.count(), sa.func.min(OutboxMessage.sent_at),
+                                         sa.func.max(OutboxMessage.sent_at))
+         .join(Link, Link.id == OutboxMessage.link_id)
+         .where(Link.poll_id == poll.id, OutboxMessage.kind == MessageKind.REMINDER,
+                OutboxMessage.sent_at.is_not(None))),
+    ):
+        number, first, last = session.execute(query).one()
+        if number:
+            timing[str(kind)] = {"sent": number, "first": _iso(first), "last": _iso(last)}
+    return {"texts": texts, "reminders": "a reminder repeats the invitation's text and link", "sent": timing}
 
 
 def _experiment(poll: Poll) -> dict | None:

@@ -28,7 +28,7 @@ from poll.models import Poll, SimulationRun
 from poll.questionnaire import Question, asked_under
 from poll.services import question_results, results
 from poll.services.polls import experiment_of, questions_of
-from poll.stats import disclosure, privacy, weighting
+from poll.stats import disclosure, privacy, proportions, weighting
 from poll.stats.proportions import rounded_percentages
 from poll.vocabulary import QuestionType
 
@@ -303,9 +303,13 @@ def _experiment(poll: Poll, table: privacy.NoisyTable, codes: list[str], counts:
                             + table.variance / n ** 2 + table.variance / reference_n ** 2)
                 half = Z95 * math.sqrt(variance)
                 differences.append({"code": code, "difference": _round(p1 - p0),
-                                    "ci95": [_round(p1 - p0 - half), _round(p1 - p0 + half)]})
+                                    "ci95": [_round(p1 - p0 - half), _round(p1 - p0 + half)],
+                                    "p": proportions.difference_p(p1 - p0, variance)})
             entry["differences"] = differences
         figures.append(entry)
+    results.holm_marked(figures)
+    for d in (d for entry in figures for d in (entry["differences"] or [])):
+        d["p"] = _round(d["p"])  # marked from the exact value, published to the digits it can mean
     return {"reference": experiment.variants[0].name, "variants": figures,
-            "note": results.EXPERIMENT_DESCRIPTION, "noisy": True}
+            "note": results.EXPERIMENT_DESCRIPTION, "multiplicity": results.MULTIPLICITY, "noisy": True}
 

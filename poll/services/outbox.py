@@ -13,6 +13,7 @@ idempotency key for all its attempts.
 from __future__ import annotations
 
 import ipaddress
+import re
 import string
 import urllib.parse
 from collections.abc import Callable
@@ -470,11 +471,25 @@ def _link_of(session: so.Session, message_id: int) -> int | None:
     return session.scalar(sa.select(OutboxMessage.link_id).where(OutboxMessage.id == message_id))
 
 
-def delivery_report(session: so.Session, message_id: int, status: int, *, now: datetime) -> bool:
+# What an SMSC says of a number that is not in service: GSM MAP's unknownSubscriber (error 1, SMPP's "err:001"),
+# or the words. Only this is evidence of a non-working number (AAPOR's "not eligible"); any other failure (the
+# SMSC down, a phone switched off, a full inbox) leaves the number's eligibility unknown.
+_UNKNOWN_NUMBER = re.compile(r"\berr:0*1\b|unknown subscriber|unallocated|not allocated", re.IGNORECASE)
+
+
+def says_unknown_number(answer: str | None) -> bool:
+    """Whether an SMSC's answer to a failed message (Kannel's %A) says the number is unknown or not allocated."""
+    return bool(answer) and _UNKNOWN_NUMBER.search(answer) is not None
+
+
+def delivery_report(session: so.Session, message_id: int, status: int, *, now: datetime, answer: str | None = None,
+                    ) -> bool:
     """Apply a delivery report (Kannel's %d: 1 delivered, 2 failed, 16 rejected, 8 accepted by the SMSC, 4 buffered).
 
     Reports may come in any order, before or after the dispatcher recorded
-    the send: states only move forward. Returns False if no such message exists.
+    the send: states only move forward. `answer` is the SMSC's own words
+    (Kannel's %A): a failure that says the number is unknown is counted
+    apart ("failed:unknown-number"). Returns False if no such message exists.
     """
     if _link_of(session, message_id) is None and session.get(OutboxMessage, message_id) is None:
         return False
@@ -492,13 +507,15 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
         if _move(session, message_id, MessageState.SENT) is not None:
             _mark_sent(session, message_id, now)
     elif status in (2, 16):
-        if _move(session, message_id, MessageState.FAILED, last_error=f"delivery report {status}") is not None:
-            _count_failures(session, [_link_of(session, message_id)])
+        unknown_number = says_unknown_number(answer)
+        error = f"delivery report {status}" + (f": {tallies.UNKNOWN_NUMBER_ERROR}" if unknown_number else "")
+        if _move(session, message_id, MessageState.FAILED, last_error=error) is not None:
+            _count_failures(session, [_link_of(session, message_id)], unknown_number=unknown_number)
     session.flush()
     return True
 
 
-def _count_failures(session: so.Session, link_ids: list[int | None]) -> None:
+def _count_failures(session: so.Session, link_ids: list[int | None], *, unknown_number: bool = False) -> None:
     # Failed messages are counted per poll (the funnel's "failed"); messages without a link count nowhere.
     known = [link_id for link_id in link_ids if link_id]
     if not known:
@@ -506,7 +523,7 @@ def _count_failures(session: so.Session, link_ids: list[int | None]) -> None:
     for poll_id, number in session.execute(
         sa.select(Link.poll_id, sa.func.count()).where(Link.id.in_(known)).group_by(Link.poll_id)
     ):
-        tallies.bump(session, poll_id, {"failed": number})
+        tallies.bump(session, poll_id, {"failed": number, "failed:unknown-number": number if unknown_number else 0})
 
 
 def retry_failed(session: so.Session, poll: Poll, *, now: datetime, base_url: str | None = None,
@@ -522,15 +539,19 @@ def retry_failed(session: so.Session, poll: Poll, *, now: datetime, base_url: st
     _lock(session, poll)
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == OutboxMessage.phone)
     link_ids = sa.select(Link.id).where(Link.poll_id == poll.id)
+    retrying = (OutboxMessage.state == MessageState.FAILED, OutboxMessage.link_id.in_(link_ids), ~opted_out.exists())
+    # Read before the update clears it: the errors saying a number is unknown leave their counter too.
+    unknown_numbers = session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage).where(
+        *retrying, tallies.is_unknown_number(OutboxMessage.last_error)))
     retried = session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.state == MessageState.FAILED, OutboxMessage.link_id.in_(link_ids), ~opted_out.exists())
+        .where(*retrying)
         .values(state=MessageState.QUEUED, attempts=0, last_error=None, queued_at=now, next_attempt_at=now,
                 claimed_at=None)
         .returning(OutboxMessage.id)
     ).scalars().all()
     if retried:
-        tallies.bump(session, poll.id, {"failed": -len(retried)})
+        tallies.bump(session, poll.id, {"failed": -len(retried), "failed:unknown-number": -unknown_numbers})
     return len(retried)
 
 

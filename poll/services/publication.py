@@ -101,6 +101,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         questions=document.get("questions", []), strata_sources=document.get("strata_sources", {}),
         dispositions=aapor.Dispositions(**document["rates"]["dispositions"]) if "rates" in document else None,
         partials_folded=bool(document.get("rates", {}).get("partials_counted_as_complete")),
+        probability_sample=document.get("rates", {}).get("rate_name") == aapor.RESPONSE_RATE,
         experiment=document.get("experiment"), notes=list(document.get("notes", [])),
     )
 
@@ -183,7 +184,8 @@ def _funnel(session: so.Session, poll: Poll, counts: dict[str, int]) -> dict:
             "opened": counts["opened"], "answered": counts["answered"],
             "refused": {name.removeprefix("refused:"): v for name, v in counts.items()
                         if name.startswith("refused:") and v},
-            "rates": aapor.document(folded) | {"partials_counted_as_complete": True}}
+            "rates": aapor.document(folded, probability_sample=latest_run(session, poll) is not None)
+            | {"partials_counted_as_complete": True}}
 
 
 def _unreleased(session: so.Session, poll: Poll, counts: dict[str, int], plan: Budget) -> dict:

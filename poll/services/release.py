@@ -149,10 +149,11 @@ def link_rows(session: so.Session, poll: Poll, shape=None) -> tuple[list[str], I
     return exports.link_rows(session, poll)
 
 
-def methodology_statement(session: so.Session, poll: Poll, operator: Operator | None, *, sms_sender: str) -> dict:
+def methodology_statement(session: so.Session, poll: Poll, operator: Operator | None, *, sms_sender: str,
+                          contact: str = "") -> dict:
     """The methodology statement with the operators' figures (`poll export --what methodology`)."""
     document = results.document(operator_results(session, poll, operator, with_timeline=False))
-    return methodology.statement(session, poll, document, sms_sender=sms_sender)
+    return methodology.statement(session, poll, document, sms_sender=sms_sender, contact=contact)
 
 
 # The public: differentially private releases.
@@ -180,9 +181,10 @@ def public_results(poll: Poll, published: Publication) -> Results:
 
 
 def public_methodology(session: so.Session, poll: Poll, published: Publication, *, sms_sender: str,
-                       dates) -> dict:
+                       dates, contact: str = "") -> dict:
     """The methodology statement beside the public figures, from the same release."""
-    return methodology.statement(session, poll, published.document, sms_sender=sms_sender, dates=dates)
+    return methodology.statement(session, poll, published.document, sms_sender=sms_sender, dates=dates,
+                                 contact=contact)
 
 
 def field_dates(session: so.Session, poll: Poll, *, now: datetime):

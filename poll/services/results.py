@@ -86,8 +86,14 @@ class Weighting:
 
     @property
     def poststratified_text(self) -> str:
-        """The post-stratified shares as "1: 27.1%, 2: 46.3%, ...", in option order."""
-        return ", ".join(f"{code}: {100 * share:.1f}%" for code, share in self.poststratified.items())
+        """The post-stratified shares as "1: 27.1%, 2: 46.3%, ...", in option order, summing to 100%."""
+        return ", ".join(f"{code}: {percent:.1f}%" for code, percent in self.poststratified_percent.items())
+
+    @property
+    def poststratified_percent(self) -> dict[str, float]:
+        """The post-stratified shares in percent to 0.1 point, rounded together by largest remainder."""
+        shares = list(self.poststratified.values())
+        return dict(zip(self.poststratified, proportions.rounded_percentages(shares, 1), strict=True))
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
 
@@ -140,11 +146,17 @@ class Results:
     partials_folded: bool = False
     # A split-ballot experiment's figures per variant, JSON-ready (`experiment_figures`); None without one.
     experiment: dict | None = None
+    # Whether the links went to a probability sample of a defined frame (a simulation's random draw): only then
+    # are AAPOR's outcome rates response rates, not participation rates.
+    probability_sample: bool = False
 
     @property
     def response_rate(self) -> float | None:
-        """Answers per link sent."""
-        base = self.sent or self.invited
+        """AAPOR's RR2 (answers, partial ones too, per link issued), the rate the methodology states beside it;
+        answers per link issued where the dispositions are not known."""
+        if self.dispositions is not None:
+            return aapor.rates(self.dispositions)["RR2"]
+        base = max(self.invited, self.sent)
         return self.answered / base if base else None
 
     @property
@@ -152,7 +164,8 @@ class Results:
         """The AAPOR dispositions, `e` and outcome rates (`stats.aapor.document`)."""
         if self.dispositions is None:
             return None
-        return aapor.document(self.dispositions) | {"partials_counted_as_complete": self.partials_folded}
+        return (aapor.document(self.dispositions, probability_sample=self.probability_sample)
+                | {"partials_counted_as_complete": self.partials_folded})
 
 
 def poll_results(
@@ -202,6 +215,7 @@ def poll_results(
         run=run,
         channels=channels,
         withheld=withheld,
+        probability_sample=run is not None,
     )
     if withheld:
         results.notes.append(NOTE_WITHHELD)
@@ -330,8 +344,9 @@ def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[
 VARIANT = suppression.VARIANT
 EXPERIMENT_DESCRIPTION = ("Each link was given one way of asking at random, balanced within governorate, sex and age band, "
                    "so the groups differ only by chance and by how they were asked. The differences are among those "
-                   "who answered, unweighted, with Newcombe's 95% interval; a way of asking that changes who "
-                   "answers changes them too.")
+                   "who answered, unweighted, with Newcombe's 95% interval, starred only when significant after "
+                   "Holm's adjustment over every difference shown; a way of asking that changes who answers changes "
+                   "them too.")
 
 
 def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[list[str], np.ndarray],
@@ -361,12 +376,29 @@ def experiment_figures(poll: Poll, counts: dict[str, int], variant_table: tuple[
                                 for code, count in zip(option_codes, row, strict=True)]
         if position and is_shown and bool(shown[0]):
             differences = []
+            reference_n = int(reference.sum())
             for code, count, base in zip(option_codes, row, reference, strict=True):
-                d, low, high = proportions.difference(int(count), answered, int(base), int(reference.sum()))
-                differences.append({"code": code, "difference": d, "ci95": [low, high]})
+                d, low, high = proportions.difference(int(count), answered, int(base), reference_n)
+                p1, p0 = count / answered, base / reference_n
+                p_value = proportions.difference_p(p1 - p0, p1 * (1 - p1) / answered + p0 * (1 - p0) / reference_n)
+                differences.append({"code": code, "difference": d, "ci95": [low, high], "p": p_value})
             entry["differences"] = differences
         figures.append(entry)
-    return {"reference": experiment.variants[0].name, "variants": figures, "note": EXPERIMENT_DESCRIPTION}
+    return {"reference": experiment.variants[0].name, "variants": holm_marked(figures), "note": EXPERIMENT_DESCRIPTION,
+            "multiplicity": MULTIPLICITY}
+
+
+# How the starred differences are chosen: every difference of every way of asking is one family.
+MULTIPLICITY = ("Holm's step-down adjustment over every difference shown (each answer, each way of asking against the "
+                "reference), so that the chance of any starred difference where asking changes nothing stays at 5%.")
+
+
+def holm_marked(variants: list[dict]) -> list[dict]:
+    """The variants with each difference marked `significant` by Holm's adjustment over all of them together."""
+    found = [d for variant in variants for d in (variant["differences"] or [])]
+    for d, rejected in zip(found, proportions.holm([d["p"] for d in found]), strict=True):
+        d["significant"] = rejected
+    return variants
 
 
 def stops_counted(session: so.Session, poll: Poll) -> int:
@@ -381,26 +413,32 @@ def stops_counted(session: so.Session, poll: Poll) -> int:
 
 
 def dispositions(counts: dict[str, int], stopped: int) -> aapor.Dispositions:
-    """Each link sent by its final disposition, from the kept counters and the STOPs of unopened links.
+    """Each link issued by its final disposition (AAPOR Standard Definitions), from the kept counters and the
+    STOPs of unopened links.
 
     Links known to have reached someone come first: answered, opened or
-    stopped, delivered. Of the other links sent, as many as there are failed
-    messages are not eligible (a message refused, or given up on; a failed
-    reminder of a link already counted is capped away here), and the rest are
-    of unknown eligibility. A link opened is taken as delivered, whether or not
-    a delivery report came: the counters do not say which opened links had
-    one. A link answered is taken as sent (the counters cannot tell one
-    answered without being sent), and never makes the unknown negative.
+    stopped, delivered. A link opened is taken as delivered, and one answered
+    as opened, whether or not a report came. Of the rest, links never sent
+    (the gateway gave up, or the links were handed out by other means, as
+    `poll links` does) are "no invitation sent": of unknown eligibility, in
+    the base, stated apart. Of the links sent, only those the network
+    reported unknown or unallocated are not eligible; any other failure, or
+    no report at all, leaves eligibility unknown. A failed reminder of a link
+    already counted is capped away.
     """
-    answered, opened = counts["answered"], counts["opened"]
+    answered, opened = counts["answered"], max(counts["opened"], counts["answered"])
     partial = min(counts.get("partial", 0), answered)
     refusal = max(opened - answered, 0) + stopped
     non_contact = max(counts["delivered"] - opened - stopped, 0)
-    rest = max(counts["sent"] - (answered + refusal + non_contact), 0)  # sent, and nothing more known
-    not_eligible = min(counts.get("failed", 0), rest)
+    reached = answered + refusal + non_contact
+    cases = max(counts.get("invited", 0), reached, counts["sent"])
+    # Reached links were sent, as far as the counters can tell, unless more were reached than sent.
+    not_sent = cases - max(counts["sent"], reached)
+    rest = cases - reached - not_sent  # sent, and nothing more known
+    not_eligible = min(counts.get("failed:unknown-number", 0), rest)
     return aapor.Dispositions(
         complete=answered - partial, partial=partial, refusal=refusal, non_contact=non_contact,
-        unknown=rest - not_eligible, not_eligible=not_eligible,
+        unknown=rest - not_eligible, not_eligible=not_eligible, not_sent=not_sent,
     )
 
 
@@ -488,6 +526,9 @@ def document(results: Results) -> dict:
         "answered": results.answered,
         "refused": dict(results.refused),
         "withheld": results.withheld,
+        # The web/SMS split, each channel's answers given from the small-cell size up (fewer: None).
+        "channels": None if results.withheld else {channel: number if number >= SMALL_CELL else None
+                                                   for channel, number in sorted(results.channels.items())},
         "strata_sources": results.strata_sources,
         "options": [
             {
@@ -511,7 +552,7 @@ def document(results: Results) -> dict:
         for question in results.questions
     ]
     if results.dispositions is not None:
-        document["rates"] = aapor.document(results.dispositions)
+        document["rates"] = aapor.document(results.dispositions, probability_sample=results.probability_sample)
     if results.experiment is not None:
         document["experiment"] = results.experiment
     if results.weighting:
@@ -529,7 +570,8 @@ def document(results: Results) -> dict:
             "balance": {name: {key: round(value, 2) for key, value in sides.items()} for name, sides in w.balance.items()},
             "weight_spread": {name: round(value, 2) for name, value in w.spread.items()},
             "poststratified": {"variables": ["sex", "age_band"],
-                               "shares": {code: _rounded(v) for code, v in w.poststratified.items()},
+                               "shares": {code: round(percent / 100, 3)
+                                          for code, percent in w.poststratified_percent.items()},
                                "effective_n": w.poststratified_n} if w.poststratified else None,
             "targets": iraq.margin_sources() if w.margins == "census" else {
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}

@@ -1,6 +1,7 @@
 """Running counts of a poll, kept in the same transactions as the rows they count.
 
-Counters: "invited", "sent", "delivered", "opened", "answered", "failed",
+Counters: "invited", "sent", "delivered", "opened", "answered", "failed" (and of those,
+"failed:unknown-number": the network said the number is unknown or not allocated),
 "partial" (answers of the headline alone, by SMS, while a poll asks more) and
 "refused:<kind>". Tallies: answers by option, stratum and channel, and by
 option and hour; the answers to the questions after the headline by
@@ -39,6 +40,14 @@ from poll.questionnaire import tally_cells
 from poll.services.polls import questions_of
 
 FUNNEL = ("invited", "sent", "delivered", "opened", "answered")
+# How a failed message's last error says the network reported its number unknown or not allocated: the failures
+# counted apart as "failed:unknown-number", the only evidence of a non-working number (stats.aapor).
+UNKNOWN_NUMBER_ERROR = "unknown or unallocated number"
+
+
+def is_unknown_number(error: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """Whether a failed message's `error` column says its number is unknown or not allocated."""
+    return sa.func.coalesce(error, "").like(f"%{UNKNOWN_NUMBER_ERROR}%")
 
 
 @dataclass(frozen=True)
@@ -231,6 +240,12 @@ def recount(session: so.Session, poll: Poll) -> dict:
         .select_from(OutboxMessage)
         .join(Link, Link.id == OutboxMessage.link_id)
         .where(Link.poll_id == poll.id, OutboxMessage.state == "failed")
+    )
+    counts["failed:unknown-number"] = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(OutboxMessage)
+        .join(Link, Link.id == OutboxMessage.link_id)
+        .where(Link.poll_id == poll.id, OutboxMessage.state == "failed", is_unknown_number(OutboxMessage.last_error))
     )
     if len(poll.questions) > 1:
         counts["partial"] = session.scalar(

@@ -79,3 +79,26 @@ def rounded_percentages(shares: list[float], decimals: int = 0) -> list[float]:
     for i in by_remainder[:left]:
         floors[i] += 1
     return [floor / scale for floor in floors]
+
+
+def difference_p(difference: float, variance: float) -> float:
+    """The two-sided p-value of a difference of proportions under a normal approximation with `variance`."""
+    if variance <= 0:
+        return 1.0 if difference == 0 else 0.0
+    return math.erfc(abs(difference) / math.sqrt(2 * variance))
+
+
+def holm(p_values: list[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down: which of a family of hypotheses are rejected, the chance of any false rejection kept at `alpha`.
+
+    Several answers compared across several ways of asking make many tests:
+    unadjusted, a fifth of experiments with no effect at all would show a
+    starred difference.
+    """
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    rejected = [False] * len(p_values)
+    for rank, i in enumerate(order):
+        if p_values[i] > alpha / (len(p_values) - rank):
+            break
+        rejected[i] = True
+    return rejected

@@ -2,7 +2,8 @@
 
 Raking (iterative proportional fitting on the margins) adjusts weights until
 the weighted sample matches each margin's population shares, e.g.
-governorate, sex and age band. The result reports whether it converged.
+governorate, sex and age band; trimming bounds each weight; the two are
+repeated in turn until both hold. The result reports whether they do.
 """
 
 from __future__ import annotations
@@ -109,6 +110,48 @@ def trim(weights: np.ndarray, frequency: np.ndarray | None = None, *, upper: flo
     return weights
 
 
+def rake_and_trim(
+    categories: Sequence[np.ndarray], targets: Sequence[np.ndarray], counts: np.ndarray, *,
+    upper: float = TRIM_UPPER, lower: float = TRIM_LOWER, tolerance: float = 1e-6, max_iterations: int = 2000,
+) -> tuple[np.ndarray, RakeResult]:
+    """Rake with the weights trimmed after every pass over the margins, until the margins and the bounds both hold.
+
+    Trimming once after raking moves the margins off their targets, and
+    raking again undoes the trimming; trimming inside each pass (as ANES's
+    raking does) finds weights within the bounds that meet the margins when
+    there are any. Returns each cell's respondent weight (`counts`
+    respondents each) and a RakeResult that describes those final weights:
+    `converged` only when every margin is within `tolerance` of its target
+    and every weight within the bounds. Raises RakingError as `rake` does.
+    """
+    counts = np.asarray(counts, dtype=float)
+    goals = [np.asarray(t, dtype=float) / np.sum(t) for t in targets]
+    raked = rake(categories, targets, base_weights=counts)  # checks the margins can be met at all
+    per_person = raked.weights / counts
+    iterations, gap, best, stalled = raked.iterations, np.inf, np.inf, 0
+    for _ in range(max_iterations):
+        per_person = trim(per_person, counts, upper=upper, lower=lower)
+        gap = _max_gap(categories, goals, per_person * counts)
+        if gap <= tolerance:
+            break
+        # Fifty passes without the margins coming nearer: no weights within the bounds meet them.
+        stalled = stalled + 1 if gap > best * (1 - 1e-4) else 0
+        best = min(best, gap)
+        if stalled >= 50:
+            break
+        weights = per_person * counts
+        for codes, goal in zip(categories, goals, strict=True):
+            current = np.bincount(codes, weights=weights, minlength=len(goal))
+            factor = np.divide(goal * weights.sum(), current, out=np.zeros_like(goal), where=current > 0)
+            weights = weights * factor[codes]
+        per_person = weights / counts
+        iterations += 1
+    mean = float(np.sum(counts * per_person) / np.sum(counts))
+    within = bool(np.all(per_person <= upper * mean * (1 + 1e-6)) and np.all(per_person >= lower * mean * (1 - 1e-6)))
+    per_person = per_person / mean
+    return per_person, RakeResult(per_person * counts, gap <= tolerance and within, iterations, float(gap))
+
+
 def kish_deff(weights: np.ndarray, frequency: np.ndarray | None = None) -> float:
     """Kish's design effect from unequal weights: n * sum(w^2) / sum(w)^2 = 1 + CV^2.
 
@@ -198,21 +241,31 @@ def estimate_merging(
 ) -> tuple[CellEstimate, str]:
     """`estimate_from_cells` with the first of `merges` that makes raking possible, and that merge's name.
 
-    Each merge is (its name, {margin index: each category's group}); raises
+    A merge whose weights cannot meet the margins within the trimming bounds
+    gives way to the next; when none can, the first that raked is returned,
+    not converged. Each merge is (its name, {margin index: each category's group}); raises
     RakingError when none works, and NoPopulationError at once, without
     merging, when respondents are where the margins have no people.
     """
     error = RakingError("no merges to try")
+    unconverged = None
     for name, groups in merges:
         merged_categories, merged_targets = list(categories), list(targets)
         for k, grouping in groups.items():
             merged_categories[k], merged_targets[k] = collapse(categories[k], targets[k], grouping)
         try:
-            return estimate_from_cells(merged_categories, merged_targets, counts, options, option_count), name
+            found = estimate_from_cells(merged_categories, merged_targets, counts, options, option_count)
         except NoPopulationError:
             raise
         except RakingError as failed:
             error = failed
+            continue
+        if found.rake.converged:
+            return found, name
+        # Weights within the bounds cannot meet these margins (a category far too small): merged ones may do.
+        unconverged = unconverged or (found, name)
+    if unconverged is not None:
+        return unconverged
     raise error
 
 
@@ -235,13 +288,13 @@ def estimate_from_cells(
     """Rake cells of alike respondents and estimate each answer's share.
 
     Each cell holds `counts` respondents with the same category on every
-    margin (`categories[k]`) and the same answer (`options`). The raked
-    weights are trimmed (`trim`, TRIM_LOWER to TRIM_UPPER times the mean), so
-    the margins then hold only approximately. Raises RakingError as `rake` does.
+    margin (`categories[k]`) and the same answer (`options`). The weights are
+    raked and trimmed (TRIM_LOWER to TRIM_UPPER times the mean) in turn until
+    both hold (`rake_and_trim`): `rake.converged` says whether they do for the
+    weights the shares are computed from. Raises RakingError as `rake` does.
     """
-    raked = rake(categories, targets, base_weights=counts)
     # Cell weights are totals; each respondent's weight is the cell's total over its count.
-    per_person = trim(raked.weights / counts, counts)
+    per_person, raked = rake_and_trim(categories, targets, counts)
     mean = float(np.sum(counts * per_person) / np.sum(counts))
     return CellEstimate(
         shares=weighted_shares(options, per_person * counts, option_count),

@@ -86,9 +86,16 @@ RATES = {
     "required": ["dispositions", "e", "e_method", "RR1", "RR3", "COOP1", "REF1", "CON1"],
     "properties": {
         "dispositions": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0},
-                         "description": "complete, partial, refusal, non_contact, other, unknown, not_eligible"},
+                         "description": "complete, partial, refusal, non_contact, other, unknown (sent, fate "
+                                        "unknown), not_eligible (the network reported the number unknown or not "
+                                        "allocated), not_sent (no invitation sent: of unknown eligibility, in the "
+                                        "base)"},
         "e": {**RATE, "description": "the share of cases of unknown eligibility estimated eligible"},
         "e_method": {"type": "string"},
+        "e_by_construction": {"type": "boolean",
+                              "description": "e is 1 only because no case is known not eligible"},
+        "rate_name": {"type": "string", "enum": ["response rate", "participation rate"],
+                      "description": "response rates only for a probability sample of a defined frame"},
         **{name: RATE for name in ("RR1", "RR2", "RR3", "RR4", "RR5", "RR6", "COOP1", "COOP2", "COOP3", "COOP4",
                                    "REF1", "REF2", "REF3", "CON1", "CON2", "CON3")},
     },
@@ -103,6 +110,7 @@ EXPERIMENT = {
     "properties": {
         "reference": {"type": "string"},
         "note": {"type": "string"},
+        "multiplicity": {"type": "string", "description": "how the differences marked significant were chosen"},
         "variants": {"type": "array", "items": {
             "type": "object",
             "required": ["name", "changes", "invited", "answered", "suppressed", "options", "differences"],
@@ -119,7 +127,9 @@ EXPERIMENT = {
                 "differences": {"type": ["array", "null"], "items": {
                     "type": "object", "required": ["code", "difference", "ci95"],
                     "properties": {"code": {"type": "string"}, "difference": {"type": "number"},
-                                   "ci95": INTERVAL}}},
+                                   "ci95": INTERVAL, "p": {"type": "number", "description": "two-sided, alone"},
+                                   "significant": {"type": "boolean", "description": "at 5% after Holm's "
+                                                   "adjustment over every difference of the experiment"}}}},
             },
         }},
     },

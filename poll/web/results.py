@@ -75,7 +75,7 @@ def methodology_page(slug: str):
     poll, published, outcome, _language = found
     dates = release.field_dates(get_session(), poll, now=utcnow())
     statement = release.public_methodology(get_session(), poll, published, sms_sender=current_app.config["SMS_SENDER"],
-                                           dates=dates)
+                                           dates=dates, contact=current_app.config["CONTACT"])
     return render_template("results/methodology.html", poll=poll, results=outcome, statement=statement,
                            field_dates=dates, published_at=published.published_at,
                            simulated=public.is_simulated(published)), 200, PUBLIC_CACHE

@@ -261,7 +261,10 @@ def _second_step_sms(question, language: Language, how: str) -> str:
 @bp.get("/sms/kannel/dlr")
 @csrf.exempt
 def kannel_dlr():
-    """A delivery report for one of our messages: dlr-url ...?secret=S&message=ID&status=%d."""
+    """A delivery report for one of our messages: dlr-url ...?secret=S&message=ID&status=%d&answer=%A.
+
+    `answer`, the SMSC's own words, may say a failed message's number is unknown or unallocated.
+    """
     if not _authorised():
         return "forbidden\n", 403, PLAIN
     message_id, status = (parse_whole_number(request.args.get(name)) for name in ("message", "status"))
@@ -269,7 +272,7 @@ def kannel_dlr():
         return "bad request: message and status are whole numbers, and both are required\n", 400, PLAIN
     session = get_session()
     begin_write(session)
-    if not outbox.delivery_report(session, message_id, status, now=utcnow()):
+    if not outbox.delivery_report(session, message_id, status, now=utcnow(), answer=request.args.get("answer")):
         return "no such message\n", 404, PLAIN
     session.commit()
     return "ok\n", 200, PLAIN

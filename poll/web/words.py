@@ -84,19 +84,26 @@ DISPOSITION = {
     "refusal": _l("refusal or break-off"),
     "non_contact": _l("delivered, never opened"),
     "other": _l("other"),
-    "unknown": _l("fate unknown (no delivery report)"),
-    "not_eligible": _l("not eligible (number unreachable)"),
+    "unknown": _l("sent, fate unknown (no report, or a failure that does not say the number is out of service)"),
+    "not_eligible": _l("not eligible (the network reported the number unknown or not allocated)"),
+    "not_sent": _l("no invitation sent (never sent by SMS: the gateway gave up, or the link was handed out)"),
 }
 RATE = {
-    "RR1": _l("Response rate (RR1): completes of every link sent"),
-    "RR2": _l("Response rate (RR2): completes and partials of every link sent"),
-    "RR3": _l("Response rate (RR3): RR1 with e of the unknown cases counted"),
-    "RR4": _l("Response rate (RR4): RR2 with e of the unknown cases counted"),
-    "RR5": _l("Response rate (RR5): completes of the links known eligible"),
-    "RR6": _l("Response rate (RR6): completes and partials of the links known eligible"),
+    "RR1": _l("RR1: completes of every link issued"),
+    "RR2": _l("RR2: completes and partials of every link issued"),
+    "RR3": _l("RR3: RR1 with e of the links of unknown eligibility counted"),
+    "RR4": _l("RR4: RR2 with e of the links of unknown eligibility counted"),
+    "RR5": _l("RR5: completes of the links known eligible"),
+    "RR6": _l("RR6: completes and partials of the links known eligible"),
     "COOP1": _l("Cooperation rate (COOP1)"),
     "REF1": _l("Refusal rate (REF1)"),
     "CON1": _l("Contact rate (CON1)"),
+}
+# What RR1-RR6 may be called (stats.aapor): response rates only of a probability sample of a defined frame.
+RATE_NAME = {
+    "response rate": _l("Response rates: the links went to a random sample of a defined list."),
+    "participation rate": _l("Participation rates: the list of numbers is not a probability sample of a defined "
+                             "population, so AAPOR does not call these response rates."),
 }
 MARGINS = {"simulated population": _l("simulated population's"), "census": _l("census")}
 
@@ -149,3 +156,7 @@ JOB_STEP = {
     "replications": _l("Monte Carlo replications"),
     "phones answering": _l("simulated phones answering"),
 }
+
+
+MESSAGE_KIND = {"invitation": _l("Invitations"), "reminder": _l("Reminders")}
+CHANNEL = {"web": _l("web form"), "sms": _l("SMS reply")}
