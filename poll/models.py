@@ -267,7 +267,9 @@ class Link(Base):
     poll: so.Mapped[Poll] = so.relationship()
     recipient: so.Mapped[Recipient] = so.relationship()
 
-    __table_args__ = (sa.UniqueConstraint("poll_id", "recipient_id"),)
+    __table_args__ = (sa.UniqueConstraint("poll_id", "recipient_id"),
+                      # The first and last invitation sent, found without reading every link.
+                      sa.Index("ix_links_poll_id_sent_at", "poll_id", "sent_at"))
 
     def __repr__(self) -> str:
         return f"<Link {self.id}>"
