@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from array import array
 from collections.abc import Iterator
 
 import sqlalchemy as sa
@@ -40,9 +41,9 @@ def is_well_formed(token: str) -> bool:
 def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) -> int:
     """Give every recipient of `poll`'s audience who has no link yet a personal link.
 
-    Set-based and streamed: the recipients without a link are read in one
-    query, a batch at a time, and each batch's links written in bulk
-    (`db.bulk_insert`), so memory holds one batch however large the audience.
+    Set-based: the recipients without a link are read in one query into a
+    compact array of ids, and their links written in bulk (`db.bulk_insert`)
+    a batch at a time, so memory holds 8 bytes a recipient and one batch.
     Running it again issues only the missing links. Returns how many were
     issued. A poll with a split-ballot experiment gives each link a variant,
     balanced within each governorate, sex and age band (`variants.assign`),
@@ -84,12 +85,11 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
 
 
 def _batches(session: so.Session, query: sa.Select, size: int) -> Iterator[list]:
-    # The pending recipients a batch at a time, each read after the previous batch's links are written
-    # (keyset: the next ids after the last one seen), so no read stays open across the inserts.
-    last = 0
-    while batch := session.execute(query.where(Recipient.id > last).limit(size)).all():
-        yield batch
-        last = batch[-1][0]
+    # The pending recipients' ids read once, into 8 bytes each (320 MB for 40 million), then handed out a batch
+    # at a time. Reading a batch at a time instead (keyset) let SQLite sort the whole audience for every batch.
+    ids = array("q", (row[0] for row in session.execute(query)))
+    for start in range(0, len(ids), size):
+        yield [(recipient_id,) for recipient_id in ids[start : start + size]]
 
 
 def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None,
