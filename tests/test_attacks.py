@@ -13,9 +13,11 @@ import io
 
 import pytest
 import sqlalchemy as sa
+from limits import parse
 
 from poll.logs import mask
 from poll.models import Answer, AuditEvent, Link, Refusal
+from poll.web import throttle
 from tests.helpers import fresh, rows
 
 SECRET = "s3cret-for-tests"
@@ -546,3 +548,26 @@ def test_guessing_from_the_owners_own_address_spares_the_owners_browser(app, mak
         attacker.post("/login", data={"name": name, "password": "nope nope nope"}, environ_base=nat)
     assert attacker.post("/login", data={"name": name, "password": password}, environ_base=nat).status_code == 429
     assert owner.post("/login", data={"name": name, "password": password}, environ_base=nat).status_code == 302
+
+
+def test_a_links_post_limit_counts_from_its_first_post_whatever_the_clock():
+    # A fixed window per key from its first hit, as the limits library keeps: no boundary of the clock's
+    # minutes lets a burst through, and keys whose window passed are swept out.
+    now = [59.5]
+    windows = throttle.FixedWindows(clock=lambda: now[0])
+    limit = parse("2 per minute")
+    assert [windows.hit(limit, "link-posts", 7) for _ in range(3)] == [True, True, False]
+    now[0] = 60.5  # a new clock minute, the same window
+    assert windows.hit(limit, "link-posts", 7) is False
+    now[0] = 119.6  # the window has passed
+    assert windows.hit(limit, "link-posts", 7) is True
+
+    class Small(throttle.FixedWindows):
+        SWEEP_AT = 3
+
+    small = Small(clock=lambda: now[0])
+    for key in (1, 2):
+        small.hit(limit, "link-posts", key)
+    now[0] = 500.0
+    assert small.hit(limit, "link-posts", 3) is True  # the third key sweeps out the two whose window passed
+    assert len(small._hits) == 1

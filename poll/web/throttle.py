@@ -5,8 +5,9 @@ only tell a guessed token from a real link once it has looked the token up.
 With a shared store (POLL_RATELIMIT_STORAGE_URI=redis://…) these helpers count
 in the limiter's storage, across workers. With the default in-process store
 they count fixed windows in a plain dictionary: the same rule as the limits
-library's memory storage (one window per period, per key), without the timer
-thread that storage starts for every new key, which is every link answered.
+library's memory storage (a window per key, from its first hit), without the
+timer thread that storage starts for every new key, which is every link
+answered.
 """
 
 from __future__ import annotations
@@ -48,27 +49,37 @@ def _limit(text: str) -> RateLimitItem:
 
 
 class FixedWindows:
-    """Hits per key in the current window of each limit, in this process; earlier windows are dropped whole."""
+    """Hits per key in this process, each key's window starting at its first hit (as the limits library's).
 
-    def __init__(self, clock=time.time) -> None:
+    Keys whose window has passed are swept out when the count of keys grows,
+    so memory follows the keys of the last window, not every link ever seen.
+    """
+
+    SWEEP_AT = 50_000
+
+    def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[tuple[RateLimitItem, str], tuple[int, dict[str | int, int]]] = {}
+        self._hits: dict[tuple[RateLimitItem, str, str | int], list[float | int]] = {}
+        self._sweep_at = self.SWEEP_AT
 
     def hit(self, limit: RateLimitItem, scope: str, key: str | int) -> bool:
-        """Count a hit for `key`; False when the window already holds `limit.amount` of them."""
-        window = int(self._clock() // limit.get_expiry())
+        """Count a hit for `key`; False when its window already holds `limit.amount` of them."""
+        now, period = self._clock(), limit.get_expiry()
         with self._lock:
-            started, counts = self._windows.get((limit, scope), (None, None))
-            if started != window:
-                counts = {}
-                self._windows[(limit, scope)] = (window, counts)
-            seen = counts.get(key, 0)
-            if seen >= limit.amount:
+            window = self._hits.get((limit, scope, key))
+            if window is None or now - window[0] >= period:
+                window = self._hits[(limit, scope, key)] = [now, 0]
+                if len(self._hits) >= self._sweep_at:
+                    self._sweep(now)
+            if window[1] >= limit.amount:
                 return False
-            counts[key] = seen + 1
+            window[1] += 1
             return True
 
+    def _sweep(self, now: float) -> None:
+        self._hits = {key: window for key, window in self._hits.items() if now - window[0] < key[0].get_expiry()}
+        self._sweep_at = max(self.SWEEP_AT, 2 * len(self._hits))
 
 
 # Views that count their own requests here, and are exempt from every limit of Flask-Limiter's.
