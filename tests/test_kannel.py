@@ -124,13 +124,7 @@ def test_an_sms_conversation_through_kannel_to_the_end_and_one_stopped_in_the_mi
              (whole, "0", "6/6"), (whole, "5", "تم تسجيل إجاباتك"),
              (stopped, "1", "2/6"), (stopped, "توقف", "لن تصلك")]
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
-        for number, (phone, text, expected) in enumerate(steps, start=1):
-            before = len(kannel.messages())  # so each step waits for an SMS of its own
-            kannel.inject(phone[1:], text)
-            eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
-            eventually(lambda phone=phone, expected=expected, before=before: any(
-                receiver == phone[1:] and expected in message
-                for _sender, receiver, message in kannel.messages()[before:]), what=f"the SMS saying {expected!r}")
+        converse(kannel, session, handled, steps)
     # A question with its numbered choices and how to answer is longer than one SMS, and arrives whole.
     assert any(message.endswith("أرسل رقم إجابتك. أرسل 0 لتخطي هذا السؤال.") and "\n7 " in message
                for _sender, _receiver, message in kannel.messages())
@@ -299,13 +293,7 @@ def test_a_feature_phone_conversation_answered_by_words_in_arabic_and_kurdish(
              (kurdish, "پشتگیری لە بەردەوامبوونی ئەرکەکە دەکەم", "2/6"), (kurdish, "نێر", "3/6"),
              (kurdish, "٣٠", "4/6"), (kurdish, "هەولێر", "5/6"), (kurdish, "0", "6/6"), (kurdish, "0", "تۆمار کران")]
     with gunicorn(database_url, workers=2, port=kannel.app_port, env=app_env(kannel)):
-        for number, (phone, text, expected) in enumerate(steps, start=1):
-            before = len(kannel.messages())  # so each step waits for an SMS of its own
-            kannel.inject(phone[1:], text)
-            eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
-            eventually(lambda phone=phone, expected=expected, before=before: any(
-                receiver == phone[1:] and expected in message
-                for _sender, receiver, message in kannel.messages()[before:]), what=f"the SMS saying {expected!r}")
+        converse(kannel, session, handled, steps)
     responses = sorted(fresh(session).execute(sa.select(Answer.values, Answer.governorate, Answer.sex)).all(),
                        key=lambda row: row[1])
     assert [tuple(row) for row in responses] == [({"sex": "M", "age": 30, "governorate": "IQ-AR"}, "IQ-AR", "M"),
@@ -340,3 +328,14 @@ def test_an_answer_resent_while_the_app_is_down_answers_nothing_more(
     assert fresh(session).scalar(sa.select(SmsConversation.values)) == {"answer": "2"}
     assert count(session, sa.select(sa.func.count()).select_from(Answer)) == 1
     assert sum("مسجلة مسبقاً" in message for _s, _r, message in kannel.messages()) == 1
+
+
+def converse(kannel, session, handled, steps) -> None:
+    """Send each (phone, text) through fakesmsc in turn, and wait for its reply SMS to say `expected`."""
+    for number, (phone, text, expected) in enumerate(steps, start=1):
+        before = len(kannel.messages())  # so each step waits for an SMS of its own
+        kannel.inject(phone[1:], text)
+        eventually(lambda n=number: count(session, handled) == n, what=f"reply {number} handled")
+        eventually(lambda phone=phone, expected=expected, before=before: any(
+            receiver == phone[1:] and expected in message
+            for _sender, receiver, message in kannel.messages()[before:]), what=f"the SMS saying {expected!r}")
