@@ -83,7 +83,7 @@ DEFAULTS: dict[str, object] = {
     "PUBLIC_REFRESH_MINUTES": 15,
     # Rows per statement in bulk inserts (links, audiences, simulated answers).
     "BULK_BATCH_SIZE": 20_000,
-    # Background jobs (poll.jobs): huey's queue in a SQLite file (None: jobs.sqlite3 in the instance folder),
+    # Background jobs (poll.runners.jobs): huey's queue in a SQLite file (None: jobs.sqlite3 in the instance folder),
     # or in Redis when REDIS_URL is set (redis://host:6379/0), for `poll worker` processes on several machines.
     # JOBS_IMMEDIATE runs each job in the request that starts it (tests).
     "JOBS_FILE": None,

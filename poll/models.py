@@ -116,12 +116,12 @@ class Poll(Base):
     # A split-ballot experiment: its seed and the variants of the headline (`variants.Experiment`); None: none.
     experiment: so.Mapped[dict[str, Any] | None]
     # The public figures' differential-privacy budget: the total privacy loss over every public release, and how
-    # many releases (interim and final) it is shared by (`services.release`).
+    # many releases (interim and final) it is shared by (`services.releases.release`).
     epsilon_total: so.Mapped[float] = so.mapped_column(sa.Float(), default=1.0, server_default="1.0")
     release_limit: so.Mapped[int] = so.mapped_column(default=2, server_default="2")
     audience_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audiences.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
-    # Days after closing when its recipients' contact data are destroyed (`services.retention`); None:
+    # Days after closing when its recipients' contact data are destroyed (`services.audience.retention`); None:
     # POLL_RETENTION_DAYS. And when they were: the methodology statement says so.
     retention_days: so.Mapped[int | None]
     contacts_purged_at: so.Mapped[datetime | None]
@@ -455,7 +455,7 @@ class PollCounter(Base):
     """A running count kept in the same transaction as what it counts (links sent, answers, refusals...).
 
     Results read these instead of counting every row, so they stay as fast at
-    a million answers as at ten thousand; `services.tallies.recount` proves
+    a million answers as at ten thousand; `services.answering.tallies.recount` proves
     they equal a recount.
     """
 
@@ -631,7 +631,7 @@ class ShownCategory(Base):
     Once shown, always shown, to everyone: every view of a poll (dashboard,
     exports, public snapshots) draws from this one growing set, so no two
     views, now or later, hide different categories that a reader could
-    subtract from each other (`services.suppression`).
+    subtract from each other (`services.releases.suppression`).
     """
 
     __tablename__ = "shown_categories"
@@ -646,7 +646,7 @@ class PublicSnapshot(Base):
     """What the public sees of a poll: figures frozen at a moment, refreshed only when that is safe.
 
     Public figures that changed answer by answer would let anyone difference
-    two looks around one answer; `services.publication` refreshes a snapshot
+    two looks around one answer; `services.releases.publication` refreshes a snapshot
     at most every POLL_PUBLIC_REFRESH_MINUTES and only when every published
     change covers enough answers (`stats.disclosure`).
     """
@@ -674,7 +674,7 @@ class OptOut(Base):
 
 
 class Release(Base):
-    """One entry of a poll's release ledger: what left the database, for whom, when (`services.release`).
+    """One entry of a poll's release ledger: what left the database, for whom, when (`services.releases.release`).
 
     Public releases are differentially private and spend `epsilon` of the
     poll's budget; exports keep the shape they were generalised to, so a
@@ -703,7 +703,7 @@ class Release(Base):
 
 
 class Job(Base):
-    """Work too long for a request (a simulation), run by a consumer of the task queue (`poll.jobs`).
+    """Work too long for a request (a simulation), run by a consumer of the task queue (`poll.runners.jobs`).
 
     The queue (huey) carries only the job's id; this row is what pages show:
     its state, how far it got, where its result is, and who started it. A

@@ -8,7 +8,7 @@ from poll import variants
 from poll.i18n import LANGUAGES, pick
 from poll.models import Poll
 from poll.questionnaire import Question
-from poll.services.release import Results
+from poll.services.releases.release import Results
 from poll.vocabulary import QuestionType
 
 

@@ -129,7 +129,7 @@ class QuestionRole(enum.StrEnum):
 
 
 class JobState(enum.StrEnum):
-    """Where a background job is (`services.jobs`): queued, then running, then one of the three ends."""
+    """Where a background job is (`services.simulations.jobs`): queued, then running, then one of the three ends."""
 
     QUEUED = "queued"
     RUNNING = "running"

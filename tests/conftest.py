@@ -19,7 +19,9 @@ import sqlalchemy as sa
 
 from poll import create_app, db
 from poll.models import Link, Poll, Recipient
-from poll.services import audiences, links, operators, polls
+from poll.services.access import operators
+from poll.services.audience import audiences, links
+from poll.services.definition import polls
 from tests import logs
 from tests.databases import Databases
 from tests.helpers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, POSTGRES_URL, require

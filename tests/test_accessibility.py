@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 from axe_playwright_python.sync_playwright import Axe
 
-from poll import jobs as job_runner
 from poll.models import Link, Recipient, utcnow
-from poll.services import operators, polls
+from poll.runners import jobs as job_runner
+from poll.services.access import operators
+from poll.services.definition import polls
 from tests.helpers import fresh
 from tests.servers import gunicorn
 

@@ -89,7 +89,7 @@ def test_a_draft_is_not_public_until_it_opens(client, session, make_poll, make_l
     poll = make_poll("soon", status="draft")
     assert client.get("/results/soon").status_code == 404
     assert client.get("/api/v1/polls/soon/results").status_code == 404
-    from poll.services import polls
+    from poll.services.definition import polls
 
     polls.open_poll(session, poll)
     session.commit()
@@ -336,7 +336,7 @@ def test_guessing_is_limited_per_address_but_real_links_always_open(app, client,
     assert client.head(f"/p/{'B' * 22}").status_code == 429  # HEAD cannot probe past the limit either
     # Another address may guess its own quota.
     assert client.get(f"/p/{'C' * 22}", environ_base={"REMOTE_ADDR": "10.9.8.7"}).status_code == 404
-    from poll.services import tallies
+    from poll.services.answering import tallies
 
     session.rollback()
     server = tallies.server_counters(session)
@@ -355,7 +355,7 @@ def test_a_link_takes_only_so_many_posts_and_each_refusal_is_counted(app, client
     statuses = [client.post(f"/p/{token}", data={"option": "1"}, environ_base={"REMOTE_ADDR": f"10.4.0.{i}"}).status_code
                 for i in range(5)]
     assert statuses == [201, 409, 409, 429, 429]
-    from poll.services import tallies
+    from poll.services.answering import tallies
 
     session.rollback()
     counters = tallies.counters(session, poll)

@@ -25,7 +25,7 @@ from poll.models import (
     Recipient,
     SimulationRun,
 )
-from poll.services import polls
+from poll.services.definition import polls
 from tests.helpers import fresh
 
 MARKUP = "<script>alert(1)</script>"

@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Link
-from poll.services import polls
+from poll.services.definition import polls
 from tests.helpers import fresh, generous_budget
 from tests.servers import gunicorn
 

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from poll.services import operators
+from poll.services.access import operators
 from tests.servers import gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from poll.models import AuditEvent, Link, OutboxMessage, Poll
-from poll.services import operators
+from poll.services.access import operators
 from tests.helpers import fresh, rows
 from tests.servers import gunicorn
 from tests.test_accessibility import check

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from poll.db import begin_write
 from poll.errors import Invalid
 from poll.models import Answer, AuditEvent, Link, Poll, Receipt
-from poll.services import polls, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
 from tests.helpers import fresh
 from tests.kannel import eventually
 from tests.servers import gunicorn

@@ -206,7 +206,7 @@ def test_long_timelines_are_drawn_in_a_bounded_number_of_bars():
 
 
 def test_every_note_of_the_results_has_words_in_each_language():
-    from poll.services import release
+    from poll.services.releases import release
     from poll.web import words
 
     notes = {value for name, value in vars(release).items() if name.startswith("NOTE_")}

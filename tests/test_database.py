@@ -8,7 +8,8 @@ import sqlalchemy as sa
 
 from poll import db
 from poll.models import Link, Recipient
-from poll.services import links, polls
+from poll.services.audience import links
+from poll.services.definition import polls
 
 
 def test_bulk_insert_skips_clashes_and_bulk_update_sets_values_and_nulls(session, make_poll):

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from poll import iraq
-from poll.services import polls, release
+from poll.services.definition import polls
+from poll.services.releases import release
 from poll.stats import disclosure
 from tests.attackers import K, Publication, narrowed, recovered_cells, reidentify
 from tests.helpers import fresh

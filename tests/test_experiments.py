@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from poll import variants
 from poll.errors import Invalid
 from poll.models import Answer, Link, Recipient, VariantTally
-from poll.services import polls, release, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
+from poll.services.releases import release
 from tests.helpers import fresh, generous_budget
 
 SPLIT = "coalition-2024-split-ballot"
@@ -158,7 +160,7 @@ def test_an_unfinished_two_step_answer_is_refused_and_changes_nothing(client, se
 
 
 def test_the_sms_carries_the_variants_wording(session, split_poll, make_links):
-    from poll.services import outbox
+    from poll.services.messaging import outbox
 
     definition = polls.builtin_definition(SPLIT)
     definition["experiment"]["variants"][1]["label"] = {"en": "Should the coalition stay?"}
@@ -461,7 +463,7 @@ def test_the_dashboard_shows_the_power_of_a_split_ballot_design(runner, client, 
 
 
 def test_every_variants_sms_is_previewed_and_held_to_the_segment_limit(session, split_poll, make_links, app):
-    from poll.services import outbox
+    from poll.services.messaging import outbox
 
     definition = polls.builtin_definition(SPLIT)
     definition["experiment"]["variants"][1]["label"] = {"ar": "هل " * 300}

@@ -154,7 +154,7 @@ def test_numbers_are_banded_in_every_format(runner, numbers_poll, tmp_path, fmt)
 
 def test_bands_nest_and_follow_the_questions_range():
     from poll.questionnaire import questions_of
-    from poll.services import answer_table
+    from poll.services.releases import answer_table
     from tests.test_questionnaire import HEADLINE, definition
 
     birth_year, household = questions_of(definition(HEADLINE, BIRTH_YEAR, HOUSEHOLD))[1:]
@@ -166,7 +166,8 @@ def test_bands_nest_and_follow_the_questions_range():
 
 
 def test_the_file_and_the_dashboard_say_what_was_generalised(runner, session, simulated, tmp_path):
-    from poll.services import answer_table, exports, polls
+    from poll.services.definition import polls
+    from poll.services.releases import answer_table, exports
 
     path = tmp_path / "answers.sav"
     assert runner.invoke(args=["export", "sim", "--format", "sav", "--language", "en", "-o", str(path)]).exit_code == 0

@@ -7,10 +7,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from poll import jobs as runner
 from poll.db import begin_write
 from poll.models import AuditEvent, Job, Link, Poll, SimulationRun
-from poll.services import jobs
+from poll.runners import jobs as runner
+from poll.services.simulations import jobs
 from tests.helpers import fresh, rows
 
 FORM = {"poll": "sim", "scenario": "baseline", "population": "3000", "sample": "2000", "seed": "4",

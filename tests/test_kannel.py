@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, InboundMessage, Link, OptOut, OutboxMessage, Recipient, SmsConversation
-from poll.services import polls, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
 from poll.sms.gateways import KannelGateway
 from tests import logs
 from tests.helpers import fresh, require
@@ -256,7 +257,7 @@ def test_delivery_reports_that_overtake_the_send_never_move_a_message_back(
 ):
     from datetime import timedelta
 
-    from poll.sms.dispatcher import Dispatcher, Settings
+    from poll.runners.dispatcher import Dispatcher, Settings
 
     poll = make_poll("overtaken")
     make_links(poll, count=12, language="ar")

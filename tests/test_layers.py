@@ -1,4 +1,4 @@
-"""The import graph flows one way: web and cli -> services -> models and db; the simulator is never a dependency
+"""The import graph flows one way: web and cli -> runners -> services -> models and db; the simulator is never a dependency
 of the poll's own code; no module imports its way back to itself."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "poll"
-# The simulation service, the demo, the live simulation, the jobs and the commands run the simulator; nothing else may import it.
-MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.commands", "poll.live_simulation", "poll.services.simulation", "poll.services.demo",
-                            "poll.jobs"}
+# The simulation service, the demo, the live simulation, the jobs and `poll simulate` run the simulator; nothing else may import it.
+MAY_IMPORT_THE_SIMULATOR = {"poll.cli", "poll.commands.simulate", "poll.runners.live_simulation", "poll.runners.jobs",
+                            "poll.services.simulations.simulation", "poll.services.simulations.demo"}
 
 
 def module_name(path: Path) -> str:
@@ -52,6 +52,8 @@ def test_the_poll_does_not_lean_on_the_simulator(module):
 @pytest.mark.parametrize(("lower", "upper"), [("poll.services", "poll.web"), ("poll.services", "poll.cli"),
                                               ("poll.db", "poll.services"), ("poll.models", "poll.services"),
                                               ("poll.stats", "poll.services"), ("poll.stats", "poll.db"),
+                                              ("poll.services", "poll.runners"), ("poll.sms", "poll.services"),
+                                              ("poll.sms", "poll.runners"), ("poll.services", "poll.commands"),
                                               ("poll.simulate", "poll.services"), ("poll.simulate", "poll.db")])
 def test_lower_layers_do_not_import_upper_ones(lower, upper):
     offenders = {module: sorted(name for name in names if name.startswith(upper))
@@ -80,13 +82,13 @@ def test_there_is_no_import_cycle():
 
 
 # The modules that read a poll's answers to make figures or rows of them. What shows anything to anyone (pages,
-# the API, the commands, reports, SMS replies) reaches them only through the release gate, services.release,
+# the API, the commands, reports, SMS replies) reaches them only through the release gate, services.releases.release,
 # which keeps each audience's rule and writes the ledger: a new output cannot skip it.
-ANSWER_READERS = {"poll.services.results", "poll.services.question_results", "poll.services.answer_table",
-                  "poll.services.exports", "poll.services.publication", "poll.services.noisy_figures",
-                  "poll.services.stat_files", "poll.services.suppression", "poll.services.tallies",
-                  "poll.services.methodology", "poll.services.ledger", "poll.services.codebook"}
-OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.live_simulation")
+ANSWER_READERS = {"poll.services.releases.results", "poll.services.releases.question_results", "poll.services.releases.answer_table",
+                  "poll.services.releases.exports", "poll.services.releases.publication", "poll.services.releases.noisy_figures",
+                  "poll.services.releases.stat_files", "poll.services.releases.suppression", "poll.services.answering.tallies",
+                  "poll.services.releases.methodology", "poll.services.releases.ledger", "poll.services.releases.codebook"}
+OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.runners.live_simulation")
 
 
 @pytest.mark.parametrize("module", sorted(name for name in GRAPH if name.startswith(OUTPUTS)))

@@ -6,7 +6,7 @@ from collections import Counter
 import sqlalchemy as sa
 
 from poll.models import Link
-from poll.services import links
+from poll.services.audience import links
 from tests.helpers import fresh
 
 

@@ -150,7 +150,8 @@ def test_many_concurrent_first_looks_and_a_reopening_spend_no_more_than_the_budg
 
     from werkzeug.serving import make_server
 
-    from poll.services import ledger, polls, publication
+    from poll.services.definition import polls
+    from poll.services.releases import ledger, publication
 
     poll = make_poll("watched")
     for number, token in enumerate(make_links(poll, count=40)):
@@ -337,7 +338,7 @@ def test_no_phone_of_the_demo_poll_is_named_by_every_operator_output_joined(app,
 
 @pytest.mark.parametrize("text", ["why\x00not", "x" * 600, "\u202eevil", " "])
 def test_an_odd_text_answer_does_not_tell_a_used_link_from_an_unused_one(app, client, make_poll, make_links, text):
-    from poll.services import polls
+    from poll.services.definition import polls
 
     questions = polls.builtin_definition()["questions"]
     questions.insert(1, {"name": "why", "type": "text", "label": {"en": "Why?"}})
@@ -360,7 +361,7 @@ def test_an_odd_text_answer_does_not_tell_a_used_link_from_an_unused_one(app, cl
 @pytest.mark.parametrize("builtin", ["coalition-2024", "coalition-2024-two-step", "coalition-2024-split-ballot"])
 def test_no_look_or_partial_post_tells_a_used_link_from_an_unused_one(app, client, session, make_links, builtin):
     from poll.models import Link
-    from poll.services import polls
+    from poll.services.definition import polls
 
     app.config["RATE_LIMIT_LINK_POSTS"] = "10000 per minute"
     poll = polls.create_poll(session, polls.builtin_definition(builtin))

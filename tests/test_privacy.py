@@ -10,8 +10,9 @@ import pytest
 
 from poll import iraq
 from poll.models import Release, utcnow
-from poll.services import ledger, noisy_figures, polls, publication, release
-from poll.services.polls import questions_of
+from poll.services.definition import polls
+from poll.services.definition.polls import questions_of
+from poll.services.releases import ledger, noisy_figures, publication, release
 from poll.stats import privacy
 from poll.vocabulary import QuestionType
 from tests.helpers import fresh

@@ -7,7 +7,7 @@ import json
 import re
 from urllib.parse import quote, urlsplit
 
-from poll.services import polls
+from poll.services.definition import polls
 from tests.helpers import fresh, generous_budget
 
 
@@ -127,7 +127,7 @@ def test_the_methodology_statement_exports_as_json(runner, simulated):
 
 
 def test_the_methodology_page_says_what_its_json_says(client, simulated):
-    from poll.services import methodology
+    from poll.services.releases import methodology
 
     page = html.unescape(client.get("/results/sim/methodology?lang=en").get_data(as_text=True))
     for text in (methodology.MODE, methodology.INTERVALS, *methodology.LIMITATIONS):

@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from poll import conditions, questionnaire
 from poll.errors import Invalid
 from poll.models import Answer, Poll, PollQuestion, Receipt, ValueTally
-from poll.services import polls, results, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
+from poll.services.releases import results
 from tests.helpers import fresh, generous_budget, rows
 
 WHOLE_FORM = {"option": "2", "sex": "M", "age": "37", "governorate": "IQ-NI", "employment": "5", "education": "4"}

@@ -11,7 +11,10 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Link, OutboxMessage, utcnow
-from poll.services import outbox, polls, results, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
+from poll.services.messaging import outbox
+from poll.services.releases import results
 from tests.helpers import fresh
 
 SECRET = "s3cret-for-tests"

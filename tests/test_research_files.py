@@ -12,7 +12,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from poll.services import stat_files
+from poll.services.releases import stat_files
 from tests.helpers import require
 from tests.test_questionnaire import HEADLINE
 
@@ -183,7 +183,7 @@ def test_the_spss_file_is_weighted_by_its_weight_as_its_label_says(runner, make_
 
 
 def test_a_withheld_cell_is_its_own_missing_code_and_the_answer_and_weight_are_never_said_withheld(tmp_path):
-    from poll.services.answer_table import WITHHELD_BLANK, Column
+    from poll.services.releases.answer_table import WITHHELD_BLANK, Column
     columns = [Column("option", {"en": "Tea?"}, "choice", (("1", {"en": "Yes"}), ("2", {"en": "No"})),
                       always_shown=True),
                Column("governorate", {"en": "Governorate"}, "choice", (("IQ-BG", {"en": "Baghdad"}),)),

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Link, Receipt, utcnow
-from poll.services import polls, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
 from poll.web import echo
 from tests.helpers import fresh, rows, statements_run
 

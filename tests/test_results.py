@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from poll import iraq
 from poll.models import Answer, Option
-from poll.services import polls, results
+from poll.services.definition import polls
+from poll.services.releases import results
 from poll.stats import aapor
 from tests.helpers import fresh
 

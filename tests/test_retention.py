@@ -9,7 +9,9 @@ import sqlalchemy as sa
 
 from poll.errors import Invalid
 from poll.models import AuditEvent, Link, OutboxMessage, Poll, Recipient, SmsConversation, utcnow
-from poll.services import audit, polls, retention
+from poll.services.access import audit
+from poll.services.audience import retention
+from poll.services.definition import polls
 from tests.helpers import fresh, rows
 
 SECRET = "s3cret-for-retention"

@@ -15,7 +15,8 @@ from poll.cli import cli
 from poll.db import begin_write
 from poll.errors import SendRefused
 from poll.models import OutboxMessage
-from poll.services import outbox, polls
+from poll.services.definition import polls
+from poll.services.messaging import outbox
 from tests.helpers import fresh, rows
 
 # A poll of one question with short labels, and no SMS text of its own: the default message.

@@ -26,9 +26,13 @@ from poll.models import (
     SmsConversation,
     utcnow,
 )
-from poll.services import inbound, links, outbox, polls, results, tallies
+from poll.runners.dispatcher import Dispatcher, Settings
+from poll.services.answering import tallies
+from poll.services.audience import links
+from poll.services.definition import polls
+from poll.services.messaging import inbound, outbox
+from poll.services.releases import results
 from poll.sms import encoding, replies
-from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.vocabulary import MessageState
 from tests.helpers import fresh, rows

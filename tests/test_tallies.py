@@ -4,7 +4,8 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, Link, utcnow
-from poll.services import polls, tallies
+from poll.services.answering import tallies
+from poll.services.definition import polls
 
 
 def assert_kept_equals_recount(session, slug):

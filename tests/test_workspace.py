@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from poll.models import Answer, AuditEvent, Link, Operator, OperatorSession, OutboxMessage, Poll, Recipient
-from poll.services import polls
+from poll.services.definition import polls
 from tests.helpers import fresh, rows
 from tests.test_xlsform import CHOICES, SETTINGS, SURVEY, form
 

@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from poll import iraq, questionnaire
 from poll.errors import Invalid
 from poll.models import Poll
-from poll.services import polls, xlsform
+from poll.services.definition import polls, xlsform
 from tests.helpers import fresh, rows
 
 HEADLINE = {"type": "select_one support", "name": "support", "label::Arabic (ar)": "هل تؤيد استمرار المهمة؟",

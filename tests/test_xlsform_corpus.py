@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from poll import questionnaire
 from poll.errors import Invalid
 from poll.models import Poll
-from poll.services import answer_table, stat_files, xlsform
+from poll.services.definition import xlsform
+from poll.services.releases import answer_table, stat_files
 from tests.test_xlsform import form
 
 LOW, HIGH = questionnaire.INTEGER_RANGE
@@ -242,7 +243,7 @@ def test_each_imported_form_exports_files_that_open_and_agree_with_the_results(
 
     import numpy as np
 
-    from poll.services import polls
+    from poll.services.definition import polls
     from tests.test_research_files import read_everywhere
 
     sheets = {"survey": survey, "choices": choices} | ({"settings": settings} if settings else {})
@@ -292,7 +293,7 @@ def test_each_imported_form_exports_files_that_open_and_agree_with_the_results(
 
 def test_a_note_is_shown_as_text_on_the_respondents_page_with_the_question_after_it(tmp_path, runner, session,
                                                                                     make_links, client):
-    from poll.services import polls
+    from poll.services.definition import polls
     survey = [{"type": "note", "name": "intro", "label::English (en)": "Your answer is anonymous.",
                "label::Arabic (ar)": "إجابتك مجهولة الهوية."}, lead("label::English (en)", **{"label::Arabic (ar)": "هل توافق؟"})]
     choices = [{**row, "label::Arabic (ar)": text} for row, text in zip(yes_no("label::English (en)"), ["نعم", "لا"],
@@ -308,7 +309,7 @@ def test_a_note_is_shown_as_text_on_the_respondents_page_with_the_question_after
 
 def test_randomized_choices_come_in_each_links_own_order_and_a_reload_keeps_it(tmp_path, runner, session, make_links,
                                                                              client):
-    from poll.services import polls
+    from poll.services.definition import polls
     parties = [{"list_name": "p", "name": f"p{n}", "label": f"Party {n}"} for n in range(1, 7)]
     survey = [lead(), {"type": "select_one p", "name": "party", "label": "Which party?", "parameters": "randomize=true"}]
     path = form(tmp_path / "random.xlsx", survey=survey, choices=[*yes_no(), *parties], settings=[{"form_id": "rnd"}])

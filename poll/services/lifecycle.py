@@ -22,7 +22,10 @@ import sqlalchemy.orm as so
 from poll import iraq
 from poll.errors import Invalid, PollError
 from poll.models import Link, Operator, OutboxMessage, Poll, Recipient
-from poll.services import audiences, audit, links, outbox, polls
+from poll.services.access import audit
+from poll.services.audience import audiences, links
+from poll.services.definition import polls
+from poll.services.messaging import outbox
 from poll.vocabulary import MessageState
 
 ACTIONS = ("invite", "queue", "open", "close", "remind", "retry")

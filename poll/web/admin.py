@@ -7,7 +7,7 @@ from flask import Blueprint, render_template
 
 from poll.db import get_session
 from poll.models import Refusal
-from poll.services import audit
+from poll.services.access import audit
 from poll.web.auth import admin_required
 from poll.web.params import whole_number
 

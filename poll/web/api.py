@@ -15,8 +15,10 @@ from poll.db import begin_write, get_session, new_session
 from poll.errors import Invalid, NotFound
 from poll.i18n import normalize
 from poll.models import Poll
-from poll.services import audit, polls, release
-from poll.services.release import DELIMITERS, csv_chunks, json_lines
+from poll.services.access import audit
+from poll.services.definition import polls
+from poll.services.releases import release
+from poll.services.releases.release import DELIMITERS, csv_chunks, json_lines
 from poll.web import openapi
 from poll.web.auth import admin_required, login_required
 from poll.web.errors import problem

@@ -43,7 +43,7 @@ from poll.db import begin_write, get_session
 from poll.extensions import limiter
 from poll.i18n import choose_language
 from poll.models import utcnow
-from poll.services import operators
+from poll.services.access import operators
 from poll.vocabulary import SessionKind
 from poll.web.errors import problem, wants_json
 

@@ -8,7 +8,8 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import current_language
 from poll.models import utcnow
-from poll.services import polls, release
+from poll.services.definition import polls
+from poll.services.releases import release
 from poll.web import figures
 from poll.web.auth import login_required
 
@@ -40,7 +41,7 @@ def panel(slug: str):
 
 def _render(template: str, slug: str):
     session = get_session()
-    begin_write(session)  # the figures may grow the poll's shown set (services.suppression)
+    begin_write(session)  # the figures may grow the poll's shown set (services.releases.suppression)
     try:
         poll = polls.get_poll(session, slug)
     except NotFound:

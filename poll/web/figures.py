@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from poll import iraq
 from poll.i18n import Language, pick, when
-from poll.services.release import SMALL_CELL, Category, Results
+from poll.services.releases.release import SMALL_CELL, Category, Results
 from poll.web import charts, words
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from poll import jobs as runner
 from poll.db import begin_write, get_session
 from poll.errors import Invalid, NotFound, PollError
 from poll.i18n import current_language
-from poll.services import jobs, polls, release
+from poll.runners import jobs as runner
+from poll.services.definition import polls
+from poll.services.releases import release
+from poll.services.simulations import jobs
 from poll.web import charts, figures
 from poll.web.auth import admin_required, login_required
 from poll.web.params import parse_whole_number

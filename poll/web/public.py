@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 
 from poll import iraq
 from poll.i18n import Language, pick
-from poll.services import release
-from poll.services.release import Category, Publication, Results
+from poll.services.releases import release
+from poll.services.releases.release import Category, Publication, Results
 from poll.stats.proportions import rounded_percentages
 from poll.web import words
 

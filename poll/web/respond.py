@@ -21,7 +21,8 @@ from poll.db import begin_single_statements, get_session, then_together
 from poll.extensions import csrf, limiter
 from poll.i18n import Language, choose_language, current_language, pick
 from poll.models import utcnow
-from poll.services import answers, audit, refusals
+from poll.services.access import audit
+from poll.services.answering import answers, refusals
 from poll.vocabulary import Channel, Outcome
 from poll.web import echo, throttle
 from poll.web.questions import shown_questions

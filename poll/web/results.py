@@ -1,7 +1,7 @@
 """Public results: the published polls, each poll's figures and its methodology statement.
 
 Aggregates only, small cells suppressed, and the caveats of a self-selected
-poll; every figure comes from the poll's public snapshot (services.publication).
+poll; every figure comes from the poll's public snapshot (services.releases.publication).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound
 from poll.i18n import choose_language
 from poll.models import Poll, utcnow
-from poll.services import polls, release
+from poll.services.definition import polls
+from poll.services.releases import release
 from poll.vocabulary import PollStatus
 from poll.web import figures, public
 

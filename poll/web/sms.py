@@ -22,7 +22,8 @@ from poll.db import begin_write, get_session
 from poll.extensions import csrf
 from poll.i18n import LANGUAGES, Language, pick
 from poll.models import utcnow
-from poll.services import audit, conversations, inbound, outbox
+from poll.services.access import audit
+from poll.services.messaging import conversations, inbound, outbox
 from poll.vocabulary import Outcome, QuestionType, SmsOutcome
 from poll.web.auth import admin_required
 from poll.web.params import parse_whole_number

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
-from poll.services import release
+from poll.services.releases import release
 from poll.text import reveal_controls
 from poll.vocabulary import JobState, MessageState, Outcome, PollStatus
 
@@ -69,7 +69,7 @@ NOTES = {
     release.NOTE_TOO_NOISY: _l("Too few answers for the public figures: with the noise that protects each answer "
                                "they would say nothing reliable yet."),
 }
-# How weighting merged categories (services.results Weighting.merged, iraq.weighting_merges), as readers are told.
+# How weighting merged categories (services.releases.results Weighting.merged, iraq.weighting_merges), as readers are told.
 MERGED = {
     "governorates merged into regions": _l("Some category had no answers, so governorates were merged into regions."),
     "governorates merged into regions, 45-59 and 60+ together": _l(

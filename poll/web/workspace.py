@@ -3,7 +3,7 @@
 Admins act, viewers read: every page is open to any operator, every POST
 needs an admin (403 otherwise) and carries the CSRF token. Each step calls
 the same service as its `poll` command (services.lifecycle,
-services.operators) with the operator who took it, so the audit trail names
+services.access.operators) with the operator who took it, so the audit trail names
 them. A step that issues links or queues messages is confirmed first: the
 page says what it will do, counted by doing it in a savepoint and undoing it.
 """
@@ -36,8 +36,13 @@ from poll.db import begin_write, get_session
 from poll.errors import NotFound, PollError, SendRefused
 from poll.i18n import LANGUAGES, choose_language, current_language, pick
 from poll.models import Poll, utcnow
-from poll.services import audiences, lifecycle, operators, outbox, polls, release
-from poll.services.answers import Ballot
+from poll.services import lifecycle
+from poll.services.access import operators
+from poll.services.answering.answers import Ballot
+from poll.services.audience import audiences
+from poll.services.definition import polls
+from poll.services.messaging import outbox
+from poll.services.releases import release
 from poll.web import words
 from poll.web.auth import admin_required, login_required
 from poll.web.questions import shown_questions

@@ -59,7 +59,9 @@ def open_poll_with_links(url: str, count: int) -> sa.Engine:
     import numpy as np
 
     from poll import db
-    from poll.services import links, polls, simulation
+    from poll.services.audience import links
+    from poll.services.definition import polls
+    from poll.services.simulations import simulation
     from poll.simulate import population, scenario
 
     engine = db.make_engine(url)

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
 from _common import median, open_poll_with_links, report  # noqa: E402
 
-from poll.services import polls  # noqa: E402
+from poll.services.definition import polls  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402

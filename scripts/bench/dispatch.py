@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 from _common import open_poll_with_links, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
-from poll.services import outbox, polls  # noqa: E402
-from poll.sms.dispatcher import Dispatcher, Settings  # noqa: E402
+from poll.runners.dispatcher import Dispatcher, Settings  # noqa: E402
+from poll.services.definition import polls  # noqa: E402
+from poll.services.messaging import outbox
 from poll.sms.gateways import KannelGateway  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
-from poll.services import polls, simulation  # noqa: E402
+from poll.services.definition import polls
+from poll.services.simulations import simulation  # noqa: E402
 from poll.simulate import population, scenario  # noqa: E402
 
 

@@ -29,7 +29,9 @@ from _common import report  # noqa: E402
 
 from poll import create_app, db  # noqa: E402
 from poll.models import OptOut, Recipient  # noqa: E402
-from poll.services import operators, polls, simulation  # noqa: E402
+from poll.services.access import operators
+from poll.services.definition import polls
+from poll.services.simulations import simulation  # noqa: E402
 from poll.simulate import scenario  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 

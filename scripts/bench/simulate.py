@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_resident_mb, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
-from poll.services import polls, results, simulation  # noqa: E402
+from poll.services.definition import polls
+from poll.services.releases import results
+from poll.services.simulations import simulation  # noqa: E402
 from poll.simulate import behaviour, montecarlo, population, scenario  # noqa: E402
 
 

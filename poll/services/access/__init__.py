@@ -1,0 +1,1 @@
+"""Who may do what: operators, their sessions and tokens, and the audit trail of what they did."""

@@ -1,0 +1,1 @@
+"""A poll's definition: from a TOML file or an XLSForm to a questionnaire, found and opened."""

@@ -1,0 +1,1 @@
+"""SMS: the outbox, replies coming in, and conversations that answer by SMS."""

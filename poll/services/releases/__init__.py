@@ -1,0 +1,1 @@
+"""Everything that leaves the database about answers: results, public figures, exports, methodology."""
