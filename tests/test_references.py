@@ -1,6 +1,8 @@
 """Weighting against a reference: a simulated reference survey in the Monte Carlo, references uploaded with their
 source, raking on profile questions against them, and propensity weighting beside raking."""
 
+import json
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -93,3 +95,55 @@ def test_a_bad_reference_is_refused_in_one_line_and_nothing_is_stored(runner, tm
     assert said in result.output and len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
     assert session.scalar(sa.select(sa.func.count()).select_from(WeightingReference)) == 0
+
+
+def results_json(runner, slug: str) -> dict:
+    result = runner.invoke(args=["results", slug, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def simulated(runner, make_poll):
+    """The article's poll answered by a simulated baseline field, where education drives answering and opinion."""
+    make_poll("ref", status="draft")
+    result = runner.invoke(args=["simulate", "ref", "--population", "100000", "--sample", "60000", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    return results_json(runner, "ref")
+
+
+def test_without_a_reference_the_estimate_says_it_is_not_weighted_on_education(simulated):
+    weighting = simulated["weighting"]
+    assert {"variable": "education", "why": "no sourced target for education: not weighted on it"} in \
+        weighting["not_weighted_on"]
+    assert "education" not in weighting["targets"] and weighting["propensity"] is None
+    assert weighting["interval"]["method"] == "linearised"
+
+
+def test_raking_on_a_referenced_education_moves_the_estimate_towards_the_truth(runner, tmp_path, simulated):
+    assert reference(runner, tmp_path, EDUCATION_MARGINS, "--source", SOURCE, "--year", "2019").exit_code == 0
+    after = results_json(runner, "ref")
+    weighting = after["weighting"]
+    assert weighting["targets"]["education"]["source"] == f"{SOURCE} (2019)"
+    assert "education" not in [entry["variable"] for entry in weighting["not_weighted_on"]]
+    support = next(option for option in after["options"] if option["code"] == "3")
+    before = next(option for option in simulated["options"] if option["code"] == "3")
+    assert weighting["by_strata"]["3"] == before["weighted_share"]
+    assert abs(support["weighted_share"] - support["true_share"]) < abs(before["weighted_share"] - before["true_share"])
+    low, high = support["weighted_ci95"]
+    assert low < support["weighted_share"] < high
+
+
+def test_propensity_weighting_against_microdata_stands_beside_raking(runner, tmp_path, simulated):
+    # A probability sample of the simulated population's education and sex (drawn apart in the simulation).
+    rng = np.random.default_rng(5)
+    education = rng.choice(list("12345"), 3000, p=[0.15, 0.27, 0.33, 0.21, 0.04])
+    sex = rng.choice(["M", "F"], 3000)
+    text = "education,sex,weight\n" + "".join(f"{e},{s},1000\n" for e, s in zip(education, sex, strict=True))
+    assert reference(runner, tmp_path, text, "--source", SOURCE).exit_code == 0
+    weighting = results_json(runner, "ref")["weighting"]
+    propensity = weighting["propensity"]
+    assert propensity["variables"] == ["education", "sex"] and propensity["converged"]
+    truth = next(option for option in simulated["options"] if option["code"] == "3")["true_share"]
+    assert abs(propensity["shares"]["3"] - truth) < abs(simulated["options"][2]["raw_share"] - truth)
+    assert weighting["reference"]["kind"] == "microdata"

@@ -96,7 +96,7 @@ def _raked(parts, targets, counts, options, k):
         estimate, merged = weighting.estimate_merging(parts, targets, counts, options, k, iraq.weighting_merges())
     except weighting.RakingError:
         return None
-    categories, sizes = merged_margins(parts, targets, merged)
+    categories, sizes = calibration.merged(parts, [len(t) for t in targets], dict(iraq.weighting_merges())[merged])
     variances = calibration.linearised_variances(categories, sizes, counts, estimate.weights, options, k)
     kish = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
     return estimate.shares, kish, calibration.intervals(estimate.shares, variances)
@@ -109,16 +109,6 @@ def _propensity(parts, counts, options, k, reference, design, sizes):
         return None
     kish = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
     return estimate.shares, kish, calibration.intervals(estimate.shares, estimate.variances)
-
-
-def merged_margins(categories, targets, merged: str) -> tuple[list[np.ndarray], list[int]]:
-    """The margins as raked under the merge named `merged` (`iraq.weighting_merges`): categories and their sizes."""
-    groups = dict(iraq.weighting_merges())[merged]
-    out, sizes = list(categories), [len(t) for t in targets]
-    for index, grouping in groups.items():
-        out[index], merged_target = weighting.collapse(categories[index], targets[index], grouping)
-        sizes[index] = len(merged_target)
-    return out, sizes
 
 
 def run(scenario: Scenario, *, population_size: int, sample_size: int, replications: int, seed: int,

@@ -26,7 +26,7 @@ with their counts, as `weighting` takes them.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +43,17 @@ def indicators(categories: Sequence[np.ndarray], sizes: Sequence[int]) -> np.nda
         block[np.arange(rows), np.asarray(codes)] = 1.0
         columns.append(block)
     return np.hstack(columns) if columns else np.zeros((rows, 0))
+
+
+def merged(categories: Sequence[np.ndarray], sizes: Sequence[int],
+           groups: Mapping[int, Sequence[int]]) -> tuple[list[np.ndarray], list[int]]:
+    """The margins as raked with categories merged (`weighting.collapse`: category c of margin k becomes
+    groups[k][c]), and their sizes: what the linearisation regresses on."""
+    out, found = list(categories), list(sizes)
+    for k, grouping in groups.items():
+        grouping = np.asarray(grouping)
+        out[k], found[k] = grouping[np.asarray(categories[k])], int(grouping.max()) + 1
+    return out, found
 
 
 def linearised_variances(categories: Sequence[np.ndarray], sizes: Sequence[int], counts: np.ndarray,
