@@ -1,14 +1,17 @@
 """Weighting against a reference: a simulated reference survey in the Monte Carlo, references uploaded with their
 source, raking on profile questions against them, and propensity weighting beside raking."""
 
+import html
 import json
 
+import jsonschema
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from poll.models import AuditEvent, WeightingReference
 from poll.simulate import comparison
+from poll.web import openapi
 
 
 def test_a_reference_survey_lets_weighting_remove_what_education_adds():
@@ -104,7 +107,7 @@ def results_json(runner, slug: str) -> dict:
 
 
 @pytest.fixture
-def simulated(runner, make_poll):
+def field(runner, make_poll):
     """The article's poll answered by a simulated baseline field, where education drives answering and opinion."""
     make_poll("ref", status="draft")
     result = runner.invoke(args=["simulate", "ref", "--population", "100000", "--sample", "60000", "--seed", "3"])
@@ -112,29 +115,29 @@ def simulated(runner, make_poll):
     return results_json(runner, "ref")
 
 
-def test_without_a_reference_the_estimate_says_it_is_not_weighted_on_education(simulated):
-    weighting = simulated["weighting"]
+def test_without_a_reference_the_estimate_says_it_is_not_weighted_on_education(field):
+    weighting = field["weighting"]
     assert {"variable": "education", "why": "no sourced target for education: not weighted on it"} in \
         weighting["not_weighted_on"]
     assert "education" not in weighting["targets"] and weighting["propensity"] is None
     assert weighting["interval"]["method"] == "linearised"
 
 
-def test_raking_on_a_referenced_education_moves_the_estimate_towards_the_truth(runner, tmp_path, simulated):
+def test_raking_on_a_referenced_education_moves_the_estimate_towards_the_truth(runner, tmp_path, field):
     assert reference(runner, tmp_path, EDUCATION_MARGINS, "--source", SOURCE, "--year", "2019").exit_code == 0
     after = results_json(runner, "ref")
     weighting = after["weighting"]
     assert weighting["targets"]["education"]["source"] == f"{SOURCE} (2019)"
     assert "education" not in [entry["variable"] for entry in weighting["not_weighted_on"]]
     support = next(option for option in after["options"] if option["code"] == "3")
-    before = next(option for option in simulated["options"] if option["code"] == "3")
+    before = next(option for option in field["options"] if option["code"] == "3")
     assert weighting["by_strata"]["3"] == before["weighted_share"]
     assert abs(support["weighted_share"] - support["true_share"]) < abs(before["weighted_share"] - before["true_share"])
     low, high = support["weighted_ci95"]
     assert low < support["weighted_share"] < high
 
 
-def test_propensity_weighting_against_microdata_stands_beside_raking(runner, tmp_path, simulated):
+def test_propensity_weighting_against_microdata_stands_beside_raking(runner, tmp_path, field):
     # A probability sample of the simulated population's education and sex (drawn apart in the simulation).
     rng = np.random.default_rng(5)
     education = rng.choice(list("12345"), 3000, p=[0.15, 0.27, 0.33, 0.21, 0.04])
@@ -144,6 +147,28 @@ def test_propensity_weighting_against_microdata_stands_beside_raking(runner, tmp
     weighting = results_json(runner, "ref")["weighting"]
     propensity = weighting["propensity"]
     assert propensity["variables"] == ["education", "sex"] and propensity["converged"]
-    truth = next(option for option in simulated["options"] if option["code"] == "3")["true_share"]
-    assert abs(propensity["shares"]["3"] - truth) < abs(simulated["options"][2]["raw_share"] - truth)
+    truth = next(option for option in field["options"] if option["code"] == "3")["true_share"]
+    assert abs(propensity["shares"]["3"] - truth) < abs(field["options"][2]["raw_share"] - truth)
     assert weighting["reference"]["kind"] == "microdata"
+    jsonschema.Draft202012Validator(openapi.WEIGHTING).validate(weighting)  # as the API document describes it
+
+
+def test_the_pages_say_what_the_estimate_is_not_weighted_on_and_which_interval_it_carries(client, simulated, login):
+    login("admin")
+    dashboard = html.unescape(client.get("/dashboard/sim?lang=en").get_data(as_text=True))
+    assert "No sourced target for education: not weighted on it." in dashboard
+    assert "Interval of the weighted shares: Wilson score interval at the sample size that the linearised" in dashboard
+    methodology = html.unescape(client.get("/results/sim/methodology?lang=en").get_data(as_text=True))
+    assert "No sourced target for education: not weighted on it." in methodology
+    assert "No sourced target for employment: not weighted on it." in methodology
+
+
+def test_the_dashboard_names_the_reference_raked_to(client, runner, tmp_path, simulated, login):
+    path = tmp_path / "education.csv"
+    path.write_text(EDUCATION_MARGINS, encoding="utf-8")
+    assert runner.invoke(args=["weighting", "reference", "sim", str(path), "--source", SOURCE]).exit_code == 0
+    login("admin")
+    dashboard = html.unescape(client.get("/dashboard/sim?lang=en").get_data(as_text=True))
+    assert f"Raked on education too, to the poll's reference: {SOURCE}." in dashboard
+    assert "No sourced target for education" not in dashboard
+    assert "No sourced target for employment: not weighted on it." in dashboard

@@ -51,10 +51,13 @@ MAX_WEIGHT_SHARE = 0.05
 # raking variables predict the answers, since it prices raking as if the weights were unrelated to them.
 WEIGHTED_INTERVAL = "linearised"
 WEIGHTED_INTERVALS = {
-    "linearised": "Wilson's interval at the sample size the linearised variance of the raked estimate implies "
-                  "(residuals of each answer on the raking variables' categories, weighted): raking on what "
-                  "predicts the answers makes the estimate more precise, and this counts it.",
-    "kish": "Wilson's interval at Kish's effective sample size: it treats the weights as unrelated to the answers.",
+    "linearised": "Wilson score interval at the sample size that the linearised variance of the raked estimate "
+                  "implies (the residuals of each answer on the weighting variables' categories, weighted). Raking "
+                  "on what predicts the answers makes the estimate more precise, and this interval counts it; in "
+                  "the Monte Carlo it covers the truth as often as the one at Kish's effective sample size, which "
+                  "is wider.",
+    "kish": "Wilson score interval at Kish's effective sample size: it treats the weights as unrelated to the "
+            "answers.",
 }
 
 
