@@ -2,6 +2,7 @@
 source, raking on profile questions against them, and propensity weighting beside raking."""
 
 import html
+import io
 import json
 
 import jsonschema
@@ -172,3 +173,40 @@ def test_the_dashboard_names_the_reference_raked_to(client, runner, tmp_path, si
     assert f"Raked on education too, to the poll's reference: {SOURCE}." in dashboard
     assert "No sourced target for education" not in dashboard
     assert "No sourced target for employment: not weighted on it." in dashboard
+
+
+def test_an_admin_uploads_a_reference_in_the_workspace_audited_by_name(client, session, make_poll, login):
+    make_poll("ref")
+    login(name="amira")
+    assert 'action="/admin/polls/ref/reference"' in client.get("/admin/polls/ref?lang=en").get_data(as_text=True)
+    response = client.post("/admin/polls/ref/reference?lang=en", content_type="multipart/form-data", data={
+        "file": (io.BytesIO(EDUCATION_MARGINS.encode()), "education.csv"), "source": SOURCE, "year": "2019"})
+    assert response.status_code == 200
+    page = html.unescape(response.get_data(as_text=True))
+    assert f"source: {SOURCE} (2019)" in page and "no sourced target for employment: not weighted on it" in page
+    event = session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "weighting-reference-set"))
+    assert event.actor == "amira"
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    ({"source": SOURCE}, "Choose a reference file"),
+    ({"file": (io.BytesIO(EDUCATION_MARGINS.encode()), "e.csv")}, "needs its source"),
+    ({"file": (io.BytesIO(EDUCATION_MARGINS.encode()), "e.csv"), "source": SOURCE, "year": "last"}, "must be a year"),
+    ({"file": (io.BytesIO(b"\xff\xfe"), "e.csv"), "source": SOURCE}, "not UTF-8"),
+])
+def test_a_bad_reference_upload_gets_a_clear_400_and_stores_nothing(client, session, make_poll, login, data, said):
+    make_poll("ref")
+    login()
+    response = client.post("/admin/polls/ref/reference?lang=en", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert said in html.unescape(response.get_data(as_text=True))
+    assert session.scalar(sa.select(sa.func.count()).select_from(WeightingReference)) == 0
+
+
+def test_viewers_cannot_set_a_reference(client, session, make_poll, login):
+    make_poll("ref")
+    login("viewer")
+    response = client.post("/admin/polls/ref/reference", content_type="multipart/form-data", data={
+        "file": (io.BytesIO(EDUCATION_MARGINS.encode()), "education.csv"), "source": SOURCE})
+    assert response.status_code == 403
+    assert session.scalar(sa.select(sa.func.count()).select_from(WeightingReference)) == 0

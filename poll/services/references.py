@@ -114,6 +114,16 @@ def read(poll: Poll, data: bytes, filename: str, *, source: str | None = None, y
     return reference
 
 
+def parse_year(text: str | None) -> int | None:
+    """A year typed in a form ("" for none); raises Invalid unless it is one from 1900 to 2100."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 1900 <= int(text) <= 2100:
+        raise Invalid(f"the year must be a year from 1900 to 2100, not {text!r}")
+    return int(text)
+
+
 def _short(line: int):
     raise Invalid(f"line {line}: a margins row has three cells: variable, category, share")
 
