@@ -93,3 +93,15 @@ def test_respondents_where_the_reference_has_nobody_are_refused():
     strata, options, counts = one_margin_poll()
     with pytest.raises(calibration.PropensityError):
         calibration.propensity_estimate([strata], counts, options, 2, [np.zeros(5, dtype=int)], np.ones(5), [2])
+
+
+def test_targets_from_a_survey_add_their_own_variance_through_the_regression():
+    # Post-stratified to A/B shares that a survey of 400 estimated: the estimate is 0.3 tA + 0.9 tB, so its
+    # variance grows by (0.9 - 0.3)^2 var(tA), var(tA) = 0.7 * 0.3 / 400.
+    strata, options, counts = one_margin_poll()
+    per_person = np.array([0.7 / 20, 0.7 / 20, 0.3 / 10, 0.3 / 10])
+    known = calibration.linearised_variances([strata], [2], counts, per_person, options, 2)
+    covariance = calibration.share_covariance(np.array([0.7, 0.3]), 400)
+    estimated = calibration.linearised_variances([strata], [2], counts, per_person, options, 2,
+                                                 target_covariances={0: covariance})
+    assert estimated[1] - known[1] == pytest.approx(0.6**2 * 0.7 * 0.3 / 400, rel=1e-9)

@@ -13,10 +13,11 @@ weighing N / n) and compares, on the same answers:
 - `propensity`: weighted by the odds of being in the reference rather than the poll, from a logistic
   regression on governorate, sex, age band and education (`stats.calibration.propensity_estimate`).
 
-For each, two 95% intervals: Wilson's at Kish's effective n (what production
-shows today), and Wilson's at the size the linearised variance implies
-(`stats.calibration`; for propensity weights the Hájek variance, the model
-taken as known). Neither counts the reference survey's own error.
+For each, two 95% intervals: Wilson's at Kish's effective n, and Wilson's at
+the size the linearised variance implies (`stats.calibration`), which for
+raking on education adds what the survey's own sampling error does to the
+estimate; for propensity weights it is the Hájek variance, the model and the
+survey taken as known.
 """
 
 from __future__ import annotations
@@ -81,23 +82,28 @@ class _Collector:
         reference = [self.people.governorate[chosen], self.people.sex[chosen], self.people.age_band[chosen],
                      self.people.education[chosen]]
         education = np.bincount(reference[3], weights=design, minlength=len(EDUCATION))
+        education /= education.sum()
+        # The survey's shares are estimates: the linearised interval counts their variance (a simple random sample).
+        spread = {3: calibration.share_covariance(education, weighting.effective_n(design))}
         rows, options = np.nonzero(table)
         counts = table[rows, options]
         parts = [part[rows] for part in self.parts]
         k = table.shape[1]
         self.found["demography"].append(_raked(parts[:3], self.demography_targets, counts, options, k))
-        self.found["education"].append(_raked(parts, [*self.demography_targets, education], counts, options, k))
+        self.found["education"].append(_raked(parts, [*self.demography_targets, education], counts, options, k,
+                                              spread))
         self.found["propensity"].append(_propensity(parts, counts, options, k, reference, design, self.sizes))
 
 
-def _raked(parts, targets, counts, options, k):
+def _raked(parts, targets, counts, options, k, spread=None):
     # (shares, kish interval, linearised interval) of one raking, or None where it fails.
     try:
         estimate, merged = weighting.estimate_merging(parts, targets, counts, options, k, iraq.weighting_merges())
     except weighting.RakingError:
         return None
     categories, sizes = calibration.merged(parts, [len(t) for t in targets], dict(iraq.weighting_merges())[merged])
-    variances = calibration.linearised_variances(categories, sizes, counts, estimate.weights, options, k)
+    variances = calibration.linearised_variances(categories, sizes, counts, estimate.weights, options, k,
+                                                 target_covariances=spread)
     kish = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
     return estimate.shares, kish, calibration.intervals(estimate.shares, variances)
 

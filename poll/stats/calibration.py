@@ -57,7 +57,8 @@ def merged(categories: Sequence[np.ndarray], sizes: Sequence[int],
 
 
 def linearised_variances(categories: Sequence[np.ndarray], sizes: Sequence[int], counts: np.ndarray,
-                         weights: np.ndarray, options: np.ndarray, option_count: int) -> np.ndarray:
+                         weights: np.ndarray, options: np.ndarray, option_count: int, *,
+                         target_covariances: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
     """The variance of each option's weighted share, linearised for calibration on the margins `categories`.
 
     Each cell holds `counts` respondents with the same categories and the
@@ -65,6 +66,12 @@ def linearised_variances(categories: Sequence[np.ndarray], sizes: Sequence[int],
     margins this is the Hájek estimator's with-replacement variance; with
     the margins the weights were raked to, it is the raking (GREG)
     linearised variance. Cells with no respondents count for nothing.
+
+    `target_covariances` gives, per margin index, the covariance matrix of
+    that margin's target shares where they are themselves estimates (a
+    reference survey's): the estimate moves with them by the regression's
+    coefficients b (the GREG estimator is the Hájek one plus b'(targets -
+    weighted shares)), so b' V b is added. Census margins have none.
     """
     counts = np.asarray(counts, dtype=float)
     weights = np.asarray(weights, dtype=float)
@@ -77,14 +84,26 @@ def linearised_variances(categories: Sequence[np.ndarray], sizes: Sequence[int],
     shares = (counts * weights) @ outcome / total
     u = (outcome - shares) / total  # each share's estimating variable, per respondent of each cell
     design = indicators(categories, sizes)
+    added = np.zeros(option_count)
     if design.shape[1]:
         # Weighted least squares of u on the indicators, each respondent weighing its weight.
         root = np.sqrt(counts * weights)[:, None]
         coefficients, *_ = np.linalg.lstsq(root * design, root * u, rcond=None)
         u = u - design @ coefficients
+        starts = np.cumsum([0, *sizes])
+        for k, covariance in (target_covariances or {}).items():
+            # The coefficients of the answer itself (u's times the total weight) on margin k's categories.
+            b = total * coefficients[starts[k]:starts[k + 1]]
+            added += np.einsum("ij,ik,kj->j", b, np.asarray(covariance, dtype=float), b)
     z = weights[:, None] * u
     mean = (counts @ z) / n
-    return n / (n - 1) * (counts @ (z - mean) ** 2)
+    return n / (n - 1) * (counts @ (z - mean) ** 2) + added
+
+
+def share_covariance(shares: np.ndarray, effective_n: float) -> np.ndarray:
+    """The covariance of a survey's estimated category shares: (diag(p) - p p') / n, at its effective size."""
+    shares = np.asarray(shares, dtype=float)
+    return (np.diag(shares) - np.outer(shares, shares)) / effective_n
 
 
 def effective_sizes(shares: np.ndarray, variances: np.ndarray) -> np.ndarray:
