@@ -124,6 +124,19 @@ def test_without_a_reference_the_estimate_says_it_is_not_weighted_on_education(f
     assert weighting["interval"]["method"] == "linearised"
 
 
+def test_the_weighted_interval_is_the_linearised_one_narrower_than_kish_where_raking_predicts_the_answers(field):
+    from poll.stats import proportions
+
+    n_eff = field["weighting"]["effective_n"]
+    for option in field["options"]:
+        low, high = option["weighted_ci95"]
+        kish_low, kish_high = proportions.wilson(option["weighted_share"] * n_eff, n_eff)
+        assert low < option["weighted_share"] < high
+        assert high - low <= kish_high - kish_low + 0.001  # never wider, but for rounding
+        if option["code"] == "3":  # support, which the region predicts: well narrower, not a rounding of Kish's
+            assert high - low < 0.95 * (kish_high - kish_low)
+
+
 def test_raking_on_a_referenced_education_moves_the_estimate_towards_the_truth(runner, tmp_path, field):
     assert reference(runner, tmp_path, EDUCATION_MARGINS, "--source", SOURCE, "--year", "2019").exit_code == 0
     after = results_json(runner, "ref")

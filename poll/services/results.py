@@ -342,14 +342,17 @@ def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list
 
 
 def weighted_intervals(categories, targets, counts: np.ndarray, chosen: np.ndarray, estimate: weighting.CellEstimate,
-                       merged: str, interval: str = WEIGHTED_INTERVAL) -> tuple[np.ndarray, np.ndarray]:
-    """Each option's 95% interval of a raked estimate, as WEIGHTED_INTERVAL says (lows, highs)."""
+                       merged: str, interval: str = WEIGHTED_INTERVAL,
+                       target_covariances: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each option's 95% interval of a raked estimate, as WEIGHTED_INTERVAL says (lows, highs); the linearised one
+    counts the sampling error of targets taken from a survey (`target_covariances`, by margin index)."""
     k = len(estimate.shares)
     if interval == "kish":
         return proportions.wilson_arrays(estimate.shares, estimate.effective_n)
     groups = dict(iraq.weighting_merges()).get(merged, {})
     margins, sizes = calibration.merged(categories, [len(t) for t in targets], groups)
-    variances = calibration.linearised_variances(margins, sizes, counts, estimate.weights, chosen, k)
+    variances = calibration.linearised_variances(margins, sizes, counts, estimate.weights, chosen, k,
+                                                 target_covariances=target_covariances)
     return calibration.intervals(estimate.shares, variances)
 
 
@@ -383,7 +386,10 @@ def _against_reference(session: so.Session, results: Results, position: dict[int
     counts = np.array([cell[-1] for cell in cells], dtype=float)
     chosen = np.array([position[cell[0]] for cell in cells])
     codes = references.weighting_variables(poll)
-    categories, targets = [], []
+    categories, targets, spread = [], [], {}
+    # A survey's margins are estimates: at its design weights' effective size (Kish), their sampling error is
+    # counted in the interval. Published margins come without one and are taken as exact.
+    survey_n = weighting.effective_n(np.array(stored.design_weights, dtype=float)) if stored.rows else None
     for k, name in enumerate(iraq.STRATA):
         index = {label: i for i, label in enumerate(codes[name])}
         categories.append(np.array([index[cell[k + 1]] for cell in cells]))
@@ -397,15 +403,21 @@ def _against_reference(session: so.Session, results: Results, position: dict[int
         shares = np.array([stored.margins[name][label] for label in codes[name]]) * (1 - missing)
         categories.append(found)
         targets.append(np.append(shares, missing))
+        if survey_n and name in stored.variables:
+            covariance = np.zeros((len(levels), len(levels)))
+            covariance[:-1, :-1] = calibration.share_covariance(
+                np.array([stored.margins[name][label] for label in codes[name]]), survey_n) * (1 - missing) ** 2
+            spread[len(categories) - 1] = covariance
         w.profile_targets[name] = {"shares": dict(stored.margins[name]), "missing": round(missing, 3),
                                    "source": stored.source, "year": stored.year}
     if profile:
-        _raked_on_profile(results, categories, targets, counts, chosen)
+        _raked_on_profile(results, categories, targets, counts, chosen, spread)
     if stored.kind == "microdata" and stored.rows:
         _propensity(results, stored, cells, names, counts, chosen, codes)
 
 
-def _raked_on_profile(results: Results, categories, targets, counts: np.ndarray, chosen: np.ndarray) -> None:
+def _raked_on_profile(results: Results, categories, targets, counts: np.ndarray, chosen: np.ndarray,
+                      spread: dict[int, np.ndarray]) -> None:
     w = results.weighting
     try:
         estimate, merged = weighting.estimate_merging(categories, targets, counts, chosen, len(results.options),
@@ -419,7 +431,8 @@ def _raked_on_profile(results: Results, categories, targets, counts: np.ndarray,
         w.profile_targets = {}
         return
     w.by_strata = {option.code: float(option.weighted_share) for option in results.options}
-    lows, highs = weighted_intervals(categories, targets, counts, chosen, estimate, merged)
+    lows, highs = weighted_intervals(categories, targets, counts, chosen, estimate, merged,
+                                     target_covariances=spread)
     for option, share, low, high in zip(results.options, estimate.shares, lows, highs, strict=True):
         option.weighted_share, option.weighted_ci95 = float(share), (float(low), float(high))
     w.design_effect, w.effective_n, w.largest_weight = estimate.design_effect, estimate.effective_n, \
