@@ -740,3 +740,35 @@ class Job(Base):
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.kind} {self.state}>"
+
+
+class WeightingReference(Base):
+    """What a poll's answers are weighted to beyond the census: published margins or a probability survey's rows.
+
+    One per poll, replaced by the next upload. `margins` gives each
+    variable's category shares (from microdata, its design-weighted shares);
+    `rows` and `design_weights` keep a survey's microdata for propensity
+    weighting. A reference without its source is refused: every target shown
+    says where it comes from.
+    """
+
+    __tablename__ = "weighting_references"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), unique=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))  # "margins" or "microdata"
+    source: so.Mapped[str] = so.mapped_column(sa.String(500))
+    year: so.Mapped[int | None]
+    # {variable: {category code: share}}, each summing to 1.
+    margins: so.Mapped[dict[str, Any]]
+    # Microdata: the variables' names in order, one list of category codes per respondent, and their weights.
+    variables: so.Mapped[list[str]] = so.mapped_column(sa.JSON, default=list)
+    rows: so.Mapped[list[list[str]]] = so.mapped_column(sa.JSON, default=list)
+    design_weights: so.Mapped[list[float]] = so.mapped_column(sa.JSON, default=list)
+    uploaded_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    uploaded_by: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    __table_args__ = (sa.CheckConstraint("kind IN ('margins', 'microdata')", name="kind"),)
+
+    def __repr__(self) -> str:
+        return f"<WeightingReference {self.kind} of poll {self.poll_id}>"

@@ -6,7 +6,7 @@ They are registered on every app's `app.cli` (so `app.test_cli_runner()`
 runs them) and make up the `poll` console command (`poll.cli`).
 """
 
-from poll.commands import operators, polls, results, setup, simulate, sms  # noqa: F401  (each registers its commands)
+from poll.commands import operators, polls, results, setup, simulate, sms, weighting  # noqa: F401  (each registers its commands)
 from poll.commands._base import command_group
 
 ALL = command_group.commands

@@ -101,6 +101,7 @@ def run(
     rake_education: bool = False,
     experiment: Experiment | None = None,
     progress: Callable[[int], None] = lambda done: None,
+    observe: Callable[[np.ndarray], None] | None = None,
 ) -> MonteCarlo:
     """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin.
 
@@ -108,6 +109,7 @@ def run(
     to its variants at random (as balanced links answered alike would be),
     moved as the scenario's `[experiment]` says each way of asking moves them
     (`behaviour.variant_effects`), and each variant compared with the first.
+    `observe` is given each replication's answers table (groups x options) for estimators of its own.
     """
     rng = np.random.default_rng(seed)
     people = population.generate(population_size, rng, education_shares(scenario))
@@ -190,6 +192,8 @@ def run(
         if campaigners:
             table[:, stuffing_option] += rng.multinomial(campaigners, group_shares)
 
+        if observe is not None:
+            observe(table)
         counts = table.sum(axis=0)
         n = counts.sum()
         if effects is not None:

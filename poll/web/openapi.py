@@ -134,6 +134,48 @@ EXPERIMENT = {
         }},
     },
 }
+TARGET = {"type": "object", "required": ["what", "source"],
+          "properties": {"what": {"type": "string"}, "source": {"type": "string"},
+                         "shares": {"type": "object", "additionalProperties": {"type": "number"}}}}
+WEIGHTING = {
+    "type": "object",
+    "description": "How the weighted estimate was made; absent when there is none. Public figures are raked on "
+                   "governorate, sex and age band from the noisy counts; the operators' figures also on the profile "
+                   "questions the poll's reference gives margins for",
+    "properties": {
+        "margins": {"type": "string", "enum": ["census", "simulated population"]},
+        "respondents": {"type": "integer"},
+        "converged": {"type": "boolean"},
+        "design_effect": {"type": "number"},
+        "effective_n": {"type": "number"},
+        "targets": {"type": "object", "additionalProperties": TARGET,
+                    "description": "per variable weighted on: what its targets are and their source"},
+        "interval": {"type": "object", "required": ["method", "why"],
+                     "properties": {"method": {"type": "string", "enum": ["linearised", "kish"]},
+                                    "why": {"type": "string"}},
+                     "description": "the weighted shares' 95% interval: Wilson's at the size the raked estimate's "
+                                    "linearised variance implies, or at Kish's effective n"},
+        "reference": {"type": ["object", "null"], "description": "the poll's weighting reference: kind (margins or "
+                      "microdata), source, year, variables",
+                      "properties": {"kind": {"type": "string", "enum": ["margins", "microdata"]},
+                                     "source": {"type": "string"}, "year": {"type": ["integer", "null"]},
+                                     "variables": {"type": "array", "items": {"type": "string"}}}},
+        "not_weighted_on": {"type": "array", "items": {
+            "type": "object", "required": ["variable", "why"],
+            "properties": {"variable": {"type": "string"}, "why": {"type": "string"}}},
+            "description": "profile questions with no sourced target: the estimate is not weighted on them"},
+        "by_strata": {"type": ["object", "null"], "additionalProperties": {"type": "number"},
+                      "description": "by option code, the estimate raked on governorate, sex and age band alone, "
+                                     "where the reference changed it"},
+        "propensity": {"type": ["object", "null"], "description": "beside raking: shares weighted by propensity "
+                       "against the reference survey's microdata (logistic regression on the shared variables)",
+                       "properties": {"variables": {"type": "array", "items": {"type": "string"}},
+                                      "respondents": {"type": "integer"}, "converged": {"type": "boolean"},
+                                      "effective_n": {"type": "number"}, "design_effect": {"type": "number"},
+                                      "shares": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
+                                      "ci95": {"type": "object", "additionalProperties": {"type": "array"}}}},
+    },
+}
 RESULTS = {
     "type": "object",
     "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
@@ -156,6 +198,7 @@ RESULTS = {
         "published_at": {"type": ["string", "null"], "format": "date-time"},
         "rates": RATES,
         "experiment": EXPERIMENT,
+        "weighting": WEIGHTING,
     },
 }
 

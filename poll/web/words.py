@@ -68,6 +68,9 @@ NOTES = {
                                   "protects each answer, once at least ten have answered."),
     release.NOTE_TOO_NOISY: _l("Too few answers for the public figures: with the noise that protects each answer "
                                "they would say nothing reliable yet."),
+    release.NOTE_REFERENCE_FAILED: _l("No estimate weighted on the reference's profile questions: some category with "
+                                      "a target has no answers. The weighted estimate is raked on governorate, sex "
+                                      "and age band only."),
 }
 # How weighting merged categories (services.releases.results Weighting.merged, iraq.weighting_merges), as readers are told.
 MERGED = {
@@ -77,6 +80,16 @@ MERGED = {
         "into one."),
 }
 SEX = {"M": _l("men"), "F": _l("women")}
+# The weighted shares' interval (services.releases.results WEIGHTED_INTERVALS), and why it is the one used.
+WEIGHTED_INTERVAL = {
+    "linearised": _l("Wilson score interval at the sample size that the linearised variance of the raked estimate "
+                     "implies (the residuals of each answer on the weighting variables' categories, weighted). Raking "
+                     "on what predicts the answers makes the estimate more precise, and this interval counts it; in "
+                     "the Monte Carlo it covers the truth as often as the one at Kish's effective sample size, which "
+                     "is wider."),
+    "kish": _l("Wilson score interval at Kish's effective sample size: it treats the weights as unrelated to the "
+               "answers."),
+}
 STRATUM = {"governorate": _l("governorate"), "sex": _l("sex"), "age_band": _l("age band")}
 DISPOSITION = {
     "complete": _l("complete"),

@@ -42,7 +42,7 @@ from poll.services.answering.answers import Ballot
 from poll.services.audience import audiences
 from poll.services.definition import polls
 from poll.services.messaging import outbox
-from poll.services.releases import release
+from poll.services.releases import references, release
 from poll.web import words
 from poll.web.auth import admin_required, login_required
 from poll.web.questions import shown_questions
@@ -315,6 +315,29 @@ def audience(slug: str):
     session.commit()
     return render_template("admin/audience.html", poll=poll, report=report, problem=None,
                            composition=lifecycle.composition(session, poll))
+
+
+@bp.post("/polls/<slug>/reference")
+@admin_required
+@uploads
+def reference(slug: str):
+    """Store the poll's weighting reference (margins, or a survey's microdata) with its source; audited."""
+    session = get_session()
+    begin_write(session)
+    poll = _poll_or_404(session, slug)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise PollError(str(_l("Choose a reference file: margins (CSV or TOML) or a survey's microdata (CSV).")))
+        found = references.read(poll, upload.read(), upload.filename, source=request.form.get("source"),
+                                year=references.parse_year(request.form.get("year", "")))
+        references.set_reference(session, poll, found, by=g.operator)
+    except PollError as exc:
+        session.rollback()
+        return render_template("admin/reference.html", poll=poll, lines=None, problem=str(exc)), 400
+    lines = references.describe(references.reference_of(session, poll), poll)
+    session.commit()
+    return render_template("admin/reference.html", poll=poll, lines=lines, problem=None)
 
 
 @bp.post("/polls/<slug>/<action>")

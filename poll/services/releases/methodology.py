@@ -22,6 +22,7 @@ from poll.models import AuditEvent, Link, Poll, utcnow
 from poll.services.answering import tallies
 from poll.services.definition.polls import experiment_of, questions_of
 from poll.services.messaging import outbox
+from poll.services.releases import references
 from poll.stats import weighting
 from poll.vocabulary import MessageKind, PollStatus
 
@@ -87,14 +88,15 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "experiment": _experiment(poll),
         "rates": document.get("rates"),
         "weighting": None if weighted is None else {
-            "variables": ["governorate", "sex", "age_band"],
+            "variables": list(weighted.get("targets") or ("governorate", "sex", "age_band")),
             "method": "raking (iterative proportional fitting) of the answers to the population margins, weights "
                       f"trimmed to {weighting.TRIM_LOWER:g}-{weighting.TRIM_UPPER:g} times the mean",
             **weighted,
+            "not_weighted_on": not_weighted_on(poll, weighted),
         },
         "strata_sources": document.get("strata_sources", {}),
         "intervals": INTERVALS,
-        "interval_method": INTERVAL_METHOD,
+        "interval_method": interval_method(weighted),
         "privacy": document.get("privacy"),
         "privacy_meaning": PRIVACY if document.get("privacy") else None,
         "quality": {"refused_attempts": document.get("refused", {}),
@@ -102,6 +104,20 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "limitations": list(LIMITATIONS),
         "simulated": "simulation" in document,
     }
+
+
+def interval_method(weighted: dict | None) -> str:
+    """How the weighted shares' interval is made: the operators' figures say (services.releases.results WEIGHTED_INTERVAL);
+    the public ones are Kish's with the noise added."""
+    chosen = (weighted or {}).get("interval")
+    return chosen["why"] if chosen else INTERVAL_METHOD
+
+
+def not_weighted_on(poll: Poll, weighted: dict) -> list[dict]:
+    """The profile questions the weighted estimate is not weighted on (no sourced target), each with why."""
+    targets = weighted.get("targets") or {}
+    return [{"variable": name, "why": f"no sourced target for {name}: not weighted on it"}
+            for name in references.profile_questions_names(poll) if name not in targets]
 
 
 POPULATION = ("Adults (18 and over) with a mobile phone in Iraq's 18 governorates, the Kurdistan Region included; "

@@ -36,6 +36,7 @@ from poll.services.releases.results import (
     NOTE_NO_POPULATION,
     NOTE_NO_WEIGHTING,
     NOTE_NOT_CONVERGED,
+    NOTE_REFERENCE_FAILED,
     NOTE_TOO_FEW_TO_WEIGHT,
     NOTE_WITHHELD,
     SMALL_CELL,
@@ -55,7 +56,7 @@ METHODOLOGY = "methodology"
 # The types pages draw, and the formats rows are written in.
 __all__ = ["SMALL_CELL", "Category", "OptionResult", "Publication", "Results", "DELIMITERS", "csv_chunks", "json_lines",
            "NOTE_NOT_RELEASED", "NOTE_TOO_NOISY", "NOTE_NO_POPULATION", "NOTE_NO_WEIGHTING", "NOTE_NOT_CONVERGED",
-           "NOTE_TOO_FEW_TO_WEIGHT", "NOTE_WITHHELD"]
+           "NOTE_TOO_FEW_TO_WEIGHT", "NOTE_WITHHELD", "NOTE_REFERENCE_FAILED"]
 
 
 def audience_of(operator: Operator | None) -> str:

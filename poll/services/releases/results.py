@@ -24,9 +24,9 @@ from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.services.answering import tallies
 from poll.services.definition.polls import experiment_of, questions_of
-from poll.services.releases import question_results, suppression
+from poll.services.releases import question_results, references, suppression
 from poll.services.simulations.runs import latest_montecarlo, latest_run
-from poll.stats import aapor, disclosure, proportions, weighting
+from poll.stats import aapor, calibration, disclosure, proportions, weighting
 
 SMALL_CELL = disclosure.MIN_GROUP  # the smallest group of answers shown
 
@@ -46,6 +46,20 @@ NOTE_TOO_FEW_TO_WEIGHT = (f"No weighted estimate: it needs at least {100} answer
 MIN_WEIGHTED_RESPONDENTS = 100
 MIN_EFFECTIVE_N = 50
 MAX_WEIGHT_SHARE = 0.05
+# The 95% interval of weighted shares: "linearised" (Wilson's at the size the raked estimate's linearised variance
+# implies, stats.calibration) or "kish" (Wilson's at Kish's effective n). Chosen by the Monte Carlo against a
+# reference survey (poll.simulate.reference): both cover about as often, and Kish's is wider, most where the
+# raking variables predict the answers, since it prices raking as if the weights were unrelated to them.
+WEIGHTED_INTERVAL = "linearised"
+WEIGHTED_INTERVALS = {
+    "linearised": "Wilson score interval at the sample size that the linearised variance of the raked estimate "
+                  "implies (the residuals of each answer on the weighting variables' categories, weighted). Raking "
+                  "on what predicts the answers makes the estimate more precise, and this interval counts it; in "
+                  "the Monte Carlo it covers the truth as often as the one at Kish's effective sample size, which "
+                  "is wider.",
+    "kish": "Wilson score interval at Kish's effective sample size: it treats the weights as unrelated to the "
+            "answers.",
+}
 
 
 @dataclass
@@ -97,6 +111,15 @@ class Weighting:
         return dict(zip(self.poststratified, proportions.rounded_percentages(shares, 1), strict=True))
     # Each respondent's weight by (governorate, sex, age band), the mean respondent's 1: for exports.
     cell_weights: dict[tuple[str, str, str], float] = field(default_factory=dict, repr=False)
+    # The weighted shares' interval (a key of WEIGHTED_INTERVALS) and beyond the census (`_against_reference`):
+    # the reference, the profile questions raked on with their targets, those with no sourced target, the
+    # estimate raked on the strata alone where a reference changed it, and propensity weighting's estimate.
+    interval: str = WEIGHTED_INTERVAL
+    reference: dict | None = None
+    profile_targets: dict[str, dict] = field(default_factory=dict)
+    unweighted: list[str] = field(default_factory=list)
+    by_strata: dict[str, float] = field(default_factory=dict)
+    propensity: dict | None = None
 
 
 @dataclass
@@ -222,6 +245,7 @@ def poll_results(
         results.notes.append(NOTE_WITHHELD)
     else:
         results.weighting = _weighted(results, cells, position, run)
+        _against_reference(session, results, position, run)
     tables, values = all_tables(session, poll, cells)
     masks = shown or suppression.masks(session, poll, tables)
     results.breakdowns = _breakdowns(counts, {stratum: tables[stratum] for stratum in iraq.STRATA}, run, options, masks)
@@ -273,9 +297,10 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         return None
     # A merge is said where the weighting is described (Weighting.merged), not as a note.
     if raked.converged:
-        for option, share in zip(results.options, estimate.shares, strict=True):
+        bounds = weighted_intervals(categories, targets, counts, chosen, estimate, merged)
+        for option, share, low, high in zip(results.options, estimate.shares, *bounds, strict=True):
             option.weighted_share = float(share)
-            option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
+            option.weighted_ci95 = (float(low), float(high))
     else:
         results.notes.append(NOTE_NOT_CONVERGED)
     return Weighting(
@@ -315,6 +340,156 @@ def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list
     shares, n_eff = found
     return {"poststratified": {option.code: float(share) for option, share in zip(options, shares, strict=True)},
             "poststratified_n": float(n_eff)}
+
+
+def weighted_intervals(categories, targets, counts: np.ndarray, chosen: np.ndarray, estimate: weighting.CellEstimate,
+                       merged: str, interval: str = WEIGHTED_INTERVAL,
+                       target_covariances: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each option's 95% interval of a raked estimate, as WEIGHTED_INTERVAL says (lows, highs); the linearised one
+    counts the sampling error of targets taken from a survey (`target_covariances`, by margin index)."""
+    k = len(estimate.shares)
+    if interval == "kish":
+        return proportions.wilson_arrays(estimate.shares, estimate.effective_n)
+    groups = dict(iraq.weighting_merges()).get(merged, {})
+    margins, sizes = calibration.merged(categories, [len(t) for t in targets], groups)
+    variances = calibration.linearised_variances(margins, sizes, counts, estimate.weights, chosen, k,
+                                                 target_covariances=target_covariances)
+    return calibration.intervals(estimate.shares, variances)
+
+
+NOTE_REFERENCE_FAILED = ("No estimate weighted on the reference's profile questions: some category with a target "
+                         "has no answers. The weighted estimate is raked on governorate, sex and age band only.")
+
+
+def _against_reference(session: so.Session, results: Results, position: dict[int, int],
+                       run: SimulationRun | None) -> None:
+    # Beyond the census: rake on the profile questions the poll's reference gives margins for, and beside it weigh
+    # by propensity against the reference's microdata. Respondents who skipped a profile question (or preferred
+    # not to say) are a category of their own, kept at its share among the respondents.
+    w = results.weighting
+    if w is None:
+        return
+    poll = results.poll
+    stored = references.reference_of(session, poll)
+    w.unweighted = references.unweighted(stored, poll)
+    if stored is None:
+        return
+    w.reference = {"kind": stored.kind, "source": stored.source, "year": stored.year,
+                   "variables": sorted(stored.margins)}
+    profile = [name for name in references.profile_questions_names(poll) if name in stored.margins]
+    shared = [name for name in stored.variables if name in profile]
+    names = list(dict.fromkeys([*profile, *shared]))
+    if not w.converged or not names:
+        return
+    cells = [cell for cell in references.answer_cells(session, poll, names) if cell[1] and cell[2] and cell[3]]
+    margins = run.margins if run else iraq.census_margins()
+    strata_targets = {name: stored.margins.get(name) or margins[name] for name in iraq.STRATA}
+    counts = np.array([cell[-1] for cell in cells], dtype=float)
+    chosen = np.array([position[cell[0]] for cell in cells])
+    codes = references.weighting_variables(poll)
+    categories, targets, spread = [], [], {}
+    # A survey's margins are estimates: at its design weights' effective size (Kish), their sampling error is
+    # counted in the interval. Published margins come without one and are taken as exact.
+    survey_n = weighting.effective_n(np.array(stored.design_weights, dtype=float)) if stored.rows else None
+    for k, name in enumerate(iraq.STRATA):
+        index = {label: i for i, label in enumerate(codes[name])}
+        categories.append(np.array([index[cell[k + 1]] for cell in cells]))
+        targets.append(np.array([strata_targets[name].get(label, 0.0) for label in codes[name]]))
+    for name in profile:
+        at = 4 + names.index(name)
+        levels = [*codes[name], references.MISSING]
+        index = {label: i for i, label in enumerate(levels)}
+        found = np.array([index[cell[at]] for cell in cells])
+        missing = float(counts[found == len(levels) - 1].sum() / counts.sum())
+        shares = np.array([stored.margins[name][label] for label in codes[name]]) * (1 - missing)
+        categories.append(found)
+        targets.append(np.append(shares, missing))
+        if survey_n and name in stored.variables:
+            covariance = np.zeros((len(levels), len(levels)))
+            covariance[:-1, :-1] = calibration.share_covariance(
+                np.array([stored.margins[name][label] for label in codes[name]]), survey_n) * (1 - missing) ** 2
+            spread[len(categories) - 1] = covariance
+        w.profile_targets[name] = {"shares": dict(stored.margins[name]), "missing": round(missing, 3),
+                                   "source": stored.source, "year": stored.year}
+    if profile:
+        _raked_on_profile(results, categories, targets, counts, chosen, spread)
+    if stored.kind == "microdata" and stored.rows:
+        _propensity(results, stored, cells, names, counts, chosen, codes)
+
+
+def _raked_on_profile(results: Results, categories, targets, counts: np.ndarray, chosen: np.ndarray,
+                      spread: dict[int, np.ndarray]) -> None:
+    w = results.weighting
+    try:
+        estimate, merged = weighting.estimate_merging(categories, targets, counts, chosen, len(results.options),
+                                                      iraq.weighting_merges())
+    except weighting.RakingError:
+        estimate = None
+    respondents = float(counts.sum())
+    if (estimate is None or not estimate.rake.converged or respondents < MIN_WEIGHTED_RESPONDENTS
+            or estimate.effective_n < MIN_EFFECTIVE_N or estimate.largest_weight / respondents > MAX_WEIGHT_SHARE):
+        results.notes.append(NOTE_REFERENCE_FAILED)
+        w.profile_targets = {}
+        return
+    w.by_strata = {option.code: float(option.weighted_share) for option in results.options}
+    lows, highs = weighted_intervals(categories, targets, counts, chosen, estimate, merged,
+                                     target_covariances=spread)
+    for option, share, low, high in zip(results.options, estimate.shares, lows, highs, strict=True):
+        option.weighted_share, option.weighted_ci95 = float(share), (float(low), float(high))
+    w.design_effect, w.effective_n, w.largest_weight = estimate.design_effect, estimate.effective_n, \
+        estimate.largest_weight
+    w.iterations, w.max_gap, w.merged = estimate.rake.iterations, estimate.rake.max_gap, merged
+
+
+def _propensity(results: Results, stored, cells, names: list[str], counts: np.ndarray, chosen: np.ndarray,
+                codes: dict[str, list[str]]) -> None:
+    # Respondents who skipped a variable the reference holds are left out: the reference has no such category.
+    variables = [name for name in stored.variables if name in iraq.STRATA or name in names]
+    at = {name: iraq.STRATA.index(name) + 1 if name in iraq.STRATA else 4 + names.index(name) for name in variables}
+    keep = np.array([all(cell[at[name]] in codes[name] for name in variables) for cell in cells], dtype=bool)
+    if not keep.any():
+        return
+    kept = [cell for cell, is_kept in zip(cells, keep, strict=True) if is_kept]
+    sample, reference = [], []
+    for name in variables:
+        index = {label: i for i, label in enumerate(codes[name])}
+        sample.append(np.array([index[cell[at[name]]] for cell in kept]))
+        column = stored.variables.index(name)
+        reference.append(np.array([index[row[column]] for row in stored.rows]))
+    sizes = [len(codes[name]) for name in variables]
+    try:
+        found = calibration.propensity_estimate(sample, counts[keep], chosen[keep], len(results.options), reference,
+                                                np.array(stored.design_weights, dtype=float), sizes)
+    except calibration.PropensityError:
+        return
+    respondents = float(counts[keep].sum())
+    if (respondents < MIN_WEIGHTED_RESPONDENTS or found.effective_n < MIN_EFFECTIVE_N
+            or float(found.weights.max()) / respondents > MAX_WEIGHT_SHARE):
+        return
+    lows, highs = calibration.intervals(found.shares, found.variances)
+    results.weighting.propensity = {
+        "variables": variables, "respondents": int(respondents), "converged": found.converged,
+        "effective_n": round(found.effective_n), "design_effect": round(found.design_effect, 2),
+        "shares": {option.code: _rounded(share) for option, share in zip(results.options, found.shares, strict=True)},
+        "ci95": {option.code: [_rounded(low), _rounded(high)]
+                 for option, low, high in zip(results.options, lows, highs, strict=True)},
+    }
+
+
+def _document_reference(block: dict, w: Weighting) -> None:
+    # What the weighting owes to the poll's reference, and which interval the weighted shares carry.
+    block["interval"] = {"method": w.interval, "why": WEIGHTED_INTERVALS[w.interval]}
+    block["reference"] = w.reference
+    for name, target in w.profile_targets.items():
+        year = f" ({target['year']})" if target["year"] else ""
+        block["targets"][name] = {"what": "adult shares from the poll's reference; respondents who did not answer "
+                                          f"kept at their share ({100 * target['missing']:.1f}%)",
+                                  "source": f"{target['source']}{year}",
+                                  "shares": {code: round(share, 4) for code, share in target["shares"].items()}}
+    block["not_weighted_on"] = [{"variable": name, "why": f"no sourced target for {name}: not weighted on it"}
+                                for name in w.unweighted]
+    block["by_strata"] = {code: _rounded(share) for code, share in w.by_strata.items()} or None
+    block["propensity"] = w.propensity
 
 
 def all_tables(session: so.Session, poll: Poll, cells) -> tuple[dict[str, tuple[list[str], np.ndarray]],
@@ -578,6 +753,7 @@ def document(results: Results) -> dict:
                 stratum: {"what": "the simulated population's own shares", "source": "simulation"}
                 for stratum in iraq.STRATA},
         }
+        _document_reference(document["weighting"], w)
     if results.run:
         run = results.run
         document["simulation"] = {
