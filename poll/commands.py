@@ -40,7 +40,7 @@ from poll.services import (
 )
 from poll.services.release import csv_chunks, json_lines
 from poll.simulate import scenario
-from poll.sms import dispatcher, gateways
+from poll.sms import dispatcher, gateways, routes
 
 if TYPE_CHECKING:
     from poll import live_simulation
@@ -749,6 +749,13 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     secret = urllib.parse.quote(str(config["SMS_SECRET"]), safe="")
+    try:
+        sms_routes = routes.parse(str(config["SMS_ROUTES"] or ""))
+        window = int(config["SMS_WINDOW"])
+    except ValueError as exc:
+        raise click.ClickException(f"POLL_SMS_ROUTES or POLL_SMS_WINDOW: {exc}") from None
+    if window < 1:
+        raise click.ClickException("POLL_SMS_WINDOW must be at least 1 message in flight per route")
     settings = dispatcher.Settings(
         rate=rate or float(config["SMS_RATE"]),
         batch=batch or int(config["SMS_BATCH"]),
@@ -758,6 +765,7 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
                                    "&answer=%A",
         retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
+        routes=sms_routes, window=window, longest=int(config["SMS_MAX_SEGMENTS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:

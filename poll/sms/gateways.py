@@ -29,6 +29,8 @@ class Outgoing:
     idempotency_key: str
     dlr_url: str  # where delivery reports for this message go
     sender: str | None = None  # the sender ID the phone shows (alphanumeric, or a number)
+    smsc: str | None = None  # the route's smsc-id (sms.routes); None: whichever SMSC the gateway picks
+    segments: int = 1  # what the message costs its route's budget
 
 
 class Answer(enum.StrEnum):
@@ -99,6 +101,8 @@ class KannelGateway:
             params["from"] = message.sender
         if not message.text.isascii():
             params["coding"] = "2"  # UCS-2: Arabic and Kurdish need it
+        if message.smsc:
+            params["smsc"] = message.smsc  # the route: bearerbox sends it through that smsc-id's binds only
         request = urllib.request.Request(f"{self.url}?{urllib.parse.urlencode(params)}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
