@@ -192,8 +192,8 @@ connect-allow-ip = 127.0.0.1
         texts, parts = [], {}
         name = self._phones_log(f"smsc-{smsc}" if smsc else f"smsc-{self.smscs[0]}" if self.smscs else "smsc")
         for line in (self.folder / name).read_text(errors="replace").splitlines():
-            if "Got message" not in line:
-                continue
+            if "Got message" not in line or not line.endswith(">"):
+                continue  # not a message, or one fakesmsc is still writing
             sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
             if kind == "udh":
                 # A part of a concatenated message: UDH 05 00 03 <reference> <total> <number>.

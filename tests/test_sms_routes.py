@@ -1,14 +1,15 @@
 """SMS routes: numbers to carriers' SMSCs by prefix, each route's shared speed cap, and its in-flight window."""
 
+import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from poll.db import begin_write
-from poll.models import OutboxMessage, SmsRoute, utcnow
+from poll.models import OutboxMessage, Recipient, SmsRoute, utcnow
 from poll.services import outbox, polls, sms_routes, tallies
-from poll.sms import routes
+from poll.sms import encoding, routes
 from poll.sms.dispatcher import Dispatcher, Settings
 from poll.sms.gateways import Answer, Sent
 from poll.vocabulary import MessageState
@@ -180,3 +181,20 @@ def test_a_claim_takes_only_what_the_window_has_room_for_and_acknowledgements_op
     assert len(claim(utcnow())) == 2
     # An acknowledgement that never comes stops holding its place after the window's timeout.
     assert len(claim(utcnow() + timedelta(minutes=3))) == 5
+
+
+def test_a_reply_kannel_sends_at_once_is_charged_to_its_route_and_keeps_no_number(app, client, session, make_poll,
+                                                                                    make_links):
+    app.config |= {"SMS_SECRET": "s3cret", "SMS_ROUTES": IRAQ}
+    make_links(make_poll("reply"), count=1, language="en")
+    phone = fresh(session).scalar(sa.select(Recipient.phone))  # an Asiacell number
+    with app.extensions["poll.db"]() as s:
+        sms_routes.ensure(s, routes.parse(IRAQ), now=time.time() + 60)  # full refills wait a minute: none here
+        s.commit()
+    response = client.get("/sms/kannel/mo", query_string={"secret": "s3cret", "from": phone[1:], "text": "1",
+                                                           "id": "mo-1"})
+    assert response.status_code == 200
+    segments = encoding.analyze(response.get_data(as_text=True)).segments
+    buckets = dict(fresh(session).execute(sa.select(SmsRoute.name, SmsRoute.tokens)).all())
+    assert buckets == {"zain": 0.0, "asiacell": -segments, "korek": 0.0}
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0

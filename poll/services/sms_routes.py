@@ -26,6 +26,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.models import OutboxMessage, SmsRoute
+from poll.sms import encoding, routes
 from poll.sms.routes import Route
 from poll.vocabulary import MessageState
 
@@ -92,6 +93,19 @@ def charge(session: so.Session, route: Route, segments: int, *, now: float, long
         .values(tokens=level - segments, refilled_at=sa.case((SmsRoute.refilled_at < now, now),
                                                             else_=SmsRoute.refilled_at))
     )
+
+
+def charge_reply(session: so.Session, configured: tuple[Route, ...], phone: str, text: str, *, now: float) -> None:
+    """Charge a reply SMS to `phone` that Kannel sends itself to the route of `phone`, if it has one.
+
+    Replies never wait in the outbox (Kannel sends the callback's answer at
+    once, ahead of every invitation still queued here), and no row keeps
+    the number beside the reply; only its segments are counted, so the
+    route's cap holds replies included.
+    """
+    route = routes.route_for(configured, phone)
+    if route is not None and text:
+        charge(session, route, encoding.analyze(text).segments, now=now)
 
 
 def in_flight(session: so.Session, route: str, *, now: datetime, timeout: timedelta) -> int:
