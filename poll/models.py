@@ -590,7 +590,7 @@ class OutboxMessage(Base):
 class SmsRoute(Base):
     """The shared speed budget of one SMS route: a token bucket in segments, which every dispatcher draws on.
 
-    Taking from it is one conditional UPDATE (services.sms_routes.take), so
+    Taking from it locks its row (services.sms_routes.take_many), so
     however many dispatchers send, the route's segments a second stay
     within its cap.
     """

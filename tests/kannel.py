@@ -194,7 +194,14 @@ connect-allow-ip = 127.0.0.1
         for line in (self.folder / name).read_text(errors="replace").splitlines():
             if "Got message" not in line or not line.endswith(">"):
                 continue  # not a message, or one fakesmsc is still writing
-            sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            fields = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            if (len(fields) < 4 or fields[2] not in ("text", "data", "udh", "ucs-2")) and texts:
+                # fakesmsc's protocol is a line a message: a plain-text reply's line breaks reach it as
+                # messages of their own, each the next line of the one before.
+                sender, receiver, text = texts[-1]
+                texts[-1] = (sender, receiver, f"{text}\n{' '.join(fields)}")
+                continue
+            sender, receiver, kind, rest = fields
             if kind == "udh":
                 # A part of a concatenated message: UDH 05 00 03 <reference> <total> <number>.
                 udh, _data, body = rest.split(" ", 2)

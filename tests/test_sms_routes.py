@@ -65,8 +65,7 @@ def test_a_routes_budget_holds_its_cap_however_many_dispatchers_draw_on_it(app):
     with factory() as session:
         while now < 1030.0:
             for _taker in range(4):  # each would send a 2-segment message now if the bucket let it
-                if not sms_routes.take(session, route, 2, now=now):
-                    taken += 2
+                taken += 2 * sms_routes.take_many(session, route, [2], now=now)[0]
             now += step
     assert 0.95 * 120 * 30 <= taken <= 120 * 30 + sms_routes.burst(route)
 
@@ -75,13 +74,14 @@ def test_a_taker_is_told_how_long_to_wait_and_a_reply_charged_makes_it_wait_long
     route = routes.parse("korek:75=100")[0]
     with app.extensions["poll.db"]() as session:
         sms_routes.ensure(session, (route,), now=0.0)
-        assert sms_routes.take(session, route, 4, now=0.0) == pytest.approx(0.04)
-        assert sms_routes.take(session, route, 4, now=0.05) == 0.0  # 5 segments in, 4 out
+        assert sms_routes.take_many(session, route, [4], now=0.0) == (0, pytest.approx(0.04))
+        # 5 segments in: the run it pays for (4 + 1) goes, the third waits.
+        assert sms_routes.take_many(session, route, [4, 1, 1], now=0.05) == (2, 0.0)
         sms_routes.charge(session, route, 10, now=0.05)  # a reply Kannel sent by itself
-        assert session.get(SmsRoute, "korek").tokens == pytest.approx(-9)
-        assert sms_routes.take(session, route, 1, now=0.05) == pytest.approx(0.10)
+        assert session.get(SmsRoute, "korek").tokens == pytest.approx(-10)
+        assert sms_routes.take_many(session, route, [1], now=0.05) == (0, pytest.approx(0.11))
         # A clock behind the last refill (another machine's) adds nothing and takes nothing away.
-        assert sms_routes.take(session, route, 1, now=0.0) == pytest.approx(0.10)
+        assert sms_routes.take_many(session, route, [1], now=0.0) == (0, pytest.approx(0.11))
 
 
 def spread(session, prefixes: list[str]) -> None:

@@ -365,7 +365,7 @@ def _on_route(sms_routes: tuple[Route, ...], route: Route):
 
 
 def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, horizon: timedelta,
-          sms_routes: tuple[Route, ...] = (), route: Route | None = None) -> list[OutboxMessage]:
+          sms_routes: tuple[Route, ...] = (), route: Route | None = None, expire: bool = True) -> list[OutboxMessage]:
     """Take up to `batch` due messages for this dispatcher; the caller commits before sending.
 
     Due: queued and past their next attempt, or left in "sending" longer than
@@ -374,8 +374,10 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, h
     cancelled. On PostgreSQL rows another dispatcher holds are skipped.
     Given a `route` of `sms_routes`, only that route's numbers are taken,
     and each is marked with it (its place in the route's in-flight window).
+    `expire=False` leaves the horizon to another claim of the same round.
     """
-    _give_up(session, now - horizon, now)
+    if expire:
+        _give_up(session, now - horizon, now)
     due = _due(now, lease)
     if route is not None:
         due = sa.and_(due, _on_route(sms_routes, route))
@@ -396,6 +398,13 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, h
         claimed.append(message)
     session.flush()
     return claimed
+
+
+def has_due(session: so.Session, *, now: datetime, lease: timedelta, sms_routes: tuple[Route, ...],
+            route: Route) -> bool:
+    """Whether any message to a number of `route` is due (see `claim`)."""
+    return session.scalar(sa.select(OutboxMessage.id).where(_due(now, lease), _on_route(sms_routes, route))
+                          .limit(1)) is not None
 
 
 def refuse_unrouted(session: so.Session, sms_routes: tuple[Route, ...], *, now: datetime, lease: timedelta) -> int:

@@ -2,9 +2,9 @@
 
 The budget is a token bucket per route (`SmsRoute`): it fills at the
 route's cap in segments a second up to `burst` seconds' worth, and a
-dispatcher takes a message's segments from it with one conditional UPDATE
-before handing the message over. The UPDATE succeeds for one taker at a
-time and only while the bucket holds enough, so over any stretch of T
+dispatcher takes its messages' segments from it (under the row's lock)
+before handing them over, and only while the bucket holds enough for
+them, so over any stretch of T
 seconds a route carries at most cap × T segments plus one burst, however
 many dispatchers draw on it. Replies that Kannel sends straight back to a
 phone (web.sms) are charged to the same bucket after the fact.
@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from poll.db import insert_or_skip
 from poll.models import OutboxMessage, SmsRoute
 from poll.sms import encoding, routes
 from poll.sms.routes import Route
@@ -42,12 +43,11 @@ def burst(route: Route, longest: int = 16) -> float:
 
 
 def ensure(session: so.Session, routes: tuple[Route, ...], *, now: float) -> None:
-    """Give each route a bucket row (empty, filling from `now`); rows that exist are left as they are."""
-    known = set(session.scalars(sa.select(SmsRoute.name).where(SmsRoute.name.in_([r.name for r in routes]))))
-    for route in routes:
-        if route.name not in known:
-            session.add(SmsRoute(name=route.name, tokens=0.0, refilled_at=now))
-    session.flush()
+    """Give each route a bucket row (empty, filling from `now`); rows that exist, or that another dispatcher
+    starting at the same moment makes, are left as they are."""
+    if routes:
+        session.execute(insert_or_skip(session, SmsRoute, ["name"]),
+                        [{"name": route.name, "tokens": 0.0, "refilled_at": now} for route in routes])
 
 
 def _filled(route: Route, now: float, longest: int):
@@ -59,26 +59,32 @@ def _filled(route: Route, now: float, longest: int):
     return sa.case((level > most, most), else_=level)
 
 
-def take(session: so.Session, route: Route, segments: int, *, now: float, longest: int = 16) -> float:
-    """Take `segments` from `route`'s bucket: 0.0 if taken, else how many seconds until it will hold enough.
+def take_many(session: so.Session, route: Route, segments: list[int], *, now: float,
+              longest: int = 16) -> tuple[int, float]:
+    """Take from `route`'s bucket for as many of `segments` (messages, in order) as it pays for now.
 
-    One conditional UPDATE; the caller commits at once, so other
-    dispatchers see the bucket as it is now.
+    Returns how many messages were paid for, and if none, how many seconds
+    until the first will be. One transaction for a run of messages: the
+    bucket's row is locked while it is read and written (on SQLite the
+    write transaction is the lock), so concurrent takers queue.
     """
-    level = _filled(route, now, longest)
-    taken = session.execute(
-        sa.update(SmsRoute)
-        .where(SmsRoute.name == route.name, level >= segments)
-        .values(tokens=level - segments, refilled_at=sa.case((SmsRoute.refilled_at < now, now),
-                                                            else_=SmsRoute.refilled_at))
-        .returning(SmsRoute.name)
-    ).first()
-    if taken is not None:
-        return 0.0
-    held = session.scalar(sa.select(level).where(SmsRoute.name == route.name))
-    if held is None:
+    level = session.scalar(sa.select(_filled(route, now, longest)).where(SmsRoute.name == route.name)
+                           .with_for_update())
+    if level is None:
         raise LookupError(f"SMS route {route.name!r} has no bucket: call sms_routes.ensure first")
-    return max((segments - held) / route.cap, 1e-3)
+    paid, spent = 0, 0
+    for cost in segments:
+        if spent + cost > level:
+            break
+        paid, spent = paid + 1, spent + cost
+    if not paid:
+        return 0, max((segments[0] - level) / route.cap, 1e-3)
+    session.execute(
+        sa.update(SmsRoute).where(SmsRoute.name == route.name)
+        .values(tokens=_filled(route, now, longest) - spent,
+                refilled_at=sa.case((SmsRoute.refilled_at < now, now), else_=SmsRoute.refilled_at))
+    )
+    return paid, 0.0
 
 
 def charge(session: so.Session, route: Route, segments: int, *, now: float, longest: int = 16) -> None:

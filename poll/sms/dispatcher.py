@@ -53,7 +53,7 @@ from poll.sms.routes import Route
 
 log = logging.getLogger("poll.sms")
 # Seconds between looks at a full in-flight window.
-WINDOW_LOOK = 0.02
+WINDOW_LOOK = 0.1
 
 
 @dataclass(frozen=True)
@@ -187,42 +187,53 @@ class Dispatcher:
                 now = utcnow()
                 room = sms_routes.room(session, route, window=settings.window, now=now,
                                        timeout=settings.window_timeout)
-                claimed = outbox.claim(session, batch=min(batch, room), now=now, lease=settings.lease,
+                # A claim takes at most a quarter of the window, so that several dispatchers share a route.
+                claimed = outbox.claim(session, batch=min(batch, room, max(settings.window // 4, 1)), now=now,
+                                       lease=settings.lease,
                                        horizon=settings.horizon, sms_routes=settings.routes,
-                                       route=route) if room else []
+                                       route=route, expire=route is settings.routes[0]) if room else []
                 claims.append([outbox.outgoing(message, settings.dlr_url(message.id)) for message in claimed])
                 session.commit()
-            if not room:
+            if not room and self._due_on(route):
                 self.window_full = True
             if batch == 1 and claims[-1]:
                 break  # trying the gateway again after an outage: one message is enough
         return [job for round_ in itertools.zip_longest(*claims) for job in round_ if job is not None]
 
-    def _budget(self, jobs: list) -> Iterator[tuple[int, object]]:
-        """`jobs` in an order each route's budget allows now: a job whose route must wait lets others by."""
-        waiting = list(enumerate(jobs))
-        while waiting:
-            place, wait = self._sendable(waiting)
-            if place is None:
-                self.sleep(wait)  # every route with work is at its cap: waiting for the first to refill
-                continue
-            yield waiting.pop(place)
+    def _due_on(self, route: Route) -> bool:
+        with self.sessions() as session:
+            return outbox.has_due(session, now=utcnow(), lease=self.settings.lease, sms_routes=self.settings.routes,
+                                  route=route)
 
-    def _sendable(self, waiting: list) -> tuple[int | None, float]:
-        # The first waiting job whose route's budget pays for it now (taken), else how long until one will.
+    def _budget(self, jobs: list) -> Iterator[tuple[int, object]]:
+        """`jobs` in an order each route's budget allows now: a route that must wait lets the others by.
+
+        Each route's budget pays for a run of its waiting jobs at once, in one
+        transaction (sms_routes.take_many).
+        """
         routes = {route.name: route for route in self.settings.routes}
-        waits: dict[str, float] = {}
-        for place, (_position, job) in enumerate(waiting):
-            if job.smsc in waits:
+        waiting = {name: [(position, job) for position, job in enumerate(jobs) if job.smsc == name]
+                   for name in routes}
+        paid: list[tuple[int, object]] = []
+        while paid or any(waiting.values()):
+            if paid:
+                yield paid.pop(0)
                 continue
-            with self.sessions() as session:
-                wait = sms_routes.take(session, routes[job.smsc], job.segments, now=self.wall(),
-                                       longest=self.settings.longest)
-                session.commit()
-            if not wait:
-                return place, 0.0
-            waits[job.smsc] = wait
-        return None, min(waits.values())
+            waits = []
+            for name, queue in waiting.items():
+                if not queue:
+                    continue
+                with self.sessions() as session:
+                    dialects.of(session).begin_write(session)
+                    count, wait = sms_routes.take_many(session, routes[name], [job.segments for _, job in queue],
+                                                       now=self.wall(), longest=self.settings.longest)
+                    session.commit()
+                paid += queue[:count]
+                del queue[:count]
+                if wait:
+                    waits.append(wait)
+            if not paid:
+                self.sleep(min(waits))  # every route with work is at its cap: waiting for the first to refill
 
     def _send(self, jobs: list, report: Report) -> bool:
         """Send a claim's messages; False if the gateway turned out to be unavailable (the rest go back)."""
