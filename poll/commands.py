@@ -734,7 +734,8 @@ def sms_remind(session, slug: str, hours: float) -> None:
 
 @command_group.command("dispatch")
 @click.option("--once", is_flag=True, help="Drain the outbox, then exit (also when the gateway is down).")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Messages per second (POLL_SMS_RATE).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Messages per second (POLL_SMS_RATE); with POLL_SMS_ROUTES each route's cap paces it instead.")
 @click.option("--batch", type=click.IntRange(1, 10_000), help="Messages claimed at a time (POLL_SMS_BATCH).")
 @with_appcontext
 def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
@@ -742,6 +743,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
 
     Several dispatchers may run at once on PostgreSQL; on SQLite run one.
     While the gateway is down it pauses and tries again; see poll.sms.dispatcher.
+    POLL_SMS_ROUTES sends each carrier's numbers through its own SMSC at its
+    own cap, at most POLL_SMS_WINDOW messages in flight per route (poll.sms.routes).
     """
     config = current_app.config
     try:
