@@ -161,10 +161,11 @@ def main() -> None:
         try:
             env = {"POLL_SMS_SECRET": SECRET, "POLL_SMS_GATEWAY": "kannel"}
             with gunicorn(url, workers=2, port=kannel.app_port, env=env) as base:
-                # The floor's reports go to the app's health check: answered at once, and not a failure smsbox
-                # would fetch again and again (http-request-retry), as a 404 is.
-                floor_rates = floor(messages, configured, kannel.sendsms_url, f"{base}/healthz")
+                # Ours first: the floor's delivery reports would otherwise still be queued in smsbox ahead of
+                # the acknowledgements that open our window. The floor's go to the app's health check: answered
+                # at once, and not a failure smsbox would fetch again and again (http-request-retry), as a 404 is.
                 our_rates, most, handed = ours(url, configured, kannel.sendsms_url, base, dispatchers, args.window)
+                floor_rates = floor(messages, configured, kannel.sendsms_url, f"{base}/healthz")
             assert handed == len(messages), f"{handed} of {len(messages)} sent"
             total = 2 * len(messages)
             eventually(lambda: sum(len(kannel.received(r.name)) for r in configured) >= total, timeout=600,
