@@ -43,6 +43,11 @@ DEFAULTS: dict[str, object] = {
     "SMS_LEASE_SECONDS": 30,
     "SMS_GIVE_UP_HOURS": 24,
     "SMS_MAX_PAUSE_SECONDS": 60,
+    # SMS routes by number prefix, each Kannel smsc-id with its cap in segments a second for all its binds, e.g.
+    # "zain:78,79=240; asiacell:77=240; korek:75=120; other:*=50" (sms.routes). Empty: one route, SMS_RATE.
+    "SMS_ROUTES": "",
+    # With routes: at most this many of a route's messages handed to Kannel and not yet acknowledged by its SMSC.
+    "SMS_WINDOW": 100,
     # Days after a poll closes when its recipients' numbers, links, outbox texts and conversation keys are
     # destroyed, by the dispatcher (a poll's own retention_days wins); None: only `poll polls purge` does it.
     "RETENTION_DAYS": 30,

@@ -568,15 +568,39 @@ class OutboxMessage(Base):
     claimed_at: so.Mapped[datetime | None]
     sent_at: so.Mapped[datetime | None]
     delivered_at: so.Mapped[datetime | None]
+    # The SMS route (sms.routes) a dispatcher claimed it for; None without POLL_SMS_ROUTES.
+    route: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    # When the SMSC acknowledged it (Kannel's delivery report 8): from claim until then it is in flight.
+    acked_at: so.Mapped[datetime | None]
 
     __table_args__ = (
         sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
+        # The in-flight window (services.messaging.sms_routes.in_flight) counts these few rows, not the sent millions.
+        sa.Index("ix_outbox_messages_in_flight", "route", "claimed_at",
+                 postgresql_where=sa.text("route IS NOT NULL AND acked_at IS NULL AND state IN ('sending', 'sent')"),
+                 sqlite_where=sa.text("route IS NOT NULL AND acked_at IS NULL AND state IN ('sending', 'sent')")),
         one_of("kind", MessageKind),
         one_of("state", MessageState),
     )
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.state}>"
+
+
+class SmsRoute(Base):
+    """The shared speed budget of one SMS route: a token bucket in segments, which every dispatcher draws on.
+
+    Taking from it locks its row (services.messaging.sms_routes.take_many), so
+    however many dispatchers send, the route's segments a second stay
+    within its cap.
+    """
+
+    __tablename__ = "sms_routes"
+
+    name: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    tokens: so.Mapped[float] = so.mapped_column(sa.Float, default=0.0)
+    # Unix seconds (a float, so both databases do the bucket's arithmetic alike) of the last refill.
+    refilled_at: so.Mapped[float] = so.mapped_column(sa.Float, default=0.0)
 
 
 class InboundMessage(Base):

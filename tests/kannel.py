@@ -26,10 +26,13 @@ class Kannel:
     secret: str
     mo_by: str = "post-url"  # how smsbox hands an incoming SMS to the app: "post-url" or "get-url"
     ports: dict[str, int] = field(default_factory=dict)
+    fakesmscs: dict[str, subprocess.Popen] = field(default_factory=dict)
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list = field(default_factory=list)
     fakesmsc: subprocess.Popen | None = None
     smsbox: subprocess.Popen | None = None
+    # Several SMSCs, one per route (its smsc-id), each with a fakesmsc of its own; none: one SMSC for everything.
+    smscs: tuple[str, ...] = ()
 
     @property
     def sendsms_url(self) -> str:
@@ -52,12 +55,7 @@ box-allow-ip = "127.0.0.1"
 dlr-storage = internal
 log-level = 2
 
-group = smsc
-smsc = fake
-smsc-id = FAKE
-port = {self.ports['smsc']}
-connect-allow-ip = 127.0.0.1
-
+{self._smsc_groups()}
 group = smsbox
 bearerbox-host = 127.0.0.1
 bearerbox-port = {self.ports['smsbox']}
@@ -89,21 +87,47 @@ accept-x-kannel-headers = true
 omit-empty = true
 """
 
+    def _smsc_groups(self) -> str:
+        # One group per route: smsc-id names it for sendsms's smsc=, allowed-smsc-id keeps other routes' messages
+        # off it (a reply goes out through the SMSC its message came in by).
+        if not self.smscs:
+            return f"""group = smsc
+smsc = fake
+smsc-id = FAKE
+port = {self.ports['smsc']}
+connect-allow-ip = 127.0.0.1
+"""
+        return "\n".join(f"""group = smsc
+smsc = fake
+smsc-id = {smsc}
+allowed-smsc-id = {smsc}
+port = {self.ports[f'smsc-{smsc}']}
+connect-allow-ip = 127.0.0.1
+""" for smsc in self.smscs)
+
     def start(self) -> None:
-        self.ports = {name: free_port() for name in ("admin", "smsbox", "smsc", "sendsms")}
+        smscs = [f"smsc-{smsc}" for smsc in self.smscs] or ["smsc"]
+        self.ports = {name: free_port() for name in ("admin", "smsbox", "sendsms", *smscs)}
         conf = self.folder / "kannel.conf"
         conf.write_text(self.config())
         # The order of Kannel's own check_fakesmsc.sh: bearerbox, then the SMSC, then smsbox.
         # bearerbox -v 2: warnings and errors only. At "info" smsbox logs every message it
         # sends, personal links included, and at "debug" every callback URL with its secret.
         self._spawn([str(BEARERBOX), "-v", "2", str(conf)], "bearerbox.log")
-        wait_for_port(self.ports["smsc"])
-        self.fakesmsc = subprocess.Popen(
-            [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(self.ports["smsc"]), "-m", "-1"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log("fakesmsc.log"),
-        )
-        self.processes.append(self.fakesmsc)
+        for smsc in smscs:
+            wait_for_port(self.ports[smsc])
+            fakesmsc = subprocess.Popen(
+                [str(FAKESMSC), "-H", "127.0.0.1", "-r", str(self.ports[smsc]), "-m", "-1"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log(self._phones_log(smsc)),
+            )
+            self.processes.append(fakesmsc)
+            self.fakesmscs[smsc.removeprefix("smsc-")] = fakesmsc
+            self.fakesmsc = self.fakesmsc or fakesmsc
         self.start_smsbox()
+
+    @staticmethod
+    def _phones_log(smsc: str) -> str:
+        return "fakesmsc.log" if smsc == "smsc" else f"fakesmsc-{smsc.removeprefix('smsc-')}.log"
 
     def start_smsbox(self) -> None:
         """Start smsbox (again): sendsms answers once it listens.
@@ -122,7 +146,7 @@ omit-empty = true
         self.processes.remove(self.smsbox)
 
     def _log(self, name: str):
-        if name != "fakesmsc.log":  # the phones' side, not the gateway's: it holds their numbers and messages
+        if not name.startswith("fakesmsc"):  # the phones' side, not the gateway's: it holds their numbers and messages
             logs.register(self.folder / name)
         handle = (self.folder / name).open("ab")
         self.logs.append(handle)
@@ -146,28 +170,38 @@ omit-empty = true
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self.fakesmsc is not None:
-            self.fakesmsc.stdin.close()
+        for fakesmsc in self.fakesmscs.values():
+            fakesmsc.stdin.close()
         for handle in self.logs:
             handle.close()
 
-    def inject(self, sender: str, text: str) -> None:
-        """A phone sends an SMS: fakesmsc hands it to bearerbox as a UCS-2 message."""
+    def inject(self, sender: str, text: str, smsc: str | None = None) -> None:
+        """A phone sends an SMS (through the SMSC `smsc`, else the first): fakesmsc hands it on as UCS-2."""
         body = urllib.parse.quote(text.encode("utf-16-be"), safe="")
-        self.fakesmsc.stdin.write(f"{sender} 12345 ucs2 {body}\n".encode())
-        self.fakesmsc.stdin.flush()
+        fakesmsc = self.fakesmscs[smsc] if smsc else self.fakesmsc
+        fakesmsc.stdin.write(f"{sender} 12345 ucs2 {body}\n".encode())
+        fakesmsc.stdin.flush()
 
-    def received(self) -> list[str]:
+    def received(self, smsc: str | None = None) -> list[str]:
         """Messages fakesmsc has received so far, as "RECEIVER TEXT", long ones put back together."""
-        return [f"{receiver} {text}" for _sender, receiver, text in self.messages()]
+        return [f"{receiver} {text}" for _sender, receiver, text in self.messages(smsc)]
 
-    def messages(self) -> list[tuple[str, str, str]]:
-        """Messages fakesmsc has received so far, as (sender, receiver, text), long ones put back together."""
+    def messages(self, smsc: str | None = None) -> list[tuple[str, str, str]]:
+        """Messages fakesmsc (the one of SMSC `smsc`, else the first) has received so far, as (sender, receiver,
+        text), in the order it got them, long ones put back together."""
         texts, parts = [], {}
-        for line in (self.folder / "fakesmsc.log").read_text(errors="replace").splitlines():
-            if "Got message" not in line:
+        name = self._phones_log(f"smsc-{smsc}" if smsc else f"smsc-{self.smscs[0]}" if self.smscs else "smsc")
+        for line in (self.folder / name).read_text(errors="replace").splitlines():
+            if "Got message" not in line or not line.endswith(">"):
+                continue  # not a message, or one fakesmsc is still writing
+            fields = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            if (len(fields) < 4 or fields[2] not in ("text", "data", "udh", "ucs-2")) and texts:
+                # fakesmsc's protocol is a line a message: a plain-text reply's line breaks reach it as
+                # messages of their own, each the next line of the one before.
+                sender, receiver, text = texts[-1]
+                texts[-1] = (sender, receiver, f"{text}\n{' '.join(fields)}")
                 continue
-            sender, receiver, kind, rest = line.split("<", 1)[1].rsplit(">", 1)[0].split(" ", 3)
+            sender, receiver, kind, rest = fields
             if kind == "udh":
                 # A part of a concatenated message: UDH 05 00 03 <reference> <total> <number>.
                 udh, _data, body = rest.split(" ", 2)

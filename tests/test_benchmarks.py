@@ -67,3 +67,12 @@ def test_the_dispatch_benchmark_sends_through_kannel(tmp_path):
     rows = run("dispatch", ["--messages", "20", "--workers", "2", *SERVER], tmp_path)["rows"]
     # Several dispatchers share one outbox on PostgreSQL only.
     assert [row["case"].split(", ")[1] for row in rows] == (["1 at once", "2 at once"] if SERVER else ["1 at once"])
+
+
+def test_the_sms_routes_benchmark_measures_each_route_against_its_cap(tmp_path):
+    require("Kannel", all(path.exists() for path in (BEARERBOX, SMSBOX, FAKESMSC)),
+            "apt-get install kannel kannel-extras (scripts/test does it as root)")
+    record = run("sms", ["--messages", "60", "--window", "8", *SERVER], tmp_path)
+    assert {row["case"].split(" ")[0] for row in record["rows"]} <= {"zain", "asiacell", "korek", "other"}
+    assert all(row["most_in_flight"] <= row["window"] == 8 for row in record["rows"])
+    assert all(row["cap_held"] for row in record["rows"])

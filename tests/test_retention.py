@@ -127,3 +127,25 @@ def test_a_poll_definition_may_set_its_own_retention_period(make_poll):
     assert make_poll("kept-two-days", retention_days=2).retention_days == 2
     with pytest.raises(Invalid, match="retention_days is a whole number of days"):
         make_poll("kept-forever", retention_days=-1)
+
+
+def test_the_methodology_statement_says_when_the_contact_data_were_destroyed(client, runner, session, finished):
+    def statement() -> dict:
+        exported = runner.invoke(args=["export", "over", "--what", "methodology", "--format", "json"])
+        assert exported.exit_code == 0, exported.output
+        return json.loads(exported.output)
+
+    def page(language: str) -> str:
+        response = client.get(f"/results/over/methodology?lang={language}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    assert statement()["contacts_destroyed_at"] is None
+    assert "have not been destroyed yet" in page("en")
+    assert runner.invoke(args=["polls", "purge", "over", "--yes"]).exit_code == 0
+    purged_at = polls.get_poll(fresh(session), "over").contacts_purged_at
+    assert statement()["contacts_destroyed_at"] == purged_at.isoformat(timespec="minutes")
+    said = {"en": "were destroyed on", "ar": "أُتلفت أرقام الهواتف والروابط الشخصية",
+            "ku": "لەناوبران؛ وەڵامەکان ماونەتەوە"}
+    for language, words in said.items():
+        assert words in page(language)

@@ -16,7 +16,7 @@ from poll.runners import dispatcher
 from poll.services import lifecycle
 from poll.services.definition import polls
 from poll.services.messaging import outbox
-from poll.sms import gateways
+from poll.sms import gateways, routes
 
 
 @command_group.group("sms")
@@ -96,7 +96,8 @@ def sms_remind(session, slug: str, hours: float) -> None:
 
 @command_group.command("dispatch")
 @click.option("--once", is_flag=True, help="Drain the outbox, then exit (also when the gateway is down).")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Messages per second (POLL_SMS_RATE).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Messages per second (POLL_SMS_RATE); with POLL_SMS_ROUTES each route's cap paces it instead.")
 @click.option("--batch", type=click.IntRange(1, 10_000), help="Messages claimed at a time (POLL_SMS_BATCH).")
 @with_appcontext
 def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
@@ -104,6 +105,8 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
 
     Several dispatchers may run at once on PostgreSQL; on SQLite run one.
     While the gateway is down it pauses and tries again; see poll.runners.dispatcher.
+    POLL_SMS_ROUTES sends each carrier's numbers through its own SMSC at its
+    own cap, at most POLL_SMS_WINDOW messages in flight per route (poll.sms.routes).
     """
     config = current_app.config
     try:
@@ -111,6 +114,13 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     secret = urllib.parse.quote(str(config["SMS_SECRET"]), safe="")
+    try:
+        sms_routes = routes.parse(str(config["SMS_ROUTES"] or ""))
+        window = int(config["SMS_WINDOW"])
+    except ValueError as exc:
+        raise click.ClickException(f"POLL_SMS_ROUTES or POLL_SMS_WINDOW: {exc}") from None
+    if window < 1:
+        raise click.ClickException("POLL_SMS_WINDOW must be at least 1 message in flight per route")
     settings = dispatcher.Settings(
         rate=rate or float(config["SMS_RATE"]),
         batch=batch or int(config["SMS_BATCH"]),
@@ -120,6 +130,7 @@ def dispatch_command(once: bool, rate: float | None, batch: int | None) -> None:
         dlr_url=lambda message_id: f"{config['BASE_URL']}/sms/kannel/dlr?secret={secret}&message={message_id}&status=%d"
                                    "&answer=%A",
         retention_days=None if config["RETENTION_DAYS"] in (None, "") else float(config["RETENTION_DAYS"]),
+        routes=sms_routes, window=window, longest=int(config["SMS_MAX_SEGMENTS"]),
     )
     runner = dispatcher.Dispatcher(current_app.extensions["poll.db"], gateway, settings)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 
@@ -23,7 +24,8 @@ from poll.extensions import csrf
 from poll.i18n import LANGUAGES, Language, pick
 from poll.models import utcnow
 from poll.services.access import audit
-from poll.services.messaging import conversations, inbound, outbox
+from poll.services.messaging import conversations, inbound, outbox, sms_routes
+from poll.sms import routes
 from poll.vocabulary import Outcome, QuestionType, SmsOutcome
 from poll.web.auth import admin_required
 from poll.web.params import parse_whole_number
@@ -102,7 +104,23 @@ def _inbound(sender: str, text: str, gateway_id: str, sent_at: datetime | None =
     sender, gateway_id = sender.strip(), gateway_id.strip()
     if not sender or not gateway_id or len(gateway_id) > 64 or len(text) > MAX_TEXT or len(sender) > 32:
         return "bad request: from, id and text are required\n", 400, PLAIN
-    return _reply_sms(_answer(sender, text, gateway_id, sent_at))
+    reply = _answer(sender, text, gateway_id, sent_at)
+    _charge_route(sender, reply)
+    return _reply_sms(reply)
+
+
+def _charge_route(sender: str, reply: str) -> None:
+    """Count the reply Kannel is about to send in its route's speed budget (POLL_SMS_ROUTES), if routes are set."""
+    try:
+        configured = routes.parse(str(current_app.config["SMS_ROUTES"] or ""))
+        phone = phones.from_gateway(sender)
+    except ValueError:
+        return  # wrong routes are the dispatcher's to refuse, an odd sender the inbound code's: the reply goes anyway
+    if configured:
+        session = get_session()
+        begin_write(session)
+        sms_routes.charge_reply(session, configured, phone, reply, now=time.time())
+        session.commit()
 
 
 def _answer(sender: str, text: str, gateway_id: str, sent_at: datetime | None = None) -> str:

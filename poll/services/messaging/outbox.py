@@ -30,8 +30,9 @@ from poll.models import Link, OptOut, OutboxMessage, Poll, Recipient, utcnow
 from poll.services.answering import tallies
 from poll.services.audience import links
 from poll.services.definition import polls
-from poll.sms import encoding
+from poll.sms import encoding, routes
 from poll.sms.gateways import Outgoing, Sent
+from poll.sms.routes import Route
 from poll.vocabulary import FORWARD, MessageKind, MessageState, Phase
 
 DEFAULT_TEMPLATE = "{sender}: {question} {link}\n{options}"
@@ -351,19 +352,37 @@ def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, 
     return len(messages)
 
 
-def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, horizon: timedelta) -> list[OutboxMessage]:
+def _due(now: datetime, lease: timedelta):
+    return sa.or_(
+        sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
+        sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
+    )
+
+
+def _on_route(sms_routes: tuple[Route, ...], route: Route):
+    # The numbers `route` takes, as LIKE patterns on the E.164 number (sms.routes.like_patterns).
+    own, others = routes.like_patterns(sms_routes, route)
+    taken = sa.or_(*(OutboxMessage.phone.like(pattern) for pattern in own)) if own else sa.true()
+    return sa.and_(taken, *(~OutboxMessage.phone.like(pattern) for pattern in others))
+
+
+def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, horizon: timedelta,
+          sms_routes: tuple[Route, ...] = (), route: Route | None = None, expire: bool = True) -> list[OutboxMessage]:
     """Take up to `batch` due messages for this dispatcher; the caller commits before sending.
 
     Due: queued and past their next attempt, or left in "sending" longer than
     `lease` by a dispatcher that died. Queued messages not sent within
     `horizon` of being queued fail first. Numbers that opted out are
     cancelled. On PostgreSQL rows another dispatcher holds are skipped.
+    Given a `route` of `sms_routes`, only that route's numbers are taken,
+    and each is marked with it (its place in the route's in-flight window).
+    `expire=False` leaves the horizon to another claim of the same round.
     """
-    _give_up(session, now - horizon, now)
-    due = sa.or_(
-        sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
-        sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
-    )
+    if expire:
+        _give_up(session, now - horizon, now)
+    due = _due(now, lease)
+    if route is not None:
+        due = sa.and_(due, _on_route(sms_routes, route))
     query = dialects.of(session).claiming(sa.select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(batch))
     messages = list(session.scalars(query))
     if not messages:
@@ -376,9 +395,36 @@ def claim(session: so.Session, *, batch: int, now: datetime, lease: timedelta, h
             continue
         message.state = MessageState.SENDING
         message.claimed_at = now
+        if route is not None:
+            message.route = route.name
         claimed.append(message)
     session.flush()
     return claimed
+
+
+def has_due(session: so.Session, *, now: datetime, lease: timedelta, sms_routes: tuple[Route, ...],
+            route: Route) -> bool:
+    """Whether any message to a number of `route` is due (see `claim`)."""
+    return session.scalar(sa.select(OutboxMessage.id).where(_due(now, lease), _on_route(sms_routes, route))
+                          .limit(1)) is not None
+
+
+def refuse_unrouted(session: so.Session, sms_routes: tuple[Route, ...], *, now: datetime, lease: timedelta) -> int:
+    """Fail the due messages to numbers no route takes (no "*" route): they could wait for nothing; how many.
+
+    `poll sms retry` queues them again once POLL_SMS_ROUTES has a route for them.
+    """
+    if not sms_routes or any(route.is_default for route in sms_routes):
+        return 0
+    routed = sa.or_(*(_on_route(sms_routes, route) for route in sms_routes))
+    refused = session.execute(
+        sa.update(OutboxMessage)
+        .where(_due(now, lease), ~routed)
+        .values(state=MessageState.FAILED, last_error="no SMS route takes this number's prefix (POLL_SMS_ROUTES)")
+        .returning(OutboxMessage.link_id)
+    ).scalars().all()
+    _count_failures(session, list(refused))
+    return len(refused)
 
 
 def _give_up(session: so.Session, queued_before: datetime, now: datetime) -> None:
@@ -393,8 +439,9 @@ def _give_up(session: so.Session, queued_before: datetime, now: datetime) -> Non
 
 
 def outgoing(message: OutboxMessage, dlr_url: str) -> Outgoing:
-    """What the gateway needs to send `message`."""
-    return Outgoing(message.id, message.phone, message.text, message.idempotency_key, dlr_url, message.sender)
+    """What the gateway needs to send `message` (through its route's SMSC, if it has one)."""
+    return Outgoing(message.id, message.phone, message.text, message.idempotency_key, dlr_url, message.sender,
+                    smsc=message.route, segments=message.segments)
 
 
 def _move(session: so.Session, message_id: int, to: MessageState, **values) -> int | None:
@@ -506,6 +553,9 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
             if poll_id:
                 tallies.bump(session, poll_id, {"delivered": 1})
     elif status == 8:
+        # The SMSC has it: it leaves its route's in-flight window (services.messaging.sms_routes).
+        session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id,
+                                                       OutboxMessage.acked_at.is_(None)).values(acked_at=now))
         if _move(session, message_id, MessageState.SENT) is not None:
             _mark_sent(session, message_id, now)
     elif status in (2, 16):

@@ -81,6 +81,8 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "invitations": invitations(session, poll),
         "channels": document.get("channels"),
         "contact": contact or None,
+        # When the retention purge destroyed the numbers, links and SMS texts (services.audience.retention); None: not yet.
+        "contacts_destroyed_at": _iso(poll.contacts_purged_at),
         "questions": [
             {"position": n, **{key: value for key, value in asdict(question).items() if value not in (None, {}, ())}}
             for n, question in enumerate(questions_of(poll), start=1)
