@@ -15,7 +15,7 @@ from poll.services import operators
 from tests.helpers import fresh, rows
 from tests.servers import gunicorn
 from tests.test_accessibility import check
-from tests.test_workspace import AUDIENCE
+from tests.test_workspace import AUDIENCE, SPLIT
 from tests.test_xlsform import CHOICES, SETTINGS, SURVEY, form
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -115,6 +115,7 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
                                                                   make_links, artifacts, size):
     make_links(make_poll("live"), count=3)
     make_poll("draft", status="draft")
+    make_poll("split", status="draft", **SPLIT)
     operators.create_operator(session, "chief", PASSWORD, "admin")
     session.commit()
     width, height = size
@@ -122,7 +123,9 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
     folder.mkdir(exist_ok=True)
     pages = {"workspace-polls": "/admin/polls", "workspace-new": "/admin/polls/new",
              "workspace-poll": "/admin/polls/live", "workspace-preview": "/admin/polls/live/preview",
-             "workspace-operators": "/admin/operators"}
+             "workspace-operators": "/admin/operators",
+             "workspace-preview-two-step": "/admin/polls/split/preview?variant=two-step",
+             "audit-filtered": "/admin/audit?action=poll-created&poll=live"}
     found: dict[str, list[str]] = {}
     with gunicorn(database_url, workers=2, env={"POLL_SMS_GATEWAY": "simulated"}) as base:
         for language in ("ar", "ku", "en"):
@@ -133,8 +136,9 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
                 (message.text, message.location.get("url", ""))) if message.type == "error" else None)
             log_in(page, base, language)
             for name, path in pages.items():
+                joiner = "&" if "?" in path else "?"
                 found[f"{name} {language} {width}"] = check(
-                    page, console, f"{name}-{language}-{width}", f"{base}{path}?lang={language}", width, folder)
+                    page, console, f"{name}-{language}-{width}", f"{base}{path}{joiner}lang={language}", width, folder)
             # The confirmation of a step.
             page.goto(f"{base}/admin/polls/live?lang={language}")
             page.locator("form[action$='/queue'] button").click()
