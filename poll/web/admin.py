@@ -13,7 +13,7 @@ from poll.db import begin_write, get_session
 from poll.i18n import current_language
 from poll.models import AuditEvent, Refusal
 from poll.services import audit, polls
-from poll.services.exports import csv_chunks
+from poll.services.release import csv_chunks
 from poll.web import words
 from poll.web.auth import login_required
 from poll.web.params import whole_number
