@@ -96,6 +96,9 @@ DEFAULTS: dict[str, object] = {
     "JOBS_IMMEDIATE": False,
     # Consumer threads `poll serve` starts beside itself (0: none; run `poll worker` instead).
     "JOBS_SERVE_WORKERS": 1,
+    # A running job whose consumer gave no sign of life for this long is taken for lost with its server: it is
+    # marked failed and what it wrote is cleared (when a consumer starts, and when the jobs pages are read).
+    "JOBS_STALE_MINUTES": 10,
     # The largest file the workspace takes (an XLSForm, an audience CSV); larger audiences go by `poll audience import`.
     "UPLOAD_MAX_BYTES": 64 * 1024 * 1024,
 }

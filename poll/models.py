@@ -755,6 +755,8 @@ class Job(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     started_at: so.Mapped[datetime | None]
     finished_at: so.Mapped[datetime | None]
+    # When its consumer last showed it was alive (each step): a running job long silent lost its worker.
+    heartbeat_at: so.Mapped[datetime | None]
 
     __table_args__ = (one_of("state", JobState),)
 

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from poll.services.access import operators
+from tests.helpers import generous_budget
 from tests.servers import gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -98,4 +99,41 @@ def test_the_live_refresh_keeps_the_readers_choice_and_says_when_it_is_stale(
     # The server is gone: the figures stay, and the page says since when.
     expect(status).to_have_text(re.compile("Not updated since"), timeout=15_000)
     expect(page.locator("#map-option")).to_have_value("1")
+    context.close()
+
+
+# Every chart's text as drawn on the screen: its font size times the scale from the chart's units to the page's.
+RENDERED_TEXT = """nodes => nodes.filter(n => n.getBBox().width > 0).map(n => {
+    const m = n.getScreenCTM();
+    return [n.textContent, parseFloat(getComputedStyle(n).fontSize) * Math.hypot(m.a, m.b)];
+})"""
+
+
+def test_chart_text_is_at_least_12_px_on_a_360_px_phone(database_url, session, simulated, browser, artifacts):
+    generous_budget(session, "sim")
+    operators.create_operator(session, "small", "a long enough password", "viewer")
+    session.commit()
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    with gunicorn(database_url, workers=2) as base:
+        log_in(page, base, "small", "a long enough password")
+        for path in ("/dashboard/sim", "/results/sim"):
+            for lang in ("ar", "en"):
+                page.goto(f"{base}{path}?lang={lang}")
+                texts = page.locator("svg.chart text").evaluate_all(RENDERED_TEXT)
+                assert len(texts) > 20, path  # the charts are there, maps and all
+                small = [(text, round(size, 1)) for text, size in texts if size < 12]
+                assert small == [], f"{path}?lang={lang}"
+                assert page.evaluate("document.documentElement.scrollWidth") <= 360
+                for k, chart in enumerate(page.locator("svg.chart").all()[:8]):
+                    chart.screenshot(path=artifacts / f"charts-360{path.replace('/', '-')}-{lang}-{k}.png")
+        # The map is shown whole at its own size on a laptop, shorter than the screen, its answer named beside it.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(f"{base}/results/sim?lang=en")
+        box = page.locator("figure.map svg.chart").first.bounding_box()
+        assert box["height"] < 800
+        caption = page.locator("figure.map figcaption .map-title").first
+        expect(caption).to_be_visible()
+        expect(caption).to_contain_text("Share answering")
+        expect(page.locator("#map-option")).to_be_visible()
     context.close()

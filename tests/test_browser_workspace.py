@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pyreadstat
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -14,7 +15,7 @@ from poll.services.access import operators
 from tests.helpers import fresh, rows
 from tests.servers import gunicorn
 from tests.test_accessibility import check
-from tests.test_workspace import AUDIENCE
+from tests.test_workspace import AUDIENCE, SPLIT
 from tests.test_xlsform import CHOICES, SETTINGS, SURVEY, form
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,6 +37,21 @@ def confirm(page, step: str) -> None:
     expect(page.locator("input[name=confirm]")).to_have_count(1)
     page.locator("form button[type=submit]").last.click()
     expect(page.locator("p.flash")).to_be_visible()
+
+
+def answer(browser, url: str, support: str) -> None:
+    """A respondent's phone, a browser of its own, answers the tea poll's required questions at `url`."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  locale="ar-IQ")
+    phone = context.new_page()
+    phone.goto(url)
+    phone.locator(f'#q-support input[value="{support}"]').check()
+    if support == "2":
+        phone.locator('#q-how_end input[value="1"]').check()
+    phone.locator("#q-sex label.choice").first.tap()
+    phone.locator("button[type=submit]").click()
+    expect(phone.locator("h1.done")).to_have_count(1)
+    context.close()
 
 
 def test_an_operator_runs_a_poll_from_the_browser_in_arabic(database_url, session, browser, artifacts, tmp_path):
@@ -73,7 +89,19 @@ def test_an_operator_runs_a_poll_from_the_browser_in_arabic(database_url, sessio
         page.get_by_role("link", name="لوحة المتابعة").first.click()
         page.wait_for_url(f"{base}/dashboard/tea-poll")
         assert page.locator("html").get_attribute("dir") == "rtl"
+        # Three people answer on their own phones; the operator then takes the answers to SPSS.
+        for k, token in enumerate(fresh(session).scalars(sa.select(Link.token).order_by(Link.id))):
+            answer(browser, f"{base}/p/{token}", support=str(1 + k % 2))
+        page.reload()
+        with page.expect_download() as download:
+            page.get_by_role("link", name="الإجابات لبرنامج SPSS").click()
+        sav = tmp_path / download.value.suggested_filename
+        download.value.save_as(sav)
     context.close()
+    frame, meta = pyreadstat.read_sav(str(sav))
+    assert sav.name == "tea-poll-answers.sav" and len(frame) == 3
+    assert sorted(frame["option"].tolist()) == [1, 1, 2]  # the headline, as its codes
+    assert meta.variable_value_labels["option"][2] == "لا"
     poll = fresh(session).scalar(sa.select(Poll).where(Poll.slug == "tea-poll"))
     assert poll.status == "open"
     assert rows(session, Link) == 3 and rows(session, OutboxMessage) == 3
@@ -87,6 +115,7 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
                                                                   make_links, artifacts, size):
     make_links(make_poll("live"), count=3)
     make_poll("draft", status="draft")
+    make_poll("split", status="draft", **SPLIT)
     operators.create_operator(session, "chief", PASSWORD, "admin")
     session.commit()
     width, height = size
@@ -94,7 +123,9 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
     folder.mkdir(exist_ok=True)
     pages = {"workspace-polls": "/admin/polls", "workspace-new": "/admin/polls/new",
              "workspace-poll": "/admin/polls/live", "workspace-preview": "/admin/polls/live/preview",
-             "workspace-operators": "/admin/operators"}
+             "workspace-operators": "/admin/operators",
+             "workspace-preview-two-step": "/admin/polls/split/preview?variant=two-step",
+             "audit-filtered": "/admin/audit?action=poll-created&poll=live"}
     found: dict[str, list[str]] = {}
     with gunicorn(database_url, workers=2, env={"POLL_SMS_GATEWAY": "simulated"}) as base:
         for language in ("ar", "ku", "en"):
@@ -105,8 +136,9 @@ def test_workspace_pages_are_accessible_and_fit_in_every_language(database_url, 
                 (message.text, message.location.get("url", ""))) if message.type == "error" else None)
             log_in(page, base, language)
             for name, path in pages.items():
+                joiner = "&" if "?" in path else "?"
                 found[f"{name} {language} {width}"] = check(
-                    page, console, f"{name}-{language}-{width}", f"{base}{path}?lang={language}", width, folder)
+                    page, console, f"{name}-{language}-{width}", f"{base}{path}{joiner}lang={language}", width, folder)
             # The confirmation of a step.
             page.goto(f"{base}/admin/polls/live?lang={language}")
             page.locator("form[action$='/queue'] button").click()

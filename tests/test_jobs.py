@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from poll.db import begin_write
-from poll.models import AuditEvent, Job, Link, Poll, SimulationRun
+from poll.models import AuditEvent, Job, Link, Poll, SimulationRun, utcnow
 from poll.runners import jobs as runner
 from poll.services.simulations import jobs
 from tests.helpers import fresh, rows
@@ -223,3 +224,68 @@ def test_the_command_line_queues_the_same_job(runner, draft, immediate, session)
     assert (job.state, job.started_by, job.result["summary"]["replications"]) == ("done", "", 10)
     refused = runner.invoke(args=["simulate", "sim", "--background", "--live", "http://127.0.0.1:1"])
     assert refused.exit_code == 1 and "leave out --live" in refused.output
+
+
+def left_running(session, job_id: int, *, silent_for: timedelta) -> None:
+    """Put job `job_id` back as a crash leaves it: "running", its last heartbeat `silent_for` ago."""
+    session.rollback()
+    session.execute(sa.update(Job).where(Job.id == job_id).values(
+        state="running", finished_at=None, result={}, result_url=None, heartbeat_at=utcnow() - silent_for))
+    session.commit()
+
+
+def test_a_job_left_running_by_a_crashed_server_is_failed_and_cleared_when_its_page_is_read(
+        client, login, draft, immediate, session):
+    login()
+    where = start(client)  # it wrote a whole simulated poll...
+    assert rows(session, Link) == 2000
+    left_running(session, 1, silent_for=timedelta(hours=1))  # ...and its server died before it ended
+    state = client.get(f"{where}.json").get_json()
+    assert state["state"] == "failed" and state["error"] == jobs.ABANDONED
+    assert rows(session, Link) == 0 and rows(session, SimulationRun) == 0  # cleared as a cancelled job's is
+    page = client.get(f"{where}?lang=en").get_data(as_text=True)
+    assert "its worker stopped" in page and "Cancel the job" not in page
+
+
+def test_a_running_job_with_a_recent_heartbeat_is_left_alone(client, login, draft, immediate, session):
+    login()
+    where = start(client)
+    left_running(session, 1, silent_for=timedelta(minutes=2))
+    assert client.get("/admin/simulations").status_code == 200
+    assert client.get(f"{where}.json").get_json()["state"] == "running"
+    assert rows(session, Link) == 2000
+
+
+def test_a_starting_consumer_fails_the_jobs_its_crashed_server_left_running(client, login, draft, app, immediate,
+                                                                            session, tmp_path):
+    login()
+    start(client)
+    left_running(session, 1, silent_for=timedelta(minutes=11))  # the default allows 10 minutes of silence
+    app.config.update(JOBS_FILE=str(tmp_path / "queue.sqlite3"), JOBS_IMMEDIATE=False)
+    app.extensions.pop("poll.huey")  # the server restarts: a queue of its own, not the test's immediate one
+    consumer = runner.start_consumer(app)
+    consumer.stop(graceful=True)
+    job = jobs.get(fresh(session), 1)
+    assert (job.state, job.error) == ("failed", jobs.ABANDONED) and job.finished_at is not None
+    assert rows(session, Link) == 0
+
+
+def test_a_worker_taken_for_lost_stops_at_its_next_step_and_keeps_the_reason(client, login, draft, session, app,
+                                                                             monkeypatch):
+    login()
+    where = start(client)  # queued; the test plays a consumer that goes silent after issuing links
+    checkpoint = runner.Step.checkpoint
+
+    def stall_meanwhile(self, progress, step=None, *, then_write=True):
+        checkpoint(self, progress, step, then_write=False)
+        if step == "issuing links":
+            left_running(session, 1, silent_for=timedelta(hours=1))
+            assert client.get(f"{where}.json").get_json()["state"] == "failed"
+        if then_write:
+            begin_write(self.session)
+
+    monkeypatch.setattr(runner.Step, "checkpoint", stall_meanwhile)
+    runner.run(app.extensions["poll.db"], 1, base_url="")
+    job = jobs.get(fresh(session), 1)
+    assert (job.state, job.error) == ("failed", jobs.ABANDONED)
+    assert rows(session, Link) == 0 and rows(session, SimulationRun) == 0

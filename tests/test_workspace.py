@@ -378,3 +378,38 @@ def test_the_poll_page_links_its_downloads_each_saying_what_it_holds(client, mak
                         ("/api/v1/polls/live/answers.csv", "one row per response"),
                         ("/results/live/methodology", "Methodology statement"), ("/dashboard/live", "Dashboard")]:
         assert f'href="{href}"' in page and words in page
+
+
+SPLIT = {key: value for key, value in polls.builtin_definition("coalition-2024-split-ballot").items() if key != "slug"}
+
+
+def test_the_preview_shows_each_way_of_asking_of_a_split_ballot(client, make_poll, login):
+    make_poll("split", status="draft", **SPLIT)
+    login("viewer")
+    first = client.get("/admin/polls/split/preview?lang=en").get_data(as_text=True)
+    assert '<strong aria-current="page">Way 1 (as first written)</strong>' in first  # the first by default
+    assert "variant=reversed" in first and "variant=two-step" in first  # plain links: no script needed
+    assert 'name="variant" value="as-sent"' in first  # the form, sent, is read as the way it shows
+    reversed_ = client.get("/admin/polls/split/preview?lang=en&variant=reversed").get_data(as_text=True)
+    order = [reversed_.index(f'name="option" value="{code}"') for code in ("3", "2", "1")]
+    assert order == sorted(order)  # the answers in the reversed order
+    two_step = client.get("/admin/polls/split/preview?lang=en&variant=two-step").get_data(as_text=True)
+    assert 'name="_step"' in two_step and "How should the mission end?" in two_step
+    for page in (first, reversed_, two_step):  # every SMS of every way, named as readers are told of it
+        for way in ("Way 1 (as first written)", "Way 2 (answers in another order)",
+                    "Way 3 (other wording, asked in two steps)"):
+            assert page.count(f"· {way}</td>") == 3  # in Arabic, Kurdish and English
+    assert client.get("/admin/polls/split/preview?variant=nonsense").status_code == 404
+
+
+def test_a_preview_of_the_two_step_way_is_read_as_that_way(client, make_poll, login):
+    make_poll("split", status="draft", **SPLIT)
+    login()
+    profile = {"sex": "F", "age": "40", "governorate": "IQ-BG", "employment": "1", "education": "1"}
+    response = client.post("/admin/polls/split/preview?lang=en", data={"variant": "two-step", "_step": "1", **profile})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200, body
+    assert "This answer would be recorded: Support the continuation of the mission." in body  # "yes" is one answer
+    assert 'name="variant" value="two-step"' in body
+    # The same post read as the first way lacks its answer.
+    assert client.post("/admin/polls/split/preview?lang=en", data={"_step": "1", **profile}).status_code == 400

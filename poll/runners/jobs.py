@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -30,12 +31,12 @@ from huey.consumer import Consumer
 
 from poll.db import dialects
 from poll.errors import Invalid, PollError
-from poll.models import Job, Operator
+from poll.models import Job, Operator, utcnow
 from poll.services.access import audit
 from poll.services.definition import polls
 from poll.services.simulations import jobs
 from poll.simulate import scenario
-from poll.vocabulary import PollStatus
+from poll.vocabulary import JobState, PollStatus
 
 if TYPE_CHECKING:
     from poll.services.simulations import simulation
@@ -94,7 +95,11 @@ class _Embedded(Consumer):
 
 
 def start_consumer(app: Flask, workers: int = 1) -> Consumer:
-    """Start consumer threads in this process, e.g. beside `poll serve`; `stop(graceful=True)` ends them."""
+    """Start consumer threads in this process, e.g. beside `poll serve`; `stop(graceful=True)` ends them.
+
+    Jobs left running by a server that crashed are failed first (`recover`).
+    """
+    recover(app)
     huey = queue(app)
     consumer = _Embedded(huey, workers=workers, worker_type="thread", periodic=False, max_delay=1.0,
                          check_worker_health=False)
@@ -104,6 +109,7 @@ def start_consumer(app: Flask, workers: int = 1) -> Consumer:
 
 def worker(app: Flask, workers: int) -> None:
     """Run consumers in the foreground until interrupted (`poll worker`): huey's own loop and signals."""
+    recover(app)
     queue(app).create_consumer(workers=workers, worker_type="thread", periodic=False).run()
 
 
@@ -157,6 +163,9 @@ def run(sessions: so.sessionmaker, job_id: int, *, base_url: str) -> None:
             dialects.of(session).begin_write(session)
             result, url = work(step)
             session.flush()
+            session.refresh(job, ["state"])
+            if job.state != JobState.RUNNING:
+                raise jobs.Cancelled()  # taken for lost meanwhile (`recover`): its work is cleared, not kept
             jobs.finish(session, job, result=result, result_url=url)
             session.commit()
         except jobs.Cancelled:
@@ -178,8 +187,45 @@ def _stop(step: Step, undo: Undo, end: Callable[[], None]) -> None:
     if step.has_committed:
         undo(step)
     session.refresh(step.job)
-    end()
+    if not step.job.is_finished:  # a job `recover` failed keeps its reason
+        end()
     session.commit()
+
+
+def recover(app: Flask) -> list[int]:
+    """Fail the jobs `app`'s database shows running without a worker (`recover_abandoned`); their ids."""
+    return recover_abandoned(app.extensions["poll.db"], stale=timedelta(minutes=float(app.config["JOBS_STALE_MINUTES"])))
+
+
+def recover_abandoned(sessions: so.sessionmaker, *, stale: timedelta, now: datetime | None = None) -> list[int]:
+    """Mark failed, with a reason people read, each running job whose worker gave no heartbeat for `stale`, and
+    clear what it wrote as a cancelled job's is; the ids of those jobs.
+
+    A server that crashes mid-job leaves its row "running" for ever and a poll half simulated. Each job is
+    checked again under the write lock, so two consumers starting together fail it once; a worker that was
+    only slow finds its cancellation flag set at its next step and stops there.
+    """
+    session = sessions()
+    recovered = []
+    try:
+        found = jobs.abandoned(session, now=now or utcnow(), stale=stale)
+        session.commit()  # it only read
+        for job_id in found:
+            dialects.of(session).begin_write(session)
+            if job_id not in jobs.abandoned(session, now=now or utcnow(), stale=stale):
+                session.commit()
+                continue
+            job = session.get(Job, job_id)
+            job.is_cancel_requested = True
+            if job.kind in KINDS:
+                KINDS[job.kind][1](Step(session, job, base_url="", has_committed=True))
+            jobs.fail(session, job, jobs.ABANDONED)
+            session.commit()
+            log.warning("job %s (%s) was running without a worker: failed, its work cleared", job_id, job.kind)
+            recovered.append(job_id)
+    finally:
+        session.close()
+    return recovered
 
 
 # ---- simulations --------------------------------------------------------------------------------------------------
@@ -366,7 +412,7 @@ class _Flag:
             session = self.session
             dialects.of(session).begin_write(session)
             session.execute(sa.update(Job).where(Job.id == self.job_id)
-                            .values(progress=progress, step="phones answering"))
+                            .values(progress=progress, step="phones answering", heartbeat_at=utcnow()))
             asked = session.scalar(sa.select(Job.is_cancel_requested).where(Job.id == self.job_id))
             session.commit()
             if asked:

@@ -37,29 +37,41 @@ def ink_on(fill: str) -> str:
 
 
 class _Canvas:
-    """Collects SVG elements, mirroring x when right-to-left."""
+    """Collects SVG elements, mirroring x when right-to-left.
 
-    def __init__(self, width: int, height: int, rtl: bool, title: str):
+    Charts reflow: x is laid out on a `width`-unit design grid but written as a percentage of the
+    chart's rendered width, y and every font size in CSS pixels, and there is no viewBox. A chart is
+    as wide as its column and its text keeps its size at any width; a scaled viewBox shrank labels
+    to 6 px on a 360 px phone.
+    """
+
+    def __init__(self, width: int, height: int, rtl: bool, title: str, *, fixed: bool = False):
+        # `fixed`: drawn at its design width in pixels (a map, whose tiles cannot reflow).
         self.width, self.height, self.rtl = width, height, rtl
         self.parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'width="100%" role="img" aria-label="{escape(title)}" class="chart">',
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width if fixed else "100%"}" height="{height}" '
+            f'role="img" aria-label="{escape(title)}" class="chart">',
             f"<title>{escape(title)}</title>",
         ]
 
     def x(self, value: float) -> float:
         return self.width - value if self.rtl else value
 
+    def pct(self, value: float) -> str:
+        """A design-grid x (or width) as a percentage of the rendered width."""
+        return f"{100 * value / self.width:.2f}%"
+
     def rect(self, x: float, y: float, w: float, h: float, fill: str, extra: str = "") -> None:
         left = self.x(x + w) if self.rtl else x
         self.parts.append(
-            f'<rect x="{left:.1f}" y="{y:.1f}" width="{max(w, 0):.1f}" height="{h:.1f}" fill="{fill}"{extra}/>'
+            f'<rect x="{self.pct(left)}" y="{y:.1f}" width="{self.pct(max(w, 0))}" height="{h:.1f}" '
+            f'fill="{fill}"{extra}/>'
         )
 
     def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float = 1.5, dash: str = "") -> None:
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
         self.parts.append(
-            f'<line x1="{self.x(x1):.1f}" y1="{y1:.1f}" x2="{self.x(x2):.1f}" y2="{y2:.1f}" '
+            f'<line x1="{self.pct(self.x(x1))}" y1="{y1:.1f}" x2="{self.pct(self.x(x2))}" y2="{y2:.1f}" '
             f'stroke="{stroke}" stroke-width="{width}"{dashed}/>'
         )
 
@@ -71,14 +83,17 @@ class _Canvas:
             content = f"\u2067{content}\u2069"
         self.parts.append(
             # direction="ltr" keeps the anchors literal; the isolate sets the reading order.
-            f'<text x="{self.x(x):.1f}" y="{y:.1f}" text-anchor="{anchor}" direction="ltr" font-size="{size}" '
+            f'<text x="{self.pct(self.x(x))}" y="{y:.1f}" text-anchor="{anchor}" direction="ltr" font-size="{size}" '
             f'fill="{fill}" font-weight="{weight}">{escape(content)}</text>'
         )
 
     def diamond(self, x: float, y: float, size: float, fill: str) -> None:
-        cx = self.x(x)
-        points = f"{cx:.1f},{y - size:.1f} {cx + size:.1f},{y:.1f} {cx:.1f},{y + size:.1f} {cx - size:.1f},{y:.1f}"
-        self.parts.append(f'<polygon points="{points}" fill="{fill}" stroke="#fff" stroke-width="1"/>')
+        # Points take no percentages: the diamond is drawn around the origin of a nested svg placed at x.
+        points = f"0,{-size:.1f} {size:.1f},0 0,{size:.1f} {-size:.1f},0"
+        self.parts.append(
+            f'<svg x="{self.pct(self.x(x))}" y="{y:.1f}" overflow="visible">'
+            f'<polygon points="{points}" fill="{fill}" stroke="#fff" stroke-width="1"/></svg>'
+        )
 
     def describe(self, text: str) -> None:
         """What the chart shows, in words: read by screen readers after its title."""
@@ -104,28 +119,32 @@ class ShareRow:
 
 def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[str, str]) -> Markup:
     """Each answer's raw share as a bar with its interval; below it, apart, the weighted estimate with its own;
-    the truth (simulations) a dashed line across both."""
-    width, left, right, row_h = 640, 12, 78, 76
-    height = 34 + row_h * len(rows)
+    the truth (simulations) a dashed line across both. The legend is HTML above the chart, so it wraps."""
+    width, left, right, row_h, line_h = 640, 12, 120, 76, 18
+    # SVG text does not wrap: a label longer than a phone's line is broken at spaces, a line of its own each.
+    labels = [_lines(row.label, LABEL_CHARS) for row in rows]
+    height = 8 + sum(row_h + line_h * (len(lines) - 1) for lines in labels)
     canvas = _Canvas(width, height, rtl, title)
     span = width - left - right
-    top = 26
     items = [(legend["raw"], "bar")]
     if any(row.weighted is not None for row in rows):
         items.append((legend["weighted"], "diamond"))
     if any(row.true is not None for row in rows):
         items.append((legend["true"], "truth"))
-    _legend(canvas, items)
     described = []
-    for i, row in enumerate(rows):
-        y = top + 8 + i * row_h
-        canvas.text(left, y + 10, row.label, size=14, weight="600")
+    y = 8 - row_h
+    for i, (row, lines) in enumerate(zip(rows, labels, strict=True)):
+        y += row_h
+        for k, line in enumerate(lines):
+            canvas.text(left, y + 10 + line_h * k, line, size=14, weight="600")
+        y += line_h * (len(lines) - 1)
         bar_y = y + 18
         canvas.rect(left, bar_y, span, 18, GRID)
         canvas.rect(left, bar_y, span * row.share, 18, colour(i))
         if row.ci95 is not None:  # public raw shares carry none: they are no random sample's
             _whisker(canvas, left, span, row.ci95, bar_y + 9)
-        canvas.text(width - right + 8, bar_y + 14, _pct(row.share), size=14, weight="600")
+        # Figures end at the chart's far edge, whatever its width.
+        canvas.text(width - 4, bar_y + 14, _pct(row.share), size=14, weight="600", anchor="end")
         summary = f"{row.label}: {_pct(row.share)}" + (
             f" ({_pct(row.ci95[0])}–{_pct(row.ci95[1])})" if row.ci95 is not None else "")
         if row.weighted is not None:
@@ -133,14 +152,29 @@ def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[
             if row.weighted_ci95 is not None:
                 _whisker(canvas, left, span, row.weighted_ci95, mark_y)
             canvas.diamond(left + span * row.weighted, mark_y, 6, TRUTH)
-            canvas.text(width - right + 8, mark_y + 5, _pct(row.weighted), size=13, fill=MUTED)
+            canvas.text(width - 4, mark_y + 5, _pct(row.weighted), size=13, fill=MUTED, anchor="end")
             summary += f"; {legend['weighted']} {_pct(row.weighted)}"
         if row.true is not None:
             canvas.line(left + span * row.true, bar_y - 4, left + span * row.true, bar_y + 40, TRUTH, 2, "3,2")
             summary += f"; {legend['true']} {_pct(row.true)}"
         described.append(summary)
     canvas.describe(". ".join(described))
-    return canvas.done()
+    return _legend(items) + canvas.done()
+
+
+# About as many characters of a 14 px label as fit the narrowest phone's chart (286 px at 360 px).
+LABEL_CHARS = 30
+
+
+def _lines(text: str, width: int) -> list[str]:
+    """`text` broken at spaces into lines of at most `width` characters (a longer word keeps its own line)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
 
 
 def _whisker(canvas: _Canvas, left: float, span: float, interval: tuple[float, float], y: float) -> None:
@@ -150,34 +184,37 @@ def _whisker(canvas: _Canvas, left: float, span: float, interval: tuple[float, f
         canvas.line(left + span * end, y - 5, left + span * end, y + 5, TRUTH, 1.5)
 
 
-def _legend(canvas: _Canvas, items: list[tuple[str, str]]) -> None:
-    # The bar's swatch shows the answers' own colours, as the bars have them.
-    x = 12
-    for label, kind in items:
-        if kind == "bar":
-            for k in range(3):
-                canvas.rect(x + 5 * k, 6, 5, 12, colour(k))
-        elif kind == "diamond":
-            canvas.diamond(x + 7, 12, 5, TRUTH)
-        else:
-            canvas.line(x + 7, 3, x + 7, 21, TRUTH, 2, "3,2")
-        canvas.text(x + 20, 17, label, size=13, fill=MUTED)
-        x += 32 + 7.5 * len(label)
+def _legend(items: list[tuple[str, str]]) -> Markup:
+    # In HTML, so that it wraps on a narrow screen; the bar's swatch shows the answers' own colours.
+    marks = {
+        "bar": "".join(f'<rect x="{5 * k}" y="2" width="5" height="12" fill="{colour(k)}"/>' for k in range(3)),
+        "diamond": f'<polygon points="7,3 12,8 7,13 2,8" fill="{TRUTH}"/>',
+        "truth": f'<line x1="7" y1="0" x2="7" y2="16" stroke="{TRUTH}" stroke-width="2" stroke-dasharray="3,2"/>',
+    }
+    return Markup('<p class="legend chart-legend">') + Markup("").join(
+        Markup('<span><svg width="15" height="16" aria-hidden="true" focusable="false">{}</svg> {}</span> ').format(
+            Markup(marks[kind]), label)
+        for label, kind in items
+    ) + Markup("</p>")
 
 
 def funnel(steps: Sequence[tuple[str, int]], *, rtl: bool, title: str) -> Markup:
-    """Bars for invited -> sent -> delivered -> opened -> answered, with the share of the first step."""
-    width, left, row_h = 640, 12, 34
-    canvas = _Canvas(width, 10 + row_h * len(steps), rtl, title)
+    """Bars for invited -> sent -> delivered -> opened -> answered, with the share of the first step.
+
+    Each step's name and figures sit on a line above its bar, so neither is squeezed on a phone.
+    """
+    width, left, row_h = 640, 12, 46
+    canvas = _Canvas(width, 8 + row_h * len(steps), rtl, title)
     base = steps[0][1] if steps and steps[0][1] else 0
-    span = width - left - 230
+    span = width - 2 * left
     for i, (label, value) in enumerate(steps):
-        y = 8 + i * row_h
+        y = 6 + i * row_h
         share = value / base if base else 0.0
-        canvas.text(left, y + 17, label, size=13)
-        canvas.rect(left + 110, y + 4, span, 20, GRID)
-        canvas.rect(left + 110, y + 4, span * share, 20, PALETTE[3])
-        canvas.text(left + 118 + span, y + 19, f"{value:,}" + (f"  ({_pct(share)})" if base and i else ""), size=12)
+        canvas.text(left, y + 14, label, size=13)
+        canvas.text(width - left, y + 14, f"{value:,}" + (f"  ({_pct(share)})" if base and i else ""), size=13,
+                    anchor="end")
+        canvas.rect(left, y + 20, span, 18, GRID)
+        canvas.rect(left, y + 20, span * share, 18, PALETTE[3])
     canvas.describe("; ".join(f"{label}: {value:,}" for label, value in steps))
     return canvas.done()
 
@@ -252,12 +289,16 @@ class Tile:
 def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue: str = "#2a7f62",
              scale: tuple[str, str] = ("0%", "100%")) -> Markup:
     """Iraq's 18 governorates as tiles shaded by `value` (0..`high`), each with its name, value and count;
-    a colour scale from `scale[0]` to `scale[1]` below; hidden ones hatched grey."""
-    size, gap = 104, 6
+    a colour scale from `scale[0]` to `scale[1]` below; hidden ones hatched grey.
+
+    The map keeps its size, text and all (no tile reflows into a narrow column): on a screen narrower than
+    the map it scrolls sideways in its own box, which a keyboard can scroll too. Under a laptop's screen tall.
+    """
+    size, gap = 92, 6
     width, grid_height = 5 * (size + gap) + gap, 7 * (size + gap) + gap
     height = grid_height + 44
     # Map geography: west stays west, so the grid is not mirrored for right-to-left readers.
-    canvas = _Canvas(width, height, False, title)
+    canvas = _Canvas(width, height, False, title, fixed=True)
     canvas.parts.append(
         f'<defs><pattern id="small" width="6" height="6" patternUnits="userSpaceOnUse" '
         f'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f3f4f6"/>'
@@ -280,14 +321,14 @@ def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue:
         )
         ink = ink_on(_over_white(hue, opacity)) if shown else "#1f2937"
         name = tile.name if tile else code
-        lines = _wrap(name, 13)
+        lines = _wrap(name, 12)
         for k, part in enumerate(lines):
-            canvas.text(x + size / 2, y + 30 + 15 * k - 7 * (len(lines) - 1), part, anchor="middle", size=13,
+            canvas.text(x + size / 2, y + 27 + 15 * k - 7 * (len(lines) - 1), part, anchor="middle", size=13,
                         fill=ink, weight="600")
-        canvas.text(x + size / 2, y + 66, tile.text if tile else "", anchor="middle", size=16, fill=ink,
+        canvas.text(x + size / 2, y + 59, tile.text if tile else "", anchor="middle", size=16, fill=ink,
                     weight="600")
         if tile and tile.count:
-            canvas.text(x + size / 2, y + 88, tile.count, anchor="middle", size=12, fill=ink)
+            canvas.text(x + size / 2, y + 79, tile.count, anchor="middle", size=12, fill=ink)
         described.append(f"{name}: {tile.text if tile else ''} {tile.count if tile else ''}".strip())
     bar_y = grid_height + 6
     canvas.parts.append(f'<rect x="{gap}" y="{bar_y}" width="{width - 2 * gap}" height="12" rx="3" '
@@ -295,7 +336,8 @@ def tile_map(tiles: dict[str, Tile], *, rtl: bool, title: str, high: float, hue:
     canvas.text(gap, bar_y + 30, scale[0], size=13, fill=MUTED)
     canvas.text(width - gap, bar_y + 30, scale[1], size=13, fill=MUTED, anchor="end")
     canvas.describe("; ".join(described))
-    return canvas.done()
+    return Markup('<div class="chart-scroll" tabindex="0" role="group" aria-label="{}">').format(title) + \
+        canvas.done() + Markup("</div>")
 
 
 def _over_white(fill: str, opacity: float) -> str:
@@ -316,22 +358,24 @@ def _wrap(name: str, width: int) -> list[str]:
 
 
 def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: str, small: str) -> Markup:
-    """One 100% bar per category split by answer; categories with too few answers are marked, not drawn."""
-    width, left, row_h = 640, 12, 40
+    """One 100% bar per category split by answer, its name above it; categories with too few answers are
+    marked, not drawn."""
+    width, left, row_h = 640, 12, 54
     canvas = _Canvas(width, 8 + row_h * len(rows), rtl, title)
-    span = width - left - 150
+    span = width - 2 * left
     for i, (label, shares, is_small) in enumerate(rows):
         y = 6 + i * row_h
-        canvas.text(left, y + 22, label, size=13)
-        x = left + 140
+        canvas.text(left, y + 14, label, size=13, weight="600")
+        x = left
         if is_small:
-            canvas.rect(x, y + 6, span, 24, GRID)
-            canvas.text(x + span / 2, y + 23, small, anchor="middle", size=12, fill=MUTED)
+            canvas.rect(x, y + 20, span, 26, GRID)
+            canvas.text(x + span / 2, y + 38, small, anchor="middle", size=12, fill=MUTED)
             continue
         for j, share in enumerate(shares):
-            canvas.rect(x, y + 6, span * share, 24, colour(j))
-            if share >= 0.08:
-                canvas.text(x + span * share / 2, y + 23, f"{100 * share:.0f}%", anchor="middle", size=13,
+            canvas.rect(x, y + 20, span * share, 26, colour(j))
+            # A figure only where it fits its slice on a phone-wide chart too.
+            if share >= 0.12:
+                canvas.text(x + span * share / 2, y + 38, f"{100 * share:.0f}%", anchor="middle", size=13,
                             fill=ink_on(colour(j)), weight="600")
             x += span * share
     canvas.describe("; ".join(f"{label}: " + (small if is_small else ", ".join(f"{100 * share:.0f}%" for share in shares))
@@ -365,9 +409,11 @@ def histogram(values: Sequence[float], truth: float, *, rtl: bool, title: str, b
         canvas.rect(pad + i * step, height - pad - h, step - 1, h, PALETTE[3])
     x = pad + (truth - low) / (high - low) * (width - 2 * pad)
     canvas.line(x, 8, x, height - pad, TRUTH, 2.5, "4,3")
-    canvas.text(pad, height - 8, _pct(low), size=11, fill=MUTED)
-    canvas.text(width - pad, height - 8, _pct(high), size=11, fill=MUTED, anchor="end")
-    canvas.text(x + 4, 18, _pct(truth), size=13, weight="600")
+    canvas.text(pad, height - 8, _pct(low), size=12, fill=MUTED)
+    canvas.text(width - pad, height - 8, _pct(high), size=12, fill=MUTED, anchor="end")
+    # The truth's figure beside its line, on the side with room.
+    canvas.text(x + 4 if x < width * 0.7 else x - 4, 18, _pct(truth), size=13, weight="600",
+                anchor="start" if x < width * 0.7 else "end")
     canvas.describe(f"{len(values)} estimates from {_pct(low)} to {_pct(high)}; true share {_pct(truth)}")
     return canvas.done()
 

@@ -37,6 +37,7 @@ def simulations():
 
     `?scenario=NAME` chooses the scenario whose parameters are shown (and preselected).
     """
+    runner.recover(current_app._get_current_object())  # a job its crashed server left "running" says so
     fields = dict(DEFAULTS, poll=_default_poll())
     if request.args.get("scenario") in runner.scenarios():
         fields["scenario"] = request.args["scenario"]
@@ -106,6 +107,7 @@ def _form(fields: dict[str, str], error: str | None, status: int):
 @login_required
 def job_page(job_id: int):
     """One job: its progress while it runs (the page follows it), then its result or why it stopped."""
+    runner.recover(current_app._get_current_object())
     session = get_session()
     begin_write(session)  # the results of a finished simulation may grow the poll's shown set
     try:
@@ -149,6 +151,7 @@ def _result(session, job) -> dict:
 @login_required
 def job_json(job_id: int):
     """The job for scripts and the page's own script: {"state", "progress", "result_url", ...}."""
+    runner.recover(current_app._get_current_object())
     session = get_session()
     try:
         job = jobs.get(session, job_id)

@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 
+from poll.services.access.audit import mask_phones
 from poll.services.releases import release
 from poll.text import reveal_controls
 from poll.vocabulary import JobState, MessageState, Outcome, PollStatus
@@ -51,6 +52,8 @@ AUDIT_ACTION = {
     "job-started": _l("background job started"),
     "job-cancelled": _l("background job cancelled"),
     "sms-rehearsed": _l("SMS sent from a simulated phone"),
+    "contacts-purged": _l("phone numbers purged"),
+    "audit-exported": _l("audit trail exported"),
 }
 CHANNEL = {"web": _l("web"), "sms": _l("SMS")}
 NOTES = {
@@ -173,3 +176,49 @@ JOB_STEP = {
 
 MESSAGE_KIND = {"invitation": _l("Invitations"), "reminder": _l("Reminders")}
 CHANNEL = {"web": _l("web form"), "sms": _l("SMS reply")}
+# The names of an audit event's details (services.access.audit.record's `detail`), as the audit trail shows them.
+AUDIT_DETAIL = {
+    "via": _l("through"),
+    "role": _l("role"),
+    "warnings": _l("warnings"),
+    "issued": _l("links issued"),
+    "queued": _l("SMS queued"),
+    "messages": _l("messages"),
+    "what": _l("what"),
+    "format": _l("format"),
+    "sessions_ended": _l("sessions ended"),
+    "revoked": _l("tokens revoked"),
+    "links": _l("links"),
+    "job": _l("job"),
+    "poll": _l("poll"),
+    "scenario": _l("scenario"),
+    "population": _l("population"),
+    "sample": _l("sample"),
+    "seed": _l("seed"),
+    "replications": _l("replications"),
+    "mode": _l("mode"),
+    "recipients": _l("recipients"),
+    "answers": _l("answers"),
+    "operator": _l("operator"),
+    "action": _l("action"),
+    "rows": _l("rows"),
+}
+AUDIT_VIA = {"cli": _l("the command line")}
+
+
+def audit_details(detail: dict) -> list[tuple[str, str]]:
+    """An audit event's details as (name, value) pairs a person reads, phone numbers masked; not raw JSON."""
+    def text(value: object) -> str:
+        if isinstance(value, bool):
+            return str(_l("yes") if value else _l("no"))
+        if isinstance(value, int):
+            return f"{value:,}"
+        if isinstance(value, dict):
+            return ", ".join(f"{word(AUDIT_DETAIL, str(k))}: {text(v)}" for k, v in sorted(value.items()))
+        if isinstance(value, list | tuple):
+            return ", ".join(text(v) for v in value)
+        return mask_phones(str(value))
+
+    return [(word(AUDIT_DETAIL, key).replace("_", " "),
+             str(AUDIT_VIA.get(value, value)) if key == "via" else text(value))
+            for key, value in sorted(detail.items())]

@@ -262,7 +262,11 @@ def poll_page(slug: str):
 @bp.route("/polls/<slug>/preview", methods=["GET", "POST"])
 @login_required
 def preview(slug: str):
-    """The respondent's page as it will be, submittable, recording nothing; and every SMS the poll will send."""
+    """The respondent's page as it will be, submittable, recording nothing; and every SMS the poll will send.
+
+    A poll with a split-ballot experiment is previewed one way of asking at a time (`variant`, the first by
+    default), each as the links of that way show it.
+    """
     session = get_session()
     poll = _poll_or_404(session, slug)
     if request.method == "POST" and not g.operator.is_admin:
@@ -270,14 +274,19 @@ def preview(slug: str):
     # The page's language is the one asked for (the switch, or the form's hidden field), else the operator's.
     language = choose_language(request.values.get("lang") or flask.session.get("lang"), None, poll.default_language)
     ballot = Ballot.of(poll)
-    questions = ballot.form_questions(None)
+    ways = list(ballot.experiment.variants) if ballot.experiment is not None else []
+    variant = request.values.get("variant") or (ways[0].name if ways else None)
+    if variant is not None and variant not in [way.name for way in ways]:
+        abort(404, description="This poll has no such way of asking.")
+    questions = ballot.form_questions(variant)
     posted = request.form.to_dict(flat=False) if request.method == "POST" else None
-    posted = {name: values for name, values in (posted or {}).items() if name not in ("csrf_token", "lang")}
-    submission = ballot.read(None, posted) if request.method == "POST" else None
+    posted = {name: values for name, values in (posted or {}).items()
+              if name not in ("csrf_token", "lang", "variant")}
+    submission = ballot.read(variant, posted) if request.method == "POST" else None
     errors = submission.errors if submission is not None else {}
     chosen = None
     if submission is not None and submission.is_complete:
-        label = ballot.option_label(None, submission.values.get(ballot.headline.name))
+        label = ballot.option_label(variant, submission.values.get(ballot.headline.name))
         chosen = pick(label, language) if label else None
     settings = _settings()
     messages = outbox.preview(session, poll, settings.base_url, settings.price)
@@ -285,7 +294,8 @@ def preview(slug: str):
         "admin/preview.html", poll=poll, ballot=ballot, chosen=chosen, submitted=submission is not None,
         questions=shown_questions(questions, language, posted if errors else None, errors),
         flow=shown_questions(questions, language), errors=errors,
-        question=pick(ballot.question_text(None), language),
+        question=pick(ballot.question_text(variant), language), ways=ways, variant=variant,
+        way_names={way.name: words.way(number, way.kind) for number, way in enumerate(ways, start=1)},
         sender=pick(poll.sender, language) if poll.sender else "",
         messages=messages, currency=settings.currency, price=settings.price,
         max_segments=settings.max_segments, total=sum(item.cost for item in messages),

@@ -8,6 +8,7 @@ flushes and never commits.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +71,7 @@ def begin(session: so.Session, job: Job) -> bool:
         session.flush()
         return False
     job.state, job.started_at, job.progress = JobState.RUNNING, utcnow(), 0.0
+    job.heartbeat_at = job.started_at
     session.flush()
     return True
 
@@ -84,6 +86,7 @@ def advance(session: so.Session, job: Job, progress: float, step: str | None = N
     if job.is_cancel_requested:
         raise Cancelled()
     job.progress = min(max(progress, 0.0), 1.0)
+    job.heartbeat_at = utcnow()
     if step is not None:
         job.step = step[:64]
     session.flush()
@@ -107,6 +110,17 @@ def cancelled(session: so.Session, job: Job) -> None:
     """`job` stopped because it was asked to."""
     _end(job, JobState.CANCELLED)
     session.flush()
+
+
+# Why a job found running without a worker was stopped, as its page says.
+ABANDONED = "its worker stopped (the server was restarted or crashed) while it ran; what it wrote was cleared"
+
+
+def abandoned(session: so.Session, *, now: datetime, stale: timedelta) -> list[int]:
+    """The ids of running jobs whose worker gave no sign of life (heartbeat) for `stale` before `now`."""
+    silent_since = sa.func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+    return list(session.scalars(sa.select(Job.id).where(Job.state == JobState.RUNNING, silent_since < now - stale)
+                                .order_by(Job.id)))
 
 
 def _end(job: Job, state: JobState) -> None:
