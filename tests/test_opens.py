@@ -128,3 +128,41 @@ def test_opened_links_left_unanswered_are_refusals_in_a_live_poll(client, runner
     cases = json.loads(result.output)["rates"]["dispositions"]
     assert (cases["complete"], cases["refusal"]) == (12, 8)
     assert json.loads(result.output)["rates"]["COOP1"] == pytest.approx(12 / 20)
+
+
+def simulate(session, poll, *, answer: bool, seed: int = 3):
+    from poll.services import simulation
+    from poll.simulate import scenario
+
+    plan = simulation.Plan(scenario.load("baseline"), population_size=6_000, sample_size=3_000, seed=seed)
+    return simulation.run_in_process(session, poll, plan, answer=answer)
+
+
+def test_a_live_simulation_leaves_opening_to_its_phones(session, make_poll):
+    # Live, the server must see each open as a GET: nothing is written as opened before the phones look.
+    from poll.services import simulation
+
+    poll = make_poll("rehearsal", status="draft")
+    _run, world = simulate(session, poll, answer=False)
+    session.flush()
+    assert session.scalar(sa.select(sa.func.count()).where(Link.poll_id == poll.id, Link.opened_on.is_not(None))) == 0
+    assert tallies.counters(session, poll)["opened"] == 0
+    events = simulation.live_events(session, poll, world)
+    looks = [event for event in events if event.kind == "open"]
+    left = int((world.field.opened & ~world.field.answered).sum())
+    assert len(looks) == left > 0 and not any(event.fields for event in looks)
+
+
+def test_an_in_process_simulation_opens_links_as_the_answer_page_does(session, make_poll, monkeypatch):
+    from poll.services import answers
+
+    through = []
+    service = answers.record_opens
+    monkeypatch.setattr(answers, "record_opens", lambda *args: through.append(service(*args)) or through[-1])
+    poll = make_poll("in-process", status="draft")
+    _run, world = simulate(session, poll, answer=True)
+    session.flush()
+    assert through == [int(world.field.opened.sum())]
+    opened = session.scalar(sa.select(sa.func.count()).where(Link.poll_id == poll.id, Link.opened_on.is_not(None)))
+    assert opened == int(world.field.opened.sum()) == tallies.counters(session, poll)["opened"]
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
