@@ -161,3 +161,16 @@ def test_without_a_weighted_estimate_there_is_no_range(client, runner, make_poll
     document = json.loads(runner.invoke(args=["results", "few", "--json"]).output)
     assert document["options"][0]["weighted_share"] is None and "selection_range" not in document
     assert "If answering depended" not in client.get("/results/few?lang=en").get_data(as_text=True)
+
+
+def test_the_dashboards_monte_carlo_says_how_often_the_range_held_the_truth(client, runner, make_poll, login):
+    make_poll("mc-range", status="draft")
+    result = runner.invoke(args=["simulate", "mc-range", "--replications", "20", "--population", "20000",
+                                 "--sample", "10000", "--seed", "2", "--scenario", "mobilized-opponents", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert set(summary["options"][2]["range_coverage"]) == {"1.5", "2"}
+    assert summary["target_error"] == {"governorate": 0.1, "sex": 0.01, "age_band": 0.05}
+    login()
+    assert "range holds truth (odds up to 2×)" in client.get("/dashboard/mc-range?lang=en").get_data(as_text=True)
+    assert "المدى يشمل الحقيقة" in client.get("/dashboard/mc-range?lang=ar").get_data(as_text=True)
