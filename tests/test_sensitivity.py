@@ -15,20 +15,27 @@ def test_one_group_moves_by_the_odds_ratio_exactly():
     # 100 respondents of one group, 20 chose answer 0: were they half as likely to answer, they stand for twice as
     # many, 40 of 120; were they twice as likely, 10 of 90.
     groups, weights, options = np.array([0, 0]), np.array([20.0, 80.0]), np.array([0, 1])
-    assert sensitivity.shifted_shares(groups, weights, options, 2, 2.0)[0] == pytest.approx(40 / 120)
-    assert sensitivity.shifted_shares(groups, weights, options, 2, 0.5)[0] == pytest.approx(10 / 90)
-    assert sensitivity.shifted_shares(groups, weights, options, 2, 1.0) == pytest.approx([0.2, 0.8])
+    assert sensitivity.shifted_shares([groups], weights, options, 2, 2.0)[0] == pytest.approx(40 / 120)
+    assert sensitivity.shifted_shares([groups], weights, options, 2, 0.5)[0] == pytest.approx(10 / 90)
+    assert sensitivity.shifted_shares([groups], weights, options, 2, 1.0) == pytest.approx([0.2, 0.8])
 
 
 def test_each_group_keeps_its_weight():
     # Two groups of equal weight, 10% and 50% choosing answer 0: each moves within itself, then they are averaged.
     groups, weights, options = np.array([0, 0, 1, 1]), np.array([10.0, 90, 50, 50]), np.array([0, 1, 0, 1])
     expected = (20 / 110 + 100 / 150) / 2
-    assert sensitivity.shifted_shares(groups, weights, options, 2, 2.0)[0] == pytest.approx(expected)
+    assert sensitivity.shifted_shares([groups], weights, options, 2, 2.0)[0] == pytest.approx(expected)
 
 
-def test_groups_are_the_cells_alike_on_every_margin():
-    assert sensitivity.groups_of([np.array([0, 0, 1, 1]), np.array([1, 1, 0, 1])]).tolist() == [0, 0, 1, 2]
+def test_each_answer_moves_on_its_own_within_the_margins():
+    # Governorate and sex as two margins: each answer, against all the others, gains at odds 2 and loses at 1/2;
+    # the answers' ranges are separate statements, so they need not sum to 1.
+    governorate, sex = np.array([0, 0, 1, 1, 0, 1]), np.array([0, 1, 0, 1, 1, 0])
+    weights, options = np.array([5.0, 20, 10, 30, 15, 20]), np.array([0, 0, 0, 1, 1, 1])
+    plain = np.array([35, 65]) / 100
+    assert (sensitivity.shifted_shares([governorate, sex], weights, options, 2, 2.0) > plain).all()
+    assert (sensitivity.shifted_shares([governorate, sex], weights, options, 2, 0.5) < plain).all()
+    assert sensitivity.shifted_shares([governorate, sex], weights, options, 2, 1.0) == pytest.approx(plain)
 
 
 def test_the_range_holds_a_truth_that_weighting_cannot_see():
@@ -48,17 +55,17 @@ def test_the_range_holds_a_truth_that_weighting_cannot_see():
     intervals = np.array([proportions.wilson(s * estimate.effective_n, estimate.effective_n)
                           for s in estimate.shares])
     assert not intervals[0, 0] <= 0.3 <= intervals[0, 1]
-    found = sensitivity.selection_range(cells, estimate.weights * counts, chosen, 2, 2.0,
+    found = sensitivity.selection_range([cells], estimate.weights * counts, chosen, 2, 2.0,
                                         shares=estimate.shares, intervals=intervals)
     assert found.holds(np.array([0.3, 0.7])).all()
     assert found.low[0] < intervals[0, 0] and found.high[0] > intervals[0, 1]  # wider: it adds the selection
-    modest = sensitivity.selection_range(cells, estimate.weights * counts, chosen, 2, 1.5,
+    modest = sensitivity.selection_range([cells], estimate.weights * counts, chosen, 2, 1.5,
                                          shares=estimate.shares, intervals=intervals)
     assert not modest.holds(np.array([0.3, 0.7]))[0]  # a ratio of 1.5 does not reach a true one of 1.8
 
 
 def test_the_range_is_clipped_to_shares():
-    found = sensitivity.selection_range(np.array([0, 0]), np.array([1.0, 99.0]), np.array([0, 1]), 2, 2.0,
+    found = sensitivity.selection_range([np.array([0, 0])], np.array([1.0, 99.0]), np.array([0, 1]), 2, 2.0,
                                         shares=np.array([0.01, 0.99]), intervals=np.array([[0.0, 0.05], [0.95, 1.0]]))
     assert found.low.min() >= 0 and found.high.max() <= 1
 
@@ -111,7 +118,7 @@ def test_an_unconverged_replication_is_counted_as_published_unweighted():
     raked = SimpleNamespace(rake=SimpleNamespace(converged=False), shares=np.array([0.9, 0.1]), effective_n=50.0,
                             weights=np.array([3.0, 0.2]))
     raw = np.array([0.5, 0.5])
-    shares, hits, _ranges = montecarlo._published(raked, np.array([0, 0]), np.array([0, 1]), np.array([50.0, 50.0]),
+    shares, hits, _ranges = montecarlo._published(raked, [np.array([0, 0])], np.array([0, 1]), np.array([50.0, 50.0]),
                                                   raw, 100, np.array([0.5, 0.5]), 2)
     assert shares is raw and hits.all()
 

@@ -28,7 +28,7 @@ from poll.models import Poll, SimulationRun
 from poll.questionnaire import Question, asked_under
 from poll.services import question_results, results
 from poll.services.polls import experiment_of, questions_of
-from poll.stats import disclosure, privacy, proportions, sensitivity, weighting
+from poll.stats import disclosure, privacy, proportions, weighting
 from poll.stats.proportions import rounded_percentages
 from poll.vocabulary import QuestionType
 
@@ -211,7 +211,7 @@ def _selection(noisy: dict[str, privacy.NoisyTable], option_count: int, run: Sim
         return None
     categories, counts, chosen = cells
     fitted = found[0]
-    return results.selection_ranges(sensitivity.groups_of(categories), fitted.weights * counts, chosen, shares,
+    return results.selection_ranges(categories, fitted.weights * counts, chosen, shares,
                                     intervals, codes)
 
 

@@ -277,7 +277,7 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         for option, share in zip(results.options, estimate.shares, strict=True):
             option.weighted_share = float(share)
             option.weighted_ci95 = proportions.wilson(share * n_eff, n_eff)
-        results.selection = selection_ranges(sensitivity.groups_of(categories), estimate.weights * counts, chosen,
+        results.selection = selection_ranges(categories, estimate.weights * counts, chosen,
                                              estimate.shares, [o.weighted_ci95 for o in results.options],
                                              [o.code for o in results.options])
     else:
@@ -309,14 +309,14 @@ SELECTION_ASSUMPTION = (
     "could move the estimate, not that it did.")
 
 
-def selection_ranges(groups: np.ndarray, weights: np.ndarray, chosen: np.ndarray, shares, intervals,
+def selection_ranges(categories: list[np.ndarray], weights: np.ndarray, chosen: np.ndarray, shares, intervals,
                      codes: list[str]) -> dict:
     """Each answer's sensitivity range at each odds ratio of answering (`stats.sensitivity`), JSON-ready.
 
     Derived from the weighted cells and the weighted estimate alone: where those are public figures (a public
     release's), so is the range.
     """
-    found = {ratio: sensitivity.selection_range(groups, np.asarray(weights, dtype=float), chosen, len(codes), ratio,
+    found = {ratio: sensitivity.selection_range(categories, np.asarray(weights, dtype=float), chosen, len(codes), ratio,
                                                 shares=np.asarray(shares), intervals=np.asarray(intervals))
              for ratio in sensitivity.RATIOS}
     return {"ratios": list(sensitivity.RATIOS), "assumption": SELECTION_ASSUMPTION,

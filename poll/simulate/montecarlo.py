@@ -231,8 +231,9 @@ def run(
         else:
             merged += bool(how)
             unconverged += not estimate.rake.converged
-            weighted[r], weighted_hit[r], ranges = _published(estimate, rows_group, rows_option,
-                                                             table[rows_group, rows_option], raw[r], n, truth, k)
+            weighted[r], weighted_hit[r], ranges = _published(
+                estimate, [part[rows_group] for part in group_parts], rows_option, table[rows_group, rows_option],
+                raw[r], n, truth, k)
             for ratio in sensitivity.RATIOS:
                 in_range[ratio][r] = ranges[ratio]
         progress(r + 1)
@@ -291,7 +292,7 @@ def drawn_targets(targets: list[np.ndarray], margins: list[str], rng: np.random.
     return drawn
 
 
-def _published(estimate: weighting.CellEstimate, groups: np.ndarray, options: np.ndarray, counts: np.ndarray,
+def _published(estimate: weighting.CellEstimate, categories: list[np.ndarray], options: np.ndarray, counts: np.ndarray,
                raw: np.ndarray, n: float, truth: np.ndarray, k: int):
     # What the public page would show of one replication: the weighted shares and interval when raking
     # converged, else the raw shares (unweighted: the cells each weigh their answers); each with its
@@ -302,7 +303,7 @@ def _published(estimate: weighting.CellEstimate, groups: np.ndarray, options: np
         shares, n_eff, weights = raw, n, counts
     low, high = proportions.wilson_arrays(shares, n_eff)
     intervals = np.stack([low, high], axis=1)
-    held = {ratio: sensitivity.selection_range(groups, weights, options, k, ratio, shares=shares,
+    held = {ratio: sensitivity.selection_range(categories, weights, options, k, ratio, shares=shares,
                                                intervals=intervals).holds(truth)
             for ratio in sensitivity.RATIOS}
     return shares, (low <= truth) & (truth <= high), held
