@@ -412,9 +412,12 @@ def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) ->
     """Mark each link of `poll_id` opened on its day in `days` (link id -> day), those not opened yet; how many were.
 
     One conditional UPDATE (`... AND opened_on IS NULL`) per link or per day's
-    chunk of links: of a GET racing another, or an answer, only one marks the
-    link and counts it. Used by the answer page for one link and by the
-    simulator for many.
+    chunk of links: of GETs racing each other, or a GET after an answer, only
+    one marks the link and counts it. Used by the answer page for one link and
+    by the simulator for many. One race is left: on PostgreSQL an answer that
+    read its link unopened just before a GET of the same link marked it counts
+    an open too (its write trusts its read), so "opened" can then exceed the
+    links opened by one; on SQLite the answer reads under the write lock.
     """
     by_day: dict[date, list[int]] = {}
     for link_id, day in days.items():
