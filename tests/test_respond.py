@@ -67,13 +67,13 @@ def test_recipient_language_beats_the_browser(client, make_poll, make_links):
     assert 'lang="ckb"' in body
 
 
-def test_get_records_nothing(client, session, make_poll, make_links):
+def test_get_records_no_answer_only_the_open(client, session, make_poll, make_links):
     token = make_links(make_poll())[0]
     for _ in range(3):
         assert client.get(f"/p/{token}").status_code == 200
     assert rows(session, Answer) == 0 and rows(session, Receipt) == 0
     invitation = session.scalar(sa.select(Link).where(Link.token == token))
-    assert invitation.answered_on is None and invitation.opened_on is None
+    assert invitation.answered_on is None and invitation.opened_on == utcnow().date()  # tests/test_opens.py
 
 
 def test_post_records_the_answer_and_thanks(client, session, make_poll, make_links):
@@ -182,9 +182,15 @@ def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, m
 
 
 def test_a_page_view_reads_one_row_once_the_poll_is_known(app, client, make_poll, make_links):
+    # A link's first look also marks it opened (its day and the counter); every later look only reads.
     first, second = make_links(make_poll(), 2)
     client.get(f"/p/{first}")
-    with statements_run(app.extensions["poll.db"].kw["bind"]) as statements:
+    engine = app.extensions["poll.db"].kw["bind"]
+    with statements_run(engine) as statements:
+        assert client.get(f"/p/{second}").status_code == 200
+    verbs = [s.split()[0].upper() for s in statements]
+    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == ["SELECT", "UPDATE", "INSERT"]
+    with statements_run(engine) as statements:
         assert client.get(f"/p/{second}").status_code == 200
     verbs = [s.split()[0].upper() for s in statements]
     assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == ["SELECT"]

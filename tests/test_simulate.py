@@ -259,12 +259,14 @@ def test_live_runner_answers_through_a_real_server(database_url, runner, session
     assert "dropped 0" not in live
     assert live.get("answer 201", 0) == out["answered"] > 0
     assert live.get("duplicate 409", 0) == out["refused"]["already-answered"]
+    assert live.get("open 200", 0) > 0  # links looked at and left: opened by the server, on GET
     assert rows(session, Answer) == out["answered"]
     # Over HTTP or in-process, the same seed records the same answers.
     make_poll("same", status="draft")
     in_process = simulate_json(runner, "same", "--population", "8000", "--sample", "3000", "--seed", "2",
                                "--scenario", "forwarded-links")
     assert [o["count"] for o in in_process["options"]] == [o["count"] for o in out["options"]]
+    assert in_process["opened"] == out["opened"]
 
 
 def test_simulated_recipients_carry_their_names_to_the_phone_view(runner, client, session, make_poll, login):
@@ -309,6 +311,6 @@ def test_the_readme_table_compares_worlds_and_weightings():
         ("education inert", "governorate, sex, age"), ("education inert", "+ education"),
         ("education drives both", "governorate, sex, age"), ("education drives both", "+ education")]
     table = comparison.markdown(found).splitlines()
-    assert len(table) == 2 + 4 and all(line.count("|") == 12 for line in table)
+    assert len(table) == 2 + 4 and all(line.count("|") == 13 for line in table)
     inert, _, driven, asked = (row.mc.weighted.bias[comparison.SUPPORT] for row in found)
     assert abs(driven) > abs(asked) and abs(driven) > abs(inert)

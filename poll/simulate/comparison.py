@@ -5,7 +5,10 @@ answers nor what they think (`without_education`), and the scenario as
 shipped, where it drives both. In each, the weighted estimate raked on
 governorate, sex and age band only, and raked on education too, as a poll
 whose form asks it could (its population shares taken as known: the most
-asking can buy). The table is the README's.
+asking can buy). Governorate, sex and age-band targets carry error
+(`montecarlo.TARGET_ERROR`); "range holds truth" is how often the sensitivity
+range at odds of answering up to 2 within groups held the truth. The table
+is the README's.
 
     python -m poll.simulate.comparison [REPLICATIONS]
 """
@@ -21,6 +24,7 @@ from tqdm import tqdm
 
 from poll.simulate import montecarlo, reference, scenario
 from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario
+from poll.stats import sensitivity
 
 SUPPORT = OPTIONS.index("3")  # the share the table follows: support for the continuation of the mission
 COMPARED = ("baseline", "mobilized-opponents", "kurdistan-surge", "forwarded-links", "ballot-stuffing")
@@ -62,8 +66,8 @@ def markdown(found: list[Row]) -> str:
     """The runs as a Markdown table of the "support" share: truth, raw and weighted bias, RMSE, coverage."""
     lines = [
         "| scenario | world | raked on | true | raw bias | raw RMSE | raw cover | weighted bias | weighted RMSE "
-        "| weighted cover | weighted on |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| weighted cover | range holds truth | weighted on |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in found:
         mc = row.mc
@@ -71,7 +75,7 @@ def markdown(found: list[Row]) -> str:
         cells = [row.scenario, row.world, row.raked_on, f"{100 * mc.true_shares[SUPPORT]:.1f}%",
                  _points(raw.bias[SUPPORT]), _points(raw.rmse[SUPPORT], sign=False), _share(raw.coverage[SUPPORT]),
                  _points(weighted.bias[SUPPORT]), _points(weighted.rmse[SUPPORT], sign=False),
-                 _share(weighted.coverage[SUPPORT]),
+                 _share(weighted.coverage[SUPPORT]), _share(_range_coverage(mc)),
                  f"{mc.replications - mc.weighting_failures}/{mc.replications}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -116,6 +120,12 @@ def reference_markdown(found: list[ReferenceRow]) -> str:
                      f"{mc.replications - figures.failures}/{mc.replications}"]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _range_coverage(mc: montecarlo.MonteCarlo) -> float:
+    # How often the widest sensitivity range (stats.sensitivity.WIDEST) held the true "support" share.
+    coverage = (mc.range_coverage or {}).get(sensitivity.WIDEST)
+    return float("nan") if coverage is None else float(coverage[SUPPORT])
 
 
 def _points(value: float, *, sign: bool = True) -> str:

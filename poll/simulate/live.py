@@ -1,7 +1,7 @@
 """Simulated phones answering a running server over real HTTP, spread over (accelerated) time.
 
-Each event is a request a phone's browser would make: open a link (GET),
-send an answer (POST option=CODE to the same URL). Loopback only, bounded in
+Each event is a request a phone's browser would make: open a link (GET; an
+answer opens it first), send an answer (POST option=CODE to the same URL). Loopback only, bounded in
 count and time, and it stops by itself.
 """
 
@@ -27,7 +27,7 @@ class LiveError(Exception):
 @dataclass(frozen=True, order=True)
 class Event:
     at: float  # seconds after the start, in simulated time
-    kind: str  # "answer", "duplicate", "guess"
+    kind: str  # "open" (a look, left unanswered), "answer", "duplicate", "guess"
     token: str
     fields: tuple[tuple[str, str], ...] = ()  # what the form posts: ("option", "2"), ("age", "35")...
 
@@ -108,7 +108,7 @@ def play(
 def _request(base: str, event: Event) -> int:
     url = f"{base}/p/{event.token}"
     try:
-        if event.kind == "guess":
+        if event.kind in ("guess", "open"):
             return _open(urllib.request.Request(url))
         if event.kind == "answer":
             _open(urllib.request.Request(url))  # the phone opens the link first

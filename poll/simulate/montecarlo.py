@@ -18,6 +18,15 @@ With `rake_education`, weighting also rakes on education, as a poll whose
 form asks it could if the adult shares by education were known: the
 simulated population's own shares are the targets, so what this shows is
 the most that asking it can buy.
+
+Targets carry error (`target_error`, on by default): a real poll rakes to
+published margins that are not its population's exact shares, so each
+replication draws its governorate, sex and age-band targets around the
+truth (`TARGET_ERROR`), and the weighted interval's coverage includes that
+error. A replication whose raking does not converge is counted as the
+public page would show it: unweighted (its raw shares and their interval).
+Beside the weighted interval, each replication's sensitivity range
+(`stats.sensitivity`) is checked against the truth.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from poll import iraq
 from poll.iraq import STRATA
 from poll.simulate import behaviour, population
 from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario, education_shares
-from poll.stats import proportions, weighting
+from poll.stats import proportions, sensitivity, weighting
 from poll.variants import Experiment
 
 FORWARDEE_FIRST = 0.3
@@ -63,6 +72,12 @@ class MonteCarlo:
     weighting_merged: int = 0  # replications weighted only with categories merged (`iraq.weighting_merges`)
     weighted_on: tuple[str, ...] = STRATA  # the margins raked to
     experiment: Power | None = None  # with a split-ballot experiment: how often each difference is detected
+    # Replications whose raking did not converge: counted in `weighted` with their raw shares, as published.
+    weighting_unconverged: int = 0
+    # Per odds ratio of answering (stats.sensitivity.RATIOS), per option: the share of replications whose
+    # sensitivity range held the truth (over the same replications as `weighted`).
+    range_coverage: dict[float, np.ndarray] | None = None
+    target_error: bool = False  # whether the raking targets were drawn with error (TARGET_ERROR)
 
 
 @dataclass
@@ -102,6 +117,7 @@ def run(
     experiment: Experiment | None = None,
     progress: Callable[[int], None] = lambda done: None,
     observe: Callable[[np.ndarray], None] | None = None,
+    target_error: bool = True,
 ) -> MonteCarlo:
     """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin.
 
@@ -174,6 +190,9 @@ def run(
     effects = behaviour.variant_effects(experiment, scenario) if experiment else None
     split_rng = np.random.default_rng([seed, 1])  # apart from the replications' own draws
     said = np.zeros((replications, len(effects) if effects is not None else 0, k))
+    target_rng = np.random.default_rng([seed, 2])  # apart from the replications' own draws, as the split's
+    in_range = {ratio: np.zeros((replications, k), dtype=bool) for ratio in sensitivity.RATIOS}
+    unconverged = 0
     own = np.zeros(k)  # answers by own opinion, over all replications
     for r in range(replications):
         invited = rng.binomial(sizes, invite_p)
@@ -205,18 +224,22 @@ def run(
         raw_hit[r] = (low <= truth) & (truth <= high)
 
         rows_group, rows_option = np.nonzero(table)
+        drawn = drawn_targets(targets, margins, target_rng) if target_error else targets
         try:
             estimate, how = weighting.estimate_merging(
-                [part[rows_group] for part in group_parts], targets, table[rows_group, rows_option],
+                [part[rows_group] for part in group_parts], drawn, table[rows_group, rows_option],
                 rows_option, k, iraq.weighting_merges(),
             )
         except weighting.RakingError:
             failures += 1
         else:
             merged += bool(how)
-            weighted[r] = estimate.shares
-            low, high = proportions.wilson_arrays(estimate.shares, estimate.effective_n)
-            weighted_hit[r] = (low <= truth) & (truth <= high)
+            unconverged += not estimate.rake.converged
+            weighted[r], weighted_hit[r], ranges = _published(
+                estimate, [part[rows_group] for part in group_parts], rows_option, table[rows_group, rows_option],
+                raw[r], n, truth, k)
+            for ratio in sensitivity.RATIOS:
+                in_range[ratio][r] = ranges[ratio]
         progress(r + 1)
 
     ok = ~np.isnan(weighted[:, 0])
@@ -232,7 +255,62 @@ def run(
         weighting_merged=merged,
         weighted_on=tuple(margins),
         experiment=_power(experiment.names, said, effects, own) if experiment else None,
+        weighting_unconverged=unconverged,
+        range_coverage={ratio: held[ok].mean(axis=0) if ok.any() else np.full(k, np.nan)
+                        for ratio, held in in_range.items()},
+        target_error=target_error,
     )
+
+
+# How far each margin's raking targets may sit from the population's true shares, as a relative error at a
+# category of average share (a Dirichlet around the truth, `target_concentration`). Judgements, stated:
+# - governorate: the only table is COSIT's 2018 estimate of the whole population, all ages, projected; adults'
+#   shares differ from it where the young are more or fewer (the Kurdistan Region, Baghdad against the south)
+#   and by migration since: a tenth of a share;
+# - sex: adult sex shares are well known; 1%;
+# - age band: the Factbook's bands adjusted by judgement to the poll's adult bands (18-29 from 15-24 and
+#   25-54): 5%;
+# - education: none. Raking on it shows the most that asking it could buy, its shares taken as known.
+TARGET_ERROR = {"governorate": 0.10, "sex": 0.01, "age_band": 0.05, "education": 0.0}
+
+
+def target_concentration(categories: int, relative_error: float) -> float:
+    """The Dirichlet concentration at which a category of share 1/`categories` has sd `relative_error` times it."""
+    share = 1 / categories
+    return (1 - share) / (share * relative_error**2) - 1
+
+
+def drawn_targets(targets: list[np.ndarray], margins: list[str], rng: np.random.Generator) -> list[np.ndarray]:
+    """One replication's raking targets: each margin's true shares drawn again with its TARGET_ERROR."""
+    drawn = []
+    for target, name in zip(targets, margins, strict=True):
+        error = TARGET_ERROR.get(name, 0.0)
+        present = target > 0
+        if not error or present.sum() < 2:
+            drawn.append(target)
+            continue
+        shares = np.zeros_like(target)
+        shares[present] = rng.dirichlet(target[present] / target[present].sum()
+                                        * target_concentration(int(present.sum()), error))
+        drawn.append(shares)
+    return drawn
+
+
+def _published(estimate: weighting.CellEstimate, categories: list[np.ndarray], options: np.ndarray, counts: np.ndarray,
+               raw: np.ndarray, n: float, truth: np.ndarray, k: int):
+    # What the public page would show of one replication: the weighted shares and interval when raking
+    # converged, else the raw shares (unweighted: the cells each weigh their answers); each with its
+    # sensitivity range, checked against the truth.
+    if estimate.rake.converged:
+        shares, n_eff, weights = estimate.shares, estimate.effective_n, estimate.weights * counts
+    else:
+        shares, n_eff, weights = raw, n, counts
+    low, high = proportions.wilson_arrays(shares, n_eff)
+    intervals = np.stack([low, high], axis=1)
+    held = {ratio: sensitivity.selection_range(categories, weights, options, k, ratio, shares=shares,
+                                               intervals=intervals).holds(truth)
+            for ratio in sensitivity.RATIOS}
+    return shares, (low <= truth) & (truth <= high), held
 
 
 def _asked(counts: np.ndarray, effects: np.ndarray, rng: np.random.Generator) -> np.ndarray:

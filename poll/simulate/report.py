@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from poll.simulate.montecarlo import MonteCarlo
+from poll.simulate.montecarlo import TARGET_ERROR, MonteCarlo
 from poll.simulate.scenario import OPTIONS
 
 
@@ -32,6 +32,7 @@ def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -
     lines.append("")
     lines.append("  bias and rmse in percentage points; cover = share of 95% intervals that held the true share")
     lines.append(f"  weighted: raked on {', '.join(mc.weighted_on)}")
+    lines += range_lines(mc, labels)
     if mc.experiment is not None:
         lines += ["", *power_lines(mc, labels)]
     lines.append(f"  weighted figures rest on {weighted_replications(mc):,} of {mc.replications:,} replications: "
@@ -53,6 +54,22 @@ def power_lines(mc: MonteCarlo, labels: Mapping[str, str]) -> list[str]:
                          f"{100 * power.detected[v, i]:9.0f}%{100 * power.coverage[v, i]:6.0f}%")
     lines.append("  differences in percentage points; detected = share of replications whose 95% interval "
                  "(Newcombe) left out 0: the power where the true difference is not 0, false alarms where it is")
+    return lines
+
+
+def range_lines(mc: MonteCarlo, labels: Mapping[str, str]) -> list[str]:
+    """How often the sensitivity range held the truth, per odds ratio of answering and answer; and what the
+    weighting's targets assumed."""
+    lines = []
+    if mc.target_error:
+        lines.append("  targets drawn around the truth in each replication (relative error: "
+                     + ", ".join(f"{name} {100 * error:.0f}%" for name, error in TARGET_ERROR.items()
+                                 if name in mc.weighted_on) + ")")
+    if mc.weighting_unconverged:
+        lines.append(f"  {mc.weighting_unconverged:,} replications did not converge: counted unweighted, as published")
+    for ratio, coverage in (mc.range_coverage or {}).items():
+        held = ", ".join(f"{code} {100 * coverage[i]:.0f}%" for i, code in enumerate(OPTIONS))
+        lines.append(f"  range held the truth, answering odds up to {ratio:g}x within groups: {held}")
     return lines
 
 
@@ -82,9 +99,14 @@ def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
         "weighting_merged": mc.weighting_merged,
         "weighted_replications": weighted_replications(mc),
         "weighted_on": list(mc.weighted_on),
+        "weighting_unconverged": mc.weighting_unconverged,
+        "target_error": {name: error for name, error in TARGET_ERROR.items() if name in mc.weighted_on}
+        if mc.target_error else None,
         "options": [
             {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
-             "weighted": block(mc.weighted, i)}
+             "weighted": block(mc.weighted, i),
+             "range_coverage": {f"{ratio:g}": float(coverage[i]) for ratio, coverage in
+                                (mc.range_coverage or {}).items()}}
             for i, code in enumerate(OPTIONS)
         ],
         **({"experiment": _power_json(mc)} if mc.experiment is not None else {}),

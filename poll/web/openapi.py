@@ -176,6 +176,23 @@ WEIGHTING = {
                                       "ci95": {"type": "object", "additionalProperties": {"type": "array"}}}},
     },
 }
+SELECTION_RANGE = {
+    "type": ["object", "null"],
+    "description": "beside the weighted estimate (absent without one): each answer's share were those who chose it "
+                   "up to k times more or less likely to answer than the others of their governorate, sex and age "
+                   "band, for each k in `ratios`, the weighted estimate's 95% margin included; derived from the "
+                   "released figures alone",
+    "required": ["ratios", "assumption", "options"],
+    "properties": {
+        "ratios": {"type": "array", "items": {"type": "number"}},
+        "assumption": {"type": "string"},
+        "options": {"type": "array", "items": {
+            "type": "object", "required": ["code", "ranges"],
+            "properties": {"code": {"type": "string"},
+                           "ranges": {"type": "object", "additionalProperties": INTERVAL,
+                                      "description": "[low, high] by k, written as in `ratios` (\"1.5\", \"2\")"}}}},
+    },
+}
 RESULTS = {
     "type": "object",
     "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
@@ -199,6 +216,7 @@ RESULTS = {
         "rates": RATES,
         "experiment": EXPERIMENT,
         "weighting": WEIGHTING,
+        "selection_range": SELECTION_RANGE,
     },
 }
 

@@ -24,7 +24,7 @@ from poll.models import utcnow
 from poll.services.access import audit
 from poll.services.answering import answers, refusals
 from poll.vocabulary import Channel, Outcome
-from poll.web import echo, throttle
+from poll.web import echo, previewers, throttle
 from poll.web.questions import shown_questions
 
 bp = Blueprint("respond", __name__, url_prefix="/p")
@@ -51,7 +51,8 @@ def _private(response):
 @csrf.exempt
 @limiter.exempt
 def answer(token: str):
-    """Show the poll (GET, which records nothing) or record the answer (POST).
+    """Show the poll (GET, which records no answer, only the day a person first opened the link) or record
+    the answer (POST).
 
     Limits: a client address may look up only so many tokens that do not exist
     (POLL_RATE_LIMIT_UNKNOWN_LINKS), since that is what guessing looks like;
@@ -82,6 +83,12 @@ def answer(token: str):
             # is not anonymous, learns whether it was answered): that is on record too.
             then_together(session)
             audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
+            session.commit()
+        elif (request.method == "GET" and answers.may_record_open(link, now)
+              and not previewers.is_link_preview(request)):
+            # A person looked: the link was opened (a refusal if it stays unanswered, not a non-contact).
+            then_together(session)
+            answers.record_open(session, link, now)
             session.commit()
         sent = echo.open_(token, request.args.get("sent"), now=now)
         if sent is not None:  # the redirect after this browser's own answer: say it is in, and echo it

@@ -387,3 +387,57 @@ def _random_ids(count: int) -> list[int]:
     while len(ids) < count:
         ids.update(secrets.randbits(63) for _ in range(count - len(ids)))
     return list(ids)
+
+
+def may_record_open(link: LinkState, now: datetime) -> bool:
+    """Whether a person's look at `link` now is its first open of the field period: not opened yet, poll open.
+
+    A look before the poll opens or after it closes is no contact of the poll; a link already opened (or
+    answered, which opens it) keeps its first day.
+    """
+    return link.opened_on is None and poll_refusal(link, now) is None
+
+
+def record_open(session: so.Session, link: LinkState, now: datetime) -> bool:
+    """Mark `link` opened on `now`'s day unless it already was; True if this was its first open.
+
+    The day on the link, as answering keeps it, and the "opened" counter in
+    the same transaction: this is what tells a refusal (opened, left
+    unanswered) from a non-contact. An open says nothing of any answer.
+    """
+    return record_opens(session, link.poll_id, {link.link_id: now.date()}) == 1
+
+
+def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) -> int:
+    """Mark each link of `poll_id` opened on its day in `days` (link id -> day), those not opened yet; how many were.
+
+    One conditional UPDATE (`... AND opened_on IS NULL`) per link or per day's
+    chunk of links: of GETs racing each other, or a GET after an answer, only
+    one marks the link and counts it. Used by the answer page for one link and
+    by the simulator for many. One race is left: on PostgreSQL an answer that
+    read its link unopened just before a GET of the same link marked it counts
+    an open too (its write trusts its read), so "opened" can then exceed the
+    links opened by one; on SQLite the answer reads under the write lock.
+    """
+    by_day: dict[date, list[int]] = {}
+    for link_id, day in days.items():
+        by_day.setdefault(day, []).append(link_id)
+    opened = 0
+    for day, ids in sorted(by_day.items()):
+        if len(ids) == 1:  # the answer page's case: on the driver's cursor, as finding the link is
+            opened += len(_OPEN_LINK.rows(Driver.of(session), {"link": ids[0], "day": day}))
+            continue
+        for chunk in _chunks(ids, 5_000):
+            opened += session.execute(
+                sa.update(_links).where(_links.c.id.in_(chunk), _links.c.opened_on.is_(None)).values(opened_on=day)
+            ).rowcount
+    tallies.bump(session, poll_id, {"opened": opened})
+    return opened
+
+
+_OPEN_LINK = Direct(
+    sa.update(_links)
+    .where(_links.c.id == sa.bindparam("link"), _links.c.opened_on.is_(None))
+    .values(opened_on=sa.bindparam("day", type_=_links.c.opened_on.type))
+    .returning(_links.c.id)
+)

@@ -99,6 +99,7 @@ def statement(session: so.Session, poll: Poll, document: dict, *, sms_sender: st
         "strata_sources": document.get("strata_sources", {}),
         "intervals": INTERVALS,
         "interval_method": interval_method(weighted),
+        "selection_range": document.get("selection_range"),
         "privacy": document.get("privacy"),
         "privacy_meaning": PRIVACY if document.get("privacy") else None,
         "quality": {"refused_attempts": document.get("refused", {}),

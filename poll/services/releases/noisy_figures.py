@@ -107,6 +107,7 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
             for option, share, interval in zip(out["options"], _round_shares(shares), intervals, strict=True):
                 option["weighted_share"], option["weighted_ci95"] = share, [_round(v) for v in interval]
             out["weighting"] = w
+            out["selection_range"] = _selection(noisy, len(options), run, shares, intervals, codes)
     else:
         out["notes"].append(NOTE_TOO_NOISY)
     out["questions"] = _questions(poll, noisy, out)
@@ -197,6 +198,23 @@ def _weighted(noisy: dict[str, privacy.NoisyTable], option_count: int, run: Simu
     return fitted.shares, intervals, description
 
 
+def _selection(noisy: dict[str, privacy.NoisyTable], option_count: int, run: SimulationRun | None, shares,
+               intervals, codes: list[str]) -> dict | None:
+    # The sensitivity range beside the weighted estimate, from the same cells raked from the noisy margins and
+    # the released estimate: post-processing of the release, so it discloses nothing more.
+    margins = run.margins if run else iraq.census_margins()
+    targets = [np.array([margins[name].get(label, 0.0) for label in iraq.categories(name)]) for name in iraq.STRATA]
+    known = [np.clip(noisy[name].counts[:-1], 0, None).astype(float) for name in iraq.STRATA]
+    cells = _margin_cells(known, option_count)
+    found = _rake_margins(known, targets, option_count)
+    if cells is None or found is None:
+        return None
+    categories, counts, chosen = cells
+    fitted = found[0]
+    return results.selection_ranges(categories, fitted.weights * counts, chosen, shares,
+                                    intervals, codes)
+
+
 def noisy_known(noisy: dict[str, privacy.NoisyTable]) -> float:
     """How many answers have a known sex (the noisy count), for describing the weighting's base."""
     return float(noisy["sex"].clipped()[:-1].sum())
@@ -208,6 +226,18 @@ def _shares_of(found):
 
 def _rake_margins(known: list[np.ndarray], targets: list[np.ndarray], option_count: int):
     # known[k]: a stratum's categories x options, noisy and clipped. Cells of the product table per option.
+    cells = _margin_cells(known, option_count)
+    if cells is None:
+        return None
+    categories, counts, chosen = cells
+    try:
+        return weighting.estimate_merging(categories, targets, counts, chosen, option_count, iraq.weighting_merges())
+    except weighting.RakingError:
+        return None
+
+
+def _margin_cells(known: list[np.ndarray], option_count: int):
+    # The product table's cells (each stratum's category, their seeded counts, the option), or None if empty.
     totals = np.mean([table.sum(axis=0) for table in known], axis=0)
     if totals.sum() <= 0:
         return None
@@ -228,11 +258,7 @@ def _rake_margins(known: list[np.ndarray], targets: list[np.ndarray], option_cou
         chosen.append(np.full(int(keep.sum()), option))
     if not counts:
         return None
-    try:
-        return weighting.estimate_merging([np.concatenate(c) for c in categories], targets, np.concatenate(counts),
-                                          np.concatenate(chosen), option_count, iraq.weighting_merges())
-    except weighting.RakingError:
-        return None
+    return [np.concatenate(c) for c in categories], np.concatenate(counts), np.concatenate(chosen)
 
 
 def _questions(poll: Poll, noisy: dict[str, privacy.NoisyTable], out: dict) -> list[dict]:

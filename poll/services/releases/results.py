@@ -26,7 +26,7 @@ from poll.services.answering import tallies
 from poll.services.definition.polls import experiment_of, questions_of
 from poll.services.releases import question_results, references, suppression
 from poll.services.simulations.runs import latest_montecarlo, latest_run
-from poll.stats import aapor, calibration, disclosure, proportions, weighting
+from poll.stats import aapor, calibration, disclosure, proportions, sensitivity, weighting
 
 SMALL_CELL = disclosure.MIN_GROUP  # the smallest group of answers shown
 
@@ -173,6 +173,8 @@ class Results:
     # Whether the links went to a probability sample of a defined frame (a simulation's random draw): only then
     # are AAPOR's outcome rates response rates, not participation rates.
     probability_sample: bool = False
+    # Beside the weighted estimate: each answer's range under selection no weighting sees (`selection_ranges`).
+    selection: dict | None = None
 
     @property
     def response_rate(self) -> float | None:
@@ -301,6 +303,9 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         for option, share, low, high in zip(results.options, estimate.shares, *bounds, strict=True):
             option.weighted_share = float(share)
             option.weighted_ci95 = (float(low), float(high))
+        results.selection = selection_ranges(categories, estimate.weights * counts, chosen,
+                                             estimate.shares, [o.weighted_ci95 for o in results.options],
+                                             [o.code for o in results.options])
     else:
         results.notes.append(NOTE_NOT_CONVERGED)
     return Weighting(
@@ -320,6 +325,31 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         **_poststratified(known, counts, chosen, results.options),
         cell_weights={tuple(cell[1:4]): float(w) for cell, w in zip(known, estimate.weights, strict=True)},
     )
+
+
+# What the sensitivity range assumes, as the JSON gives it; pages say the same in the reader's language.
+SELECTION_ASSUMPTION = (
+    "If, within each governorate, sex and age band, the people who chose an answer were up to k times more likely, "
+    "or up to k times less likely, to answer the poll than the others, its share would lie in this range (the "
+    "weighted estimate's 95% margin included). Weighting cannot see such a difference: the range says how far it "
+    "could move the estimate, not that it did.")
+
+
+def selection_ranges(categories: list[np.ndarray], weights: np.ndarray, chosen: np.ndarray, shares, intervals,
+                     codes: list[str]) -> dict:
+    """Each answer's sensitivity range at each odds ratio of answering (`stats.sensitivity`), JSON-ready.
+
+    Derived from the weighted cells and the weighted estimate alone: where those are public figures (a public
+    release's), so is the range.
+    """
+    found = {ratio: sensitivity.selection_range(categories, np.asarray(weights, dtype=float), chosen, len(codes), ratio,
+                                                shares=np.asarray(shares), intervals=np.asarray(intervals))
+             for ratio in sensitivity.RATIOS}
+    return {"ratios": list(sensitivity.RATIOS), "assumption": SELECTION_ASSUMPTION,
+            "options": [{"code": code, "ranges": {f"{ratio:g}": [_rounded(found[ratio].low[i]),
+                                                                 _rounded(found[ratio].high[i])]
+                                                  for ratio in sensitivity.RATIOS}}
+                        for i, code in enumerate(codes)]}
 
 
 def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list[OptionResult]) -> dict:
@@ -731,6 +761,8 @@ def document(results: Results) -> dict:
         document["rates"] = aapor.document(results.dispositions, probability_sample=results.probability_sample)
     if results.experiment is not None:
         document["experiment"] = results.experiment
+    if results.selection is not None:
+        document["selection_range"] = results.selection
     if results.weighting:
         w = results.weighting
         document["weighting"] = {

@@ -213,6 +213,9 @@ def run_in_process(
     result = world.field
     at = _clock(start, time_scale)
     _write_deliveries(session, poll.id, ids, result, at)
+    if answer:  # live, the phones open their links by GET on the server
+        progress("opening links")
+        record_field_opens(session, poll, ids, world, at)
 
     run = SimulationRun(
         poll_id=poll.id,
@@ -281,13 +284,15 @@ def _write_deliveries(session: so.Session, poll_id: int, ids: list[int], result:
         "delivered_at": [when if is_delivered else None
                          for when, is_delivered in zip(at(result.delivered_at), delivered, strict=True)],
     })
-    opened_only = np.flatnonzero(result.opened & ~result.answered)
-    tallies.bump(session, poll_id, {"sent": len(ids), "delivered": sum(delivered), "opened": len(opened_only)})
-    if len(opened_only):
-        bulk_update(session, Link, "id", {
-            "id": [ids[i] for i in opened_only.tolist()],
-            "opened_on": [moment.date() for moment in at(result.opened_at[opened_only])],
-        })
+    tallies.bump(session, poll_id, {"sent": len(ids), "delivered": sum(delivered)})
+
+
+def record_field_opens(session: so.Session, poll: Poll, ids: list[int], world: Draw, at) -> int:
+    """Open the links the simulated people opened (answered or not), through the answer page's service."""
+    result = world.field
+    opened = np.flatnonzero(result.opened)
+    days = {ids[i]: moment.date() for i, moment in zip(opened.tolist(), at(result.opened_at[opened]), strict=True)}
+    return answers.record_opens(session, poll.id, days)
 
 
 def record_field_answers(session: so.Session, poll: Poll, ids: list[int], world: Draw, at) -> int:
@@ -334,7 +339,7 @@ def _extras(result: behaviour.Field) -> dict:
 
 
 def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event]:
-    """The requests the simulated phones make against a live server: answers, duplicates, guesses."""
+    """The requests the simulated phones make against a live server: opens, answers, duplicates, guesses."""
     result = world.field
     tokens = _in_sample_order(session, poll, Link.token)
     shown = _in_sample_order(session, poll, Link.variant)
@@ -354,6 +359,9 @@ def live_events(session: so.Session, poll: Poll, world: Draw) -> list[live.Event
         live.Event(float(result.answered_at[i]), "answer", tokens[i], form(i))
         for i in np.flatnonzero(result.answered).tolist()
     ]
+    # Links opened and left: a look at the form (GET), which the server records as an open.
+    events += [live.Event(float(result.opened_at[i]), "open", tokens[i])
+               for i in np.flatnonzero(result.opened & ~result.answered).tolist()]
     # Repeat, forwarded and campaign attempts go through links that have been used.
     events += [
         live.Event(float(at), "duplicate", tokens[owner], (("option", OPTIONS[option]),))
