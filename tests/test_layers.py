@@ -86,6 +86,7 @@ ANSWER_READERS = {"poll.services.results", "poll.services.question_results", "po
                   "poll.services.exports", "poll.services.publication", "poll.services.noisy_figures",
                   "poll.services.stat_files", "poll.services.suppression", "poll.services.tallies",
                   "poll.services.methodology", "poll.services.ledger", "poll.services.codebook"}
+ANSWER_READERS |= {"poll.services.governorate_estimates"}  # figures of answers, handed to it by results
 OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.live_simulation")
 
 

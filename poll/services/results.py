@@ -22,7 +22,7 @@ import sqlalchemy.orm as so
 
 from poll import iraq
 from poll.models import Poll, SimulationRun
-from poll.services import question_results, suppression, tallies
+from poll.services import governorate_estimates, question_results, suppression, tallies
 from poll.services.polls import experiment_of, questions_of
 from poll.services.runs import latest_montecarlo, latest_run
 from poll.stats import aapor, disclosure, proportions, weighting
@@ -133,6 +133,8 @@ class Results:
     breakdowns: dict[str, list[Category]] = field(default_factory=dict)
     timeline: list[tuple[datetime, int]] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)
+    # Model-based governorate estimates (MRP) beside the raw shares: `services.governorate_estimates`.
+    governorate_estimates: dict | None = None
     notes: list[str] = field(default_factory=list)
     # True while the answers cannot be shown: fewer than ten, or all one option.
     withheld: bool = False
@@ -224,6 +226,9 @@ def poll_results(
     tables, values = all_tables(session, poll, cells)
     masks = shown or suppression.masks(session, poll, tables)
     results.breakdowns = _breakdowns(counts, {stratum: tables[stratum] for stratum in iraq.STRATA}, run, options, masks)
+    if not withheld:
+        results.governorate_estimates = governorate_estimates.operator_figures(
+            poll, cells, position, masks, run, results.breakdowns["governorate"])
     results.questions = question_results.figures(
         questions_of(poll), values, {}, [option.code for option in options], masks, tables,
         truth=run.truth.get("questions") if run else None)
@@ -555,6 +560,8 @@ def document(results: Results) -> dict:
         document["rates"] = aapor.document(results.dispositions, probability_sample=results.probability_sample)
     if results.experiment is not None:
         document["experiment"] = results.experiment
+    if results.governorate_estimates is not None:
+        document["governorate_estimates"] = results.governorate_estimates
     if results.weighting:
         w = results.weighting
         document["weighting"] = {
