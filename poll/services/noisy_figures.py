@@ -26,7 +26,7 @@ import numpy as np
 from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.questionnaire import Question, asked_under
-from poll.services import question_results, results
+from poll.services import governorate_estimates, question_results, results
 from poll.services.polls import experiment_of, questions_of
 from poll.stats import disclosure, privacy, proportions, weighting
 from poll.stats.proportions import rounded_percentages
@@ -107,6 +107,8 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
             for option, share, interval in zip(out["options"], _round_shares(shares), intervals, strict=True):
                 option["weighted_share"], option["weighted_ci95"] = share, [_round(v) for v in interval]
             out["weighting"] = w
+        out["governorate_estimates"] = governorate_estimates.public_figures(poll, noisy, run,
+                                                                            out["breakdowns"]["governorate"])
     else:
         out["notes"].append(NOTE_TOO_NOISY)
     out["questions"] = _questions(poll, noisy, out)

@@ -103,6 +103,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         partials_folded=bool(document.get("rates", {}).get("partials_counted_as_complete")),
         probability_sample=document.get("rates", {}).get("rate_name") == aapor.RESPONSE_RATE,
         experiment=document.get("experiment"), notes=list(document.get("notes", [])),
+        governorate_estimates=document.get("governorate_estimates"),
     )
 
 

@@ -153,11 +153,13 @@ def _dummies(values: Sequence[str], levels: list[str]) -> np.ndarray:
     return out
 
 
-def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS) -> Fitted:
+def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS, max_iterations: int | None = None
+             ) -> Fitted:
     """Per governorate of `frame`, each option's post-stratified share with its credible intervals.
 
-    Raises NotFitted when there is nothing to fit or a fit does not converge:
-    then no estimate is shown, and the reason says why.
+    Raises NotFitted when there is nothing to fit or a fit does not converge
+    (within `max_iterations` of the optimiser, if given): then no estimate is
+    shown, and the reason says why.
     """
     counts = np.asarray(sample.counts, dtype=float)
     trials = counts.sum(axis=1) if counts.size else np.zeros(0)
@@ -197,7 +199,7 @@ def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS) -> 
         model = CountedBinomialMixedGLM(counts[:, k], trials, exog, exog_vc, ident)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            fit = model.fit_vb(rng=rng)
+            fit = model.fit_vb(rng=rng, minim_opts={"maxiter": max_iterations} if max_iterations else None)
         found = fit.optim_retvals
         if not found.success or not np.all(np.isfinite(fit.params)):
             raise NotFitted(f"the model of option {k + 1} did not converge ({found.message})")
