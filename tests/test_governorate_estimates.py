@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -183,3 +185,40 @@ def test_the_public_estimates_come_from_the_release_alone(client, simulated):
     page = client.get("/results/sim?lang=en").get_data(as_text=True)
     assert "Model-based estimate: pulls small governorates toward similar ones" in page
     assert "Fitted to the released noisy counts only" in page
+
+
+def test_a_kept_fit_serves_the_dashboard_until_the_answers_grow_by_two_percent(monkeypatch):
+    fits = []
+    real = mrp.estimate
+    monkeypatch.setattr(mrp, "estimate", lambda *args, **kwargs: fits.append(1) or real(*args, **kwargs))
+    monkeypatch.setattr(governorate_estimates, "_cache", type(governorate_estimates._cache)())
+    poll = SimpleNamespace(id=1, options=[SimpleNamespace(code="1"), SimpleNamespace(code="2")])
+    masks = {stratum: np.array([True] * len(iraq.categories(stratum)) + [False]) for stratum in iraq.STRATA}
+
+    def figures(extra: int) -> dict:
+        cells = [(option, g.code, sex, band, "web", 10 + (extra if (option, g.code, sex, band) == (1, "IQ-BG", "M",
+                                                                                                  "18-29") else 0))
+                 for option in (1, 2) for g in GOVERNORATES for sex in "MF" for band in iraq.categories("age_band")]
+        return governorate_estimates.operator_figures(poll, cells, {1: 0, 2: 1}, masks, None, [])
+
+    assert figures(0)["fitted_answers"] == 2880 and len(fits) == 1
+    assert figures(57)["fitted_answers"] == 2880 and len(fits) == 1  # under 2% more: the kept fit
+    assert figures(58)["fitted_answers"] == 2938 and len(fits) == 2
+
+
+def test_the_monte_carlo_follows_mrp_per_governorate_against_the_simulated_truth():
+    from poll.simulate import comparison, montecarlo, scenario
+
+    world = comparison.without_education(scenario.load("baseline"))
+    found = montecarlo.governorate_mrp(world, population_size=30_000, sample_size=20_000, replications=3, seed=7)
+    assert found.replications == 3 and found.failures == 0
+    assert found.truth.shape == found.bias.shape == (18, 3) and set(found.coverage) == {0.90, 0.95}
+    assert np.all(found.coverage[0.95] >= found.coverage[0.90])
+    # Pooling helps where answers are few: over the governorates, the estimates sit nearer the truth than raw shares.
+    assert found.rmse.mean() < np.nanmean(found.raw_rmse)
+    # A seed reproduces its replications.
+    again = montecarlo.governorate_mrp(world, population_size=30_000, sample_size=20_000, replications=1, seed=7)
+    assert again.answers == pytest.approx(montecarlo.governorate_mrp(
+        world, population_size=30_000, sample_size=20_000, replications=1, seed=7).answers)
+    table = comparison.mrp_markdown([comparison.MrpRow("baseline", "education inert", found)])
+    assert table.count("\n") == 2 and "| baseline | education inert |" in table

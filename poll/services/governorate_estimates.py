@@ -20,8 +20,9 @@ counts are built from the three noisy tables, taking an answer's strata as
 independent given the answer, as the public weighting does; the intervals
 are widened by the noise on each governorate's own answers.
 
-Fits are cached per poll and what they are fitted to: the dashboard
-refreshes every few seconds while a fit takes about a second.
+Operators' fits are kept per poll and shown set, and made again once the
+answers have grown by 2% (`fitted_answers` says how many a fit saw): the
+dashboard refreshes every few seconds while a fit takes about a second.
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ Z90 = 1.6448536269514722
 POOLED = "pooled"  # the level of answers whose category is hidden or not known
 NOTE_NOT_FITTED = "No model-based governorate estimates: {reason}."
 
-_cache: OrderedDict[tuple, dict] = OrderedDict()
+# Fits kept per poll, run and shown set: (the answers fitted, the fit or why there is none).
+_cache: OrderedDict[tuple, tuple[int, mrp.Fitted | str]] = OrderedDict()
 CACHE_SIZE = 64
+# A kept fit serves until the answers have grown by this share: a fit takes about a second, and the
+# dashboard's panel is refreshed every few seconds while answers arrive.
+REFIT_GROWTH = 0.02
 
 
 def frame(margins: dict[str, dict[str, float]], levels: dict[str, str | None], sexes: dict[str, str],
@@ -105,8 +110,17 @@ def operator_figures(poll: Poll, cells, position: dict[int, int], masks: dict[st
     # Beside each estimate, what the governorate's breakdown shows (`breakdown`: its Categories).
     raw = {c.code: c.shares for c in breakdown if c.shares is not None}
     answered = {c.code: c.answered for c in breakdown if c.shares is not None}
-    key = (poll.id, run.id if run else None, tuple(keys), counts.tobytes())
-    return _cached(key, lambda: _figures(poll, sample, population, answered, raw=raw))
+    # One fit per poll and shown set, refitted once the answers have grown by REFIT_GROWTH since it was made.
+    structure = (poll.id, run.id if run else None, tuple(sorted(code for codes in shown.values() for code in codes)))
+    total = int(counts.sum())
+    kept = _cache.get(structure)
+    if kept is None or total >= kept[0] * (1 + REFIT_GROWTH) or total < kept[0]:
+        kept = (total, _fit(sample, population))
+        _cache[structure] = kept
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(structure)
+    return _figures(poll, kept[1], answered, raw=raw) | {"fitted_answers": kept[0]}
 
 
 def public_figures(poll: Poll, noisy: dict, run: SimulationRun | None, breakdown: list[dict]) -> dict:
@@ -141,20 +155,10 @@ def public_figures(poll: Poll, noisy: dict, run: SimulationRun | None, breakdown
     raw = {c["code"]: [c["shares"][code] for code in codes] for c in breakdown if c["shares"]}
     answered = {c["code"]: c["answered"] for c in breakdown if c["shares"]}
     sizes = {code: float(row.sum()) for code, row in zip(gov_codes, known[0], strict=True)}
-    figures = _figures(poll, sample, population, answered, raw=raw, noise=(noisy["governorate"].variance, sizes))
+    figures = _figures(poll, _fit(sample, population), answered, raw=raw,
+                       noise=(noisy["governorate"].variance, sizes))
     figures["from_noisy_margins"] = True
     return figures
-
-
-def _cached(key: tuple, compute) -> dict:
-    if key in _cache:
-        _cache.move_to_end(key)
-        return _cache[key]
-    value = compute()
-    _cache[key] = value
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
-    return value
 
 
 def _round(value: float) -> float:
@@ -162,15 +166,21 @@ def _round(value: float) -> float:
     return round(float(value), 3)
 
 
-def _figures(poll: Poll, sample: mrp.Sample, population: mrp.Frame, answered: dict[str, int], *,
+def _fit(sample: mrp.Sample, population: mrp.Frame) -> mrp.Fitted | str:
+    # The fit, or why there is none (as the results say it).
+    try:
+        return mrp.estimate(sample, population, seed=_seed(sample.counts))
+    except mrp.NotFitted as error:
+        return NOTE_NOT_FITTED.format(reason=str(error))
+
+
+def _figures(poll: Poll, fitted: mrp.Fitted | str, answered: dict[str, int], *,
              raw: dict[str, list[float]], noise: tuple[float, dict[str, float]] | None = None) -> dict:
     codes = [option.code for option in poll.options]
     out = {"method": "multilevel regression and post-stratification", "description": mrp.DESCRIPTION,
            "level": LEVEL, "error": None, "governorates": [], "overall": None}
-    try:
-        fitted = mrp.estimate(sample, population, seed=_seed(sample.counts))
-    except mrp.NotFitted as error:
-        out["error"] = NOTE_NOT_FITTED.format(reason=str(error))
+    if isinstance(fitted, str):
+        out["error"] = fitted
         return out
     for code, found in fitted.governorates.items():
         intervals = found.intervals[LEVEL]

@@ -118,6 +118,10 @@ class CountedBinomialMixedGLM(BinomialBayesMixedGLM):
                                 family=families.Binomial(), vcp_p=vcp_p, fe_p=fe_p, fep_names=fep_names,
                                 vcp_names=vcp_names, vc_names=vc_names)
         self.trials = np.asarray(trials, dtype=float)
+        # A few hundred cells by 18 governorates is small: held dense, the gradient's products cost microseconds
+        # where the library's sparse ones cost a millisecond each (a fit: 2 s against 0.1 s).
+        self.exog_vc = self.exog_vc.toarray().view(_Dense)
+        self.exog_vc2 = self.exog_vc2.toarray().view(_Dense)
 
     def vb_elbo(self, vb_mean, vb_sd):
         """The ELBO with each row's log(1 + e^lp) counted once per answer."""
@@ -140,6 +144,13 @@ class CountedBinomialMixedGLM(BinomialBayesMixedGLM):
             return -self.trials * expit(tm + np.sqrt(tv) * z)
 
         return self.vb_elbo_grad_base(h, tm, tv, fep_mean, vcp_mean, vc_mean, fep_sd, vcp_sd, vc_sd)
+
+
+class _Dense(np.ndarray):
+    """A dense matrix with the one method of scipy's sparse arrays that the library's fit calls and NumPy lacks."""
+
+    def multiply(self, other):
+        return np.multiply(self, other)
 
 
 def _dummies(values: Sequence[str], levels: list[str]) -> np.ndarray:

@@ -150,6 +150,8 @@ GOVERNORATE_ESTIMATES = {
         "level": {"type": "number", "description": "the credible intervals' level (0.9)"},
         "error": {"type": ["string", "null"], "description": "why there is no estimate (the fit did not converge)"},
         "from_noisy_margins": {"type": "boolean"},
+        "fitted_answers": {"type": "integer", "description": "operators: the answers the kept fit saw (a fit "
+                                                            "is made again once answers grow by 2%)"},
         "governorates": {"type": "array", "items": {
             "type": "object",
             "required": ["code", "answered", "raw_shares", "shares", "interval", "from_prior"],
