@@ -233,6 +233,8 @@ def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS, max
     governorates = {}
     for code in dict.fromkeys(frame.governorate):
         cells = np.array([g == code for g in frame.governorate])
+        if weights[cells].sum() <= 0:  # nobody lives there (a small simulated population): nothing to estimate
+            continue
         governorates[code] = _summary(probabilities[:, cells, :], weights[cells],
                                       from_prior=bool((frame_level[cells] < 0).all()))
     overall = _summary(probabilities, weights, from_prior=False)
