@@ -88,6 +88,7 @@ ANSWER_READERS = {"poll.services.releases.results", "poll.services.releases.ques
                   "poll.services.releases.exports", "poll.services.releases.publication", "poll.services.releases.noisy_figures",
                   "poll.services.releases.stat_files", "poll.services.releases.suppression", "poll.services.answering.tallies",
                   "poll.services.releases.methodology", "poll.services.releases.ledger", "poll.services.releases.codebook"}
+ANSWER_READERS |= {"poll.services.releases.governorate_estimates"}  # figures of answers, handed to it by results
 OUTPUTS = ("poll.web", "poll.commands", "poll.cli", "poll.reports", "poll.sms", "poll.runners.live_simulation")
 
 

@@ -32,6 +32,7 @@ Beside the weighted interval, each replication's sensitivity range
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ from poll import iraq
 from poll.iraq import STRATA
 from poll.simulate import behaviour, population
 from poll.simulate.scenario import EDUCATION, OPTIONS, Scenario, education_shares
-from poll.stats import proportions, sensitivity, weighting
+from poll.stats import mrp, proportions, sensitivity, weighting
 from poll.variants import Experiment
 
 FORWARDEE_FIRST = 0.3
@@ -116,8 +117,8 @@ def run(
     rake_education: bool = False,
     experiment: Experiment | None = None,
     progress: Callable[[int], None] = lambda done: None,
-    observe: Callable[[np.ndarray], None] | None = None,
     target_error: bool = True,
+    on_table: Callable[[int, np.ndarray], None] | None = None,
 ) -> MonteCarlo:
     """Replicate the poll `replications` times on one seeded population; `rake_education` adds that margin.
 
@@ -125,7 +126,7 @@ def run(
     to its variants at random (as balanced links answered alike would be),
     moved as the scenario's `[experiment]` says each way of asking moves them
     (`behaviour.variant_effects`), and each variant compared with the first.
-    `observe` is given each replication's answers table (groups x options) for estimators of its own.
+    `on_table(r, table)` is shown each replication's answers (groups x options).
     """
     rng = np.random.default_rng(seed)
     people = population.generate(population_size, rng, education_shares(scenario))
@@ -211,8 +212,8 @@ def run(
         if campaigners:
             table[:, stuffing_option] += rng.multinomial(campaigners, group_shares)
 
-        if observe is not None:
-            observe(table)
+        if on_table is not None:
+            on_table(r, table)
         counts = table.sum(axis=0)
         n = counts.sum()
         if effects is not None:
@@ -351,4 +352,105 @@ def _summarise(values: np.ndarray, hits: np.ndarray, truth: np.ndarray) -> Estim
         rmse=np.sqrt((errors**2).mean(axis=0)),
         coverage=hits.mean(axis=0),
         values=values,
+    )
+
+
+@dataclass
+class GovernorateMrp:
+    """MRP's governorate estimates (`stats.mrp`) over replications, against each governorate's simulated truth.
+
+    Arrays are governorates x options; `coverage` and `overall_coverage` map
+    an interval's level (0.90, 0.95) to the share of replications whose
+    interval held the truth.
+    """
+
+    replications: int  # fitted: failures are left out
+    failures: int
+    governorates: tuple[str, ...]
+    truth: np.ndarray
+    answers: np.ndarray  # mean answers per governorate
+    mean: np.ndarray
+    bias: np.ndarray
+    rmse: np.ndarray
+    coverage: dict[float, np.ndarray]
+    raw_bias: np.ndarray  # the raw shares' bias where the governorate had answers, for comparison
+    raw_rmse: np.ndarray
+    overall_truth: np.ndarray
+    overall_bias: np.ndarray
+    overall_coverage: dict[float, np.ndarray]
+    seconds_per_replication: float  # the model's fit and draws, measured
+
+
+def governorate_mrp(scenario: Scenario, *, population_size: int, sample_size: int, replications: int, seed: int,
+                    draws: int = 1000) -> GovernorateMrp:
+    """The replications of `run` (same seed, same answers) with MRP per governorate fitted to each.
+
+    The model is given every governorate as a level of its own (no disclosure
+    pooling: this measures the model) and post-stratified to the simulated
+    population's own cells, which the simulation knows exactly.
+    """
+    rng = np.random.default_rng(seed)
+    people = population.generate(population_size, rng, education_shares(scenario))
+    opinion = behaviour.opinions(people, scenario, rng)
+    k, bands = len(OPTIONS), len(iraq.AGE_BANDS)
+    governorates = iraq.governorates()
+    stratum = (people.governorate.astype(np.int64) * 2 + people.sex) * bands + people.age_band
+    strata_count = int(np.prod(STRATA_SIZES))
+    cells = np.arange(strata_count)
+    codes = [governorates[g].code for g in cells // (2 * bands)]
+    sexes = [iraq.categories("sex")[s] for s in (cells // bands) % 2]
+    ages = [iraq.AGE_BANDS[a] for a in cells % bands]
+    regions = [governorates[g].region for g in cells // (2 * bands)]
+    frame = mrp.Frame(governorate=codes, level=codes, sex=sexes, age_band=ages, region=regions,
+                      weight=np.bincount(stratum, minlength=strata_count).astype(float))
+    truth = np.zeros((len(governorates), k))
+    np.add.at(truth, (people.governorate, opinion), 1)
+    overall_truth = truth.sum(axis=0) / truth.sum()
+    truth /= np.maximum(truth.sum(axis=1, keepdims=True), 1)
+
+    tables: list[np.ndarray] = []
+    run(scenario, population_size=population_size, sample_size=sample_size, replications=replications, seed=seed,
+        on_table=lambda r, table: tables.append(table.copy()))
+    found, overall, raw, answers = [], [], [], []
+    hits = {level: [] for level in mrp.LEVELS}
+    overall_hits = {level: [] for level in mrp.LEVELS}
+    failures, seconds = 0, 0.0
+    for r, table in enumerate(tables):
+        rows = np.flatnonzero(table.sum(axis=1))
+        sample = mrp.Sample(governorate=[codes[i] for i in rows], sex=[sexes[i] for i in rows],
+                            age_band=[ages[i] for i in rows], region=[regions[i] for i in rows], counts=table[rows])
+        started = time.perf_counter()
+        try:
+            fitted = mrp.estimate(sample, frame, seed=seed * 1_000 + r, draws=draws)
+        except mrp.NotFitted:
+            failures += 1
+            continue
+        finally:
+            seconds += time.perf_counter() - started
+        by_governorate = table.reshape(len(governorates), -1, k).sum(axis=1)
+        answers.append(by_governorate.sum(axis=1))
+        raw.append(by_governorate / np.where(by_governorate.sum(axis=1, keepdims=True) > 0,
+                                             by_governorate.sum(axis=1, keepdims=True), np.nan))
+        found.append([fitted.governorates[g.code].shares for g in governorates])
+        overall.append(fitted.overall.shares)
+        for level in mrp.LEVELS:
+            bounds = np.array([fitted.governorates[g.code].intervals[level] for g in governorates])
+            hits[level].append((bounds[:, :, 0] <= truth) & (truth <= bounds[:, :, 1]))
+            low, high = np.array(fitted.overall.intervals[level]).T
+            overall_hits[level].append((low <= overall_truth) & (overall_truth <= high))
+    fitted_count = len(found)
+    estimates = np.array(found).reshape(fitted_count, len(governorates), k)
+    errors = estimates - truth
+    raw_errors = np.array(raw).reshape(fitted_count, len(governorates), k) - truth
+    with np.errstate(invalid="ignore"):  # a governorate with no answers in any replication has no raw share
+        raw_bias, raw_rmse = np.nanmean(raw_errors, axis=0), np.sqrt(np.nanmean(raw_errors ** 2, axis=0))
+    return GovernorateMrp(
+        replications=fitted_count, failures=failures, governorates=tuple(g.code for g in governorates),
+        truth=truth, answers=np.mean(answers, axis=0) if answers else np.zeros(len(governorates)),
+        mean=estimates.mean(axis=0), bias=errors.mean(axis=0), rmse=np.sqrt((errors ** 2).mean(axis=0)),
+        coverage={level: np.mean(hits[level], axis=0) for level in mrp.LEVELS},
+        raw_bias=raw_bias, raw_rmse=raw_rmse, overall_truth=overall_truth,
+        overall_bias=np.mean(overall, axis=0) - overall_truth,
+        overall_coverage={level: np.mean(overall_hits[level], axis=0) for level in mrp.LEVELS},
+        seconds_per_replication=seconds / max(len(tables), 1),
     )

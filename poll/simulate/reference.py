@@ -76,7 +76,7 @@ class _Collector:
         self.sizes = [*STRATA_SIZES, levels]
         self.found: dict[str, list] = {name: [] for name in ESTIMATORS}
 
-    def __call__(self, table: np.ndarray) -> None:
+    def __call__(self, replication: int, table: np.ndarray) -> None:
         chosen = self.rng.choice(len(self.people), self.reference_size, replace=False)
         design = np.full(self.reference_size, len(self.people) / self.reference_size)
         reference = [self.people.governorate[chosen], self.people.sex[chosen], self.people.age_band[chosen],
@@ -124,7 +124,7 @@ def run(scenario: Scenario, *, population_size: int, sample_size: int, replicati
     people = population.generate(population_size, np.random.default_rng(seed), education_shares(scenario))
     collector = _Collector(people, np.random.default_rng([seed, 2]), reference_size)
     mc = montecarlo.run(scenario, population_size=population_size, sample_size=sample_size,
-                        replications=replications, seed=seed, rake_education=True, observe=collector)
+                        replications=replications, seed=seed, rake_education=True, on_table=collector)
     truth = mc.true_shares
     return ReferenceMonteCarlo(
         replications=replications, reference_size=reference_size, true_shares=truth, answers_mean=mc.answers_mean,

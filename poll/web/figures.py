@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -26,6 +26,8 @@ class Figures:
     age: Markup
     montecarlo: list[tuple[str, Markup, Markup]]
     map_title: str = ""  # which answer the share map shows, for a caption readers can see
+    # Per governorate, the model-based estimate of the map's answer beside its raw share (`estimate_rows`).
+    estimates: list[dict] = field(default_factory=list)
 
 
 def option_labels(results: Results, language: Language) -> list[str]:
@@ -109,6 +111,7 @@ def build(results: Results, language: Language, *, map_option: str | None = None
         age=_stacked(results.breakdowns.get("age_band", []), language, {}, rtl),
         montecarlo=_montecarlo(results, labels, rtl),
         map_title=map_title,
+        estimates=estimate_rows(results, chosen, language),
     )
 
 
@@ -154,3 +157,19 @@ def _stacked(categories: list[Category], language: Language, names: dict[str, st
         title=_("Answers by group"),
         small=_("hidden: too few answers, or all the same"),
     )
+
+
+def estimate_rows(results: Results, code: str, language: Language) -> list[dict]:
+    """Per governorate, for answer `code`: its name, answers, raw share and model-based estimate with interval,
+    most answers first (as percentages to a whole point: the interval is wider than any decimal)."""
+    found = results.governorate_estimates
+    if not found or found.get("error"):
+        return []
+    rows = []
+    for entry in found["governorates"]:
+        low, high = entry["interval"][code]
+        raw = entry["raw_shares"][code] if entry["raw_shares"] else None
+        rows.append({"name": _name(entry["code"], language), "answered": entry["answered"],
+                     "raw": None if raw is None else f"{raw:.0%}", "estimate": f"{entry['shares'][code]:.0%}",
+                     "low": f"{low:.0%}", "high": f"{high:.0%}", "from_prior": entry["from_prior"]})
+    return sorted(rows, key=lambda row: -(row["answered"] or 0))

@@ -193,6 +193,40 @@ SELECTION_RANGE = {
                                       "description": "[low, high] by k, written as in `ratios` (\"1.5\", \"2\")"}}}},
     },
 }
+SHARES = {"type": "object", "additionalProperties": {"type": "number"}, "description": "per option code"}
+SHARE_INTERVALS = {"type": "object", "additionalProperties": INTERVAL, "description": "per option code"}
+GOVERNORATE_ESTIMATES = {
+    "type": "object",
+    "description": "Model-based governorate estimates: multilevel regression and post-stratification (a random "
+                   "intercept per governorate, sex, age band and region; post-stratified to the adult population), "
+                   "with central credible intervals at `level`. Absent while the answers are withheld. Public: "
+                   "fitted to the release's noisy counts only. Operators: fitted to shown groups, hidden ones "
+                   "pooled",
+    "required": ["method", "level", "error", "governorates"],
+    "properties": {
+        "method": {"type": "string"},
+        "description": {"type": "string"},
+        "level": {"type": "number", "description": "the credible intervals' level (0.9)"},
+        "error": {"type": ["string", "null"], "description": "why there is no estimate (the fit did not converge)"},
+        "from_noisy_margins": {"type": "boolean"},
+        "fitted_answers": {"type": "integer", "description": "operators: the answers the kept fit saw (a fit "
+                                                            "is made again once answers grow by 2%)"},
+        "governorates": {"type": "array", "items": {
+            "type": "object",
+            "required": ["code", "answered", "raw_shares", "shares", "interval", "from_prior"],
+            "properties": {
+                "code": {"type": "string"},
+                "answered": {"type": ["integer", "null"], "description": "null where its breakdown is hidden"},
+                "raw_shares": {**SHARES, "type": ["object", "null"]},
+                "shares": SHARES,
+                "interval": SHARE_INTERVALS,
+                "from_prior": {"type": "boolean", "description": "no answers of its own in the model: estimated "
+                                                                "from similar governorates alone"},
+            },
+        }},
+        "overall": {"type": ["object", "null"], "properties": {"shares": SHARES, "interval": SHARE_INTERVALS}},
+    },
+}
 RESULTS = {
     "type": "object",
     "required": ["poll", "invited", "answered", "options", "questions", "withheld", "breakdowns", "published_at"],
@@ -217,6 +251,7 @@ RESULTS = {
         "experiment": EXPERIMENT,
         "weighting": WEIGHTING,
         "selection_range": SELECTION_RANGE,
+        "governorate_estimates": GOVERNORATE_ESTIMATES,
     },
 }
 

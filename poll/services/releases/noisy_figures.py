@@ -27,7 +27,7 @@ from poll import iraq
 from poll.models import Poll, SimulationRun
 from poll.questionnaire import Question, asked_under
 from poll.services.definition.polls import experiment_of, questions_of
-from poll.services.releases import question_results, results
+from poll.services.releases import governorate_estimates, question_results, results
 from poll.stats import disclosure, privacy, proportions, weighting
 from poll.stats.proportions import rounded_percentages
 from poll.vocabulary import QuestionType
@@ -108,6 +108,8 @@ def document(poll: Poll, noisy: dict[str, privacy.NoisyTable], run: SimulationRu
                 option["weighted_share"], option["weighted_ci95"] = share, [_round(v) for v in interval]
             out["weighting"] = w
             out["selection_range"] = _selection(noisy, len(options), run, shares, intervals, codes)
+        out["governorate_estimates"] = governorate_estimates.public_figures(poll, noisy, run,
+                                                                            out["breakdowns"]["governorate"])
     else:
         out["notes"].append(NOTE_TOO_NOISY)
     out["questions"] = _questions(poll, noisy, out)

@@ -105,6 +105,7 @@ def as_results(poll: Poll, document: dict) -> results.Results:
         probability_sample=document.get("rates", {}).get("rate_name") == aapor.RESPONSE_RATE,
         experiment=document.get("experiment"), notes=list(document.get("notes", [])),
         selection=document.get("selection_range"),
+        governorate_estimates=document.get("governorate_estimates"),
     )
 
 

@@ -28,7 +28,7 @@ import sqlalchemy.orm as so
 
 from poll import iraq
 from poll.errors import Invalid
-from poll.models import Answer, Operator, Poll, WeightingReference
+from poll.models import Operator, Poll, WeightingReference
 from poll.questionnaire import PREFER_NOT, Question
 from poll.services.access import audit
 from poll.services.definition.polls import questions_of
@@ -253,25 +253,3 @@ def unweighted(stored: WeightingReference | None, poll: Poll) -> list[str]:
     """The profile questions the estimate cannot be weighted on: no reference gives their margins."""
     given = set(stored.margins) if stored is not None else set()
     return [question.name for question in profile_questions(poll) if question.name not in given]
-
-
-def answer_cells(session: so.Session, poll: Poll, names: list[str]) -> list[tuple]:
-    """(option id, governorate, sex, age band, value of each of `names`..., count) of `poll`'s answers.
-
-    The kept tallies cross the headline with one question at a time;
-    raking on a profile question with the strata needs them all together,
-    so this groups the answers themselves (only when a reference asks it).
-    What it gives leaves the database only as weighted figures, through the
-    results and the release gate. A value other than a single code (not
-    answered, preferred not to say) reads as MISSING.
-    """
-    columns = [Answer.values[name].as_string() for name in names]
-    query = (sa.select(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, *columns, sa.func.count())
-             .where(Answer.poll_id == poll.id)
-             .group_by(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, *columns))
-    cells = []
-    for option_id, governorate, sex, age_band, *rest in session.execute(query):
-        *values, count = rest
-        cells.append((option_id, governorate, sex, age_band,
-                      *(value if value and value != PREFER_NOT else MISSING for value in values), count))
-    return cells

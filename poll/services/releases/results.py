@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll import iraq
-from poll.models import Poll, SimulationRun
+from poll.models import Answer, Poll, SimulationRun
+from poll.questionnaire import PREFER_NOT
 from poll.services.answering import tallies
 from poll.services.definition.polls import experiment_of, questions_of
-from poll.services.releases import question_results, references, suppression
+from poll.services.releases import governorate_estimates, question_results, references, suppression
 from poll.services.simulations.runs import latest_montecarlo, latest_run
 from poll.stats import aapor, calibration, disclosure, proportions, sensitivity, weighting
 
@@ -161,6 +163,8 @@ class Results:
     breakdowns: dict[str, list[Category]] = field(default_factory=dict)
     timeline: list[tuple[datetime, int]] = field(default_factory=list)
     channels: dict[str, int] = field(default_factory=dict)
+    # Model-based governorate estimates (MRP) beside the raw shares: `services.releases.governorate_estimates`.
+    governorate_estimates: dict | None = None
     notes: list[str] = field(default_factory=list)
     # True while the answers cannot be shown: fewer than ten, or all one option.
     withheld: bool = False
@@ -255,6 +259,9 @@ def poll_results(
     tables, values = all_tables(session, poll, cells)
     masks = shown or suppression.masks(session, poll, tables)
     results.breakdowns = _breakdowns(counts, {stratum: tables[stratum] for stratum in iraq.STRATA}, run, options, masks)
+    if not withheld:
+        results.governorate_estimates = governorate_estimates.operator_figures(
+            poll, cells, position, masks, run, results.breakdowns["governorate"])
     results.questions = question_results.figures(
         questions_of(poll), values, {}, [option.code for option in options], masks, tables,
         truth=run.truth.get("questions") if run else None)
@@ -415,7 +422,7 @@ def _against_reference(session: so.Session, results: Results, position: dict[int
     names = list(dict.fromkeys([*profile, *shared]))
     if not w.converged or not names:
         return
-    cells = [cell for cell in references.answer_cells(session, poll, names) if cell[1] and cell[2] and cell[3]]
+    cells = [cell for cell in _answer_cells(session, poll, names) if cell[1] and cell[2] and cell[3]]
     margins = run.margins if run else iraq.census_margins()
     strata_targets = {name: stored.margins.get(name) or margins[name] for name in iraq.STRATA}
     counts = np.array([cell[-1] for cell in cells], dtype=float)
@@ -767,6 +774,8 @@ def document(results: Results) -> dict:
         document["experiment"] = results.experiment
     if results.selection is not None:
         document["selection_range"] = results.selection
+    if results.governorate_estimates is not None:
+        document["governorate_estimates"] = results.governorate_estimates
     if results.weighting:
         w = results.weighting
         document["weighting"] = {
@@ -801,3 +810,25 @@ def document(results: Results) -> dict:
             **run.extras,
         }
     return document
+
+
+def _answer_cells(session: so.Session, poll: Poll, names: list[str]) -> list[tuple]:
+    """(option id, governorate, sex, age band, value of each of `names`..., count) of `poll`'s answers.
+
+    The kept tallies cross the headline with one question at a time;
+    raking on a profile question with the strata needs them all together,
+    so this groups the answers themselves (only when a reference asks it).
+    What it gives leaves the database only as weighted figures, through the
+    results and the release gate. A value other than a single code (not
+    answered, preferred not to say) reads as MISSING.
+    """
+    columns = [Answer.values[name].as_string() for name in names]
+    query = (sa.select(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, *columns, sa.func.count())
+             .where(Answer.poll_id == poll.id)
+             .group_by(Answer.option_id, Answer.governorate, Answer.sex, Answer.age_band, *columns))
+    cells = []
+    for option_id, governorate, sex, age_band, *rest in session.execute(query):
+        *values, count = rest
+        cells.append((option_id, governorate, sex, age_band,
+                      *(value if value and value != PREFER_NOT else references.MISSING for value in values), count))
+    return cells
