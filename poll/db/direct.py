@@ -125,16 +125,9 @@ class Direct:
     def rows(self, driver: Driver, params: Mapping[str, Any]) -> list[tuple]:
         """Every row the statement returns, each a tuple of converted values."""
         compiled = self._compiled.get(driver.dialect.name) or self._compile(driver.dialect)
-        values = {}
-        for name, convert in compiled.binds.items():
-            value = params[name] if name in params else compiled.defaults[name]
-            values[name] = value if convert is None else convert(value)
         cursor = driver.connection.cursor()
         try:
-            if compiled.positions is None:
-                cursor.execute(compiled.sql, values)
-            else:
-                cursor.execute(compiled.sql, tuple(values[name] for name in compiled.positions))
+            cursor.execute(compiled.sql, self._bound(compiled, params))
             rows = cursor.fetchall() if cursor.description else []
         finally:
             cursor.close()
@@ -143,10 +136,34 @@ class Direct:
                           for value, convert in zip(row, compiled.results, strict=True)) for row in rows]
         return [tuple(row) for row in rows]
 
+    def each(self, driver: Driver, params: Mapping[str, Any], size: int = 10_000) -> Iterator[tuple]:
+        """Every row, streamed from the cursor `size` at a time: for a million rows that must not all be held."""
+        compiled = self._compiled.get(driver.dialect.name) or self._compile(driver.dialect)
+        cursor = driver.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, self._bound(compiled, params))
+            convert = any(compiled.results)
+            while rows := cursor.fetchmany(size):
+                if convert:
+                    rows = [tuple(value if process is None else process(value)
+                                  for value, process in zip(row, compiled.results, strict=True)) for row in rows]
+                yield from rows
+        finally:
+            cursor.close()
+
     def first(self, driver: Driver, params: Mapping[str, Any]) -> tuple | None:
         """The first row, or None when there is none."""
         rows = self.rows(driver, params)
         return rows[0] if rows else None
+
+    @staticmethod
+    def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> dict[str, Any] | tuple:
+        # The parameters as the driver takes them: converted by their types, by name or in order.
+        values = {}
+        for name, convert in compiled.binds.items():
+            value = params[name] if name in params else compiled.defaults[name]
+            values[name] = value if convert is None else convert(value)
+        return values if compiled.positions is None else tuple(values[name] for name in compiled.positions)
 
     def _compile(self, dialect: sa.Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
