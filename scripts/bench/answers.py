@@ -7,6 +7,10 @@ settings, same SQLite file layout; ours with its rate limiter on, as
 scripts/serve runs it (its limits count per link and per unknown token, so
 one client address is not turned away). Bar: ours >= 0.6 of the floor.
 Usage: python scripts/bench/answers.py [--links N] [--workers W] [--connections C] [--postgres SERVER_URL]
+       python scripts/bench/answers.py --workers-sweep 1,2,4,8 --postgres SERVER_URL
+The sweep records the answer flows per second that each number of workers
+sustains (ours and the floor), to size the workers for the burst of answers
+after a national send.
 With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
@@ -46,7 +50,6 @@ from _common import median, open_poll_with_links, report  # noqa: E402
 
 from poll.services import polls  # noqa: E402
 from tests.databases import Databases  # noqa: E402
-from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
 
 LUA = """
@@ -93,21 +96,18 @@ def prepare(url: str, links: int) -> list[str]:
     return list(tokens)
 
 
-def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
+def run(app: str, env: dict, folder: Path, tokens_file: Path, args, workers: int | None = None) -> float:
     port = free_port()
     # Both sides on gunicorn as scripts/serve runs it: its workers, an access log (ours through its masking logger).
     logger = ["--logger-class", "poll.logs.GunicornLogger"] if "poll" in app else []
     with open(folder / "access.log", "ab") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "--workers", str(workers or args.workers), "--bind", f"127.0.0.1:{port}",
              "--access-logfile", "-", *logger, app],
             cwd=ROOT, env=os.environ | env, stdout=log,
         )
     try:
-        if "poll" in app:
-            wait_until_serving(f"http://127.0.0.1:{port}", server)
-        else:
-            wait_for_port(port)
+        wait_until_serving(f"http://127.0.0.1:{port}", server)
         script = folder / "flow.lua"
         script.write_text(LUA)
         result = subprocess.run(
@@ -134,9 +134,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each side, alternating; medians are kept.")
     parser.add_argument("--postgres", metavar="SERVER_URL", help="Run on PostgreSQL instead of SQLite.")
+    parser.add_argument("--workers-sweep", metavar="W,W,...", type=_counts,
+                        help="Instead: the answer flows per second that each number of gunicorn workers sustains "
+                             "(ours and the floor), for sizing the burst after a national send; meant for --postgres.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.workers_sweep:
+        sweep(args)
+        return
     rates: dict[str, list[float]] = {"floor": [], "ours": []}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -164,6 +170,49 @@ def main() -> None:
                    "unit": f"requests/s; median of {args.repeat}, ratios {ratios[0]:.2f}-{ratios[-1]:.2f}",
                    "runs": rates}],
            ">= 0.60")
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r} (e.g. 1,2,4,8)") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be 1 or more: {text!r}")
+    return counts
+
+
+def sweep(args) -> None:
+    """Answer flows (a GET and a POST each) per second for each number of workers in args.workers_sweep."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        databases = Databases.on(args.postgres, folder)
+        tokens = prepare(databases.template(), args.links)
+        tokens_file = folder / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+        questions_file = folder / "questions.json"
+        questions_file.write_text(json.dumps(polls.builtin_definition()), encoding="utf-8")
+        try:
+            for workers in args.workers_sweep:
+                rates: dict[str, list[float]] = {"floor": [], "ours": []}
+                for attempt in range(args.repeat):
+                    for side, app in (("floor", "floor.answers_app:app"), ("ours", "poll.wsgi:app")):
+                        url = databases.copy(f"{side}_{workers}_{attempt}")
+                        env = {"PYTHONPATH": str(Path(__file__).resolve().parent),
+                               "FLOOR_DATABASE": databases.plain(url), "FLOOR_QUESTIONS": str(questions_file),
+                               "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench"}
+                        rates[side].append(run(app, env, folder, tokens_file, args, workers) / 2)
+                        databases.drop(url)
+                ours, floor = median(rates["ours"]), median(rates["floor"])
+                rows.append({"case": f"answer flows/s, {workers} gunicorn workers, {databases.name}", "ours": ours,
+                             "floor": floor, "ratio": ours / floor, "workers": workers,
+                             "unit": f"flows/s (GET + POST); median of {args.repeat}", "runs": rates})
+        finally:
+            databases.close()
+    name = "answers-workers-postgresql" if args.postgres else "answers-workers"
+    report(name, rows, "sizing, no bar", notes=[
+        f"{os.cpu_count()} cores here: flows/s stop growing once the workers (and the database) use every core."])
 
 
 if __name__ == "__main__":
