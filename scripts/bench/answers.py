@@ -14,19 +14,30 @@ after a national send.
 With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
-Where the time goes (cProfile, test client, one process): a GET is one
-SELECT of the link's row (its poll's question and options are kept per
-process) and the page; a POST adds the answer's writes: on SQLite six
-statements in one transaction (receipt, invitation, answer, three tally
-upserts), on PostgreSQL one statement, each statement there committing on
-its own, so both sides make the same three round trips per link. What is
-left is per-request Python that the floor does not run: Flask-Babel choosing
-the language, the Jinja page with its translations, the CSRF, rate-limit and
-security-header hooks, and SQLAlchemy's execution and result handling. In
-one process with Flask's test client a link takes 2.3 ms against the floor's
-1.0 ms on SQLite, and 3.2 ms against 1.15 ms on PostgreSQL. The PostgreSQL
-floor is faster than the SQLite one under gunicorn (no file opened per
-request), so the same overhead weighs more there.
+Where the time goes (CPU per flow, a GET and a POST of the whole form, one
+process with Flask's test client, each layer timed with the thread's CPU
+clock; measured 2026-12-04 on a machine shared with other work, so every
+figure is inflated alike and only the shares carry over). SQLite: 3.0 ms in
+Flask against the floor's whole flow of 1.0 ms (test client included); of
+it the answer's writes 0.61 ms (receipt, counters, the link's day, the
+stratum, hour and value tallies, the answer: nine statements, BEGIN
+IMMEDIATE and COMMIT, the lock held for these only), the link's SELECT
+(both requests) 0.32 ms, the after-request hooks 0.27 ms (security headers,
+the cookie session's save with its Vary: Cookie, Babel's Vary), the
+before-request hooks 0.16 ms (CSRF's exemption check, the operator's
+session cookie, the limiter skipped for this view), the pooled connection's
+checkout and return 0.25 ms (0.04 ms on a quiet machine), reading and
+checking the form 0.10 ms, the kept page 0.08 ms, Babel's language choice
+0.07 ms, the link-post throttle 0.03 ms; the rest is Flask's and
+werkzeug's own request handling, which the floor pays too. PostgreSQL: 3.8
+ms in Flask, the link's SELECT 0.85 ms and the answer's one statement 0.59
+ms of it (round trips to the server), the same hooks as on SQLite. No ORM
+session is opened on the respondent's path (about 0.2 ms a transaction
+before), and Jinja runs once per page and language per process. Under
+gunicorn the access log masked every header and WSGI variable of each
+request (as much CPU as the page); it now masks the atoms its format reads.
+The PostgreSQL floor is faster than the SQLite one under gunicorn (no file
+opened per request), so the same overhead weighs more there.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -96,18 +108,43 @@ def prepare(url: str, links: int) -> list[str]:
     return list(tokens)
 
 
+# Each worker says when it has loaded its app: counting starts once every worker serves, not while the later
+# ones still import (on a busy machine, importing ours in five workers took longer than a short run).
+READY_HOOK = """
+import os
+
+
+def post_worker_init(worker):
+    open(os.path.join(os.environ["BENCH_READY"], str(worker.pid)), "w").close()
+"""
+
+
+def _wait_for_workers(ready: Path, workers: int, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(ready.iterdir())) < workers:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not all start within {timeout} s")
+        time.sleep(0.1)  # polling for the workers' files, bounded by the deadline
+
+
 def run(app: str, env: dict, folder: Path, tokens_file: Path, args, workers: int | None = None) -> float:
     port = free_port()
+    workers = workers or args.workers
     # Both sides on gunicorn as scripts/serve runs it: its workers, an access log (ours through its masking logger).
     logger = ["--logger-class", "poll.logs.GunicornLogger"] if "poll" in app else []
+    ready = folder / f"ready-{port}"
+    ready.mkdir()
+    config = folder / "gunicorn_ready.py"
+    config.write_text(READY_HOOK)
     with open(folder / "access.log", "ab") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(workers or args.workers), "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "-", *logger, app],
-            cwd=ROOT, env=os.environ | env, stdout=log,
+            [sys.executable, "-m", "gunicorn", "--config", str(config), "--workers", str(workers),
+             "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", *logger, app],
+            cwd=ROOT, env=os.environ | env | {"BENCH_READY": str(ready)}, stdout=log,
         )
     try:
         wait_until_serving(f"http://127.0.0.1:{port}", server)
+        _wait_for_workers(ready, workers, server)
         script = folder / "flow.lua"
         script.write_text(LUA)
         result = subprocess.run(
