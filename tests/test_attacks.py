@@ -450,6 +450,16 @@ def test_gunicorn_logs_neither_tokens_nor_secrets(database_url, make_poll, make_
     assert "/sms/kannel/mo?secret=…&from=…&to=…&text=…&id=…&ts=…" in text and "7701234567" not in text
 
 
+def test_every_access_log_atom_is_masked_as_the_log_line_reads_it():
+    from poll.logs import GunicornLogger
+
+    atoms = GunicornLogger.atoms_wrapper_class({
+        "r": f"GET /p/{'A' * 22} HTTP/1.1", "{cookie}i": "session=s3cr3t", "{referer}i": f"https://x/p/{'B' * 22}",
+        "s": 200})
+    line = "%(r)s %({Cookie}i)s %({Referer}i)s %(s)s %({Missing}i)s" % atoms
+    assert line == "GET /p/… HTTP/1.1 … https://x/p/… 200 -"
+
+
 @pytest.mark.parametrize("line", [
     '"GET /sms/kannel/mo?secret=S&from=%2B9647701234567&to=12345&text=%D9%A2&id=k-1&ts=1 HTTP/1.1" 200 -',
     '"GET /sms/kannel/mo?secret=S&from=9647701234567&text=hello%20there&id=k-1 HTTP/1.1" 200 -',

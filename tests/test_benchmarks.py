@@ -21,13 +21,13 @@ BENCH = Path(__file__).resolve().parents[1] / "scripts" / "bench"
 SERVER = ["--postgres", POSTGRES_URL] if POSTGRES_URL else []
 
 
-def run(name: str, args: list[str], results: Path) -> dict:
+def run(name: str, args: list[str], results: Path, record: str | None = None) -> dict:
     completed = subprocess.run(
         [sys.executable, str(BENCH / f"{name}.py"), *args], capture_output=True, text=True, timeout=300,
         env=os.environ | {"POLL_BENCH_RESULTS": str(results)},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    record_name = f"{name}-postgresql" if "--postgres" in args else name
+    record_name = (record or name) + ("-postgresql" if "--postgres" in args else "")
     record = json.loads((results / f"{record_name}.json").read_text())
     assert record["benchmark"] in completed.stdout
     for row in record["rows"]:
@@ -59,6 +59,14 @@ def test_the_answer_benchmark_runs_both_apps_under_gunicorn(tmp_path):
     [row] = run("answers", args, tmp_path)["rows"]
     assert row["case"].endswith("PostgreSQL" if SERVER else "SQLite")
     assert len(row["runs"]["ours"]) == len(row["runs"]["floor"]) == 1
+
+
+def test_the_answer_benchmark_sweeps_the_number_of_workers(tmp_path):
+    require("wrk", shutil.which("wrk") is not None, "apt-get install wrk (scripts/test does it as root)")
+    args = ["--workers-sweep", "1,2", "--links", "400", "--seconds", "1", "--repeat", "1", "--connections", "4", *SERVER]
+    record = run("answers", args, tmp_path, record="answers-workers")
+    assert [row["workers"] for row in record["rows"]] == [1, 2]
+    assert all(row["unit"].startswith("flows/s") for row in record["rows"])
 
 
 def test_the_dispatch_benchmark_sends_through_kannel(tmp_path):

@@ -3,11 +3,17 @@
 import math
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
-from poll.models import Link
+from poll.models import Link, Recipient, utcnow
+from poll.services import lifecycle
+from poll.services.answering import tallies
 from poll.services.audience import links
+from poll.services.definition import polls
 from tests.helpers import fresh
+
+SPLIT = "coalition-2024-split-ballot"
 
 
 def test_invite_issues_one_link_per_recipient_and_is_idempotent(runner, session, make_poll, make_links):
@@ -29,6 +35,36 @@ def test_invite_issues_only_the_missing_links(runner, session, make_poll, make_l
     path.write_text("phone\n07701234567\n07701234568\n07701234569\n")
     runner.invoke(args=["audience", "import", "grow", str(path)])
     assert "1 links issued; 3 in all" in runner.invoke(args=["invite", "grow"]).output
+
+
+@pytest.mark.parametrize("experiment", [False, True])
+def test_links_are_counted_by_stratum_as_a_recount_of_every_link_would(session, make_poll, make_links, experiment):
+    # Issuing adds what it issued to the counters; a second round must add to the first, not replace it.
+    changes = {"experiment": polls.builtin_definition(SPLIT)["experiment"]} if experiment else {}
+    poll = make_poll(**changes)
+    make_links(poll, count=7)
+    make_links(poll, count=4, governorate="IQ-BA", sex="M", age_band="18-29")
+    make_links(poll, count=2, governorate=None, sex=None, age_band=None)
+    issued = {name: value for name, value in tallies.counters(session, poll).items() if name.startswith("invited")}
+    tallies.set_invited_by_stratum(session, poll)
+    recounted = {name: value for name, value in tallies.counters(session, poll).items() if name.startswith("invited")}
+    assert issued == recounted
+    assert issued["invited"] == 13 and issued["invited:governorate:IQ-BA"] == 4 and issued["invited:sex:"] == 2
+    assert sum(value for name, value in issued.items() if name.startswith("invited:variant:")) == (13 if experiment
+                                                                                                  else 0)
+
+
+def test_the_invite_plan_counts_the_links_it_would_issue_without_issuing_them(session, make_poll, make_links):
+    poll = make_poll()
+    make_links(poll, count=3)
+    audience = polls.audience_of(session, poll)
+    session.add_all([Recipient(audience_id=audience.id, phone=f"+96477012300{n}") for n in range(2)])
+    session.flush()
+    plan = lifecycle.plan(session, poll, "invite", lifecycle.Settings(base_url="https://poll.example.iq", sender="POLL"),
+                          now=utcnow())
+    assert plan.links == 2 and plan.refusal is None
+    assert links.count_links(session, poll) == 3
+    assert links.issue_links(session, poll) == 2 and links.pending(session, poll) == 0
 
 
 def test_tokens_are_22_url_safe_characters_of_128_random_bits(session, make_poll, make_links):

@@ -10,6 +10,7 @@ from poll.db.migrations import alembic_config, upgrade
 from poll.db.sessions import (
     begin_single_statements,
     begin_write,
+    get_connection,
     get_session,
     init_app,
     new_session,
@@ -18,6 +19,6 @@ from poll.db.sessions import (
 
 __all__ = [
     "alembic_config", "begin_single_statements", "begin_write", "bulk_insert", "bulk_update", "default_sqlite_url",
-    "get_session", "init_app", "insert_or_skip", "make_engine", "new_session", "skipping_insert", "then_together",
-    "upgrade", "upsert_add",
+    "get_connection", "get_session", "init_app", "insert_or_skip", "make_engine", "new_session", "skipping_insert",
+    "then_together", "upgrade", "upsert_add",
 ]

@@ -12,11 +12,19 @@ returns is what `session.execute` would give, as plain tuples.
 
 Use it only where a profile shows the execution machinery to matter; every
 other statement goes through the session as usual.
+
+The respondent's pages go one step further and take no session at all
+(`Driver.checkout`): a connection from the engine's pool, each statement
+committing by itself, as the bare stack does. An ORM session's begin, commit
+and close cost several times the page view's one SELECT; what needs two
+statements to belong together (the answer's writes on SQLite) says so with
+`Driver.transaction`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,16 +45,74 @@ class _Compiled:
 
 @dataclass(frozen=True)
 class Driver:
-    """A session's connection as the driver sees it: its dialect and its DBAPI connection."""
+    """A connection as the driver sees it: its dialect, its DBAPI connection, and the engine it came from.
+
+    Either a session's (`of`: inside the session's transaction, which commits
+    or rolls back with everything else) or one of its own (`checkout`: each
+    statement commits by itself, until `transaction` groups some).
+    """
 
     dialect: sa.Dialect
     connection: Any
+    engine: sa.Engine
+    autocommit: bool = False  # each statement commits by itself (a checked-out connection)
+    pooled: Any = None  # the pool's proxy of a checked-out connection, given back by `release`
 
     @classmethod
     def of(cls, session: so.Session) -> Driver:
         """The connection of `session`'s transaction (begun if it was not): take it once for several statements."""
         connection = session.connection()
-        return cls(connection.dialect, connection.connection.driver_connection)
+        return cls(connection.dialect, connection.connection.driver_connection, connection.engine)
+
+    @classmethod
+    def checkout(cls, engine: sa.Engine) -> Driver:
+        """A connection of `engine`'s pool on which each statement commits by itself; `release` gives it back.
+
+        The pool's checkout events run as for any connection (a connection idle
+        for long is tested first, see engine.py).
+        """
+        pooled = engine.raw_connection()
+        connection = pooled.driver_connection
+        if engine.dialect.name == "postgresql":
+            connection.autocommit = True  # sqlite3's connections are in autocommit already (engine.py)
+        return cls(engine.dialect, connection, engine, autocommit=True, pooled=pooled)
+
+    def release(self) -> None:
+        """Give a checked-out connection back to the pool as the pool lent it (a lost one is dropped)."""
+        try:
+            if self.dialect.name == "postgresql":
+                if self.connection.broken or self.connection.closed:
+                    self.pooled.invalidate()
+                    return
+                self.connection.autocommit = False
+        except Exception:
+            self.pooled.invalidate()
+            raise
+        finally:
+            self.pooled.close()
+
+    @contextlib.contextmanager
+    def transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        """Make the statements in the block one transaction, begun with `begin` ("BEGIN IMMEDIATE" on SQLite).
+
+        On a session's connection the session's transaction is already that, and
+        this does nothing; on a checked-out one it commits at the end of the
+        block, or rolls back if the block raised.
+        """
+        if not self.autocommit:
+            yield
+            return
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(begin)
+        finally:
+            cursor.close()
+        try:
+            yield
+        except BaseException:
+            self.connection.rollback()
+            raise
+        self.connection.commit()
 
 
 class Direct:
@@ -59,16 +125,9 @@ class Direct:
     def rows(self, driver: Driver, params: Mapping[str, Any]) -> list[tuple]:
         """Every row the statement returns, each a tuple of converted values."""
         compiled = self._compiled.get(driver.dialect.name) or self._compile(driver.dialect)
-        values = {}
-        for name, convert in compiled.binds.items():
-            value = params[name] if name in params else compiled.defaults[name]
-            values[name] = value if convert is None else convert(value)
         cursor = driver.connection.cursor()
         try:
-            if compiled.positions is None:
-                cursor.execute(compiled.sql, values)
-            else:
-                cursor.execute(compiled.sql, tuple(values[name] for name in compiled.positions))
+            cursor.execute(compiled.sql, self._bound(compiled, params))
             rows = cursor.fetchall() if cursor.description else []
         finally:
             cursor.close()
@@ -77,10 +136,34 @@ class Direct:
                           for value, convert in zip(row, compiled.results, strict=True)) for row in rows]
         return [tuple(row) for row in rows]
 
+    def each(self, driver: Driver, params: Mapping[str, Any], size: int = 10_000) -> Iterator[tuple]:
+        """Every row, streamed from the cursor `size` at a time: for a million rows that must not all be held."""
+        compiled = self._compiled.get(driver.dialect.name) or self._compile(driver.dialect)
+        cursor = driver.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, self._bound(compiled, params))
+            convert = any(compiled.results)
+            while rows := cursor.fetchmany(size):
+                if convert:
+                    rows = [tuple(value if process is None else process(value)
+                                  for value, process in zip(row, compiled.results, strict=True)) for row in rows]
+                yield from rows
+        finally:
+            cursor.close()
+
     def first(self, driver: Driver, params: Mapping[str, Any]) -> tuple | None:
         """The first row, or None when there is none."""
         rows = self.rows(driver, params)
         return rows[0] if rows else None
+
+    @staticmethod
+    def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> dict[str, Any] | tuple:
+        # The parameters as the driver takes them: converted by their types, by name or in order.
+        values = {}
+        for name, convert in compiled.binds.items():
+            value = params[name] if name in params else compiled.defaults[name]
+            values[name] = value if convert is None else convert(value)
+        return values if compiled.positions is None else tuple(values[name] for name in compiled.positions)
 
     def _compile(self, dialect: sa.Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)

@@ -4,7 +4,9 @@ One session per unit of work: a request or a CLI command gets it from
 `get_session()`, services flush, and the caller commits once. Work that must
 outlive the request (a streamed export) or that commits step by step (the
 dispatcher, a live simulation) opens its own with `new_session()` and
-closes it.
+closes it. The respondent's pages take no session unless they must: their
+one or two statements run on a pooled connection of their own
+(`get_connection`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, g
 
 from poll.db import dialects
+from poll.db.direct import Driver
 from poll.db.engine import default_sqlite_url, make_engine
 
 
@@ -30,6 +33,16 @@ def get_session() -> so.Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["poll.db"]()
     return g.db_session
+
+
+def get_connection() -> Driver:
+    """The current request's own pooled connection, each statement committing by itself (see `Driver.checkout`).
+
+    Given back to the pool when the request ends, like the session.
+    """
+    if "db_driver" not in g:
+        g.db_driver = Driver.checkout(current_app.extensions["poll.db"].kw["bind"])
+    return g.db_driver
 
 
 def new_session() -> so.Session:
@@ -53,8 +66,13 @@ def then_together(session: so.Session) -> None:
 
 
 def _close_session(exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        if exc is not None:
-            session.rollback()
-        session.close()
+    driver = g.pop("db_driver", None)
+    try:
+        if driver is not None:
+            driver.release()
+    finally:
+        session = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()

@@ -2,7 +2,8 @@
 
 from urllib.parse import urlencode
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from poll.i18n import current_language, pick, when
 from poll.web import (
@@ -31,6 +32,7 @@ def init_app(app: Flask) -> None:
     for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, jobs, workspace):
         app.register_blueprint(blueprint.bp)
     app.after_request(_security_headers)
+    app.session_interface = _CookieSessions()
     throttle.init_app(app)
     assets.init_app(app)
     app.jinja_env.globals.update(word=words.word, words=words, way=words.way, language_url=language_url)
@@ -52,24 +54,44 @@ def language_url(code: str) -> str:
     return "?" + urlencode([*args, ("lang", code)])
 
 
-def _security_headers(response: Response) -> Response:
+# Every response's headers unless its view set them (a header named here and already there is left alone).
+_DEFAULT_HEADERS = (
     # No inline script or style anywhere, so the policy can stay this strict.
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-        "form-action 'self'; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
+    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
     # Pages hold links, phone numbers or live figures: no cache keeps them
     # unless a view says otherwise (static files and public snapshots do).
-    response.headers.setdefault("Cache-Control", "no-store")
-    if response.cache_control.public and request.cookies:
+    ("Cache-Control", "no-store"),
+)
+
+
+def _security_headers(response: Response) -> Response:
+    # One pass over the headers already set: a lookup of each missing one by name raised and caught an
+    # exception inside werkzeug, several times a request.
+    headers = response.headers
+    present = {name.lower() for name, _value in headers.items()}
+    headers.extend([(name, value) for name, value in _DEFAULT_HEADERS if name.lower() not in present])
+    if "public" in headers.get("Cache-Control", "") and response.cache_control.public and request.cookies:
         # A browser with cookies (an operator's session) may get them refreshed with the page: a shared
         # cache must not keep that page, nor hand its Set-Cookie to anyone else.
         response.cache_control.public = False
         response.cache_control.private = True
-    if current_app.config["BASE_URL"].startswith("https://"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if current_app.config["BASE_URL"].startswith("https://") and "strict-transport-security" not in present:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
     return response
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building the signer for a request that brings no cookie.
+
+    Building it (its key derivation set up, its serializer) was a tenth of the
+    answer page's hooks, for the respondents' requests, which never bring one.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)

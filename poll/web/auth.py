@@ -79,9 +79,10 @@ def _load_operator() -> None:
     if header[:7].lower() == "bearer " and request.path.startswith("/api/"):
         secret, kind, idle = header[7:].strip(), SessionKind.API, None
     else:
-        secret, kind, idle = session.get("sid"), SessionKind.BROWSER, lifetimes().idle
-        if not secret:
+        secret, kind = session.get("sid"), SessionKind.BROWSER
+        if not secret:  # most requests: a respondent's
             return
+        idle = lifetimes().idle
     db = get_session()
     now = utcnow()
     found = operators.authenticate(db, secret, kind, now=now, idle=idle)

@@ -17,7 +17,8 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from markupsafe import Markup
 
 from poll import questionnaire
-from poll.db import begin_single_statements, get_session, then_together
+from poll.db import begin_write, get_connection, get_session
+from poll.db.direct import Driver
 from poll.extensions import csrf, limiter
 from poll.i18n import Language, choose_language, current_language, pick
 from poll.models import utcnow
@@ -60,18 +61,15 @@ def answer(token: str):
     phones behind one address. A link may take only so many posts
     (POLL_RATE_LIMIT_LINK_POSTS), whoever sends them.
     """
-    session = get_session()
     posting = request.method == "POST"
-    # A page view reads one row; an answer is one statement more (see answers.record_answer).
-    begin_single_statements(session, writes=posting)
-    link = answers.find_link(session, token)
+    db = _connection()
+    link = answers.find_link(db, token)
     now = utcnow()
     if link is None:
         choose_language(request.values.get("lang"))
         allowed = throttle.allow("RATE_LIMIT_UNKNOWN_LINKS", "unknown-link", throttle.client_address())
         if request.method != "HEAD":  # HEAD records nothing, ever
-            _refuse(session, None, Outcome.UNKNOWN_LINK if allowed else Outcome.RATE_LIMITED, now)
-            session.commit()
+            _refuse(None, Outcome.UNKNOWN_LINK if allowed else Outcome.RATE_LIMITED, now)
         abort(404 if allowed else 429)
     choose_language(request.values.get("lang"), link.language, link.ballot.default_language)
     if not posting:  # GET or HEAD: show, never record an answer
@@ -81,13 +79,13 @@ def answer(token: str):
         if g.operator is not None and request.method == "GET":
             # An operator opening a personal link holds what answers in someone's name (and, in a poll that
             # is not anonymous, learns whether it was answered): that is on record too.
-            then_together(session)
+            session = _session()
             audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
             session.commit()
         elif (request.method == "GET" and answers.may_record_open(link, now)
               and not previewers.is_link_preview(request)):
             # A person looked: the link was opened (a refusal if it stays unanswered, not a non-contact).
-            then_together(session)
+            session = _session()
             answers.record_open(session, link, now)
             session.commit()
         sent = echo.open_(token, request.args.get("sent"), now=now)
@@ -95,28 +93,28 @@ def answer(token: str):
             return _page(link, Outcome.RECORDED, status=200, chosen_code=sent or None)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
     if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
-        _refuse(session, link.poll_id, Outcome.RATE_LIMITED, now)
-        session.commit()
+        _refuse(link.poll_id, Outcome.RATE_LIMITED, now)
         abort(429)
     # Every question in one post: the headline as `option`, the others by name (two values
     # for a single choice are not an answer); questions whose condition fails are ignored.
     submission = link.ballot.read(link.variant, request.form.to_dict(flat=False))
     if submission.is_complete:
         headline = submission.values.get(link.ballot.headline.name)
-        outcome = answers.record_answer(session, link, headline, channel=Channel.WEB, now=now,
-                                        values=submission.values)
+        # On the request's own connection the answer's writes are one transaction, committed here.
+        outcome = answers.record_answer(db, link, headline, channel=Channel.WEB, now=now, values=submission.values)
     else:
         # A form that is not whole is refused the same whether the link was used or not: a bad post
         # must not tell an anonymous poll's used links from its unused ones.
         outcome = answers.poll_refusal(link, now) or Outcome.INVALID_OPTION
-    if outcome is not Outcome.RECORDED:
-        _refuse(session, link.poll_id, outcome, now)
-    if g.operator is not None:
-        # Someone logged in as an operator used a personal link: an admin trying the
-        # form, or someone answering in a respondent's place. Either way it is on record.
-        then_together(session)
-        audit.record(session, "link-used-by-operator", f"link {link.link_id}", by=g.operator)
-    session.commit()
+    if outcome is not Outcome.RECORDED or g.operator is not None:
+        session = _session()
+        if outcome is not Outcome.RECORDED:
+            refusals.record(session, link.poll_id, outcome, channel=Channel.WEB, at=now)
+        if g.operator is not None:
+            # Someone logged in as an operator used a personal link: an admin trying the form, or
+            # someone answering in a respondent's place. Either way it is on record, with the answer.
+            audit.record(session, "link-used-by-operator", f"link {link.link_id}", by=g.operator)
+        session.commit()
     if outcome is Outcome.RECORDED and _navigating():
         # POST → redirect → GET: Back and Reload then never offer to send the form again.
         code = submission.values.get(link.ballot.headline.name)
@@ -125,16 +123,38 @@ def answer(token: str):
     return _page(link, outcome, submission=submission)
 
 
+def _connection() -> Driver:
+    """Where this request reads the link and writes the answer.
+
+    A respondent's request takes no session: its connection of its own, each
+    statement (or the answer's writes, together) committing by itself. An
+    operator's goes through the session, so that what the operator did is on
+    record in the same transaction as the doing.
+    """
+    if g.operator is not None:
+        return Driver.of(_session())
+    return get_connection()
+
+
+def _session() -> so.Session:
+    """The request's session in one writing transaction: a refusal and its counter, an operator's record."""
+    session = get_session()
+    if not session.in_transaction():
+        begin_write(session)
+    return session
+
+
 def _navigating() -> bool:
     """Whether a browser sent the form (it asks for HTML by name); scripts and load tests get the page at once,
     with its 201, in one round trip."""
     return any(value == "text/html" for value, _quality in request.accept_mimetypes)
 
 
-def _refuse(session: so.Session, poll_id: int | None, kind: Outcome, at: datetime) -> None:
-    # A refusal and its counter belong together: one transaction after the single statements so far.
-    then_together(session)
+def _refuse(poll_id: int | None, kind: Outcome, at: datetime) -> None:
+    # A refusal and its counter belong together: one transaction.
+    session = _session()
     refusals.record(session, poll_id, kind, channel=Channel.WEB, at=at)
+    session.commit()
 
 
 def _page(link: answers.LinkState, outcome: Outcome | None, status: int | None = None,

@@ -7,22 +7,37 @@ settings, same SQLite file layout; ours with its rate limiter on, as
 scripts/serve runs it (its limits count per link and per unknown token, so
 one client address is not turned away). Bar: ours >= 0.6 of the floor.
 Usage: python scripts/bench/answers.py [--links N] [--workers W] [--connections C] [--postgres SERVER_URL]
+       python scripts/bench/answers.py --workers-sweep 1,2,4,8 --postgres SERVER_URL
+The sweep records the answer flows per second that each number of workers
+sustains (ours and the floor), to size the workers for the burst of answers
+after a national send.
 With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
-Where the time goes (cProfile, test client, one process): a GET is one
-SELECT of the link's row (its poll's question and options are kept per
-process) and the page; a POST adds the answer's writes: on SQLite six
-statements in one transaction (receipt, invitation, answer, three tally
-upserts), on PostgreSQL one statement, each statement there committing on
-its own, so both sides make the same three round trips per link. What is
-left is per-request Python that the floor does not run: Flask-Babel choosing
-the language, the Jinja page with its translations, the CSRF, rate-limit and
-security-header hooks, and SQLAlchemy's execution and result handling. In
-one process with Flask's test client a link takes 2.3 ms against the floor's
-1.0 ms on SQLite, and 3.2 ms against 1.15 ms on PostgreSQL. The PostgreSQL
-floor is faster than the SQLite one under gunicorn (no file opened per
-request), so the same overhead weighs more there.
+Where the time goes (CPU per flow, a GET and a POST of the whole form, one
+process with Flask's test client, each layer timed with the thread's CPU
+clock; measured 2026-12-04 on a machine shared with other work, so every
+figure is inflated alike and only the shares carry over). SQLite: 3.0 ms in
+Flask against the floor's whole flow of 1.0 ms (test client included); of
+it the answer's writes 0.61 ms (receipt, counters, the link's day, the
+stratum, hour and value tallies, the answer: nine statements, BEGIN
+IMMEDIATE and COMMIT, the lock held for these only), the link's SELECT
+(both requests) 0.32 ms, the after-request hooks 0.27 ms (security headers,
+the cookie session's save with its Vary: Cookie, Babel's Vary), the
+before-request hooks 0.16 ms (CSRF's exemption check, the operator's
+session cookie, the limiter skipped for this view), the pooled connection's
+checkout and return 0.25 ms (0.04 ms on a quiet machine), reading and
+checking the form 0.10 ms, the kept page 0.08 ms, Babel's language choice
+0.07 ms, the link-post throttle 0.03 ms; the rest is Flask's and
+werkzeug's own request handling, which the floor pays too. PostgreSQL: 3.8
+ms in Flask, the link's SELECT 0.85 ms and the answer's one statement 0.59
+ms of it (round trips to the server), the same hooks as on SQLite. No ORM
+session is opened on the respondent's path (about 0.2 ms a transaction
+before), and Jinja runs once per page and language per process. Under
+gunicorn the access log masked every header and WSGI variable of each
+request (as much CPU as the page); it now masks the atoms its format reads.
+The PostgreSQL floor is faster than the SQLite one under gunicorn (no file
+opened per request), so the same overhead weighs more there.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -46,7 +62,6 @@ from _common import median, open_poll_with_links, report  # noqa: E402
 
 from poll.services.definition import polls  # noqa: E402
 from tests.databases import Databases  # noqa: E402
-from tests.kannel import wait_for_port  # noqa: E402
 from tests.servers import free_port, wait_until_serving  # noqa: E402
 
 LUA = """
@@ -93,21 +108,43 @@ def prepare(url: str, links: int) -> list[str]:
     return list(tokens)
 
 
-def run(app: str, env: dict, folder: Path, tokens_file: Path, args) -> float:
+# Each worker says when it has loaded its app: counting starts once every worker serves, not while the later
+# ones still import (on a busy machine, importing ours in five workers took longer than a short run).
+READY_HOOK = """
+import os
+
+
+def post_worker_init(worker):
+    open(os.path.join(os.environ["BENCH_READY"], str(worker.pid)), "w").close()
+"""
+
+
+def _wait_for_workers(ready: Path, workers: int, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(ready.iterdir())) < workers:
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not all start within {timeout} s")
+        time.sleep(0.1)  # polling for the workers' files, bounded by the deadline
+
+
+def run(app: str, env: dict, folder: Path, tokens_file: Path, args, workers: int | None = None) -> float:
     port = free_port()
+    workers = workers or args.workers
     # Both sides on gunicorn as scripts/serve runs it: its workers, an access log (ours through its masking logger).
     logger = ["--logger-class", "poll.logs.GunicornLogger"] if "poll" in app else []
+    ready = folder / f"ready-{port}"
+    ready.mkdir()
+    config = folder / "gunicorn_ready.py"
+    config.write_text(READY_HOOK)
     with open(folder / "access.log", "ab") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "-", *logger, app],
-            cwd=ROOT, env=os.environ | env, stdout=log,
+            [sys.executable, "-m", "gunicorn", "--config", str(config), "--workers", str(workers),
+             "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", *logger, app],
+            cwd=ROOT, env=os.environ | env | {"BENCH_READY": str(ready)}, stdout=log,
         )
     try:
-        if "poll" in app:
-            wait_until_serving(f"http://127.0.0.1:{port}", server)
-        else:
-            wait_for_port(port)
+        wait_until_serving(f"http://127.0.0.1:{port}", server)
+        _wait_for_workers(ready, workers, server)
         script = folder / "flow.lua"
         script.write_text(LUA)
         result = subprocess.run(
@@ -134,9 +171,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each side, alternating; medians are kept.")
     parser.add_argument("--postgres", metavar="SERVER_URL", help="Run on PostgreSQL instead of SQLite.")
+    parser.add_argument("--workers-sweep", metavar="W,W,...", type=_counts,
+                        help="Instead: the answer flows per second that each number of gunicorn workers sustains "
+                             "(ours and the floor), for sizing the burst after a national send; meant for --postgres.")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
+    if args.workers_sweep:
+        sweep(args)
+        return
     rates: dict[str, list[float]] = {"floor": [], "ours": []}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -164,6 +207,49 @@ def main() -> None:
                    "unit": f"requests/s; median of {args.repeat}, ratios {ratios[0]:.2f}-{ratios[-1]:.2f}",
                    "runs": rates}],
            ">= 0.60")
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of worker counts: {text!r} (e.g. 1,2,4,8)") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be 1 or more: {text!r}")
+    return counts
+
+
+def sweep(args) -> None:
+    """Answer flows (a GET and a POST each) per second for each number of workers in args.workers_sweep."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        databases = Databases.on(args.postgres, folder)
+        tokens = prepare(databases.template(), args.links)
+        tokens_file = folder / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens) + "\n")
+        questions_file = folder / "questions.json"
+        questions_file.write_text(json.dumps(polls.builtin_definition()), encoding="utf-8")
+        try:
+            for workers in args.workers_sweep:
+                rates: dict[str, list[float]] = {"floor": [], "ours": []}
+                for attempt in range(args.repeat):
+                    for side, app in (("floor", "floor.answers_app:app"), ("ours", "poll.wsgi:app")):
+                        url = databases.copy(f"{side}_{workers}_{attempt}")
+                        env = {"PYTHONPATH": str(Path(__file__).resolve().parent),
+                               "FLOOR_DATABASE": databases.plain(url), "FLOOR_QUESTIONS": str(questions_file),
+                               "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench"}
+                        rates[side].append(run(app, env, folder, tokens_file, args, workers) / 2)
+                        databases.drop(url)
+                ours, floor = median(rates["ours"]), median(rates["floor"])
+                rows.append({"case": f"answer flows/s, {workers} gunicorn workers, {databases.name}", "ours": ours,
+                             "floor": floor, "ratio": ours / floor, "workers": workers,
+                             "unit": f"flows/s (GET + POST); median of {args.repeat}", "runs": rates})
+        finally:
+            databases.close()
+    name = "answers-workers-postgresql" if args.postgres else "answers-workers"
+    report(name, rows, "sizing, no bar", notes=[
+        f"{os.cpu_count()} cores here: flows/s stop growing once the workers (and the database) use every core."])
 
 
 if __name__ == "__main__":

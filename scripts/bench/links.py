@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
 from _common import median, report, timed  # noqa: E402
 
 from poll import db  # noqa: E402
@@ -46,7 +48,9 @@ def prepare(folder: Path, rows: int) -> Path:
 
 
 def ours(path: Path) -> int:
-    environment = os.environ | {"POLL_DATABASE_URL": f"sqlite:///{path}", "POLL_SECRET_KEY": "bench"}
+    # The code of this checkout, whichever checkout the virtualenv's `poll` was installed from.
+    environment = os.environ | {"POLL_DATABASE_URL": f"sqlite:///{path}", "POLL_SECRET_KEY": "bench",
+                                "PYTHONPATH": str(ROOT)}
     result = subprocess.run([str(Path(sys.executable).with_name("poll")), "invite", "coalition-2024"],
                             capture_output=True, text=True, check=True, env=environment)
     return int(result.stdout.split()[0])  # "N links issued; M in all"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import weakref
@@ -141,11 +142,14 @@ class LinkState:
         return poll_phase(self.status, self.opens_at, self.closes_at, now)
 
 
-def find_link(session: so.Session, token: str) -> LinkState | None:
-    """The link whose token is `token`, None if there is none."""
+def find_link(db: so.Session | Driver, token: str) -> LinkState | None:
+    """The link whose token is `token`, None if there is none.
+
+    `db` is a session, or the respondent's page's own connection (`Driver.checkout`).
+    """
     if not is_well_formed(token):
         return None
-    return _link(session, _LINK_BY_TOKEN, {"token": token})
+    return _link(db, _LINK_BY_TOKEN, {"token": token})
 
 
 def latest_link(session: so.Session, phone: str) -> LinkState | None:
@@ -177,16 +181,20 @@ _LATEST_LINK_BY_PHONE = Direct(
 )
 
 
-def _link(session: so.Session, statement: Direct, params: dict) -> LinkState | None:
-    row = statement.first(Driver.of(session), params)
+def _link(db: so.Session | Driver, statement: Direct, params: dict) -> LinkState | None:
+    row = statement.first(_driver(db), params)
     if row is None:
         return None
     (link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
      governorate, sex, age_band, poll_id, created_at, variant) = row
     return LinkState(
         link_id, token, status, opens_at, closes_at, opened_on, answered_on, language,
-        (governorate, sex, age_band), _ballot(session, poll_id, created_at), variant,
+        (governorate, sex, age_band), _ballot(db, poll_id, created_at), variant,
     )
+
+
+def _driver(db: so.Session | Driver) -> Driver:
+    return db if isinstance(db, Driver) else Driver.of(db)
 
 
 # Ballots by engine, then by poll id and creation time (a deleted poll's id can come back).
@@ -195,15 +203,17 @@ def _link(session: so.Session, statement: Direct, params: dict) -> LinkState | N
 _ballots: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[int, datetime], Ballot]] = weakref.WeakKeyDictionary()
 
 
-def _ballot(session: so.Session, poll_id: int, created_at: datetime) -> Ballot:
-    known = _ballots.setdefault(session.get_bind(), {})
+def _ballot(db: so.Session | Driver, poll_id: int, created_at: datetime) -> Ballot:
+    known = _ballots.setdefault(db.engine if isinstance(db, Driver) else db.get_bind(), {})
     ballot = known.get((poll_id, created_at))
     if ballot is None:
-        poll = session.scalars(
-            sa.select(Poll).where(Poll.id == poll_id)
-            .options(so.selectinload(Poll.options), so.selectinload(Poll.questions))
-        ).one()
-        ballot = known[(poll_id, created_at)] = Ballot.of(poll)
+        # Once per poll and process: a session of its own where the caller has none.
+        with contextlib.nullcontext(db) if isinstance(db, so.Session) else so.Session(db.engine) as session:
+            poll = session.scalars(
+                sa.select(Poll).where(Poll.id == poll_id)
+                .options(so.selectinload(Poll.options), so.selectinload(Poll.questions))
+            ).one()
+            ballot = known[(poll_id, created_at)] = Ballot.of(poll)
     return ballot
 
 
@@ -234,7 +244,7 @@ def shown_refusal(link: LinkState, now: datetime) -> Outcome | None:
 
 
 def record_answer(
-    session: so.Session, link: LinkState, code: str | None, *, channel: str, now: datetime,
+    db: so.Session | Driver, link: LinkState, code: str | None, *, channel: str, now: datetime,
     values: Mapping[str, Any] | None = None, answer_id: int | None = None,
 ) -> Outcome:
     """Record the headline answer `code` given through `link`, with the `values` of the other questions, once.
@@ -244,6 +254,9 @@ def record_answer(
     the guard: of any number of concurrent answers for one link, exactly one
     inserts its receipt and writes an answer; the others see ALREADY_ANSWERED
     and write nothing. `answer_id` (random by default) lets an SMS conversation find its response again.
+    On a session, the writes are part of its transaction; on a checked-out connection (`Driver.checkout`,
+    the answer page's), they are one transaction of their own, committed here. Only a session can take a
+    headline without the rest (`values` None, an SMS reply).
     An unknown `code` is INVALID_OPTION whether or not the link was used, so that a bad answer cannot
     be sent to learn it.
     """
@@ -259,9 +272,10 @@ def record_answer(
                       answer_id if answer_id is not None else secrets.randbits(63), values, link.variant)
     params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
                                     tally=_value_tally(link.ballot, row["values"]))
-    written = dialects.of(session).write_answer(session, params)
+    driver = _driver(db)
+    written = dialects.named(driver.dialect.name).write_answer(driver, params)
     if written and row["values"] is None and link.ballot.follow_ups:
-        tallies.bump(session, link.ballot.poll_id, {"partial": 1})
+        tallies.bump(db, link.ballot.poll_id, {"partial": 1})
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
 
 

@@ -13,6 +13,7 @@ import sqlalchemy.orm as so
 
 from poll import variants
 from poll.db import bulk_insert
+from poll.db.direct import Direct, Driver
 from poll.errors import Invalid
 from poll.models import Link, Poll, Recipient, utcnow
 from poll.services.answering import tallies
@@ -41,55 +42,63 @@ def is_well_formed(token: str) -> bool:
 def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) -> int:
     """Give every recipient of `poll`'s audience who has no link yet a personal link.
 
-    Set-based: the recipients without a link are read in one query into a
-    compact array of ids, and their links written in bulk (`db.bulk_insert`)
-    a batch at a time, so memory holds 8 bytes a recipient and one batch.
-    Running it again issues only the missing links. Returns how many were
-    issued. A poll with a split-ballot experiment gives each link a variant,
-    balanced within each governorate, sex and age band (`variants.assign`),
-    which needs every pending recipient's strata at once.
+    Set-based: the recipients without a link are read in one query, on the
+    driver's cursor, into a compact array of ids, and their links written in
+    bulk (`db.bulk_insert`) a batch at a time, so memory holds 8 bytes a
+    recipient and one batch. Running it again issues only the missing links.
+    Returns how many were issued. A poll with a split-ballot experiment gives
+    each link a variant, balanced within each governorate, sex and age band
+    (`variants.assign`), which needs every pending recipient's strata at once.
     """
     if poll.audience_id is None:
         return 0
-    already = sa.select(Link.id).where(
-        Link.poll_id == poll.id, Link.recipient_id == Recipient.id
-    )
     experiment = variants.Experiment.from_dict(poll.experiment)
-    strata = (Recipient.governorate, Recipient.sex, Recipient.age_band) if experiment else ()
-    pending = (
-        sa.select(Recipient.id, *strata)
-        .where(Recipient.audience_id == poll.audience_id, ~already.exists())
-        .order_by(Recipient.id)
-    )
-    issued_at = utcnow()
-    issued = 0
+    params = {"audience": poll.audience_id, "poll": poll.id}
+    chosen = None
     if experiment:
-        rows = session.execute(pending).all()
+        rows = _PENDING_WITH_STRATA.rows(Driver.of(session), params)
+        ids = array("q", (row[0] for row in rows))
         chosen = variants.assign(experiment.seed, experiment.names, [row[1:] for row in rows],
                                  salt=count_links(session, poll))
-        batches = ((rows[start : start + batch_size], chosen[start : start + batch_size])
-                   for start in range(0, len(rows), batch_size))
     else:
-        batches = ((batch, None) for batch in _batches(session, pending, batch_size))
-    for batch, variant in batches:
-        columns = {"recipient_id": [row[0] for row in batch], "token": new_tokens(len(batch))}
-        if variant is not None:
-            columns["variant"] = variant
+        # 8 bytes a recipient (320 MB for 40 million). Reading a batch at a time instead (keyset) let SQLite sort
+        # the whole audience for every batch.
+        ids = array("q", (row[0] for row in _PENDING.each(Driver.of(session), params)))
+    issued_at = utcnow()
+    for start in range(0, len(ids), batch_size):
+        columns = {"recipient_id": ids[start : start + batch_size].tolist()}
+        columns["token"] = new_tokens(len(columns["recipient_id"]))
+        if chosen is not None:
+            columns["variant"] = chosen[start : start + batch_size]
         bulk_insert(session, Link, columns, same={"poll_id": poll.id, "issued_at": issued_at},
                     skip_conflicts_on=("poll_id", "recipient_id"))
-        issued += len(batch)
-    tallies.bump(session, poll.id, {"invited": issued})
-    if issued:
+    tallies.bump(session, poll.id, {"invited": len(ids)})
+    if ids:
         tallies.set_invited_by_stratum(session, poll)
-    return issued
+    return len(ids)
 
 
-def _batches(session: so.Session, query: sa.Select, size: int) -> Iterator[list]:
-    # The pending recipients' ids read once, into 8 bytes each (320 MB for 40 million), then handed out a batch
-    # at a time. Reading a batch at a time instead (keyset) let SQLite sort the whole audience for every batch.
-    ids = array("q", (row[0] for row in session.execute(query)))
-    for start in range(0, len(ids), size):
-        yield [(recipient_id,) for recipient_id in ids[start : start + size]]
+_recipients = Recipient.__table__
+_links = Link.__table__
+# The recipients of an audience who have no link to a poll yet (with their strata, for an experiment's variants).
+# Run on the driver's cursor (poll.db.direct): SQLAlchemy's rows cost more than reading a million of them.
+_WITHOUT_LINK = (
+    _recipients.c.audience_id == sa.bindparam("audience"),
+    ~sa.exists().where(_links.c.poll_id == sa.bindparam("poll"), _links.c.recipient_id == _recipients.c.id),
+)
+_PENDING = Direct(sa.select(_recipients.c.id).where(*_WITHOUT_LINK).order_by(_recipients.c.id))
+_PENDING_WITH_STRATA = Direct(
+    sa.select(_recipients.c.id, _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band)
+    .where(*_WITHOUT_LINK).order_by(_recipients.c.id)
+)
+
+
+def pending(session: so.Session, poll: Poll) -> int:
+    """How many recipients of `poll`'s audience have no link yet: what `issue_links` would issue."""
+    if poll.audience_id is None:
+        return 0
+    counted = sa.select(sa.func.count()).select_from(_PENDING.statement.order_by(None).subquery())
+    return session.scalar(counted, {"audience": poll.audience_id, "poll": poll.id}) or 0
 
 
 def personal_links(session: so.Session, poll: Poll, base_url: str, *, limit: int | None = None,
