@@ -87,7 +87,8 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
 def _batches(session: so.Session, query: sa.Select, size: int) -> Iterator[list]:
     # The pending recipients' ids read once, into 8 bytes each (320 MB for 40 million), then handed out a batch
     # at a time. Reading a batch at a time instead (keyset) let SQLite sort the whole audience for every batch.
-    ids = array("q", (row[0] for row in session.execute(query)))
+    # Streamed (yield_per): PostgreSQL's driver otherwise holds every row as a Python tuple first, 150 bytes each.
+    ids = array("q", (row[0] for row in session.execute(query, execution_options={"yield_per": size})))
     for start in range(0, len(ids), size):
         yield [(recipient_id,) for recipient_id in ids[start : start + size]]
 
