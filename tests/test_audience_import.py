@@ -80,6 +80,21 @@ def test_bad_rows_are_reported_by_line_and_good_rows_imported(runner, session, m
     assert [r.phone for r in recipients(session)] == ["+9647701234567", "+9647777777777"]
 
 
+
+def test_a_number_repeated_in_a_later_batch_keeps_its_first_row_and_is_counted_once(app, runner, session, make_poll,
+                                                                                   tmp_path):
+    app.config["BULK_BATCH_SIZE"] = 2  # each batch two rows: the repeats fall in other batches
+    make_poll("batched")
+    text = ("phone,governorate\n07701234567,Baghdad\n07702222222,Basra\n07703333333,Basra\n"
+            "0770 123 4567,Basra\n+9647702222222,Erbil\n07701234567,Nineveh\n")
+    first = runner.invoke(args=["audience", "import", "batched", write(tmp_path, text)])
+    assert "6 rows: 3 imported, 0 already in the audience, 3 duplicates in the file, 0 invalid" in first.output
+    again = runner.invoke(args=["audience", "import", "batched", write(tmp_path, GOOD)])
+    assert "3 rows: 2 imported, 1 already in the audience, 0 duplicates in the file, 0 invalid" in again.output
+    assert {r.phone: r.governorate for r in recipients(session)} == {
+        "+9647701234567": "IQ-BG", "+9647702222222": "IQ-BA", "+9647703333333": "IQ-BA",
+        "+9647812345678": "IQ-AR", "+9647512345678": "IQ-BA"}
+
 def test_file_without_phone_column_is_refused_whole(runner, session, make_poll, tmp_path):
     make_poll("nophone")
     result = runner.invoke(args=["audience", "import", "nophone", write(tmp_path, "number,sex\n07701234567,M\n")])

@@ -84,3 +84,26 @@ def test_the_sms_routes_benchmark_measures_each_route_against_its_cap(tmp_path):
     assert {row["case"].split(" ")[0] for row in record["rows"]} <= {"zain", "asiacell", "korek", "other"}
     assert all(row["most_in_flight"] <= row["window"] == 8 for row in record["rows"])
     assert all(row["cap_held"] for row in record["rows"])
+
+
+def test_the_population_benchmark_measures_bytes_a_person(tmp_path):
+    completed = subprocess.run([sys.executable, str(BENCH / "population.py"), "--size", "20000"], capture_output=True,
+                               text=True, timeout=300, env=os.environ | {"POLL_BENCH_RESULTS": str(tmp_path)})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((tmp_path / "population.json").read_text())
+    assert record["nbytes"] == 20_000 * 21 and record["peak_mb"] >= record["before_mb"] > 0
+    assert "at 46,000,000" in completed.stdout
+
+
+def test_the_national_benchmark_times_each_command_as_typed_and_projects_it(tmp_path):
+    require("PostgreSQL", bool(POSTGRES_URL), "set POLL_TEST_POSTGRES_URL (national.py runs on PostgreSQL only)")
+    completed = subprocess.run(
+        [sys.executable, str(BENCH / "national.py"), "--postgres", POSTGRES_URL, "--recipients", "2000",
+         "--project", "40000"], capture_output=True, text=True, timeout=600,
+        env=os.environ | {"POLL_BENCH_RESULTS": str(tmp_path)})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = json.loads((tmp_path / "national-postgresql.json").read_text())
+    assert [step["step"] for step in record["steps"]] == ["poll audience import", "poll invite", "poll polls open",
+                                                          "poll sms queue"]
+    assert all(step["seconds"] > 0 and step["peak_mb"] > 0 and step["database_mb"] > 0 for step in record["steps"])
+    assert "2,000 messages queued" in completed.stdout and "at 40,000" in completed.stdout

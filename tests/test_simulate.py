@@ -65,6 +65,33 @@ def test_same_seed_same_population_and_names():
     assert population.generate(5000, np.random.default_rng(12), EDUCATION).phones() != a.phones()
 
 
+
+def test_a_person_takes_a_few_bytes_of_small_integers_and_no_python_object(rng):
+    people = population.generate(50_000, rng, EDUCATION)
+    assert people.nbytes / len(people) == population.BYTES_PER_PERSON <= 21  # Iraq's 46 million in under 1 GB
+    assert all(getattr(people, name).dtype != object for name in population.PER_PERSON)
+
+
+def test_a_large_population_is_drawn_in_chunks_of_distinct_numbers(monkeypatch):
+    one_chunk = population.generate(1000, np.random.default_rng(5), EDUCATION)
+    monkeypatch.setattr(population, "CHUNK", 1000)
+    people = population.generate(3500, np.random.default_rng(5), EDUCATION)
+    assert len(people) == 3500 and len(set(people.phones())) == 3500
+    # The first chunk is the population a chunk's size would have been, names and all.
+    first = people.take(np.arange(1000))
+    assert first.phones() == one_chunk.phones() and list(first.names()) == list(one_chunk.names())
+    assert all(iraq.age_band(int(age)) == iraq.AGE_BANDS[band]
+               for age, band in zip(people.age[1000:], people.age_band[1000:], strict=True))
+
+
+def test_a_number_two_chunks_drew_alike_is_kept_by_the_first_and_drawn_again_for_the_other(rng):
+    numbers = np.array([7801234567, 7701111111, 7801234567, 7701111111, 7501234567], dtype=np.int64)
+    carrier = np.array([0, 1, 0, 1, 2], dtype=np.int8)
+    population._redraw_repeats(numbers, carrier, rng)
+    assert len(set(numbers.tolist())) == 5 and numbers[[0, 1, 4]].tolist() == [7801234567, 7701111111, 7501234567]
+    for number, chosen in zip(numbers.tolist(), carrier.tolist(), strict=True):
+        assert str(number)[:2] in iraq.carriers()[chosen].prefixes
+
 def test_names_stay_with_their_people_and_read_in_their_language(rng):
     people = population.generate(3000, rng, EDUCATION)
     names = people.names()

@@ -147,6 +147,18 @@ def test_queueing_is_idempotent_and_texts_carry_the_link(runner, session, queued
     assert set(fresh(session).scalars(sa.select(OutboxMessage.sender))) == {"POLL"}
 
 
+
+def test_a_large_audience_is_queued_a_batch_at_a_time_each_link_once(runner, session, make_poll, make_links,
+                                                                     monkeypatch):
+    monkeypatch.setattr(outbox, "QUEUE_BATCH", 2)
+    tokens = make_links(make_poll("batches"), count=7, language="en")
+    stopped = fresh(session).scalars(sa.select(Recipient.phone).order_by(Recipient.id).offset(3).limit(1)).one()
+    session.add(OptOut(phone=stopped))
+    session.commit()
+    assert "6 messages queued" in runner.invoke(args=["sms", "queue", "batches"]).output
+    texts = fresh(session).scalars(sa.select(OutboxMessage.text).order_by(OutboxMessage.id)).all()
+    assert [text.rsplit("/p/", 1)[1].split("\n")[0] for text in texts] == tokens[:3] + tokens[4:]
+
 def test_dispatch_once_sends_everything_and_marks_links_sent(runner, session, queued):
     out = runner.invoke(args=["dispatch", "--once", "--rate", "1000"]).output
     assert "3 messages handed to the simulated gateway; outbox: sent 3" in out

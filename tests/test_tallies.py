@@ -63,3 +63,27 @@ def test_tallies_are_cleared_with_a_reset(runner, session, make_poll):
     runner.invoke(args=[*args, "--reset"])
     kept = assert_kept_equals_recount(session, "again")
     assert kept["counters"]["invited"] == 2000
+
+
+def test_a_stop_count_is_counted_again_at_each_new_stop_and_otherwise_kept_for_its_minute(session, make_poll,
+                                                                                           make_links):
+    from poll.models import OptOut, Recipient
+
+    poll = make_poll("stops", anonymous=False)
+    make_links(poll, 4)
+    session.execute(sa.update(Link).where(Link.poll_id == poll.id).values(sent_at=utcnow()))
+    phones = session.scalars(sa.select(Recipient.phone).order_by(Recipient.id)).all()
+    session.add(OptOut(phone=phones[0]))
+    session.flush()
+    seconds = iter([1000.0, 1001.0, 1002.0, 1061.0])
+    clock = lambda: next(seconds)  # noqa: E731
+    assert tallies.stopped_unopened(session, poll, clock=clock) == 1
+    session.add(OptOut(phone=phones[1]))
+    session.flush()
+    assert tallies.stopped_unopened(session, poll, clock=clock) == 2  # a new STOP is counted at once
+    # A stopped link opened later is what the cheap check cannot see: the count of a moment ago, for its minute.
+    stopped = session.scalar(sa.select(Recipient.id).where(Recipient.phone == phones[1]))
+    session.execute(sa.update(Link).where(Link.recipient_id == stopped).values(opened_on=utcnow().date()))
+    assert tallies.stopped_unopened(session, poll, clock=clock) == 2
+    assert tallies.stopped_unopened(session, poll, clock=clock) == 1  # its minute is over
+    assert tallies.stopped_unopened(session, poll, max_age=0) == 1

@@ -3,6 +3,13 @@
 Vectorised: a million people take a second or two. Names come from seeded
 pools of Faker names, picked by a key each person draws, so a person keeps
 their name in any sample of the population.
+
+Compact, so that a population of Iraq's size (46 million) fits in a few
+GB: a person is 21 bytes of small integers (`BYTES_PER_PERSON`), with no
+Python object of their own; names
+and phone strings are made only for the people written or shown (`take`
+first). Populations larger than `CHUNK` are drawn a chunk at a time, so the
+drawing's temporary arrays stay the size of one chunk.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ KURDISH_ELSEWHERE = 0.03
 ENGLISH = 0.01
 OLDEST = 85
 NAME_POOL = 400
+# Drawn in chunks of this many people: a population this size or smaller is drawn exactly as it always was,
+# so a seed gives the same people it gave before populations were chunked.
+CHUNK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -32,18 +42,23 @@ class Population:
 
     governorate: np.ndarray  # index into iraq.governorates()
     sex: np.ndarray  # 0 = M, 1 = F
-    age: np.ndarray  # years
+    age: np.ndarray  # years (int16)
     age_band: np.ndarray  # index into iraq.AGE_BANDS
     is_urban: np.ndarray  # bool
     carrier: np.ndarray  # index into iraq.carriers()
-    national_number: np.ndarray  # 10 digits, 7XXXXXXXXX
+    national_number: np.ndarray  # 10 digits, 7XXXXXXXXX (int64)
     language: np.ndarray  # index into LANGUAGES
-    name_key: np.ndarray  # picks the person's name from the pools of `name_seed`
+    name_key: np.ndarray  # picks the person's name from the pools of `name_seed` (uint32)
     name_seed: int
     education: np.ndarray  # index into scenario.EDUCATION: highest level completed
 
     def __len__(self) -> int:
         return len(self.governorate)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays hold."""
+        return sum(getattr(self, name).nbytes for name in PER_PERSON)
 
     def take(self, indices: np.ndarray) -> Population:
         """The people at `indices`, in that order (names stay with their people)."""
@@ -109,11 +124,40 @@ def _name_pools(locale: str, seed: int) -> tuple[tuple[np.ndarray, np.ndarray], 
     return (male, female), np.array([fake.last_name() for _ in range(NAME_POOL)])
 
 
+# The arrays that hold one value per person, and their types.
+PER_PERSON = {"governorate": np.int8, "sex": np.int8, "age": np.int16, "age_band": np.int8, "is_urban": np.bool_,
+              "carrier": np.int8, "national_number": np.int64, "language": np.int8, "name_key": np.uint32,
+              "education": np.int8}
+BYTES_PER_PERSON = sum(np.dtype(kind).itemsize for kind in PER_PERSON.values())
+
+
 def generate(size: int, rng: np.random.Generator, education: Sequence[float]) -> Population:
     """Draw `size` adult subscribers: governorate, sex, age, urban, carrier, number, language, and education
-    with the shares `education` (the scenario's, in the order of scenario.EDUCATION)."""
+    with the shares `education` (the scenario's, in the order of scenario.EDUCATION).
+
+    Up to CHUNK people are drawn at once; a larger population is drawn a
+    CHUNK at a time into arrays made once (BYTES_PER_PERSON each), its
+    names from the first chunk's pools, and numbers that two chunks drew
+    alike drawn again for the later person.
+    """
     if size < 0:
         raise ValueError("a population cannot have a negative size")
+    if size <= CHUNK:
+        return _draw(size, rng, education)
+    people = {name: np.empty(size, dtype=kind) for name, kind in PER_PERSON.items()}
+    name_seed = None
+    for start in range(0, size, CHUNK):
+        chunk = _draw(min(CHUNK, size - start), rng, education)
+        for name in PER_PERSON:
+            people[name][start : start + len(chunk)] = getattr(chunk, name)
+        name_seed = chunk.name_seed if name_seed is None else name_seed
+        del chunk
+    _redraw_repeats(people["national_number"], people["carrier"], rng)
+    return Population(**people, name_seed=name_seed)
+
+
+def _draw(size: int, rng: np.random.Generator, education: Sequence[float]) -> Population:
+    # One chunk, drawn as whole populations were drawn before chunks: the same seed, the same people.
     governorates = iraq.governorates()
     population = np.array([gov.population for gov in governorates], dtype=float)
     governorate = rng.choice(len(governorates), size=size, p=population / population.sum()).astype(np.int8)
@@ -138,7 +182,7 @@ def generate(size: int, rng: np.random.Generator, education: Sequence[float]) ->
     kurdish = np.where(in_kri, KURDISH_IN_KRI, KURDISH_ELSEWHERE)
     language = np.where(draw < kurdish, 1, np.where(draw < kurdish + ENGLISH, 2, 0)).astype(np.int8)
 
-    name_key = rng.integers(0, NAME_POOL * NAME_POOL, size=size, dtype=np.int64)
+    name_key = rng.integers(0, NAME_POOL * NAME_POOL, size=size, dtype=np.int64).astype(np.uint32)
     name_seed = int(rng.integers(2**31))
     # Drawn last, so that what a seed gave before education existed stays as it was.
     levels = np.asarray(education, dtype=float)
@@ -177,3 +221,16 @@ def _numbers(carrier: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         repeated[first] = False
         todo = np.flatnonzero(repeated)
     return numbers
+
+
+def _redraw_repeats(numbers: np.ndarray, carrier: np.ndarray, rng: np.random.Generator) -> None:
+    # Numbers drawn by more than one chunk: the first person keeps it, the others draw again (from their
+    # carrier's prefixes) until every number is distinct. Sorting holds 16 bytes a person for a moment.
+    while True:
+        order = np.argsort(numbers, kind="stable")
+        ordered = numbers[order]
+        repeated = order[1:][ordered[1:] == ordered[:-1]]
+        del order, ordered
+        if not len(repeated):
+            return
+        numbers[repeated] = _numbers(carrier[repeated], rng)

@@ -14,6 +14,7 @@ Usage: python scripts/bench/results.py [--small N] [--large N] [--repeat R] [--p
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -136,8 +137,11 @@ print(peak_resident_mb())
 
 def serving_memory(url: str) -> int:
     """Peak resident MB of a fresh process serving the results and dashboard of the poll at `url`."""
+    # The checkout's own code on the path (as this process has it), not whichever copy the virtualenv installed.
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                    os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-c", SERVE_AND_MEASURE, url],
-                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent)
+                            capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent, env=env)
     return int(result.stdout.strip())
 
 

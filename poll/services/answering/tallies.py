@@ -12,8 +12,10 @@ equal.
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +29,7 @@ from poll.models import (
     AnswerTally,
     HourlyTally,
     Link,
+    OptOut,
     OutboxMessage,
     Poll,
     PollCounter,
@@ -223,6 +226,20 @@ def hourly(session: so.Session, poll: Poll) -> list[tuple[datetime, int, int]]:
     ]
 
 
+def hourly_totals(session: so.Session, poll: Poll) -> list[tuple[datetime, int]]:
+    """(hour, answers) of the hourly tally, all options together, in time order: summed by the database, so the
+    rows read are the poll's hours, not its hours times its options."""
+    return [
+        (hour, int(number))
+        for hour, number in session.execute(
+            sa.select(HourlyTally.hour, sa.func.sum(HourlyTally.count))
+            .where(HourlyTally.poll_id == poll.id)
+            .group_by(HourlyTally.hour)
+            .order_by(HourlyTally.hour)
+        )
+    ]
+
+
 def recount(session: so.Session, poll: Poll) -> dict:
     """Every counter and tally of `poll` counted again from the rows: what they must equal."""
     funnel = session.execute(
@@ -285,15 +302,44 @@ def _no_values() -> sa.ColumnElement[bool]:
     return sa.func.coalesce(sa.cast(Answer.values, sa.Text), "null") == "null"
 
 
-def stopped_unopened(session: so.Session, poll: Poll) -> int:
+def stopped_unopened(session: so.Session, poll: Poll, *, max_age: float | None = None,
+                     clock: Callable[[], float] = time.monotonic) -> int:
     """Links of `poll` that were sent and neither opened nor answered, to numbers that then sent STOP.
 
-    Read from the opt-outs (few), not kept: a STOP names no poll. Each opt-out
-    looks up its number's recipients, then their link of this poll, by index,
-    so the count costs as many look-ups as there are STOPs however many links
-    the poll has. The joins are read in the order written: left to itself,
-    SQLite walked every link of the poll instead (tests/test_plans.py).
+    Read from the opt-outs, not kept: a STOP names no poll, and a stopped
+    link leaves the count when it is opened or answered, which the answer's
+    hot path would have to look up for every answer. Each opt-out looks up
+    its number's recipients, then their link of this poll, by index, so a
+    count costs as many look-ups as there are STOPs (a thousand at a million
+    links, 20 ms): a national poll's tens of thousands of STOPs would cost
+    every dashboard refresh a second. So a count is kept by this process and
+    shared by every view of the poll while nothing it depends on is seen to
+    change: a new STOP (the opt-outs' count and latest time) or a new message
+    sent (the poll's "sent" counter) counts again at once. What this cheap
+    check cannot see is a stopped link opened or answered later; for that the
+    count is used at most `max_age` seconds (STOP_COUNT_MAX_AGE unless given;
+    0 counts again every time).
     """
+    max_age = STOP_COUNT_MAX_AGE if max_age is None else max_age
+    kept_here = _stop_counts.setdefault(session.get_bind(), {})
+    now = clock()
+    state = (*session.execute(sa.select(sa.func.count(), sa.func.max(OptOut.opted_out_at))).one(),
+             counters(session, poll).get("sent", 0))
+    counted_at, counted_state, count = kept_here.get(poll.id, (None, None, 0))
+    if counted_at is None or counted_state != state or now - counted_at >= max_age:
+        count = _count_stopped_unopened(session, poll)
+        kept_here[poll.id] = (now, state, count)
+    return count
+
+
+STOP_COUNT_MAX_AGE = 60.0  # seconds a STOP count is used before it is counted again
+# Per database (its engine) and poll: when the STOPs were last counted (the clock's seconds), and the count.
+_stop_counts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _count_stopped_unopened(session: so.Session, poll: Poll) -> int:
+    # The joins are read in the order written: left to itself, SQLite walked every link of the poll instead
+    # (tests/test_plans.py).
     join = dialects.of(session).JOIN_IN_ORDER
     return session.scalar(sa.text(
         f"SELECT count(*) FROM opt_outs {join} recipients ON recipients.phone = opt_outs.phone "

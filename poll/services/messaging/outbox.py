@@ -237,6 +237,9 @@ def _lock(session: so.Session, poll: Poll) -> None:
     session.execute(sa.select(Poll.id).where(Poll.id == poll.id).with_for_update())
 
 
+QUEUE_BATCH = 20_000  # messages read and queued at a time
+
+
 def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_segments: int, sender: str,
                       gateway: str = "simulated", allow_local_links: bool = False) -> int:
     """Queue one invitation SMS per link that has none, skipping opted-out numbers; returns how many.
@@ -253,17 +256,20 @@ def queue_invitations(session: so.Session, poll: Poll, base_url: str, *, max_seg
         OutboxMessage.link_id == Link.id, OutboxMessage.kind == MessageKind.INVITATION
     )
     opted_out = sa.select(OptOut.phone).where(OptOut.phone == Recipient.phone)
-    rows = session.execute(
+    # Streamed and queued a batch at a time: a national audience's messages (tens of millions, each with its
+    # text) would not fit in one process's memory at once.
+    batches = session.execute(
         sa.select(Link.id, Link.token, Recipient.phone, Recipient.language, Link.variant)
         .join(Recipient, Recipient.id == Link.recipient_id)
         .where(Link.poll_id == poll.id, ~already.exists(), ~opted_out.exists())
-        .order_by(Link.id)
-    ).all()
+        .order_by(Link.id),
+        execution_options={"yield_per": QUEUE_BATCH},
+    ).partitions()
     text = _composer(poll, base_url)
-    return _queue(session, [
+    return sum(_queue(session, [
         (link_id, MessageKind.INVITATION, phone, text(language, token, variant), f"inv-{link_id}")
         for link_id, token, phone, language, variant in rows
-    ], sender=sender_of(poll, sender))
+    ], sender=sender_of(poll, sender)) for rows in batches)
 
 
 def queue_reminders(session: so.Session, poll: Poll, base_url: str, *, after: timedelta, max_reminders: int,

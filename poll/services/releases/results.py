@@ -713,10 +713,7 @@ def _breakdowns(counts, tables, run, options, masks: dict[str, np.ndarray]) -> d
 def _timeline(session: so.Session, poll: Poll) -> list[tuple[datetime, int]]:
     # Answers per hour, all options together: per option, the hours of one day
     # would add up to what that day's answerers chose, and a link keeps its day.
-    series: dict[datetime, int] = {}
-    for hour, _option_id, number in tallies.hourly(session, poll):
-        series[hour] = series.get(hour, 0) + number
-    return sorted(series.items())
+    return tallies.hourly_totals(session, poll)
 
 
 def funnel(session: so.Session, poll: Poll) -> dict[str, int]:
