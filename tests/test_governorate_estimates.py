@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from types import SimpleNamespace
 
 import numpy as np
@@ -137,7 +138,7 @@ def test_operators_see_each_governorate_beside_its_raw_share(simulated, session)
 
 def test_hidden_categories_reach_the_model_only_pooled(session, monkeypatch, simulated):
     seen = []
-    monkeypatch.setattr(governorate_estimates, "_cache", type(governorate_estimates._cache)())
+    monkeypatch.setattr(governorate_estimates, "_caches", weakref.WeakKeyDictionary())
     real = mrp.estimate
     monkeypatch.setattr(mrp, "estimate", lambda sample, *args, **kwargs: seen.append(sample) or real(
         sample, *args, **kwargs))
@@ -152,7 +153,7 @@ def test_a_failed_fit_is_said_on_the_dashboard_and_in_the_json(client, session, 
     def fails(*args, **kwargs):
         raise mrp.NotFitted("the model of option 1 did not converge")
 
-    monkeypatch.setattr(governorate_estimates, "_cache", type(governorate_estimates._cache)())
+    monkeypatch.setattr(governorate_estimates, "_caches", weakref.WeakKeyDictionary())
     monkeypatch.setattr(mrp, "estimate", fails)
     login("viewer")
     page = client.get("/dashboard/sim?lang=en").get_data(as_text=True)
@@ -192,7 +193,7 @@ def test_a_kept_fit_serves_the_dashboard_until_the_answers_grow_by_two_percent(m
     fits = []
     real = mrp.estimate
     monkeypatch.setattr(mrp, "estimate", lambda *args, **kwargs: fits.append(1) or real(*args, **kwargs))
-    monkeypatch.setattr(governorate_estimates, "_cache", type(governorate_estimates._cache)())
+    monkeypatch.setattr(governorate_estimates, "_caches", weakref.WeakKeyDictionary())
     poll = SimpleNamespace(id=1, options=[SimpleNamespace(code="1"), SimpleNamespace(code="2")])
     masks = {stratum: np.array([True] * len(iraq.categories(stratum)) + [False]) for stratum in iraq.STRATA}
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -43,7 +44,15 @@ POOLED = "pooled"  # the level of answers whose category is hidden or not known
 NOTE_NOT_FITTED = "No model-based governorate estimates: {reason}."
 
 # Fits kept per poll, run and shown set: (the answers fitted, the fit or why there is none).
-_cache: OrderedDict[tuple, tuple[int, mrp.Fitted | str]] = OrderedDict()
+# Per database (its engine): the kept fits by poll, run, shown set and options, oldest first.
+_caches: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _AnyDatabase:
+    """The key of fits made without naming their database."""
+
+
+_ANY_DATABASE = _AnyDatabase()
 CACHE_SIZE = 64
 # A kept fit serves until the answers have grown by this share: a fit takes about a second, and the
 # dashboard's panel is refreshed every few seconds while answers arrive.
@@ -89,8 +98,11 @@ def _seed(*arrays) -> int:
 
 
 def operator_figures(poll: Poll, cells, position: dict[int, int], masks: dict[str, np.ndarray],
-                     run: SimulationRun | None, breakdown: list) -> dict:
-    """The governorate estimates operators see, fitted to exact answers on shown levels (see the module)."""
+                     run: SimulationRun | None, breakdown: list, *, database: object = None) -> dict:
+    """The governorate estimates operators see, fitted to exact answers on shown levels (see the module).
+
+    `database` (the session's engine) keeps fits apart between databases, whose polls share ids.
+    """
     shown = {stratum: {code for code, is_shown in zip(iraq.categories(stratum), masks[stratum], strict=False)
                        if is_shown} for stratum in iraq.STRATA}
     regions = {g.code: g.region for g in iraq.governorates()}
@@ -111,15 +123,18 @@ def operator_figures(poll: Poll, cells, position: dict[int, int], masks: dict[st
     raw = {c.code: c.shares for c in breakdown if c.shares is not None}
     answered = {c.code: c.answered for c in breakdown if c.shares is not None}
     # One fit per poll and shown set, refitted once the answers have grown by REFIT_GROWTH since it was made.
-    structure = (poll.id, run.id if run else None, tuple(sorted(code for codes in shown.values() for code in codes)))
+    structure = (poll.id, run.id if run else None, tuple(sorted(code for codes in shown.values() for code in codes)),
+                 option_count)
     total = int(counts.sum())
-    kept = _cache.get(structure)
+    cache: OrderedDict[tuple, tuple[int, mrp.Fitted | str]] = _caches.setdefault(database or _ANY_DATABASE,
+                                                                                 OrderedDict())
+    kept = cache.get(structure)
     if kept is None or total >= kept[0] * (1 + REFIT_GROWTH) or total < kept[0]:
         kept = (total, _fit(sample, population))
-        _cache[structure] = kept
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    _cache.move_to_end(structure)
+        cache[structure] = kept
+        while len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+    cache.move_to_end(structure)
     return _figures(poll, kept[1], answered, raw=raw) | {"fitted_answers": kept[0]}
 
 

@@ -261,7 +261,7 @@ def poll_results(
     results.breakdowns = _breakdowns(counts, {stratum: tables[stratum] for stratum in iraq.STRATA}, run, options, masks)
     if not withheld:
         results.governorate_estimates = governorate_estimates.operator_figures(
-            poll, cells, position, masks, run, results.breakdowns["governorate"])
+            poll, cells, position, masks, run, results.breakdowns["governorate"], database=session.get_bind())
     results.questions = question_results.figures(
         questions_of(poll), values, {}, [option.code for option in options], masks, tables,
         truth=run.truth.get("questions") if run else None)
