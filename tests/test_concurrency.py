@@ -132,3 +132,39 @@ def test_a_create_that_loses_the_race_at_the_unique_slug_is_refused_in_one_line(
         session.commit()
         assert loser.result(timeout=60) == "a poll with slug 'coalition-2024' exists already"
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Poll)) == 1
+
+
+def get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.slow
+def test_a_first_look_and_an_answer_racing_on_one_link_both_go_through(database_url, session, make_poll, make_links):
+    # A first look marks the link opened and counts it; an answer marks it answered and counts that. Each takes the
+    # link's row and the poll's counters: taken in opposite orders, the two deadlocked on PostgreSQL.
+    tokens = make_links(make_poll(), count=LINKS)
+    with gunicorn(database_url, workers=4) as base:
+        barriers = {token: threading.Barrier(4) for token in tokens}
+
+        def visit(job: tuple[str, int]) -> int:
+            token, attempt = job
+            barriers[token].wait(timeout=60)
+            if attempt % 2:
+                return post(f"{base}/p/{token}", {"option": "1", "sex": "F", "age": "30", "governorate": "IQ-BA",
+                                                  "employment": "1", "education": "1"})
+            return get(f"{base}/p/{token}")
+
+        jobs = [(token, attempt) for token in tokens for attempt in range(4)]
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            statuses = Counter(pool.map(visit, jobs))
+
+    assert statuses == {200: LINKS * 2, 201: LINKS, 409: LINKS}
+    poll = fresh(session).scalar(sa.select(Poll))
+    opened = session.scalar(sa.select(sa.func.count()).where(Link.opened_on.is_not(None)))
+    assert opened == LINKS
+    assert tallies.counters(session, poll)["answered"] == LINKS
+    assert tallies.counters(session, poll)["opened"] == LINKS

@@ -259,11 +259,18 @@ class PostgreSQL:
         """After `begin_single_statements`, make what follows one transaction (each statement before committed itself)."""
         session.commit()  # ends the autocommit mode; nothing is pending
 
-    # The answer, as one statement: every part hangs on the receipt.
+    # The answer, as one statement: every part hangs on the receipt. The counters are read from the marked link,
+    # so the link's row is locked before the poll's counters, as a first look's open locks them (answers.record_open):
+    # locked in the other order, an answer and a look at the same link deadlocked.
     _ANSWER_IN_ONE_STATEMENT = Direct(_typed(
         "WITH receipt AS (" + _RECEIPT + "), "
-        "marked AS (" + _MARK_LINK.replace("WHERE id = :link", "WHERE id IN (SELECT link_id FROM receipt)") + "), "
-        "counted AS (" + _COUNTERS.format(receipt="receipt, ") + "), "
+        # Whether the answer also counts an open is read from the link's row as locked (FOR UPDATE reads its latest
+        # version), not as the request read it: a first look may have counted the open meanwhile.
+        "marked AS (UPDATE links SET answered_on = :today, opened_on = coalesce(links.opened_on, :today) "
+        "FROM (SELECT id, opened_on FROM links WHERE id IN (SELECT link_id FROM receipt) FOR UPDATE) AS was "
+        "WHERE links.id = was.id RETURNING was.opened_on IS NULL AS newly_opened), "
+        "counted AS (" + _COUNTERS.format(receipt="marked, ").replace(
+            ":opened", "(SELECT count(*) FROM marked WHERE marked.newly_opened)") + "), "
         "by_stratum AS (" + _BY_STRATUM.format(from_receipt="FROM receipt") + "), "
         "by_hour AS (" + _BY_HOUR.format(from_receipt="FROM receipt") + "), "
         "by_value AS (" + _POSTGRESQL_BY_VALUE + "), "

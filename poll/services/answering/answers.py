@@ -428,10 +428,9 @@ def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) ->
     One conditional UPDATE (`... AND opened_on IS NULL`) per link or per day's
     chunk of links: of GETs racing each other, or a GET after an answer, only
     one marks the link and counts it. Used by the answer page for one link and
-    by the simulator for many. One race is left: on PostgreSQL an answer that
-    read its link unopened just before a GET of the same link marked it counts
-    an open too (its write trusts its read), so "opened" can then exceed the
-    links opened by one; on SQLite the answer reads under the write lock.
+    by the simulator for many. The answer's own write decides whether it counts
+    an open from the link as locked, not as the request read it (dialects), so
+    a look and an answer racing on one link count its open once.
     """
     by_day: dict[date, list[int]] = {}
     for link_id, day in days.items():
