@@ -23,8 +23,9 @@ LINKS = 40
 SUBMITS_PER_LINK = 8
 
 
-def post(url: str, fields: dict[str, str]) -> int:
-    data = urllib.parse.urlencode(fields).encode()
+def send(url: str, fields: dict[str, str] | None) -> int:
+    """The status of a POST of `fields` to `url`, or of a GET when there are none."""
+    data = urllib.parse.urlencode(fields).encode() if fields is not None else None
     try:
         with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=60) as response:
             return response.status
@@ -43,7 +44,7 @@ def test_concurrent_double_submits_record_one_answer_per_link(database_url, sess
             token, attempt = job
             barriers[token].wait(timeout=60)
             # The article's whole form, so every question's tally races too.
-            return post(f"{base}/p/{token}", {"option": str(1 + attempt % 3), "sex": "MF"[attempt % 2],
+            return send(f"{base}/p/{token}", {"option": str(1 + attempt % 3), "sex": "MF"[attempt % 2],
                                               "age": str(20 + attempt), "governorate": "IQ-BA",
                                               "employment": str(1 + attempt % 7), "education": str(1 + attempt % 5)})
 
@@ -78,7 +79,7 @@ def test_concurrent_wrong_logins_are_each_refused_and_audited(database_url, sess
 
         def attempt(number: int) -> int:
             barrier.wait(timeout=60)
-            return post(f"{base}/login", {"name": name, "password": f"wrong guess {number}"})
+            return send(f"{base}/login", {"name": name, "password": f"wrong guess {number}"})
 
         with ThreadPoolExecutor(max_workers=LOGINS) as pool:
             statuses = Counter(pool.map(attempt, range(LOGINS)))
@@ -134,14 +135,6 @@ def test_a_create_that_loses_the_race_at_the_unique_slug_is_refused_in_one_line(
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Poll)) == 1
 
 
-def get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 @pytest.mark.slow
 def test_a_first_look_and_an_answer_racing_on_one_link_both_go_through(database_url, session, make_poll, make_links):
     # A first look marks the link opened and counts it; an answer marks it answered and counts that. Each takes the
@@ -154,9 +147,9 @@ def test_a_first_look_and_an_answer_racing_on_one_link_both_go_through(database_
             token, attempt = job
             barriers[token].wait(timeout=60)
             if attempt % 2:
-                return post(f"{base}/p/{token}", {"option": "1", "sex": "F", "age": "30", "governorate": "IQ-BA",
+                return send(f"{base}/p/{token}", {"option": "1", "sex": "F", "age": "30", "governorate": "IQ-BA",
                                                   "employment": "1", "education": "1"})
-            return get(f"{base}/p/{token}")
+            return send(f"{base}/p/{token}", None)
 
         jobs = [(token, attempt) for token in tokens for attempt in range(4)]
         with ThreadPoolExecutor(max_workers=32) as pool:
