@@ -43,7 +43,10 @@ def gunicorn(
     } | (env or {})
     command = [
         sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-        "--log-level", "warning", "--timeout", "60", "--logger-class", "poll.logs.GunicornLogger", "poll.wsgi:app",
+        "--log-level", "warning", "--timeout", "60", "--logger-class", "poll.logs.GunicornLogger",
+        # A sync worker blocks on a connection a browser opened ahead and never used; when the
+        # server stops, gunicorn kills such a worker after this many seconds, inside the wait below.
+        "--graceful-timeout", "10", "poll.wsgi:app",
     ]
     # The access log holds at least the health check that wait_until_serving makes.
     access_log = logs.register(access_log, at_least=1) if access_log else logs.path("gunicorn-access", at_least=1)
