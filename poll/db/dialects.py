@@ -78,6 +78,12 @@ _POSTGRESQL_BY_VALUE = _BY_VALUE.format(
     cells="receipt, jsonb_array_elements(CAST(:tally AS jsonb)) AS cell",
 )
 NO_VALUES = "[]"
+# A first look at a link: its day, if it had none, and the poll's "opened" counter when it was so marked.
+_OPEN_LINK = "UPDATE links SET opened_on = :today WHERE id = :link AND opened_on IS NULL RETURNING id"
+_COUNT_OPEN = """
+INSERT INTO poll_counters (poll_id, name, value)
+SELECT :poll_id, 'opened', 1 {from_opened}
+ON CONFLICT (poll_id, name) DO UPDATE SET value = poll_counters.value + 1"""
 
 
 _TYPES = {
@@ -166,6 +172,20 @@ class SQLite:
                 self._BY_VALUE.rows(driver, params)
             if params["variant"] is not None:
                 self._BY_VARIANT.rows(driver, params)
+            return True
+
+    _OPEN_LINK = Direct(_typed(_OPEN_LINK))
+    _COUNT_OPEN = Direct(_typed(_COUNT_OPEN.format(from_opened="WHERE true")))
+
+    def record_open(self, driver: Driver, params: Mapping[str, Any]) -> bool:
+        """Mark the link opened on `today` unless it was, and count it; whether this look was its first open.
+
+        On a checked-out connection the two statements are one IMMEDIATE transaction of their own.
+        """
+        with driver.transaction("BEGIN IMMEDIATE"):
+            if not self._OPEN_LINK.rows(driver, params):
+                return False
+            self._COUNT_OPEN.rows(driver, params)
             return True
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
@@ -281,6 +301,15 @@ class PostgreSQL:
     def write_answer(self, driver: Driver, params: Mapping[str, Any]) -> bool:
         """Write an answer, its receipt, its link's day and its tallies; False if the link had its answer already."""
         return self._ANSWER_IN_ONE_STATEMENT.first(driver, params) is not None
+
+    # A first look in one statement, the link's row locked before the poll's counters, as an answer locks them.
+    _OPEN_IN_ONE_STATEMENT = Direct(_typed(
+        "WITH opened AS (" + _OPEN_LINK + ") " + _COUNT_OPEN.format(from_opened="FROM opened") + " RETURNING value"
+    ))
+
+    def record_open(self, driver: Driver, params: Mapping[str, Any]) -> bool:
+        """Mark the link opened on `today` unless it was, and count it; whether this look was its first open."""
+        return self._OPEN_IN_ONE_STATEMENT.first(driver, params) is not None
 
     def claim_receipts(self, session: so.Session, link_ids: list[int]) -> set[int]:
         """Insert receipts for the links that have none; returns those links (their answers may be written)."""

@@ -85,9 +85,7 @@ def answer(token: str):
         elif (request.method == "GET" and answers.may_record_open(link, now)
               and not previewers.is_link_preview(request)):
             # A person looked: the link was opened (a refusal if it stays unanswered, not a non-contact).
-            session = _session()
-            answers.record_open(session, link, now)
-            session.commit()
+            answers.record_open(db, link, now)
         sent = echo.open_(token, request.args.get("sent"), now=now)
         if sent is not None:  # the redirect after this browser's own answer: say it is in, and echo it
             return _page(link, Outcome.RECORDED, status=200, chosen_code=sent or None)

@@ -412,23 +412,25 @@ def may_record_open(link: LinkState, now: datetime) -> bool:
     return link.opened_on is None and poll_refusal(link, now) is None
 
 
-def record_open(session: so.Session, link: LinkState, now: datetime) -> bool:
+def record_open(db: so.Session | Driver, link: LinkState, now: datetime) -> bool:
     """Mark `link` opened on `now`'s day unless it already was; True if this was its first open.
 
     The day on the link, as answering keeps it, and the "opened" counter in
     the same transaction: this is what tells a refusal (opened, left
     unanswered) from a non-contact. An open says nothing of any answer.
+    `db` is a session (the statements join its transaction) or the answer
+    page's own connection (`Driver.checkout`: they are one transaction of their own).
     """
-    return record_opens(session, link.poll_id, {link.link_id: now.date()}) == 1
+    return _open_one(_driver(db), link.poll_id, link.link_id, now.date())
 
 
 def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) -> int:
     """Mark each link of `poll_id` opened on its day in `days` (link id -> day), those not opened yet; how many were.
 
-    One conditional UPDATE (`... AND opened_on IS NULL`) per link or per day's
+    A conditional UPDATE (`... AND opened_on IS NULL`) per link or per day's
     chunk of links: of GETs racing each other, or a GET after an answer, only
-    one marks the link and counts it. Used by the answer page for one link and
-    by the simulator for many. The answer's own write decides whether it counts
+    one marks the link and counts it. Used by the simulator, which opens many
+    links at once. The answer's own write decides whether it counts
     an open from the link as locked, not as the request read it (dialects), so
     a look and an answer racing on one link count its open once.
     """
@@ -437,20 +439,19 @@ def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) ->
         by_day.setdefault(day, []).append(link_id)
     opened = 0
     for day, ids in sorted(by_day.items()):
-        if len(ids) == 1:  # the answer page's case: on the driver's cursor, as finding the link is
-            opened += len(_OPEN_LINK.rows(Driver.of(session), {"link": ids[0], "day": day}))
+        if len(ids) == 1:  # as the answer page does it
+            opened += _open_one(Driver.of(session), poll_id, ids[0], day)
             continue
+        chunk_opened = 0
         for chunk in _chunks(ids, 5_000):
-            opened += session.execute(
+            chunk_opened += session.execute(
                 sa.update(_links).where(_links.c.id.in_(chunk), _links.c.opened_on.is_(None)).values(opened_on=day)
             ).rowcount
-    tallies.bump(session, poll_id, {"opened": opened})
+        tallies.bump(session, poll_id, {"opened": chunk_opened})
+        opened += chunk_opened
     return opened
 
 
-_OPEN_LINK = Direct(
-    sa.update(_links)
-    .where(_links.c.id == sa.bindparam("link"), _links.c.opened_on.is_(None))
-    .values(opened_on=sa.bindparam("day", type_=_links.c.opened_on.type))
-    .returning(_links.c.id)
-)
+def _open_one(driver: Driver, poll_id: int, link_id: int, day: date) -> bool:
+    # The link's day and the counter together (dialects.record_open); on the driver's cursor, as finding the link is.
+    return dialects.named(driver.dialect.name).record_open(driver, {"poll_id": poll_id, "link": link_id, "today": day})
