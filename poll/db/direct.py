@@ -24,6 +24,7 @@ statements to belong together (the answer's writes on SQLite) says so with
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,12 +123,16 @@ class Direct:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
-    def rows(self, driver: Driver, params: Mapping[str, Any]) -> list[tuple]:
-        """Every row the statement returns, each a tuple of converted values."""
+    def rows(self, driver: Driver, params: Mapping[str, Any], *, converted: bool = False) -> list[tuple]:
+        """Every row the statement returns, each a tuple of converted values.
+
+        `converted`: `params` were converted already (`Binds.convert`), as when
+        several statements of one transaction take the same values.
+        """
         compiled = self._compiled.get(driver.dialect.name) or self._compile(driver.dialect)
         cursor = driver.connection.cursor()
         try:
-            cursor.execute(compiled.sql, self._bound(compiled, params))
+            cursor.execute(compiled.sql, self._ordered(compiled, params) if converted else self._bound(compiled, params))
             rows = cursor.fetchall() if cursor.description else []
         finally:
             cursor.close()
@@ -157,6 +162,13 @@ class Direct:
         return rows[0] if rows else None
 
     @staticmethod
+    def _ordered(compiled: _Compiled, converted: Mapping[str, Any]) -> Mapping[str, Any] | tuple:
+        # Values converted already, in the order a positional driver takes them.
+        if compiled.positions is None:
+            return converted
+        return tuple(converted[name] if name in converted else compiled.defaults[name] for name in compiled.positions)
+
+    @staticmethod
     def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> dict[str, Any] | tuple:
         # The parameters as the driver takes them: converted by their types, by name or in order.
         values = {}
@@ -171,8 +183,42 @@ class Direct:
                  for name, bind in compiled.binds.items()}
         defaults = {name: bind.value for name, bind in compiled.binds.items() if bind.value is not None}
         columns = getattr(self.statement, "selected_columns", ())
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        results = tuple(_result_processor(column.type, dialect) for column in columns)
         prepared = _Compiled(compiled.string, tuple(compiled.positiontup) if compiled.positional else None,
                              binds, defaults, results)
         self._compiled[dialect.name] = prepared
         return prepared
+
+
+class Binds:
+    """Parameters' types by name, to convert values once for several `Direct` statements of one transaction
+    (`rows(..., converted=True)`)."""
+
+    def __init__(self, types: Mapping[str, sa.types.TypeEngine]) -> None:
+        self.types = types
+        self._processors: dict[str, dict[str, Callable[[Any], Any]]] = {}
+
+    def convert(self, dialect: sa.Dialect, params: Mapping[str, Any]) -> dict[str, Any]:
+        """`params` as the driver takes them."""
+        processors = self._processors.get(dialect.name)
+        if processors is None:
+            processors = self._processors[dialect.name] = {
+                name: process for name, type_ in self.types.items()
+                if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
+            }
+        converted = dict(params)
+        for name, process in processors.items():
+            if name in converted:
+                converted[name] = process(converted[name])
+        return converted
+
+
+def _result_processor(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> Processor:
+    # A date or time read back as text (SQLite) is parsed once per distinct value and process: the same
+    # poll's times and the same few days come back on every request.
+    process = type_.dialect_impl(dialect).result_processor(dialect, None)
+    stored = type_.impl_instance if isinstance(type_, sa.TypeDecorator) else type_
+    if process is not None and isinstance(stored, sa.Date | sa.DateTime | sa.Time):
+        return functools.lru_cache(maxsize=1024)(process)
+    return process
+
