@@ -85,11 +85,11 @@ def init_app(app) -> None:
 
 
 class _MaskedAtoms(SafeAtoms):
-    """The access log's atoms, each masked as the log line's format reads it.
+    """The access log's atoms, with the headers that carry a credential never shown.
 
-    gunicorn makes an atom of every request and response header and WSGI
-    variable; masking them all when the line uses a dozen cost as much as a
-    page view. A header that carries a credential is never shown.
+    The rest is masked once, as the whole line (`_FILTER` on the access
+    log): masking each atom the line's format reads as well cost more than
+    the line itself, on every request.
     """
 
     _HIDDEN = frozenset({"{authorization}i", "{cookie}i", "{http_authorization}e", "{http_cookie}e"})
@@ -97,12 +97,11 @@ class _MaskedAtoms(SafeAtoms):
     def __getitem__(self, key):
         if key.lower() in self._HIDDEN:
             return MASK
-        value = super().__getitem__(key)
-        return mask(value) if isinstance(value, str) else value
+        return super().__getitem__(key)
 
 
 class GunicornLogger(_GunicornLogger):
-    """gunicorn's logger with every access-log atom and error message masked."""
+    """gunicorn's logger with every access-log line and error message masked."""
 
     atoms_wrapper_class = _MaskedAtoms
 

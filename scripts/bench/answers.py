@@ -35,7 +35,8 @@ ms of it (round trips to the server), the same hooks as on SQLite. No ORM
 session is opened on the respondent's path (about 0.2 ms a transaction
 before), and Jinja runs once per page and language per process. Under
 gunicorn the access log masked every header and WSGI variable of each
-request (as much CPU as the page); it now masks the atoms its format reads.
+request (as much CPU as the page), then the atoms its format reads, then
+the line again; it now masks the line once.
 The PostgreSQL floor is faster than the SQLite one under gunicorn (no file
 opened per request), so the same overhead weighs more there.
 """
