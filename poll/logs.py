@@ -20,14 +20,15 @@ from gunicorn.glogging import Logger as _GunicornLogger
 from gunicorn.glogging import SafeAtoms
 
 MASK = "…"
-_SECRETS = re.compile(
-    # A link or a handset's number runs to the end of the path: a decoded space does not end it, only the
-    # request line's " HTTP/", a query, a fragment or a quote (over-masking a line is the safe side).
-    r"(?P<link>/p/|/phone/)(?:(?!\sHTTP/)[^?#\"'&<>\n])+"
-    r"|(?P<param>\b(?:secret|password|token|sid|sent)=)[^&\s\"'<>]+"
-    r"|(?P<auth>\bBearer\s+)\S+",
-    re.IGNORECASE,
-)
+# A link or a handset's number runs to the end of the path: a decoded space does not end it, only the
+# request line's " HTTP/", a query, a fragment or a quote (over-masking a line is the safe side).
+_LINK = re.compile(r"(?P<keep>/p/|/phone/)(?:(?!\sHTTP/)[^?#\"'&<>\n])+", re.IGNORECASE)
+_PARAM = re.compile(r"(?P<keep>\b(?:secret|password|token|sid|sent)=)[^&\s\"'<>]+", re.IGNORECASE)
+_AUTH = re.compile(r"(?P<keep>\bBearer\s+)\S+", re.IGNORECASE)
+# Each pattern with what a text must hold for it to match: most log lines need only the first, which is quick.
+_SECRETS = ((_LINK, lambda lowered: "/p/" in lowered or "/phone/" in lowered),
+            (_PARAM, lambda lowered: "=" in lowered),
+            (_AUTH, lambda lowered: "bearer" in lowered))
 
 
 # A URL under /sms/ and its query: Kannel's get-url puts the sender's number and
@@ -53,7 +54,15 @@ def mask(text: str) -> str:
         if decoded == text:
             break
         text = _mask_sms_queries(decoded)
-    return _SECRETS.sub(lambda found: (found["link"] or found["param"] or found["auth"]) + MASK, text)
+    lowered = text.lower()
+    for pattern, may_match in _SECRETS:
+        if may_match(lowered):
+            text = pattern.sub(_masked, text)
+    return text
+
+
+def _masked(found: re.Match) -> str:
+    return found["keep"] + MASK
 
 
 def _mask_sms_queries(text: str) -> str:
