@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask import Request
+from werkzeug.test import EnvironBuilder
 
 from poll.models import Answer, Link, Receipt, utcnow
 from poll.services.answering import tallies
@@ -61,11 +63,9 @@ def test_link_previews_crawlers_and_prefetches_are_not_opens(client, session, ma
 
 
 def test_a_phone_browser_is_a_person():
-    class Seen:
-        headers = {"User-Agent": "Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) "
-                                 "Chrome/120.0 Mobile Safari/537.36"}
-
-    assert not previewers.is_link_preview(Seen())
+    seen = EnvironBuilder(headers={"User-Agent": "Mozilla/5.0 (Linux; Android 13; SM-A145F) AppleWebKit/537.36 "
+                                                 "(KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"})
+    assert not previewers.is_link_preview(Request(seen.get_environ()))
 
 
 def test_a_head_request_is_not_an_open(client, session, make_poll, make_links):

@@ -75,7 +75,7 @@ def _load_operator() -> None:
     g.operator = None
     if request.endpoint in _NO_OPERATOR:
         return
-    header = request.headers.get("Authorization", "")
+    header = request.environ.get("HTTP_AUTHORIZATION", "")  # from the environ: a missing header's look-up raises
     if header[:7].lower() == "bearer " and request.path.startswith("/api/"):
         secret, kind, idle = header[7:].strip(), SessionKind.API, None
     else:

@@ -16,6 +16,8 @@ preview, which renders the form without any link.
 
 from __future__ import annotations
 
+import re
+
 from flask import Request
 
 # Lower-case fragments of the User-Agent of the link-preview fetchers and crawlers that Iraqi phones' messaging
@@ -43,14 +45,16 @@ LINK_PREVIEW_AGENTS = (
     "duckduckbot",
 )
 # Headers a browser sets when it fetches a page ahead of a tap that may never come (Chromium's prerender and
-# prefetch send Sec-Purpose; older browsers Purpose or X-Moz).
-PREFETCH_HEADERS = ("Purpose", "Sec-Purpose", "X-Purpose", "X-Moz")
+# prefetch send Sec-Purpose; older browsers Purpose or X-Moz), as WSGI names them.
+PREFETCH_HEADERS = ("HTTP_PURPOSE", "HTTP_SEC_PURPOSE", "HTTP_X_PURPOSE", "HTTP_X_MOZ")
+_AHEAD = re.compile("prefetch|prerender", re.IGNORECASE)
+_PREVIEWER = re.compile("|".join(re.escape(fragment) for fragment in LINK_PREVIEW_AGENTS), re.IGNORECASE)
 
 
 def is_link_preview(request: Request) -> bool:
     """Whether `request` is a link-preview bot, a crawler or a browser's prefetch rather than a person's look."""
-    if any("prefetch" in request.headers.get(name, "").lower() or "prerender" in request.headers.get(name, "").lower()
-           for name in PREFETCH_HEADERS):
+    # Read from the WSGI environ: every look-up of a header a request lacks raised and caught an exception.
+    environ = request.environ
+    if any(_AHEAD.search(environ.get(name, "")) for name in PREFETCH_HEADERS):
         return True
-    agent = request.headers.get("User-Agent", "").lower()
-    return any(fragment in agent for fragment in LINK_PREVIEW_AGENTS)
+    return _PREVIEWER.search(environ.get("HTTP_USER_AGENT", "")) is not None
