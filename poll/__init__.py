@@ -16,9 +16,30 @@ from poll.config import DEFAULTS, LOCAL_BASE_URL, instance_base_url
 from poll.extensions import csrf, limiter
 
 
+class App(Flask):
+    """Flask, deciding once per function whether a view or hook is a coroutine.
+
+    Flask asks `inspect` again for every hook of every request (eleven on
+    the answer page); the answer never changes for a function.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict[Any, Any] = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._synchronous[func]
+        except KeyError:
+            made = self._synchronous[func] = super().ensure_sync(func)
+            return made
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then POLL_* environment variables, then `config`."""
-    app = Flask(__name__, template_folder=_templates_folder(), instance_relative_config=True)
+    app = App(__name__, template_folder=_templates_folder(), instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("POLL")
     if config is not None:
