@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from poll.db import write_queue
 from poll.db.direct import Binds, Direct, Driver
 from poll.db.engine import IMMEDIATE
 from poll.models import Answer, Link, Receipt
@@ -163,7 +164,7 @@ class SQLite:
         work slept in SQLite's busy handler more than they worked.
         """
         converted = self._PARAMS.convert(driver.dialect, params)  # once for all its statements
-        with driver.transaction("BEGIN IMMEDIATE"):
+        with self._writing(driver):
             if not self._RECEIPT.rows(driver, converted, converted=True):
                 return False
             self._COUNTED.rows(driver, converted, converted=True)
@@ -176,6 +177,17 @@ class SQLite:
                 self._BY_VARIANT.rows(driver, converted, converted=True)
             return True
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _writing(driver: Driver) -> Iterator[None]:
+        # A checked-out connection's writes: one IMMEDIATE transaction, entered through the writers' queue
+        # (write_queue). A session's connection is inside its transaction already, which may hold the lock.
+        if not driver.autocommit:
+            yield
+            return
+        with write_queue.queued(driver.engine), driver.transaction("BEGIN IMMEDIATE"):
+            yield
+
     _OPEN_LINK = Direct(_typed(_OPEN_LINK))
     _COUNT_OPEN = Direct(_typed(_COUNT_OPEN.format(from_opened="WHERE true")))
 
@@ -184,7 +196,7 @@ class SQLite:
 
         On a checked-out connection the two statements are one IMMEDIATE transaction of their own.
         """
-        with driver.transaction("BEGIN IMMEDIATE"):
+        with self._writing(driver):
             if not self._OPEN_LINK.rows(driver, params):
                 return False
             self._COUNT_OPEN.rows(driver, params)
