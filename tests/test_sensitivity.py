@@ -118,7 +118,7 @@ def test_an_unconverged_replication_is_counted_as_published_unweighted():
     raked = SimpleNamespace(rake=SimpleNamespace(converged=False), shares=np.array([0.9, 0.1]), effective_n=50.0,
                             weights=np.array([3.0, 0.2]))
     raw = np.array([0.5, 0.5])
-    shares, hits, _ranges = montecarlo._published(raked, [np.array([0, 0])], np.array([0, 1]), np.array([50.0, 50.0]),
+    shares, hits, _ranges, _index = montecarlo._published(raked, [np.array([0, 0])], np.array([0, 1]), np.array([50.0, 50.0]),
                                                   raw, 100, np.array([0.5, 0.5]), 2)
     assert shares is raw and hits.all()
 
@@ -234,8 +234,9 @@ def test_the_index_range_is_widened_by_the_weighted_interval():
     intervals = np.array([[s - 0.01, s + 0.02] for s in estimate.shares])
     widened = sensitivity.mubp_range(categories, counts, estimate.weights * counts, chosen, 2,
                                      shares=estimate.shares, intervals=intervals)
-    assert widened.low == pytest.approx(plain.low - 0.01)
-    assert widened.high == pytest.approx(plain.high + 0.02)
+    assert widened.low == pytest.approx(np.minimum(plain.low, estimate.shares) - 0.01)
+    assert widened.high == pytest.approx(np.maximum(plain.high, estimate.shares) + 0.02)
+    assert (widened.low <= intervals[:, 0]).all() and (intervals[:, 1] <= widened.high).all()
 
 
 def test_an_answer_nobody_or_everybody_chose_has_no_index():
@@ -283,3 +284,30 @@ def test_a_probit_that_does_not_converge_gives_no_index(monkeypatch):
     estimate = weighting.estimate_from_cells(categories, targets, counts, chosen, 2)
     index = sensitivity.mubp_range(categories, counts, estimate.weights * counts, chosen, 2)
     assert index.reasons == (sensitivity.NOT_AVAILABLE_NOT_CONVERGED,) * 2
+
+
+def test_the_operator_json_gives_each_answer_its_mubp_shares_and_range_beside_the_band(runner, simulated):
+    document = json.loads(runner.invoke(args=["results", "sim", "--json"]).output)
+    found = document["selection_index"]
+    assert found["phis"] == [0.0, 0.5, 1.0] and "Andridge" in found["method"]
+    assert set(document["selection_range"]) == {"ratios", "assumption", "options"}  # the band's key is unchanged
+    for option, item in zip(document["options"], found["options"], strict=True):
+        assert item["code"] == option["code"] and item["not_available"] is None
+        low, high = item["range"]
+        assert low <= option["weighted_ci95"][0] and option["weighted_ci95"][1] <= high
+        assert item["shares"]["0"] == pytest.approx(option["weighted_share"], abs=0.01)
+        assert all(low <= share <= high for share in item["shares"].values())
+        assert 0 < item["proxy_correlation"] < 1
+
+
+def test_the_mubp_range_is_for_operators_not_the_public_release(client, runner, login, simulated):
+    assert "selection_index" not in client.get("/api/v1/polls/sim/results").get_json()
+    assert "selection-index" not in client.get("/results/sim?lang=en").get_data(as_text=True)
+    assert "selection-index" not in client.get("/results/sim/methodology?lang=en").get_data(as_text=True)
+    login()
+    dashboard = client.get("/dashboard/sim?lang=en").get_data(as_text=True)
+    assert "selection-index" in dashboard and "Andridge and Little" in dashboard
+    arabic = client.get("/dashboard/sim?lang=ar").get_data(as_text=True)
+    assert "لو كانت الإجابة عن الاستطلاع تتوقف على الرأي: مؤشر أندريدج وليتل" in arabic
+    text = runner.invoke(args=["results", "sim"]).output
+    assert "Andridge-Little MUBP at phi 0 / 0.5 / 1" in text and "range" in text

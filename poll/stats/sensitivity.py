@@ -177,8 +177,9 @@ def mubp_range(categories: Sequence[np.ndarray], counts: np.ndarray, weights: np
     few thousand of millions the two coincide, and the estimate agrees with the split one to first order in the
     proxy's shift. At phi = 0 the share is the model's estimate under raking's own assumption, close to the
     weighted share; at phi = 1 it is what the answers would be were answering driven by the answer alone. With
-    the weighted `shares` and their 95% `intervals`, the range over phi is widened by the interval's margin on
-    each side, as the stated band is.
+    the weighted `shares` and their 95% `intervals`, the range runs from the lowest to the highest of the
+    weighted share and the shares over phi, widened by the interval's margin on each side, as the stated band
+    is: so it always holds the weighted interval, which phi = 0 only approximates.
     """
     counts, weights = np.asarray(counts, dtype=float), np.asarray(weights, dtype=float)
     options = np.asarray(options)
@@ -198,8 +199,8 @@ def mubp_range(categories: Sequence[np.ndarray], counts: np.ndarray, weights: np
         low[option], high[option] = grid.min(), grid.max()
     if shares is not None and intervals is not None:
         shares, intervals = np.asarray(shares, dtype=float), np.asarray(intervals, dtype=float)
-        low = low - np.clip(shares - intervals[:, 0], 0.0, None)
-        high = high + np.clip(intervals[:, 1] - shares, 0.0, None)
+        low = np.minimum(low, shares) - np.clip(shares - intervals[:, 0], 0.0, None)
+        high = np.maximum(high, shares) + np.clip(intervals[:, 1] - shares, 0.0, None)
     return SelectionIndex(found, np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0), correlation, tuple(reasons))
 
 
