@@ -183,6 +183,21 @@ def test_the_dashboards_monte_carlo_says_how_often_the_range_held_the_truth(clie
     assert "المدى يشمل الحقيقة" in client.get("/dashboard/mc-range?lang=ar").get_data(as_text=True)
 
 
+def test_the_dashboards_monte_carlo_says_how_often_the_mubp_range_held_the_truth(client, runner, make_poll, login):
+    make_poll("mc-index", status="draft")
+    result = runner.invoke(args=["simulate", "mc-index", "--replications", "10", "--population", "20000",
+                                 "--sample", "10000", "--seed", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    coverage = [option["index_coverage"] for option in json.loads(result.output)["options"]]
+    assert all(0 <= share <= 1 for share in coverage)
+    text = runner.invoke(args=["simulate", "mc-index", "--replications", "10", "--population", "20000",
+                               "--sample", "10000", "--seed", "2"]).output
+    assert "MUBP range (Andridge-Little, phi 0 to 1) held the truth" in text
+    login()
+    assert "MUBP range holds truth" in client.get("/dashboard/mc-index?lang=en").get_data(as_text=True)
+    assert "مدى MUBP يشمل الحقيقة" in client.get("/dashboard/mc-index?lang=ar").get_data(as_text=True)
+
+
 # The second, model-based range: Andridge and Little's MUBP at phi from 0 to 1.
 
 def _polled(selection, seed: int = 0, size: int = 200_000):
