@@ -82,6 +82,11 @@ def test_in_the_mobilised_opponents_world_the_range_holds_the_truth_the_interval
     assert mc.weighted.coverage[SUPPORT] == 0
     assert mc.range_coverage[2.0][SUPPORT] >= 0.3
     assert mc.range_coverage[1.5][SUPPORT] < mc.range_coverage[2.0][SUPPORT]
+    # The MUBP range, phi from 0 to 1, moves toward the truth but stops short: supporters here answer less as a
+    # block (a step in their odds), not the more the stronger their opinion, which is what its model assumes.
+    phi_0, phi_1 = mc.index_means[SUPPORT, 0], mc.index_means[SUPPORT, -1]
+    assert phi_0 + 0.03 < phi_1 < mc.true_shares[SUPPORT] - 0.02
+    assert mc.index_coverage[SUPPORT] < mc.range_coverage[2.0][SUPPORT]
     # Where answering does not depend on opinion, the range holds the truth whenever the interval does.
     calm = montecarlo.run(scenario.load("baseline"), population_size=60_000, sample_size=40_000,
                           replications=40, seed=7)
