@@ -22,10 +22,18 @@ sampling error. Each answer's range is
 computed on its own (that answer against all the others).
 
 This is the simpler of the sensitivity analyses in the literature: a fixed
-odds ratio of answering within groups, as in Rosenbaum's sensitivity bounds;
-Andridge and Little's SMUB/MUBP index (2019) models the same question with a
-proxy built from the weighting variables. Ours needs nothing but the
-weighted cells, so it can be derived from released figures alone.
+odds ratio of answering within groups, as in Rosenbaum's sensitivity bounds.
+It needs nothing but the weighted cells, so it can be derived from released
+figures alone.
+
+Beside it, `mubp_range` gives Andridge and Little's measure of unadjusted
+bias for proportions (MUBP, 2019): a model that builds a proxy of the answer
+from the weighting variables and lets phi, from 0 (selection on those
+variables, raking's assumption) to 1 (selection on opinion alone), say how
+far the share moves. It needs the respondents' own cells to fit the proxy,
+so it is an operator's figure. Its model has selection grow smoothly with the
+strength of opinion; where the answer itself is what decides (a block of
+supporters who stay silent), its phi = 1 end stops short of the truth.
 """
 
 from __future__ import annotations
