@@ -67,6 +67,8 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
             f"design effect {w.design_effect:.2f}, effective n {w.effective_n:,.0f}"
             + ("" if w.converged else " (did not converge)")
         )
+    if results.selection_index:
+        lines += _index_lines(results.options, results.selection_index)
     lines.extend(f"  note: {note}" for note in results.notes)
     if results.run and results.run.extras.get("campaign_submissions"):
         counts = results.run.extras["open_link_counts"]
@@ -76,6 +78,20 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
     if results.experiment:
         lines += ["", *_experiment_lines(results.experiment)]
     return "\n".join(lines)
+
+
+def _index_lines(options, index: dict) -> list[str]:
+    # Andridge and Little's MUBP beside the weighted shares: phi 0, 0.5 and 1, and the range over phi.
+    phis = " / ".join(f"{phi:g}" for phi in index["phis"])
+    lines = [f"  if opinion drove answering (Andridge-Little MUBP at phi {phis}; range over phi, 95% margin included):"]
+    for option, item in zip(options, index["options"], strict=True):
+        if item["shares"] is None:
+            lines.append(f"    {option.code}: not available ({item['not_available']})")
+            continue
+        shares = " / ".join(_pct(value).strip() for value in item["shares"].values())
+        low, high = item["range"]
+        lines.append(f"    {option.code}: {shares}; range {100 * low:.1f}-{100 * high:.1f}%")
+    return lines
 
 
 def _experiment_lines(experiment: dict) -> list[str]:

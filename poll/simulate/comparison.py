@@ -7,8 +7,10 @@ governorate, sex and age band only, and raked on education too, as a poll
 whose form asks it could (its population shares taken as known: the most
 asking can buy). Governorate, sex and age-band targets carry error
 (`montecarlo.TARGET_ERROR`); "range holds truth" is how often the sensitivity
-range at odds of answering up to 2 within groups held the truth. The table
-is the README's.
+range at odds of answering up to 2 within groups held the truth, "MUBP range
+holds truth" how often the Andridge-Little range (phi from 0 to 1) did, a
+replication without it counting as a miss, and "MUBP at phi 0 / 0.5 / 1" its
+mean estimates. The table is the README's.
 
     python -m poll.simulate.comparison [REPLICATIONS]
 """
@@ -66,8 +68,8 @@ def markdown(found: list[Row]) -> str:
     """The runs as a Markdown table of the "support" share: truth, raw and weighted bias, RMSE, coverage."""
     lines = [
         "| scenario | world | raked on | true | raw bias | raw RMSE | raw cover | weighted bias | weighted RMSE "
-        "| weighted cover | range holds truth | weighted on |",
-        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| weighted cover | range holds truth | MUBP range holds truth | MUBP at phi 0 / 0.5 / 1 | weighted on |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in found:
         mc = row.mc
@@ -75,7 +77,8 @@ def markdown(found: list[Row]) -> str:
         cells = [row.scenario, row.world, row.raked_on, f"{100 * mc.true_shares[SUPPORT]:.1f}%",
                  _points(raw.bias[SUPPORT]), _points(raw.rmse[SUPPORT], sign=False), _share(raw.coverage[SUPPORT]),
                  _points(weighted.bias[SUPPORT]), _points(weighted.rmse[SUPPORT], sign=False),
-                 _share(weighted.coverage[SUPPORT]), _share(_range_coverage(mc)),
+                 _share(weighted.coverage[SUPPORT]), _share(_range_coverage(mc)), _share(_index_coverage(mc)),
+                 _index_means(mc),
                  f"{mc.replications - mc.weighting_failures}/{mc.replications}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -126,6 +129,18 @@ def _range_coverage(mc: montecarlo.MonteCarlo) -> float:
     # How often the widest sensitivity range (stats.sensitivity.WIDEST) held the true "support" share.
     coverage = (mc.range_coverage or {}).get(sensitivity.WIDEST)
     return float("nan") if coverage is None else float(coverage[SUPPORT])
+
+
+def _index_coverage(mc: montecarlo.MonteCarlo) -> float:
+    # How often the MUBP range held the true "support" share.
+    return float("nan") if mc.index_coverage is None else float(mc.index_coverage[SUPPORT])
+
+
+def _index_means(mc: montecarlo.MonteCarlo) -> str:
+    # The mean "support" share at phi 0, 0.5 and 1, where the index was available.
+    if mc.index_means is None:
+        return "—"
+    return " / ".join("—" if np.isnan(v) else f"{100 * v:.1f}%" for v in mc.index_means[SUPPORT])
 
 
 def _points(value: float, *, sign: bool = True) -> str:

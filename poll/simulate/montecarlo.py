@@ -26,7 +26,8 @@ truth (`TARGET_ERROR`), and the weighted interval's coverage includes that
 error. A replication whose raking does not converge is counted as the
 public page would show it: unweighted (its raw shares and their interval).
 Beside the weighted interval, each replication's sensitivity range
-(`stats.sensitivity`) is checked against the truth.
+(`stats.sensitivity`) is checked against the truth, and so is its MUBP range
+(Andridge and Little's index at phi from 0 to 1).
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ class MonteCarlo:
     # Per odds ratio of answering (stats.sensitivity.RATIOS), per option: the share of replications whose
     # sensitivity range held the truth (over the same replications as `weighted`).
     range_coverage: dict[float, np.ndarray] | None = None
+    # Per option, over the same replications: the share whose MUBP range (stats.sensitivity.mubp_range, phi from 0
+    # to 1, the 95% margin included) held the truth, a replication without the index counting as missing it;
+    # the share that had the index; and the mean share at each phi (PHIS) where it had it.
+    index_coverage: np.ndarray | None = None
+    index_available: np.ndarray | None = None
+    index_means: np.ndarray | None = None
     target_error: bool = False  # whether the raking targets were drawn with error (TARGET_ERROR)
 
 
@@ -193,6 +200,8 @@ def run(
     said = np.zeros((replications, len(effects) if effects is not None else 0, k))
     target_rng = np.random.default_rng([seed, 2])  # apart from the replications' own draws, as the split's
     in_range = {ratio: np.zeros((replications, k), dtype=bool) for ratio in sensitivity.RATIOS}
+    in_index = np.zeros((replications, k), dtype=bool)
+    index_shares = np.full((replications, k, len(sensitivity.PHIS)), np.nan)
     unconverged = 0
     own = np.zeros(k)  # answers by own opinion, over all replications
     for r in range(replications):
@@ -236,11 +245,12 @@ def run(
         else:
             merged += bool(how)
             unconverged += not estimate.rake.converged
-            weighted[r], weighted_hit[r], ranges = _published(
+            weighted[r], weighted_hit[r], ranges, index = _published(
                 estimate, [part[rows_group] for part in group_parts], rows_option, table[rows_group, rows_option],
                 raw[r], n, truth, k)
             for ratio in sensitivity.RATIOS:
                 in_range[ratio][r] = ranges[ratio]
+            in_index[r], index_shares[r] = index.holds(truth), index.shares
         progress(r + 1)
 
     ok = ~np.isnan(weighted[:, 0])
@@ -260,7 +270,18 @@ def run(
         range_coverage={ratio: held[ok].mean(axis=0) if ok.any() else np.full(k, np.nan)
                         for ratio, held in in_range.items()},
         target_error=target_error,
+        index_coverage=in_index[ok].mean(axis=0) if ok.any() else np.full(k, np.nan),
+        index_available=(~np.isnan(index_shares[ok, :, 0])).mean(axis=0) if ok.any() else np.full(k, np.nan),
+        index_means=_nanmean(index_shares[ok]) if ok.any() else np.full((k, len(sensitivity.PHIS)), np.nan),
     )
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    # The mean over replications of what they have (NaN where none has it), without numpy's empty-slice warning.
+    present = ~np.isnan(values)
+    count = present.sum(axis=0)
+    total = np.where(present, values, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # How far each margin's raking targets may sit from the population's true shares, as a relative error at a
@@ -301,7 +322,8 @@ def _published(estimate: weighting.CellEstimate, categories: list[np.ndarray], o
                raw: np.ndarray, n: float, truth: np.ndarray, k: int):
     # What the public page would show of one replication: the weighted shares and interval when raking
     # converged, else the raw shares (unweighted: the cells each weigh their answers); each with its
-    # sensitivity range, checked against the truth.
+    # sensitivity range, checked against the truth, and its MUBP index (an operator's figure: the respondents'
+    # cells are needed to fit its proxy).
     if estimate.rake.converged:
         shares, n_eff, weights = estimate.shares, estimate.effective_n, estimate.weights * counts
     else:
@@ -311,7 +333,8 @@ def _published(estimate: weighting.CellEstimate, categories: list[np.ndarray], o
     held = {ratio: sensitivity.selection_range(categories, weights, options, k, ratio, shares=shares,
                                                intervals=intervals).holds(truth)
             for ratio in sensitivity.RATIOS}
-    return shares, (low <= truth) & (truth <= high), held
+    index = sensitivity.mubp_range(categories, counts, weights, options, k, shares=shares, intervals=intervals)
+    return shares, (low <= truth) & (truth <= high), held, index
 
 
 def _asked(counts: np.ndarray, effects: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from poll.simulate.montecarlo import TARGET_ERROR, MonteCarlo
 from poll.simulate.scenario import OPTIONS
 
@@ -70,6 +72,9 @@ def range_lines(mc: MonteCarlo, labels: Mapping[str, str]) -> list[str]:
     for ratio, coverage in (mc.range_coverage or {}).items():
         held = ", ".join(f"{code} {100 * coverage[i]:.0f}%" for i, code in enumerate(OPTIONS))
         lines.append(f"  range held the truth, answering odds up to {ratio:g}x within groups: {held}")
+    if mc.index_coverage is not None:
+        held = ", ".join(f"{code} {100 * mc.index_coverage[i]:.0f}%" for i, code in enumerate(OPTIONS))
+        lines.append(f"  MUBP range (Andridge-Little, phi 0 to 1) held the truth: {held}")
     return lines
 
 
@@ -106,7 +111,9 @@ def montecarlo_json(mc: MonteCarlo, scenario: str) -> dict:
             {"code": code, "true_share": float(mc.true_shares[i]), "raw": block(mc.raw, i),
              "weighted": block(mc.weighted, i),
              "range_coverage": {f"{ratio:g}": float(coverage[i]) for ratio, coverage in
-                                (mc.range_coverage or {}).items()}}
+                                (mc.range_coverage or {}).items()},
+             "index_coverage": None if mc.index_coverage is None or np.isnan(mc.index_coverage[i])
+             else float(mc.index_coverage[i])}
             for i, code in enumerate(OPTIONS)
         ],
         **({"experiment": _power_json(mc)} if mc.experiment is not None else {}),

@@ -183,6 +183,8 @@ class Results:
     probability_sample: bool = False
     # Beside the weighted estimate: each answer's range under selection no weighting sees (`selection_ranges`).
     selection: dict | None = None
+    # Beside it, the model-based range (`selection_index`): operators only, fitted to the respondents' cells.
+    selection_index: dict | None = None
 
     @property
     def response_rate(self) -> float | None:
@@ -317,6 +319,9 @@ def _weighted(results: Results, cells, position: dict[int, int], run: Simulation
         results.selection = selection_ranges(categories, estimate.weights * counts, chosen,
                                              estimate.shares, [o.weighted_ci95 for o in results.options],
                                              [o.code for o in results.options])
+        results.selection_index = selection_index(categories, counts, estimate.weights * counts, chosen,
+                                                  estimate.shares, [o.weighted_ci95 for o in results.options],
+                                                  [o.code for o in results.options])
     else:
         results.notes.append(NOTE_NOT_CONVERGED)
     return Weighting(
@@ -361,6 +366,37 @@ def selection_ranges(categories: list[np.ndarray], weights: np.ndarray, chosen: 
                                                                  _rounded(found[ratio].high[i])]
                                                   for ratio in sensitivity.RATIOS}}
                         for i, code in enumerate(codes)]}
+
+
+# What the MUBP range assumes and how it is found, as the JSON gives it.
+SELECTION_INDEX_METHOD = (
+    "Andridge and Little's measure of unadjusted bias for proportions (Andridge, West, Little, Boonstra and "
+    "Alvarado-Leiton 2019): a probit of each answer on governorate, sex and age band among respondents gives a "
+    "proxy whose population mean the raking targets give; the share is estimated as if answering depended on "
+    "(1 - phi) times the proxy plus phi times the answer's latent opinion. Phi 0 is weighting's own assumption, "
+    "1 selection on opinion alone. The range runs over phi from 0 to 1, the weighted estimate's 95% margin "
+    "included; it assumes opinion and the proxy are jointly normal, and falls short where answering turns on the "
+    "answer itself rather than on the strength of the opinion behind it.")
+
+
+def selection_index(categories: list[np.ndarray], counts: np.ndarray, weights: np.ndarray, chosen: np.ndarray,
+                    shares, intervals, codes: list[str]) -> dict:
+    """Each answer's MUBP shares at phi 0, 0.5 and 1 and its range (`stats.sensitivity.mubp_range`), JSON-ready.
+
+    Unlike `selection_ranges` it needs the respondents' own cells to fit its proxy, so public releases, made of
+    noisy margins, do not carry it.
+    """
+    found = sensitivity.mubp_range(categories, np.asarray(counts, dtype=float), np.asarray(weights, dtype=float),
+                                   chosen, len(codes), shares=np.asarray(shares, dtype=float),
+                                   intervals=np.asarray(intervals, dtype=float))
+    return {"phis": list(sensitivity.PHIS), "method": SELECTION_INDEX_METHOD,
+            "options": [{"code": code,
+                         "shares": None if reason else {f"{phi:g}": _rounded(found.shares[i, j])
+                                                        for j, phi in enumerate(sensitivity.PHIS)},
+                         "range": None if reason else [_rounded(found.low[i]), _rounded(found.high[i])],
+                         "proxy_correlation": None if reason else _rounded(found.correlation[i]),
+                         "not_available": reason}
+                        for i, (code, reason) in enumerate(zip(codes, found.reasons, strict=True))]}
 
 
 def _poststratified(known, counts: np.ndarray, chosen: np.ndarray, options: list[OptionResult]) -> dict:
@@ -771,6 +807,8 @@ def document(results: Results) -> dict:
         document["experiment"] = results.experiment
     if results.selection is not None:
         document["selection_range"] = results.selection
+    if results.selection_index is not None:
+        document["selection_index"] = results.selection_index
     if results.governorate_estimates is not None:
         document["governorate_estimates"] = results.governorate_estimates
     if results.weighting:
