@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
+from poll import iraq
+from poll.models import Job, SimulationRun, utcnow
 from poll.services.definition import polls
 from poll.services.releases import results
+from poll.services.simulations import runs
+from poll.simulate import report
+from poll.simulate.montecarlo import Estimates, MonteCarlo
 from poll.stats import proportions
 from tests.helpers import fresh
+from tests.test_experiments import PLAN, answer_all, split_poll  # noqa: F401 (a fixture, used by name)
 from tests.test_questionnaire import answer_many
 
 TENTHS = re.compile(r"(\d+\.\d)%")
@@ -107,3 +114,87 @@ def test_weighted_shares_shown_and_in_json_sum_to_100(client, session, make_poll
     shown = [float(share) for share in re.findall(r"<td>(\d+\.\d)%</td>\s*<td>[\d.]+–", table)]
     assert len(shown) == 6  # raw then weighted, each before its interval
     assert sum(shown[0::2]) == pytest.approx(100) and sum(shown[1::2]) == pytest.approx(100)
+
+
+def test_the_split_ballot_tables_sum_to_100(client, runner, session, split_poll, make_links, login):  # noqa: F811
+    poll = split_poll()
+    make_links(poll, 90)
+    answer_all(client, session, poll, PLAN | {"as-sent": [{"option": "1"}, {"option": "2"}, {"option": "3"}] * 4})
+    login()
+    page = client.get(f"/dashboard/{poll.slug}?lang=en").get_data(as_text=True)
+    as_sent = page.split("Ways of asking compared")[1].split("</table>")[0]
+    shown = [float(share) for share in re.findall(r'<span class="nowrap">(\d+\.\d)%</span>', as_sent)]
+    assert len(shown) == 3 and sum(shown) == pytest.approx(100)
+    output = runner.invoke(args=["results", poll.slug]).output
+    lines = output.split("ways of asking")[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("as-sent"))
+    printed = [float(TENTHS.findall(line)[0]) for line in lines[start + 1:start + 4]]
+    assert sum(printed) == pytest.approx(100)
+
+
+def thirds_montecarlo() -> MonteCarlo:
+    """A Monte Carlo summary whose true shares and mean estimates are all thirds."""
+    third = np.full(3, 1 / 3)
+    estimates = Estimates(mean=third, bias=np.zeros(3), rmse=np.full(3, 0.01), coverage=np.full(3, 0.95),
+                          values=np.tile(third, (4, 1)))
+    return MonteCarlo(replications=4, population_size=1000, sample_size=500, true_shares=third, answers_mean=36.0,
+                      raw=estimates, weighted=estimates, weighting_failures=0)
+
+
+def simulated_thirds(client, session, make_poll, make_links) -> None:
+    """The thirds poll as a simulation's: its truth all thirds, an open link counting thirds, a Monte Carlo too."""
+    poll = thirds_poll(client, make_poll, make_links)
+    thirds = {code: 1 / 3 for code in "123"}
+    mc = thirds_montecarlo()
+    common = {"poll_id": poll.id, "scenario": "baseline", "seed": 1, "population_size": 1000, "sample_size": 500,
+              "parameters": {}, "started_at": utcnow()}
+    session.add(SimulationRun(mode="in-process", truth={"overall": thirds}, margins=iraq.census_margins(), **common,
+                              extras={"campaign_submissions": 30, "open_link_counts": {code: 10 for code in "123"}}))
+    session.add(SimulationRun(mode=runs.MONTE_CARLO, truth={"overall": thirds}, margins={}, **common,
+                              extras={"summary": report.montecarlo_json(mc, "baseline"),
+                                      "estimates": {name: {code: [1 / 3] * 4 for code in "123"}
+                                                    for name in ("raw", "weighted")}}))
+    # Two jobs: a single simulation (job 1) and the Monte Carlo (job 2).
+    parameters = {"poll": "thirds", "scenario": "baseline", "population": 1000, "sample": 500, "seed": 1}
+    session.add(Job(kind="simulation", state="done", progress=1.0, parameters=parameters))
+    session.add(Job(kind="simulation", state="done", progress=1.0, parameters=parameters | {"replications": 4},
+                    result={"summary": report.montecarlo_json(mc, "baseline")}))
+    session.commit()
+
+
+def figures_in(table: str, column: int) -> list[float]:
+    # The figure in `column` (counted from 0 after the row's heading) of each row of `table`.
+    return [float(re.findall(r"<td>(.*?)</td>", row, re.S)[column].rstrip("%"))
+            for row in re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", table, re.S)]
+
+
+def test_the_dashboards_simulation_figures_sum_to_100(client, session, make_poll, make_links, login):
+    simulated_thirds(client, session, make_poll, make_links)
+    login()
+    page = client.get("/dashboard/thirds/panel?lang=en").get_data(as_text=True)
+    headline = page.split('id="h-headline"')[1].split("</table>")[0]
+    assert sum(figures_in(headline, 5)) == pytest.approx(100)  # the true share beside the estimates
+    counted = page.split("the campaign would have counted:")[1].split("</p>")[0]
+    assert sum(float(share) for share in TENTHS.findall(counted)) == pytest.approx(100)
+    montecarlo = page.split('id="h-mc"')[1].split("</table>")[0]
+    assert sum(figures_in(montecarlo, 0)) == pytest.approx(100)
+
+
+def test_the_simulation_job_page_sums_to_100(client, session, make_poll, make_links, login):
+    simulated_thirds(client, session, make_poll, make_links)
+    login()
+    page = client.get("/admin/jobs/1?lang=en").get_data(as_text=True)
+    truth = page.split('id="h-truth"')[1].split("</table>")[0]
+    assert sum(figures_in(truth, 0)) == pytest.approx(100)  # the true shares
+    assert sum(figures_in(truth, 1)) == pytest.approx(100)  # the raw shares
+    page = client.get("/admin/jobs/2?lang=en").get_data(as_text=True)
+    montecarlo = page.split('id="h-mc"')[1].split("</table>")[0]
+    assert sum(figures_in(montecarlo, 0)) == pytest.approx(100)
+
+
+def test_the_monte_carlo_text_sums_to_100():
+    table = report.montecarlo_table(thirds_montecarlo(), "baseline", {})
+    rows = [TENTHS.findall(line) for line in table.splitlines() if re.match(r"\s+[123] ", line)]
+    assert len(rows) == 3
+    for column in range(3):  # true share, raw mean, weighted mean
+        assert sum(float(row[column]) for row in rows) == pytest.approx(100)
