@@ -114,6 +114,10 @@ def test_weighted_shares_shown_and_in_json_sum_to_100(client, session, make_poll
     shown = [float(share) for share in re.findall(r"<td>(\d+\.\d)%</td>\s*<td>[\d.]+–", table)]
     assert len(shown) == 6  # raw then weighted, each before its interval
     assert sum(shown[0::2]) == pytest.approx(100) and sum(shown[1::2]) == pytest.approx(100)
+    # The same weighted shares beside their sensitivity range.
+    selection = page.split('class="numbers selection-range"')[1].split("</table>")[0]
+    beside = [float(share) for share in re.findall(r'<td class="nowrap">(\d+\.\d)%</td>', selection)]
+    assert beside == shown[1::2]
 
 
 def test_the_split_ballot_tables_sum_to_100(client, runner, session, split_poll, make_links, login):  # noqa: F811
@@ -198,3 +202,28 @@ def test_the_monte_carlo_text_sums_to_100():
     assert len(rows) == 3
     for column in range(3):  # true share, raw mean, weighted mean
         assert sum(float(row[column]) for row in rows) == pytest.approx(100)
+
+
+def test_the_audiences_composition_sums_to_100(client, make_poll, make_links, login):
+    poll = make_poll("frame", status="draft")
+    for governorate in ("IQ-BG", "IQ-NI", "IQ-BA"):
+        make_links(poll, 4, governorate=governorate)
+    login()
+    page = client.get("/admin/polls/frame?lang=en").get_data(as_text=True)
+    table = page.split('id="composition-title"')[1].split("</table>")[0]  # by governorate, the first
+    rows = [re.findall(r"<td>(\d+\.\d)%</td>", row) for row in re.findall(r"<tr><th scope=\"row\">.*?</tr>", table)]
+    assert len(rows) == 18
+    assert sum(float(row[0]) for row in rows) == pytest.approx(100)  # the audience's
+    assert sum(float(row[1]) for row in rows) == pytest.approx(100)  # the census's
+
+
+def test_the_model_based_governorate_shares_sum_to_1_in_json(client, session, make_poll, make_links):
+    from tests.test_results import answer_everywhere_but
+
+    answer_everywhere_but(client, make_poll, make_links, set())
+    outcome = results.poll_results(fresh(session), polls.get_poll(session, "weighted"))
+    estimates = results.document(outcome)["governorate_estimates"]
+    sets = [estimates["overall"]["shares"]] + [entry[key] for entry in estimates["governorates"]
+                                                for key in ("shares", "raw_shares") if entry[key]]
+    assert len(sets) > 18
+    assert all(round(sum(1000 * share for share in shares.values())) == 1000 for shares in sets)
