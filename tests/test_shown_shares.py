@@ -227,3 +227,14 @@ def test_the_model_based_governorate_shares_sum_to_1_in_json(client, session, ma
                                                 for key in ("shares", "raw_shares") if entry[key]]
     assert len(sets) > 18
     assert all(round(sum(1000 * share for share in shares.values())) == 1000 for shares in sets)
+
+
+def test_a_references_margins_as_described_sum_to_100(runner, tmp_path, make_poll):
+    make_poll("ref")
+    path = tmp_path / "education.csv"
+    path.write_text("variable,category,share\n" + "".join(f"education,{code},{1 / 3!r}\n" for code in "123"),
+                    encoding="utf-8")
+    result = runner.invoke(args=["weighting", "reference", "ref", str(path), "--source", "A survey"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.strip().startswith("education:"))
+    assert sum(float(share) for share in TENTHS.findall(line)) == pytest.approx(100)
