@@ -9,11 +9,13 @@ from poll.i18n import LANGUAGES, pick
 from poll.models import Poll
 from poll.questionnaire import Question
 from poll.services.releases.release import Results
+from poll.stats import proportions
 from poll.vocabulary import QuestionType
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:5.1f}%"
+def _shown(shares: Sequence[float | None]) -> list[str]:
+    # The shares of one set in percent to 0.1 point, rounded together so that they sum to 100%.
+    return ["—" if percent is None else f"{percent:5.1f}%" for percent in proportions.shown_percentages(shares)]
 
 
 def _rate(part: int, whole: int) -> str:
@@ -49,15 +51,17 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
     header += f"{'true':>8}{'error':>8}" if has_truth else ""
     lines.append(header)
     english = LANGUAGES["en"]
-    for option in results.options:
+    raw, weighted, true = (_shown([getattr(option, name) for option in results.options])
+                           for name in ("share", "weighted_share", "true_share"))
+    for position, option in enumerate(results.options):
         label = (labels or {}).get(option.code) or pick(option.label, english)
         interval = "—" if option.ci95 is None else f"[{100 * option.ci95[0]:.1f}, {100 * option.ci95[1]:.1f}]"
         count = "—" if option.count is None else f"{option.count:,}"
-        row = f"  {option.code + ' ' + label[:40]:<44}{count:>9}{_pct(option.share):>8}{interval:>17}"
-        row += f"{_pct(option.weighted_share):>10}"
+        row = f"  {option.code + ' ' + label[:40]:<44}{count:>9}{raw[position]:>8}{interval:>17}"
+        row += f"{weighted[position]:>10}"
         if has_truth:
             error = None if None in (option.true_share, option.share) else option.share - option.true_share
-            row += f"{_pct(option.true_share):>8}" + ("" if error is None else f"{100 * error:+7.1f}")
+            row += f"{true[position]:>8}" + ("" if error is None else f"{100 * error:+7.1f}")
         lines.append(row)
     if results.weighting:
         w = results.weighting
@@ -73,7 +77,8 @@ def results_table(results: Results, labels: Mapping[str, str] | None = None) -> 
     if results.run and results.run.extras.get("campaign_submissions"):
         counts = results.run.extras["open_link_counts"]
         total = sum(counts.values())
-        shares = ", ".join(f"{code}: {_pct(counts[code] / total).strip()}" for code in counts)
+        shown = _shown([counts[code] / total for code in counts])
+        shares = ", ".join(f"{code}: {percent.strip()}" for code, percent in zip(counts, shown, strict=True))
         lines.append(f"  against an open link (no personal tokens) the campaign would have counted: {shares}")
     if results.experiment:
         lines += ["", *_experiment_lines(results.experiment)]
@@ -102,8 +107,9 @@ def _experiment_lines(experiment: dict) -> list[str]:
         answered = "hidden (too few, or an answer missing)" if variant["suppressed"] else f"{variant['answered']:,}"
         lines.append(f"  {variant['name']:<10}{variant['changes']:<22}invited {variant['invited']:>9,}  "
                      f"answered {answered}")
+        shown = _shown([option["share"] for option in variant["options"] or []])
         for position, option in enumerate(variant["options"] or []):
-            row = f"    {option['code']:<8}{_pct(option['share'])}"
+            row = f"    {option['code']:<8}{shown[position]}"
             if variant["differences"]:
                 d = variant["differences"][position]
                 row += f"{100 * d['difference']:+8.1f}  [{100 * d['ci95'][0]:+.1f}, {100 * d['ci95'][1]:+.1f}]"

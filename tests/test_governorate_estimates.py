@@ -133,7 +133,8 @@ def test_operators_see_each_governorate_beside_its_raw_share(simulated, session)
             assert entry["answered"] is None and entry["raw_shares"] is None and entry["from_prior"]
         else:
             assert entry["answered"] == category.answered and not entry["from_prior"]
-            assert entry["raw_shares"]["1"] == pytest.approx(category.shares[0], abs=5e-4)
+            # To 0.1 point, rounded together with the governorate's other shares: within 0.1 point of the exact.
+            assert entry["raw_shares"]["1"] == pytest.approx(category.shares[0], abs=1e-3)
 
 
 def test_hidden_categories_reach_the_model_only_pooled(session, monkeypatch, simulated):

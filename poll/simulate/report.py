@@ -8,10 +8,11 @@ import numpy as np
 
 from poll.simulate.montecarlo import TARGET_ERROR, MonteCarlo
 from poll.simulate.scenario import OPTIONS
+from poll.stats import proportions
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:5.1f}%"
+def _pct(percent: float | None) -> str:
+    return "—" if percent is None else f"{percent:5.1f}%"
 
 
 def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -> str:
@@ -23,12 +24,15 @@ def montecarlo_table(mc: MonteCarlo, scenario: str, labels: Mapping[str, str]) -
         f"  {'answer':<40}{'true':>8}  {'raw: mean':>10}{'bias':>8}{'rmse':>8}{'cover':>7}"
         f"  {'weighted: mean':>15}{'bias':>8}{'rmse':>8}{'cover':>7}",
     ]
+    raw, weighted = mc.raw, mc.weighted
+    # Each column is one set of shares: rounded together, so that it sums to 100%.
+    true, raw_mean, weighted_mean = (proportions.shown_percentages([float(share) for share in shares])
+                                     for shares in (mc.true_shares, raw.mean, weighted.mean))
     for i, code in enumerate(OPTIONS):
-        raw, weighted = mc.raw, mc.weighted
         lines.append(
-            f"  {code + ' ' + labels.get(code, '')[:36]:<40}{_pct(mc.true_shares[i]):>8}  "
-            f"{_pct(raw.mean[i]):>10}{100 * raw.bias[i]:+8.1f}{100 * raw.rmse[i]:8.1f}{100 * raw.coverage[i]:6.0f}%"
-            f"  {_pct(weighted.mean[i]):>15}{100 * weighted.bias[i]:+8.1f}{100 * weighted.rmse[i]:8.1f}"
+            f"  {code + ' ' + labels.get(code, '')[:36]:<40}{_pct(true[i]):>8}  "
+            f"{_pct(raw_mean[i]):>10}{100 * raw.bias[i]:+8.1f}{100 * raw.rmse[i]:8.1f}{100 * raw.coverage[i]:6.0f}%"
+            f"  {_pct(weighted_mean[i]):>15}{100 * weighted.bias[i]:+8.1f}{100 * weighted.rmse[i]:8.1f}"
             f"{100 * weighted.coverage[i]:6.0f}%"
         )
     lines.append("")

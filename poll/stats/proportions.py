@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,6 +80,20 @@ def rounded_percentages(shares: list[float], decimals: int = 0) -> list[float]:
     for i in by_remainder[:left]:
         floors[i] += 1
     return [floor / scale for floor in floors]
+
+
+def shown_percentages(shares: Sequence[float | None], decimals: int = 1) -> list[float | None]:
+    """The shares of one set as they are shown, in percent to `decimals` places: together, by largest remainder.
+
+    Shares rounded one by one sum to 99.9 or 100.1 about a quarter of the time, and readers take that for an
+    error. A set with a share withheld (None) or unknown (NaN) cannot sum to 100 as shown: its other shares are
+    rounded one by one, as are shares that do not sum to 1 (several answers per person).
+    """
+    if any(share is None or not math.isfinite(share) for share in shares):
+        scale = 10**decimals
+        return [None if share is None else round(share * 100 * scale) / scale if math.isfinite(share)
+                else float(share) * 100 for share in shares]
+    return list(rounded_percentages([float(share) for share in shares], decimals))
 
 
 def difference_p(difference: float, variance: float) -> float:

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from poll.stats.proportions import shown_percentages
+
 PALETTE = ("#b23a48", "#e09f3e", "#2a7f62", "#3c6e9f", "#7b5ea7", "#6b7280")
 TRUTH = "#111827"
 # Answers counted without their options (answers over time).
@@ -107,6 +109,12 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _shown(shares: Sequence[float | None], decimals: int = 1) -> list[str | None]:
+    # The shares of one set as written on a chart, rounded together so that they sum to 100%.
+    return [None if percent is None else f"{percent:.{decimals}f}%"
+            for percent in shown_percentages(shares, decimals)]
+
+
 @dataclass
 class ShareRow:
     label: str
@@ -132,6 +140,7 @@ def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[
     if any(row.true is not None for row in rows):
         items.append((legend["true"], "truth"))
     described = []
+    raw, weighted, true = (_shown([getattr(row, name) for row in rows]) for name in ("share", "weighted", "true"))
     y = 8 - row_h
     for i, (row, lines) in enumerate(zip(rows, labels, strict=True)):
         y += row_h
@@ -144,19 +153,19 @@ def share_bars(rows: Sequence[ShareRow], *, rtl: bool, title: str, legend: dict[
         if row.ci95 is not None:  # public raw shares carry none: they are no random sample's
             _whisker(canvas, left, span, row.ci95, bar_y + 9)
         # Figures end at the chart's far edge, whatever its width.
-        canvas.text(width - 4, bar_y + 14, _pct(row.share), size=14, weight="600", anchor="end")
-        summary = f"{row.label}: {_pct(row.share)}" + (
+        canvas.text(width - 4, bar_y + 14, raw[i], size=14, weight="600", anchor="end")
+        summary = f"{row.label}: {raw[i]}" + (
             f" ({_pct(row.ci95[0])}–{_pct(row.ci95[1])})" if row.ci95 is not None else "")
         if row.weighted is not None:
             mark_y = bar_y + 32
             if row.weighted_ci95 is not None:
                 _whisker(canvas, left, span, row.weighted_ci95, mark_y)
             canvas.diamond(left + span * row.weighted, mark_y, 6, TRUTH)
-            canvas.text(width - 4, mark_y + 5, _pct(row.weighted), size=13, fill=MUTED, anchor="end")
-            summary += f"; {legend['weighted']} {_pct(row.weighted)}"
+            canvas.text(width - 4, mark_y + 5, weighted[i], size=13, fill=MUTED, anchor="end")
+            summary += f"; {legend['weighted']} {weighted[i]}"
         if row.true is not None:
             canvas.line(left + span * row.true, bar_y - 4, left + span * row.true, bar_y + 40, TRUTH, 2, "3,2")
-            summary += f"; {legend['true']} {_pct(row.true)}"
+            summary += f"; {legend['true']} {true[i]}"
         described.append(summary)
     canvas.describe(". ".join(described))
     return _legend(items) + canvas.done()
@@ -363,6 +372,8 @@ def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: 
     width, left, row_h = 640, 12, 54
     canvas = _Canvas(width, 8 + row_h * len(rows), rtl, title)
     span = width - 2 * left
+    # Each category's shares are one set: written to the point, rounded together so that they sum to 100%.
+    written = [_shown(shares, 0) if not is_small else [] for _, shares, is_small in rows]
     for i, (label, shares, is_small) in enumerate(rows):
         y = 6 + i * row_h
         canvas.text(left, y + 14, label, size=13, weight="600")
@@ -375,11 +386,11 @@ def stacked(rows: Sequence[tuple[str, list[float], bool]], *, rtl: bool, title: 
             canvas.rect(x, y + 20, span * share, 26, colour(j))
             # A figure only where it fits its slice on a phone-wide chart too.
             if share >= 0.12:
-                canvas.text(x + span * share / 2, y + 38, f"{100 * share:.0f}%", anchor="middle", size=13,
+                canvas.text(x + span * share / 2, y + 38, written[i][j], anchor="middle", size=13,
                             fill=ink_on(colour(j)), weight="600")
             x += span * share
-    canvas.describe("; ".join(f"{label}: " + (small if is_small else ", ".join(f"{100 * share:.0f}%" for share in shares))
-                              for label, shares, is_small in rows))
+    canvas.describe("; ".join(f"{label}: " + (small if is_small else ", ".join(percents))
+                              for (label, _, is_small), percents in zip(rows, written, strict=True)))
     return canvas.done()
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from poll import iraq
 from poll.models import Poll, SimulationRun
-from poll.stats import mrp
+from poll.stats import mrp, proportions
 
 LEVEL = 0.90  # the interval pages show
 Z90 = 1.6448536269514722
@@ -181,6 +181,11 @@ def _round(value: float) -> float:
     return round(float(value), 3)
 
 
+def _round_set(shares) -> list[float]:
+    # A governorate's shares as `_round` gives them, rounded together so that they still sum to 1.
+    return [round(percent / 100, 3) for percent in proportions.shown_percentages([float(v) for v in shares])]
+
+
 def _fit(sample: mrp.Sample, population: mrp.Frame) -> mrp.Fitted | str:
     # The fit, or why there is none (as the results say it).
     try:
@@ -207,12 +212,12 @@ def _figures(poll: Poll, fitted: mrp.Fitted | str, answered: dict[str, int], *,
                          for share, (low, high) in zip(found.shares, intervals, strict=True)]
         out["governorates"].append({
             "code": code, "answered": answered.get(code) if code in raw else None,
-            "raw_shares": dict(zip(codes, (_round(v) for v in raw[code]), strict=True)) if code in raw else None,
-            "shares": dict(zip(codes, (_round(v) for v in found.shares), strict=True)),
+            "raw_shares": dict(zip(codes, _round_set(raw[code]), strict=True)) if code in raw else None,
+            "shares": dict(zip(codes, _round_set(found.shares), strict=True)),
             "interval": {c: [_round(low), _round(high)] for c, (low, high) in zip(codes, intervals, strict=True)},
             "from_prior": found.from_prior,
         })
-    out["overall"] = {"shares": dict(zip(codes, (_round(v) for v in fitted.overall.shares), strict=True)),
+    out["overall"] = {"shares": dict(zip(codes, _round_set(fitted.overall.shares), strict=True)),
                       "interval": {c: [_round(low), _round(high)]
                                    for c, (low, high) in zip(codes, fitted.overall.intervals[LEVEL], strict=True)}}
     return out

@@ -32,6 +32,7 @@ from poll.models import Operator, Poll, WeightingReference
 from poll.questionnaire import PREFER_NOT, Question
 from poll.services.access import audit
 from poll.services.definition.polls import questions_of
+from poll.stats import proportions
 from poll.vocabulary import QuestionType
 
 MARGIN_COLUMNS = ("variable", "category", "share")
@@ -243,7 +244,9 @@ def describe(stored: WeightingReference | None, poll: Poll) -> list[str]:
         what = f"microdata of {len(stored.rows)} respondents" if stored.kind == "microdata" else "margins"
         lines.append(f"reference: {what}; source: {stored.source}{year}")
         for name, shares in stored.margins.items():
-            lines.append(f"  {name}: " + ", ".join(f"{code} {100 * share:.1f}%" for code, share in shares.items()))
+            percents = proportions.shown_percentages(list(shares.values()))  # together, so they sum to 100%
+            lines.append(f"  {name}: " + ", ".join(f"{code} {percent:.1f}%"
+                                                   for code, percent in zip(shares, percents, strict=True)))
     for name in unweighted(stored, poll):
         lines.append(f"no sourced target for {name}: not weighted on it")
     return lines

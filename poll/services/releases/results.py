@@ -547,7 +547,7 @@ def _propensity(results: Results, stored, cells, names: list[str], counts: np.nd
     results.weighting.propensity = {
         "variables": variables, "respondents": int(respondents), "converged": found.converged,
         "effective_n": round(found.effective_n), "design_effect": round(found.design_effect, 2),
-        "shares": {option.code: _rounded(share) for option, share in zip(results.options, found.shares, strict=True)},
+        "shares": dict(zip([option.code for option in results.options], _rounded_set(found.shares), strict=True)),
         "ci95": {option.code: [_rounded(low), _rounded(high)]
                  for option, low, high in zip(results.options, lows, highs, strict=True)},
     }
@@ -565,7 +565,7 @@ def _document_reference(block: dict, w: Weighting) -> None:
                                   "shares": {code: round(share, 4) for code, share in target["shares"].items()}}
     block["not_weighted_on"] = [{"variable": name, "why": f"no sourced target for {name}: not weighted on it"}
                                 for name in w.unweighted]
-    block["by_strata"] = {code: _rounded(share) for code, share in w.by_strata.items()} or None
+    block["by_strata"] = dict(zip(w.by_strata, _rounded_set(w.by_strata.values()), strict=True)) or None
     block["propensity"] = w.propensity
 
 
@@ -764,8 +764,16 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+def _rounded_set(shares) -> list[float | None]:
+    # The shares of one set as `_rounded` gives them, rounded together by largest remainder: one by one they
+    # would sum to 0.999 or 1.001 about a quarter of the time.
+    return [None if percent is None else round(percent / 100, 3)
+            for percent in proportions.shown_percentages([None if share is None else float(share) for share in shares])]
+
+
 def document(results: Results) -> dict:
     """The results as the API and `--json` give them (JSON-ready)."""
+    weighted_shares = _rounded_set([option.weighted_share for option in results.options])
     document = {
         "poll": results.poll.slug,
         "status": results.poll.status,
@@ -789,11 +797,11 @@ def document(results: Results) -> dict:
                 "share": option.share,
                 "ci95": None if option.ci95 is None else list(option.ci95),
                 "raw_share": option.share,
-                "weighted_share": _rounded(option.weighted_share),
+                "weighted_share": weighted_share,
                 "weighted_ci95": [_rounded(v) for v in option.weighted_ci95] if option.weighted_ci95 else None,
                 "true_share": option.true_share,
             }
-            for option in results.options
+            for option, weighted_share in zip(results.options, weighted_shares, strict=True)
         ],
     }
     document["questions"] = [
