@@ -93,7 +93,7 @@ def _index_lines(options, index: dict) -> list[str]:
         if item["shares"] is None:
             lines.append(f"    {option.code}: not available ({item['not_available']})")
             continue
-        shares = " / ".join(_pct(value).strip() for value in item["shares"].values())
+        shares = " / ".join(f"{100 * value:.1f}%" for value in item["shares"].values())  # one answer, three phis
         low, high = item["range"]
         lines.append(f"    {option.code}: {shares}; range {100 * low:.1f}-{100 * high:.1f}%")
     return lines
