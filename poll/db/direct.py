@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from psycopg.pq import ExecStatus
 
 Processor = Callable[[Any], Any] | None
 
@@ -133,7 +134,7 @@ class Direct:
         cursor = driver.connection.cursor()
         try:
             cursor.execute(compiled.sql, self._ordered(compiled, params) if converted else self._bound(compiled, params))
-            rows = cursor.fetchall() if cursor.description else []
+            rows = cursor.fetchall() if _returned_rows(cursor) else []
         finally:
             cursor.close()
         if any(compiled.results):
@@ -221,4 +222,14 @@ def _result_processor(type_: sa.types.TypeEngine, dialect: sa.Dialect) -> Proces
     if process is not None and isinstance(stored, sa.Date | sa.DateTime | sa.Time):
         return functools.lru_cache(maxsize=1024)(process)
     return process
+
+
+
+def _returned_rows(cursor: Any) -> bool:
+    # Whether the statement returned rows. psycopg builds a column object per column for `description`
+    # (fourteen for the link's look-up, on every request); its result's status says the same for nothing.
+    result = getattr(cursor, "pgresult", None)
+    if result is not None:
+        return result.status == ExecStatus.TUPLES_OK
+    return cursor.description is not None
 
