@@ -13,7 +13,7 @@ from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 from poll import iraq
 from poll.services.definition import polls
 from poll.services.releases import governorate_estimates, results
-from poll.stats import mrp
+from poll.stats import mixed_glm, mrp
 from tests.helpers import fresh
 
 GOVERNORATES = iraq.governorates()
@@ -62,7 +62,7 @@ def test_a_counted_cell_fits_as_its_answers_one_row_each(rng):
     cells = sorted(set(zip(gov.tolist(), sex.tolist(), strict=True)))
     n = np.array([np.sum((gov == g) & (sex == s)) for g, s in cells])
     y = np.array([chose[(gov == g) & (sex == s)].sum() for g, s in cells])
-    ours = mrp.CountedBinomialMixedGLM(y, n, np.column_stack([np.ones(len(cells)), [s for _, s in cells]]),
+    ours = mixed_glm.CountedBinomialMixedGLM(y, n, np.column_stack([np.ones(len(cells)), [s for _, s in cells]]),
                                        sparse.csr_array(np.eye(5)[[g for g, _ in cells]]),
                                        np.zeros(5, dtype=int)).fit_vb(rng=np.random.default_rng(0))
     assert len(cells) == 10

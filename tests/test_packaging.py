@@ -144,3 +144,14 @@ def test_upgrading_keeps_every_row_that_refers_to_a_rebuilt_table(databases):
     finally:
         engine.dispose()
         databases.drop(url)
+
+
+def test_commands_and_the_app_start_without_the_statistics_libraries():
+    # SciPy, statsmodels and pandas take seconds to import; only a fit needs them, not `poll invite`
+    # or a server worker's start.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, poll.commands, poll.wsgi; "
+                               "print(sorted({'scipy', 'statsmodels', 'pandas'} & set(sys.modules)))"],
+        capture_output=True, text=True, check=True, env=os.environ | {"POLL_SECRET_KEY": "test"},
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -123,3 +123,14 @@ def test_the_dashboards_own_refreshes_do_not_keep_a_session_alive(app, client, s
     assert fresh(session).scalar(sa.select(OperatorSession.last_seen_at)) == earlier
     assert client.get("/dashboard/idle").status_code == 200  # the operator at work: the session is touched
     assert fresh(session).scalar(sa.select(OperatorSession.last_seen_at)) > earlier
+
+
+def test_an_unknown_name_costs_the_same_scrypt_check_as_a_wrong_password():
+    from werkzeug.security import check_password_hash
+
+    from poll.services.access import operators
+
+    # The same method and work factors as a real operator's hash, so the two refusals take the same time.
+    method = operators._DUMMY_HASH.split("$")[0]
+    assert method == operators._hash("a long enough password").split("$")[0]
+    assert not check_password_hash(operators._DUMMY_HASH, "a long enough password")

@@ -26,7 +26,7 @@ fits the same model on at most a few hundred rows, whatever the poll's size.
 The test suite checks the fit against the library's own model on one row per
 answer.
 
-Pure NumPy and statsmodels: no Flask, no database.
+Pure NumPy and statsmodels (the model itself in `mixed_glm`): no Flask, no database.
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
-from scipy.special import expit
-from statsmodels.genmod import families
-from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, _BayesMixedGLM
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 LEVELS = (0.90, 0.95)  # the credible intervals each estimate carries
 DRAWS = 2000
@@ -107,52 +102,6 @@ class NotFitted(Exception):  # noqa: N818 - a result, not a programming error
     """No estimate: the reason is the message (a fit that did not converge, or nothing to fit)."""
 
 
-class CountedBinomialMixedGLM(BinomialBayesMixedGLM):
-    """statsmodels' Bayesian binomial mixed GLM on counted cells: `endog` is the number of successes of each row,
-    `trials` its number of answers. Only the variational Bayes fit (`fit_vb`) is supported."""
-
-    def __init__(self, successes, trials, exog, exog_vc, ident, *, vcp_p=VCP_PRIOR_SD, fe_p=FE_PRIOR_SD,
-                 fep_names=None, vcp_names=None, vc_names=None):
-        # The parent's constructor insists on 0/1 rows; the model itself is its grandparent's.
-        _BayesMixedGLM.__init__(self, np.asarray(successes, dtype=float), exog, exog_vc=exog_vc, ident=ident,
-                                family=families.Binomial(), vcp_p=vcp_p, fe_p=fe_p, fep_names=fep_names,
-                                vcp_names=vcp_names, vc_names=vc_names)
-        self.trials = np.asarray(trials, dtype=float)
-        # A few hundred cells by 18 governorates is small: held dense, the gradient's products cost microseconds
-        # where the library's sparse ones cost a millisecond each (a fit: 2 s against 0.1 s).
-        self.exog_vc = self.exog_vc.toarray().view(_Dense)
-        self.exog_vc2 = self.exog_vc2.toarray().view(_Dense)
-
-    def vb_elbo(self, vb_mean, vb_sd):
-        """The ELBO with each row's log(1 + e^lp) counted once per answer."""
-        fep_mean, vcp_mean, vc_mean = self._unpack(vb_mean)
-        fep_sd, vcp_sd, vc_sd = self._unpack(vb_sd)
-        tm, tv = self._lp_stats(fep_mean, fep_sd, vc_mean, vc_sd)
-
-        def h(z):
-            return -self.trials * np.logaddexp(0, tm + np.sqrt(tv) * z)
-
-        return self.vb_elbo_base(h, tm, fep_mean, vcp_mean, vc_mean, fep_sd, vcp_sd, vc_sd)
-
-    def vb_elbo_grad(self, vb_mean, vb_sd):
-        """The ELBO's gradient, each row counted once per answer."""
-        fep_mean, vcp_mean, vc_mean = self._unpack(vb_mean)
-        fep_sd, vcp_sd, vc_sd = self._unpack(vb_sd)
-        tm, tv = self._lp_stats(fep_mean, fep_sd, vc_mean, vc_sd)
-
-        def h(z):
-            return -self.trials * expit(tm + np.sqrt(tv) * z)
-
-        return self.vb_elbo_grad_base(h, tm, tv, fep_mean, vcp_mean, vc_mean, fep_sd, vcp_sd, vc_sd)
-
-
-class _Dense(np.ndarray):
-    """A dense matrix with the one method of scipy's sparse arrays that the library's fit calls and NumPy lacks."""
-
-    def multiply(self, other):
-        return np.multiply(self, other)
-
-
 def _dummies(values: Sequence[str], levels: list[str]) -> np.ndarray:
     # Treatment coding: a column per level after the first; a value not among the levels gets none.
     out = np.zeros((len(values), max(len(levels) - 1, 0)))
@@ -172,6 +121,13 @@ def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS, max
     (within `max_iterations` of the optimiser, if given): then no estimate is
     shown, and the reason says why.
     """
+    # The model's libraries take a second or two to import: loaded by the first fit, not by every command.
+    from scipy import sparse
+    from scipy.special import expit
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    from poll.stats import mixed_glm
+
     counts = np.asarray(sample.counts, dtype=float)
     trials = counts.sum(axis=1) if counts.size else np.zeros(0)
     keep = trials > 0
@@ -207,7 +163,8 @@ def estimate(sample: Sample, frame: Frame, *, seed: int, draws: int = DRAWS, max
     probabilities = np.empty((draws, len(frame.sex), option_count))
     spread = []
     for k in range(option_count):
-        model = CountedBinomialMixedGLM(counts[:, k], trials, exog, exog_vc, ident)
+        model = mixed_glm.CountedBinomialMixedGLM(counts[:, k], trials, exog, exog_vc, ident,
+                                                  vcp_p=VCP_PRIOR_SD, fe_p=FE_PRIOR_SD)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fit = model.fit_vb(rng=rng, minim_opts={"maxiter": max_iterations} if max_iterations else None)

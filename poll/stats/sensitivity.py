@@ -43,9 +43,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import optimize, special, stats
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from poll.stats import weighting
 
@@ -214,6 +211,9 @@ def mubp_range(categories: Sequence[np.ndarray], counts: np.ndarray, weights: np
 
 def _mubp_one(categories: list[np.ndarray], counts: np.ndarray, weights: np.ndarray, chosen: np.ndarray):
     # One answer against the rest: (rho, share at phi) or the reason the index is not available.
+    # SciPy and statsmodels take a second or two to import: loaded by the first index, not by every command.
+    from scipy import optimize, special, stats
+
     respondents = counts.sum()
     answered = float(counts[chosen].sum() / respondents) if respondents > 0 else 0.0
     if not 0.0 < answered < 1.0:
@@ -268,6 +268,9 @@ def _proxy_design(categories: list[np.ndarray], counts: np.ndarray, chosen: np.n
 
 def _probit_proxy(design: np.ndarray, counts: np.ndarray, chosen: np.ndarray) -> np.ndarray | None:
     # Each cell's linear predictor from a probit fitted to the respondents (grouped by profile), or None.
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
     profiles, cell_profile = np.unique(design, axis=0, return_inverse=True)
     cell_profile = cell_profile.reshape(-1)
     yes = np.bincount(cell_profile, weights=np.where(chosen, counts, 0.0), minlength=len(profiles))
