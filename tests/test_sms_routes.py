@@ -1,5 +1,6 @@
 """SMS routes: numbers to carriers' SMSCs by prefix, each route's shared speed cap, and its in-flight window."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.models import OutboxMessage, Recipient, SmsRoute, utcnow
-from poll.runners.dispatcher import Dispatcher, Settings
+from poll.runners.dispatcher import WINDOW_LOOK, Dispatcher, Settings
 from poll.services.answering import tallies
 from poll.services.definition import polls
 from poll.services.messaging import outbox, sms_routes
@@ -113,24 +114,32 @@ class Smsc:
     def __init__(self, app):
         self.factory = app.extensions["poll.db"]
         self.sent: list[tuple[str | None, str]] = []
-        self.unacked: list[int] = []
+        self.unacked: dict[int, list[int]] = {}  # by the sending thread: each route's thread has its own
         self.most_in_flight: dict[str, int] = {}
 
     def send(self, message):
         self.sent.append((message.smsc, message.phone))
-        self.unacked.append(message.message_id)
+        self.unacked.setdefault(threading.get_ident(), []).append(message.message_id)
         with self.factory() as session:  # read from the database while dispatching, as an operator would
             counted = sms_routes.in_flight(session, message.smsc, now=utcnow(), timeout=timedelta(minutes=2))
         self.most_in_flight[message.smsc] = max(self.most_in_flight.get(message.smsc, 0), counted)
         return Sent(Answer.ACCEPTED, gateway_id=message.idempotency_key)
 
-    def acknowledge(self, _seconds: float = 0.0) -> None:
-        """Delivery report 8 for everything sent so far (the dispatcher's waits stand for the time they take)."""
+    def acknowledge(self, seconds: float = WINDOW_LOOK) -> None:
+        """Delivery report 8 for everything the waiting thread sent so far, when it waits for its full window
+        (that wait stands for the time they take): each route's SMSC answers its own thread, and only then, so
+        that each window fills whatever the other routes do.
+
+        As the app takes them: in a write transaction, while the routes' threads send and record in theirs.
+        """
+        if seconds != WINDOW_LOOK:
+            return  # a wait for the route's budget: the wall clock refills it
+        acknowledged = self.unacked.pop(threading.get_ident(), [])
         with self.factory() as session:
-            for message_id in self.unacked:
+            begin_write(session)
+            for message_id in acknowledged:
                 outbox.delivery_report(session, message_id, 8, now=utcnow())
             session.commit()
-        self.unacked.clear()
 
 
 def routed(app, gateway, **settings) -> Dispatcher:
