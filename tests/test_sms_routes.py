@@ -209,3 +209,29 @@ def test_a_reply_kannel_sends_at_once_is_charged_to_its_route_and_keeps_no_numbe
     buckets = dict(fresh(session).execute(sa.select(SmsRoute.name, SmsRoute.tokens)).all())
     assert buckets == {"zain": 0.0, "asiacell": -segments, "korek": 0.0}
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+class SlowSmsc(Smsc):
+    """An SMSC whose `slow` route takes each message only once every message of the other routes has gone."""
+
+    def __init__(self, app, slow: str, others: int):
+        super().__init__(app)
+        self.slow, self.others, self.fast_done = slow, others, threading.Event()
+
+    def send(self, message):
+        if message.smsc == self.slow:
+            self.waited = self.fast_done.wait(timeout=20)  # False: the other routes waited for this one
+        result = super().send(message)
+        if sum(smsc != self.slow for smsc, _ in self.sent) == self.others:
+            self.fast_done.set()
+        return result
+
+
+def test_a_slow_route_does_not_hold_up_the_others(app, mixed):
+    """Each route sends from a thread of its own: one whose SMSC stalls lets every other route's messages by."""
+    gateway = SlowSmsc(app, slow="zain", others=18)  # the first route, 12 of the 30 numbers
+    report = routed(app, gateway, routes=routes.parse("zain:78,79=1000; asiacell:77=1000; korek:75=1000; other:*=1000"),
+                    window=50).run(once=True)
+    assert report.handed == 30 and gateway.waited
+    first_slow = next(place for place, (smsc, _) in enumerate(gateway.sent) if smsc == "zain")
+    assert first_slow == 18  # the stalled route's first message went only after all the others
