@@ -606,13 +606,14 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
             tallies.bump(session, poll_id, {"delivered": 1})
         return True
     if status == 8:
-        # The SMSC has it: it leaves its route's in-flight window (services.messaging.sms_routes). Most often the
-        # dispatcher has recorded the send already: one light UPDATE is the report's whole work.
+        # The SMSC has it: it leaves its route's in-flight window (services.messaging.sms_routes).
         state = session.execute(_ACK, {"message": message_id, "now": now}).scalar()
-        if state is None:
-            return _exists(session, message_id)  # acknowledged before, or no such message
+        if state is None:  # acknowledged before (perhaps by `acknowledge`), or no such message
+            state = session.scalar(sa.select(OutboxMessage.state).where(OutboxMessage.id == message_id))
+            if state is None:
+                return False
         if state in FORWARD[MessageState.SENT] and _move(session, message_id, MessageState.SENT) is not None:
-            _mark_sent(session, message_id, now)
+            _mark_sent(session, message_id, now)  # the report overtook the dispatcher's record of the send
         return True
     if not _exists(session, message_id):
         return False
@@ -623,6 +624,20 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
             _count_failures(session, [_link_of(session, message_id)], unknown_number=unknown_number)
     session.flush()
     return True
+
+
+def acknowledge(session: so.Session, message_id: int, *, now: datetime) -> bool:
+    """Apply a delivery report 8 (the SMSC has the message) in one UPDATE, if that is all it has to do.
+
+    True: done, the message left its route's window. False: the report has
+    more to do, or none (acknowledged before, no such message, or it
+    overtook the dispatcher's record of the send): `delivery_report` then
+    does it, and may come in a transaction of its own, after this UPDATE
+    committed by itself. Most reports are the first kind, at hundreds a
+    second: each is one statement, not a transaction of several.
+    """
+    state = session.execute(_ACK, {"message": message_id, "now": now}).scalar()
+    return state is not None and state not in FORWARD[MessageState.SENT]
 
 
 def _count_failures(session: so.Session, link_ids: list[int | None], *, unknown_number: bool = False) -> None:
