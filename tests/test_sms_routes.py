@@ -14,9 +14,10 @@ from poll.services.answering import tallies
 from poll.services.definition import polls
 from poll.services.messaging import outbox, sms_routes
 from poll.sms import encoding, routes
-from poll.sms.gateways import Answer, Sent
+from poll.sms.gateways import Answer, KannelGateway, Sent
 from poll.vocabulary import MessageState
 from tests.helpers import fresh
+from tests.servers import ScriptedSendsms
 
 IRAQ = "zain:78,79=240; asiacell:77=240; korek:75=120"
 
@@ -235,3 +236,26 @@ def test_a_slow_route_does_not_hold_up_the_others(app, mixed):
     assert report.handed == 30 and gateway.waited
     first_slow = next(place for place, (smsc, _) in enumerate(gateway.sent) if smsc == "zain")
     assert first_slow == 18  # the stalled route's first message went only after all the others
+
+
+def test_an_outage_met_by_several_routes_pauses_them_all_once_and_costs_no_attempt(app, mixed):
+    sleeps: list[float] = []
+    with ScriptedSendsms([503, 503, 503]) as smsbox:
+        settings = Settings(rate=1.0, batch=50, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
+                            dlr_url=lambda message_id: "http://127.0.0.1:9/dlr", idle=0.5, max_pause=8.0,
+                            routes=routes.parse(IRAQ + "; other:*=240"), window=50)
+
+        def drained() -> bool:
+            with app.extensions["poll.db"]() as session:
+                return outbox.state_counts(session).get(MessageState.SENT, 0) == 30
+
+        report = Dispatcher(app.extensions["poll.db"], KannelGateway(smsbox.url, "u", "p", timeout=5), settings,
+                            sleep=sleeps.append).run(should_stop=drained)
+    assert report.handed == 30 and 1 <= report.outages <= 3
+    # However many routes met it at once, each outage paused every route once: doubling while nothing got
+    # through, from one second again after a message did.
+    pauses = [pause for pause in sleeps if pause >= 1]
+    assert len(pauses) == report.outages
+    assert all(pause in (1.0, 2 * before) for before, pause in zip([0.0, *pauses], pauses, strict=False))
+    assert {m.attempts for m in fresh(mixed).scalars(sa.select(OutboxMessage))} == {1}
+    assert len(smsbox.received) == 30 + 3
