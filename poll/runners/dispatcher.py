@@ -15,8 +15,7 @@ Faults it is built for:
   lease runs out (POLL_SMS_LEASE_SECONDS, seconds), then another dispatcher
   takes them. It renews the lease of what it has not sent yet as it goes.
   One killed between the gateway's acceptance and the record sends that
-  message twice (with routes, each route records while it sends the next:
-  the few messages its record was catching up on); nothing is lost.
+  message twice; nothing is lost.
 - Delivery reports overtake the record of the send: states only move forward
   (services.messaging.outbox).
 
@@ -45,7 +44,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -56,7 +54,7 @@ from poll.db import dialects
 from poll.models import utcnow
 from poll.services.audience import retention
 from poll.services.messaging import outbox, sms_routes
-from poll.sms.gateways import Answer, Gateway, Sent
+from poll.sms.gateways import Answer, Gateway
 from poll.sms.routes import Route
 
 log = logging.getLogger("poll.sms")
@@ -219,7 +217,6 @@ class Dispatcher:
                     stop: threading.Event) -> None:
         """One route's claims and sends; with `once`, until nothing of it is due or the gateway is down."""
         close = getattr(self.gateway, "close", None)
-        recorder = ThreadPoolExecutor(1, thread_name_prefix=f"sms-record-{route.name}")
         try:
             while not should_stop():
                 with self._gate:  # waits out another route's pause for an outage
@@ -233,7 +230,7 @@ class Dispatcher:
                         break
                     self.sleep(self.settings.idle)  # an idle route looks for new messages now and then
                     continue
-                if self._send_route(route, claimed, report, recorder):
+                if self._send_route(route, claimed, report):
                     with self._lock:
                         self._pause = 0.0
                     continue
@@ -245,7 +242,6 @@ class Dispatcher:
                     break
                 self._outage(report, outages)
         finally:
-            recorder.shutdown()
             if close is not None:
                 close()  # this thread's kept connection
 
@@ -299,79 +295,44 @@ class Dispatcher:
             if wait:
                 self.sleep(wait)  # the route is at its cap: waiting for its bucket to refill
 
-    def _send_route(self, route: Route, jobs: list, report: Report, recorder: ThreadPoolExecutor) -> bool:
+    def _send_route(self, route: Route, jobs: list, report: Report) -> bool:
         """Send a claim of `route`'s messages; False if the gateway turned out to be unavailable (the rest go
         back)."""
-        return self._send(jobs, report, self._budget(route, jobs), recorder)
+        return self._send(jobs, report, self._budget(route, jobs))
 
-    def _send(self, jobs: list, report: Report, order: Iterator[tuple[int, object]] | None = None,
-              recorder: ThreadPoolExecutor | None = None) -> bool:
+    def _send(self, jobs: list, report: Report, order: Iterator[tuple[int, object]] | None = None) -> bool:
         """Send a claim's messages (in `order`, else as claimed, paced at the rate); False if the gateway turned
-        out to be unavailable (the rest go back).
-
-        Each answer is recorded at once, or given a `recorder`, while the
-        next message goes: the answers that came meanwhile in one transaction.
-        Either way all are recorded before this returns.
-        """
+        out to be unavailable (the rest go back)."""
         renew_every = self.settings.lease.total_seconds() / 3
         renewed = self.clock()
         sent: set[int] = set()
-        answers: list[tuple[int, Sent]] = []  # answered and not yet recorded
-        recording: Future | None = None
-
-        def record(wait: bool) -> None:
-            nonlocal recording, renewed
-            if recording is not None and (wait or recording.done()):
-                recording.result()
-                recording = None
-            if not answers or recording is not None:
-                return
-            renew = []
-            if self.clock() - renewed >= renew_every:
-                renew, renewed = [later.message_id for place, later in enumerate(jobs) if place not in sent], self.clock()
-            batch = answers[:]
-            answers.clear()
-            if recorder is None:
-                self._record(batch, renew)
-            else:
-                recording = recorder.submit(self._record, batch, renew)
-
         for position, job in enumerate(jobs) if order is None else order:
             if not self.settings.routes:
                 self.pacer.wait()
             result = self.gateway.send(job)
             sent.add(position)
-            if result.answer is Answer.UNAVAILABLE:
-                while answers or recording is not None:
-                    record(wait=True)
-                with self.sessions() as session:
-                    dialects.of(session).begin_write(session)
+            with self.sessions() as session:
+                dialects.of(session).begin_write(session)
+                if result.answer is Answer.UNAVAILABLE:
                     outbox.release(session, [later.message_id for place, later in enumerate(jobs)
                                              if place not in sent or place == position])
                     session.commit()
-                return False
-            answers.append((job.message_id, result))
-            record(wait=False)
+                    return False
+                if dialects.of(session).name == "postgresql":
+                    # The record holds its poll's "sent" counter, one row every route's thread of every dispatcher
+                    # writes: waiting for the WAL's flush while holding it let one record through per flush, and
+                    # the acknowledgements queued behind. A database crash may lose the last records: those
+                    # messages go again once their lease runs out (sent twice, never lost).
+                    session.execute(SYNCHRONOUS_COMMIT_OFF)
+                outbox.record(session, job.message_id, result, now=utcnow())
+                if self.clock() - renewed >= renew_every:
+                    outbox.renew(session, [later.message_id for place, later in enumerate(jobs) if place not in sent],
+                                 now=utcnow())
+                    renewed = self.clock()
+                session.commit()
             with self._lock:
                 if result.accepted:
                     report.handed += 1
                 else:
                     report.refused += 1
-        while answers or recording is not None:
-            record(wait=True)
         return True
-
-    def _record(self, answers: list[tuple[int, Sent]], renew: list[int]) -> None:
-        """Record the gateway's `answers` in one transaction, and renew the lease of the claim's messages `renew`."""
-        with self.sessions() as session:
-            dialects.of(session).begin_write(session)
-            if dialects.of(session).name == "postgresql":
-                # The record holds its poll's "sent" counter, one row every route's thread of every dispatcher
-                # writes: waiting for the WAL's flush while holding it let one record through per flush, and
-                # the acknowledgements queued behind. A database crash may lose the last records: those
-                # messages go again once their lease runs out (sent twice, never lost).
-                session.execute(SYNCHRONOUS_COMMIT_OFF)
-            for message_id, result in answers:
-                outbox.record(session, message_id, result, now=utcnow())
-            outbox.renew(session, renew, now=utcnow())
-            session.commit()
