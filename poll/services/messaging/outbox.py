@@ -491,14 +491,18 @@ _DELIVERED = (
             sent_at=sa.func.coalesce(_MESSAGES.c.sent_at, sa.bindparam("now")))
     .returning(_MESSAGES.c.link_id)
 )
-_LINK_SENT = (
-    sa.update(_LINKS).where(_LINKS.c.id == sa.bindparam("link"), _LINKS.c.sent_at.is_(None))
-    .values(sent_at=sa.bindparam("now")).returning(_LINKS.c.poll_id)
-)
-_LINK_DELIVERED = (
-    sa.update(_LINKS).where(_LINKS.c.id == sa.bindparam("link"), _LINKS.c.delivered_at.is_(None))
-    .values(delivered_at=sa.bindparam("now")).returning(_LINKS.c.poll_id)
-)
+
+
+def _link_first(column: str) -> sa.Update:
+    # The link's `column` set to now unless it was set: the first send or delivery of its messages counts.
+    return (
+        sa.update(_LINKS).where(_LINKS.c.id == sa.bindparam("link"), _LINKS.c[column].is_(None))
+        .values({column: sa.bindparam("now")}).returning(_LINKS.c.poll_id)
+    )
+
+
+_LINK_SENT = _link_first("sent_at")
+_LINK_DELIVERED = _link_first("delivered_at")
 
 
 def record(session: so.Session, message_id: int, result: Sent, *, now: datetime) -> None:
