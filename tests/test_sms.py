@@ -18,6 +18,7 @@ from poll.models import (
     Answer,
     AuditEvent,
     InboundMessage,
+    Link,
     Option,
     OptOut,
     OutboxMessage,
@@ -32,7 +33,7 @@ from poll.services.audience import links
 from poll.services.definition import polls
 from poll.services.messaging import inbound, outbox
 from poll.services.releases import results
-from poll.sms import encoding, replies
+from poll.sms import encoding, gateways, replies
 from poll.sms.gateways import KannelGateway, Outgoing, SimulatedGateway
 from poll.vocabulary import MessageState
 from tests.helpers import fresh, rows
@@ -433,6 +434,30 @@ def test_delivery_reports_mark_links_delivered_or_failed(sms_app, client, runner
     counts = tallies.counters(session, poll)
     assert (counts["delivered"], counts["failed"]) == (1, 1)
 
+
+
+def test_an_acknowledgement_is_one_update_or_the_whole_record_when_it_overtakes_the_send(sms_app, client, session,
+                                                                                        queued):
+    """Report 8 after the dispatcher's record only marks the message acknowledged; one that overtakes the record
+    (the message still "sending") records the send, counted once, and a repeat changes nothing."""
+    claimed = claim_now(sms_app)
+    for _ in range(2):
+        assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": claimed[0],
+                                                           "status": 8}).status_code == 200
+    message = fresh(session).get(OutboxMessage, claimed[0])
+    assert message.state == MessageState.SENT and message.acked_at and message.sent_at
+    assert fresh(session).get(Link, message.link_id).sent_at is not None
+    with sms_app.extensions["poll.db"]() as other:
+        outbox.record(other, claimed[1], gateways.Sent(gateways.Answer.ACCEPTED, gateway_id="g"), now=utcnow())
+        other.commit()
+    assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": claimed[1],
+                                                       "status": 8}).status_code == 200
+    assert fresh(session).get(OutboxMessage, claimed[1]).acked_at is not None
+    assert client.get("/sms/kannel/dlr", query_string={"secret": SECRET, "message": 999999,
+                                                       "status": 8}).status_code == 404
+    poll = polls.get_poll(session, "out")
+    assert tallies.counters(session, poll)["sent"] == 2
+    assert tallies.kept(session, poll) == tallies.recount(session, poll)
 
 def test_simulated_handset_shows_its_messages(client, runner, session, queued, login):
     runner.invoke(args=["dispatch", "--once"])

@@ -1,5 +1,6 @@
 """SMS routes: numbers to carriers' SMSCs by prefix, each route's shared speed cap, and its in-flight window."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -8,14 +9,15 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.models import OutboxMessage, Recipient, SmsRoute, utcnow
-from poll.runners.dispatcher import Dispatcher, Settings
+from poll.runners.dispatcher import WINDOW_LOOK, Dispatcher, Settings
 from poll.services.answering import tallies
 from poll.services.definition import polls
 from poll.services.messaging import outbox, sms_routes
 from poll.sms import encoding, routes
-from poll.sms.gateways import Answer, Sent
+from poll.sms.gateways import Answer, KannelGateway, Sent
 from poll.vocabulary import MessageState
 from tests.helpers import fresh
+from tests.servers import ScriptedSendsms
 
 IRAQ = "zain:78,79=240; asiacell:77=240; korek:75=120"
 
@@ -113,24 +115,32 @@ class Smsc:
     def __init__(self, app):
         self.factory = app.extensions["poll.db"]
         self.sent: list[tuple[str | None, str]] = []
-        self.unacked: list[int] = []
+        self.unacked: dict[int, list[int]] = {}  # by the sending thread: each route's thread has its own
         self.most_in_flight: dict[str, int] = {}
 
     def send(self, message):
         self.sent.append((message.smsc, message.phone))
-        self.unacked.append(message.message_id)
+        self.unacked.setdefault(threading.get_ident(), []).append(message.message_id)
         with self.factory() as session:  # read from the database while dispatching, as an operator would
             counted = sms_routes.in_flight(session, message.smsc, now=utcnow(), timeout=timedelta(minutes=2))
         self.most_in_flight[message.smsc] = max(self.most_in_flight.get(message.smsc, 0), counted)
         return Sent(Answer.ACCEPTED, gateway_id=message.idempotency_key)
 
-    def acknowledge(self, _seconds: float = 0.0) -> None:
-        """Delivery report 8 for everything sent so far (the dispatcher's waits stand for the time they take)."""
+    def acknowledge(self, seconds: float = WINDOW_LOOK) -> None:
+        """Delivery report 8 for everything the waiting thread sent so far, when it waits for its full window
+        (that wait stands for the time they take): each route's SMSC answers its own thread, and only then, so
+        that each window fills whatever the other routes do.
+
+        As the app takes them: in a write transaction, while the routes' threads send and record in theirs.
+        """
+        if seconds != WINDOW_LOOK:
+            return  # a wait for the route's budget: the wall clock refills it
+        acknowledged = self.unacked.pop(threading.get_ident(), [])
         with self.factory() as session:
-            for message_id in self.unacked:
+            begin_write(session)
+            for message_id in acknowledged:
                 outbox.delivery_report(session, message_id, 8, now=utcnow())
             session.commit()
-        self.unacked.clear()
 
 
 def routed(app, gateway, **settings) -> Dispatcher:
@@ -200,3 +210,52 @@ def test_a_reply_kannel_sends_at_once_is_charged_to_its_route_and_keeps_no_numbe
     buckets = dict(fresh(session).execute(sa.select(SmsRoute.name, SmsRoute.tokens)).all())
     assert buckets == {"zain": 0.0, "asiacell": -segments, "korek": 0.0}
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+class SlowSmsc(Smsc):
+    """An SMSC whose `slow` route takes each message only once every message of the other routes has gone."""
+
+    def __init__(self, app, slow: str, others: int):
+        super().__init__(app)
+        self.slow, self.others, self.fast_done = slow, others, threading.Event()
+
+    def send(self, message):
+        if message.smsc == self.slow:
+            self.waited = self.fast_done.wait(timeout=20)  # False: the other routes waited for this one
+        result = super().send(message)
+        if sum(smsc != self.slow for smsc, _ in self.sent) == self.others:
+            self.fast_done.set()
+        return result
+
+
+def test_a_slow_route_does_not_hold_up_the_others(app, mixed):
+    """Each route sends from a thread of its own: one whose SMSC stalls lets every other route's messages by."""
+    gateway = SlowSmsc(app, slow="zain", others=18)  # the first route, 12 of the 30 numbers
+    report = routed(app, gateway, routes=routes.parse("zain:78,79=1000; asiacell:77=1000; korek:75=1000; other:*=1000"),
+                    window=50).run(once=True)
+    assert report.handed == 30 and gateway.waited
+    first_slow = next(place for place, (smsc, _) in enumerate(gateway.sent) if smsc == "zain")
+    assert first_slow == 18  # the stalled route's first message went only after all the others
+
+
+def test_an_outage_met_by_several_routes_pauses_them_all_once_and_costs_no_attempt(app, mixed):
+    sleeps: list[float] = []
+    with ScriptedSendsms([503, 503, 503]) as smsbox:
+        settings = Settings(rate=1.0, batch=50, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
+                            dlr_url=lambda message_id: "http://127.0.0.1:9/dlr", idle=0.5, max_pause=8.0,
+                            routes=routes.parse(IRAQ + "; other:*=240"), window=50)
+
+        def drained() -> bool:
+            with app.extensions["poll.db"]() as session:
+                return outbox.state_counts(session).get(MessageState.SENT, 0) == 30
+
+        report = Dispatcher(app.extensions["poll.db"], KannelGateway(smsbox.url, "u", "p", timeout=5), settings,
+                            sleep=sleeps.append).run(should_stop=drained)
+    assert report.handed == 30 and 1 <= report.outages <= 3
+    # However many routes met it at once, each outage paused every route once: doubling while nothing got
+    # through, from one second again after a message did.
+    pauses = [pause for pause in sleeps if pause >= 1]
+    assert len(pauses) == report.outages
+    assert all(pause in (1.0, 2 * before) for before, pause in zip([0.0, *pauses], pauses, strict=False))
+    assert {m.attempts for m in fresh(mixed).scalars(sa.select(OutboxMessage))} == {1}
+    assert len(smsbox.received) == 30 + 3

@@ -19,12 +19,16 @@ Faults it is built for:
 - Delivery reports overtake the record of the send: states only move forward
   (services.messaging.outbox).
 
-With routes (POLL_SMS_ROUTES, sms.routes) it claims each route's numbers
-apart, only while fewer than POLL_SMS_WINDOW of that route's messages are
-in flight (claimed and not yet acknowledged by the SMSC), and takes each
+With routes (POLL_SMS_ROUTES, sms.routes) each route has a thread of its
+own, with its own kept connection to the gateway, that claims the route's
+numbers, only while fewer than POLL_SMS_WINDOW of that route's messages are
+in flight (claimed and not yet acknowledged by the SMSC), takes each
 message's segments from its route's shared budget before sending it
-(services.messaging.sms_routes): the routes' caps replace POLL_SMS_RATE, and a route
-that has to wait does not hold up the others. Replies to phones never wait
+(services.messaging.sms_routes), sends, and records each answer: the routes'
+caps replace POLL_SMS_RATE, and a route that has to wait (for its budget, its
+window, or a slow SMSC) does not hold up the others. Sent one after another,
+the routes shared one route's speed: smsbox answers a message only once
+bearerbox has it, and that wait, not our work, was most of each send. Replies to phones never wait
 in the outbox: Kannel sends them at once, ahead of every invitation still
 here, and they are charged to their route's budget (web.sms).
 
@@ -36,13 +40,14 @@ retention period (services.audience.retention).
 
 from __future__ import annotations
 
-import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from poll.db import dialects
@@ -55,6 +60,7 @@ from poll.sms.routes import Route
 log = logging.getLogger("poll.sms")
 # Seconds between looks at a full in-flight window.
 WINDOW_LOOK = 0.1
+SYNCHRONOUS_COMMIT_OFF = sa.text("SET LOCAL synchronous_commit TO OFF")
 
 
 @dataclass(frozen=True)
@@ -111,24 +117,28 @@ class Dispatcher:
         self.sessions, self.gateway, self.settings = sessions, gateway, settings
         self.clock, self.sleep, self.wall = clock, sleep, wall  # wall: the clock every dispatcher's budget shares
         self.pacer = Pacer(settings.rate, clock, sleep)
-        self.window_full = False  # the last claim found due messages held back by a full window
+        self._lock = threading.Lock()  # the report and the outage pause, shared by the routes' threads
+        self._gate = threading.Lock()  # held while the dispatcher pauses for a gateway outage: no route claims
+        self._outages = 0  # outages met so far: a route's outage pauses once, not again for each route
+        self._pause = 0.0  # the last pause; while set, each route tries one message at a time
 
     def run(self, *, once: bool = False, should_stop: Callable[[], bool] = lambda: False) -> Report:
         """Send until stopped; with `once`, until nothing is due or the gateway is down."""
         report = Report()
-        pause = 0.0
-        purged_at = None
         if self.settings.routes:
             self._prepare_routes()
+            self._run_routes(report, once, should_stop)
+            with self.sessions() as session:
+                report.counts = outbox.state_counts(session)
+            return report
+        pause = 0.0
+        purged_at = None
         while not should_stop():
             if purged_at is None or self.clock() - purged_at >= self.settings.purge_every:
                 report.purged += self._purge_due()
                 purged_at = self.clock()
             claimed = self._claim(1 if pause else self.settings.batch)
             if not claimed:
-                if self.window_full:
-                    self.sleep(WINDOW_LOOK)  # the SMSC's acknowledgements open the window within moments
-                    continue
                 if once:
                     break
                 self.sleep(self.settings.idle)  # an idle dispatcher looks for new messages now and then
@@ -168,8 +178,6 @@ class Dispatcher:
                         "(POLL_SMS_ROUTES), then `poll sms retry`", refused)
 
     def _claim(self, batch: int) -> list:
-        if self.settings.routes:
-            return self._claim_routes(batch)
         with self.sessions() as session:
             dialects.of(session).begin_write(session)
             claimed = outbox.claim(session, batch=batch, now=utcnow(), lease=self.settings.lease,
@@ -178,71 +186,127 @@ class Dispatcher:
             session.commit()
         return jobs
 
-    def _claim_routes(self, batch: int) -> list:
-        """Claim for each route in turn, as many as its window has room for; the jobs interleaved by route."""
-        settings, claims = self.settings, []
-        self.window_full = False
-        for route in settings.routes:
-            with self.sessions() as session:
-                dialects.of(session).begin_write(session)
-                now = utcnow()
-                room = sms_routes.room(session, route, window=settings.window, now=now,
-                                       timeout=settings.window_timeout)
-                # A claim takes at most a quarter of the window, so that several dispatchers share a route.
-                claimed = outbox.claim(session, batch=min(batch, room, max(settings.window // 4, 1)), now=now,
-                                       lease=settings.lease,
-                                       horizon=settings.horizon, sms_routes=settings.routes,
-                                       route=route, expire=route is settings.routes[0]) if room else []
-                claims.append([outbox.outgoing(message, settings.dlr_url(message.id)) for message in claimed])
-                session.commit()
-            if not room and self._due_on(route):
-                self.window_full = True
-            if batch == 1 and claims[-1]:
-                break  # trying the gateway again after an outage: one message is enough
-        return [job for round_ in itertools.zip_longest(*claims) for job in round_ if job is not None]
+    def _run_routes(self, report: Report, once: bool, should_stop: Callable[[], bool]) -> None:
+        """Run a thread per route until each is done (see the module's notes); purge on schedule meanwhile."""
+        report.purged += self._purge_due()
+        purged_at = self.clock()
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def work(route: Route) -> None:
+            try:
+                self._route_loop(route, report, once, lambda: stop.is_set() or should_stop(), stop)
+            except BaseException as error:  # re-raised by the dispatcher's own thread, once every route stopped
+                failures.append(error)
+                stop.set()
+
+        threads = [threading.Thread(target=work, args=(route,), name=f"sms-route-{route.name}", daemon=True)
+                   for route in self.settings.routes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=1.0)
+                if self.clock() - purged_at >= self.settings.purge_every:
+                    report.purged += self._purge_due()
+                    purged_at = self.clock()
+        if failures:
+            raise failures[0]
+
+    def _route_loop(self, route: Route, report: Report, once: bool, should_stop: Callable[[], bool],
+                    stop: threading.Event) -> None:
+        """One route's claims and sends; with `once`, until nothing of it is due or the gateway is down."""
+        close = getattr(self.gateway, "close", None)
+        try:
+            while not should_stop():
+                with self._gate:  # waits out another route's pause for an outage
+                    outages, probing = self._outages, bool(self._pause)
+                claimed, window_full = self._claim_route(route, 1 if probing else self.settings.batch)
+                if not claimed:
+                    if window_full:
+                        self.sleep(WINDOW_LOOK)  # the SMSC's acknowledgements open the window within moments
+                        continue
+                    if once:
+                        break
+                    self.sleep(self.settings.idle)  # an idle route looks for new messages now and then
+                    continue
+                if self._send_route(route, claimed, report):
+                    with self._lock:
+                        self._pause = 0.0
+                    continue
+                if once:
+                    with self._lock:
+                        report.outages += 1
+                        report.unavailable = True
+                    stop.set()
+                    break
+                self._outage(report, outages)
+        finally:
+            if close is not None:
+                close()  # this thread's kept connection
+
+    def _outage(self, report: Report, seen: int) -> None:
+        """Pause every route, doubling the pause, unless another route already paused for this outage."""
+        with self._gate:
+            if self._outages != seen:
+                return  # another route met the same outage and has waited it out meanwhile
+            self._outages += 1
+            with self._lock:
+                report.outages += 1
+                self._pause = min(max(2 * self._pause, 1.0), self.settings.max_pause)
+                pause = self._pause
+            log.warning("the %s gateway is unavailable: pausing %.0f s", self.gateway.name, pause)
+            self.sleep(pause)  # waiting out the outage before one message tries again
+
+    def _claim_route(self, route: Route, batch: int) -> tuple[list, bool]:
+        """Claim `route`'s due messages, as many as its window has room for; and whether a full window held
+        some back."""
+        settings = self.settings
+        with self.sessions() as session:
+            dialects.of(session).begin_write(session)
+            now = utcnow()
+            room = sms_routes.room(session, route, window=settings.window, now=now, timeout=settings.window_timeout)
+            # A claim takes at most a quarter of the window, so that several dispatchers share a route.
+            claimed = outbox.claim(session, batch=min(batch, room, max(settings.window // 4, 1)), now=now,
+                                   lease=settings.lease, horizon=settings.horizon, sms_routes=settings.routes,
+                                   route=route, expire=route is settings.routes[0]) if room else []
+            jobs = [outbox.outgoing(message, settings.dlr_url(message.id)) for message in claimed]
+            session.commit()
+        return jobs, not room and self._due_on(route)
 
     def _due_on(self, route: Route) -> bool:
         with self.sessions() as session:
             return outbox.has_due(session, now=utcnow(), lease=self.settings.lease, sms_routes=self.settings.routes,
                                   route=route)
 
-    def _budget(self, jobs: list) -> Iterator[tuple[int, object]]:
-        """`jobs` in an order each route's budget allows now: a route that must wait lets the others by.
+    def _budget(self, route: Route, jobs: list) -> Iterator[tuple[int, object]]:
+        """`jobs` (all of `route`) as the route's budget pays for them: a run of them at a time, in one
+        transaction (sms_routes.take_many), waiting for the bucket to refill between runs."""
+        position = 0
+        while position < len(jobs):
+            with self.sessions() as session:
+                dialects.of(session).begin_write(session)
+                count, wait = sms_routes.take_many(session, route, [job.segments for job in jobs[position:]],
+                                                   now=self.wall(), longest=self.settings.longest)
+                session.commit()
+            for _ in range(count):
+                yield position, jobs[position]
+                position += 1
+            if wait:
+                self.sleep(wait)  # the route is at its cap: waiting for its bucket to refill
 
-        Each route's budget pays for a run of its waiting jobs at once, in one
-        transaction (sms_routes.take_many).
-        """
-        routes = {route.name: route for route in self.settings.routes}
-        waiting = {name: [(position, job) for position, job in enumerate(jobs) if job.smsc == name]
-                   for name in routes}
-        paid: list[tuple[int, object]] = []
-        while paid or any(waiting.values()):
-            if paid:
-                yield paid.pop(0)
-                continue
-            waits = []
-            for name, queue in waiting.items():
-                if not queue:
-                    continue
-                with self.sessions() as session:
-                    dialects.of(session).begin_write(session)
-                    count, wait = sms_routes.take_many(session, routes[name], [job.segments for _, job in queue],
-                                                       now=self.wall(), longest=self.settings.longest)
-                    session.commit()
-                paid += queue[:count]
-                del queue[:count]
-                if wait:
-                    waits.append(wait)
-            if not paid:
-                self.sleep(min(waits))  # every route with work is at its cap: waiting for the first to refill
+    def _send_route(self, route: Route, jobs: list, report: Report) -> bool:
+        """Send a claim of `route`'s messages; False if the gateway turned out to be unavailable (the rest go
+        back)."""
+        return self._send(jobs, report, self._budget(route, jobs))
 
-    def _send(self, jobs: list, report: Report) -> bool:
-        """Send a claim's messages; False if the gateway turned out to be unavailable (the rest go back)."""
+    def _send(self, jobs: list, report: Report, order: Iterator[tuple[int, object]] | None = None) -> bool:
+        """Send a claim's messages (in `order`, else as claimed, paced at the rate); False if the gateway turned
+        out to be unavailable (the rest go back)."""
         renew_every = self.settings.lease.total_seconds() / 3
         renewed = self.clock()
         sent: set[int] = set()
-        order = self._budget(jobs) if self.settings.routes else enumerate(jobs)
-        for position, job in order:
+        for position, job in enumerate(jobs) if order is None else order:
             if not self.settings.routes:
                 self.pacer.wait()
             result = self.gateway.send(job)
@@ -254,14 +318,21 @@ class Dispatcher:
                                              if place not in sent or place == position])
                     session.commit()
                     return False
+                if dialects.of(session).name == "postgresql":
+                    # The record holds its poll's "sent" counter, one row every route's thread of every dispatcher
+                    # writes: waiting for the WAL's flush while holding it let one record through per flush, and
+                    # the acknowledgements queued behind. A database crash may lose the last records: those
+                    # messages go again once their lease runs out (sent twice, never lost).
+                    session.execute(SYNCHRONOUS_COMMIT_OFF)
                 outbox.record(session, job.message_id, result, now=utcnow())
                 if self.clock() - renewed >= renew_every:
                     outbox.renew(session, [later.message_id for place, later in enumerate(jobs) if place not in sent],
                                  now=utcnow())
                     renewed = self.clock()
                 session.commit()
-            if result.accepted:
-                report.handed += 1
-            else:
-                report.refused += 1
+            with self._lock:
+                if result.accepted:
+                    report.handed += 1
+                else:
+                    report.refused += 1
         return True

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from poll import phones
-from poll.db import begin_write, get_session
+from poll.db import begin_single_statements, begin_write, get_session, then_together
 from poll.extensions import csrf
 from poll.i18n import LANGUAGES, Language, pick
 from poll.models import utcnow
@@ -290,7 +290,15 @@ def kannel_dlr():
     if message_id is None or status is None:
         return "bad request: message and status are whole numbers, and both are required\n", 400, PLAIN
     session = get_session()
-    begin_write(session)
+    if status == 8:
+        # The acknowledgement that reopens a route's window: on PostgreSQL one statement, committed by itself.
+        begin_single_statements(session, writes=True)
+        if outbox.acknowledge(session, message_id, now=utcnow()):
+            session.commit()
+            return "ok\n", 200, PLAIN
+        then_together(session)
+    else:
+        begin_write(session)
     if not outbox.delivery_report(session, message_id, status, now=utcnow(), answer=request.args.get("answer")):
         return "no such message\n", 404, PLAIN
     session.commit()

@@ -467,23 +467,73 @@ def _move(session: so.Session, message_id: int, to: MessageState, **values) -> i
     return moved[0] if moved[0] is not None else 0
 
 
+# The statements of a send's record and of a delivery report, built once: a dispatcher records a message and
+# the app takes two reports for it, at hundreds a second, and building the statement cost more than running it.
+_MESSAGES = OutboxMessage.__table__
+_LINKS = Link.__table__
+_RECORD_ACCEPTED = (
+    sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("message"))
+    .values(attempts=_MESSAGES.c.attempts + 1, last_error=sa.bindparam("error"),
+            gateway_id=sa.func.coalesce(_MESSAGES.c.gateway_id, sa.bindparam("gateway_id")),
+            state=sa.case((_MESSAGES.c.state.in_(FORWARD[MessageState.SENT]), MessageState.SENT.value),
+                          else_=_MESSAGES.c.state),
+            sent_at=sa.func.coalesce(_MESSAGES.c.sent_at, sa.bindparam("now")))
+    .returning(_MESSAGES.c.link_id)
+)
+_ACK = (
+    sa.update(_MESSAGES).where(_MESSAGES.c.id == sa.bindparam("message"), _MESSAGES.c.acked_at.is_(None))
+    .values(acked_at=sa.bindparam("now")).returning(_MESSAGES.c.state)
+)
+_DELIVERED = (
+    sa.update(_MESSAGES)
+    .where(_MESSAGES.c.id == sa.bindparam("message"), _MESSAGES.c.state.in_(FORWARD[MessageState.DELIVERED]))
+    .values(state=MessageState.DELIVERED.value, delivered_at=sa.bindparam("now"),
+            sent_at=sa.func.coalesce(_MESSAGES.c.sent_at, sa.bindparam("now")))
+    .returning(_MESSAGES.c.link_id)
+)
+
+
+def _link_first(column: str) -> sa.Update:
+    # The link's `column` set to now unless it was set: the first send or delivery of its messages counts.
+    return (
+        sa.update(_LINKS).where(_LINKS.c.id == sa.bindparam("link"), _LINKS.c[column].is_(None))
+        .values({column: sa.bindparam("now")}).returning(_LINKS.c.poll_id)
+    )
+
+
+_LINK_SENT = _link_first("sent_at")
+_LINK_DELIVERED = _link_first("delivered_at")
+
+
 def record(session: so.Session, message_id: int, result: Sent, *, now: datetime) -> None:
     """Store the gateway's answer to one claimed message (accepted or refused; an unavailable gateway is `release`d).
 
     Each answer counts as an attempt. A delivery report may have come first:
     then the message stays delivered (or failed) and keeps its send time.
+    An accepted message is one UPDATE of its row, and one of its link's the
+    first time.
     """
+    if result.accepted:
+        link_id = session.execute(_RECORD_ACCEPTED, {"message": message_id, "error": result.error or None,
+                                                     "gateway_id": result.gateway_id, "now": now}).scalar()
+        if link_id is not None:
+            _link_sent(session, link_id, now)
+        return
     session.execute(
         sa.update(OutboxMessage).where(OutboxMessage.id == message_id)
         .values(attempts=OutboxMessage.attempts + 1, last_error=result.error or None,
                 gateway_id=sa.func.coalesce(OutboxMessage.gateway_id, result.gateway_id))
     )
-    if result.accepted:
-        _move(session, message_id, MessageState.SENT)
-        _mark_sent(session, message_id, now)
-    elif _move(session, message_id, MessageState.FAILED) is not None:
+    if _move(session, message_id, MessageState.FAILED) is not None:
         _count_failures(session, [_link_of(session, message_id)])
     session.flush()
+
+
+def _link_sent(session: so.Session, link_id: int, now: datetime) -> None:
+    # The link's send time, set once, whoever comes first (report or record), and counted then.
+    poll_id = session.execute(_LINK_SENT, {"link": link_id, "now": now}).scalar()
+    if poll_id is not None:
+        tallies.bump(session, poll_id, {"sent": 1})
 
 
 def release(session: so.Session, message_ids: list[int]) -> None:
@@ -522,6 +572,10 @@ def _mark_sent(session: so.Session, message_id: int, now: datetime) -> None:
         tallies.bump(session, poll_id, {"sent": 1})
 
 
+def _exists(session: so.Session, message_id: int) -> bool:
+    return session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.id == message_id)) is not None
+
+
 def _link_of(session: so.Session, message_id: int) -> int | None:
     return session.scalar(sa.select(OutboxMessage.link_id).where(OutboxMessage.id == message_id))
 
@@ -546,31 +600,48 @@ def delivery_report(session: so.Session, message_id: int, status: int, *, now: d
     (Kannel's %A): a failure that says the number is unknown is counted
     apart ("failed:unknown-number"). Returns False if no such message exists.
     """
-    if _link_of(session, message_id) is None and session.get(OutboxMessage, message_id) is None:
-        return False
     if status == 1:
-        if _move(session, message_id, MessageState.DELIVERED, delivered_at=now) is not None:
-            _mark_sent(session, message_id, now)
-            link_id = _link_of(session, message_id)
-            poll_id = link_id and session.scalar(
-                sa.update(Link).where(Link.id == link_id, Link.delivered_at.is_(None))
-                .values(delivered_at=now).returning(Link.poll_id)
-            )
-            if poll_id:
-                tallies.bump(session, poll_id, {"delivered": 1})
-    elif status == 8:
+        link_id = session.execute(_DELIVERED, {"message": message_id, "now": now}).scalar()
+        if link_id is None:
+            return _exists(session, message_id)
+        _link_sent(session, link_id, now)
+        poll_id = session.execute(_LINK_DELIVERED, {"link": link_id, "now": now}).scalar()
+        if poll_id is not None:
+            tallies.bump(session, poll_id, {"delivered": 1})
+        return True
+    if status == 8:
         # The SMSC has it: it leaves its route's in-flight window (services.messaging.sms_routes).
-        session.execute(sa.update(OutboxMessage).where(OutboxMessage.id == message_id,
-                                                       OutboxMessage.acked_at.is_(None)).values(acked_at=now))
-        if _move(session, message_id, MessageState.SENT) is not None:
-            _mark_sent(session, message_id, now)
-    elif status in (2, 16):
+        state = session.execute(_ACK, {"message": message_id, "now": now}).scalar()
+        if state is None:  # acknowledged before (perhaps by `acknowledge`), or no such message
+            state = session.scalar(sa.select(OutboxMessage.state).where(OutboxMessage.id == message_id))
+            if state is None:
+                return False
+        if state in FORWARD[MessageState.SENT] and _move(session, message_id, MessageState.SENT) is not None:
+            _mark_sent(session, message_id, now)  # the report overtook the dispatcher's record of the send
+        return True
+    if not _exists(session, message_id):
+        return False
+    if status in (2, 16):
         unknown_number = says_unknown_number(answer)
         error = f"delivery report {status}" + (f": {tallies.UNKNOWN_NUMBER_ERROR}" if unknown_number else "")
         if _move(session, message_id, MessageState.FAILED, last_error=error) is not None:
             _count_failures(session, [_link_of(session, message_id)], unknown_number=unknown_number)
     session.flush()
     return True
+
+
+def acknowledge(session: so.Session, message_id: int, *, now: datetime) -> bool:
+    """Apply a delivery report 8 (the SMSC has the message) in one UPDATE, if that is all it has to do.
+
+    True: done, the message left its route's window. False: the report has
+    more to do, or none (acknowledged before, no such message, or it
+    overtook the dispatcher's record of the send): `delivery_report` then
+    does it, and may come in a transaction of its own, after this UPDATE
+    committed by itself. Most reports are the first kind, at hundreds a
+    second: each is one statement, not a transaction of several.
+    """
+    state = session.execute(_ACK, {"message": message_id, "now": now}).scalar()
+    return state is not None and state not in FORWARD[MessageState.SENT]
 
 
 def _count_failures(session: so.Session, link_ids: list[int | None], *, unknown_number: bool = False) -> None:
