@@ -300,7 +300,9 @@ def test_a_probit_that_does_not_converge_gives_no_index(monkeypatch):
             import warnings
             warnings.warn("no convergence", ConvergenceWarning, stacklevel=1)
 
-    monkeypatch.setattr(sensitivity.sm, "GLM", Stuck)
+    import statsmodels.api as sm
+
+    monkeypatch.setattr(sm, "GLM", Stuck)
     categories, counts, chosen, targets, _truth = _polled(lambda _u, governorate: 0.01 + 0.01 * governorate, seed=4,
                                                           size=20_000)
     estimate = weighting.estimate_from_cells(categories, targets, counts, chosen, 2)
