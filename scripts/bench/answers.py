@@ -15,30 +15,18 @@ With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
 Where the time goes (CPU per flow, a GET and a POST of the whole form, one
-process with Flask's test client, each layer timed with the thread's CPU
-clock; measured 2026-12-04 on a machine shared with other work, so every
-figure is inflated alike and only the shares carry over). SQLite: 3.0 ms in
-Flask against the floor's whole flow of 1.0 ms (test client included); of
-it the answer's writes 0.61 ms (receipt, counters, the link's day, the
-stratum, hour and value tallies, the answer: nine statements, BEGIN
-IMMEDIATE and COMMIT, the lock held for these only), the link's SELECT
-(both requests) 0.32 ms, the after-request hooks 0.27 ms (security headers,
-the cookie session's save with its Vary: Cookie, Babel's Vary), the
-before-request hooks 0.16 ms (CSRF's exemption check, the operator's
-session cookie, the limiter skipped for this view), the pooled connection's
-checkout and return 0.25 ms (0.04 ms on a quiet machine), reading and
-checking the form 0.10 ms, the kept page 0.08 ms, Babel's language choice
-0.07 ms, the link-post throttle 0.03 ms; the rest is Flask's and
-werkzeug's own request handling, which the floor pays too. PostgreSQL: 3.8
-ms in Flask, the link's SELECT 0.85 ms and the answer's one statement 0.59
-ms of it (round trips to the server), the same hooks as on SQLite. No ORM
-session is opened on the respondent's path (about 0.2 ms a transaction
-before), and Jinja runs once per page and language per process. Under
-gunicorn the access log masked every header and WSGI variable of each
-request (as much CPU as the page), then the atoms its format reads, then
-the line again; it now masks the line once.
-The PostgreSQL floor is faster than the SQLite one under gunicorn (no file
-opened per request), so the same overhead weighs more there.
+process with Flask's test client; measured 2026-12-04 on a machine shared
+with other work, so only the shares carry over): about 2.0 ms against the
+floor's 0.7 ms on SQLite, and 2.1 against 1.1 ms on PostgreSQL. On SQLite
+the database's own work is about a quarter of ours: the link's SELECT on
+both requests, the first look's open (its day and counter, one IMMEDIATE
+transaction) and the answer's six to eight statements. The rest is what the
+floor does not do: the hooks (security headers, the operator's session,
+CSRF's and the limiter's checks, Babel's language choice) and reading the
+form against the questionnaire. On PostgreSQL each of the four statements is
+a round trip; the open and the answer are one statement each. No ORM session
+is opened on the respondent's path, Jinja runs once per page and language
+per process, and the access log masks each line once.
 """
 
 from __future__ import annotations
