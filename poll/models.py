@@ -576,6 +576,10 @@ class OutboxMessage(Base):
     __table_args__ = (
         sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
         # The in-flight window (services.messaging.sms_routes.in_flight) counts these few rows, not the sent millions.
+        # A claim reads the messages still to send in id order: without this, each claim walked past every
+        # message already delivered, and a national send slowed as it went (80 a second at 130,000 delivered).
+        sa.Index("ix_outbox_messages_due", "id", postgresql_where=sa.text("state IN ('queued', 'sending')"),
+                 sqlite_where=sa.text("state IN ('queued', 'sending')")),
         sa.Index("ix_outbox_messages_in_flight", "route", "claimed_at",
                  postgresql_where=sa.text("route IS NOT NULL AND acked_at IS NULL AND state IN ('sending', 'sent')"),
                  sqlite_where=sa.text("route IS NOT NULL AND acked_at IS NULL AND state IN ('sending', 'sent')")),

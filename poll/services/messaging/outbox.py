@@ -359,9 +359,14 @@ def _queue(session: so.Session, messages: list[tuple[int | None, str, str, str, 
 
 
 def _due(now: datetime, lease: timedelta):
-    return sa.or_(
-        sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
-        sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
+    # The first term says outright what the partial index ix_outbox_messages_due holds, so that both planners
+    # read the messages still to send by it, not past every message delivered before them.
+    return sa.and_(
+        OutboxMessage.state.in_((MessageState.QUEUED, MessageState.SENDING)),
+        sa.or_(
+            sa.and_(OutboxMessage.state == MessageState.QUEUED, OutboxMessage.next_attempt_at <= now),
+            sa.and_(OutboxMessage.state == MessageState.SENDING, OutboxMessage.claimed_at < now - lease),
+        ),
     )
 
 
