@@ -12,9 +12,11 @@ import sqlalchemy as sa
 
 from poll.db import begin_write
 from poll.errors import Invalid
-from poll.models import Answer, AuditEvent, Link, Poll, Receipt
+from poll.models import Answer, AuditEvent, Link, Poll, Receipt, Recipient, utcnow
 from poll.services.answering import tallies
 from poll.services.definition import polls
+from poll.services.messaging import inbound
+from poll.vocabulary import Outcome
 from tests.helpers import fresh
 from tests.kannel import eventually
 from tests.servers import gunicorn
@@ -133,6 +135,40 @@ def test_a_create_that_loses_the_race_at_the_unique_slug_is_refused_in_one_line(
         session.commit()
         assert loser.result(timeout=60) == "a poll with slug 'coalition-2024' exists already"
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Poll)) == 1
+
+
+def test_an_sms_answer_that_loses_the_race_to_its_own_copy_hears_the_question_the_copy_asks(
+    app, session, database_url, make_poll, make_links
+):
+    # A phone sends its answer twice and both copies arrive at once: the one that waits on the other's answer is
+    # told the answer is in and asked the question that follows, not left without it.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's writers take turns from BEGIN: the PostgreSQL run of the suite covers this")
+    make_links(make_poll("copies"), count=1, language="en", governorate=None, sex=None, age=None, age_band=None)
+    phone = fresh(session).scalar(sa.select(Recipient.phone))
+    talk = inbound.Conversations(secret="a-secret-for-tests", hours=24)
+
+    def handle(db, gateway_id: str) -> inbound.Handled:
+        return inbound.handle(db, gateway_id=gateway_id, sender=phone, text="2", now=utcnow(), talk=talk)
+
+    def second_copy() -> inbound.Handled:
+        with app.extensions["poll.db"]() as other:
+            begin_write(other)
+            handled = handle(other, "copy-2")
+            other.commit()
+            return handled
+
+    begin_write(session)
+    first = handle(session, "copy-1")  # answered, its conversation started, not committed: the copy waits on it
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loser = pool.submit(second_copy)
+        eventually(lambda: lock_waits(app), what="the copy's answer to wait")
+        session.commit()
+        second = loser.result(timeout=60)
+    assert first.outcome is Outcome.RECORDED and first.asked.number == 2
+    assert second.outcome is Outcome.ALREADY_ANSWERED
+    assert second.asked is not None and second.asked.number == 2
+    assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
 
 
 @pytest.mark.slow

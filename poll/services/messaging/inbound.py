@@ -178,7 +178,9 @@ def _handle_new(session: so.Session, *, sender: str, text: str, now: datetime, t
     outcome = answers.record_answer(session, link, reply.code, channel=Channel.SMS, now=now, answer_id=answer_id)
     if outcome is not Outcome.RECORDED:
         refusals.record(session, link.poll_id, outcome, channel=Channel.SMS, at=now)
-        return Handled(outcome, language, ballot.codes, is_private=private)
+        # A copy of this reply handled at the same moment may have won: the phone hears the question it asks.
+        asked = _asking(session, phone, links, now=now, talk=talk) if outcome is Outcome.ALREADY_ANSWERED else None
+        return Handled(outcome, language, ballot.codes, is_private=private, asked=asked)
     asked = conversations.start(session, ballot, answer_id=answer_id, headline=reply.code, phone=phone,
                                 language=language, now=now, secret=talk.secret, hours=talk.hours)
     return Handled(outcome, language, ballot.codes, is_private=private, asked=asked)
@@ -210,6 +212,13 @@ def _again(session: so.Session, sender: str, *, now: datetime, talk: Conversatio
     if conversation is None or link is None:
         return Handled(SmsOutcome.DUPLICATE, _language_of(session, phone))
     return Handled(SmsOutcome.DUPLICATE, conversation.language, asked=conversations.asking(link.ballot, conversation))
+
+
+def _asking(session: so.Session, phone: str, links: list[answers.LinkState], *, now: datetime,
+            talk: Conversations) -> conversations.Asked | None:
+    # The question the phone's conversation going on asks now, if there is one.
+    conversation, link = _conversation(session, phone, links, now=now, talk=talk)
+    return conversations.asking(link.ballot, conversation) if conversation is not None and link is not None else None
 
 
 def _conversation(session: so.Session, phone: str, links: list[answers.LinkState], *, now: datetime,
