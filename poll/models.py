@@ -575,6 +575,9 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         sa.Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
+        # The horizon's give-up (services.messaging.outbox) reads the queued messages past it, not every one queued:
+        # with a million queued, each claim spent half a second there, holding its route.
+        sa.Index("ix_outbox_messages_state_queued_at", "state", "queued_at"),
         # The in-flight window (services.messaging.sms_routes.in_flight) counts these few rows, not the sent millions.
         # A claim reads the messages still to send in id order: without this, each claim walked past every
         # message already delivered, and a national send slowed as it went (80 a second at 130,000 delivered).
