@@ -18,6 +18,9 @@ Faults it is built for:
   message twice; nothing is lost.
 - Delivery reports overtake the record of the send: states only move forward
   (services.messaging.outbox).
+- PostgreSQL itself crashes: its claims, budgets and records do not wait for
+  the WAL's flush (`_without_flush_wait`), so the last of them may be lost,
+  and those messages go again: sent twice, never lost.
 
 With routes (POLL_SMS_ROUTES, sms.routes) each route has a thread of its
 own, with its own kept connection to the gateway, that claims the route's
@@ -61,6 +64,20 @@ log = logging.getLogger("poll.sms")
 # Seconds between looks at a full in-flight window.
 WINDOW_LOOK = 0.1
 SYNCHRONOUS_COMMIT_OFF = sa.text("SET LOCAL synchronous_commit TO OFF")
+
+
+def _without_flush_wait(session: so.Session) -> None:
+    """On PostgreSQL, let this transaction's commit return before the WAL's flush.
+
+    For the dispatcher's claims, budgets and send records: each holds a row
+    every route's thread of every dispatcher takes (the route's, or the poll's
+    "sent" counter), and waiting for the flush while holding it let one
+    transaction through per flush. A database crash (not a dispatcher's) may
+    then lose the last of them: a claim or record lost that way puts its
+    messages back to go again, so they may be sent twice, never lost.
+    """
+    if dialects.of(session).name == "postgresql":
+        session.execute(SYNCHRONOUS_COMMIT_OFF)
 
 
 @dataclass(frozen=True)
@@ -264,6 +281,7 @@ class Dispatcher:
         settings = self.settings
         with self.sessions() as session:
             dialects.of(session).begin_write(session)
+            _without_flush_wait(session)  # the claim holds the route's row, which every claim and budget waits on
             now = utcnow()
             room = sms_routes.room(session, route, window=settings.window, now=now, timeout=settings.window_timeout)
             # A claim takes at most a quarter of the window, so that several dispatchers share a route.
@@ -286,6 +304,7 @@ class Dispatcher:
         while position < len(jobs):
             with self.sessions() as session:
                 dialects.of(session).begin_write(session)
+                _without_flush_wait(session)  # a budget lost in a database crash is a moment over the cap, no more
                 count, wait = sms_routes.take_many(session, route, [job.segments for job in jobs[position:]],
                                                    now=self.wall(), longest=self.settings.longest)
                 session.commit()
@@ -318,12 +337,10 @@ class Dispatcher:
                                              if place not in sent or place == position])
                     session.commit()
                     return False
-                if dialects.of(session).name == "postgresql":
-                    # The record holds its poll's "sent" counter, one row every route's thread of every dispatcher
-                    # writes: waiting for the WAL's flush while holding it let one record through per flush, and
-                    # the acknowledgements queued behind. A database crash may lose the last records: those
-                    # messages go again once their lease runs out (sent twice, never lost).
-                    session.execute(SYNCHRONOUS_COMMIT_OFF)
+                # The record holds its poll's "sent" counter, one row every route's thread of every dispatcher
+                # writes: waiting for the WAL's flush while holding it let one record through per flush, and the
+                # acknowledgements queued behind.
+                _without_flush_wait(session)
                 outbox.record(session, job.message_id, result, now=utcnow())
                 if self.clock() - renewed >= renew_every:
                     outbox.renew(session, [later.message_id for place, later in enumerate(jobs) if place not in sent],
