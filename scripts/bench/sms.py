@@ -9,16 +9,19 @@ parameters, one kept HTTP connection per route, each route paced at its
 cap by a clock of its own (no database, no window, no budget to share).
 Per route it prints segments a second for both and their ratio, whether
 ours held the cap within 5%, and the most messages it ever had in flight.
+Ours is D `poll dispatch --once` processes, as an operator runs them; it prints its pace each minute.
 Usage: python scripts/bench/sms.py [--messages N] [--dispatchers D] [--window W] [--routes ROUTES]
-                                   [--postgres SERVER_URL] [--floor-messages N]
+                                   [--postgres SERVER_URL] [--floor-messages N] [--minutes M]
 The national-size run is --messages 1000000 --dispatchers 4 --postgres URL --floor-messages 50000: an hour
-or more, on a machine of its own. Ours prints its pace each minute.
+or more, on a machine of its own (--minutes 15 measures its pace with a million queued, and cancels the rest).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -38,11 +41,10 @@ from _common import open_poll_with_links, report  # noqa: E402
 
 from poll import db  # noqa: E402
 from poll.models import OutboxMessage, utcnow  # noqa: E402
-from poll.runners.dispatcher import Dispatcher, Settings  # noqa: E402
+from poll.runners.dispatcher import Settings  # noqa: E402
 from poll.services.definition import polls  # noqa: E402
 from poll.services.messaging import outbox, sms_routes
 from poll.sms import routes  # noqa: E402
-from poll.sms.gateways import KannelGateway  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 from tests.servers import free_port, gunicorn  # noqa: E402
@@ -98,16 +100,22 @@ def floor(messages: list[tuple[str, str, int]], configured: tuple[routes.Route, 
         return dict(pool.map(send, [route for route in configured if by_route[route.name]]))
 
 
-def ours(url: str, configured: tuple[routes.Route, ...], sendsms: str, dlr_base: str, dispatchers: int,
-         window: int) -> tuple[dict[str, tuple[int, float]], dict[str, int], int]:
-    """Drain the outbox with `dispatchers` dispatchers at once: {route: (segments, seconds)}, the most in flight
-    per route, and how many messages they handed over."""
+def ours(url: str, routes_text: str, sendsms: str, dlr_base: str, dispatchers: int, window: int,
+         minutes: float | None) -> tuple[dict[str, tuple[int, float]], dict[str, int], int]:
+    """Drain the outbox with `dispatchers` `poll dispatch --once` processes at once (what an operator runs), or
+    send for `minutes` and cancel the rest: {route: (segments, seconds)} up to then, the most in flight per
+    route, and how many messages were handed over in all."""
+    configured = routes.parse(routes_text)
     engine = db.make_engine(url)
     factory = sa.orm.sessionmaker(bind=engine)
-    gateway = KannelGateway(sendsms, USERNAME, PASSWORD)
-    settings = Settings(rate=1e9, batch=100, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
-                        routes=configured, window=window, longest=5,
-                        dlr_url=lambda i: f"{dlr_base}/sms/kannel/dlr?secret={SECRET}&message={i}&status=%d")
+    environment = os.environ | {
+        "POLL_DATABASE_URL": url, "POLL_SECRET_KEY": "bench", "POLL_SMS_GATEWAY": "kannel",
+        "POLL_KANNEL_SENDSMS_URL": sendsms, "POLL_KANNEL_USERNAME": USERNAME, "POLL_KANNEL_PASSWORD": PASSWORD,
+        "POLL_SMS_SECRET": SECRET, "POLL_BASE_URL": dlr_base, "POLL_SMS_ROUTES": routes_text,
+        "POLL_SMS_WINDOW": str(window), "POLL_SMS_RATE": "1000000000", "POLL_SMS_BATCH": "100",
+        "PYTHONPATH": str(ROOT)}
+    timeout = Settings(rate=1, batch=1, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
+                       dlr_url=str).window_timeout
     most: dict[str, int] = defaultdict(int)
     done = threading.Event()
 
@@ -117,7 +125,7 @@ def ours(url: str, configured: tuple[routes.Route, ...], sendsms: str, dlr_base:
             while not done.is_set():
                 for route in configured:
                     most[route.name] = max(most[route.name], sms_routes.in_flight(
-                        session, route.name, now=utcnow(), timeout=settings.window_timeout))
+                        session, route.name, now=utcnow(), timeout=timeout))
                 if time.monotonic() - since >= PROGRESS_SECONDS:  # a long run says whether its pace holds
                     now_sent = session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_not(None)))
                     print(f"{now_sent:,} sent; the last {PROGRESS_SECONDS} s at "
@@ -128,22 +136,38 @@ def ours(url: str, configured: tuple[routes.Route, ...], sendsms: str, dlr_base:
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    start_wall = time.time()
-    with ThreadPoolExecutor(dispatchers) as pool:
-        handed = sum(pool.map(lambda _: Dispatcher(factory, gateway, settings).run(once=True).handed,
-                              range(dispatchers)))
+    start = utcnow()
+    processes = [subprocess.Popen([str(Path(sys.executable).with_name("poll")), "dispatch", "--once"],
+                                  env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(dispatchers)]
+    deadline = None
+    if minutes is not None:
+        try:
+            processes[0].wait(timeout=60 * minutes)
+        except subprocess.TimeoutExpired:
+            # Time is up: what is still queued is cancelled, and each dispatcher ends once its claims are sent.
+            deadline = utcnow()
+            with factory() as session:
+                session.execute(sa.update(OutboxMessage).where(OutboxMessage.state == "queued")
+                                .values(state="cancelled"))
+                session.commit()
+    for process in processes:
+        out, err = process.communicate()
+        assert process.returncode == 0, err[-2000:]
     done.set()
     watcher.join()
+    until = deadline or utcnow()
     with factory() as session:
         delays = sorted((acked - claimed).total_seconds() for acked, claimed in session.execute(
             sa.select(OutboxMessage.acked_at, OutboxMessage.sent_at).where(OutboxMessage.acked_at.is_not(None))))
         print(f"acknowledged {len(delays)}: from the send to the SMSC's acknowledgement, median "
               f"{delays[len(delays) // 2] if delays else float('nan'):.2f} s, slowest {max(delays, default=0):.2f} s")
+        handed = session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_not(None)))
         rows = session.execute(
             sa.select(OutboxMessage.route, sa.func.sum(OutboxMessage.segments), sa.func.max(OutboxMessage.sent_at))
-            .group_by(OutboxMessage.route)).all()
+            .where(OutboxMessage.sent_at <= until).group_by(OutboxMessage.route)).all()
     engine.dispose()
-    rates = {route: (int(segments), last.timestamp() - start_wall) for route, segments, last in rows}
+    rates = {route: (int(segments), (last - start).total_seconds()) for route, segments, last in rows}
     return rates, dict(most), handed
 
 
@@ -158,6 +182,8 @@ def main() -> None:
     parser.add_argument("--floor-messages", type=int, default=None,
                         help="Send only the first N of the same messages through the floor (default all): its "
                              "pace is its own clock's, whatever the size of the outbox.")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="Send for this long, then cancel what is still queued (default: send everything).")
     args = parser.parse_args()
     configured = routes.parse(args.routes)
     dispatchers = args.dispatchers or (4 if args.postgres else 1)
@@ -175,11 +201,12 @@ def main() -> None:
                 # Ours first: the floor's delivery reports would otherwise still be queued in smsbox ahead of
                 # the acknowledgements that open our window. The floor's go to the app's health check: answered
                 # at once, and not a failure smsbox would fetch again and again (http-request-retry), as a 404 is.
-                our_rates, most, handed = ours(url, configured, kannel.sendsms_url, base, dispatchers, args.window)
+                our_rates, most, handed = ours(url, args.routes, kannel.sendsms_url, base, dispatchers, args.window,
+                                               args.minutes)
                 floor_sample = messages[:args.floor_messages] if args.floor_messages else messages
                 floor_rates = floor(floor_sample, configured, kannel.sendsms_url, f"{base}/healthz")
-            assert handed == len(messages), f"{handed} of {len(messages)} sent"
-            total = len(messages) + len(floor_sample)
+            assert handed == len(messages) or args.minutes, f"{handed} of {len(messages)} sent"
+            total = handed + len(floor_sample)
             eventually(lambda: sum(len(kannel.received(r.name)) for r in configured) >= total, timeout=600,
                        what="every message at its SMSC")
         finally:
@@ -192,7 +219,8 @@ def main() -> None:
         floor_segments, floor_seconds = floor_rates[route.name]
         rate, floor_rate = segments / seconds, floor_segments / floor_seconds
         held = rate <= route.cap * (1 + TOLERANCE)
-        rows.append({"case": f"{route.name} (cap {route.cap:g}), {dispatchers} at once, {databases.name}",
+        of = f", {len(messages):,} queued" if args.minutes else ""
+        rows.append({"case": f"{route.name} (cap {route.cap:g}), {dispatchers} at once{of}, {databases.name}",
                      "ours": rate, "floor": floor_rate, "ratio": rate / floor_rate, "unit": "segments/s",
                      "cap": route.cap, "cap_held": held, "most_in_flight": most.get(route.name, 0),
                      "window": args.window, "segments": segments})
