@@ -72,14 +72,15 @@ def test_the_range_is_clipped_to_shares():
 
 def test_in_the_mobilised_opponents_world_the_range_holds_the_truth_the_interval_misses():
     # Opinion itself makes people answer: raking on governorate, sex and age cannot see it, and the weighted
-    # interval never holds the true support; the range at odds of answering up to 2 often does (the world's own
-    # odds, about 2.6, are beyond it), at 1.5 seldom.
+    # interval never holds the true support; the range at odds of answering up to 3 (the world's own odds are
+    # about 2.6) holds it nearly always, at 2 often, at 1.5 seldom.
     from poll.simulate import montecarlo, scenario
     from poll.simulate.comparison import SUPPORT
 
     mc = montecarlo.run(scenario.load("mobilized-opponents"), population_size=60_000, sample_size=40_000,
                         replications=40, seed=7)
     assert mc.weighted.coverage[SUPPORT] == 0
+    assert mc.range_coverage[3.0][SUPPORT] >= 0.95
     assert mc.range_coverage[2.0][SUPPORT] >= 0.3
     assert mc.range_coverage[1.5][SUPPORT] < mc.range_coverage[2.0][SUPPORT]
     # The MUBP range, phi from 0 to 1, moves toward the truth but stops short: supporters here answer less as a
@@ -134,12 +135,12 @@ def test_the_operator_json_gives_each_answer_its_range_around_the_weighted_share
     result = runner.invoke(args=["results", "sim", "--json"])
     document = json.loads(result.output)
     found = document["selection_range"]
-    assert found["ratios"] == [1.5, 2.0] and "k times more likely" in found["assumption"]
+    assert found["ratios"] == [1.5, 2.0, 3.0] and "k times more likely" in found["assumption"]
     for option, item in zip(document["options"], found["options"], strict=True):
         assert item["code"] == option["code"]
-        modest, wide = item["ranges"]["1.5"], item["ranges"]["2"]
-        assert wide[0] <= modest[0] <= option["weighted_ci95"][0] <= option["weighted_share"]
-        assert option["weighted_share"] <= option["weighted_ci95"][1] <= modest[1] <= wide[1]
+        modest, wide, widest = item["ranges"]["1.5"], item["ranges"]["2"], item["ranges"]["3"]
+        assert widest[0] <= wide[0] <= modest[0] <= option["weighted_ci95"][0] <= option["weighted_share"]
+        assert option["weighted_share"] <= option["weighted_ci95"][1] <= modest[1] <= wide[1] <= widest[1]
 
 
 def test_the_public_release_carries_the_range_of_its_own_noisy_estimate(client, session, simulated):
@@ -181,10 +182,11 @@ def test_the_dashboards_monte_carlo_says_how_often_the_range_held_the_truth(clie
                                  "--sample", "10000", "--seed", "2", "--scenario", "mobilized-opponents", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert set(summary["options"][2]["range_coverage"]) == {"1.5", "2"}
+    assert set(summary["options"][2]["range_coverage"]) == {"1.5", "2", "3"}
     assert summary["target_error"] == {"governorate": 0.1, "sex": 0.01, "age_band": 0.05}
     login()
-    assert "range holds truth (odds up to 2×)" in client.get("/dashboard/mc-range?lang=en").get_data(as_text=True)
+    shown = client.get("/dashboard/mc-range?lang=en").get_data(as_text=True)
+    assert "range holds truth (odds up to 2×)" in shown and "range holds truth (odds up to 3×)" in shown
     assert "المدى يشمل الحقيقة" in client.get("/dashboard/mc-range?lang=ar").get_data(as_text=True)
 
 

@@ -47,8 +47,9 @@ import numpy as np
 from poll.stats import weighting
 
 # The odds ratios of answering that the range allows, stated beside it: 1.5 (a moderate difference in who
-# answers) and 2 (a large one: twice as likely).
-RATIOS = (1.5, 2.0)
+# answers), 2 (a large one: twice as likely) and 3 (opinion itself mobilising or silencing a side, as the
+# mobilised-opponents scenario has it: there supporters are about 2.6 times less likely to answer).
+RATIOS = (1.5, 2.0, 3.0)
 WIDEST = RATIOS[-1]
 
 
