@@ -339,6 +339,6 @@ def test_the_readme_table_compares_worlds_and_weightings():
         ("education drives both", "governorate, sex, age"), ("education drives both", "+ education")]
     table = comparison.markdown(found).splitlines()
     assert len(table) == 2 + 4 and all(line.count("|") == 15 for line in table)
-    assert "| range holds truth | MUBP range holds truth | MUBP at phi 0 / 0.5 / 1 |" in table[0]
+    assert "| range holds truth (k 2 / 3) | MUBP range holds truth | MUBP at phi 0 / 0.5 / 1 |" in table[0]
     inert, _, driven, asked = (row.mc.weighted.bias[comparison.SUPPORT] for row in found)
     assert abs(driven) > abs(asked) and abs(driven) > abs(inert)
