@@ -29,7 +29,6 @@ import time
 import urllib.parse
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -45,6 +44,7 @@ from poll.runners.dispatcher import Settings  # noqa: E402
 from poll.services.definition import polls  # noqa: E402
 from poll.services.messaging import outbox, sms_routes
 from poll.sms import routes  # noqa: E402
+from poll.vocabulary import MessageState  # noqa: E402
 from tests.databases import Databases  # noqa: E402
 from tests.kannel import PASSWORD, USERNAME, Kannel, eventually  # noqa: E402
 from tests.servers import free_port, gunicorn  # noqa: E402
@@ -114,8 +114,6 @@ def ours(url: str, routes_text: str, sendsms: str, dlr_base: str, dispatchers: i
         "POLL_SMS_SECRET": SECRET, "POLL_BASE_URL": dlr_base, "POLL_SMS_ROUTES": routes_text,
         "POLL_SMS_WINDOW": str(window), "POLL_SMS_RATE": "1000000000", "POLL_SMS_BATCH": "100",
         "PYTHONPATH": str(ROOT)}
-    timeout = Settings(rate=1, batch=1, lease=timedelta(seconds=30), horizon=timedelta(hours=24),
-                       dlr_url=str).window_timeout
     most: dict[str, int] = defaultdict(int)
     done = threading.Event()
 
@@ -125,7 +123,7 @@ def ours(url: str, routes_text: str, sendsms: str, dlr_base: str, dispatchers: i
             while not done.is_set():
                 for route in configured:
                     most[route.name] = max(most[route.name], sms_routes.in_flight(
-                        session, route.name, now=utcnow(), timeout=timeout))
+                        session, route.name, now=utcnow(), timeout=Settings.window_timeout))
                 if time.monotonic() - since >= PROGRESS_SECONDS:  # a long run says whether its pace holds
                     now_sent = session.scalar(sa.select(sa.func.count()).where(OutboxMessage.sent_at.is_not(None)))
                     print(f"{now_sent:,} sent; the last {PROGRESS_SECONDS} s at "
@@ -148,11 +146,11 @@ def ours(url: str, routes_text: str, sendsms: str, dlr_base: str, dispatchers: i
             # Time is up: what is still queued is cancelled, and each dispatcher ends once its claims are sent.
             deadline = utcnow()
             with factory() as session:
-                session.execute(sa.update(OutboxMessage).where(OutboxMessage.state == "queued")
-                                .values(state="cancelled"))
+                session.execute(sa.update(OutboxMessage).where(OutboxMessage.state == MessageState.QUEUED)
+                                .values(state=MessageState.CANCELLED))
                 session.commit()
     for process in processes:
-        out, err = process.communicate()
+        _out, err = process.communicate()
         assert process.returncode == 0, err[-2000:]
     done.set()
     watcher.join()
