@@ -15,7 +15,7 @@ With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
 Where the time goes (CPU per flow, a GET and a POST of the whole form, one
-process with Flask's test client; measured 2026-12-04 on a machine shared
+process with Flask's test client; measured 2026-12-04 at commit 6bf0033 on a machine shared
 with other work, so only the shares carry over): about 2.0 ms against the
 floor's 0.7 ms on SQLite, and 2.1 against 1.1 ms on PostgreSQL. On SQLite
 the database's own work is about a quarter of ours: the link's SELECT on
