@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Link, Receipt, utcnow
+from poll.models import Answer, Link, PollCounter, Receipt, utcnow
 from poll.services.answering import tallies
 from poll.services.definition import polls
 from poll.web import echo
@@ -182,20 +182,28 @@ def test_each_poll_shows_and_takes_its_own_options(client, session, make_poll, m
 
 
 def test_a_page_view_reads_one_row_once_the_poll_is_known(app, client, make_poll, make_links):
-    # A link's first look also marks it opened (its day and the counter); every later look only reads.
+    # A link's first look also marks it opened (its day and the counter); every later look writes nothing.
     first, second = make_links(make_poll(), 2)
     client.get(f"/p/{first}")
     engine = app.extensions["poll.db"].kw["bind"]
     with statements_run(engine) as statements:
         assert client.get(f"/p/{second}").status_code == 200
     verbs = [s.split()[0].upper() for s in statements]
-    # The open: two statements in one transaction on SQLite, one statement of two parts on PostgreSQL.
-    opening = ["UPDATE", "INSERT"] if engine.dialect.name == "sqlite" else ["WITH"]
-    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == ["SELECT", *opening]
+    # The look and the open: a read, then two statements in one transaction on SQLite; on PostgreSQL one
+    # statement (the link's row, the open's two writes), one round trip.
+    looking = ["SELECT", "UPDATE", "INSERT"] if engine.dialect.name == "sqlite" else ["WITH"]
+    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == looking
+    opened = _counter(app, "opened")
     with statements_run(engine) as statements:
         assert client.get(f"/p/{second}").status_code == 200
     verbs = [s.split()[0].upper() for s in statements]
-    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == ["SELECT"]
+    assert [verb for verb in verbs if verb not in {"BEGIN", "COMMIT", "ROLLBACK"}] == looking[:1]
+    assert _counter(app, "opened") == opened == 2
+
+
+def _counter(app, name: str) -> int:
+    with app.extensions["poll.db"]() as session:
+        return session.scalar(sa.select(PollCounter.value).where(PollCounter.name == name))
 
 
 def test_an_answer_is_one_read_and_the_writes_that_belong_together(app, client, make_poll, make_links):

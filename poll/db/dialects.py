@@ -113,6 +113,8 @@ class SQLite:
     """The embedded database: one writer at a time, statements cost no round trip."""
 
     name = "sqlite"
+    # Reading a link and recording its first open as one statement (answers.look): no gain without round trips.
+    opens_in_the_look = False
     # A join whose tables are read in the order written: SQLite keeps the left table of a CROSS JOIN outside.
     JOIN_IN_ORDER = "CROSS JOIN"
 
@@ -270,6 +272,8 @@ class PostgreSQL:
     name = "postgresql"
     # PostgreSQL's planner orders joins from its statistics (a CROSS JOIN takes no ON here).
     JOIN_IN_ORDER = "JOIN"
+    # A link read and its first open recorded in one statement (answers.look): one round trip, not two.
+    opens_in_the_look = True
 
     @staticmethod
     def insert(table: sa.Table) -> sa.Insert:

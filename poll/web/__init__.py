@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlencode
 
-from flask import Flask, Request, Response, current_app, request
+from flask import Flask, Request, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from jinja2 import Undefined
 
@@ -16,9 +16,11 @@ from poll.web import (
     auth,
     dashboard,
     errors,
+    headers,
     health,
     home,
     jobs,
+    lane,
     respond,
     results,
     sms,
@@ -34,7 +36,7 @@ def init_app(app: Flask) -> None:
     app.request_class = workspace.Request
     for blueprint in (home, respond, results, dashboard, auth, admin, api, sms, health, jobs, workspace):
         app.register_blueprint(blueprint.bp)
-    app.after_request(_security_headers)
+    app.after_request(headers.security_headers)
     app.session_interface = _CookieSessions()
     throttle.init_app(app)
     assets.init_app(app)
@@ -47,6 +49,8 @@ def init_app(app: Flask) -> None:
     # A date and time as the reader's language writes it, in Iraq's time zone, to the minute.
     app.jinja_env.filters["when"] = lambda moment, with_time=True: when(moment, current_language(),
                                                                         with_time=with_time)
+    # A phone's plain look at its link and its whole answer, served ahead of Flask's request machinery.
+    app.wsgi_app = lane.AnswerLane(app, app.wsgi_app)
 
 
 def percents(shares: Iterable[float | None] | Mapping[str, float | None],
@@ -74,36 +78,6 @@ def language_url(code: str) -> str:
     """
     args = [(name, value) for name, value in request.args.items(multi=True) if name != "lang"]
     return "?" + urlencode([*args, ("lang", code)])
-
-
-# Every response's headers unless its view set them (a header named here and already there is left alone).
-_DEFAULT_HEADERS = (
-    # No inline script or style anywhere, so the policy can stay this strict.
-    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                                "form-action 'self'; frame-ancestors 'none'"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "same-origin"),
-    # Pages hold links, phone numbers or live figures: no cache keeps them
-    # unless a view says otherwise (static files and public snapshots do).
-    ("Cache-Control", "no-store"),
-)
-
-
-def _security_headers(response: Response) -> Response:
-    # One pass over the headers already set: a lookup of each missing one by name raised and caught an
-    # exception inside werkzeug, several times a request.
-    headers = response.headers
-    present = {name.lower() for name, _value in headers.items()}
-    headers.extend([(name, value) for name, value in _DEFAULT_HEADERS if name.lower() not in present])
-    if "public" in headers.get("Cache-Control", "") and response.cache_control.public and request.cookies:
-        # A browser with cookies (an operator's session) may get them refreshed with the page: a shared
-        # cache must not keep that page, nor hand its Set-Cookie to anyone else.
-        response.cache_control.public = False
-        response.cache_control.private = True
-    if current_app.config["BASE_URL"].startswith("https://") and "strict-transport-security" not in present:
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    return response
 
 
 class _CookieSessions(SecureCookieSessionInterface):

@@ -54,7 +54,11 @@ _PREVIEWER = re.compile("|".join(re.escape(fragment) for fragment in LINK_PREVIE
 def is_link_preview(request: Request) -> bool:
     """Whether `request` is a link-preview bot, a crawler or a browser's prefetch rather than a person's look."""
     # Read from the WSGI environ: every look-up of a header a request lacks raised and caught an exception.
-    environ = request.environ
+    return is_preview(request.environ)
+
+
+def is_preview(environ: dict) -> bool:
+    """`is_link_preview` of a request's WSGI environ."""
     if any(_AHEAD.search(environ.get(name, "")) for name in PREFETCH_HEADERS):
         return True
     return _PREVIEWER.search(environ.get("HTTP_USER_AGENT", "")) is not None

@@ -40,11 +40,16 @@ PAGES = {
 }
 
 
+# Set on a post that the answer lane (poll.web.lane) counted against its link's limit and handed on.
+COUNTED = "poll.answer.counted"
+# The URL is a secret: never send it on as a Referer, never cache the page.
+PRIVATE_HEADERS = (("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-store"))
+
+
 @bp.after_request
 def _private(response):
-    # The URL is a secret: never send it on as a Referer, never cache the page.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
+    for name, value in PRIVATE_HEADERS:
+        response.headers[name] = value
     return response
 
 
@@ -63,8 +68,12 @@ def answer(token: str):
     """
     posting = request.method == "POST"
     db = _connection()
-    link = answers.find_link(db, token)
     now = utcnow()
+    if posting:
+        link = answers.find_link(db, token)
+    else:  # a person's look at the link is its first open (recorded with the look where the backend can)
+        link = answers.look(db, token, now, a_persons_look=request.method == "GET" and g.operator is None
+                            and not previewers.is_link_preview(request))
     if link is None:
         choose_language(request.values.get("lang"))
         allowed = throttle.allow("RATE_LIMIT_UNKNOWN_LINKS", "unknown-link", throttle.client_address())
@@ -82,15 +91,14 @@ def answer(token: str):
             session = _session()
             audit.record(session, "link-opened-by-operator", f"link {link.link_id}", by=g.operator)
             session.commit()
-        elif (request.method == "GET" and answers.may_record_open(link, now)
-              and not previewers.is_link_preview(request)):
-            # A person looked: the link was opened (a refusal if it stays unanswered, not a non-contact).
-            answers.record_open(db, link, now)
         sent = echo.open_(token, request.args.get("sent"), now=now)
         if sent is not None:  # the redirect after this browser's own answer: say it is in, and echo it
             return _page(link, Outcome.RECORDED, status=200, chosen_code=sent or None)
         return _page(link, refusal, status=200 if refusal in (None, Outcome.ALREADY_ANSWERED) else None)
-    if not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
+    # A post the answer lane counted already and handed on (another request had answered the link) is not
+    # counted twice.
+    counted = request.environ.get(COUNTED)
+    if not counted and not throttle.allow("RATE_LIMIT_LINK_POSTS", "link-posts", link.link_id):
         _refuse(link.poll_id, Outcome.RATE_LIMITED, now)
         abort(429)
     # Every question in one post: the headline as `option`, the others by name (two values
@@ -179,13 +187,24 @@ def _kept_page(link: answers.LinkState, outcome: Outcome | None, template: str,
     chosen = None
     if outcome is Outcome.RECORDED:
         chosen = submission.values.get(link.ballot.headline.name) if submission else chosen_code
-    key = ("page", current_language().code, link.variant, template, chosen, link.status)
-    parts = link.ballot.rendered.get(key)
-    if parts is None:
+    page = kept_page(link, current_language(), template, chosen)
+    if page is None:
         marked = dataclasses.replace(link, token=_TOKEN_MARK)
-        page = _render(marked, outcome, template, submission, chosen_code=chosen)
-        parts = link.ballot.rendered[key] = tuple(page.split(_TOKEN_MARK))
-    return link.token.join(parts)
+        parts = _render(marked, outcome, template, submission, chosen_code=chosen).split(_TOKEN_MARK)
+        link.ballot.rendered[_page_key(link, current_language(), template, chosen)] = tuple(parts)
+        page = link.token.join(parts)
+    return page
+
+
+def kept_page(link: answers.LinkState, language: Language, template: str, chosen: str | None = None) -> str | None:
+    """`template`'s page for `link` in `language` (the thanks showing the headline answer `chosen`), if this
+    process has rendered it for the link's poll already; else None."""
+    parts = link.ballot.rendered.get(_page_key(link, language, template, chosen))
+    return link.token.join(parts) if parts is not None else None
+
+
+def _page_key(link: answers.LinkState, language: Language, template: str, chosen: str | None) -> tuple:
+    return "page", language.code, link.variant, template, chosen, link.status
 
 
 def _render(link: answers.LinkState, outcome: Outcome | None, template: str,

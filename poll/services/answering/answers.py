@@ -13,11 +13,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from poll import iraq, questionnaire, variants
 from poll.db import bulk_update, dialects
 from poll.db.direct import Direct, Driver
-from poll.models import Answer, Link, Poll, Recipient, poll_phase
+from poll.models import Answer, Link, Poll, PollCounter, Recipient, poll_phase
 from poll.questionnaire import Question
 from poll.services.answering import tallies
 from poll.services.audience.links import is_well_formed
@@ -152,6 +153,25 @@ def find_link(db: so.Session | Driver, token: str) -> LinkState | None:
     return _link(db, _LINK_BY_TOKEN, {"token": token})
 
 
+def look(db: so.Session | Driver, token: str, now: datetime, *, a_persons_look: bool) -> LinkState | None:
+    """The link whose token is `token` as a look at its page finds it (None if there is none), and, when
+    `a_persons_look` and the link may take its first open (`may_record_open`), that open recorded.
+
+    `a_persons_look` is False for what is not (a link preview, HEAD, an operator). The link is
+    returned as it was before the open. Where the backend can (PostgreSQL), reading the link and recording
+    its open are one statement: one round trip for the commonest request of a poll.
+    """
+    if not is_well_formed(token):
+        return None
+    driver = _driver(db)
+    if a_persons_look and dialects.named(driver.dialect.name).opens_in_the_look:
+        return _link(db, _LOOK_AND_OPEN, {"token": token, "today": now.date(), "now": now})
+    link = _link(db, _LINK_BY_TOKEN, {"token": token})
+    if link is not None and a_persons_look and may_record_open(link, now):
+        record_open(db, link, now)
+    return link
+
+
 def latest_link(session: so.Session, phone: str) -> LinkState | None:
     """The link most recently sent to `phone` for a poll past its draft: what an SMS reply answers."""
     return _link(session, _LATEST_LINK_BY_PHONE, {"phone": phone})
@@ -171,9 +191,39 @@ _LINK = (
     .join(_polls, _polls.c.id == _links.c.poll_id)
     .join(_recipients, _recipients.c.id == _links.c.recipient_id)
 )
+
+
+def _look_and_open(found: sa.Select) -> sa.Select:
+    """`found` (a link's row) with its first open recorded in the same statement (PostgreSQL's data-modifying
+    CTEs): the link's day set if it had none and its poll is open at :now (as `poll_phase` says), and the poll's
+    "opened" counter counted, the link's row locked before the counters as an answer locks them."""
+    link = found.cte("link")
+    columns = list(link.c)
+    link_id, status, opens_at, closes_at = columns[0], columns[2], columns[3], columns[4]
+    now = sa.bindparam("now", type_=_polls.c.opens_at.type)
+    opened = (
+        sa.update(_links)
+        .where(_links.c.id == link_id, _links.c.opened_on.is_(None),
+               status != PollStatus.DRAFT, status != PollStatus.CLOSED,
+               sa.or_(closes_at.is_(None), closes_at > now), sa.or_(opens_at.is_(None), opens_at <= now))
+        .values(opened_on=sa.bindparam("today", type_=_links.c.opened_on.type))
+        .returning(_links.c.poll_id)
+        .cte("opened")
+    )
+    counters = PollCounter.__table__
+    counted = (
+        postgresql_insert(counters)
+        .from_select(["poll_id", "name", "value"], sa.select(opened.c.poll_id, sa.literal("opened"), sa.literal(1)))
+    )
+    counted = counted.on_conflict_do_update(index_elements=["poll_id", "name"],
+                                            set_={"value": counters.c.value + counted.excluded.value}).cte("counted")
+    return sa.select(link).add_cte(opened, counted)
+
+
 # Built once, with the values as parameters: building and keying a statement per request costs as much as running it.
 # Run on the driver's cursor (poll.db.direct): SQLAlchemy's execution would cost more than the query.
 _LINK_BY_TOKEN = Direct(_LINK.where(_links.c.token == sa.bindparam("token")))
+_LOOK_AND_OPEN = Direct(_look_and_open(_LINK.where(_links.c.token == sa.bindparam("token"))))
 _LATEST_LINK_BY_PHONE = Direct(
     _LINK.where(_recipients.c.phone == sa.bindparam("phone"), _polls.c.status != PollStatus.DRAFT)
     .order_by(_links.c.sent_at.desc().nulls_last(), _links.c.id.desc())
