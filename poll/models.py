@@ -451,6 +451,17 @@ class OperatorSession(Base):
         return f"<OperatorSession {self.id} {self.kind}>"
 
 
+# Counters and tallies that every answer adds to are kept in this many rows each (their `shard`), summed when read.
+# On PostgreSQL each connection adds to its own shard (dialects.shard): a row an answer updates stays locked
+# until its commit is on disk, so one row per count made concurrent answers take turns. Other writers (bulk
+# loads, refusals, corrections) use shard 0.
+TALLY_SHARDS = 16
+
+
+def _shard() -> so.MappedColumn[int]:
+    return so.mapped_column(sa.SmallInteger, primary_key=True, default=0, server_default="0")
+
+
 class PollCounter(Base):
     """A running count kept in the same transaction as what it counts (links sent, answers, refusals...).
 
@@ -463,6 +474,7 @@ class PollCounter(Base):
 
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    shard: so.Mapped[int] = _shard()
     value: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
@@ -490,6 +502,7 @@ class AnswerTally(Base):
     sex: so.Mapped[str] = so.mapped_column(sa.String(1), primary_key=True)
     age_band: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
     channel: so.Mapped[str] = so.mapped_column(sa.String(8), primary_key=True)
+    shard: so.Mapped[int] = _shard()
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
@@ -501,6 +514,7 @@ class VariantTally(Base):
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
     variant: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
     option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
+    shard: so.Mapped[int] = _shard()
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
@@ -521,6 +535,7 @@ class ValueTally(Base):
     )
     option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
     value: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    shard: so.Mapped[int] = _shard()
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 
@@ -532,6 +547,7 @@ class HourlyTally(Base):
     poll_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
     option_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("options.id", ondelete="CASCADE"), primary_key=True)
     hour: so.Mapped[datetime] = so.mapped_column(primary_key=True)
+    shard: so.Mapped[int] = _shard()
     count: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
 
 

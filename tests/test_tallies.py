@@ -3,9 +3,13 @@
 import pytest
 import sqlalchemy as sa
 
-from poll.models import Answer, Link, utcnow
-from poll.services.answering import tallies
+from poll.db import dialects
+from poll.db.bulk import upsert_add
+from poll.db.direct import Driver
+from poll.models import TALLY_SHARDS, Answer, AnswerTally, Link, PollCounter, utcnow
+from poll.services.answering import answers, tallies
 from poll.services.definition import polls
+from poll.vocabulary import Outcome
 
 
 def assert_kept_equals_recount(session, slug):
@@ -87,3 +91,55 @@ def test_a_stop_count_is_counted_again_at_each_new_stop_and_otherwise_kept_for_i
     assert tallies.stopped_unopened(session, poll, clock=clock) == 2
     assert tallies.stopped_unopened(session, poll, clock=clock) == 1  # its minute is over
     assert tallies.stopped_unopened(session, poll, max_age=0) == 1
+
+
+def test_answers_on_several_connections_count_in_their_shards_and_are_read_summed(app, session, make_poll,
+                                                                                   make_links):
+    # On PostgreSQL each connection adds to its own shard of every counter and tally, so that concurrent answers
+    # do not queue for one row each; SQLite's one writer keeps one shard. Read back, the shards are one count.
+    poll = make_poll("shards")
+    tokens = make_links(poll, count=4)
+    engine = app.extensions["poll.db"].kw["bind"]
+    backend = dialects.named(engine.dialect.name)
+    used = set()
+    with app.app_context():
+        for pair in (tokens[:2], tokens[2:]):
+            driver = Driver.checkout(engine)  # a connection of its own for each pair of answers
+            try:
+                used.add(backend.shard(driver))
+                for token in pair:
+                    link = answers.find_link(driver, token)
+                    values = link.ballot.read(link.variant, {"option": ["2"], "sex": ["M"]}).values
+                    assert answers.record_answer(driver, link, "2", channel="web", now=utcnow(),
+                                                 values=values) is Outcome.RECORDED
+            finally:
+                driver.release()
+            engine.dispose()  # the next pair on another connection
+    session.rollback()
+    shards = set(session.scalars(sa.select(PollCounter.shard).where(PollCounter.name == "answered")))
+    assert shards == used
+    if engine.dialect.name == "sqlite":
+        assert used == {0}
+    assert all(0 <= shard < TALLY_SHARDS for shard in used)
+    kept = assert_kept_equals_recount(session, "shards")
+    assert kept["counters"]["answered"] == 4 and kept["values"][
+        (poll.questions[1].id, poll.options[1].id, "M")] == 4
+
+
+def test_counts_kept_in_several_shards_read_as_one(session, make_poll):
+    # Corrections and bulk loads add to shard 0, answers to their connection's shard: a cell is their sum, and one
+    # whose shards cancel out (an answer moved to another stratum) is not shown.
+    poll = make_poll("summed")
+    option = poll.options[0].id
+    for shard, change in ((0, 2), (5, 3), (9, -5)):
+        tallies.bump(session, poll.id, {"answered": change} if change > 0 else {})
+        upsert_add(session, AnswerTally, [{"poll_id": poll.id, "option_id": option, "governorate": "IQ-BA",
+                                           "sex": "F", "age_band": "30-44", "channel": "web", "count": change,
+                                           "shard": shard}],
+                   ["poll_id", "option_id", "governorate", "sex", "age_band", "channel"], "count")
+        upsert_add(session, PollCounter, [{"poll_id": poll.id, "name": "opened", "value": 4, "shard": shard}],
+                   ["poll_id", "name"], "value")
+    session.commit()
+    assert tallies.counters(session, poll)["opened"] == 12
+    assert tallies.counters(session, poll)["answered"] == 5
+    assert tallies.stratum_cells(session, poll) == []

@@ -52,8 +52,13 @@ def bulk_update(session: so.Session, model: type, key: str, columns: Mapping[str
 
 
 def upsert_add(session: so.Session, model: type, rows: list[dict], keys: list[str], column: str) -> None:
-    """Add each row's `column` to the row with the same `keys`, creating it if missing (one statement)."""
+    """Add each row's `column` to the row with the same `keys`, creating it if missing (one statement).
+
+    A sharded tally (models.TALLY_SHARDS) is added to in the row's `shard`, 0 unless the row names one.
+    """
     if rows:
+        if "shard" in model.__table__.c:
+            keys = [*keys, "shard"]
         session.execute(_upsert_add(dialects.of(session).name, model, tuple(keys), column), rows)
 
 

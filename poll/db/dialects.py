@@ -29,7 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from poll.db import write_queue
 from poll.db.direct import Binds, Direct, Driver
 from poll.db.engine import IMMEDIATE
-from poll.models import Answer, Link, Receipt
+from poll.models import TALLY_SHARDS, Answer, Link, Receipt
 
 # Rows per statement (PostgreSQL) or per executemany (SQLite) of the bulk writes.
 BULK_CHUNK = 50_000
@@ -40,20 +40,20 @@ BULK_CHUNK = 50_000
 _RECEIPT = "INSERT INTO receipts (link_id) VALUES (:link) ON CONFLICT (link_id) DO NOTHING RETURNING link_id"
 _MARK_LINK = "UPDATE links SET answered_on = :today, opened_on = coalesce(opened_on, :today) WHERE id = :link"
 _COUNTERS = """
-INSERT INTO poll_counters (poll_id, name, value)
-SELECT :poll_id, counter.name, counter.value
+INSERT INTO poll_counters (poll_id, name, shard, value)
+SELECT :poll_id, counter.name, :shard, counter.value
 FROM {receipt}(SELECT 'answered' AS name, 1 AS value UNION ALL SELECT 'opened', :opened) AS counter
 WHERE counter.value > 0
-ON CONFLICT (poll_id, name) DO UPDATE SET value = poll_counters.value + excluded.value"""
+ON CONFLICT (poll_id, name, shard) DO UPDATE SET value = poll_counters.value + excluded.value"""
 _BY_STRATUM = """
-INSERT INTO answer_tallies (poll_id, option_id, governorate, sex, age_band, channel, count)
-SELECT :poll_id, :option_id, coalesce(:governorate, ''), coalesce(:sex, ''), coalesce(:age_band, ''), :channel, 1
+INSERT INTO answer_tallies (poll_id, option_id, governorate, sex, age_band, channel, shard, count)
+SELECT :poll_id, :option_id, coalesce(:governorate, ''), coalesce(:sex, ''), coalesce(:age_band, ''), :channel, :shard, 1
 {from_receipt}
-ON CONFLICT (poll_id, option_id, governorate, sex, age_band, channel) DO UPDATE SET count = answer_tallies.count + 1"""
+ON CONFLICT (poll_id, option_id, governorate, sex, age_band, channel, shard) DO UPDATE SET count = answer_tallies.count + 1"""
 _BY_HOUR = """
-INSERT INTO hourly_tallies (poll_id, option_id, hour, count)
-SELECT :poll_id, :option_id, :answered_hour, 1 {from_receipt}
-ON CONFLICT (poll_id, option_id, hour) DO UPDATE SET count = hourly_tallies.count + 1"""
+INSERT INTO hourly_tallies (poll_id, option_id, hour, shard, count)
+SELECT :poll_id, :option_id, :answered_hour, :shard, 1 {from_receipt}
+ON CONFLICT (poll_id, option_id, hour, shard) DO UPDATE SET count = hourly_tallies.count + 1"""
 _ANSWER = """
 INSERT INTO answers (id, poll_id, option_id, channel, answered_hour, governorate, sex, age_band, "values", variant,
                      link_id)
@@ -61,15 +61,15 @@ SELECT :id, :poll_id, :option_id, :channel, :answered_hour, :governorate, :sex, 
 {from_receipt}"""
 # A split-ballot poll's answers by variant: nothing for a poll without one (variant NULL).
 _BY_VARIANT = """
-INSERT INTO variant_tallies (poll_id, variant, option_id, count)
-SELECT :poll_id, :variant, :option_id, 1 {from_receipt} {and_} :variant IS NOT NULL
-ON CONFLICT (poll_id, variant, option_id) DO UPDATE SET count = variant_tallies.count + 1"""
+INSERT INTO variant_tallies (poll_id, variant, option_id, shard, count)
+SELECT :poll_id, :variant, :option_id, :shard, 1 {from_receipt} {and_} :variant IS NOT NULL
+ON CONFLICT (poll_id, variant, option_id, shard) DO UPDATE SET count = variant_tallies.count + 1"""
 # The other questions' tally: `tally` is a JSON list of [question id, value], one per cell (see answers.tally_values).
 _BY_VALUE = """
-INSERT INTO value_tallies (poll_id, question_id, option_id, value, count)
-SELECT :poll_id, {question_id}, :option_id, {value}, 1
+INSERT INTO value_tallies (poll_id, question_id, option_id, value, shard, count)
+SELECT :poll_id, {question_id}, :option_id, {value}, :shard, 1
 FROM {cells}
-ON CONFLICT (poll_id, question_id, option_id, value) DO UPDATE SET count = value_tallies.count + 1"""
+ON CONFLICT (poll_id, question_id, option_id, value, shard) DO UPDATE SET count = value_tallies.count + 1"""
 _SQLITE_BY_VALUE = _BY_VALUE.format(
     question_id="json_extract(cell.value, '$[0]')", value="json_extract(cell.value, '$[1]')",
     cells="json_each(:tally) AS cell WHERE true",
@@ -82,9 +82,9 @@ NO_VALUES = "[]"
 # A first look at a link: its day, if it had none, and the poll's "opened" counter when it was so marked.
 _OPEN_LINK = "UPDATE links SET opened_on = :today WHERE id = :link AND opened_on IS NULL RETURNING id"
 _COUNT_OPEN = """
-INSERT INTO poll_counters (poll_id, name, value)
-SELECT :poll_id, 'opened', 1 {from_opened}
-ON CONFLICT (poll_id, name) DO UPDATE SET value = poll_counters.value + 1"""
+INSERT INTO poll_counters (poll_id, name, shard, value)
+SELECT :poll_id, 'opened', :shard, 1 {from_opened}
+ON CONFLICT (poll_id, name, shard) DO UPDATE SET value = poll_counters.value + 1"""
 
 
 _TYPES = {
@@ -99,6 +99,7 @@ _TYPES = {
     "values": Answer.values.type,
     "variant": sa.String(),
     "tally": sa.String(),
+    "shard": sa.SmallInteger(),
 }
 
 
@@ -115,6 +116,12 @@ class SQLite:
     name = "sqlite"
     # Reading a link and recording its first open as one statement (answers.look): no gain without round trips.
     opens_in_the_look = False
+
+    @staticmethod
+    def shard(driver: Driver) -> int:
+        """The tally shard this connection's answers and opens count in (models.TALLY_SHARDS): one writer at a
+        time contends for no row, so one shard."""
+        return 0
     # A join whose tables are read in the order written: SQLite keeps the left table of a CROSS JOIN outside.
     JOIN_IN_ORDER = "CROSS JOIN"
 
@@ -276,6 +283,13 @@ class PostgreSQL:
     opens_in_the_look = True
 
     @staticmethod
+    def shard(driver: Driver) -> int:
+        """The tally shard this connection's answers and opens count in (models.TALLY_SHARDS), by its server
+        process: concurrent answers add to rows of their own instead of queueing for one row each, which they
+        would hold until their commit reached the disk."""
+        return driver.connection.info.backend_pid % TALLY_SHARDS
+
+    @staticmethod
     def insert(table: sa.Table) -> sa.Insert:
         return postgresql_insert(table)
 
@@ -389,10 +403,10 @@ def of(session_or_connection: so.Session | sa.Connection | sa.Engine) -> Dialect
 
 
 def answer_params(row: Mapping[str, Any], link_id: int, today: date, opened: int,
-                  tally: str = NO_VALUES) -> dict[str, Any]:
+                  tally: str = NO_VALUES, shard: int = 0) -> dict[str, Any]:
     """What `write_answer` takes: the answers row, the link's id, the day, whether it counts as opened,
-    and the value tally's cells (JSON)."""
-    return {**row, "link": link_id, "today": today, "opened": opened, "tally": tally}
+    the value tally's cells (JSON) and the tally shard it counts in (`shard`)."""
+    return {**row, "link": link_id, "today": today, "opened": opened, "tally": tally, "shard": shard}
 
 
 def _chunks(values: list, size: int):

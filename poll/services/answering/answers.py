@@ -164,8 +164,10 @@ def look(db: so.Session | Driver, token: str, now: datetime, *, a_persons_look: 
     if not is_well_formed(token):
         return None
     driver = _driver(db)
-    if a_persons_look and dialects.named(driver.dialect.name).opens_in_the_look:
-        return _link(db, _LOOK_AND_OPEN, {"token": token, "today": now.date(), "now": now})
+    backend = dialects.named(driver.dialect.name)
+    if a_persons_look and backend.opens_in_the_look:
+        return _link(db, _LOOK_AND_OPEN, {"token": token, "today": now.date(), "now": now,
+                                          "shard": backend.shard(driver)})
     link = _link(db, _LINK_BY_TOKEN, {"token": token})
     if link is not None and a_persons_look and may_record_open(link, now):
         record_open(db, link, now)
@@ -213,9 +215,11 @@ def _look_and_open(found: sa.Select) -> sa.Select:
     counters = PollCounter.__table__
     counted = (
         postgresql_insert(counters)
-        .from_select(["poll_id", "name", "value"], sa.select(opened.c.poll_id, sa.literal("opened"), sa.literal(1)))
+        .from_select(["poll_id", "name", "shard", "value"],
+                     sa.select(opened.c.poll_id, sa.literal("opened"), sa.bindparam("shard", type_=sa.SmallInteger()),
+                               sa.literal(1)))
     )
-    counted = counted.on_conflict_do_update(index_elements=["poll_id", "name"],
+    counted = counted.on_conflict_do_update(index_elements=["poll_id", "name", "shard"],
                                             set_={"value": counters.c.value + counted.excluded.value}).cte("counted")
     return sa.select(link).add_cte(opened, counted)
 
@@ -320,10 +324,11 @@ def record_answer(
         return Outcome.ALREADY_ANSWERED
     row = _answer_row(link.ballot, link.link_id, option.id, channel, now, link.strata,
                       answer_id if answer_id is not None else secrets.randbits(63), values, link.variant)
-    params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
-                                    tally=_value_tally(link.ballot, row["values"]))
     driver = _driver(db)
-    written = dialects.named(driver.dialect.name).write_answer(driver, params)
+    backend = dialects.named(driver.dialect.name)
+    params = dialects.answer_params(row, link.link_id, now.date(), opened=int(link.opened_on is None),
+                                    tally=_value_tally(link.ballot, row["values"]), shard=backend.shard(driver))
+    written = backend.write_answer(driver, params)
     if written and row["values"] is None and link.ballot.follow_ups:
         tallies.bump(db, link.ballot.poll_id, {"partial": 1})
     return Outcome.RECORDED if written else Outcome.ALREADY_ANSWERED
@@ -504,4 +509,6 @@ def record_opens(session: so.Session, poll_id: int, days: Mapping[int, date]) ->
 
 def _open_one(driver: Driver, poll_id: int, link_id: int, day: date) -> bool:
     # The link's day and the counter together (dialects.record_open); on the driver's cursor, as finding the link is.
-    return dialects.named(driver.dialect.name).record_open(driver, {"poll_id": poll_id, "link": link_id, "today": day})
+    backend = dialects.named(driver.dialect.name)
+    return backend.record_open(driver, {"poll_id": poll_id, "link": link_id, "today": day,
+                                        "shard": backend.shard(driver)})

@@ -148,8 +148,10 @@ def variant_cells(session: so.Session, poll: Poll) -> list[tuple[str, int, int]]
     return [
         tuple(row)
         for row in session.execute(
-            sa.select(VariantTally.variant, VariantTally.option_id, VariantTally.count)
-            .where(VariantTally.poll_id == poll.id, VariantTally.count > 0)
+            sa.select(VariantTally.variant, VariantTally.option_id, _total(VariantTally.count))
+            .where(VariantTally.poll_id == poll.id)
+            .group_by(VariantTally.variant, VariantTally.option_id)
+            .having(_total(VariantTally.count) > 0)
         )
     ]
 
@@ -159,8 +161,10 @@ def value_cells(session: so.Session, poll: Poll) -> list[tuple[int, int, str, in
     return [
         tuple(row)
         for row in session.execute(
-            sa.select(ValueTally.question_id, ValueTally.option_id, ValueTally.value, ValueTally.count)
-            .where(ValueTally.poll_id == poll.id, ValueTally.count > 0)
+            sa.select(ValueTally.question_id, ValueTally.option_id, ValueTally.value, _total(ValueTally.count))
+            .where(ValueTally.poll_id == poll.id)
+            .group_by(ValueTally.question_id, ValueTally.option_id, ValueTally.value)
+            .having(_total(ValueTally.count) > 0)
         )
     ]
 
@@ -196,7 +200,11 @@ def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
 def counters(session: so.Session, poll: Poll) -> dict[str, int]:
     """`poll`'s counters, zero where nothing was counted yet."""
     found = dict(
-        session.execute(sa.select(PollCounter.name, PollCounter.value).where(PollCounter.poll_id == poll.id)).all()
+        session.execute(
+            sa.select(PollCounter.name, _total(PollCounter.value))
+            .where(PollCounter.poll_id == poll.id)
+            .group_by(PollCounter.name)
+        ).all()
     )
     return {name: found.get(name, 0) for name in FUNNEL} | {k: v for k, v in found.items() if k not in FUNNEL}
 
@@ -206,10 +214,10 @@ def stratum_cells(session: so.Session, poll: Poll) -> list[tuple[int, str, str, 
     return [
         tuple(row)
         for row in session.execute(
-            sa.select(
-                AnswerTally.option_id, AnswerTally.governorate, AnswerTally.sex, AnswerTally.age_band,
-                AnswerTally.channel, AnswerTally.count,
-            ).where(AnswerTally.poll_id == poll.id, AnswerTally.count > 0)
+            sa.select(*_STRATUM_CELL, _total(AnswerTally.count))
+            .where(AnswerTally.poll_id == poll.id)
+            .group_by(*_STRATUM_CELL)
+            .having(_total(AnswerTally.count) > 0)
         )
     ]
 
@@ -219,11 +227,23 @@ def hourly(session: so.Session, poll: Poll) -> list[tuple[datetime, int, int]]:
     return [
         tuple(row)
         for row in session.execute(
-            sa.select(HourlyTally.hour, HourlyTally.option_id, HourlyTally.count)
+            sa.select(HourlyTally.hour, HourlyTally.option_id, _total(HourlyTally.count))
             .where(HourlyTally.poll_id == poll.id)
+            .group_by(HourlyTally.hour, HourlyTally.option_id)
             .order_by(HourlyTally.hour)
         )
     ]
+
+
+# A cell of the stratum tally, its shards (models.TALLY_SHARDS) summed.
+_STRATUM_CELL = (AnswerTally.option_id, AnswerTally.governorate, AnswerTally.sex, AnswerTally.age_band,
+                 AnswerTally.channel)
+
+
+def _total(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    # A counter's or a tally cell's shards summed, as an integer on both backends (PostgreSQL's sum of a
+    # bigint is a numeric).
+    return sa.cast(sa.func.sum(count), sa.BigInteger)
 
 
 def hourly_totals(session: so.Session, poll: Poll) -> list[tuple[datetime, int]]:
