@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
@@ -11,11 +13,30 @@ _SMS_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
+def _iraqi_mobile() -> re.Pattern[str]:
+    # An Iraqi mobile number written as E.164 or nationally with its trunk 0, the way nearly every audience file
+    # writes them: such a number is valid and a mobile exactly when its national digits match the library's own
+    # pattern for Iraqi mobiles, so its E.164 form needs no parse. Anything else takes the library's full parse.
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("IQ")
+    mobile = metadata.mobile.national_number_pattern
+    return re.compile(rf"(?:\+{metadata.country_code}|{metadata.national_prefix})(?P<national>{mobile})")
+
+
+_IRAQI_MOBILE = _iraqi_mobile()
+
+
 def to_e164(raw: str, region: str = DEFAULT_REGION) -> str:
     """The E.164 form of a mobile number ("0770 123 4567" -> "+9647701234567").
 
     Raises ValueError with a reason a person can act on.
     """
+    if region == DEFAULT_REGION and (found := _IRAQI_MOBILE.fullmatch(raw.strip())):
+        return "+964" + found["national"]
+    return _parsed(raw, region)
+
+
+def _parsed(raw: str, region: str) -> str:
+    # `to_e164` by the library's full parse.
     text = raw.strip().translate(_DIGITS)
     if not text:
         raise ValueError("no phone number")
