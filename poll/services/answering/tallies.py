@@ -33,6 +33,7 @@ from poll.models import (
     OutboxMessage,
     Poll,
     PollCounter,
+    Recipient,
     Refusal,
     ServerCounter,
     ValueTally,
@@ -168,17 +169,32 @@ def value_cells(session: so.Session, poll: Poll) -> list[tuple[int, int, str, in
     ]
 
 
-def count_invited(session: so.Session, poll_id: int, strata: Counter, variants: Counter) -> None:
-    """Count links just issued: how many ("invited"), by governorate, sex and age band (`strata`, counts by
-    (governorate, sex, age band)) into "invited:<stratum>:<value>", and by split-ballot variant (`variants`,
-    counts by name) into "invited:variant:<name>"."""
-    counts: Counter = Counter({"invited": sum(strata.values())})
-    for values, number in strata.items():
+def set_invited_by_stratum(session: so.Session, poll: Poll) -> None:
+    """Count `poll`'s links by governorate, sex and age band again, into "invited:<stratum>:<value>" counters,
+    and by split-ballot variant into "invited:variant:<name>".
+
+    Links change only when they are issued (or cleared), so this runs then,
+    once, and the views read the counters.
+    """
+    session.execute(
+        sa.delete(PollCounter).where(PollCounter.poll_id == poll.id, PollCounter.name.like("invited:%"))
+    )
+    # One pass over the links, by all three strata at once; the sums per stratum are made here.
+    counts: Counter = Counter()
+    columns = [getattr(Recipient, stratum) for stratum in STRATA]
+    for *values, variant, number in session.execute(
+        sa.select(*columns, Link.variant, sa.func.count())
+        .join(Link, Link.recipient_id == Recipient.id)
+        .where(Link.poll_id == poll.id)
+        .group_by(*columns, Link.variant)
+    ):
         for stratum, value in zip(STRATA, values, strict=True):
             counts[f"invited:{stratum}:{value or ''}"] += number
-    for variant, number in variants.items():
-        counts[f"invited:variant:{variant}"] += number
-    bump(session, poll_id, counts)
+        if variant is not None:
+            counts[f"invited:variant:{variant}"] += number
+    rows = [{"poll_id": poll.id, "name": name, "value": number} for name, number in counts.items()]
+    if rows:
+        session.execute(sa.insert(PollCounter), rows)
 
 
 def counters(session: so.Session, poll: Poll) -> dict[str, int]:

@@ -6,7 +6,6 @@ import base64
 import re
 import secrets
 from array import array
-from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -68,18 +67,12 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
     experiment = variants.Experiment.from_dict(poll.experiment)
     params = {"audience": poll.audience_id, "poll": poll.id}
     chosen = None
-    # Who is invited, by stratum: counted as the pending recipients are read, for the results' breakdowns.
-    strata: Counter[tuple[str | None, str | None, str | None]] = Counter()
     if experiment:
         rows = _PENDING_WITH_STRATA.rows(Driver.of(session), params)
         ids = array("q", (row[0] for row in rows))
-        strata.update(row[1:] for row in rows)
         chosen = variants.assign(experiment.seed, experiment.names, [row[1:] for row in rows],
                                  salt=count_links(session, poll))
     else:
-        # Counted by the database before the links exist: a recount of every link afterwards joined each to
-        # its recipient, and counting row by row here cost more than reading the ids.
-        strata.update({tuple(cell): number for *cell, number in _PENDING_BY_STRATUM.rows(Driver.of(session), params)})
         # 8 bytes a recipient (320 MB for 40 million). Reading a batch at a time instead (keyset) let SQLite sort
         # the whole audience for every batch.
         ids = array("q", (row[0] for row in _PENDING.each(Driver.of(session), params)))
@@ -91,7 +84,9 @@ def issue_links(session: so.Session, poll: Poll, *, batch_size: int = 20_000) ->
             columns["variant"] = chosen[start : start + batch_size]
         bulk_insert(session, Link, columns, same={"poll_id": poll.id, "issued_at": issued_at},
                     skip_conflicts_on=("poll_id", "recipient_id"))
-    tallies.count_invited(session, poll.id, strata, Counter(chosen or ()))
+    tallies.bump(session, poll.id, {"invited": len(ids)})
+    if ids:
+        tallies.set_invited_by_stratum(session, poll)
     return len(ids)
 
 
@@ -104,8 +99,6 @@ _WITHOUT_LINK = (
     ~sa.exists().where(_links.c.poll_id == sa.bindparam("poll"), _links.c.recipient_id == _recipients.c.id),
 )
 _PENDING = Direct(sa.select(_recipients.c.id).where(*_WITHOUT_LINK).order_by(_recipients.c.id))
-_STRATA = (_recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band)
-_PENDING_BY_STRATUM = Direct(sa.select(*_STRATA, sa.func.count()).where(*_WITHOUT_LINK).group_by(*_STRATA))
 _PENDING_WITH_STRATA = Direct(
     sa.select(_recipients.c.id, _recipients.c.governorate, _recipients.c.sex, _recipients.c.age_band)
     .where(*_WITHOUT_LINK).order_by(_recipients.c.id)
