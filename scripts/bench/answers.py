@@ -14,19 +14,25 @@ after a national send.
 With --postgres (e.g. postgresql+psycopg://user:pass@127.0.0.1:5432/postgres)
 both sides run on fresh PostgreSQL databases made from one template.
 
-Where the time goes (CPU per flow, a GET and a POST of the whole form, one
-process with Flask's test client; measured 2026-12-04 at commit 6bf0033 on a machine shared
-with other work, so only the shares carry over): about 2.0 ms against the
-floor's 0.7 ms on SQLite, and 2.1 against 1.1 ms on PostgreSQL. On SQLite
-the database's own work is about a quarter of ours: the link's SELECT on
-both requests, the first look's open (its day and counter, one IMMEDIATE
-transaction) and the answer's six to eight statements. The rest is what the
-floor does not do: the hooks (security headers, the operator's session,
-CSRF's and the limiter's checks, Babel's language choice) and reading the
-form against the questionnaire. On PostgreSQL each of the four statements is
-a round trip; the open and the answer are one statement each. No ORM session
-is opened on the respondent's path, Jinja runs once per page and language
-per process, and the access log masks each line once.
+Where the time goes (measured 2026-12-05 at commit 6dd5a07, one process
+calling the WSGI app directly, on a machine shared with other work, so only
+the shares carry over). A flow (a GET and a POST of the whole form) costs
+about 0.8 ms of CPU against the floor's 0.4 on SQLite. Both requests take
+the answer lane (poll/web/lane.py), ahead of Flask's request machinery,
+which had cost as much as the page's own work (1.5 ms a flow before it).
+On SQLite the rest is the database's: the link's SELECT on both requests,
+the first look's open (its day and counter, one IMMEDIATE transaction) and
+the answer's six to eight statements. On PostgreSQL our client side costs
+about what the floor's does (1.0 ms against 0.8; the look and its open are
+one statement), and the server's about 0.9 ms against 0.35: the answer's
+one statement writes the receipt, the link's day, the answer and about a
+dozen counter and tally rows (ten of them for the five questions after the
+headline), and checks three foreign keys; a flow writes about 3 KB of
+write-ahead log, the floor's 0.2 KB. Concurrent answers add to tally shards
+of their own (models.TALLY_SHARDS): when they shared one row each, they
+queued for it (with those writes left out the ratio was 0.70 where it had
+been 0.58). Committing the first look's open without waiting for its flush
+changed nothing measurable, so it waits, as every write of an answer does.
 """
 
 from __future__ import annotations
