@@ -14,7 +14,10 @@ long way: a request with a cookie (an operator's session), a query beyond
 yet, a link that cannot take the answer, a form that is not whole, a post over
 its limit. A post the lane has read and counted but cannot record (another
 request answered the link first) goes on with its body and the mark that it
-was counted, so the app refuses it as it would have.
+was counted, so the app refuses it as it would have. So does a request
+whose database work here failed (a database busy or gone): the failed
+transaction was rolled back, and the app meets the error its own way, with
+its error page.
 """
 
 from __future__ import annotations
