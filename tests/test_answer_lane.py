@@ -6,6 +6,7 @@ the same but for the token, and so must what each wrote.
 """
 
 import re
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -140,3 +141,27 @@ def test_a_post_the_lane_counted_and_handed_on_is_not_counted_twice(app, client,
         assert racing.result(timeout=60).status_code == 409
     assert reached_flask == [f"/p/{token}"]
     assert fresh(session).scalar(sa.select(sa.func.count()).select_from(Answer)) == 1
+
+
+def test_a_look_the_database_is_too_busy_for_gets_the_apps_busy_page(app, client, database_url, make_poll,
+                                                                       make_links):
+    # The lane's write fails on a database held by another writer; what it began is rolled back and the app
+    # meets the same error with its 503 page, asking to retry, not a bare 500.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a writer holding SQLite's lock past the busy timeout; PostgreSQL's writers do not block a look")
+    warm, token = make_links(make_poll(), 2)
+    client.get(f"/p/{warm}")
+    engine = app.extensions["poll.db"].kw["bind"]
+    engine.dispose()
+    sa.event.listen(engine, "connect", lambda connection, _record: connection.execute("PRAGMA busy_timeout=50"))
+    holder = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with Served(app) as reached_flask:
+            response = client.get(f"/p/{token}")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert reached_flask == [f"/p/{token}"]
+    assert client.get(f"/p/{token}").status_code == 200  # the lock gone, the link opens

@@ -8,6 +8,9 @@ pages for people.
 
 from __future__ import annotations
 
+import sqlite3
+
+import psycopg
 import sqlalchemy as sa
 from flask import Flask, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
@@ -33,6 +36,9 @@ def init_app(app: Flask) -> None:
     """Render HTTP errors as our own pages, and a busy database as 503 rather than 500."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(sa.exc.OperationalError, _database_busy)
+    # The respondent's pages run their statements on the driver's cursor (poll.db.direct): its own errors.
+    for driver_error in (sqlite3.OperationalError, psycopg.OperationalError):
+        app.register_error_handler(driver_error, _driver_busy)
 
 
 def problem(status: int, detail: str, *, kind: str | None = None, headers: dict | None = None):
@@ -76,8 +82,17 @@ def _database_busy(error: sa.exc.OperationalError):
     # SQLite answers "database is locked" when a writer held the lock past the
     # busy timeout, PostgreSQL may be restarting: say so and ask to retry,
     # instead of an opaque 500. Anything else is a fault of ours and stays a 500.
-    reason = str(error.orig or error).strip().splitlines()[0] if str(error.orig or error).strip() else ""
-    if not (error.connection_invalidated or any(part in reason.lower() for part in _UNAVAILABLE)):
+    return _unavailable(error, error.orig or error, invalidated=error.connection_invalidated)
+
+
+def _driver_busy(error: sqlite3.OperationalError | psycopg.OperationalError):
+    # The same, raised by the driver itself; a PostgreSQL connection lost on the way is unavailable too.
+    return _unavailable(error, error, invalidated=isinstance(error, psycopg.OperationalError))
+
+
+def _unavailable(error: Exception, cause: object, *, invalidated: bool):
+    reason = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    if not (invalidated or any(part in reason.lower() for part in _UNAVAILABLE)):
         raise error
     current_app.logger.warning("database unavailable: %s", reason)
     return _http_error(ServiceUnavailable(retry_after=5))
